@@ -1,0 +1,3 @@
+from openhlm.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,247 @@
+"""From a model specification and an MDM to the design of the mixed model.
+
+The two-level model of :mod:`openhlm.spec.model` is, in combined form (RB02 eq. 2.x;
+hlm-statistics.md section 1.2),
+
+    Y_j = A_j gamma + Z_j u_j + r_j,
+
+where column f of A_j is X_q(f) * W_s(f)j (a level-1 column times a level-2 value; the level-2
+value is 1 for the level-2 intercept) and Z_j holds the level-1 columns of the random
+coefficients.  We never materialise A: the design keeps the level-1 matrix X (N x P), the
+level-2 value of every gamma per unit, W (J x F), and the level-1 column each gamma multiplies.
+Equality constraints on gammas (gamma = K beta) are a matrix K (F x F').
+
+Run-time deletion: rows missing any level-1 variable the model uses are deleted here and counted
+(HLM's "delete missing data when running analyses").  Group-mean centring uses the rows that
+remain; level-1 grand-mean centring the mean over all remaining rows; level-2 grand-mean centring
+the unweighted mean over the units that remain (verified against HLM, hlm-statistics.md 1.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from openhlm.errors import EstimationError, SpecError
+from openhlm.spec.model import Centering, ModelSpec, Predictor
+
+__all__ = ["Design", "build_design"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the estimator needs, in arrays; rows grouped by unit.
+
+    Conventions
+    -----------
+    * ``X[:, p]`` is the level-1 column of ``spec.coefficients[p]`` (ones for INTRCPT1).
+    * ``W[j, f]`` is the level-2 value multiplying gamma f in unit j; ``gamma_column[f]`` is the
+      position p of the level-1 column it multiplies.  Gammas are in ``spec.gamma_labels()`` order.
+    * ``random_columns`` are the positions p of the random coefficients, in coefficient order.
+    * ``constraint_matrix`` K maps the free fixed-effect parameters to gamma: gamma = K beta.
+    """
+
+    spec: ModelSpec
+    y: np.ndarray
+    X: np.ndarray
+    unit: np.ndarray
+    unit_ids: np.ndarray
+    n_per_unit: np.ndarray
+    W: np.ndarray
+    gamma_column: np.ndarray
+    gamma_labels: tuple[str, ...]
+    random_columns: np.ndarray
+    constraint_matrix: np.ndarray
+    row_weights: np.ndarray | None = None
+    unit_weights: np.ndarray | None = None
+    level2_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level1_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    centering_means: dict[str, float] = field(default_factory=dict)
+    deleted_rows: int = 0
+    dropped_units: tuple[str, ...] = ()
+
+    @property
+    def n_level1(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_level2(self) -> int:
+        return int(self.n_per_unit.shape[0])
+
+    @property
+    def n_gammas(self) -> int:
+        return int(self.W.shape[1])
+
+    @property
+    def n_free_gammas(self) -> int:
+        return int(self.constraint_matrix.shape[1])
+
+    @property
+    def n_random(self) -> int:
+        return int(self.random_columns.shape[0])
+
+    @property
+    def coefficient_labels(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.spec.coefficients)
+
+    def G(self) -> np.ndarray:
+        """Per-unit map from level-1 coefficients to free gammas, (J, P, F').
+
+        A_j = X_j G_j, so A_j'A_j = G_j' (X_j'X_j) G_j.
+        """
+        J, P = self.n_level2, self.X.shape[1]
+        G = np.zeros((J, P, self.n_gammas))
+        G[:, self.gamma_column, np.arange(self.n_gammas)] = self.W
+        return G @ self.constraint_matrix
+
+    def A(self) -> np.ndarray:
+        """The fixed-effects design A (N x F'), materialised (for residuals and tests only)."""
+        return (self.X[:, self.gamma_column] * self.W[self.unit]) @ self.constraint_matrix
+
+    def Z(self) -> np.ndarray:
+        return self.X[:, self.random_columns]
+
+
+def _centre_level1(values: np.ndarray, centering: Centering, unit: np.ndarray, J: int,
+                   weights: np.ndarray | None) -> tuple[np.ndarray, float | None]:
+    if centering is Centering.NONE:
+        return values, None
+    if centering is Centering.GRAND:
+        mean = float(values.mean())
+        return values - mean, mean
+    counts = np.bincount(unit, minlength=J)
+    sums = np.bincount(unit, weights=values, minlength=J)
+    return values - (sums / counts)[unit], None
+
+
+def _level2_column(level2: pd.DataFrame, predictor: Predictor,
+                   means: dict[str, float]) -> np.ndarray:
+    values = level2[predictor.name].to_numpy(dtype=float)
+    if predictor.centering is Centering.GRAND:
+        mean = float(values.mean())
+        means[f"level2:{predictor.name}"] = mean
+        return values - mean
+    if predictor.centering is Centering.GROUP:
+        raise SpecError(f"group-mean centring applies to level-1 predictors only, not to "
+                        f"level-2 variable '{predictor.name}'")
+    return values
+
+
+def _constraint_matrix(spec: ModelSpec) -> np.ndarray:
+    labels = spec.gamma_labels()
+    index = {g: i for i, g in enumerate(labels)}
+    F = len(labels)
+    group_of = list(range(F))
+    for constraint in spec.constraints:
+        unknown = [g for g in constraint.gammas if g not in index]
+        if unknown:
+            raise SpecError(f"constraint '{constraint}' names {', '.join(unknown)}, which "
+                            f"{'is' if len(unknown) == 1 else 'are'} not in the model "
+                            f"(fixed effects: {', '.join(labels)})")
+        first = group_of[index[constraint.gammas[0]]]
+        for g in constraint.gammas[1:]:
+            old = group_of[index[g]]
+            group_of = [first if k == old else k for k in group_of]
+    free = sorted(set(group_of), key=group_of.index)
+    K = np.zeros((F, len(free)))
+    for f, g in enumerate(group_of):
+        K[f, free.index(g)] = 1.0
+    return K
+
+
+def _column(frame: pd.DataFrame, name: str, level: str) -> np.ndarray:
+    if name not in frame.columns:
+        lower = {c.lower(): c for c in frame.columns}
+        if name.lower() not in lower:
+            raise SpecError(f"variable '{name}' is not a {level} variable of the MDM "
+                            f"(available: {', '.join(map(str, frame.columns))})")
+        name = lower[name.lower()]
+    return frame[name].to_numpy(dtype=float)
+
+
+def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None = None,
+                 unit_weights: str | np.ndarray | None = None) -> Design:
+    """Build the :class:`Design` of ``spec`` on ``mdm``, deleting incomplete level-1 rows.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    mdm : openhlm.data.MDM
+    row_weights, unit_weights : variable name or array, optional
+        Level-1 (precision-type) and level-2 weights, already normalised as the caller wants.
+    """
+    level1 = mdm.level1
+    level2 = mdm.level2
+    unit_all = np.asarray(mdm.unit_index, dtype=np.int64)
+
+    l1_names = [spec.outcome, *spec.level1_variables(), *spec.variance_predictors]
+    if isinstance(row_weights, str):
+        l1_names.append(row_weights)
+    l1_names = [n for n in dict.fromkeys(l1_names) if n in level1.columns]
+    used = level1[l1_names].to_numpy(dtype=float)
+    keep = ~np.isnan(used).any(axis=1)
+    if isinstance(row_weights, np.ndarray):
+        keep &= ~np.isnan(row_weights)
+    deleted = int((~keep).sum())
+
+    unit_kept = unit_all[keep]
+    present = np.unique(unit_kept)
+    J_all = len(mdm.unit_ids)
+    dropped = tuple(str(u) for u in np.asarray(mdm.unit_ids)[np.setdiff1d(np.arange(J_all), present)])
+    if present.size == 0:
+        raise EstimationError("no level-1 rows are left after deleting rows with missing values "
+                              f"in {', '.join(l1_names)}")
+    remap = np.full(J_all, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    unit = remap[unit_kept]
+    J = int(present.size)
+    l1 = level1.loc[keep].reset_index(drop=True)
+    l2 = level2.iloc[present].reset_index(drop=True)
+    unit_ids = np.asarray(mdm.unit_ids)[present]
+
+    means: dict[str, float] = {}
+    y = _column(l1, spec.outcome, "level-1")
+    columns = []
+    for coef in spec.coefficients:
+        if coef.predictor is None:
+            columns.append(np.ones(len(y)))
+            continue
+        raw = _column(l1, coef.predictor.name, "level-1")
+        centred, mean = _centre_level1(raw, coef.predictor.centering, unit, J, None)
+        if mean is not None:
+            means[f"level1:{coef.predictor.name}"] = mean
+        columns.append(centred)
+    X = np.column_stack(columns) if columns else np.empty((len(y), 0))
+
+    w_cols, gamma_column = [], []
+    for p, coef in enumerate(spec.coefficients):
+        eq = coef.equation
+        if eq.intercept:
+            w_cols.append(np.ones(J))
+            gamma_column.append(p)
+        for pred in eq.predictors:
+            w_cols.append(_level2_column(l2, pred, means))
+            gamma_column.append(p)
+    W = np.column_stack(w_cols) if w_cols else np.empty((J, 0))
+    random_columns = np.array([p for p, c in enumerate(spec.coefficients) if c.equation.random],
+                              dtype=np.int64)
+    rw = None
+    if row_weights is not None:
+        rw = (_column(l1, row_weights, "level-1") if isinstance(row_weights, str)
+              else np.asarray(row_weights, dtype=float)[keep])
+    uw = None
+    if unit_weights is not None:
+        uw = (_column(l2, unit_weights, "level-2") if isinstance(unit_weights, str)
+              else np.asarray(unit_weights, dtype=float)[present])
+
+    return Design(
+        spec=spec, y=y, X=X, unit=unit, unit_ids=unit_ids,
+        n_per_unit=np.bincount(unit, minlength=J), W=W,
+        gamma_column=np.asarray(gamma_column, dtype=np.int64),
+        gamma_labels=spec.gamma_labels(), random_columns=random_columns,
+        constraint_matrix=_constraint_matrix(spec), row_weights=rw, unit_weights=uw,
+        level2_data=l2, level1_data=l1, centering_means=means, deleted_rows=deleted,
+        dropped_units=dropped,
+    )
