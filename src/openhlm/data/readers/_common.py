@@ -1,0 +1,142 @@
+"""Helpers shared by the readers: file checks, error wrapping, label and missing-code handling."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openhlm.errors import DataError
+
+__all__ = [
+    "check_file",
+    "reject_options",
+    "fail",
+    "finish",
+    "apply_missing_ranges",
+    "clean_value_labels",
+    "clean_variable_labels",
+]
+
+
+def fail(path: str | os.PathLike[str], problem: str) -> DataError:
+    """Return a :class:`DataError` whose one-line message names the file and the problem."""
+    text = " ".join(str(problem).split())
+    return DataError(f"cannot read {os.fspath(path)!s}: {text}")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One-line text of a library exception (without its traceback)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` names an existing, non-empty regular file."""
+    p = Path(path)
+    if not p.exists():
+        raise fail(p, "no such file (check the path and the current directory)")
+    if p.is_dir():
+        raise fail(p, "it is a directory, not a data file")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise fail(p, describe_exception(exc)) from None
+    if size == 0:
+        raise fail(p, "the file is empty (0 bytes)")
+    return p
+
+
+def reject_options(path: Path, options: Mapping[str, Any], accepted: tuple[str, ...]) -> None:
+    """Raise :class:`DataError` for reader options the format does not accept."""
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        allowed = ", ".join(accepted) if accepted else "none"
+        raise fail(
+            path,
+            f"option(s) {', '.join(unknown)} not accepted for {path.suffix} files "
+            f"(accepted: {allowed})",
+        )
+
+
+def finish(path: Path, data: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a freshly read frame: string column names, RangeIndex, at least one row/column."""
+    if data.shape[1] == 0:
+        raise fail(path, "the file contains no variables")
+    if data.shape[0] == 0:
+        raise fail(path, "the file contains variable names but no data rows")
+    data = data.reset_index(drop=True)
+    data.columns = [str(c) for c in data.columns]
+    return data
+
+
+def clean_variable_labels(labels: Mapping[str, Any] | None, columns: list[str]) -> dict[str, str]:
+    """Keep non-empty variable labels for the given columns, as ``str``."""
+    out: dict[str, str] = {}
+    if not labels:
+        return out
+    for name in columns:
+        label = labels.get(name)
+        if label is not None and str(label).strip():
+            out[name] = str(label).strip()
+    return out
+
+
+def _label_key(key: Any) -> float | str:
+    if isinstance(key, (bool, np.bool_)):
+        return float(key)
+    if isinstance(key, (int, float, np.integer, np.floating)):
+        return float(key)
+    return str(key)
+
+
+def clean_value_labels(
+    labels: Mapping[str, Mapping[Any, Any]] | None, columns: list[str]
+) -> dict[str, dict[float | str, str]]:
+    """Value labels per column with numeric codes as ``float`` and string codes as ``str``."""
+    out: dict[str, dict[float | str, str]] = {}
+    if not labels:
+        return out
+    for name in columns:
+        sets = labels.get(name)
+        if sets:
+            out[name] = {_label_key(k): str(v) for k, v in sets.items()}
+    return out
+
+
+def apply_missing_ranges(
+    data: pd.DataFrame, ranges: Mapping[str, list[Mapping[str, Any]]] | None
+) -> pd.DataFrame:
+    """Set SPSS user-missing codes to NaN.
+
+    ``ranges`` is pyreadstat's ``meta.missing_ranges``: ``{column: [{"lo": a, "hi": b}, ...]}``;
+    discrete missing values appear as ranges with ``lo == hi``.
+    """
+    if not ranges:
+        return data
+    data = data.copy()
+    for name, spans in ranges.items():
+        if name not in data.columns or not spans:
+            continue
+        column = data[name]
+        if pd.api.types.is_numeric_dtype(column):
+            values = column.to_numpy(dtype=float, na_value=np.nan)
+            mask = np.zeros(len(values), dtype=bool)
+            for span in spans:
+                lo, hi = float(span["lo"]), float(span["hi"])
+                mask |= (values >= lo) & (values <= hi)
+            if mask.any():
+                values = values.copy()
+                values[mask] = np.nan
+                data[name] = values
+        else:
+            codes = {str(span["lo"]) for span in spans} | {str(span["hi"]) for span in spans}
+            mask = column.astype("string").str.strip().isin({c.strip() for c in codes})
+            mask = mask.fillna(False).to_numpy(dtype=bool)
+            if mask.any():
+                data[name] = column.mask(mask)
+    return data

@@ -1,0 +1,65 @@
+"""Parquet (pyarrow) and Excel ``.xlsx`` (openpyxl) files.
+
+Both engines are optional dependencies (``pip install openhlm[formats]``); a missing engine is
+reported as a :class:`~openhlm.errors.DataError` saying what to install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from openhlm.data.readers._common import describe_exception, fail, finish, reject_options
+from openhlm.data.table import Table
+
+__all__ = ["read_parquet", "read_excel"]
+
+
+def _require(path: Path, module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise fail(path, f"reading {path.suffix} files needs {module}: pip install openhlm[formats]")
+
+
+def read_parquet(path: Path, **options: Any) -> Table:
+    """Read a Parquet file with pyarrow.
+
+    Raises
+    ------
+    DataError
+        pyarrow is missing or the file is not a valid Parquet file.
+    """
+    reject_options(path, options, ())
+    _require(path, "pyarrow")
+    try:
+        data = pd.read_parquet(path, engine="pyarrow")
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError
+        raise fail(path, f"not a valid Parquet file ({describe_exception(exc)})") from None
+    return Table(data=finish(path, data), source=str(path))
+
+
+def read_excel(path: Path, **options: Any) -> Table:
+    """Read one sheet of an ``.xlsx`` workbook (``sheet=`` name or 0-based index; default first).
+
+    Raises
+    ------
+    DataError
+        openpyxl is missing, the sheet does not exist, or the file is not a valid workbook.
+    """
+    reject_options(path, options, ("sheet",))
+    _require(path, "openpyxl")
+    sheet = options.get("sheet", 0)
+    try:
+        data = pd.read_excel(path, sheet_name=sheet, engine="openpyxl")
+    except ValueError as exc:
+        if "not found" in str(exc).lower():
+            raise fail(path, f"the workbook has no sheet {sheet!r}") from None
+        raise fail(path, f"not a valid .xlsx file ({describe_exception(exc)})") from None
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, OSError ...
+        raise fail(path, f"not a valid .xlsx file ({describe_exception(exc)})") from None
+    data = data.dropna(how="all")
+    if data.shape[1]:
+        data.columns = [str(c).strip() for c in data.columns]
+    return Table(data=finish(path, data), source=str(path))

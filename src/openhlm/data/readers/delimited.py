@@ -1,0 +1,105 @@
+"""Delimited text files: ``.csv``, ``.tsv``, ``.txt``, ``.dat``.
+
+``.csv`` defaults to a comma and ``.tsv`` to a tab.  For ``.txt`` and ``.dat`` the delimiter is
+sniffed from the first lines unless given: a tab if any line holds one, else a comma if every
+non-empty line holds one, else runs of white space (HLM's free-format ASCII input).
+The first line holds the variable names unless ``header=False`` (then ``names=`` may give them;
+the default names are ``V1``, ``V2``, ...).  Empty fields, ``NA`` and a lone ``.`` are missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from openhlm.data.readers._common import describe_exception, fail, finish, reject_options
+from openhlm.data.table import Table
+
+__all__ = ["read_delimited", "sniff_delimiter"]
+
+OPTIONS = ("delimiter", "header", "names", "encoding")
+_DEFAULT = {".csv": ",", ".tsv": "\t"}
+_WHITESPACE = r"\s+"
+
+
+def sniff_delimiter(sample: str) -> str:
+    """Guess the delimiter of a text sample: tab, comma or white space (``r"\\s+"``)."""
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    if any("\t" in line for line in lines):
+        return "\t"
+    if lines and all("," in line for line in lines):
+        return ","
+    return _WHITESPACE
+
+
+def _read_text_sample(path: Path, size: int = 65536) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def read_delimited(path: Path, **options: Any) -> Table:
+    """Read a delimited text file into a :class:`~openhlm.data.table.Table`.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    delimiter : str, optional
+        Field separator (``","``, ``"\\t"``, ``";"``, ``" "`` for white space, ...).
+    header : bool, default True
+        Whether the first line holds the variable names.
+    names : sequence of str, optional
+        Variable names when ``header=False``.
+    encoding : str, optional
+        Text encoding; default UTF-8 with a Latin-1 fallback.
+
+    Raises
+    ------
+    DataError
+        The file is binary, cannot be parsed, or holds no rows.
+    """
+    reject_options(path, options, OPTIONS)
+    raw = _read_text_sample(path)
+    if b"\x00" in raw:
+        raise fail(path, "the file is not a text file (it contains binary data)")
+    encoding = options.get("encoding")
+    delimiter = options.get("delimiter")
+    if delimiter is None:
+        delimiter = _DEFAULT.get(path.suffix.lower())
+    if delimiter is None:
+        delimiter = sniff_delimiter(raw.decode(encoding or "latin-1", errors="replace"))
+    elif delimiter in (" ", "whitespace"):
+        delimiter = _WHITESPACE
+    header = bool(options.get("header", True))
+    names: Sequence[str] | None = options.get("names")
+    kwargs: dict[str, Any] = {
+        "sep": delimiter,
+        "header": 0 if header else None,
+        "na_values": ["."],
+        "skipinitialspace": delimiter != _WHITESPACE,
+    }
+    if names is not None:
+        kwargs["names"] = list(names)
+        if header:
+            kwargs["header"] = 0
+    encodings = [encoding] if encoding else ["utf-8-sig", "latin-1"]
+    data: pd.DataFrame | None = None
+    for enc in encodings:
+        try:
+            data = pd.read_csv(path, encoding=enc, **kwargs)
+            break
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            raise fail(path, "the file holds no data") from None
+        except (pd.errors.ParserError, ValueError, OSError) as exc:
+            raise fail(path, describe_exception(exc)) from None
+    if data is None:
+        raise fail(path, f"the text is not in encoding {encodings[0]}") from None
+    if not header and names is None:
+        data.columns = [f"V{i + 1}" for i in range(data.shape[1])]
+    data.columns = [str(c).strip() for c in data.columns]
+    return Table(data=finish(path, data), source=str(path))

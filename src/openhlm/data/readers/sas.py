@@ -1,0 +1,56 @@
+"""SAS files: ``.sas7bdat`` (optionally with a ``catalog=`` ``.sas7bcat`` for value labels) and
+SAS transport ``.xpt`` (XPORT v5/v8), read with pyreadstat.  SAS special missing values become NaN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyreadstat
+
+from openhlm.data.readers._common import (
+    clean_value_labels,
+    clean_variable_labels,
+    describe_exception,
+    fail,
+    finish,
+    reject_options,
+)
+from openhlm.data.table import Table
+
+__all__ = ["read_sas"]
+
+OPTIONS = ("catalog", "encoding")
+
+
+def read_sas(path: Path, **options: Any) -> Table:
+    """Read a SAS ``.sas7bdat`` or ``.xpt`` file.
+
+    Raises
+    ------
+    DataError
+        The file is not a readable SAS file of that kind.
+    """
+    kind = path.suffix.lower()
+    reject_options(path, options, OPTIONS if kind == ".sas7bdat" else ("encoding",))
+    try:
+        if kind == ".xpt":
+            data, meta = pyreadstat.read_xport(str(path), encoding=options.get("encoding"))
+        else:
+            catalog = options.get("catalog")
+            data, meta = pyreadstat.read_sas7bdat(
+                str(path),
+                catalog_file=str(catalog) if catalog else None,
+                encoding=options.get("encoding"),
+            )
+    except Exception as exc:  # pyreadstat raises ReadstatError / PyreadstatError / OSError
+        raise fail(path, f"not a valid SAS {kind} file ({describe_exception(exc)})") from None
+    data = finish(path, data)
+    columns = list(data.columns)
+    return Table(
+        data=data,
+        variable_labels=clean_variable_labels(meta.column_names_to_labels, columns),
+        value_labels=clean_value_labels(meta.variable_value_labels, columns),
+        source=str(path),
+    )
