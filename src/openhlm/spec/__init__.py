@@ -1,0 +1,48 @@
+"""The model specification layer: HLM's equation format, HLM 6 command files, TOML model files.
+
+>>> from openhlm.spec import parse_model
+>>> spec = parse_model("mathach = B0 + B1*group(ses) + R; B0 = G00 + G01*meanses + U0",
+...                    level1_variables=["mathach", "ses"], level2_variables=["meanses"])
+>>> spec.gamma_labels()
+('G00', 'G01', 'G10')
+"""
+
+from __future__ import annotations
+
+from openhlm.spec.equations import (
+    build_model,
+    centering_marker,
+    centering_notes,
+    format_equations,
+    format_hlm_equations,
+    format_mixed,
+    parse_model,
+    parse_predictor,
+    validate_spec,
+)
+from openhlm.spec.model import (
+    Centering,
+    Coefficient,
+    Constraint,
+    Level2Equation,
+    ModelSpec,
+    Predictor,
+)
+
+__all__ = [
+    "Centering",
+    "Coefficient",
+    "Constraint",
+    "Level2Equation",
+    "ModelSpec",
+    "Predictor",
+    "build_model",
+    "centering_marker",
+    "centering_notes",
+    "format_equations",
+    "format_hlm_equations",
+    "format_mixed",
+    "parse_model",
+    "parse_predictor",
+    "validate_spec",
+]
