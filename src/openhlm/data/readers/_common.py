@@ -16,6 +16,7 @@ __all__ = [
     "check_file",
     "reject_options",
     "fail",
+    "library_failure",
     "finish",
     "apply_missing_ranges",
     "clean_value_labels",
@@ -33,6 +34,17 @@ def describe_exception(exc: BaseException) -> str:
     """One-line text of a library exception (without its traceback)."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def library_failure(path: str | os.PathLike[str], kind: str, exc: BaseException) -> DataError:
+    """DataError for a reader library's exception, saying whether the file looks truncated."""
+    reason = describe_exception(exc)
+    lowered = reason.lower()
+    if "expected number of rows" in lowered or "unable to read" in lowered or "eof" in lowered:
+        problem = f"the {kind} file is truncated or damaged"
+    else:
+        problem = f"not a valid {kind} file"
+    return fail(path, f"{problem} ({reason})")
 
 
 def check_file(path: str | os.PathLike[str]) -> Path:

@@ -12,9 +12,9 @@ import pyreadstat
 from openhlm.data.readers._common import (
     clean_value_labels,
     clean_variable_labels,
-    describe_exception,
     fail,
     finish,
+    library_failure,
     reject_options,
 )
 from openhlm.data.table import Table
@@ -22,6 +22,17 @@ from openhlm.data.table import Table
 __all__ = ["read_sas"]
 
 OPTIONS = ("catalog", "encoding")
+
+
+def _check_xport(path: Path) -> None:
+    with path.open("rb") as handle:
+        head = handle.read(80)
+    if not head.startswith(b"HEADER RECORD*******LIB"):
+        raise fail(path, "not a valid SAS .xpt file (no SAS transport library header)")
+    # XPORT files consist of 80-byte records and carry no row count: a size that is not a
+    # multiple of 80 is the only sign of truncation.
+    if path.stat().st_size % 80:
+        raise fail(path, "the SAS .xpt file is truncated (size is not a multiple of 80 bytes)")
 
 
 def read_sas(path: Path, **options: Any) -> Table:
@@ -34,6 +45,8 @@ def read_sas(path: Path, **options: Any) -> Table:
     """
     kind = path.suffix.lower()
     reject_options(path, options, OPTIONS if kind == ".sas7bdat" else ("encoding",))
+    if kind == ".xpt":
+        _check_xport(path)
     try:
         if kind == ".xpt":
             data, meta = pyreadstat.read_xport(str(path), encoding=options.get("encoding"))
@@ -45,7 +58,7 @@ def read_sas(path: Path, **options: Any) -> Table:
                 encoding=options.get("encoding"),
             )
     except Exception as exc:  # pyreadstat raises ReadstatError / PyreadstatError / OSError
-        raise fail(path, f"not a valid SAS {kind} file ({describe_exception(exc)})") from None
+        raise library_failure(path, f"SAS {kind}", exc) from None
     data = finish(path, data)
     columns = list(data.columns)
     return Table(

@@ -16,9 +16,8 @@ from openhlm.data.readers._common import (
     apply_missing_ranges,
     clean_value_labels,
     clean_variable_labels,
-    describe_exception,
-    fail,
     finish,
+    library_failure,
     reject_options,
 )
 from openhlm.data.table import Table
@@ -46,7 +45,7 @@ def read_spss(path: Path, **options: Any) -> Table:
                 str(path), user_missing=True, encoding=options.get("encoding")
             )
     except Exception as exc:  # pyreadstat raises ReadstatError / PyreadstatError / OSError
-        raise fail(path, f"not a valid SPSS {kind} file ({describe_exception(exc)})") from None
+        raise library_failure(path, f"SPSS {kind}", exc) from None
     data = apply_missing_ranges(data, getattr(meta, "missing_ranges", None))
     data = finish(path, data)
     columns = list(data.columns)

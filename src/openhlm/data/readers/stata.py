@@ -5,6 +5,7 @@ Stata missing values (``.`` and ``.a`` to ``.z``) become NaN.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,8 @@ import pyreadstat
 from openhlm.data.readers._common import (
     clean_value_labels,
     clean_variable_labels,
-    describe_exception,
-    fail,
     finish,
+    library_failure,
     reject_options,
 )
 from openhlm.data.table import Table
@@ -27,7 +27,10 @@ OPTIONS = ("encoding",)
 
 
 def _read_with_pandas(path: Path) -> Table:
-    with pd.io.stata.StataReader(path, convert_categoricals=False) as reader:
+    with warnings.catch_warnings(), pd.io.stata.StataReader(
+        path, convert_categoricals=False
+    ) as reader:
+        warnings.simplefilter("ignore")
         data = reader.read()
         variable_labels = reader.variable_labels()
         value_label_sets = reader.value_labels()
@@ -64,8 +67,7 @@ def read_stata(path: Path, **options: Any) -> Table:
         try:
             return _read_with_pandas(path)
         except Exception:  # noqa: BLE001
-            reason = describe_exception(first)
-            raise fail(path, f"not a valid Stata .dta file ({reason})") from None
+            raise library_failure(path, "Stata .dta", first) from None
     data = finish(path, data)
     columns = list(data.columns)
     return Table(
