@@ -35,7 +35,7 @@ write_reference_json <- function(x, path) {
 
 write_csv_full <- function(df, path) {
   # 17 significant digits so doubles round-trip exactly
-  for (nm in names(df)) if (is.double(df[[nm]])) df[[nm]] <- formatC(df[[nm]], digits = 17, format = "g")
+  for (nm in names(df)) if (is.double(df[[nm]])) df[[nm]] <- sprintf("%.17g", df[[nm]])
   utils::write.csv(df, path, row.names = FALSE, quote = FALSE)
 }
 
