@@ -1,0 +1,45 @@
+"""openhlm: hierarchical linear models the way HLM computes and prints them.
+
+Quick start::
+
+    import openhlm
+    mdm = openhlm.datasets.hsb()
+    results = openhlm.fit('''
+        mathach = B0 + B1*group(ses) + R
+        B0 = G00 + G01*sector + G02*meanses + U0
+        B1 = G10 + G11*sector + G12*meanses + U1''', mdm)
+    print(results)
+"""
+
+from openhlm import datasets
+from openhlm._version import __version__
+from openhlm.api import fit
+from openhlm.data import MDM, Table, build_mdm, read_table
+from openhlm.errors import (
+    CommandFileError,
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    EstimationError,
+    HypothesisError,
+    MDMError,
+    OpenHLMError,
+    SpecError,
+)
+from openhlm.results import HLMResults
+from openhlm.spec.equations import parse_model
+from openhlm.spec.model import (
+    Centering,
+    Coefficient,
+    Constraint,
+    Level2Equation,
+    ModelSpec,
+    Predictor,
+)
+
+__all__ = [
+    "__version__", "fit", "datasets", "MDM", "Table", "build_mdm", "read_table", "HLMResults",
+    "parse_model", "ModelSpec", "Coefficient", "Level2Equation", "Predictor", "Centering",
+    "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
+    "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
+]

@@ -1,0 +1,102 @@
+"""The one-call API: ``openhlm.fit(model, data)``.
+
+Runs HLM's workflow end to end: (MDM) -> specification -> design -> estimation -> inference.
+Each step is also public on its own (:func:`openhlm.data.build_mdm`,
+:func:`openhlm.spec.equations.parse_model`, :func:`openhlm.estimation.design.build_design`,
+:func:`openhlm.estimation.fit.estimate`, :func:`openhlm.inference.infer.infer`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Literal
+
+import pandas as pd
+
+from openhlm.data import MDM
+from openhlm.errors import SpecError
+from openhlm.estimation.design import build_design
+from openhlm.estimation.fit import estimate
+from openhlm.inference.infer import infer
+from openhlm.results import HLMResults
+from openhlm.spec.equations import parse_model, validate_spec
+from openhlm.spec.model import Constraint, ModelSpec
+
+__all__ = ["fit", "as_mdm", "as_spec"]
+
+
+def as_mdm(data, *, id: str | None = None, level2=None) -> MDM:
+    """``data`` as an MDM: an MDM is returned as is; a DataFrame or a path needs ``id=``."""
+    if isinstance(data, MDM):
+        return data
+    if isinstance(data, (pd.DataFrame, str, os.PathLike)):
+        if id is None:
+            raise SpecError("to fit a model to a DataFrame or a file, name the level-2 ID "
+                            "variable with id=... (or build an MDM with openhlm.build_mdm)")
+        return MDM.from_tables(data, level2, id=id)
+    raise SpecError(f"data must be an openhlm MDM, a pandas DataFrame or a file path, not "
+                    f"{type(data).__name__}")
+
+
+def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constraint] = ()
+            ) -> ModelSpec:
+    """Parse equation text against the MDM's variables (or validate a ModelSpec)."""
+    constraints = tuple(constraints)
+    if isinstance(model, ModelSpec):
+        if constraints:
+            extra = tuple(c if isinstance(c, Constraint) else _parse_constraint(c)
+                          for c in constraints)
+            model = ModelSpec(model.outcome, model.coefficients, model.constraints + extra,
+                              model.variance_predictors)
+        validate_spec(model, level1_variables=mdm.level1_variables,
+                      level2_variables=mdm.level2_variables)
+        return model
+    if not isinstance(model, str):
+        raise SpecError(f"model must be equation text or a ModelSpec, not {type(model).__name__}")
+    return parse_model(model, level1_variables=mdm.level1_variables,
+                       level2_variables=mdm.level2_variables, constraints=constraints)
+
+
+def _parse_constraint(text: str) -> Constraint:
+    parts = [p.strip().upper() for p in text.split("=")]
+    if len(parts) < 2 or not all(parts):
+        raise SpecError(f"cannot read the constraint {text!r}: write it as 'G02 = G12'")
+    return Constraint(tuple(parts))
+
+
+def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
+        mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
+        max_iterations: int | None = None, tolerance: float | None = None,
+        id: str | None = None, level2=None, ols_units: int = 10) -> HLMResults:
+    """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        HLM's equation format, e.g. ``"mathach = B0 + B1*group(ses) + R;
+        B0 = G00 + G01*sector + U0; B1 = G10 + U1"``.
+    data : MDM, DataFrame or path
+        An :class:`openhlm.MDM`; a DataFrame or file path needs ``id=`` (and optionally a
+        ``level2=`` table).
+    method : {"reml", "ml"}
+        Restricted (HLM's default) or full maximum likelihood.
+    mode : {"exact", "hlm"}
+        ``"exact"`` maximises the likelihood to convergence; ``"hlm"`` reproduces HLM 6's EM
+        iterations, starting values and stopping rule (and so its printed numbers).
+    constraints : iterable of str
+        Equality constraints on fixed effects, e.g. ``["G02 = G12"]``.
+    max_iterations, tolerance :
+        Iteration limit and convergence criterion (HLM mode: change in log-likelihood,
+        default 100 and 1e-6).
+
+    Returns
+    -------
+    HLMResults
+    """
+    mdm = as_mdm(data, id=id, level2=level2)
+    spec = as_spec(model, mdm, constraints)
+    design = build_design(spec, mdm)
+    est = estimate(design, method=method, mode=mode, max_iterations=max_iterations,
+                   tolerance=tolerance)
+    return infer(est, ols_units=ols_units, sources=tuple(getattr(mdm, "sources", ())))

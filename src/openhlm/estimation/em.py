@@ -1,0 +1,169 @@
+"""HLM-compatible estimation: HLM's starting values and EM iterations (``mode="hlm"``).
+
+HLM 6 estimates (sigma^2, T) by EM (RB02 ch. 3 and 14; hlm-statistics.md 2.2-2.3) from moment
+starting values and stops when the log-likelihood changes by less than ``stopval`` (1e-6) between
+two iterations, or after ``numit`` (100) iterations.  Its printed numbers come from two iterates:
+sigma^2, T, the reliabilities, the variance-component table and the log-likelihood are those of
+theta^(k), the result of the k-th M-step; the fixed effects and their (model-based and robust)
+standard errors are the GLS computed in the last E-step, at theta^(k-1).  Reproducing that is
+the point of this module; :mod:`openhlm.estimation.exact` is the one to use for inference.
+
+Conventions
+-----------
+E-step at theta = (sigma^2, T), with e_j = y_j - A_j gamma_hat (Woodbury forms in
+:mod:`openhlm.estimation.likelihood`)::
+
+    u*_j = T Z_j'V_j^-1 e_j
+    C_j  = T - T Z_j'V_j^-1 Z_j T  [+ T Z_j'V_j^-1 A_j M^-1 A_j'V_j^-1 Z_j T   under REML]
+
+M-step::
+
+    T_new       = (1/J) sum_j (u*_j u*_j' + C_j)
+    sigma^2_new = (1/N) [ sum_j r*_j'r*_j + N sigma^2 - sigma^4 tr P ]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from openhlm.estimation.likelihood import Evaluation, evaluate
+from openhlm.estimation.sufficient import UnitStats
+
+__all__ = ["EMSolution", "StartingValues", "starting_values", "run_em", "em_step"]
+
+
+@dataclass(frozen=True)
+class StartingValues:
+    """HLM's starting values (printed under "STARTING VALUES" in its full output)."""
+
+    gamma_ols: np.ndarray   # pooled OLS of Y on A (free gammas)
+    sigma2: float           # pooled within-unit OLS residual variance
+    tau: np.ndarray         # D_bar - V_bar, repaired if not positive definite
+    tau_unrepaired: np.ndarray
+    units_used: int
+
+
+@dataclass(frozen=True)
+class EMSolution:
+    sigma2: float
+    tau: np.ndarray
+    fixed_sigma2: float       # theta^(k-1): where HLM's printed gammas and SEs come from
+    fixed_tau: np.ndarray
+    iterations: int
+    converged: bool
+    loglik_history: tuple[float, ...]
+    start: StartingValues
+
+
+def _unit_ols(XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray, n: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """OLS per unit for the units whose X_j has full column rank and n_j > P."""
+    P = XX.shape[1]
+    ok = n > P
+    if P:
+        s = np.linalg.svd(XX, compute_uv=False)
+        ok &= s[:, -1] > 1e-10 * np.maximum(s[:, 0], 1e-300)
+    XXi = np.full_like(XX, np.nan)
+    if ok.any():
+        XXi[ok] = np.linalg.inv(XX[ok])
+    b = np.einsum("jpq,jq->jp", XXi, Xy)
+    sse = yy - np.einsum("jp,jp->j", b, Xy)
+    return ok, b, XXi, sse
+
+
+def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray,
+                    G: np.ndarray, random_columns: np.ndarray) -> StartingValues:
+    """HLM's moment starting values (hlm-statistics.md 2.3).
+
+    gamma^(0): pooled OLS.  sigma^2(0) = sum SSE_j / sum (n_j - P) over units with full-rank
+    level-1 OLS.  T^(0) = D_bar - V_bar with D_bar = sum (b_Rj - fitted_Rj)(...)' / (J' - 1) and
+    V_bar = sigma^2(0) mean_j [(X_j'X_j)^-1]_RR.  The J' - 1 divisor reproduces HLM's printed
+    null-model iterates (J' does not).
+    """
+    AA = stats.AA.sum(axis=0)
+    Ay = stats.Ay.sum(axis=0)
+    gamma0 = np.linalg.lstsq(AA, Ay, rcond=None)[0] if AA.size else np.zeros(0)
+    ok, b, XXi, sse = _unit_ols(XX, Xy, yy, stats.n)
+    P = XX.shape[1]
+    Jp = int(ok.sum())
+    sigma2 = float(sse[ok].sum() / (stats.n[ok] - P).sum())
+    fitted = np.einsum("jpf,f->jp", G, gamma0)
+    d = (b - fitted)[ok][:, random_columns]
+    D = d.T @ d / max(Jp - 1, 1)
+    Vbar = sigma2 * XXi[ok][:, random_columns][:, :, random_columns].mean(axis=0)
+    tau_raw = D - Vbar
+    return StartingValues(gamma_ols=gamma0, sigma2=sigma2, tau=_repair(tau_raw, D),
+                          tau_unrepaired=tau_raw, units_used=Jp)
+
+
+def _repair(tau: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """Make a non-positive-definite T^(0) usable.
+
+    HLM's own repair rule is not documented (hlm-statistics.md 19.11); we keep the positive
+    diagonal elements, replace non-positive ones by a tenth of D_bar's diagonal and drop the
+    covariances.
+    """
+    if tau.size == 0:
+        return tau
+    w = np.linalg.eigvalsh(tau)
+    if w.min() > 0:
+        return tau
+    diag = np.diag(tau).copy()
+    floor = 0.1 * np.abs(np.diag(D))
+    diag = np.where(diag > 0, diag, np.maximum(floor, 1e-6))
+    return np.diag(diag)
+
+
+def em_step(stats: UnitStats, ev: Evaluation, reml: bool) -> tuple[float, np.ndarray]:
+    """One M-step from the E-step quantities in ``ev``: returns (sigma^2_new, T_new)."""
+    sigma2, T, K = ev.sigma2, ev.tau, ev.K
+    w2 = stats.unit_weights
+    beta = ev.beta
+    u = ev.ZVe @ T                                   # (J, R): u*_j = T Z'V^-1 e_j (T symmetric)
+    TZVZT = T @ ev.ZVZ @ T
+    C = T - TZVZT
+    if reml and beta.size:
+        TZVA = T @ ev.ZVA                            # (J, R, F)
+        C = C + TZVA @ ev.beta_cov @ np.swapaxes(TZVA, 1, 2)
+    W = w2.sum()
+    T_new = (np.einsum("j,jr,js->rs", w2, u, u) + np.einsum("j,jrs->rs", w2, C)) / W
+    # r*'Omega r* = e'Omega e - 2 u*'Z'Omega e + u*'Z'Omega Z u*
+    ee = stats.yy - 2.0 * stats.Ay @ beta + np.einsum("f,jfg,g->j", beta, stats.AA, beta)
+    Ze = stats.Zy - np.einsum("jfr,f->jr", stats.AZ, beta)
+    rr = ee - 2.0 * np.einsum("jr,jr->j", u, Ze) + np.einsum("jr,jrs,js->j", u, stats.ZZ, u)
+    KZZ = K @ stats.ZZ
+    trP = w2 @ (stats.n - np.trace(KZZ, axis1=1, axis2=2)) / sigma2
+    if reml and beta.size:
+        ZA = np.swapaxes(stats.AZ, 1, 2)
+        KZA = K @ ZA
+        AVOVA = (stats.AA - 2.0 * stats.AZ @ KZA + np.swapaxes(KZA, 1, 2) @ stats.ZZ @ KZA)
+        AVOVA = np.einsum("j,jfg->fg", w2, AVOVA) / sigma2**2
+        trP -= float(np.sum(ev.beta_cov * AVOVA))
+    N = float(w2 @ stats.n)
+    sigma2_new = float((w2 @ rr + N * sigma2 - sigma2**2 * trP) / N)
+    return sigma2_new, 0.5 * (T_new + T_new.T)
+
+
+def run_em(stats: UnitStats, start: StartingValues, reml: bool, *, max_iterations: int = 100,
+           tolerance: float = 1e-6) -> EMSolution:
+    """HLM's EM iterations from ``start``; stops on |Delta loglik| < tolerance."""
+    sigma2, tau = start.sigma2, start.tau
+    ev = evaluate(stats, sigma2, tau)
+    history = [ev.loglik(reml)]
+    prev_sigma2, prev_tau = sigma2, tau
+    converged = False
+    k = 0
+    while k < max_iterations:
+        prev_sigma2, prev_tau = sigma2, tau
+        sigma2, tau = em_step(stats, ev, reml)
+        k += 1
+        ev = evaluate(stats, sigma2, tau)
+        history.append(ev.loglik(reml))
+        if abs(history[-1] - history[-2]) < tolerance:
+            converged = True
+            break
+    return EMSolution(sigma2=sigma2, tau=tau, fixed_sigma2=prev_sigma2, fixed_tau=prev_tau,
+                      iterations=k, converged=converged, loglik_history=tuple(history),
+                      start=start)

@@ -1,0 +1,88 @@
+"""Point estimates of a fitted model, before inference.
+
+:class:`Estimates` is what :func:`openhlm.estimation.fit.estimate` returns: the design, the
+sufficient statistics and the two likelihood evaluations HLM's output draws from
+(``evaluation`` at the final (sigma^2, T); ``fixed_evaluation`` where the printed fixed effects
+come from: the same point in exact mode, the previous EM iterate in HLM mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from openhlm.estimation.design import Design
+from openhlm.estimation.em import StartingValues
+from openhlm.estimation.likelihood import LOG_2PI, Evaluation
+from openhlm.estimation.sufficient import UnitStats
+
+__all__ = ["Estimates"]
+
+
+@dataclass(frozen=True)
+class Estimates:
+    design: Design
+    stats: UnitStats
+    method: str                      # "reml" | "ml"
+    mode: str                        # "exact" | "hlm"
+    evaluation: Evaluation
+    fixed_evaluation: Evaluation
+    iterations: int
+    converged: bool
+    stop_reason: str
+    tolerance: float
+    max_iterations: int
+    loglik_history: tuple[float, ...]
+    boundary: tuple[int, ...]        # random coefficients (positions in R) with zero variance
+    start: StartingValues | None
+
+    @property
+    def reml(self) -> bool:
+        return self.method == "reml"
+
+    @property
+    def sigma2(self) -> float:
+        return self.evaluation.sigma2
+
+    @property
+    def tau(self) -> np.ndarray:
+        return self.evaluation.tau
+
+    @property
+    def gamma(self) -> np.ndarray:
+        """All F gammas (constrained ones repeated), in ``design.gamma_labels`` order."""
+        return self.design.constraint_matrix @ self.fixed_evaluation.beta
+
+    @property
+    def gamma_cov(self) -> np.ndarray:
+        K = self.design.constraint_matrix
+        return K @ self.fixed_evaluation.beta_cov @ K.T
+
+    @property
+    def loglik(self) -> float:
+        return self.evaluation.loglik(self.reml)
+
+    @property
+    def deviance(self) -> float:
+        """Standard -2 log-likelihood (lme4's REML criterion / ML deviance)."""
+        return -2.0 * self.loglik
+
+    @property
+    def deviance_hlm(self) -> float:
+        """The deviance as HLM 6.08 prints it.
+
+        Measured on every model of the seminar (hlm-statistics.md section 20): HLM prints the
+        standard value minus log(2 pi), except for a REML model with a single fixed effect
+        (the null model), where it prints the standard value.
+        """
+        if self.reml and self.design.n_free_gammas == 1:
+            return self.deviance
+        return self.deviance - LOG_2PI
+
+    @property
+    def n_parameters(self) -> int:
+        """HLM's count: sigma^2 and the free elements of T, plus the free gammas under ML."""
+        R = self.design.n_random
+        count = 1 + R * (R + 1) // 2
+        return count if self.reml else count + self.design.n_free_gammas

@@ -1,0 +1,90 @@
+"""Standard errors of sigma^2 and T from the expected (Fisher) information.
+
+theta = (sigma^2, tau_kl for k >= l).  dV_j/dsigma^2 = Omega_j^-1, dV_j/dtau_kl = Z_j E_kl Z_j'
+with E_kl = e_k e_l' + e_l e_k' (k != l) or e_k e_k'.  (hlm-statistics.md section 6.)
+
+    ML:   I_ab = 1/2 sum_j tr(V_j^-1 dV_a V_j^-1 dV_b)
+    REML: I_ab = 1/2 tr(P dV_a P dV_b),  P = V^-1 - V^-1 A M^-1 A' V^-1,
+
+where tr(P X P Y) = tr(V^-1 X V^-1 Y) - 2 tr(M^-1 sum_j A'V^-1 X V^-1 Y V^-1 A)
++ tr(M^-1 Q_X M^-1 Q_Y), Q_X = sum_j A'V^-1 X V^-1 A.  Every term is a small per-unit matrix
+product of the cross-products, using V^-1 = (Omega - Omega Z K Z' Omega)/sigma^2.
+HLM 6 prints these SEs for full-ML runs (the seminar's constraint example); whether it uses the
+expected or observed information is not documented (open question 6); we use the expected one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from openhlm.estimation.estimates import Estimates
+
+__all__ = ["variance_standard_errors"]
+
+
+def _E(R: int, k: int, l: int) -> np.ndarray:
+    E = np.zeros((R, R))
+    E[k, l] = E[l, k] = 1.0
+    return E
+
+
+def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
+    """(SE of sigma^2, R x R matrix of SEs of T) at the final estimates."""
+    ev, s = est.evaluation, est.stats
+    sigma2, K = ev.sigma2, ev.K
+    w2 = s.unit_weights
+    R = s.n_random
+    ZZ, AZ = s.ZZ, s.AZ
+    ZA = np.swapaxes(AZ, 1, 2)
+    KZZ = K @ ZZ
+    ZVZ = ev.ZVZ
+    ZWZ = (ZZ - 2 * ZZ @ KZZ + ZZ @ KZZ @ KZZ) / sigma2**2        # Z'V^-1 Om^-1 V^-1 Z
+    tWW = (s.n - 2 * np.trace(KZZ, axis1=1, axis2=2)
+           + np.einsum("jab,jba->j", KZZ, KZZ)) / sigma2**2       # tr((V^-1 Om^-1)^2)
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    Es = [_E(R, k, l) for k, l in pairs]
+    n_par = 1 + len(pairs)
+    info = np.zeros((n_par, n_par))
+    info[0, 0] = w2 @ tWW
+    for a, Ea in enumerate(Es, start=1):
+        info[0, a] = info[a, 0] = np.einsum("j,jrs,sr->", w2, ZWZ, Ea)
+        for b, Eb in enumerate(Es[: a], start=1):
+            val = np.einsum("j,jab,bc,jcd,da->", w2, ZVZ, Ea, ZVZ, Eb)
+            info[a, b] = info[b, a] = val
+    if est.reml and ev.beta.size:
+        Minv = ev.beta_cov
+        AVZ = np.swapaxes(ev.ZVA, 1, 2)
+        KZA = K @ ZA
+        AWA = (s.AA - 2 * AZ @ KZA + np.swapaxes(KZA, 1, 2) @ ZZ @ KZA) / sigma2**2
+        AWZ = (AZ - 2 * AZ @ KZZ + AZ @ KZZ @ KZZ) / sigma2**2
+        AWWA = (s.AA - 3 * AZ @ KZA + 3 * AZ @ K @ ZZ @ KZA
+                - AZ @ K @ ZZ @ KZZ @ KZA) / sigma2**3
+        Q = [np.einsum("j,jfg->fg", w2, AWA)]
+        Q += [np.einsum("j,jfr,rs,jsg->fg", w2, AVZ, E, ev.ZVA) for E in Es]
+
+        def triple(a: int, b: int) -> np.ndarray:
+            if a == 0 and b == 0:
+                return np.einsum("j,jfg->fg", w2, AWWA)
+            if a == 0 or b == 0:
+                E = Es[max(a, b) - 1]
+                return np.einsum("j,jfr,rs,jsg->fg", w2, AWZ, E, ev.ZVA)
+            return np.einsum("j,jfr,rs,jst,tu,jug->fg", w2, AVZ, Es[a - 1], ZVZ, Es[b - 1],
+                             ev.ZVA)
+
+        for a in range(n_par):
+            for b in range(a + 1):
+                corr = (-2 * np.sum(Minv * triple(a, b).T)
+                        + np.trace(Minv @ Q[a] @ Minv @ Q[b]))
+                info[a, b] += corr
+                if a != b:
+                    info[b, a] += corr
+    info *= 0.5
+    try:
+        cov = np.linalg.inv(info)
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    except np.linalg.LinAlgError:
+        se = np.full(n_par, np.nan)
+    tau_se = np.zeros((R, R))
+    for a, (k, l) in enumerate(pairs, start=1):
+        tau_se[k, l] = tau_se[l, k] = se[a]
+    return float(se[0]), tau_se

@@ -1,0 +1,277 @@
+"""The results of a fitted two-level model: immutable, typed, numbers only.
+
+Every statistic HLM prints is a field here, computed once in :mod:`openhlm.inference`.  Reports
+(:mod:`openhlm.report`), plots and the CLI only format what is here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from openhlm.spec.model import ModelSpec
+
+if TYPE_CHECKING:
+    from openhlm.estimation.estimates import Estimates
+
+__all__ = [
+    "FixedEffect", "FixedEffectsTable", "VarianceComponent", "VarianceComponentsTable",
+    "OLSTable", "ConvergenceInfo", "DataSummary", "HLMResults", "JSON_SCHEMA_VERSION",
+]
+
+JSON_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FixedEffect:
+    """One row of "Final estimation of fixed effects"."""
+
+    coefficient: str        # "INTRCPT1", "SES slope"
+    coefficient_index: int  # q of Bq
+    predictor: str          # "INTRCPT2", "SECTOR"
+    gamma: str              # "G01"
+    estimate: float
+    se: float
+    t: float
+    df: int
+    p: float
+    robust_se: float
+    robust_t: float
+    robust_p: float
+    constrained: bool = False   # shares its estimate with other gammas (HLM's '*')
+    centering: str = "none"     # centring of the level-2 predictor
+
+
+@dataclass(frozen=True)
+class FixedEffectsTable:
+    rows: tuple[FixedEffect, ...]
+    covariance: np.ndarray          # model-based Var(gamma), printed rows' order
+    robust_covariance: np.ndarray   # sandwich (CR0)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.rows])
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, gamma: str) -> FixedEffect:
+        for r in self.rows:
+            if r.gamma == gamma.upper():
+                return r
+        raise KeyError(gamma)
+
+
+@dataclass(frozen=True)
+class VarianceComponent:
+    """One row of "Final estimation of variance components"."""
+
+    effect: str             # "U0", ..., or "R" for the level-1 row
+    coefficient: str        # "INTRCPT1", "SES slope", "level-1"
+    sd: float
+    variance: float
+    df: int | None = None
+    chi2: float | None = None
+    p: float | None = None
+
+
+@dataclass(frozen=True)
+class VarianceComponentsTable:
+    rows: tuple[VarianceComponent, ...]
+    units_used: int          # J': units with sufficient data for the chi-square tests
+    n_units: int             # J
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.rows])
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, effect: str) -> VarianceComponent:
+        for r in self.rows:
+            if r.effect == effect.upper():
+                return r
+        raise KeyError(effect)
+
+
+@dataclass(frozen=True)
+class OLSTable:
+    """"Level-1 OLS regressions" for the first units, and the average OLS coefficients."""
+
+    labels: tuple[str, ...]          # "INTRCPT1", "SES slope", ...
+    unit_ids: tuple[str, ...]
+    coefficients: np.ndarray         # (len(unit_ids), P)
+    average: np.ndarray              # (P,) over the units with sufficient data
+    units_used: int
+
+
+@dataclass(frozen=True)
+class ConvergenceInfo:
+    method: str
+    mode: str
+    iterations: int
+    converged: bool
+    stop_reason: str
+    tolerance: float
+    max_iterations: int
+    loglik_history: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    n_level1: int
+    n_level2: int
+    outcome: str
+    deleted_level1_rows: int
+    dropped_units: tuple[str, ...]
+    sources: tuple[str, ...]
+    centering_means: dict[str, float]
+    data_fingerprint: str
+
+
+@dataclass(frozen=True)
+class HLMResults:
+    """A fitted HLM2 model.  ``print(results)`` gives HLM's text report."""
+
+    spec: ModelSpec
+    method: str
+    mode: str
+    convergence: ConvergenceInfo
+    data: DataSummary
+    sigma2: float
+    sigma2_se: float
+    tau: np.ndarray
+    tau_labels: tuple[str, ...]          # "INTRCPT1", "SES"
+    tau_se: np.ndarray
+    tau_correlations: np.ndarray
+    reliability: dict[str, float]        # label -> reliability
+    reliability_units_used: int
+    fixed: FixedEffectsTable
+    variance: VarianceComponentsTable
+    deviance: float                      # standard -2 log-likelihood (REML criterion under REML)
+    deviance_hlm: float                  # HLM 6.08's printed convention (see Estimates)
+    loglik: float
+    n_parameters: int
+    level1_ols: OLSTable
+    few_units_warning: bool              # HLM's robust-SE warning for few level-2 units
+    notes: tuple[str, ...]
+    version: str
+    created: str
+    extras: dict[str, Any] = field(default_factory=dict)   # optional blocks (tests, ...)
+    estimates: Estimates | None = field(default=None, repr=False, compare=False)
+
+    # -- convenient views --------------------------------------------------------------
+    @property
+    def n_level1(self) -> int:
+        return self.data.n_level1
+
+    @property
+    def n_level2(self) -> int:
+        return self.data.n_level2
+
+    @property
+    def converged(self) -> bool:
+        return self.convergence.converged
+
+    @property
+    def iterations(self) -> int:
+        return self.convergence.iterations
+
+    @property
+    def gamma(self) -> pd.Series:
+        return pd.Series({r.gamma: r.estimate for r in self.fixed.rows}, name="gamma")
+
+    @property
+    def gamma_cov(self) -> pd.DataFrame:
+        labels = [r.gamma for r in self.fixed.rows]
+        return pd.DataFrame(self.fixed.covariance, index=labels, columns=labels)
+
+    @property
+    def fixed_effects(self) -> pd.DataFrame:
+        return self.fixed.to_frame()
+
+    @property
+    def variance_components(self) -> pd.DataFrame:
+        return self.variance.to_frame()
+
+    @property
+    def tau_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.tau, index=list(self.tau_labels), columns=list(self.tau_labels))
+
+    # -- the seminar's hand computations, done for the user ------------------------------
+    def icc(self) -> float:
+        """Intraclass correlation tau_00 / (tau_00 + sigma^2) (conditional when predictors).
+
+        Only defined when the model has a random level-1 intercept.
+        """
+        if "INTRCPT1" not in self.tau_labels:
+            raise ValueError("the intraclass correlation needs a random level-1 intercept (U0)")
+        t00 = float(self.tau[self.tau_labels.index("INTRCPT1")][self.tau_labels.index("INTRCPT1")])
+        return t00 / (t00 + self.sigma2)
+
+    def plausible_value_ranges(self, level: float = 0.95) -> pd.DataFrame:
+        """Range of each random coefficient for a unit with all level-2 predictors at 0:
+        gamma_q0 +/- z * sqrt(tau_qq) (RB02 p. 71)."""
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + level / 2))
+        rows = []
+        for k, coef in enumerate(self.spec.random_coefficients):
+            mean = 0.0
+            if coef.equation.intercept:
+                mean = self.fixed[f"G{coef.index}0"].estimate
+            sd = float(np.sqrt(self.tau[k, k]))
+            rows.append({"coefficient": coef.label, "mean": mean, "sd": sd,
+                         "lower": mean - z * sd, "upper": mean + z * sd})
+        return pd.DataFrame(rows)
+
+    def variance_explained(self, baseline: HLMResults) -> pd.DataFrame:
+        """Proportion of variance explained relative to ``baseline`` (RB02 ch. 4):
+        (var_base - var_fit) / var_base for sigma^2 and each tau_qq present in both models."""
+        rows = [{"component": "level-1, R", "baseline": baseline.sigma2, "model": self.sigma2,
+                 "proportion": (baseline.sigma2 - self.sigma2) / baseline.sigma2}]
+        for k, label in enumerate(self.tau_labels):
+            if label in baseline.tau_labels:
+                b = baseline.tau_labels.index(label)
+                vb, vm = float(baseline.tau[b, b]), float(self.tau[k, k])
+                rows.append({"component": f"{label}, U{self.spec.random_coefficients[k].index}",
+                             "baseline": vb, "model": vm,
+                             "proportion": (vb - vm) / vb if vb > 0 else float("nan")})
+        return pd.DataFrame(rows)
+
+    # -- output -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        from openhlm.report.json import results_to_dict
+
+        return results_to_dict(self)
+
+    def to_json(self, path=None, **kwargs) -> str:
+        text = json.dumps(self.to_dict(), indent=2, **kwargs)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def report(self, **options) -> str:
+        from openhlm.report.text import render_text
+
+        return render_text(self, **options)
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def _repr_html_(self) -> str:
+        from openhlm.report.html import render_html
+
+        return render_html(self)
+
+    def __repr__(self) -> str:
+        return (f"<HLMResults {self.method.upper()} ({self.mode}) {self.spec.outcome}: "
+                f"N={self.n_level1}, J={self.n_level2}, deviance={self.deviance:.6f}>")
