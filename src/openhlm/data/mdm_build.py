@@ -200,6 +200,8 @@ def _one_file_level2(
     table: Table, codes: np.ndarray, uniques: np.ndarray, names: Sequence[str], where: str
 ) -> pd.DataFrame:
     """Per-unit values of level-2 variables stored on level-1 rows; error if they vary."""
+    if not names:
+        return pd.DataFrame(index=range(len(uniques)))
     frame = pd.DataFrame({n: _numeric(table, n, where) for n in names})
     grouped = frame.groupby(codes, sort=True)
     low, high = grouped.min(), grouped.max()
@@ -218,6 +220,8 @@ def _one_file_level2(
 def _infer_constant(
     table: Table, codes: np.ndarray, candidates: Sequence[str], where: str
 ) -> list[str]:
+    if not candidates:
+        return []
     frame = pd.DataFrame({n: _numeric(table, n, where) for n in candidates})
     grouped = frame.groupby(codes, sort=True)
     varies = (grouped.max() > grouped.min()).any(axis=0)
@@ -409,7 +413,7 @@ def _assemble(
         dropped += ids
         keep_unit &= ~empty
 
-    incomplete = level2.isna().to_numpy() & keep_unit[:, None]
+    incomplete = level2.isna().to_numpy(dtype=bool) & keep_unit[:, None]
     bad_units = incomplete.any(axis=1)
     if bad_units.any():
         ids = unit_ids[bad_units].tolist()
@@ -434,7 +438,7 @@ def _assemble(
         keep_unit &= ~bad_units
 
     keep_row = keep_unit[unit_of_row]
-    nan_rows = frame1.isna().to_numpy() & keep_row[:, None]
+    nan_rows = frame1.isna().to_numpy(dtype=bool) & keep_row[:, None]
     has_nan = nan_rows.any(axis=1)
     deleted = 0
     mode = "analysis" if has_nan.any() else "none"

@@ -44,6 +44,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -198,5 +199,5 @@ def load_mdm(path: str | os.PathLike[str]) -> MDM:
         if str(p) in str(exc):
             raise
         raise _damaged(p, str(exc)) from None
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
         raise _damaged(p, f"{type(exc).__name__}: {exc}") from None

@@ -289,3 +289,12 @@ def test_from_tables_equals_build_mdm(hsb_sav: MDM) -> None:
 def test_id_missing_from_level2_file() -> None:
     with pytest.raises(MDMError, match=r"level-2 file hsb2\.sav has no ID variable 'mathach'"):
         build_mdm(path("hsb1.sav"), path("hsb2.sav"), id="mathach")
+
+
+def test_no_level2_variables(hsb_sav: MDM, merged_file: Path) -> None:
+    one = build_mdm(merged_file, id="id", level1_variables=["mathach"], level2_variables=[])
+    two = build_mdm(path("hsb1.csv"), path("hsb2.csv"), id="id", level1_variables=["mathach"],
+                    level2_variables=[])
+    for mdm in (one, two):
+        assert mdm.level2.shape == (160, 0) and mdm.level1_variables == ("mathach",)
+        np.testing.assert_array_equal(mdm.unit_index, hsb_sav.unit_index)
