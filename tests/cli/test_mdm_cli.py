@@ -38,20 +38,45 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.strip() == f"openhlm {__version__}"
 
 
-def test_build_then_describe(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_then_describe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # bundled file names resolve when no local file exists
     out_file = tmp_path / "hsb.mdmz"
-    code, out, err = run(capsys, "mdm", "build", "--level1", "hsb1.sav", "--level2", "hsb2.csv",
-                         "--id", "ID", "--level2-vars", "sector,MEANSES", "-o", str(out_file))
+    code, out, err = run(
+        capsys,
+        "mdm",
+        "build",
+        "--level1",
+        "hsb1.sav",
+        "--level2",
+        "hsb2.csv",
+        "--id",
+        "ID",
+        "--level2-vars",
+        "sector,MEANSES",
+        "-o",
+        str(out_file),
+    )
     assert code == 0 and err == ""
     assert "MEANSES" in out and "SIZE" not in out and f"MDM saved to {out_file}" in out
     saved = MDM.load(out_file)
     assert saved.level2_variables == ("sector", "meanses") and saved.n_level1 == 7185
     code, out2, _ = run(capsys, "mdm", "describe", str(out_file))
     assert code == 0 and out2 == saved.describe_text()
-    code, out3, _ = run(capsys, "mdm", "describe", "--level1", "hsb1.dta", "--level2", "hsb2.dta",
-                        "--id", "id", "--level2-vars", "sector,meanses")
+    code, out3, _ = run(
+        capsys,
+        "mdm",
+        "describe",
+        "--level1",
+        "hsb1.dta",
+        "--level2",
+        "hsb2.dta",
+        "--id",
+        "id",
+        "--level2-vars",
+        "sector,meanses",
+    )
     assert code == 0 and out3.split("ID variable")[1] == out2.split("ID variable")[1]
 
 
@@ -64,11 +89,24 @@ def test_missing_file_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_unknown_variable_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "mdm", "describe", "--level1", "hsb1.sav", "--level2", "hsb2.sav",
-                       "--id", "id", "--level1-vars", "mathac")
+    code, _, err = run(
+        capsys,
+        "mdm",
+        "describe",
+        "--level1",
+        "hsb1.sav",
+        "--level2",
+        "hsb2.sav",
+        "--id",
+        "id",
+        "--level1-vars",
+        "mathac",
+    )
     assert code == 2
-    assert err == ("openhlm: error: the level-1 file hsb1.sav has no variable 'mathac'; "
-                   "did you mean mathach?\n")
+    assert err == (
+        "openhlm: error: the level-1 file hsb1.sav has no variable 'mathac'; "
+        "did you mean mathach?\n"
+    )
 
 
 def test_not_an_mdm_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,11 +126,26 @@ def test_warnings_are_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     level1.loc[:4, "ses"] = np.nan
     file = tmp_path / "holes.csv"
     level1.to_csv(file, index=False)
-    code, out, err = run(capsys, "mdm", "build", "--level1", str(file), "--level2", "hsb2.sav",
-                         "--id", "id", "--missing", "listwise", "-o", str(tmp_path / "h.mdmz"))
+    code, out, err = run(
+        capsys,
+        "mdm",
+        "build",
+        "--level1",
+        str(file),
+        "--level2",
+        "hsb2.sav",
+        "--id",
+        "id",
+        "--missing",
+        "listwise",
+        "-o",
+        str(tmp_path / "h.mdmz"),
+    )
     assert code == 0
-    assert err == ("openhlm: warning: listwise deletion removed 5 level-1 records with missing "
-                   "values in: ses (5)\n")
+    assert err == (
+        "openhlm: warning: listwise deletion removed 5 level-1 records with missing "
+        "values in: ses (5)\n"
+    )
     assert "level-1 records: 7180" in out and "5 level-1 records deleted (listwise)" in out
 
 
@@ -114,15 +167,21 @@ def test_python_dash_m(tmp_path: Path) -> None:
     env_path = f"{src}"
     result = subprocess.run(
         [sys.executable, "-m", "openhlm", "mdm", "describe", "--example", "hsb"],
-        capture_output=True, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": env_path, "PATH": ""}, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": env_path, "PATH": ""},
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "level-2 units: 160" in result.stdout
     result = subprocess.run(
         [sys.executable, "-m", "openhlm", "mdm", "describe", "absent.mdmz"],
-        capture_output=True, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": env_path, "PATH": ""}, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": env_path, "PATH": ""},
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr == "openhlm: error: MDM file absent.mdmz does not exist\n"

@@ -1,4 +1,4 @@
-"""The ``openhlm`` command line (argparse; one module per subcommand in :mod:`openhlm.cli.commands`)."""
+"""The ``openhlm`` command line: argparse, one module per subcommand in ``openhlm.cli.commands``."""
 
 from __future__ import annotations
 

@@ -63,7 +63,9 @@ def _number(value: float, width: int) -> str:
 
 def _table(title: str, stats: pd.DataFrame) -> list[str]:
     lines = [f"{title:^67}".rstrip(), ""]
-    lines.append(f"{'VARIABLE NAME':>13}{'N':>8}{'MEAN':>11}{'SD':>11}{'MINIMUM':>12}{'MAXIMUM':>12}")
+    lines.append(
+        f"{'VARIABLE NAME':>13}{'N':>8}{'MEAN':>11}{'SD':>11}{'MINIMUM':>12}{'MAXIMUM':>12}"
+    )
     for row in stats.itertuples(index=False):
         lines.append(
             f"{row.variable.upper():>13}{row.N:>8d}{_number(row.mean, 11)}{_number(row.SD, 11)}"
@@ -89,7 +91,9 @@ def describe_text(mdm: MDM) -> str:
             "when the MDM was made"
         )
     elif mdm.missing == "analysis":
-        lines.append("missing data: level-1 records with missing values are deleted at analysis time")
+        lines.append(
+            "missing data: level-1 records with missing values are deleted at analysis time"
+        )
     else:
         lines.append("missing data: none")
     if mdm.dropped_units:

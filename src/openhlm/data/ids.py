@@ -78,9 +78,7 @@ def canonical_ids(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarra
     raw_codes, raw_uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
     texts = [canonical_id(u) for u in np.asarray(raw_uniques, dtype=object)]
     # Distinct raw values may share canonical text (" 12" and "12"); re-factorize the texts.
-    text_codes, text_uniques = pd.factorize(
-        pd.Series(texts, dtype=object), use_na_sentinel=True
-    )
+    text_codes, text_uniques = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
     lookup = np.append(text_codes, -1).astype(np.int64)  # raw code -1 -> -1
     codes = lookup[np.where(raw_codes < 0, len(text_codes), raw_codes)]
     uniques = np.asarray([str(t) for t in text_uniques], dtype=object)

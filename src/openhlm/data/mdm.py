@@ -36,7 +36,6 @@ __all__ = ["MDM", "build_mdm", "MISSING_MODES"]
 MISSING_MODES = ("none", "listwise", "analysis")
 
 
-
 def _readonly_array(values: np.ndarray, dtype: type | str) -> np.ndarray:
     array = np.array(values, dtype=dtype, copy=True)
     array.flags.writeable = False
@@ -111,8 +110,9 @@ class MDM:
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unit_ids = np.array([str(u) for u in np.asarray(self.unit_ids, dtype=object).ravel()],
-                            dtype=object)
+        unit_ids = np.array(
+            [str(u) for u in np.asarray(self.unit_ids, dtype=object).ravel()], dtype=object
+        )
         unit_ids.flags.writeable = False
         n_units = len(unit_ids)
         if len(set(unit_ids.tolist())) != n_units:
@@ -194,7 +194,7 @@ class MDM:
         return load_mdm(path)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the MDM to one file (suffix ``.mdmz`` suggested; see :mod:`openhlm.data.mdm_io`)."""
+        """Write the MDM to one file (``.mdmz`` suggested; format: :mod:`openhlm.data.mdm_io`)."""
         from openhlm.data.mdm_io import save_mdm
 
         save_mdm(self, path)
@@ -372,7 +372,10 @@ def build_mdm(
     missing: Literal["listwise", "analysis"] = "analysis",
     drop_incomplete_units: bool = False,
 ) -> MDM:
-    """Build an :class:`MDM`; same as :meth:`MDM.from_tables` (rules in :mod:`openhlm.data.mdm_build`)."""
+    """Build an :class:`MDM`; same as :meth:`MDM.from_tables`.
+
+    The rules (linking, default variables, missing data) are in :mod:`openhlm.data.mdm_build`.
+    """
     from openhlm.data.mdm_build import build_mdm as _build
 
     return _build(

@@ -77,8 +77,10 @@ def _as_table(obj: Table | pd.DataFrame | str | os.PathLike[str], role: str) -> 
 
 
 def _where(table: Table, level: str) -> str:
-    return f"{level} file {Path(table.source).name}" if not table.source.startswith("<") else (
-        f"{level} data"
+    return (
+        f"{level} file {Path(table.source).name}"
+        if not table.source.startswith("<")
+        else (f"{level} data")
     )
 
 
@@ -97,7 +99,9 @@ def _resolve(table: Table, name: str, where: str, what: str = "variable") -> str
         )
     close = difflib.get_close_matches(str(name).casefold(), [c.casefold() for c in columns], n=3)
     spelled = [c for k in close for c in columns if c.casefold() == k]
-    hint = f"did you mean {', '.join(spelled)}?" if spelled else f"its variables: {', '.join(columns)}"
+    hint = (
+        f"did you mean {', '.join(spelled)}?" if spelled else f"its variables: {', '.join(columns)}"
+    )
     raise MDMError(f"the {where} has no {what} {name!r}; {hint}")
 
 
@@ -131,16 +135,15 @@ def _choose(
 ) -> list[str]:
     if names is None:
         return [
-            str(c) for c in table.data.columns
+            str(c)
+            for c in table.data.columns
             if c != id_col and c not in exclude and _is_numeric(table.data[c])
         ]
     chosen = []
     for name in names:
         column = _resolve(table, name, where)
         if column == id_col:
-            raise MDMError(
-                f"the ID variable {id_col!r} cannot also be a model variable ({where})"
-            )
+            raise MDMError(f"the ID variable {id_col!r} cannot also be a model variable ({where})")
         if column not in chosen:
             chosen.append(column)
     return chosen
@@ -178,8 +181,7 @@ def _labels(tables: Sequence[Table], names: Sequence[str]) -> tuple[dict, dict]:
                 variable_labels[name] = table.variable_labels[name]
             if name in table.value_labels and name not in value_labels:
                 numeric = {
-                    float(k): v for k, v in table.value_labels[name].items()
-                    if isinstance(k, float)
+                    float(k): v for k, v in table.value_labels[name].items() if isinstance(k, float)
                 }
                 if numeric:
                     value_labels[name] = numeric

@@ -149,7 +149,9 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_array(archive: zipfile.ZipFile, path: Path, name: str, spec: dict[str, Any]) -> np.ndarray:
+def _read_array(
+    archive: zipfile.ZipFile, path: Path, name: str, spec: dict[str, Any]
+) -> np.ndarray:
     blob = archive.read(name)
     if hashlib.sha256(blob).hexdigest() != spec["sha256"]:
         raise _damaged(path, f"checksum of {name} does not match")
@@ -171,8 +173,10 @@ def load_mdm(path: str | os.PathLike[str]) -> MDM:
     if not p.is_file():
         raise MDMError(f"MDM file {p} does not exist")
     if not zipfile.is_zipfile(p):
-        raise MDMError(f"{p} is not an openhlm MDM file (not a ZIP archive); build one with "
-                       "'openhlm mdm build'")
+        raise MDMError(
+            f"{p} is not an openhlm MDM file (not a ZIP archive); build one with "
+            "'openhlm mdm build'"
+        )
     try:
         with zipfile.ZipFile(p) as archive:
             manifest = _read_manifest(archive, p)
@@ -199,5 +203,13 @@ def load_mdm(path: str | os.PathLike[str]) -> MDM:
         if str(p) in str(exc):
             raise
         raise _damaged(p, str(exc)) from None
-    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        KeyError,
+        ValueError,
+        TypeError,
+        OSError,
+        EOFError,
+    ) as exc:
         raise _damaged(p, f"{type(exc).__name__}: {exc}") from None

@@ -56,9 +56,21 @@ EXAMPLES: dict[str, Example] = {
 }
 
 
+def _data_files() -> dict[str, Path]:
+    """Bundled data files by name: files in the example folders (not code or caches)."""
+    found: dict[str, Path] = {}
+    for folder in sorted(_ROOT.iterdir()):
+        if not folder.is_dir() or folder.name.startswith(("_", ".")):
+            continue
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and file.suffix not in (".py", ".pyc") and file.name not in found:
+                found[file.name] = file
+    return found
+
+
 def files() -> tuple[str, ...]:
     """Names of all bundled data files (e.g. ``"hsb1.sav"``, ``"hsb2.csv"``)."""
-    return tuple(sorted(p.name for p in _ROOT.glob("*/*") if p.is_file() and p.suffix != ".py"))
+    return tuple(sorted(_data_files()))
 
 
 def path(name: str) -> Path:
@@ -69,16 +81,12 @@ def path(name: str) -> Path:
     DataError
         No bundled file of that name.
     """
-    if name and Path(name).name == name:
-        for folder in sorted(p for p in _ROOT.iterdir() if p.is_dir()):
-            candidate = folder / name
-            if candidate.is_file() and candidate.suffix != ".py":
-                return candidate
+    found = _data_files().get(str(name))
+    if found is not None:
+        return found
     from openhlm.errors import DataError
 
-    raise DataError(
-        f"no bundled example file {name!r}; bundled files: {', '.join(files())}"
-    )
+    raise DataError(f"no bundled example file {name!r}; bundled files: {', '.join(files())}")
 
 
 def resolve_path(name: str | Path) -> Path:

@@ -25,8 +25,11 @@ def _same_values(table: Table, reference: pd.DataFrame) -> None:
     assert ids.tolist() == reference["id"].astype(str).tolist()
     for column in reference.columns.drop("id"):
         np.testing.assert_allclose(
-            table.data[column].to_numpy(dtype=float), reference[column].to_numpy(dtype=float),
-            rtol=0, atol=1e-9, err_msg=f"{table.source}: {column}",
+            table.data[column].to_numpy(dtype=float),
+            reference[column].to_numpy(dtype=float),
+            rtol=0,
+            atol=1e-9,
+            err_msg=f"{table.source}: {column}",
         )
 
 
@@ -50,7 +53,9 @@ def test_labels_are_kept(name: str) -> None:
 
 
 def test_xpt_keeps_variable_labels() -> None:
-    assert read_table(path("hsb1.xpt")).variable_labels["mathach"] == "Mathematics achievement score"
+    assert (
+        read_table(path("hsb1.xpt")).variable_labels["mathach"] == "Mathematics achievement score"
+    )
 
 
 def test_parquet_and_excel_written_by_pandas(tmp_path: Path, hsb2_csv: pd.DataFrame) -> None:
@@ -94,12 +99,17 @@ def test_headerless_text_gets_default_names(tmp_path: Path) -> None:
 
 def test_spss_user_missing_codes_become_nan(tmp_path: Path) -> None:
     frame = pd.DataFrame(
-        {"id": [1.0, 1.0, 2.0, 2.0], "x": [1.0, 99.0, 3.0, -9.0], "y": [1.0, 2.0, 8.5, 5.0],
-         "s": ["a", "NA", "b", "c"]}
+        {
+            "id": [1.0, 1.0, 2.0, 2.0],
+            "x": [1.0, 99.0, 3.0, -9.0],
+            "y": [1.0, 2.0, 8.5, 5.0],
+            "s": ["a", "NA", "b", "c"],
+        }
     )
     file = tmp_path / "codes.sav"
     pyreadstat.write_sav(
-        frame, str(file),
+        frame,
+        str(file),
         missing_ranges={"x": [99.0, -9.0], "y": [{"lo": 8.0, "hi": 9.0}], "s": ["NA"]},
     )
     data = read_table(file).data
@@ -113,7 +123,9 @@ def test_spss_user_missing_codes_become_nan(tmp_path: Path) -> None:
 
 def test_zsav_and_por(tmp_path: Path) -> None:
     frame = pd.DataFrame({"id": [1.0, 2.0], "x": [0.5, 99.0]})
-    pyreadstat.write_sav(frame, str(tmp_path / "c.zsav"), compress=True, missing_ranges={"x": [99.0]})
+    pyreadstat.write_sav(
+        frame, str(tmp_path / "c.zsav"), compress=True, missing_ranges={"x": [99.0]}
+    )
     assert read_table(tmp_path / "c.zsav").data["x"].isna().tolist() == [False, True]
     pyreadstat.write_por(frame, str(tmp_path / "p.por"))
     np.testing.assert_array_equal(read_table(tmp_path / "p.por").data.to_numpy(), frame.to_numpy())
@@ -165,7 +177,9 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "absent.sav" in str(info.value)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".sav", ".dta", ".xpt", ".sas7bdat", ".parquet", ".xlsx"])
+@pytest.mark.parametrize(
+    "suffix", [".csv", ".sav", ".dta", ".xpt", ".sas7bdat", ".parquet", ".xlsx"]
+)
 def test_empty_file(tmp_path: Path, suffix: str) -> None:
     file = tmp_path / f"empty{suffix}"
     file.touch()
@@ -200,7 +214,9 @@ def test_truncated_files(tmp_path: Path, name: str, size: int, pattern: str) -> 
     _raises(file, pattern)
 
 
-@pytest.mark.parametrize("suffix", [".sav", ".zsav", ".por", ".dta", ".xpt", ".sas7bdat", ".parquet", ".xlsx"])
+@pytest.mark.parametrize(
+    "suffix", [".sav", ".zsav", ".por", ".dta", ".xpt", ".sas7bdat", ".parquet", ".xlsx"]
+)
 def test_csv_renamed_to_binary_format(tmp_path: Path, suffix: str) -> None:
     file = tmp_path / f"renamed{suffix}"
     shutil.copy(path("hsb2.csv"), file)

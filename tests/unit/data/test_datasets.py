@@ -20,7 +20,9 @@ def test_paths_and_examples() -> None:
 
 
 def test_unknown_names() -> None:
-    with pytest.raises(DataError, match=r"no bundled example file 'hsb3\.sav'; bundled files: hsb1\.csv"):
+    with pytest.raises(
+        DataError, match=r"no bundled example file 'hsb3\.sav'; bundled files: hsb1\.csv"
+    ):
         datasets.path("hsb3.sav")
     with pytest.raises(DataError, match=r"no bundled example file '\.\./errors\.py'"):
         datasets.path("../errors.py")

@@ -16,7 +16,16 @@ def stats() -> pd.DataFrame:
 
 
 def test_columns_and_counts(stats: pd.DataFrame) -> None:
-    assert list(stats.columns) == ["level", "variable", "label", "N", "mean", "SD", "minimum", "maximum"]
+    assert list(stats.columns) == [
+        "level",
+        "variable",
+        "label",
+        "N",
+        "mean",
+        "SD",
+        "minimum",
+        "maximum",
+    ]
     assert stats.loc[stats["level"] == 1, "N"].eq(7185).all()
     assert stats.loc[stats["level"] == 2, "N"].eq(160).all()
 
@@ -26,7 +35,10 @@ def test_level1_variable_against_pandas(stats: pd.DataFrame, hsb1_csv: pd.DataFr
     assert row["mean"] == pytest.approx(hsb1_csv["mathach"].mean(), rel=1e-12)
     assert row["mean"] == pytest.approx(12.74785, abs=5e-6)
     assert row["SD"] == pytest.approx(hsb1_csv["mathach"].std(ddof=1), rel=1e-12)
-    assert (row["minimum"], row["maximum"]) == (hsb1_csv["mathach"].min(), hsb1_csv["mathach"].max())
+    assert (row["minimum"], row["maximum"]) == (
+        hsb1_csv["mathach"].min(),
+        hsb1_csv["mathach"].max(),
+    )
     assert row["label"] == "Mathematics achievement score"
 
 
@@ -34,7 +46,10 @@ def test_level2_variable_against_pandas(stats: pd.DataFrame, hsb2_csv: pd.DataFr
     row = stats.set_index("variable").loc["meanses"]
     assert row["mean"] == pytest.approx(hsb2_csv["meanses"].mean(), rel=1e-12)  # over 160 schools
     assert row["SD"] == pytest.approx(hsb2_csv["meanses"].std(ddof=1), rel=1e-12)
-    assert (row["minimum"], row["maximum"]) == (hsb2_csv["meanses"].min(), hsb2_csv["meanses"].max())
+    assert (row["minimum"], row["maximum"]) == (
+        hsb2_csv["meanses"].min(),
+        hsb2_csv["meanses"].max(),
+    )
 
 
 def test_text_layout() -> None:
@@ -49,7 +64,9 @@ def test_text_layout() -> None:
     assert lines[i2 + 3].split() == ["SIZE", "160", "1097.83", "629.51", "100.00", "2713.00"]
 
 
-def test_missing_values_counted_per_variable(hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) -> None:
+def test_missing_values_counted_per_variable(
+    hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame
+) -> None:
     level1 = hsb1_csv.copy()
     level1.loc[:9, "ses"] = np.nan
     mdm = build_mdm(level1, hsb2_csv, id="id")

@@ -26,7 +26,10 @@ def same_data(a: MDM, b: MDM) -> None:
     pd.testing.assert_frame_equal(a.level2, b.level2)
     assert a.id_name == b.id_name
     assert (a.missing, a.deleted_level1_rows, a.dropped_units) == (
-        b.missing, b.deleted_level1_rows, b.dropped_units)
+        b.missing,
+        b.deleted_level1_rows,
+        b.dropped_units,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,9 @@ def hsb_sav() -> MDM:
     return build_mdm(path("hsb1.sav"), path("hsb2.sav"), id="id")
 
 
-def test_hsb_two_files_against_pandas(hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) -> None:
+def test_hsb_two_files_against_pandas(
+    hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame
+) -> None:
     mdm = hsb_sav
     assert (mdm.n_level1, mdm.n_level2) == (7185, 160)
     assert mdm.level1_variables == tuple(L1_VARS) and mdm.level2_variables == tuple(L2_VARS)
@@ -47,7 +52,9 @@ def test_hsb_two_files_against_pandas(hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2
     np.testing.assert_array_equal(mdm.unit_ids[mdm.unit_index], expected["id"].astype(str))
     np.testing.assert_array_equal(mdm.level2.to_numpy(), hsb2_csv[L2_VARS].to_numpy(dtype=float))
     assert np.all(np.diff(mdm.unit_index) >= 0)
-    np.testing.assert_array_equal(mdm.n_per_unit, expected.groupby("id", sort=False).size().to_numpy())
+    np.testing.assert_array_equal(
+        mdm.n_per_unit, expected.groupby("id", sort=False).size().to_numpy()
+    )
     assert mdm.missing == "none" and mdm.deleted_level1_rows == 0 and mdm.dropped_units == ()
     assert mdm.level1.dtypes.eq(np.float64).all() and isinstance(mdm.level1.index, pd.RangeIndex)
     assert mdm.variable_labels["mathach"] == "Mathematics achievement score"
@@ -57,8 +64,13 @@ def test_hsb_two_files_against_pandas(hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2
 
 @pytest.mark.parametrize(
     ("level1", "level2"),
-    [("hsb1.dta", "hsb2.dta"), ("hsb1.csv", "hsb2.csv"), ("hsb1.xpt", "hsb2.sas7bdat"),
-     ("hsb1.csv", "hsb2.sav"), ("hsb1.sav", "hsb2.xpt")],
+    [
+        ("hsb1.dta", "hsb2.dta"),
+        ("hsb1.csv", "hsb2.csv"),
+        ("hsb1.xpt", "hsb2.sas7bdat"),
+        ("hsb1.csv", "hsb2.sav"),
+        ("hsb1.sav", "hsb2.xpt"),
+    ],
 )
 def test_same_mdm_from_every_format(hsb_sav: MDM, level1: str, level2: str) -> None:
     # .csv has numeric IDs, .sav/.dta/.xpt string IDs: linking must not care
@@ -72,8 +84,9 @@ def test_dta_keeps_same_labels_as_sav(hsb_sav: MDM) -> None:
 
 
 @pytest.fixture(scope="module")
-def merged_file(tmp_path_factory: pytest.TempPathFactory, hsb1_csv: pd.DataFrame,
-                hsb2_csv: pd.DataFrame) -> Path:
+def merged_file(
+    tmp_path_factory: pytest.TempPathFactory, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame
+) -> Path:
     merged = hsb1_csv.merge(hsb2_csv, on="id", how="left", sort=False)
     file = tmp_path_factory.mktemp("merged") / "hsb_merged.csv"
     merged.to_csv(file, index=False)
@@ -87,21 +100,30 @@ def test_one_file_inferred_levels(hsb_sav: MDM, merged_file: Path) -> None:
 
 
 def test_one_file_explicit_levels(hsb_sav: MDM, merged_file: Path) -> None:
-    mdm = build_mdm(merged_file, id="ID", level1_variables=["MATHACH", "ses"],
-                    level2_variables=["sector", "meanses"])
+    mdm = build_mdm(
+        merged_file,
+        id="ID",
+        level1_variables=["MATHACH", "ses"],
+        level2_variables=["sector", "meanses"],
+    )
     assert mdm.level1_variables == ("mathach", "ses")
-    np.testing.assert_array_equal(mdm.level2.to_numpy(), hsb_sav.level2[["sector", "meanses"]].to_numpy())
+    np.testing.assert_array_equal(
+        mdm.level2.to_numpy(), hsb_sav.level2[["sector", "meanses"]].to_numpy()
+    )
     mdm2 = build_mdm(merged_file, id="id", level2_variables=["sector"])
     assert mdm2.level1_variables == tuple(v for v in L1_VARS + L2_VARS if v != "sector")
 
 
 def test_one_file_level2_variable_varying_within_unit(merged_file: Path) -> None:
-    with pytest.raises(MDMError, match=r"'ses' is not constant within units.*\(it varies in 160 units: 1224, 1288,"):
+    with pytest.raises(
+        MDMError, match=r"'ses' is not constant within units.*\(it varies in 160 units: 1224, 1288,"
+    ):
         build_mdm(merged_file, id="id", level2_variables=["ses"])
 
 
-def test_unsorted_level1_and_mixed_id_types(hsb_sav: MDM, hsb1_csv: pd.DataFrame,
-                                             hsb2_csv: pd.DataFrame) -> None:
+def test_unsorted_level1_and_mixed_id_types(
+    hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame
+) -> None:
     shuffled = hsb1_csv.sample(frac=1.0, random_state=1)
     level1 = Table(shuffled.assign(id=shuffled["id"].astype(float)))  # 1224.0
     level2 = Table(hsb2_csv.assign(id=" " + hsb2_csv["id"].astype(str)))  # " 1224"
@@ -133,8 +155,9 @@ def test_unmatched_level1_ids(hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) ->
     assert ", ".join(missing[:10]) + ", ..." in message and missing[10] not in message
 
 
-def test_level2_units_without_level1_rows_are_dropped(hsb_sav: MDM, hsb1_csv: pd.DataFrame,
-                                                       hsb2_csv: pd.DataFrame) -> None:
+def test_level2_units_without_level1_rows_are_dropped(
+    hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame
+) -> None:
     extra = pd.concat([hsb2_csv, hsb2_csv.iloc[:2].assign(id=[9001, 9002])], ignore_index=True)
     with pytest.warns(DataWarning, match=r"2 level-2 units .* no level-1 records .*: 9001, 9002"):
         mdm = build_mdm(hsb1_csv, extra, id="id")
@@ -151,12 +174,16 @@ def test_duplicate_level2_ids(hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) ->
 def test_missing_level1_id(hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) -> None:
     level1 = hsb1_csv.astype({"id": float})
     level1.loc[[5, 9], "id"] = np.nan
-    with pytest.raises(MDMError, match=r"^2 rows of the level-1 data have a missing ID 'id' \(rows 6, 10\)"):
+    with pytest.raises(
+        MDMError, match=r"^2 rows of the level-1 data have a missing ID 'id' \(rows 6, 10\)"
+    ):
         build_mdm(level1, hsb2_csv, id="id")
 
 
 def test_unknown_variables_suggest_close_matches() -> None:
-    with pytest.raises(MDMError, match=r"hsb1\.sav has no variable 'mathac'; did you mean mathach\?"):
+    with pytest.raises(
+        MDMError, match=r"hsb1\.sav has no variable 'mathac'; did you mean mathach\?"
+    ):
         build_mdm(path("hsb1.sav"), path("hsb2.sav"), id="id", level1_variables=["mathac"])
     with pytest.raises(MDMError, match=r"level-1 file hsb1\.sav has no ID variable 'schoolid'"):
         build_mdm(path("hsb1.sav"), path("hsb2.sav"), id="schoolid")
@@ -178,23 +205,36 @@ def test_non_numeric_variable(hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) ->
 
 def test_variable_at_both_levels(hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) -> None:
     with pytest.raises(MDMError, match=r"variable\(s\) ses chosen at both levels"):
-        build_mdm(hsb1_csv, hsb2_csv.assign(SES=1.0), id="id", level1_variables=["ses"],
-                  level2_variables=["SES"])
+        build_mdm(
+            hsb1_csv,
+            hsb2_csv.assign(SES=1.0),
+            id="id",
+            level1_variables=["ses"],
+            level2_variables=["SES"],
+        )
     with pytest.raises(MDMError, match=r"ID variable 'id' cannot also be a model variable"):
         build_mdm(hsb1_csv, hsb2_csv, id="id", level1_variables=["ID", "ses"])
 
 
-def test_level2_missing_values(hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame) -> None:
+def test_level2_missing_values(
+    hsb_sav: MDM, hsb1_csv: pd.DataFrame, hsb2_csv: pd.DataFrame
+) -> None:
     level2 = hsb2_csv.copy()
     level2.loc[1, "size"] = np.nan
     level2.loc[4, ["pracad", "meanses"]] = np.nan
     a, b = hsb2_csv["id"].iloc[[1, 4]].tolist()
-    with pytest.raises(MDMError, match=rf"2 level-2 units .* missing level-2 values: {a} \(size\); "
-                                       rf"{b} \(pracad, meanses\)"):
+    with pytest.raises(
+        MDMError,
+        match=rf"2 level-2 units .* missing level-2 values: {a} \(size\); "
+        rf"{b} \(pracad, meanses\)",
+    ):
         build_mdm(hsb1_csv, level2, id="id")
     n_rows = int(hsb1_csv["id"].isin([a, b]).sum())
-    with pytest.warns(DataWarning, match=rf"2 level-2 units .* dropped with their {n_rows} "
-                                         rf"level-1 records: {a}, {b}"):
+    with pytest.warns(
+        DataWarning,
+        match=rf"2 level-2 units .* dropped with their {n_rows} "
+        rf"level-1 records: {a}, {b}",
+    ):
         mdm = build_mdm(hsb1_csv, level2, id="id", drop_incomplete_units=True)
     assert mdm.dropped_units == (str(a), str(b))
     assert (mdm.n_level2, mdm.n_level1) == (158, 7185 - n_rows)
@@ -215,10 +255,18 @@ def holes(hsb1_csv: pd.DataFrame) -> pd.DataFrame:
 def test_listwise_and_analysis(holes: pd.DataFrame, hsb2_csv: pd.DataFrame) -> None:
     with pytest.warns(DataWarning, match=r"removed 4 level-1 records .* ses \(3\), mathach \(2\)"):
         listwise = build_mdm(holes, hsb2_csv, id="id", missing="listwise")
-    assert (listwise.missing, listwise.deleted_level1_rows, listwise.n_level1) == ("listwise", 4, 7181)
+    assert (listwise.missing, listwise.deleted_level1_rows, listwise.n_level1) == (
+        "listwise",
+        4,
+        7181,
+    )
     assert not listwise.level1.isna().any().any()
     analysis = build_mdm(holes, hsb2_csv, id="id", missing="analysis")
-    assert (analysis.missing, analysis.deleted_level1_rows, analysis.n_level1) == ("analysis", 0, 7185)
+    assert (analysis.missing, analysis.deleted_level1_rows, analysis.n_level1) == (
+        "analysis",
+        0,
+        7185,
+    )
     assert int(analysis.level1["ses"].isna().sum()) == 3
     # run-time deletion gives the listwise MDM back
     subset, deleted = analysis.subset_complete(["SES", "mathach", "sector"])
@@ -293,8 +341,13 @@ def test_id_missing_from_level2_file() -> None:
 
 def test_no_level2_variables(hsb_sav: MDM, merged_file: Path) -> None:
     one = build_mdm(merged_file, id="id", level1_variables=["mathach"], level2_variables=[])
-    two = build_mdm(path("hsb1.csv"), path("hsb2.csv"), id="id", level1_variables=["mathach"],
-                    level2_variables=[])
+    two = build_mdm(
+        path("hsb1.csv"),
+        path("hsb2.csv"),
+        id="id",
+        level1_variables=["mathach"],
+        level2_variables=[],
+    )
     for mdm in (one, two):
         assert mdm.level2.shape == (160, 0) and mdm.level1_variables == ("mathach",)
         np.testing.assert_array_equal(mdm.unit_index, hsb_sav.unit_index)

@@ -37,8 +37,10 @@ def test_roundtrip_exact_hsb(tmp_path: Path) -> None:
     loaded = _roundtrip(mdm, tmp_path)
     assert loaded.equals(mdm)
     assert loaded.value_labels == {
-        "minority": {0.0: "no", 1.0: "yes"}, "female": {0.0: "male", 1.0: "female"},
-        "sector": {0.0: "public", 1.0: "catholic"}, "himinty": {0.0: "no", 1.0: "yes"},
+        "minority": {0.0: "no", 1.0: "yes"},
+        "female": {0.0: "male", 1.0: "female"},
+        "sector": {0.0: "public", 1.0: "catholic"},
+        "himinty": {0.0: "no", 1.0: "yes"},
     }
     np.testing.assert_array_equal(loaded.level1.to_numpy(), mdm.level1.to_numpy())  # bitwise
 
@@ -89,7 +91,9 @@ def test_other_version_is_refused(saved: Path, tmp_path: Path) -> None:
     manifest = _manifest(saved) | {"version": 2}
     bad = tmp_path / "v2.mdmz"
     _rewrite(saved, bad, {"manifest.json": json.dumps(manifest).encode()})
-    with pytest.raises(MDMError, match=r"v2\.mdmz has format version 2 but this openhlm reads version 1"):
+    with pytest.raises(
+        MDMError, match=r"v2\.mdmz has format version 2 but this openhlm reads version 1"
+    ):
         MDM.load(bad)
 
 
@@ -130,7 +134,7 @@ def test_damaged_files(saved: Path, tmp_path: Path) -> None:
 def test_damaged_bytes_inside_zip(saved: Path, tmp_path: Path) -> None:
     raw = bytearray(saved.read_bytes())
     start = raw.find(b"level1.npy") + 200  # inside the compressed member data
-    raw[start:start + 50] = bytes(50)
+    raw[start : start + 50] = bytes(50)
     bad = tmp_path / "corrupt.mdmz"
     bad.write_bytes(bytes(raw))
     with pytest.raises(MDMError, match=r"corrupt\.mdmz"):

@@ -34,48 +34,82 @@ def _names(text: str) -> list[str]:
 
 def _add_data_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     group = parser.add_argument_group("data files")
-    group.add_argument("--level1", metavar="FILE", required=required,
-                       help="level-1 data file (or the one file holding both levels)")
-    group.add_argument("--level2", metavar="FILE",
-                       help="level-2 data file, one record per unit (omit for a single file)")
-    group.add_argument("--id", metavar="ID", required=required,
-                       help="ID variable linking the levels (case-insensitive)")
-    group.add_argument("--level1-vars", metavar="A,B", type=_names,
-                       help="level-1 variables to keep (default: all numeric ones)")
-    group.add_argument("--level2-vars", metavar="C,D", type=_names,
-                       help="level-2 variables to keep (default: all numeric ones; with one file, "
-                            "the numeric variables constant within every unit)")
-    group.add_argument("--missing", choices=("listwise", "analysis"), default="analysis",
-                       help="missing level-1 values: delete rows now (listwise) or at analysis "
-                            "time for each model's variables (analysis, the default)")
-    group.add_argument("--drop-incomplete-units", action="store_true",
-                       help="drop level-2 units with missing level-2 values instead of failing")
+    group.add_argument(
+        "--level1",
+        metavar="FILE",
+        required=required,
+        help="level-1 data file (or the one file holding both levels)",
+    )
+    group.add_argument(
+        "--level2",
+        metavar="FILE",
+        help="level-2 data file, one record per unit (omit for a single file)",
+    )
+    group.add_argument(
+        "--id",
+        metavar="ID",
+        required=required,
+        help="ID variable linking the levels (case-insensitive)",
+    )
+    group.add_argument(
+        "--level1-vars",
+        metavar="A,B",
+        type=_names,
+        help="level-1 variables to keep (default: all numeric ones)",
+    )
+    group.add_argument(
+        "--level2-vars",
+        metavar="C,D",
+        type=_names,
+        help="level-2 variables to keep (default: all numeric ones; with one file, "
+        "the numeric variables constant within every unit)",
+    )
+    group.add_argument(
+        "--missing",
+        choices=("listwise", "analysis"),
+        default="analysis",
+        help="missing level-1 values: delete rows now (listwise) or at analysis "
+        "time for each model's variables (analysis, the default)",
+    )
+    group.add_argument(
+        "--drop-incomplete-units",
+        action="store_true",
+        help="drop level-2 units with missing level-2 values instead of failing",
+    )
 
 
 def register(subparsers: Any) -> None:
     """Add ``openhlm mdm`` and its subcommands to ``subparsers``."""
     parser = subparsers.add_parser(
-        "mdm", help="build or describe a multilevel data matrix (MDM)",
+        "mdm",
+        help="build or describe a multilevel data matrix (MDM)",
         description="Build, save and describe multilevel data matrices (HLM's MDM files).",
     )
     parser.set_defaults(func=lambda args: _usage(parser))
     actions = parser.add_subparsers(dest="mdm_command", metavar="ACTION")
 
     build = actions.add_parser(
-        "build", help="build an MDM from data files and save it",
+        "build",
+        help="build an MDM from data files and save it",
         description="Build an MDM from a level-1 and a level-2 file (or one file) and save it; "
-                    "prints the descriptive statistics.",
+        "prints the descriptive statistics.",
         epilog=_DATA_NOTE,
     )
     _add_data_options(build, required=True)
-    build.add_argument("-o", "--output", metavar="OUT.mdmz", required=True,
-                       help="MDM file to write (suffix .mdmz suggested)")
+    build.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.mdmz",
+        required=True,
+        help="MDM file to write (suffix .mdmz suggested)",
+    )
     build.set_defaults(func=_build)
 
     describe = actions.add_parser(
-        "describe", help="print the descriptive statistics of an MDM",
+        "describe",
+        help="print the descriptive statistics of an MDM",
         description="Print HLM's level-1 and level-2 descriptive statistics of a saved MDM, a "
-                    "bundled example, or data files.",
+        "bundled example, or data files.",
         epilog=_DATA_NOTE,
     )
     describe.add_argument("mdm_file", nargs="?", metavar="FILE.mdmz", help="a saved MDM")

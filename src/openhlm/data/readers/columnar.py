@@ -20,7 +20,9 @@ __all__ = ["read_parquet", "read_excel"]
 
 def _require(path: Path, module: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise fail(path, f"reading {path.suffix} files needs {module}: pip install openhlm[formats]")
+        raise fail(
+            path, f"reading {path.suffix} files needs {module}: pip install openhlm[formats]"
+        )
 
 
 def read_parquet(path: Path, **options: Any) -> Table:

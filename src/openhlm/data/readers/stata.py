@@ -27,9 +27,10 @@ OPTIONS = ("encoding",)
 
 
 def _read_with_pandas(path: Path) -> Table:
-    with warnings.catch_warnings(), pd.io.stata.StataReader(
-        path, convert_categoricals=False
-    ) as reader:
+    with (
+        warnings.catch_warnings(),
+        pd.io.stata.StataReader(path, convert_categoricals=False) as reader,
+    ):
         warnings.simplefilter("ignore")
         data = reader.read()
         variable_labels = reader.variable_labels()
