@@ -351,3 +351,35 @@ def test_no_level2_variables(hsb_sav: MDM, merged_file: Path) -> None:
     for mdm in (one, two):
         assert mdm.level2.shape == (160, 0) and mdm.level1_variables == ("mathach",)
         np.testing.assert_array_equal(mdm.unit_index, hsb_sav.unit_index)
+
+
+def test_one_file_units_in_order_of_first_appearance(merged_file: Path) -> None:
+    merged = pd.read_csv(merged_file).sample(frac=1.0, random_state=3)
+    mdm = build_mdm(merged, id="id", level2_variables=L2_VARS)
+    assert mdm.unit_ids.tolist() == [str(i) for i in pd.unique(merged["id"])]
+    first = merged.drop_duplicates("id")
+    np.testing.assert_array_equal(mdm.level2.to_numpy(), first[L2_VARS].to_numpy(dtype=float))
+    np.testing.assert_array_equal(
+        mdm.level1["mathach"],
+        merged.sort_values(
+            "id",
+            key=lambda s: s.map({u: k for k, u in enumerate(pd.unique(merged["id"]))}),
+            kind="stable",
+        )["mathach"],
+    )
+
+
+def test_one_file_missing_level2_value(merged_file: Path) -> None:
+    merged = pd.read_csv(merged_file)
+    merged.loc[merged["id"] == 1296, "meanses"] = np.nan  # all rows of the school
+    merged.loc[merged.index[merged["id"] == 1224][:3], "size"] = np.nan  # some rows only
+    with pytest.raises(
+        MDMError, match=r"1 level-2 units .* missing level-2 values: 1296 \(meanses\)"
+    ):
+        build_mdm(merged, id="id", level2_variables=L2_VARS)
+    with pytest.warns(
+        DataWarning, match=r"1 level-2 units with missing level-2 values were dropped"
+    ):
+        mdm = build_mdm(merged, id="id", level2_variables=L2_VARS, drop_incomplete_units=True)
+    assert mdm.dropped_units == ("1296",) and mdm.n_level2 == 159
+    assert mdm.level2.loc[0, "size"] == 842.0  # school 1224: the non-missing value is used
