@@ -12,28 +12,37 @@ from openhlm.estimation.em import run_em, starting_values
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.exact import minimise_profiled
 from openhlm.estimation.likelihood import evaluate
-from openhlm.estimation.sufficient import unit_cross_products, unit_stats
+from openhlm.estimation.sufficient import UnitStats, unit_stats
 
 __all__ = ["estimate", "check_identified"]
 
 
-def check_identified(design: Design) -> None:
-    """Refuse a design whose fixed effects are not identified, naming the gammas at fault."""
+def check_identified(design: Design, stats: UnitStats) -> None:
+    """Refuse a design whose fixed effects are not identified, naming the gammas at fault.
+
+    Uses A'A = sum_j A_j'A_j from the sufficient statistics (never the N x F matrix A).
+    """
     if design.n_random == 0:
         raise EstimationError("the model has no random coefficient: add U0 (or another Uq) to a "
                               "level-2 equation")
-    A = design.A()
-    if A.shape[1] == 0:
+    AA = stats.AA.sum(axis=0)
+    if AA.size == 0:
         return
-    s = np.linalg.svd(A, compute_uv=False)
-    if s[-1] <= 1e-9 * s[0]:
-        _, _, vt = np.linalg.svd(A, full_matrices=False)
-        null = vt[-1] @ design.constraint_matrix.T
-        involved = [g for g, v in zip(design.gamma_labels, null) if abs(v) > 1e-6]
+    scale = np.sqrt(np.clip(np.diag(AA), 1e-300, None))
+    corr = AA / np.outer(scale, scale)
+    w, v = np.linalg.eigh(corr)
+    if np.diag(AA).min() <= 0 or w[0] <= 1e-10 * w[-1]:
+        null = v[:, 0] if np.diag(AA).min() > 0 else (np.diag(AA) <= 0).astype(float)
+        involved = [g for g, x in zip(_free_labels(design), null) if abs(x) > 1e-3]
         raise EstimationError(
             "the fixed effects are not identified: the columns for "
-            f"{', '.join(involved)} are collinear (a predictor is constant or a linear "
-            "combination of others in this model); remove one of them")
+            f"{', '.join(involved)} are constant, zero or collinear (a predictor is constant or "
+            "a linear combination of others in this model); remove one of them")
+
+
+def _free_labels(design: Design) -> list[str]:
+    K = design.constraint_matrix
+    return [design.gamma_labels[int(np.flatnonzero(K[:, k])[0])] for k in range(K.shape[1])]
 
 
 def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
@@ -48,11 +57,11 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
         raise EstimationError(f"method must be 'reml' or 'ml', not {method!r}")
     if mode not in ("exact", "hlm"):
         raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")
-    check_identified(design)
     reml = method == "reml"
     stats = unit_stats(design)
-    XX, Xy, yy, _ = unit_cross_products(design)
-    start = starting_values(stats, XX, Xy, yy, design.G(), design.random_columns)
+    check_identified(design, stats)
+    start = starting_values(stats, stats.XX, stats.Xy, stats.yy, design.G(),
+                            design.random_columns)
     if mode == "hlm":
         max_it = 100 if max_iterations is None else int(max_iterations)
         tol = 1e-6 if tolerance is None else float(tolerance)

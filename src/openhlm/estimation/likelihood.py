@@ -21,6 +21,7 @@ optimiser minimises.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,20 +32,30 @@ __all__ = ["Evaluation", "evaluate", "profiled_deviance", "theta_to_lower", "low
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
+@lru_cache(maxsize=None)
+def _lower_order(R: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the lower triangle in column-major (lme4) order."""
+    rows, cols = np.tril_indices(R)
+    order = np.lexsort((rows, cols))
+    return rows[order], cols[order]
+
+
 def theta_to_lower(theta: np.ndarray, R: int) -> np.ndarray:
     """Column-major lower triangle (lme4's order) -> L (R x R)."""
     L = np.zeros((R, R))
-    rows, cols = np.tril_indices(R)
-    order = np.lexsort((rows, cols))
-    L[rows[order], cols[order]] = theta
+    rows, cols = _lower_order(R)
+    L[rows, cols] = theta
     return L
 
 
 def lower_to_theta(L: np.ndarray) -> np.ndarray:
-    R = L.shape[0]
-    rows, cols = np.tril_indices(R)
-    order = np.lexsort((rows, cols))
-    return L[rows[order], cols[order]].copy()
+    rows, cols = _lower_order(L.shape[0])
+    return L[rows, cols].copy()
+
+
+def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Batched matrix-vector product (J, a, b) @ (J, b) -> (J, a)."""
+    return (A @ x[..., None])[..., 0]
 
 
 @dataclass(frozen=True)
@@ -143,16 +154,17 @@ def profiled_deviance(theta: np.ndarray, stats: UnitStats, reml: bool, *,
     L = theta_to_lower(theta, R)
     Tr = L @ L.T
     ZZ, AZ = stats.ZZ, stats.AZ
-    ZA = np.swapaxes(AZ, 1, 2)
-    B = np.eye(R) + Tr @ ZZ
+    B = Tr @ ZZ
+    B += np.eye(R)
     K = np.linalg.solve(B, np.broadcast_to(Tr, B.shape))   # (I + Tr Z'Z)^-1 Tr, symmetric
     w2 = stats.unit_weights
-    KZy = np.einsum("jrs,js->jr", K, stats.Zy)
+    KZy = _mv(K, stats.Zy)
+    ZA = stats.ZA
     KZA = K @ ZA
     AVA = stats.AA - AZ @ KZA
-    AVy = stats.Ay - np.einsum("jfr,jr->jf", AZ, KZy)
-    yVy = stats.yy - np.einsum("jr,jr->j", stats.Zy, KZy)
-    M = np.einsum("j,jfg->fg", w2, AVA)
+    AVy = stats.Ay - _mv(AZ, KZy)
+    yVy = stats.yy - np.sum(stats.Zy * KZy, axis=1)
+    M = np.tensordot(w2, AVA, axes=1)
     b = w2 @ AVy
     F = M.shape[0]
     n = stats.n_total
@@ -179,11 +191,14 @@ def profiled_deviance(theta: np.ndarray, stats: UnitStats, reml: bool, *,
         dev += logdet_M
     if not gradient:
         return dev, sigma2, None
-    ZVZ = ZZ - ZZ @ K @ ZZ
-    ZVA = ZA - ZZ @ KZA
-    ZVe = stats.Zy - np.einsum("jrs,js->jr", ZZ, KZy) - ZVA @ beta
-    G = np.einsum("j,jrs->rs", w2, ZVZ) - (dof / r2) * np.einsum("j,jr,js->rs", w2, ZVe, ZVe)
+    ZZK = ZZ @ K
+    ZVZ = ZZ - ZZK @ ZZ
+    ZVA = ZA - ZZK @ ZA
+    ZVe = stats.Zy - _mv(ZZK, stats.Zy) - ZVA @ beta
+    wZVe = ZVe * w2[:, None]
+    G = np.tensordot(w2, ZVZ, axes=1) - (dof / r2) * (wZVe.T @ ZVe)
     if reml and F:
         Minv = np.linalg.inv(M)
-        G -= np.einsum("j,jrf,fg,jsg->rs", w2, ZVA, Minv, ZVA)
+        ZVAM = ZVA @ Minv
+        G -= np.tensordot(w2, ZVAM @ np.swapaxes(ZVA, 1, 2), axes=1)
     return dev, sigma2, lower_to_theta(np.tril(2.0 * G @ L))

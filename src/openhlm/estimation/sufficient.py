@@ -14,6 +14,7 @@ and never touches the N rows again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -66,6 +67,12 @@ class UnitStats:
     n: np.ndarray    # (J,)
     sum_log_w: np.ndarray  # (J,)
     unit_weights: np.ndarray  # (J,)
+    XX: np.ndarray   # (J, P, P) level-1 cross-products X'Omega X (for unit OLS)
+    Xy: np.ndarray   # (J, P)
+
+    @cached_property
+    def ZA(self) -> np.ndarray:
+        return np.ascontiguousarray(np.swapaxes(self.AZ, 1, 2))
 
     @property
     def n_total(self) -> float:
@@ -98,4 +105,4 @@ def unit_stats(design: Design, precision: np.ndarray | None = None) -> UnitStats
     uw = (np.ones(design.n_level2) if design.unit_weights is None
           else np.asarray(design.unit_weights, dtype=float))
     return UnitStats(AA=AA, AZ=AZ, ZZ=np.ascontiguousarray(ZZ), Ay=Ay, Zy=np.ascontiguousarray(Zy),
-                     yy=yy, n=n, sum_log_w=slw, unit_weights=uw)
+                     yy=yy, n=n, sum_log_w=slw, unit_weights=uw, XX=XX, Xy=Xy)

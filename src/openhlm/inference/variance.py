@@ -21,7 +21,6 @@ import numpy as np
 from scipy import stats as st
 
 from openhlm.estimation.estimates import Estimates
-from openhlm.estimation.sufficient import unit_cross_products
 from openhlm.results import OLSTable, VarianceComponent, VarianceComponentsTable
 
 __all__ = ["unit_ols", "variance_components_table", "reliabilities", "level1_ols_table",
@@ -46,7 +45,7 @@ def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
 def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:
     """OLS of the random coefficients with the fixed part removed, and their fitted values."""
     design = est.design
-    XX, Xy, _, _ = unit_cross_products(design)
+    XX, Xy = est.stats.XX, est.stats.Xy
     r = design.random_columns
     fixed_cols = np.setdiff1d(np.arange(design.X.shape[1]), r)
     beta_j = np.einsum("jpf,f->jp", design.G(), est.fixed_evaluation.beta)  # W_j gamma per coef
@@ -92,7 +91,7 @@ def reliabilities(est: Estimates) -> tuple[dict[str, float], int]:
 
 def level1_ols_table(est: Estimates, n_units: int = 10) -> OLSTable:
     design = est.design
-    XX, Xy, _, _ = unit_cross_products(design)
+    XX, Xy = est.stats.XX, est.stats.Xy
     ok, b, _ = unit_ols(XX, Xy, design.n_per_unit)
     shown = np.flatnonzero(ok)[:n_units]
     avg = b[ok].mean(axis=0) if ok.any() else np.full(XX.shape[1], np.nan)
