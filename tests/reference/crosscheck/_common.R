@@ -35,7 +35,18 @@ write_reference_json <- function(x, path) {
 
 write_csv_full <- function(df, path) {
   # 17 significant digits so doubles round-trip exactly
-  for (nm in names(df)) if (is.double(df[[nm]])) df[[nm]] <- sprintf("%.17g", df[[nm]])
+  # shortest of %.15g/%.16g/%.17g that round-trips exactly, so doubles are preserved bit for bit
+  short <- function(x) {
+    out <- sprintf("%.15g", x)
+    for (dg in 16:17) {
+      bad <- !is.na(x) & suppressWarnings(as.numeric(out)) != x
+      if (!any(bad)) break
+      out[bad] <- sprintf(paste0("%.", dg, "g"), x[bad])
+    }
+    out[is.na(x)] <- "NA"
+    out
+  }
+  for (nm in names(df)) if (is.double(df[[nm]])) df[[nm]] <- short(df[[nm]])
   utils::write.csv(df, path, row.names = FALSE, quote = FALSE)
 }
 
