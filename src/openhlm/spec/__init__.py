@@ -9,6 +9,13 @@
 
 from __future__ import annotations
 
+from openhlm.spec.commandfile import (
+    CommandFile,
+    CommandOptions,
+    parse_command_file,
+    read_command_file,
+    write_command_file,
+)
 from openhlm.spec.equations import (
     build_model,
     centering_marker,
@@ -28,9 +35,13 @@ from openhlm.spec.model import (
     ModelSpec,
     Predictor,
 )
+from openhlm.spec.modelfile import ModelFile, load_model_file, parse_model_file
 
 __all__ = [
     "Centering",
+    "CommandFile",
+    "CommandOptions",
+    "ModelFile",
     "Coefficient",
     "Constraint",
     "Level2Equation",
@@ -42,7 +53,12 @@ __all__ = [
     "format_equations",
     "format_hlm_equations",
     "format_mixed",
+    "load_model_file",
+    "parse_command_file",
     "parse_model",
+    "parse_model_file",
     "parse_predictor",
+    "read_command_file",
     "validate_spec",
+    "write_command_file",
 ]
