@@ -414,3 +414,21 @@ reference_record <- function(key, spec, data, formula, REML, description, outdir
                   if (ft$singular || length(ft$warnings)) "  [singular/warnings]" else ""))
   rec
 }
+
+# Wald chi-square of a general linear hypothesis "these gammas = 0 jointly" (hlm-statistics.md sec. 8.1)
+# with the model-based and the CR0 covariance of a reference_record().
+wald <- function(rec, labels) {
+  k <- match(labels, rec$fixed$hlm_labels)
+  g <- rec$fixed$estimate[k]
+  one <- function(V) {
+    Vk <- V[k, k, drop = FALSE]
+    stat <- as.numeric(t(g) %*% solve(Vk, g))
+    list(stat = stat, df = length(k), p_value = pchisq(stat, length(k), lower.tail = FALSE))
+  }
+  list(hypothesis = paste(paste(labels, "= 0"), collapse = " and "),
+       contrast_matrix = unname(diag(length(rec$fixed$hlm_labels))[k, , drop = FALSE]),
+       contrast_estimate = I(g),
+       model_based = c(one(rec$fixed$vcov), list(contrast_se = I(sqrt(diag(rec$fixed$vcov)[k])))),
+       robust_cr0 = c(one(rec$fixed$vcov_cr0), list(contrast_se = I(sqrt(diag(rec$fixed$vcov_cr0)[k])))))
+}
+

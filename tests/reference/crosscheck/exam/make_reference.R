@@ -22,21 +22,6 @@ I1 <- function(level2 = "1", random = TRUE) list(x = NULL, random = random, leve
 LRT <- function(level2 = "1", random = TRUE) list(x = "standLRT", random = random, level2 = level2, lme4_ranef = "standLRT")
 base <- list(outcome = "normexam", id = "school")
 
-wald <- function(rec, labels) {
-  k <- match(labels, rec$fixed$hlm_labels)
-  g <- rec$fixed$estimate[k]
-  one <- function(V) {
-    Vk <- V[k, k, drop = FALSE]
-    stat <- as.numeric(t(g) %*% solve(Vk, g))
-    list(stat = stat, df = length(k), p_value = pchisq(stat, length(k), lower.tail = FALSE))
-  }
-  list(hypothesis = paste(paste(labels, "= 0"), collapse = " and "),
-       contrast_matrix = unname(diag(length(rec$fixed$hlm_labels))[k, , drop = FALSE]),
-       contrast_estimate = I(g),
-       model_based = c(one(rec$fixed$vcov), list(contrast_se = I(sqrt(diag(rec$fixed$vcov)[k])))),
-       robust_cr0 = c(one(rec$fixed$vcov_cr0), list(contrast_se = I(sqrt(diag(rec$fixed$vcov_cr0)[k])))))
-}
-
 models <- list()
 models$a_random_slope_reml <- reference_record(
   "a_random_slope_reml", c(base, list(level1 = list(INTRCPT1 = I1(), STANDLRT = LRT()))),

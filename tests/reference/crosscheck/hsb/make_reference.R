@@ -109,6 +109,31 @@ add("model4_minority_fixed_reml",
     mathach ~ (sector + meanses) * cses + minority + (cses | id), TRUE,
     "Model 4 plus MINORITY (uncentred) as a fixed level-1 slope (B2 = G20, no U2)")
 
+# general linear hypothesis of the seed: SECTOR on both coefficients, G01 = G11 = 0 (2 d.f.)
+for (k in c("model4_reml", "model4_ml")) models[[k]]$glh <- list(wald(models[[k]], c("G01", "G11")))
+# The same test by GLS at HLM's PRINTED variance components (sigma2 36.70313, tau of the seed's Model 4):
+# this shows which covariance HLM 6.08 used for its printed 60.596880.
+gls_wald_at <- function(s2, Tm, k = c(2, 5)) {
+  A <- cbind(1, d$sector, d$meanses, d$cses, d$sector * d$cses, d$meanses * d$cses)
+  idx <- split(seq_len(nrow(d)), d$id)
+  Vis <- lapply(idx, function(r) { Z <- cbind(1, d$cses[r]); solve(Z %*% Tm %*% t(Z) + diag(s2, length(r))) })
+  M <- Reduce(`+`, Map(function(r, Vi) t(A[r, ]) %*% Vi %*% A[r, ], idx, Vis))
+  b <- Reduce(`+`, Map(function(r, Vi) t(A[r, ]) %*% Vi %*% d$mathach[r], idx, Vis))
+  Mi <- solve(M); gam <- as.vector(Mi %*% b)
+  meat <- Reduce(`+`, Map(function(r, Vi) { s <- t(A[r, ]) %*% Vi %*% (d$mathach[r] - A[r, ] %*% gam); s %*% t(s) }, idx, Vis))
+  R <- Mi %*% meat %*% Mi
+  w <- function(V) as.numeric(t(gam[k]) %*% solve(V[k, k], gam[k]))
+  list(sigma2 = s2, tau = unname(Tm), gamma = I(gam), se = I(sqrt(diag(Mi))), robust_se_cr0 = I(sqrt(diag(R))),
+       wald_model_based = w(Mi), wald_robust_cr0 = w(R))
+}
+models$model4_reml$glh[[1]]$hlm_printed <- list(
+  chi2 = 60.596880, df = 2, source = "seminar seed, HLM 6.08, Model 4 REML (estimates at HLM's early stop)")
+models$model4_reml$glh[[1]]$at_hlm_printed_variance_components <-
+  gls_wald_at(36.70313, matrix(c(2.37996, 0.19058, 0.19058, 0.14892), 2))
+models$model4_reml$glh[[1]]$finding <- paste(
+  "At HLM's printed sigma2/tau the robust (CR0) Wald statistic is 60.5973 and the model-based one 66.148;",
+  "HLM printed 60.596880, so HLM 6.08's general linear hypothesis test uses the robust covariance.")
+
 ref <- list(
   case = "hsb",
   software = software_versions(),
