@@ -41,6 +41,12 @@ class Design:
       position p of the level-1 column it multiplies.  Gammas are in ``spec.gamma_labels()`` order.
     * ``random_columns`` are the positions p of the random coefficients, in coefficient order.
     * ``constraint_matrix`` K maps the free fixed-effect parameters to gamma: gamma = K beta.
+    * Weights (:mod:`openhlm.estimation.weights`): ``row_weights`` are level-1 design (sampling)
+      weights d_ij, entering the pseudo-likelihood as the power of each row's density (an
+      integer d_ij is the same as the row repeated d_ij times in its unit); ``unit_weights`` are
+      level-2 design weights w_j multiplying each unit's contribution; ``precision_weights``
+      p_ij are known relative level-1 precisions, Var(r_ij) = sigma^2 / p_ij (HLM's
+      ``varianceknown``).  ``None`` means all ones.
     """
 
     spec: ModelSpec
@@ -56,6 +62,7 @@ class Design:
     constraint_matrix: np.ndarray
     row_weights: np.ndarray | None = None
     unit_weights: np.ndarray | None = None
+    precision_weights: np.ndarray | None = None
     level2_data: pd.DataFrame = field(default_factory=pd.DataFrame)
     level1_data: pd.DataFrame = field(default_factory=pd.DataFrame)
     centering_means: dict[str, float] = field(default_factory=dict)
@@ -162,7 +169,8 @@ def _column(frame: pd.DataFrame, name: str, level: str) -> np.ndarray:
 
 
 def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None = None,
-                 unit_weights: str | np.ndarray | None = None) -> Design:
+                 unit_weights: str | np.ndarray | None = None,
+                 precision_weights: np.ndarray | None = None) -> Design:
     """Build the :class:`Design` of ``spec`` on ``mdm``, deleting incomplete level-1 rows.
 
     Parameters
@@ -170,7 +178,9 @@ def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None =
     spec : ModelSpec
     mdm : openhlm.data.MDM
     row_weights, unit_weights : variable name or array, optional
-        Level-1 (precision-type) and level-2 weights, already normalised as the caller wants.
+        Level-1 and level-2 design weights, already normalised as the caller wants.
+    precision_weights : array, optional
+        Known level-1 precisions (one per MDM level-1 row, positive).
     """
     level1 = mdm.level1
     level2 = mdm.level2
@@ -184,6 +194,8 @@ def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None =
     keep = ~np.isnan(used).any(axis=1)
     if isinstance(row_weights, np.ndarray):
         keep &= ~np.isnan(row_weights)
+    if precision_weights is not None:
+        keep &= ~np.isnan(np.asarray(precision_weights, dtype=float))
     deleted = int((~keep).sum())
 
     unit_kept = unit_all[keep]
@@ -235,6 +247,7 @@ def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None =
     if unit_weights is not None:
         uw = (_column(l2, unit_weights, "level-2") if isinstance(unit_weights, str)
               else np.asarray(unit_weights, dtype=float)[present])
+    pw = None if precision_weights is None else np.asarray(precision_weights, dtype=float)[keep]
 
     return Design(
         spec=spec, y=y, X=X, unit=unit, unit_ids=unit_ids,
@@ -242,6 +255,7 @@ def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None =
         gamma_column=np.asarray(gamma_column, dtype=np.int64),
         gamma_labels=spec.gamma_labels(), random_columns=random_columns,
         constraint_matrix=_constraint_matrix(spec), row_weights=rw, unit_weights=uw,
+        precision_weights=pw,
         level2_data=l2, level1_data=l1, centering_means=means, deleted_rows=deleted,
         dropped_units=dropped,
     )

@@ -4,8 +4,9 @@ For every unit j we form the weighted cross-products of the level-1 design and t
 
     XX_j = X_j' Omega_j X_j,   Xy_j = X_j' Omega_j y_j,   yy_j = y_j' Omega_j y_j,
 
-with Omega_j = diag(w_ij) the level-1 precision weights (1 when unweighted; 1/sigma^2_ij-ratios
-under heterogeneous level-1 variance).  Everything the likelihood needs is then a function of
+with Omega_j = diag(w_ij), w_ij = d_ij p_ij the product of the level-1 design weight d_ij and the
+level-1 precision p_ij (known precision weights times 1/sigma^2_ij-ratios under heterogeneous
+level-1 variance; all 1 when unweighted).  Everything the likelihood needs is then a function of
 these (J, P, P) arrays: A_j'Omega A_j = G_j' XX_j G_j, Z_j'Omega Z_j = XX_j[R, R], and so on
 (see :class:`UnitStats`).  One likelihood evaluation costs O(J (R^3 + R^2 F + R F^2) + F^3)
 and never touches the N rows again.
@@ -23,13 +24,25 @@ from openhlm.estimation.design import Design
 __all__ = ["UnitStats", "unit_cross_products", "unit_stats"]
 
 
+def _precision(design: Design, precision: np.ndarray | None) -> np.ndarray | None:
+    p = design.precision_weights
+    if precision is not None:
+        p = precision if p is None else p * precision
+    return p
+
+
 def unit_cross_products(design: Design, precision: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(XX, Xy, yy, sum_log_w) per unit, one bincount per pair of columns."""
+    """(XX, Xy, yy, sum_log_w) per unit, one bincount per pair of columns.
+
+    The cross-products are weighted by w_ij = d_ij p_ij; ``sum_log_w`` is sum_i d_ij log p_ij,
+    the term of the pseudo-log-likelihood (rows repeated d_ij times, each with variance
+    sigma^2 / p_ij) that enters log|V_j|.  Design weights themselves contribute no log term.
+    """
     X, y, unit, J = design.X, design.y, design.unit, design.n_level2
-    w = design.row_weights
-    if precision is not None:
-        w = precision if w is None else w * precision
+    d = design.row_weights
+    p = _precision(design, precision)
+    w = d if p is None else (p if d is None else d * p)
     P = X.shape[1]
     XX = np.empty((J, P, P))
     Xy = np.empty((J, P))
@@ -40,12 +53,11 @@ def unit_cross_products(design: Design, precision: np.ndarray | None = None
         Xy[:, a] = np.bincount(unit, weights=xa * y, minlength=J)
     yw = y if w is None else y * w
     yy = np.bincount(unit, weights=yw * y, minlength=J)
-    if w is None:
+    if p is None:
         slw = np.zeros(J)
     else:
-        with np.errstate(divide="ignore"):
-            slw = np.bincount(unit, weights=np.where(w > 0, np.log(np.where(w > 0, w, 1.0)), 0.0),
-                              minlength=J)
+        logp = np.log(np.where(p > 0, p, 1.0))
+        slw = np.bincount(unit, weights=logp if d is None else d * logp, minlength=J)
     return XX, Xy, yy, slw
 
 
@@ -54,8 +66,9 @@ class UnitStats:
     """Cross-products of A (fixed design, F' free columns), Z (random design) and y, per unit.
 
     ``unit_weights`` (J,) multiply each unit's contribution to every sum (level-2 weights; ones
-    when unweighted).  ``n`` is the number of rows with positive weight per unit and
-    ``sum_log_w`` the per-unit sum of log level-1 precision weights (enters log|V_j|).
+    when unweighted).  ``n`` is the number of rows per unit, or with level-1 design weights the
+    sum of the weights (the rows' multiplicity in the pseudo-likelihood), and ``sum_log_w`` the
+    per-unit sum_i d_ij log p_ij of log level-1 precisions (enters log|V_j|).
     """
 
     AA: np.ndarray   # (J, F, F)
@@ -97,11 +110,10 @@ def unit_stats(design: Design, precision: np.ndarray | None = None) -> UnitStats
     ZZ = XX[:, r][:, :, r]
     Ay = np.einsum("jpf,jp->jf", G, Xy)
     Zy = Xy[:, r]
-    if design.row_weights is None and precision is None:
+    if design.row_weights is None:
         n = design.n_per_unit.astype(float)
     else:
-        w = design.row_weights if design.row_weights is not None else np.ones(design.n_level1)
-        n = np.bincount(design.unit, weights=(w > 0).astype(float), minlength=design.n_level2)
+        n = np.bincount(design.unit, weights=design.row_weights, minlength=design.n_level2)
     uw = (np.ones(design.n_level2) if design.unit_weights is None
           else np.asarray(design.unit_weights, dtype=float))
     return UnitStats(AA=AA, AZ=AZ, ZZ=np.ascontiguousarray(ZZ), Ay=Ay, Zy=np.ascontiguousarray(Zy),
