@@ -1,0 +1,369 @@
+"""HLM's level-1 and level-2 residual files: tables with HLM's names and labels, and writers.
+
+The numbers come from :func:`openhlm.inference.residuals.eb_estimates`; this module only names,
+labels and writes them (hlm-statistics.md section 12; docs/residual-files.md lists every
+column).  Column names follow HLM 6 (8 characters: ``L2ID``, ``NJ``, ``CHIPCT``, ``MDIST``,
+``LNTOTVAR``, ``OLSRSVAR``, ``MDRSVAR``, ``EB``/``OL``/``FV``/``EC`` + the first six characters
+of the coefficient's name, ``PVq_q'``, ``PVCq_q'``; level 1: ``L2ID``, ``FITVAL``, ``L1RESID``,
+``SIGMA``), then the model's predictors and the extra variables asked for.
+
+Formats: CSV, SPSS ``.sav``, Stata ``.dta``, SAS transport ``.xpt`` (version 5: names of at most
+8 characters, labels of at most 40) and Parquet (labels as field metadata ``label``).  Names are
+made valid and unique within each format's limits; labels are written wherever the format has
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from openhlm.errors import DataError, EstimationError, SpecError
+
+if TYPE_CHECKING:
+    from openhlm.inference.residuals import EBEstimates
+    from openhlm.results import HLMResults
+
+__all__ = [
+    "ResidualTable", "level2_residual_table", "level1_residual_table", "write_table",
+    "write_residuals", "residual_format", "FORMATS", "HLM_FILE_TYPES",
+]
+
+#: Formats and their usual suffixes.
+FORMATS: dict[str, str] = {"csv": ".csv", "sav": ".sav", "dta": ".dta", "xpt": ".xpt",
+                           "parquet": ".parquet"}
+_SUFFIXES = {".csv": "csv", ".txt": "csv", ".dat": "csv", ".sav": "sav", ".dta": "dta",
+             ".xpt": "xpt", ".parquet": "parquet", ".pq": "parquet"}
+#: HLM's ``resfiltype`` values (and friendly aliases) -> format.
+HLM_FILE_TYPES: dict[str, str] = {
+    "spss": "sav", "sav": "sav", "stata": "dta", "dta": "dta", "sas": "xpt", "xpt": "xpt",
+    "ascii": "csv", "text": "csv", "csv": "csv", "systat": "csv", "parquet": "parquet",
+}
+_NAME_LIMIT = {"csv": None, "parquet": None, "sav": 64, "dta": 32, "xpt": 8}
+_LABEL_LIMIT = {"csv": None, "parquet": None, "sav": 255, "dta": 80, "xpt": 40}
+
+
+@dataclass(frozen=True)
+class ResidualTable:
+    """A residual file before writing: the data and a label for every column."""
+
+    frame: pd.DataFrame
+    labels: dict[str, str]
+    level: int
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the data with the labels in ``frame.attrs["labels"]``."""
+        out = self.frame.copy()
+        out.attrs["labels"] = dict(self.labels)
+        return out
+
+
+# -- names and labels --------------------------------------------------------------------------
+def _stem(label: str) -> str:
+    """The coefficient part of an HLM residual name: INTRCPT1 -> INTRCP, SES -> SES."""
+    return re.sub(r"[^A-Z0-9_]", "", label.upper())[:6]
+
+
+def _eb(results: HLMResults) -> EBEstimates:
+    from openhlm.inference.residuals import eb_estimates
+
+    est = results.estimates
+    if est is None:
+        raise EstimationError("these results carry no estimates (loaded from JSON?); refit the "
+                              "model to compute residuals")
+    return eb_estimates(est)
+
+
+def _variable_labels(results: HLMResults) -> dict[str, str]:
+    labels = getattr(results.data, "variable_labels", None) or {}
+    return {str(k).lower(): str(v) for k, v in dict(labels).items()}
+
+
+def _lookup(frame: pd.DataFrame, name: str) -> str | None:
+    if name in frame.columns:
+        return name
+    lower = {str(c).lower(): c for c in frame.columns}
+    return lower.get(name.lower())
+
+
+def _id_column(ids: np.ndarray) -> pd.Series:
+    values = pd.Series(np.asarray(ids).astype(str))
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all() and (numeric.astype(str).str.replace(r"\.0$", "", regex=True)
+                                  == values).all():
+        return numeric
+    return values
+
+
+def _add(columns: dict[str, Any], labels: dict[str, str], name: str, values: Any,
+         label: str) -> None:
+    base, k = name, 1
+    while name in columns:           # a predictor called NJ, MDIST, ... keeps its data
+        k += 1
+        name = f"{base[:7]}{k}" if len(base) >= 8 else f"{base}{k}"
+    columns[name] = values
+    labels[name] = label
+
+
+def _variable(results: HLMResults, name: str, *, level: int, centring: str | None = None
+              ) -> str:
+    text = _variable_labels(results).get(name.lower(), "")
+    where = "level-1" if level == 1 else "level-2"
+    base = f"{name}: {text}" if text else f"{name} ({where} variable)"
+    return base + (f" [raw; model uses {centring}-mean centred]" if centring else "")
+
+
+def _extras(frames: list[tuple[pd.DataFrame, np.ndarray | None]], names: Iterable[str],
+            level: int) -> list[tuple[str, np.ndarray]]:
+    out = []
+    for name in names:
+        for frame, index in frames:
+            column = _lookup(frame, str(name))
+            if column is not None:
+                values = frame[column].to_numpy()
+                out.append((str(column), values if index is None else values[index]))
+                break
+        else:
+            available = sorted({str(c) for f, _ in frames for c in f.columns})
+            raise SpecError(f"extra variable '{name}' for the level-{level} residual file is not "
+                            f"in the data (available: {', '.join(available)})")
+    return out
+
+
+def level2_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> ResidualTable:
+    """HLM's level-2 residual file: one row per unit.
+
+    Parameters
+    ----------
+    results : HLMResults
+    extra : iterable of str
+        Further level-2 variables to include (HLM's "other level-2 variables").
+    """
+    eb = _eb(results)
+    d = results.estimates.design
+    cols: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    _add(cols, labels, "L2ID", _id_column(eb.unit_ids).to_numpy(), "Level-2 unit ID")
+    _add(cols, labels, "NJ", eb.n.astype(float), "Number of level-1 records in the unit (n_j)")
+    R = len(eb.random_positions)
+    _add(cols, labels, "CHIPCT", eb.chipct,
+         f"Chi-square({R}) quantile at MDIST rank: (rank-0.5)/J")
+    _add(cols, labels, "MDIST", eb.mdist, "Mahalanobis distance of the EB residuals u*_j")
+    _add(cols, labels, "LNTOTVAR", eb.lntotvar, "ln total SD of the outcome in the unit")
+    _add(cols, labels, "OLSRSVAR", eb.olsrsvar, "ln residual SD of the unit's OLS regression")
+    _add(cols, labels, "MDRSVAR", eb.mdrsvar,
+         "ln residual SD, fitted model (EB coefficients), divisor n_j")
+    rl = eb.random_labels
+    for k, label in enumerate(rl):
+        _add(cols, labels, f"EB{_stem(label)}", eb.eb_residuals[:, k],
+             f"EB residual of {label} (U{eb.random_indices[k]}, conditional mode)")
+    for k, label in enumerate(rl):
+        _add(cols, labels, f"OL{_stem(label)}", eb.ols_residuals[:, k],
+             f"OLS residual of {label} (OLS estimate - fitted value)")
+    for p, label in enumerate(eb.coefficient_labels):
+        _add(cols, labels, f"FV{_stem(label)}", eb.fitted[:, p],
+             f"Fitted value of {label} from the level-2 model (W_j gamma)")
+    for p, label in enumerate(eb.coefficient_labels):
+        _add(cols, labels, f"EC{_stem(label)}", eb.eb_coefficients[:, p],
+             f"EB estimate of the {label} coefficient (FV + EB)")
+    idx = eb.random_indices
+    which = "REML, with gamma uncertainty" if eb.method == "reml" else "ML, given gamma"
+    for a in range(R):
+        for b in range(a + 1):
+            _add(cols, labels, f"PV{idx[b]}_{idx[a]}", eb.posterior_cov[:, b, a],
+                 f"Posterior {'variance' if a == b else 'covariance'} of "
+                 f"{'U%d' % idx[a] if a == b else 'U%d, U%d' % (idx[b], idx[a])} ({which})")
+    for a in range(R):
+        for b in range(a + 1):
+            _add(cols, labels, f"PVC{idx[b]}_{idx[a]}", eb.coefficient_cov[:, b, a],
+                 f"Posterior {'var' if a == b else 'cov'} of EB coefficient "
+                 f"{rl[a] if a == b else rl[b] + ', ' + rl[a]}")
+    level2 = d.level2_data
+    centring = {p.name: p.centering.value for c in d.spec.coefficients
+                for p in c.equation.predictors}
+    for name in d.spec.level2_variables():
+        column = _lookup(level2, name) or name
+        cent = centring.get(name)
+        _add(cols, labels, str(column), level2[column].to_numpy(dtype=float),
+             _variable(results, str(column), level=2,
+                       centring=cent if cent not in (None, "none") else None))
+    in_model = {n.lower() for n in d.spec.level2_variables()}
+    for name, values in _extras([(level2, None)], extra, 2):
+        if name.lower() not in in_model:
+            _add(cols, labels, name, values, _variable(results, name, level=2))
+    return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=2)
+
+
+def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> ResidualTable:
+    """HLM's level-1 residual file: one row per level-1 record used in the analysis.
+
+    Parameters
+    ----------
+    results : HLMResults
+    extra : iterable of str
+        Further level-1 or level-2 variables to include.
+    """
+    eb = _eb(results)
+    d = results.estimates.design
+    cols: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    _add(cols, labels, "L2ID", _id_column(eb.unit_ids).to_numpy()[d.unit], "Level-2 unit ID")
+    _add(cols, labels, "FITVAL", eb.level1_fitted,
+         "Fitted value with the unit's EB coefficients")
+    _add(cols, labels, "L1RESID", eb.level1_residuals, "Level-1 residual: outcome - FITVAL")
+    _add(cols, labels, "SIGMA", eb.level1_sigma, "Level-1 residual SD, sqrt(sigma^2_ij)")
+    outcome = _lookup(d.level1_data, d.spec.outcome) or d.spec.outcome
+    _add(cols, labels, str(outcome), d.y, _variable(results, str(outcome), level=1))
+    level1, level2 = d.level1_data, d.level2_data
+    for coef in d.spec.coefficients:
+        if coef.predictor is None:
+            continue
+        column = _lookup(level1, coef.predictor.name) or coef.predictor.name
+        cent = coef.predictor.centering.value
+        _add(cols, labels, str(column), level1[column].to_numpy(dtype=float),
+             _variable(results, str(column), level=1, centring=None if cent == "none" else cent))
+    for name in d.spec.level2_variables():
+        column = _lookup(level2, name) or name
+        _add(cols, labels, str(column), level2[column].to_numpy(dtype=float)[d.unit],
+             _variable(results, str(column), level=2))
+    present = {c.lower() for c in cols}
+    for name, values in _extras([(level1, None), (level2, d.unit)], extra, 1):
+        if name.lower() not in present:
+            level = 1 if _lookup(level1, name) is not None else 2
+            _add(cols, labels, name, values, _variable(results, name, level=level))
+    return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=1)
+
+
+# -- writers -----------------------------------------------------------------------------------
+def residual_format(path: str | Path, format: str | None = None) -> str:
+    """The format to write ``path`` in: ``format`` (an openhlm or HLM name) or the suffix."""
+    if format is not None:
+        key = str(format).strip().lower().lstrip(".")
+        if key not in HLM_FILE_TYPES:
+            raise SpecError(f"unknown residual file type {format!r}: use one of "
+                            f"{', '.join(sorted(HLM_FILE_TYPES))}")
+        return HLM_FILE_TYPES[key]
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise SpecError(f"cannot tell the format of residual file '{path}' from its suffix: use "
+                        f"{', '.join(sorted(_SUFFIXES))} or give the format")
+    return _SUFFIXES[suffix]
+
+
+def _safe_names(columns: list[str], limit: int | None) -> list[str]:
+    out: list[str] = []
+    taken: set[str] = set()
+    for col in columns:
+        name = re.sub(r"\W", "_", str(col))
+        if not re.match(r"[A-Za-z]", name):
+            name = "V" + name
+        if limit is not None:
+            name = name[:limit]
+        base, k = name, 1
+        while name.lower() in taken:
+            k += 1
+            tail = str(k)
+            name = (base[: limit - len(tail)] if limit else base) + tail
+        taken.add(name.lower())
+        out.append(name)
+    return out
+
+
+def _shorten(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 3].rstrip() + "..."
+
+
+def write_table(table: ResidualTable, path: str | Path, format: str | None = None) -> Path:
+    """Write a residual table in the format of ``path``'s suffix (or ``format``).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    path = Path(path)
+    fmt = residual_format(path, format)
+    frame = table.frame.copy()
+    names = _safe_names([str(c) for c in frame.columns], _NAME_LIMIT[fmt])
+    label_list = [_shorten(table.labels.get(c, ""), _LABEL_LIMIT[fmt]) for c in frame.columns]
+    frame.columns = names
+    labels = dict(zip(names, label_list))
+    file_label = f"openhlm level-{table.level} residual file"
+    try:
+        if fmt == "csv":
+            frame.to_csv(path, index=False, na_rep="")
+        elif fmt == "parquet":
+            _write_parquet(frame, labels, path, file_label)
+        else:
+            import pyreadstat
+
+            if fmt == "sav":
+                pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels)
+            elif fmt == "dta":
+                pyreadstat.write_dta(frame, path, file_label=file_label, column_labels=labels)
+            else:
+                pyreadstat.write_xport(frame, path, file_label=file_label[:40],
+                                       column_labels=labels, table_name="RESID",
+                                       file_format_version=5)
+    except OSError as exc:
+        raise DataError(f"cannot write residual file '{path}': {exc.strerror or exc}; check "
+                        "that the folder exists and is writable") from exc
+    except Exception as exc:  # pyreadstat/pyarrow raise their own types
+        raise DataError(f"cannot write residual file '{path}' as {fmt}: {exc}") from exc
+    return path
+
+
+def _write_parquet(frame: pd.DataFrame, labels: Mapping[str, str], path: Path,
+                   file_label: str) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise DataError("writing Parquet needs pyarrow: pip install 'openhlm[formats]'") from exc
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fields = [f.with_metadata({"label": labels.get(f.name, "")}) for f in table.schema]
+    meta = dict(table.schema.metadata or {})
+    meta[b"openhlm.labels"] = json.dumps(dict(labels)).encode()
+    meta[b"openhlm.file_label"] = file_label.encode()
+    pq.write_table(table.cast(pa.schema(fields, metadata=meta)), path)
+
+
+def write_residuals(results: HLMResults, level2: str | Path | None = None,
+                    level1: str | Path | None = None, *, extra_level2: Iterable[str] = (),
+                    extra_level1: Iterable[str] = (), format: str | None = None
+                    ) -> dict[str, Path]:
+    """Write the level-2 and/or level-1 residual files of ``results``.
+
+    Parameters
+    ----------
+    level2, level1 : path, optional
+        Files to write; the format follows each suffix unless ``format`` is given
+        (``"csv"``, ``"sav"``, ``"dta"``, ``"xpt"``, ``"parquet"`` or HLM's ``"spss"``,
+        ``"stata"``, ``"sas"``).
+    extra_level2, extra_level1 : iterable of str
+        Extra variables to include.
+
+    Returns
+    -------
+    dict
+        ``{"level2": path, "level1": path}`` for the files written.
+    """
+    if level2 is None and level1 is None:
+        raise SpecError("name a level-2 and/or a level-1 residual file to write")
+    written: dict[str, Path] = {}
+    if level2 is not None:
+        written["level2"] = write_table(level2_residual_table(results, extra_level2), level2,
+                                        format)
+    if level1 is not None:
+        written["level1"] = write_table(level1_residual_table(results, extra_level1), level1,
+                                        format)
+    return written
