@@ -117,7 +117,8 @@ def _variable(results: HLMResults, name: str, *, level: int, centring: str | Non
     text = _variable_labels(results).get(name.lower(), "")
     where = "level-1" if level == 1 else "level-2"
     base = f"{name}: {text}" if text else f"{name} ({where} variable)"
-    return base + (f" [raw; model uses {centring}-mean centred]" if centring else "")
+    return (f"{name} (raw; {centring}-centred in the model): {text}" if centring
+            else base)
 
 
 def _extras(frames: list[tuple[pd.DataFrame, np.ndarray | None]], names: Iterable[str],
@@ -151,40 +152,40 @@ def level2_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
     cols: dict[str, Any] = {}
     labels: dict[str, str] = {}
     _add(cols, labels, "L2ID", _id_column(eb.unit_ids).to_numpy(), "Level-2 unit ID")
-    _add(cols, labels, "NJ", eb.n.astype(float), "Number of level-1 records in the unit (n_j)")
+    _add(cols, labels, "NJ", eb.n.astype(float), "Level-1 records in the unit (n_j)")
     R = len(eb.random_positions)
     _add(cols, labels, "CHIPCT", eb.chipct,
-         f"Chi-square({R}) quantile at MDIST rank: (rank-0.5)/J")
-    _add(cols, labels, "MDIST", eb.mdist, "Mahalanobis distance of the EB residuals u*_j")
+         f"Chi-square({R}) quantile of MDIST's rank")
+    _add(cols, labels, "MDIST", eb.mdist, "Mahalanobis distance of EB residuals")
     _add(cols, labels, "LNTOTVAR", eb.lntotvar, "ln total SD of the outcome in the unit")
-    _add(cols, labels, "OLSRSVAR", eb.olsrsvar, "ln residual SD of the unit's OLS regression")
+    _add(cols, labels, "OLSRSVAR", eb.olsrsvar, "ln residual SD of the unit OLS fit")
     _add(cols, labels, "MDRSVAR", eb.mdrsvar,
-         "ln residual SD, fitted model (EB coefficients), divisor n_j")
+         "ln residual SD of the fitted model (EB)")
     rl = eb.random_labels
     for k, label in enumerate(rl):
         _add(cols, labels, f"EB{_stem(label)}", eb.eb_residuals[:, k],
-             f"EB residual of {label} (U{eb.random_indices[k]}, conditional mode)")
+             f"EB residual U{eb.random_indices[k]} of {label}")
     for k, label in enumerate(rl):
         _add(cols, labels, f"OL{_stem(label)}", eb.ols_residuals[:, k],
-             f"OLS residual of {label} (OLS estimate - fitted value)")
+             f"OLS residual of {label}")
     for p, label in enumerate(eb.coefficient_labels):
         _add(cols, labels, f"FV{_stem(label)}", eb.fitted[:, p],
-             f"Fitted value of {label} from the level-2 model (W_j gamma)")
+             f"Fitted {label} from level-2 model")
     for p, label in enumerate(eb.coefficient_labels):
         _add(cols, labels, f"EC{_stem(label)}", eb.eb_coefficients[:, p],
-             f"EB estimate of the {label} coefficient (FV + EB)")
+             f"EB coefficient {label} (FV + EB)")
     idx = eb.random_indices
-    which = "REML, with gamma uncertainty" if eb.method == "reml" else "ML, given gamma"
+    which = "REML" if eb.method == "reml" else "ML"
     for a in range(R):
         for b in range(a + 1):
+            what = f"var U{idx[a]}" if a == b else f"cov U{idx[b]},U{idx[a]}"
             _add(cols, labels, f"PV{idx[b]}_{idx[a]}", eb.posterior_cov[:, b, a],
-                 f"Posterior {'variance' if a == b else 'covariance'} of "
-                 f"{'U%d' % idx[a] if a == b else 'U%d, U%d' % (idx[b], idx[a])} ({which})")
+                 f"Posterior {what} ({which})")
     for a in range(R):
         for b in range(a + 1):
+            what = (f"var EC of {rl[a]}" if a == b else f"cov EC of {rl[b]},{rl[a]}")
             _add(cols, labels, f"PVC{idx[b]}_{idx[a]}", eb.coefficient_cov[:, b, a],
-                 f"Posterior {'var' if a == b else 'cov'} of EB coefficient "
-                 f"{rl[a] if a == b else rl[b] + ', ' + rl[a]}")
+                 f"Posterior {what}")
     level2 = d.level2_data
     centring = {p.name: p.centering.value for c in d.spec.coefficients
                 for p in c.equation.predictors}
@@ -216,7 +217,7 @@ def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
     labels: dict[str, str] = {}
     _add(cols, labels, "L2ID", _id_column(eb.unit_ids).to_numpy()[d.unit], "Level-2 unit ID")
     _add(cols, labels, "FITVAL", eb.level1_fitted,
-         "Fitted value with the unit's EB coefficients")
+         "Fitted value with EB coefficients")
     _add(cols, labels, "L1RESID", eb.level1_residuals, "Level-1 residual: outcome - FITVAL")
     _add(cols, labels, "SIGMA", eb.level1_sigma, "Level-1 residual SD, sqrt(sigma^2_ij)")
     outcome = _lookup(d.level1_data, d.spec.outcome) or d.spec.outcome

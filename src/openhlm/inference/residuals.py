@@ -1,0 +1,200 @@
+"""Empirical Bayes residuals and HLM's residual-file quantities (hlm-statistics.md section 12).
+
+Everything is computed from the per-unit quantities of the final likelihood evaluation
+(:class:`openhlm.estimation.likelihood.Evaluation`) and the level-1 design, vectorised over
+units.  Notation as in :mod:`openhlm.estimation.likelihood`: V_j = Z_j T Z_j' + sigma^2 Omega_j^-1,
+M = sum_j A_j'V_j^-1 A_j, e_j = y_j - A_j gamma_hat.
+
+* EB residual (lme4's conditional mode):  u*_j = T Z_j'V_j^-1 e_j.
+* Fitted coefficient (FV):  W_j gamma_hat for every level-1 coefficient (G_j beta_hat).
+* EB coefficient (EC):  FV + u*_j on the random coefficients, FV otherwise.
+* Conditional covariance of u_j given y and gamma_hat (lme4's ``condVar``, HLM's ML C_j):
+  C_j = T - T Z'V^-1 Z T.
+* With gamma's uncertainty (HLM's REML C_j):  C_j + B_j M^-1 B_j',  B_j = T Z_j'V_j^-1 A_j.
+* Posterior covariance of the random coefficients beta_j (PVC):
+  (G_jR - B_j) M^-1 (G_jR - B_j)' + C_j, G_jR the rows of G_j of the random coefficients.
+* Sampling covariance of u*_j:  T Z'V^-1 Z T - B_j M^-1 B_j'  (= T - REML C_j).
+* MDIST_j = u*_j' Var(u*_j)^+ u*_j (pseudo-inverse, so units with fewer rows than random
+  coefficients and boundary estimates of T are handled); CHIPCT_j = the chi-square(Q_R)
+  quantile at (rank_j - 0.5) / J.
+* Level-1 fitted value X_ij' beta*_j = A_ij gamma_hat + Z_ij u*_j (lme4's ``fitted``), residual
+  y_ij - fitted.
+
+Heterogeneous level-1 variance: when the estimates carry row precisions (``est.precision``, the
+(N,) array of sigma^2 / sigma^2_ij that the sufficient statistics were built with), the
+evaluation already uses V_j = Z T Z' + diag(sigma^2_ij), so u*_j and every covariance above use
+the model's sigma^2_ij; the level-1 column SIGMA is then sqrt(sigma^2_ij).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+from openhlm.errors import EstimationError
+from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.sufficient import unit_cross_products
+from openhlm.inference.variance import unit_ols
+
+__all__ = ["EBEstimates", "eb_estimates", "row_precision", "chi_square_order_quantiles"]
+
+
+@dataclass(frozen=True)
+class EBEstimates:
+    """Per-unit and per-row residual quantities of a fitted model.
+
+    Per-unit arrays have a leading J axis (units in ``unit_ids`` order); ``R`` indexes the
+    random coefficients (``random_positions`` into the P level-1 coefficients); per-row arrays
+    are in the order of the design's level-1 rows.
+    """
+
+    unit_ids: np.ndarray                 # (J,)
+    n: np.ndarray                        # (J,) level-1 rows used per unit
+    coefficient_labels: tuple[str, ...]  # (P,) "INTRCPT1", "SES", ...
+    coefficient_indices: tuple[int, ...]  # (P,) q of Bq
+    random_positions: np.ndarray         # (R,) positions of the random coefficients in P
+    fitted: np.ndarray                   # (J, P) W_j gamma_hat (FV)
+    eb_coefficients: np.ndarray          # (J, P) beta*_j (EC)
+    eb_residuals: np.ndarray             # (J, R) u*_j (EB)
+    ols_residuals: np.ndarray            # (J, R) beta_hat_j - W_j gamma_hat (OL), NaN if insufficient
+    ols_sufficient: np.ndarray           # (J,) bool
+    conditional_cov: np.ndarray          # (J, R, R) C_j given gamma_hat (lme4 condVar)
+    posterior_cov: np.ndarray            # (J, R, R) PV: REML C_j under REML, C_j under ML
+    coefficient_cov: np.ndarray          # (J, R, R) PVC: posterior covariance of beta_j (random)
+    eb_residual_cov: np.ndarray          # (J, R, R) sampling covariance of u*_j
+    mdist: np.ndarray                    # (J,)
+    mdist_df: np.ndarray                 # (J,) rank of Var(u*_j)
+    chipct: np.ndarray                   # (J,)
+    lntotvar: np.ndarray                 # (J,)
+    olsrsvar: np.ndarray                 # (J,)
+    mdrsvar: np.ndarray                  # (J,)
+    level1_fitted: np.ndarray            # (N,)
+    level1_residuals: np.ndarray         # (N,)
+    level1_sigma: np.ndarray             # (N,) sqrt(sigma^2_ij)
+    method: str
+
+    @property
+    def random_labels(self) -> tuple[str, ...]:
+        return tuple(self.coefficient_labels[p] for p in self.random_positions)
+
+    @property
+    def random_indices(self) -> tuple[int, ...]:
+        return tuple(self.coefficient_indices[p] for p in self.random_positions)
+
+
+def row_precision(est: Estimates) -> np.ndarray | None:
+    """The (N,) level-1 precisions sigma^2 / sigma^2_ij of a heterogeneous-variance fit, or None.
+
+    Looked up as ``est.precision`` (set by the heterogeneous level-1 variance estimator); the
+    homogeneous model has none.
+    """
+    precision = getattr(est, "precision", None)
+    return None if precision is None else np.asarray(precision, dtype=float)
+
+
+def chi_square_order_quantiles(values: np.ndarray, df: float) -> np.ndarray:
+    """Chi-square(df) quantile at (rank - 0.5) / J of each value (ranks 1..J, ties in order).
+
+    HLM documents CHIPCT as the expected chi-square order statistic matching the unit's rank;
+    its exact plotting position is not published (hlm-statistics.md 19, question 10).
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.shape, np.nan)
+    ok = np.isfinite(values)
+    J = int(ok.sum())
+    if J == 0 or df <= 0:
+        return out
+    rank = st.rankdata(values[ok], method="ordinal")
+    out[ok] = st.chi2.ppf((rank - 0.5) / J, df)
+    return out
+
+
+def _log_sd(ss: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 0.5 * np.log(ss / dof)
+    out[~np.isfinite(out) | (dof <= 0)] = np.nan
+    return out
+
+
+def _sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """u' cov^+ u per unit and the numerical rank of each cov (symmetric PSD stack)."""
+    vals, vecs = np.linalg.eigh(cov)
+    top = np.max(np.abs(vals), axis=1, keepdims=True)
+    keep = vals > 1e-10 * np.maximum(top, 1e-300)
+    proj = np.einsum("jrk,jr->jk", vecs, u)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(keep, proj**2 / np.where(keep, vals, 1.0), 0.0)
+    return terms.sum(axis=1), keep.sum(axis=1)
+
+
+def eb_estimates(est: Estimates) -> EBEstimates:
+    """Compute every residual-file quantity of ``est`` at its final (sigma^2, T).
+
+    The EB quantities use the final evaluation (its GLS gamma_hat); in exact mode that is the
+    point the printed fixed effects come from.  In HLM mode HLM prints gamma from the previous
+    EM iterate; which iterate HLM's residual file uses is not documented.
+    """
+    d = est.design
+    ev = est.evaluation
+    if d.n_random == 0:
+        raise EstimationError("residual files need at least one random coefficient (Uq)")
+    J, R = d.n_level2, d.n_random
+    r = d.random_columns
+    tau = ev.tau
+    beta = ev.beta
+    G = d.G()                                               # (J, P, F')
+    fitted = np.einsum("jpf,f->jp", G, beta)
+    u = np.einsum("rs,js->jr", tau, ev.ZVe)
+    eb_coef = fitted.copy()
+    eb_coef[:, r] += u
+
+    TZVZT = tau @ ev.ZVZ @ tau
+    B = tau @ ev.ZVA                                        # (J, R, F') = T Z'V^-1 A
+    BMB = B @ ev.beta_cov @ np.swapaxes(B, 1, 2)
+    cond = tau - TZVZT
+    reml_cov = cond + BMB
+    posterior = reml_cov if est.reml else cond
+    D = G[:, r, :] - B
+    coef_cov = D @ ev.beta_cov @ np.swapaxes(D, 1, 2) + cond
+    u_cov = TZVZT - BMB
+    sym = lambda a: 0.5 * (a + np.swapaxes(a, 1, 2))  # noqa: E731
+    cond, posterior, coef_cov, u_cov = sym(cond), sym(posterior), sym(coef_cov), sym(u_cov)
+    mdist, rank = _sym_pinv_quadratic(u_cov, u)
+    chipct = chi_square_order_quantiles(mdist, R)
+
+    # OLS residuals of the random coefficients (fixed part at gamma_hat removed), as in the
+    # chi-square test of tau_qq (inference/variance.py), but at this evaluation's gamma_hat.
+    XX, Xy, yy, _ = unit_cross_products(d)
+    fixed_cols = np.setdiff1d(np.arange(d.X.shape[1]), r)
+    rhs = Xy[:, r] - np.einsum("jrf,jf->jr", XX[:, r][:, :, fixed_cols], fitted[:, fixed_cols])
+    ok_r, b_r, _ = unit_ols(XX[:, r][:, :, r], rhs, d.n_per_unit)
+    ols_resid = b_r - fitted[:, r]
+
+    # Level-1 fitted values and residuals with the EB coefficients.
+    unit, n = d.unit, d.n_per_unit.astype(float)
+    l1_fitted = np.einsum("ip,ip->i", d.X, eb_coef[unit])
+    l1_resid = d.y - l1_fitted
+    precision = row_precision(est)
+    sigma = np.sqrt(ev.sigma2 / precision) if precision is not None else np.full(
+        d.n_level1, np.sqrt(ev.sigma2))
+
+    ybar = np.bincount(unit, weights=d.y, minlength=J) / n
+    ss_tot = np.bincount(unit, weights=(d.y - ybar[unit]) ** 2, minlength=J)
+    lntotvar = _log_sd(ss_tot, n - 1)
+    ok_full, b_full, _ = unit_ols(XX, Xy, d.n_per_unit)
+    sse = yy - np.einsum("jp,jp->j", np.nan_to_num(b_full), Xy)
+    olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - XX.shape[1])
+    mdrsvar = _log_sd(np.bincount(unit, weights=l1_resid**2, minlength=J), n)
+
+    return EBEstimates(
+        unit_ids=np.asarray(d.unit_ids), n=d.n_per_unit.copy(),
+        coefficient_labels=tuple(c.short_label for c in d.spec.coefficients),
+        coefficient_indices=tuple(c.index for c in d.spec.coefficients),
+        random_positions=r.copy(), fitted=fitted, eb_coefficients=eb_coef, eb_residuals=u,
+        ols_residuals=np.where(ok_r[:, None], ols_resid, np.nan), ols_sufficient=ok_r,
+        conditional_cov=cond, posterior_cov=posterior, coefficient_cov=coef_cov,
+        eb_residual_cov=u_cov, mdist=mdist, mdist_df=rank, chipct=chipct, lntotvar=lntotvar,
+        olsrsvar=olsrsvar, mdrsvar=mdrsvar, level1_fitted=l1_fitted, level1_residuals=l1_resid,
+        level1_sigma=sigma, method=est.method)
