@@ -133,6 +133,7 @@ class DataSummary:
     sources: tuple[str, ...]
     centering_means: dict[str, float]
     data_fingerprint: str
+    variable_labels: dict[str, str] = field(default_factory=dict)   # from the MDM (plots, files)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,28 @@ class HLMResults:
                              "baseline": vb, "model": vm,
                              "proportion": (vb - vm) / vb if vb > 0 else float("nan")})
         return pd.DataFrame(rows)
+
+    # -- residual files (openhlm.report.residual_files) -----------------------------------
+    def level2_residuals(self, extra=()) -> pd.DataFrame:
+        """HLM's level-2 residual file as a DataFrame (labels in ``.attrs["labels"]``)."""
+        from openhlm.report.residual_files import level2_residual_table
+
+        return level2_residual_table(self, extra).to_frame()
+
+    def level1_residuals(self, extra=()) -> pd.DataFrame:
+        """HLM's level-1 residual file as a DataFrame (labels in ``.attrs["labels"]``)."""
+        from openhlm.report.residual_files import level1_residual_table
+
+        return level1_residual_table(self, extra).to_frame()
+
+    def write_residuals(self, level2=None, level1=None, *, extra_level2=(), extra_level1=(),
+                        format=None) -> dict:
+        """Write residual files (.csv .sav .dta .xpt .parquet); see
+        :func:`openhlm.report.residual_files.write_residuals`."""
+        from openhlm.report.residual_files import write_residuals
+
+        return write_residuals(self, level2, level1, extra_level2=extra_level2,
+                               extra_level1=extra_level1, format=format)
 
     # -- output -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
