@@ -8,6 +8,7 @@ Each step is also public on its own (:func:`openhlm.data.build_mdm`,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from typing import Literal
@@ -99,4 +100,9 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
     design = build_design(spec, mdm)
     est = estimate(design, method=method, mode=mode, max_iterations=max_iterations,
                    tolerance=tolerance)
-    return infer(est, ols_units=ols_units, sources=tuple(getattr(mdm, "sources", ())))
+    results = infer(est, ols_units=ols_units, sources=tuple(getattr(mdm, "sources", ())))
+    labels = dict(getattr(mdm, "variable_labels", None) or {})
+    if labels:  # variable labels travel with the results (plots' axes, residual files)
+        results = dataclasses.replace(
+            results, data=dataclasses.replace(results.data, variable_labels=labels))
+    return results
