@@ -7,6 +7,8 @@ sigma^2, T, the reliabilities, the variance-component table and the log-likeliho
 theta^(k), the result of the k-th M-step; the fixed effects and their (model-based and robust)
 standard errors are the GLS computed in the last E-step, at theta^(k-1).  Reproducing that is
 the point of this module; :mod:`openhlm.estimation.exact` is the one to use for inference.
+Every 5th iteration HLM accelerates EM (``ACCEL:5``); our reconstruction of that step is in
+:mod:`openhlm.estimation.accelerate` (how close it comes: ``docs/hlm-iterations.md``).
 
 Conventions
 -----------
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openhlm.estimation.accelerate import admissible, aitken_extrapolate, pack, unpack
 from openhlm.estimation.likelihood import Evaluation, evaluate
 from openhlm.estimation.sufficient import UnitStats
 
@@ -55,6 +58,7 @@ class EMSolution:
     converged: bool
     loglik_history: tuple[float, ...]
     start: StartingValues
+    accelerated_iterations: tuple[int, ...] = ()   # iterations whose EM iterate was extrapolated
 
 
 def _unit_ols(XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray, n: np.ndarray
@@ -147,11 +151,23 @@ def em_step(stats: UnitStats, ev: Evaluation, reml: bool) -> tuple[float, np.nda
 
 
 def run_em(stats: UnitStats, start: StartingValues, reml: bool, *, max_iterations: int = 100,
-           tolerance: float = 1e-6) -> EMSolution:
-    """HLM's EM iterations from ``start``; stops on |Delta loglik| < tolerance."""
+           tolerance: float = 1e-6, accelerator_frequency: int | None = 5,
+           accelerator: str = "loglik") -> EMSolution:
+    """HLM's EM iterations from ``start``; stops on |Delta loglik| < tolerance.
+
+    Every ``accelerator_frequency``-th iteration (HLM's ``ACCEL``, default 5; None or 0 for
+    plain EM) the EM iterate is replaced by an Aitken extrapolation of the last three iterates
+    (:mod:`openhlm.estimation.accelerate`) when that keeps T positive definite and does not
+    lower the likelihood.  The stopping rule is then applied to the (possibly extrapolated)
+    iterate.  ``fixed_sigma2``/``fixed_tau`` are the iterate the last E-step used, where HLM's
+    printed gammas come from.
+    """
+    R = stats.n_random
     sigma2, tau = start.sigma2, start.tau
     ev = evaluate(stats, sigma2, tau)
     history = [ev.loglik(reml)]
+    thetas = [pack(sigma2, tau)]
+    accelerated: list[int] = []
     prev_sigma2, prev_tau = sigma2, tau
     converged = False
     k = 0
@@ -161,9 +177,23 @@ def run_em(stats: UnitStats, start: StartingValues, reml: bool, *, max_iteration
         k += 1
         ev = evaluate(stats, sigma2, tau)
         history.append(ev.loglik(reml))
+        thetas.append(pack(sigma2, tau))
         if abs(history[-1] - history[-2]) < tolerance:
             converged = True
             break
+        if accelerator_frequency and k % accelerator_frequency == 0 and len(thetas) >= 3:
+            theta = aitken_extrapolate(np.array(thetas[-3:]), history[-3:], accelerator)
+            if theta is not None and admissible(theta, R):
+                s2_acc, tau_acc = unpack(theta, R)
+                ev_acc = evaluate(stats, s2_acc, tau_acc)
+                if ev_acc.loglik(reml) > history[-1]:
+                    sigma2, tau, ev = s2_acc, tau_acc, ev_acc
+                    history[-1] = ev.loglik(reml)
+                    thetas[-1] = theta
+                    accelerated.append(k)
+                    if abs(history[-1] - history[-2]) < tolerance:
+                        converged = True
+                        break
     return EMSolution(sigma2=sigma2, tau=tau, fixed_sigma2=prev_sigma2, fixed_tau=prev_tau,
                       iterations=k, converged=converged, loglik_history=tuple(history),
-                      start=start)
+                      start=start, accelerated_iterations=tuple(accelerated))
