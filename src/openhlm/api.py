@@ -17,8 +17,8 @@ import pandas as pd
 
 from openhlm.data import MDM
 from openhlm.errors import SpecError
-from openhlm.estimation.design import build_design
 from openhlm.estimation.fit import estimate
+from openhlm.estimation.weights import weighted_design, with_weighting
 from openhlm.inference.infer import infer
 from openhlm.results import HLMResults
 from openhlm.spec.equations import parse_model, validate_spec
@@ -69,7 +69,10 @@ def _parse_constraint(text: str) -> Constraint:
 def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
         max_iterations: int | None = None, tolerance: float | None = None,
-        id: str | None = None, level2=None, ols_units: int = 10) -> HLMResults:
+        id: str | None = None, level2=None, ols_units: int = 10,
+        level1_weight: str | None = None, level2_weight: str | None = None,
+        normalize_weights: bool | str = True, precision_weight: str | None = None,
+        imputation: str | None = None, plausible_values=None) -> HLMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -90,14 +93,41 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
     max_iterations, tolerance :
         Iteration limit and convergence criterion (HLM mode: change in log-likelihood,
         default 100 and 1e-6).
+    level1_weight, level2_weight : str, optional
+        Design (sampling) weight variables at level 1 / level 2 (pseudo-maximum likelihood;
+        see :mod:`openhlm.estimation.weights` and ``docs/weights-and-imputation.md``).
+    normalize_weights : bool or {"within", "overall", "none"}
+        HLM's "Normalized?": True (= ``"within"``, the default) rescales level-1 weights to sum
+        to n_j within each unit and level-2 weights to sum to J; ``"overall"`` rescales level-1
+        weights to sum to N; False (= ``"none"``) uses the raw weights.
+    precision_weight : str, optional
+        Level-1 variable of known relative precisions, Var(r_ij) = sigma^2 / p_ij (HLM's
+        ``varianceknown``; never normalised).
+    imputation, plausible_values :
+        Multiply imputed data: ``data`` may be a list of data sets, or one data set with an
+        imputation-number column ``imputation=``, or ``plausible_values=["pv1", ...]`` naming
+        several outcome variables; the fits are pooled by :func:`openhlm.fit_imputed`.
 
     Returns
     -------
     HLMResults
     """
+    if isinstance(data, (list, tuple)) or imputation is not None or plausible_values is not None:
+        from openhlm.imputation import fit_imputed
+
+        return fit_imputed(model, data, imputation=imputation,
+                           plausible_values=plausible_values, method=method, mode=mode,
+                           constraints=constraints, max_iterations=max_iterations,
+                           tolerance=tolerance, id=id, level2=level2, ols_units=ols_units,
+                           level1_weight=level1_weight, level2_weight=level2_weight,
+                           normalize_weights=normalize_weights,
+                           precision_weight=precision_weight)
     mdm = as_mdm(data, id=id, level2=level2)
     spec = as_spec(model, mdm, constraints)
-    design = build_design(spec, mdm)
+    design, weighting = weighted_design(spec, mdm, level1_weight=level1_weight,
+                                        level2_weight=level2_weight,
+                                        precision_weight=precision_weight,
+                                        normalize=normalize_weights)
     est = estimate(design, method=method, mode=mode, max_iterations=max_iterations,
                    tolerance=tolerance)
     results = infer(est, ols_units=ols_units, sources=tuple(getattr(mdm, "sources", ())))
@@ -105,4 +135,4 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
     if labels:  # variable labels travel with the results (plots' axes, residual files)
         results = dataclasses.replace(
             results, data=dataclasses.replace(results.data, variable_labels=labels))
-    return results
+    return with_weighting(results, weighting)
