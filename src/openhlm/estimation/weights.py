@@ -163,9 +163,9 @@ def _check_values(values: np.ndarray, unit_ids: np.ndarray, name: str, what: str
         (values < 0, "negative values", "weights must be >= 0"),
     )
     if positive:
-        problems += ((values == 0, "zero values",
-                      "precision weights must be > 0 (a zero precision means an infinite "
-                      "variance: delete those rows instead)"),)
+        advice_zero = ("precision weights must be > 0 (a zero precision means an infinite "
+                       "variance: delete those rows instead)")
+        problems += ((values == 0, "zero values", advice_zero),)
     for mask, kind, advice in problems:
         if mask.any():
             units = np.unique(unit_ids[mask])
