@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["RATE_RULES", "pack", "unpack", "aitken_extrapolate", "admissible"]
+__all__ = ["RATE_RULES", "admissible", "aitken_extrapolate", "pack", "unpack"]
 
 RATE_RULES = ("loglik", "componentwise", "norm")
 

@@ -34,7 +34,7 @@ from openhlm.estimation.accelerate import admissible, aitken_extrapolate, pack, 
 from openhlm.estimation.likelihood import Evaluation, evaluate
 from openhlm.estimation.sufficient import UnitStats
 
-__all__ = ["EMSolution", "StartingValues", "starting_values", "run_em", "em_step"]
+__all__ = ["EMSolution", "StartingValues", "em_step", "run_em", "starting_values"]
 
 
 @dataclass(frozen=True)
