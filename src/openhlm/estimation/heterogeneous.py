@@ -1,0 +1,461 @@
+"""Heterogeneous level-1 variance: a log-linear model for sigma^2 (hlm-statistics.md 10).
+
+Model::
+
+    ln sigma^2_ij = alpha_0 + sum_k alpha_k C_kij,     V_j = Z_j T Z_j' + diag(sigma^2_ij),
+
+with C the user's variance predictors (HS&B: FEMALE).  In the engine this is a level-1 row
+precision: with sigma^2 = exp(alpha_0) and the relative precision
+
+    p_ij = exp(-sum_{k>=1} alpha_k C_kij)          (sigma^2_ij = sigma^2 / p_ij),
+
+``unit_stats(design, precision=p)`` gives the cross-products X'Omega X and every likelihood
+quantity of :mod:`openhlm.estimation.likelihood` follows unchanged.  Estimation is full ML (as
+in HLM; REML is refused by :func:`estimate_heterogeneous`).
+
+Exact mode
+    Minimise the ML deviance over x = (theta, alpha_1..K) with sigma^2 (= exp(alpha_0)) and the
+    fixed effects profiled out, T = sigma^2 L(theta) L(theta)'.  The gradient in theta is that
+    of :func:`~openhlm.estimation.likelihood.profiled_deviance`; in alpha_k it is (envelope
+    theorem, dV_j/dalpha_k = diag(C_kij sigma^2_ij))
+
+        d(-2 l)/d alpha_k = sum_ij C_kij sigma^2_ij [ (V_j^-1)_ii - (V_j^-1 e_j)_i^2 ],
+
+    computed row-wise from the Woodbury form V_j^-1 = (Omega - Omega Z K_j Z' Omega)/sigma^2
+    (one gather of K_j per row; no loop over units).  BFGS, then Newton steps on a
+    central-difference Hessian of that gradient (as :mod:`openhlm.estimation.exact`).
+
+HLM mode ("macro iterations", hlm-statistics.md 10; the seed prints "macro iteration 4")
+    1. Homogeneous fit by HLM's EM (its deviance is HLM's "Homogeneous sigma_squared" row);
+       alpha = (ln sigma^2, 0, ..., 0).
+    2. Given alpha: EM micro-iterations for (gamma, T) with sigma^2_ij fixed (the T M-step of
+       :func:`openhlm.estimation.em.em_step`), until the log-likelihood changes by less than
+       the tolerance.
+    3. Given (gamma, T): one Fisher-scoring step for alpha with the expected squared residuals
+       E_ij = r*_ij^2 + Var(r_ij | Y)_ii:
+       alpha += (sum C C')^-1 sum C (E_ij / sigma^2_ij - 1).
+    4. Repeat 2-3 until the log-likelihood changes by less than the tolerance between macro
+       iterations.
+    HLM's exact micro/macro stopping rules are not documented (open question 7); the gap to the
+    printed values is recorded in the tests.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from openhlm.errors import ConvergenceWarning, EstimationError
+from openhlm.estimation.design import Design
+from openhlm.estimation.likelihood import (
+    Evaluation,
+    evaluate,
+    lower_to_theta,
+    profiled_deviance,
+    theta_to_lower,
+)
+from openhlm.estimation.sufficient import UnitStats, unit_stats
+
+__all__ = ["VarianceDesign", "HeterogeneousFit", "variance_design", "row_terms",
+           "relative_precision", "fit_exact", "fit_hlm", "alpha_score"]
+
+
+@dataclass(frozen=True)
+class VarianceDesign:
+    """The design of the level-1 variance model.
+
+    ``C`` is N x (K+1): a column of ones (alpha_0) and the K variance predictors, uncentred, in
+    the rows of the analysis; ``labels`` are HLM's row labels (``INTRCPT1``, ``FEMALE``);
+    ``names`` the variables as spelled in the data.
+    """
+
+    C: np.ndarray
+    labels: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @property
+    def n_alpha(self) -> int:
+        return int(self.C.shape[1])
+
+
+@dataclass(frozen=True)
+class HeterogeneousFit:
+    """The variance model of a heterogeneous-sigma^2 fit (kept on ``Estimates.heterogeneous``).
+
+    ``alpha`` are (alpha_0, alpha_1, ...); ``level1_variance`` the fitted sigma^2_ij per row of
+    the analysis (sigma^2 / p_ij with known precision weights); ``homogeneous_deviance`` /
+    ``homogeneous_deviance_hlm`` / ``homogeneous_parameters`` describe the homogeneous fit of
+    the same model (the first row of HLM's "Summary of Model Fit").
+    """
+
+    variance: VarianceDesign
+    alpha: np.ndarray
+    level1_variance: np.ndarray
+    homogeneous_deviance: float
+    homogeneous_deviance_hlm: float
+    homogeneous_parameters: int
+    macro_iterations: int
+    micro_iterations: int
+    converged: bool
+    message: str
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.variance.labels
+
+
+# -- the variance design -----------------------------------------------------------------------
+
+def _variance_column(design: Design, name: str) -> np.ndarray:
+    for frame, per_unit in ((design.level1_data, False), (design.level2_data, True)):
+        cols = {str(c).lower(): c for c in frame.columns}
+        if name.lower() in cols:
+            values = frame[cols[name.lower()]].to_numpy(dtype=float)
+            return values[design.unit] if per_unit else values
+    raise EstimationError(f"heterogeneous sigma^2: variable '{name}' is not in the data of the "
+                          "analysis; name a level-1 variable of the MDM")
+
+
+def variance_design(design: Design, names: tuple[str, ...] | None = None) -> VarianceDesign:
+    """C = [1, C_1, ..., C_K] for the variance predictors, refusing unusable ones.
+
+    Raises
+    ------
+    EstimationError
+        When a variance predictor is missing, constant in the rows of the analysis, or a linear
+        combination of the others (with the intercept).
+    """
+    names = tuple(design.spec.variance_predictors if names is None else names)
+    if not names:
+        raise EstimationError("heterogeneous sigma^2 needs at least one variance predictor")
+    cols = [np.ones(design.n_level1)]
+    for name in names:
+        x = _variance_column(design, name)
+        if not np.all(np.isfinite(x)):
+            raise EstimationError(f"heterogeneous sigma^2: variance predictor '{name}' has "
+                                  "missing or infinite values in the rows of the analysis")
+        if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):
+            raise EstimationError(
+                f"heterogeneous sigma^2: variance predictor '{name}' is constant "
+                f"({x[0]:g}) in the {design.n_level1} level-1 rows of the analysis; it cannot "
+                "explain differences in sigma^2 - remove it from the variance model")
+        cols.append(x)
+    C = np.column_stack(cols)
+    # collinearity: smallest eigenvalue of the correlation of the centred predictors
+    if C.shape[1] > 2:
+        Xc = C[:, 1:] - C[:, 1:].mean(axis=0)
+        Xc = Xc / np.sqrt((Xc**2).sum(axis=0))
+        w, v = np.linalg.eigh(Xc.T @ Xc)
+        if w[0] <= 1e-10 * w[-1]:
+            involved = [n for n, x in zip(names, v[:, 0]) if abs(x) > 1e-3]
+            raise EstimationError(
+                "heterogeneous sigma^2: the variance predictors "
+                f"{', '.join(involved)} are collinear (one is a linear combination of the "
+                "others and the intercept); remove one of them from the variance model")
+    labels = ("INTRCPT1",) + tuple(n.upper() for n in names)
+    return VarianceDesign(C=C, labels=labels, names=names)
+
+
+def relative_precision(vd: VarianceDesign, alpha_rest: np.ndarray) -> np.ndarray:
+    """p_ij = exp(-sum_{k>=1} alpha_k C_kij)  (sigma^2_ij = exp(alpha_0) / p_ij)."""
+    eta = vd.C[:, 1:] @ np.asarray(alpha_rest, dtype=float)
+    return np.exp(-np.clip(eta, -700.0, 700.0))
+
+
+def _total_precision(design: Design, p: np.ndarray) -> np.ndarray:
+    return p if design.precision_weights is None else p * design.precision_weights
+
+
+# -- row-level quantities -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RowTerms:
+    """Per-row pieces of V_j^-1 at one evaluation (one copy of the row under design weights).
+
+    ``Vinv_diag`` (V_j^-1)_ii, ``Vinv_e`` (V_j^-1 e_j)_i, ``sigma2_i`` sigma^2_ij and
+    ``multiplicity`` d_ij * w_j (level-1 design weight times level-2 weight; ones unweighted).
+    """
+
+    Vinv_diag: np.ndarray
+    Vinv_e: np.ndarray
+    sigma2_i: np.ndarray
+    multiplicity: np.ndarray
+
+
+def row_terms(design: Design, stats: UnitStats, ev: Evaluation, p_total: np.ndarray,
+              A: np.ndarray | None = None) -> RowTerms:
+    """(V^-1)_ii and (V^-1 e)_i for every row, with V^-1 = (Omega - Omega Z K Z' Omega)/sigma^2.
+
+    ``p_total`` is the level-1 precision of each row (relative to sigma^2).
+    """
+    unit = design.unit
+    sigma2 = ev.sigma2
+    Z = design.X[:, design.random_columns]
+    Kz = np.einsum("nrs,ns->nr", ev.K[unit], Z)
+    zKz = np.einsum("nr,nr->n", Z, Kz)
+    if A is None:
+        A = design.A()
+    e = design.y - A @ ev.beta
+    ZOe = stats.Zy - stats.ZA @ ev.beta          # (J, R): Z'Omega e per unit
+    Vinv_diag = (p_total - p_total**2 * zKz) / sigma2
+    Vinv_e = p_total * (e - np.einsum("nr,nr->n", Kz, ZOe[unit])) / sigma2
+    mult = stats.unit_weights[unit]
+    if design.row_weights is not None:
+        mult = mult * design.row_weights
+    return RowTerms(Vinv_diag=Vinv_diag, Vinv_e=Vinv_e, sigma2_i=sigma2 / p_total,
+                    multiplicity=mult)
+
+
+def alpha_score(vd: VarianceDesign, rt: RowTerms) -> np.ndarray:
+    """Gradient of the ML deviance -2 l with respect to alpha (all K+1 components)."""
+    g = rt.multiplicity * rt.sigma2_i * (rt.Vinv_diag - rt.Vinv_e**2)
+    return vd.C.T @ g
+
+
+# -- exact ML ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Point:
+    alpha: np.ndarray
+    stats: UnitStats
+    evaluation: Evaluation
+    p_total: np.ndarray
+    deviance: float
+
+
+def _objective(design: Design, vd: VarianceDesign, A: np.ndarray, R: int, n_theta: int):
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        theta, a = x[:n_theta], x[n_theta:]
+        prec = relative_precision(vd, a)
+        p_total = _total_precision(design, prec)
+        stats = unit_stats(design, precision=prec)
+        dev, sigma2, g_theta = profiled_deviance(theta, stats, False, gradient=True)
+        if g_theta is None or not np.isfinite(dev):
+            return np.inf, np.zeros_like(x)
+        L = theta_to_lower(theta, R)
+        ev = evaluate(stats, sigma2, sigma2 * (L @ L.T))
+        g_alpha = alpha_score(vd, row_terms(design, stats, ev, p_total, A))[1:]
+        return float(dev), np.concatenate([g_theta, g_alpha])
+    return fg
+
+
+def _point(design: Design, vd: VarianceDesign, theta: np.ndarray, a: np.ndarray) -> _Point:
+    R = design.n_random
+    prec = relative_precision(vd, a)
+    stats = unit_stats(design, precision=prec)
+    dev, sigma2, _ = profiled_deviance(theta, stats, False)
+    L = theta_to_lower(theta, R)
+    ev = evaluate(stats, sigma2, sigma2 * (L @ L.T))
+    alpha = np.concatenate([[np.log(sigma2)], a])
+    return _Point(alpha=alpha, stats=stats, evaluation=ev,
+                  p_total=_total_precision(design, prec), deviance=float(dev))
+
+
+def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
+              tolerance: float = 1e-10, max_iterations: int = 1000
+              ) -> tuple[_Point, int, bool, str]:
+    """Exact ML over (theta, alpha_1..K) from the homogeneous estimates (sigma2_0, tau0).
+
+    Returns the final point, the number of BFGS iterations, whether the optimum was reached
+    (finite deviance and a gradient small relative to the curvature) and the optimiser message.
+    """
+    from openhlm.estimation.exact import _newton_polish
+
+    R = design.n_random
+    theta0 = _start_theta(tau0, sigma2_0)
+    n_theta = theta0.size
+    A = design.A()
+    fg = _objective(design, vd, A, R, n_theta)
+    x0 = np.concatenate([theta0, np.zeros(vd.n_alpha - 1)])
+    res = optimize.minimize(fg, x0, jac=True, method="BFGS",
+                            options={"maxiter": max_iterations, "gtol": 1e-6})
+    x, dev, grad = _newton_polish(fg, np.array(res.x), tolerance)
+    theta = x[:n_theta]
+    L = theta_to_lower(theta, R)
+    L = L * np.where(np.diag(L) < 0, -1.0, 1.0)
+    theta = lower_to_theta(L)
+    point = _point(design, vd, theta, x[n_theta:])
+    grad_alpha = np.abs(grad[n_theta:]) if grad is not None else np.array([np.inf])
+    # at the optimum the alpha gradient is ~0 on the deviance scale (a few units of N eps)
+    ok = bool(np.isfinite(point.deviance) and np.all(grad_alpha < 1e-2))
+    message = str(res.message) if ok else (
+        f"{res.message}; |d deviance / d alpha| = {float(grad_alpha.max()):.3g} at the end")
+    return point, int(res.nit), ok, message
+
+
+def _start_theta(tau0: np.ndarray, sigma2_0: float) -> np.ndarray:
+    """theta of the homogeneous estimates, T / sigma^2 = L L' (a singular T is floored)."""
+    rel = np.asarray(tau0, dtype=float) / sigma2_0
+    rel = 0.5 * (rel + rel.T)
+    w = np.linalg.eigvalsh(rel)
+    if w.min() <= 1e-8 * max(1.0, w.max()):
+        d = np.maximum(np.diag(rel), 0.05 * max(np.diag(rel).max(), 1e-3))
+        rel = np.diag(d)
+    return lower_to_theta(np.linalg.cholesky(rel))
+
+
+# -- HLM mode: macro iterations ----------------------------------------------------------------------
+
+def _micro_em(stats: UnitStats, sigma2: float, tau: np.ndarray, *, max_iterations: int,
+              tolerance: float) -> tuple[np.ndarray, Evaluation, int, float]:
+    """EM for T only (sigma^2_ij fixed): T_new = mean_j (u*_j u*_j' + C_j), ML."""
+    from openhlm.estimation.em import em_step
+
+    ev = evaluate(stats, sigma2, tau)
+    ll = ev.loglik_ml
+    k = 0
+    while k < max_iterations:
+        _, tau = em_step(stats, ev, False)
+        k += 1
+        ev = evaluate(stats, sigma2, tau)
+        change = abs(ev.loglik_ml - ll)
+        ll = ev.loglik_ml
+        if change < tolerance:
+            break
+    return tau, ev, k, ll
+
+
+def fisher_scoring_alpha(design: Design, vd: VarianceDesign, stats: UnitStats, ev: Evaluation,
+                         alpha: np.ndarray, p_total: np.ndarray,
+                         A: np.ndarray | None = None) -> np.ndarray:
+    """One scoring step: alpha + (sum C C')^-1 sum C (E_ij / sigma^2_ij - 1).
+
+    E_ij = r*_ij^2 + Var(r_ij | Y)_ii with r* = S V^-1 e and Var = S - S V^-1 S (S = diag
+    sigma^2_ij), so E_ij / sigma^2_ij - 1 = sigma^2_ij [ (V^-1 e)_i^2 - (V^-1)_ii ].
+    """
+    rt = row_terms(design, stats, ev, p_total, A)
+    m = rt.multiplicity
+    resid = rt.sigma2_i * (rt.Vinv_e**2 - rt.Vinv_diag)
+    CC = vd.C.T @ (vd.C * m[:, None])
+    return alpha + np.linalg.solve(CC, vd.C.T @ (m * resid))
+
+
+def fit_hlm(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
+            max_macro: int = 100, max_micro: int = 100, tolerance: float = 1e-6
+            ) -> tuple[_Point, int, int, bool, tuple[float, ...]]:
+    """HLM's macro iterations from the homogeneous HLM-mode fit (sigma2_0, tau0).
+
+    Returns (final point, macro iterations, micro iterations of the last macro iteration,
+    converged, log-likelihood after each macro iteration).
+    """
+    A = design.A()
+    alpha = np.concatenate([[np.log(sigma2_0)], np.zeros(vd.n_alpha - 1)])
+    tau = np.asarray(tau0, dtype=float)
+    history: list[float] = []
+    converged = False
+    micro = 0
+    macro = 0
+    point = None
+    while macro < max_macro:
+        macro += 1
+        prec = relative_precision(vd, alpha[1:])
+        p_total = _total_precision(design, prec)
+        stats = unit_stats(design, precision=prec)
+        sigma2 = float(np.exp(alpha[0]))
+        tau, ev, micro, _ = _micro_em(stats, sigma2, tau, max_iterations=max_micro,
+                                      tolerance=tolerance)
+        alpha_new = fisher_scoring_alpha(design, vd, stats, ev, alpha, p_total, A)
+        # tau keeps its scale: only sigma^2_ij moves in the scoring step
+        alpha = alpha_new
+        prec = relative_precision(vd, alpha[1:])
+        stats = unit_stats(design, precision=prec)
+        ev = evaluate(stats, float(np.exp(alpha[0])), tau)
+        history.append(ev.loglik_ml)
+        point = _Point(alpha=alpha.copy(), stats=stats, evaluation=ev,
+                       p_total=_total_precision(design, prec), deviance=-2.0 * ev.loglik_ml)
+        if len(history) > 1 and abs(history[-1] - history[-2]) < tolerance:
+            converged = True
+            break
+    assert point is not None
+    return point, macro, micro, converged, tuple(history)
+
+
+def warn_not_converged(message: str) -> None:
+    warnings.warn(f"the heterogeneous level-1 variance model did not converge ({message}); "
+                  "check the variance predictors (a category with very few rows, or a "
+                  "predictor that separates rows with zero residual) or raise max_iterations",
+                  ConvergenceWarning, stacklevel=4)
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "exact",
+                           max_iterations: int | None = None, tolerance: float | None = None):
+    """Estimate a model with heterogeneous level-1 variance (``design.spec.variance_predictors``).
+
+    Fits the homogeneous model on the same rows first (HLM's "Homogeneous sigma_squared" row
+    and the starting values), then (gamma, T, alpha) jointly by full ML.
+
+    Parameters
+    ----------
+    design : Design
+        With ``design.spec.variance_predictors`` naming the variance predictors.
+    method : {"ml"}
+        Only full ML: HLM estimates heterogeneous sigma^2 models by full ML (the seminar's runs),
+        and REML is refused with an :class:`~openhlm.errors.EstimationError`.
+    mode : {"exact", "hlm"}
+        ``"exact"`` converges to the ML optimum; ``"hlm"`` runs HLM's macro iterations from
+        HLM's homogeneous EM fit.
+    max_iterations, tolerance :
+        Exact mode: optimiser iterations (1000) and the deviance change of the final Newton
+        steps (1e-10).  HLM mode: macro (and micro) iterations (100) and the change in
+        log-likelihood that stops them (1e-6).
+
+    Returns
+    -------
+    Estimates
+        With ``row_precision`` and ``heterogeneous`` (a :class:`HeterogeneousFit`) set.
+    """
+    import dataclasses
+
+    from openhlm.estimation.estimates import Estimates
+    from openhlm.estimation.fit import estimate
+
+    method, mode = method.lower(), mode.lower()
+    if method != "ml":
+        raise EstimationError(
+            "heterogeneous sigma^2 (variance predictors "
+            f"{', '.join(design.spec.variance_predictors)}) is estimated by full maximum "
+            "likelihood only, as in HLM: use method='ml' (TOML: method = \"ml\"; command file: "
+            "mlf:y)")
+    vd = variance_design(design)
+    hom_design = dataclasses.replace(
+        design, spec=dataclasses.replace(design.spec, variance_predictors=()))
+    hom = estimate(hom_design, method="ml", mode=mode, max_iterations=max_iterations,
+                   tolerance=tolerance)
+    if mode == "hlm":
+        max_it = 100 if max_iterations is None else int(max_iterations)
+        tol = 1e-6 if tolerance is None else float(tolerance)
+        point, macro, micro, converged, history = fit_hlm(
+            design, vd, sigma2_0=hom.sigma2, tau0=hom.tau, max_macro=max_it, max_micro=max_it,
+            tolerance=tol)
+        iterations = macro
+        message = (f"macro iteration {macro}, {micro} EM iteration(s) in the last" if converged
+                   else f"{max_it} macro iterations without meeting the stopping rule")
+        reason = ("Iterations stopped due to small change in likelihood function" if converged
+                  else "Iterations stopped due to reaching the maximum number of iterations")
+    else:
+        max_it = 1000 if max_iterations is None else int(max_iterations)
+        tol = 1e-10 if tolerance is None else float(tolerance)
+        point, iterations, converged, message = fit_exact(
+            design, vd, sigma2_0=hom.sigma2, tau0=hom.tau, tolerance=tol, max_iterations=max_it)
+        macro = micro = 0
+        history = (point.evaluation.loglik_ml,)
+        reason = "Converged to the maximum of the likelihood (exact mode)"
+    if not converged:
+        warn_not_converged(message)
+    ev = point.evaluation
+    het = HeterogeneousFit(
+        variance=vd, alpha=point.alpha, level1_variance=ev.sigma2 / point.p_total,
+        homogeneous_deviance=hom.deviance, homogeneous_deviance_hlm=hom.deviance_hlm,
+        homogeneous_parameters=hom.n_parameters, macro_iterations=macro,
+        micro_iterations=micro, converged=converged, message=message)
+    boundary = tuple(int(i) for i in np.flatnonzero(np.diag(ev.tau) <= 1e-10))
+    return Estimates(design=design, stats=point.stats, method="ml", mode=mode, evaluation=ev,
+                     fixed_evaluation=ev, iterations=int(iterations), converged=converged,
+                     stop_reason=reason, tolerance=tol, max_iterations=max_it,
+                     loglik_history=tuple(history), boundary=boundary, start=hom.start,
+                     row_precision=relative_precision(vd, point.alpha[1:]), heterogeneous=het)

@@ -1,0 +1,225 @@
+"""Inference for a heterogeneous level-1 variance model (hlm-statistics.md 10).
+
+Everything HLM prints under "RESULTS FOR HETEROGENEOUS SIGMA-SQUARED":
+
+* "Model for level-1 variance": alpha_k, its standard error, Z = alpha / SE and the two-sided
+  normal p-value.  SEs come from the inverse of the expected (Fisher) information of the
+  variance parameters (alpha_0..K, tau_kl k >= l) under ML,
+
+      I_ab = 1/2 sum_j tr(V_j^-1 dV_j/da V_j^-1 dV_j/db),
+      dV_j/dalpha_k = diag(C_kij sigma^2_ij),   dV_j/dtau_kl = Z_j E_kl Z_j',
+
+  taking the alpha block of the inverse of the full matrix (the fixed effects are orthogonal
+  to the variance parameters in the ML expected information).  At the ML optimum of the HS&B
+  example this gives 0.024720 / 0.033940 against HLM's printed 0.024718 / 0.033936; the
+  alpha block alone (treating T as known) would give 0.024608 for alpha_0, so HLM accounts for
+  the estimation of T.  Every term is a per-unit R x R product of row sums (one ``bincount``
+  per element; no loop over units):
+
+      alpha-alpha: sum_i c_a c_b - 2 tr(K_j S^ab_j) + tr(K_j S^a_j K_j S^b_j)
+      alpha-tau  : tr(E_kl (I - Q0_j K_j) S^a_j (I - K_j Q0_j)) / sigma^2
+      tau-tau    : tr(E_kl Q_j E_mn Q_j)
+
+  with S^a_j = sum_i p_ij C_aij z_ij z_ij', S^ab_j = sum_i p_ij C_aij C_bij z_ij z_ij',
+  Q0_j = Z_j' Omega_j Z_j, Q_j = Z_j' V_j^-1 Z_j and K_j, p_ij as in
+  :mod:`openhlm.estimation.likelihood` / :mod:`openhlm.estimation.heterogeneous`.
+* The implied level-1 variance exp(alpha_0 + alpha_k v) for each value v of a categorical
+  variance predictor (one with at most :data:`MAX_CATEGORIES` distinct values), the other
+  predictors at 0.
+* "Summary of Model Fit": the homogeneous and heterogeneous models' numbers of parameters and
+  deviances, chi-square = D_hom - D_het on K d.f. (the non-intercept alphas) and its p-value.
+  In HLM mode the deviances are HLM 6's printed convention (standard - log 2 pi), in exact mode
+  the standard -2 log L; the chi-square is the same in both.
+
+Reliabilities and variance-component chi-squares need no special code: with the fitted row
+precisions in the sufficient statistics, :mod:`openhlm.inference.variance` computes the unit
+OLS weighted by 1 / sigma^2_ij and V_qqj = [(X_j' S_j^-1 X_j)^-1]_qq (see that module and the
+``hetero_reliability_chi2`` assumption in the nlme cross-check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.heterogeneous import HeterogeneousFit
+
+__all__ = ["AlphaRow", "ImpliedVariance", "HeterogeneityTest", "HeterogeneousSigma2",
+           "variance_information", "heterogeneous_sigma2", "MAX_CATEGORIES", "EXTRA_KEY"]
+
+#: A variance predictor with at most this many distinct values is treated as categorical.
+MAX_CATEGORIES = 10
+#: Key of the block in ``HLMResults.extras``.
+EXTRA_KEY = "heterogeneous_sigma2"
+
+
+@dataclass(frozen=True)
+class AlphaRow:
+    """One row of "Model for level-1 variance"."""
+
+    label: str        # "INTRCPT1", "FEMALE"
+    parameter: str    # "alpha0", "alpha1"
+    estimate: float
+    se: float
+    z: float
+    p: float
+
+
+@dataclass(frozen=True)
+class ImpliedVariance:
+    """sigma^2 implied for one value of a categorical variance predictor (others at 0)."""
+
+    predictor: str
+    value: float
+    variance: float
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class HeterogeneityTest:
+    """"Summary of Model Fit": homogeneous (model 1) vs heterogeneous (model 2) sigma^2."""
+
+    homogeneous_parameters: int
+    heterogeneous_parameters: int
+    homogeneous_deviance: float        # in ``convention``
+    heterogeneous_deviance: float
+    chi2: float
+    df: int
+    p: float
+    convention: str                    # "standard" (-2 log L) | "hlm" (HLM 6: - log 2 pi)
+
+
+@dataclass(frozen=True)
+class HeterogeneousSigma2:
+    """The heterogeneous-sigma^2 block of the results (``results.extras["heterogeneous_sigma2"]``)."""
+
+    predictors: tuple[str, ...]        # HLM labels of the variance predictors ("FEMALE",)
+    rows: tuple[AlphaRow, ...]
+    covariance: np.ndarray             # Var(alpha) (K+1 x K+1)
+    implied: tuple[ImpliedVariance, ...]
+    test: HeterogeneityTest
+    macro_iterations: int
+    micro_iterations: int
+    converged: bool
+    mode: str
+    se_method: str = "expected information of (alpha, T), alpha block of the inverse"
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return np.array([r.estimate for r in self.rows])
+
+    @property
+    def alpha_se(self) -> np.ndarray:
+        return np.array([r.se for r in self.rows])
+
+
+def _row_sums(unit: np.ndarray, J: int, weights: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """sum_i weights_i z_i z_i' per unit, (J, R, R)."""
+    R = Z.shape[1]
+    out = np.empty((J, R, R))
+    for a in range(R):
+        for b in range(a, R):
+            out[:, a, b] = out[:, b, a] = np.bincount(unit, weights=weights * Z[:, a] * Z[:, b],
+                                                      minlength=J)
+    return out
+
+
+def variance_information(est: Estimates) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Expected ML information of (alpha_0..K, tau_kl for k >= l) at the estimates.
+
+    Returns the matrix and the (k, l) pairs of the tau parameters (after the alphas).
+    """
+    het: HeterogeneousFit = est.heterogeneous
+    design, s, ev = est.design, est.stats, est.evaluation
+    C = het.variance.C
+    Ka = C.shape[1]
+    unit, J, R = design.unit, design.n_level2, design.n_random
+    Z = design.X[:, design.random_columns]
+    sigma2, K = ev.sigma2, ev.K
+    p = sigma2 / het.level1_variance                       # total precision per row
+    d = np.ones(design.n_level1) if design.row_weights is None else design.row_weights
+    uw = s.unit_weights
+    dp = d * p
+    S1 = [_row_sums(unit, J, dp * C[:, a], Z) for a in range(Ka)]
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    n_par = Ka + len(pairs)
+    info = np.zeros((n_par, n_par))
+    Cd = C * (d * uw[unit])[:, None]
+    for a in range(Ka):
+        for b in range(a + 1):
+            S2 = _row_sums(unit, J, dp * C[:, a] * C[:, b], Z)
+            val = (Cd[:, a] @ C[:, b]
+                   - 2.0 * np.einsum("j,jrs,jsr->", uw, K, S2)
+                   + np.einsum("j,jrs,jst,jtu,jur->", uw, K, S1[a], K, S1[b]))
+            info[a, b] = info[b, a] = val
+    eye = np.eye(R)
+    left = eye - s.ZZ @ K                                   # (I - Q0 K)
+    Es = []
+    for k, l in pairs:
+        E = np.zeros((R, R))
+        E[k, l] = E[l, k] = 1.0
+        Es.append(E)
+    for a in range(Ka):
+        Ma = left @ S1[a] @ np.swapaxes(left, 1, 2) / sigma2
+        for t, E in enumerate(Es):
+            info[a, Ka + t] = info[Ka + t, a] = np.einsum("j,rs,jsr->", uw, E, Ma)
+    Q = ev.ZVZ
+    for t, Et in enumerate(Es):
+        for u, Eu in enumerate(Es[: t + 1]):
+            val = np.einsum("j,ab,jbc,cd,jda->", uw, Et, Q, Eu, Q)
+            info[Ka + t, Ka + u] = info[Ka + u, Ka + t] = val
+    return 0.5 * info, pairs
+
+
+def _implied(het: HeterogeneousFit, alpha: np.ndarray) -> tuple[ImpliedVariance, ...]:
+    out = []
+    C = het.variance.C
+    for k, label in enumerate(het.variance.labels[1:], start=1):
+        values, counts = np.unique(C[:, k], return_counts=True)
+        if values.size > MAX_CATEGORIES:
+            continue
+        for v, n in zip(values, counts):
+            out.append(ImpliedVariance(predictor=label, value=float(v),
+                                       variance=float(np.exp(alpha[0] + alpha[k] * v)),
+                                       n_rows=int(n)))
+    return tuple(out)
+
+
+def heterogeneous_sigma2(est: Estimates) -> HeterogeneousSigma2:
+    """The alpha table, implied variances and the model comparison of a heterogeneous fit."""
+    het: HeterogeneousFit = est.heterogeneous
+    if het is None:
+        raise ValueError("these estimates have a homogeneous sigma^2")
+    alpha = np.asarray(het.alpha, dtype=float)
+    Ka = alpha.size
+    info, _ = variance_information(est)
+    try:
+        cov_full = np.linalg.inv(info)
+        cov = cov_full[:Ka, :Ka]
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    except np.linalg.LinAlgError:   # T on the boundary makes the full matrix singular
+        cov = np.linalg.pinv(info)[:Ka, :Ka]
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    rows = []
+    for k, (label, a, s_) in enumerate(zip(het.variance.labels, alpha, se)):
+        z = float(a / s_) if s_ > 0 else float("nan")
+        rows.append(AlphaRow(label=label, parameter=f"alpha{k}", estimate=float(a), se=float(s_),
+                             z=z, p=float(2.0 * st.norm.sf(abs(z)))))
+    hlm = est.mode == "hlm"
+    d_hom = het.homogeneous_deviance_hlm if hlm else het.homogeneous_deviance
+    d_het = est.deviance_hlm if hlm else est.deviance
+    chi2 = float(het.homogeneous_deviance - est.deviance)
+    df = Ka - 1
+    test = HeterogeneityTest(
+        homogeneous_parameters=int(het.homogeneous_parameters),
+        heterogeneous_parameters=int(est.n_parameters), homogeneous_deviance=float(d_hom),
+        heterogeneous_deviance=float(d_het), chi2=chi2, df=df,
+        p=float(st.chi2.sf(chi2, df)) if chi2 >= 0 else 1.0,
+        convention="hlm" if hlm else "standard")
+    return HeterogeneousSigma2(
+        predictors=het.variance.labels[1:], rows=tuple(rows), covariance=cov,
+        implied=_implied(het, alpha), test=test, macro_iterations=het.macro_iterations,
+        micro_iterations=het.micro_iterations, converged=het.converged, mode=est.mode)
