@@ -9,6 +9,7 @@ come from: the same point in exact mode, the previous EM iterate in HLM mode).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,27 @@ class Estimates:
     loglik_history: tuple[float, ...]
     boundary: tuple[int, ...]        # random coefficients (positions in R) with zero variance
     start: StartingValues | None
+    #: heterogeneous level-1 variance (hlm-statistics.md 10): the relative row precision
+    #: exp(-sum_k alpha_k C_kij) passed to ``unit_stats(design, precision=...)`` (so that
+    #: ``stats`` is reproducible), and the variance model
+    #: (:class:`openhlm.estimation.heterogeneous.HeterogeneousFit`).  ``None`` when sigma^2 is
+    #: homogeneous.
+    row_precision: np.ndarray | None = None
+    heterogeneous: Any = None
+
+    @property
+    def level1_variance(self) -> np.ndarray:
+        """sigma^2_ij for every row of the analysis (design order): sigma^2 / p_ij.
+
+        Under homogeneous sigma^2 (and no known precision weights) every entry is sigma^2.
+        EB residuals, residual files, reliabilities and chi-squares use these per-row values.
+        """
+        p = np.ones(self.design.n_level1)
+        if getattr(self.design, "precision_weights", None) is not None:
+            p = p * self.design.precision_weights
+        if self.row_precision is not None:
+            p = p * self.row_precision
+        return self.sigma2 / p
 
     @property
     def reml(self) -> bool:
@@ -82,7 +104,9 @@ class Estimates:
 
     @property
     def n_parameters(self) -> int:
-        """HLM's count: sigma^2 and the free elements of T, plus the free gammas under ML."""
+        """HLM's count: sigma^2 (or the alphas of a heterogeneous sigma^2) and the free
+        elements of T, plus the free gammas under ML."""
         R = self.design.n_random
-        count = 1 + R * (R + 1) // 2
+        n_sigma = 1 if self.heterogeneous is None else int(len(self.heterogeneous.alpha))
+        count = n_sigma + R * (R + 1) // 2
         return count if self.reml else count + self.design.n_free_gammas

@@ -57,6 +57,11 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
         raise EstimationError(f"method must be 'reml' or 'ml', not {method!r}")
     if mode not in ("exact", "hlm"):
         raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")
+    if design.spec.variance_predictors:   # heterogeneous sigma^2 (hlm-statistics.md 10)
+        from openhlm.estimation.heterogeneous import estimate_heterogeneous
+
+        return estimate_heterogeneous(design, method=method, mode=mode,
+                                      max_iterations=max_iterations, tolerance=tolerance)
     reml = method == "reml"
     stats = unit_stats(design)
     check_identified(design, stats)
@@ -94,3 +99,27 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
                      stop_reason="Converged to the maximum of the likelihood (exact mode)",
                      tolerance=tol, max_iterations=max_it, loglik_history=(ev.loglik(reml),),
                      boundary=sol.boundary, start=start)
+
+
+def estimates_at(design: Design, sigma2: float, tau: np.ndarray, *, method: str = "reml",
+                 fixed_sigma2: float | None = None, fixed_tau: np.ndarray | None = None
+                 ) -> Estimates:
+    """:class:`Estimates` at given variance parameters, without optimising.
+
+    The basis of fixed-parameter tests (given a published sigma^2 and T, every printed
+    statistic must follow) and of reports at chosen parameters.  ``fixed_sigma2``/``fixed_tau``
+    optionally give the iterate the fixed effects come from (HLM prints gammas from the
+    previous EM iterate).
+    """
+    method = method.lower()
+    stats = unit_stats(design)
+    check_identified(design, stats)
+    tau = np.atleast_2d(np.asarray(tau, dtype=float))
+    ev = evaluate(stats, float(sigma2), tau)
+    fixed_ev = ev if fixed_sigma2 is None else evaluate(
+        stats, float(fixed_sigma2), np.atleast_2d(np.asarray(fixed_tau, dtype=float)))
+    return Estimates(design=design, stats=stats, method=method, mode="fixed", evaluation=ev,
+                     fixed_evaluation=fixed_ev, iterations=0, converged=True,
+                     stop_reason="Evaluated at given parameters (no iterations)",
+                     tolerance=0.0, max_iterations=0, loglik_history=(ev.loglik(method == "reml"),),
+                     boundary=(), start=None)
