@@ -59,7 +59,8 @@ def _header(results: HLMResults) -> list[str]:
     return lines
 
 
-def _specifications(results: HLMResults) -> list[str]:
+def _specifications(results: HLMResults, title: str | None = None,
+                    command_file: str | None = None) -> list[str]:
     method = ("restricted maximum likelihood" if results.method == "reml"
               else "full maximum likelihood")
     data = results.data
@@ -67,9 +68,13 @@ def _specifications(results: HLMResults) -> list[str]:
     lines = [
         "  SPECIFICATIONS FOR THIS HLM2 RUN",
         "",
-        "  Problem Title: no title",
+        f"  Problem Title: {title or 'no title'}",
         "",
         f"  The data source for this run  = {sources}",
+    ]
+    if command_file:
+        lines.append(f"  The command file for this run = {command_file}")
+    lines += [
         f"  The maximum number of level-1 units = {data.n_level1}",
         f"  The maximum number of level-2 units = {data.n_level2}",
         f"  The maximum number of iterations = {results.convergence.max_iterations}",
@@ -368,11 +373,11 @@ def _extras(results: HLMResults) -> list[list[str]]:
     return blocks
 
 
-#: Section name -> renderer, in the order of the report (between blank lines).  ``ols`` and
-#: ``full`` are handled by :func:`render_text`.
+#: The header sections, in the order of the report (between blank lines); the specifications
+#: (which take the title and command file) follow the header, and the rest of the report is
+#: assembled by :func:`render_text`.
 SECTIONS: dict[str, Callable[[HLMResults], list[str]]] = {
     "header": _header,
-    "specifications": _specifications,
     "weighting": _weighting,
     "fixed_specification": _fixed_specification,
     "covariance_specification": _covariance_specification,
@@ -390,7 +395,8 @@ def _iteration_history(results: HLMResults) -> list[str]:
     return lines
 
 
-def render_text(results: HLMResults, *, ols_units: int = 10, full: bool = False) -> str:
+def render_text(results: HLMResults, *, ols_units: int = 10, full: bool = False,
+                title: str | None = None, command_file: str | None = None) -> str:
     """HLM2-style text report of ``results``.
 
     Parameters
@@ -402,6 +408,10 @@ def render_text(results: HLMResults, *, ols_units: int = 10, full: bool = False)
         hold; 0 omits the table).
     full : bool
         Also print the iteration history (HLM's "full output").
+    title : str, optional
+        The "Problem Title" (HLM prints "no title").
+    command_file : str, optional
+        The HLM command file of the run, printed in the specifications.
 
     Returns
     -------
@@ -409,6 +419,7 @@ def render_text(results: HLMResults, *, ols_units: int = 10, full: bool = False)
         The report, ending with a newline.
     """
     blocks: list[list[str]] = [render(results) for render in SECTIONS.values()]
+    blocks.insert(1, _specifications(results, title, command_file))
     blocks.append(_ols(results, ols_units))
     if full:
         blocks.append(_iteration_history(results))

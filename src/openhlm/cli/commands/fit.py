@@ -1,0 +1,304 @@
+"""``openhlm fit``: fit a model and print HLM's report.
+
+::
+
+    openhlm fit MODEL.toml [--output report.txt] [--json results.json] [--html report.html]
+    openhlm fit --example hsb-model4 [--mode hlm] [--method ml]
+    openhlm fit COMMANDFILE.hlm --level1 hsb1.sav --level2 hsb2.sav --id id
+
+The model comes from a TOML model file (``docs/model-files.md``), a bundled example
+(:mod:`openhlm.examples`) or an HLM 6 command file run on data files.  The text report goes to
+stdout unless ``--output`` names a file.  Options given on the command line override the
+file's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openhlm.data.mdm import MDM
+    from openhlm.results import HLMResults
+    from openhlm.spec.model import ModelSpec
+
+__all__ = ["register", "FitJob", "job_from_args", "run_job"]
+
+_EPILOG = """examples:
+  openhlm fit --example hsb-model4
+  openhlm fit --example hsb-model1 --mode hlm
+  openhlm fit model4.toml --json model4.json
+  openhlm fit ex4.hlm --level1 hsb1.sav --level2 hsb2.sav --id id
+
+Bundled examples: hsb-model1 .. hsb-model4 (the HLM seminar's models on the HS&B data).
+The name of a bundled data file (hsb1.sav, hsb2.csv, ...) may be given as a data file."""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``openhlm fit`` to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "fit", help="fit a two-level model and print HLM's report",
+        description="Fit a two-level hierarchical linear model from a TOML model file, an HLM 6 "
+                    "command file or a bundled example, and print HLM2's report.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", nargs="?", metavar="MODEL",
+                        help="a TOML model file (.toml) or an HLM 6 command file (.hlm)")
+    parser.add_argument("--example", metavar="NAME",
+                        help="fit a bundled example (hsb-model1 .. hsb-model4) instead")
+    data = parser.add_argument_group("data (command files; overrides a TOML file's [data])")
+    data.add_argument("--level1", metavar="FILE", help="level-1 data file (or the only file)")
+    data.add_argument("--level2", metavar="FILE", help="level-2 data file")
+    data.add_argument("--id", metavar="ID", help="ID variable linking the levels")
+    data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
+    est = parser.add_argument_group("estimation (overrides the file's settings)")
+    est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
+    est.add_argument("--mode", choices=("exact", "hlm"),
+                     help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
+    est.add_argument("--max-iterations", type=int, metavar="N", help="iteration limit")
+    est.add_argument("--tolerance", type=float, metavar="X", help="convergence criterion")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", metavar="FILE",
+                     help="write the text report to FILE instead of stdout")
+    out.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    out.add_argument("--html", metavar="FILE", help="also write an HTML report")
+    out.add_argument("--ols-units", type=int, metavar="N",
+                     help="units shown in the level-1 OLS table (default 10; 0 = none)")
+    out.add_argument("--full", action="store_true",
+                     help="full output: also the iteration history")
+    parser.set_defaults(func=_fit)
+
+
+@dataclass
+class FitJob:
+    """Everything one run needs, gathered from the command line and the model's file."""
+
+    model: str | ModelSpec
+    mdm: MDM
+    method: str = "reml"
+    mode: str = "exact"
+    max_iterations: int | None = None
+    tolerance: float | None = None
+    ols_units: int = 10
+    full: bool = False
+    title: str | None = None
+    command_file: str | None = None
+    report: Path | None = None
+    json: Path | None = None
+    html: Path | None = None
+    residuals: dict[str, Any] = field(default_factory=dict)
+
+
+# -- building the job ------------------------------------------------------------------------
+
+def _mdm_from_args(args: argparse.Namespace, *, required: bool, what: str) -> MDM | None:
+    from openhlm.errors import MDMError
+
+    if args.mdm is not None:
+        if args.level1 is not None:
+            raise MDMError("give either --mdm or --level1/--level2/--id, not both")
+        from openhlm.data.mdm import MDM
+
+        return MDM.load(args.mdm)
+    if args.level1 is None:
+        if required:
+            raise MDMError(f"{what} needs data: give --level1 FILE [--level2 FILE] --id ID "
+                           "(or --mdm FILE.mdmz); HLM's own .mdm files cannot be read")
+        return None
+    if args.id is None:
+        raise MDMError("--id is required with --level1 (the ID variable linking the levels)")
+    from openhlm.data.mdm import build_mdm
+    from openhlm.datasets import resolve_path
+
+    return build_mdm(resolve_path(args.level1),
+                     None if args.level2 is None else resolve_path(args.level2), id=args.id)
+
+
+def _example_job(args: argparse.Namespace) -> FitJob:
+    from openhlm.datasets import hsb
+    from openhlm.examples import DESCRIPTIONS, example
+
+    if args.level1 is not None or args.mdm is not None:
+        from openhlm.errors import SpecError
+
+        raise SpecError("--example fits the bundled HS&B data; leave out --level1/--mdm")
+    equations, method = example(args.example)
+    return FitJob(model=equations, mdm=hsb(), method=method,
+                  title=DESCRIPTIONS.get(args.example.lower()))
+
+
+def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
+    from openhlm.errors import CommandFileError
+    from openhlm.spec.modelfile import EstimationSection, load_model_file
+
+    mf = load_model_file(path)
+    mdm = _mdm_from_args(args, required=False, what=str(path))
+    if mdm is None:
+        mdm = _mdm_from_model_file(mf)
+    spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
+    weights = mf.resolved_weights(mdm.level1_variables, mdm.level2_variables)
+    for key in ("level1", "level2", "precision"):
+        if getattr(weights, key) is not None:
+            raise CommandFileError(f"{mf.source}: [weights] {key}: weights are not supported "
+                                   "by 'openhlm fit' yet; remove the key to fit unweighted")
+    h = mf.hypotheses
+    if h.glh or h.homogeneity or h.deviance_test is not None:
+        warnings.warn(f"{mf.source}: [hypotheses] are not computed by this version of "
+                      "'openhlm fit'; the report has the model without them", UserWarning,
+                      stacklevel=2)
+    est, defaults = mf.estimation, EstimationSection()
+    job = FitJob(model=spec, mdm=mdm, method=est.method, mode=est.mode,
+                 title=mf.title or None, report=mf.output.report, json=mf.output.json,
+                 html=mf.output.html)
+    # HLM's iteration settings only mean something to the EM of hlm mode; in exact mode they
+    # are passed on only when the file changes them.
+    if est.mode == "hlm" or est.max_iterations != defaults.max_iterations:
+        job.max_iterations = est.max_iterations
+    if est.mode == "hlm" or est.tolerance != defaults.tolerance:
+        job.tolerance = est.tolerance
+    out = mf.output
+    if out.level1_residuals is not None or out.level2_residuals is not None:
+        job.residuals = {"level1": out.level1_residuals, "level2": out.level2_residuals,
+                         "format": out.format}
+    return job
+
+
+def _mdm_from_model_file(mf: Any) -> MDM:
+    from openhlm.errors import CommandFileError
+
+    d = mf.data
+    if d.mdm is not None:
+        from openhlm.data.mdm import MDM
+
+        return MDM.load(d.mdm)
+    if d.level1 is None or d.id is None:
+        raise CommandFileError(f"{mf.source}: [data] needs level1 and id (or mdm)")
+    from openhlm.data.mdm import build_mdm
+    from openhlm.datasets import resolve_path
+
+    return build_mdm(resolve_path(d.level1), None if d.level2 is None else resolve_path(d.level2),
+                     id=d.id, missing=d.missing)
+
+
+def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
+    from openhlm.errors import CommandFileError
+    from openhlm.spec.commandfile import parse_command_file
+
+    mdm = _mdm_from_args(args, required=True, what=f"the command file {path}")
+    assert mdm is not None
+    cf = parse_command_file(path, level1_variables=mdm.level1_variables,
+                            level2_variables=mdm.level2_variables)
+    o = cf.options
+    for key, value in (("level1weight", o.level1_weight), ("level2weight", o.level2_weight),
+                       ("varianceknown", o.variance_known)):
+        if value is not None:
+            raise CommandFileError(f"{cf.source}: {key}:{value}: weights and known variances "
+                                   "are not supported by 'openhlm fit' yet; set it to none")
+    if o.hypoth or o.hypotheses or o.homvar or o.deviance is not None:
+        warnings.warn(f"{cf.source}: hypothesis tests (hypoth, gammaN, homvar, deviance/df) "
+                      "are not computed by this version of 'openhlm fit'", UserWarning,
+                      stacklevel=2)
+    job = FitJob(model=cf.spec, mdm=mdm, method=o.method, ols_units=o.lev1ols,
+                 full=o.fulloutput, title=o.title, command_file=cf.source)
+    job.max_iterations, job.tolerance = o.max_iterations, o.tolerance  # used in hlm mode only
+    if o.resfil1 or o.resfil2:
+        suffix = {"spss": ".sav", "stata": ".dta", "sas": ".xpt"}.get(o.resfil_type or "", ".csv")
+        job.residuals = {
+            "level1": Path(o.resfil1_name or f"resfil1{suffix}") if o.resfil1 else None,
+            "level2": Path(o.resfil2_name or f"resfil2{suffix}") if o.resfil2 else None,
+            "format": None,
+            "extra_level1": o.resfil1_variables, "extra_level2": o.resfil2_variables,
+        }
+    return job
+
+
+def job_from_args(args: argparse.Namespace) -> FitJob:
+    """Gather the run's settings: the model's file first, then the command-line overrides."""
+    from openhlm.errors import SpecError
+
+    if (args.model is None) == (args.example is None):
+        raise SpecError("give a model file (MODEL.toml or COMMANDFILE.hlm) or --example NAME "
+                        "(one of them)")
+    if args.example is not None:
+        job = _example_job(args)
+    else:
+        path = Path(args.model)
+        if not path.is_file():
+            raise SpecError(f"model file {path} not found")
+        job = _toml_job(args, path) if path.suffix.lower() == ".toml" else \
+            _command_file_job(args, path)
+    if args.method is not None:
+        job.method = args.method
+    if args.mode is not None:
+        job.mode = args.mode
+    if job.mode == "exact" and job.command_file is not None:
+        job.max_iterations = job.tolerance = None  # numit/stopval are HLM's EM settings
+    if args.max_iterations is not None:
+        job.max_iterations = args.max_iterations
+    if args.tolerance is not None:
+        job.tolerance = args.tolerance
+    if args.ols_units is not None:
+        job.ols_units = max(args.ols_units, 0)
+    job.full = job.full or args.full
+    for name in ("output", "json", "html"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(job, "report" if name == "output" else name, Path(value))
+    return job
+
+
+# -- running it ------------------------------------------------------------------------------
+
+def run_job(job: FitJob) -> tuple[HLMResults, str]:
+    """Fit the job's model and render the text report: ``(results, text)``."""
+    from openhlm.api import fit
+    from openhlm.report.text import render_text
+
+    results = fit(job.model, job.mdm, method=job.method, mode=job.mode,  # type: ignore[arg-type]
+                  max_iterations=job.max_iterations, tolerance=job.tolerance,
+                  ols_units=max(job.ols_units, 10))
+    text = render_text(results, ols_units=job.ols_units, full=job.full, title=job.title,
+                       command_file=job.command_file)
+    return results, text
+
+
+def _write(path: Path, text: str) -> None:
+    from openhlm.errors import DataError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import json
+
+    job = job_from_args(args)
+    results, text = run_job(job)
+    if job.report is not None:
+        _write(job.report, text)
+    else:
+        print(text, end="")
+    if job.json is not None:
+        from openhlm.report.json import results_to_dict
+
+        _write(job.json, json.dumps(results_to_dict(results), indent=2, allow_nan=False) + "\n")
+    if job.html is not None:
+        from openhlm.report.html import render_html
+
+        _write(job.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
+                         "report</title></head><body>\n" + render_html(results)
+                         + "\n</body></html>\n")
+    if job.residuals:
+        from openhlm.report.residual_files import write_residuals
+
+        r = job.residuals
+        write_residuals(results, level2=r.get("level2"), level1=r.get("level1"),
+                        extra_level2=r.get("extra_level2", ()),
+                        extra_level1=r.get("extra_level1", ()), format=r.get("format"))
+    return 0
