@@ -26,7 +26,7 @@ from openhlm.errors import OpenHLMError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommand modules of :mod:`openhlm.cli.commands`, in the order shown by ``--help``.
-COMMANDS: list[str] = ["mdm"]
+COMMANDS: list[str] = ["mdm", "fit"]
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
