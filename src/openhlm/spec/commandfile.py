@@ -273,7 +273,8 @@ def _terms(line: _Line, body_end: int | None = None) -> list[tuple[str, int]]:
     return out
 
 
-def _split_centering(line: _Line, term: str, col: int) -> tuple[str, str]:
+def _split_centering(term: str) -> tuple[str, str]:
+    """``"SES,1"`` -> ``("SES", "1")``."""
     name, _, code = term.partition(",")
     return name.strip(), code.strip()
 
@@ -306,7 +307,7 @@ def _build_level1(
             continue
         if upper == "RANDOM":
             continue
-        name, code = _split_centering(line, term, col)
+        name, code = _split_centering(term)
         centering = {"": Centering.NONE, "0": Centering.NONE, "1": Centering.GROUP,
                      "2": Centering.GRAND}.get(code)
         if centering is None:
@@ -346,7 +347,7 @@ def _build_level2(line: _Line, names: VariableNames) -> tuple[str, int, Level2Eq
         if upper == "RANDOM":
             random = True
             continue
-        name, code = _split_centering(line, term, col)
+        name, code = _split_centering(term)
         if code == "1":
             raise line.error(
                 "group-mean centring (,1) is for level-1 predictors", col, len(term),

@@ -27,7 +27,7 @@ underlines the spot with carets (the formulaic ``exc_for_token`` idea).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from openhlm.errors import SpecError
@@ -868,7 +868,7 @@ def format_equations(spec: ModelSpec) -> str:
     return "\n".join(lines)
 
 
-def _level2_terms(coef: Coefficient, show) -> list[str]:  # type: ignore[no-untyped-def]
+def _level2_terms(coef: Coefficient, show: Callable[[Predictor], str]) -> list[str]:
     q = coef.index
     eq = coef.equation
     terms = [f"G{q}0"] if eq.intercept else []
