@@ -72,7 +72,8 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         id: str | None = None, level2=None, ols_units: int = 10,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
-        imputation: str | None = None, plausible_values=None) -> HLMResults:
+        imputation: str | None = None, plausible_values=None,
+        heterogeneous_sigma2: str | Iterable[str] = ()) -> HLMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -107,6 +108,11 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         Multiply imputed data: ``data`` may be a list of data sets, or one data set with an
         imputation-number column ``imputation=``, or ``plausible_values=["pv1", ...]`` naming
         several outcome variables; the fits are pooled by :func:`openhlm.fit_imputed`.
+    heterogeneous_sigma2 : str or iterable of str
+        Level-1 variables of a log-linear model for the level-1 variance,
+        ln sigma^2_ij = alpha_0 + sum_k alpha_k C_kij (HLM's "Heterogeneous sigma^2"; full ML
+        only, so pass ``method="ml"``).  The alpha table and the comparison with the
+        homogeneous model are in ``results.extras["heterogeneous_sigma2"]``.
 
     Returns
     -------
@@ -124,6 +130,12 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
                            precision_weight=precision_weight)
     mdm = as_mdm(data, id=id, level2=level2)
     spec = as_spec(model, mdm, constraints)
+    if heterogeneous_sigma2:
+        extra = ((heterogeneous_sigma2,) if isinstance(heterogeneous_sigma2, str)
+                 else tuple(heterogeneous_sigma2))
+        spec = validate_spec(dataclasses.replace(spec, variance_predictors=extra),
+                             level1_variables=mdm.level1_variables,
+                             level2_variables=mdm.level2_variables)
     design, weighting = weighted_design(spec, mdm, level1_weight=level1_weight,
                                         level2_weight=level2_weight,
                                         precision_weight=precision_weight,

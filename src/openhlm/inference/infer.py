@@ -62,6 +62,15 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
     return notes
 
 
+def _estimation_extras(est: Estimates) -> dict:
+    """Optional blocks that come with the estimates (heterogeneous sigma^2)."""
+    if getattr(est, "heterogeneous", None) is None:
+        return {}
+    from openhlm.inference.heterogeneous import EXTRA_KEY, heterogeneous_sigma2
+
+    return {EXTRA_KEY: heterogeneous_sigma2(est)}
+
+
 def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ()) -> HLMResults:
     """Compute every statistic HLM2 prints for the estimates ``est``."""
     d = est.design
@@ -88,4 +97,4 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
         n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units),
         few_units_warning=d.n_level2 < FEW_UNITS_THRESHOLD, notes=tuple(_notes(est, variance.units_used)),
         version=__version__, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        estimates=est)
+        estimates=est, extras=_estimation_extras(est))
