@@ -53,6 +53,35 @@ def lower_to_theta(L: np.ndarray) -> np.ndarray:
     return L[rows, cols].copy()
 
 
+def batched_solve(B: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """B_j^-1 T for every j; closed forms for 1 x 1 and 2 x 2 (the common HLM cases)."""
+    R = B.shape[-1]
+    if R == 1:
+        return T[None, :, :] / B
+    if R == 2:
+        a, b, c, d = B[:, 0, 0], B[:, 0, 1], B[:, 1, 0], B[:, 1, 1]
+        det = a * d - b * c
+        inv = np.empty_like(B)
+        inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 0], inv[:, 1, 1] = d, -b, -c, a
+        inv /= det[:, None, None]
+        return inv @ T
+    return np.linalg.solve(B, np.broadcast_to(T, B.shape))
+
+
+def batched_logdet(B: np.ndarray) -> np.ndarray:
+    """log|B_j| (inf where B_j is not positive definite-like, i.e. det <= 0)."""
+    R = B.shape[-1]
+    if R == 1:
+        det = B[:, 0, 0]
+    elif R == 2:
+        det = B[:, 0, 0] * B[:, 1, 1] - B[:, 0, 1] * B[:, 1, 0]
+    else:
+        sign, logdet = np.linalg.slogdet(B)
+        return np.where(sign > 0, logdet, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(det > 0, np.log(np.where(det > 0, det, 1.0)), np.inf)
+
+
 def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Batched matrix-vector product (J, a, b) @ (J, b) -> (J, a)."""
     return (A @ x[..., None])[..., 0]
@@ -153,22 +182,20 @@ def profiled_deviance(theta: np.ndarray, stats: UnitStats, reml: bool, *,
     R = stats.n_random
     L = theta_to_lower(theta, R)
     Tr = L @ L.T
-    ZZ, AZ = stats.ZZ, stats.AZ
+    ZZ, AZ, ZA = stats.ZZ, stats.AZ, stats.ZA
+    J, F = AZ.shape[0], AZ.shape[1]
     B = Tr @ ZZ
     B += np.eye(R)
-    K = np.linalg.solve(B, np.broadcast_to(Tr, B.shape))   # (I + Tr Z'Z)^-1 Tr, symmetric
+    K = batched_solve(B, Tr)                      # (I + Tr Z'Z)^-1 Tr, symmetric
     w2 = stats.unit_weights
     KZy = _mv(K, stats.Zy)
-    ZA = stats.ZA
     KZA = K @ ZA
-    AVA = stats.AA - AZ @ KZA
-    AVy = stats.Ay - _mv(AZ, KZy)
-    yVy = stats.yy - np.sum(stats.Zy * KZy, axis=1)
-    M = np.tensordot(w2, AVA, axes=1)
-    b = w2 @ AVy
-    F = M.shape[0]
+    AZw = stats.AZ_weighted_flat                  # (F, J*R): columns w_j * (A_j'Z_j)
+    M = stats.sum_AA - AZw @ KZA.reshape(J * R, F)
+    b = stats.sum_Ay - AZw @ KZy.reshape(J * R)
     n = stats.n_total
     beta = np.zeros(F)
+    yVy = stats.sum_yy - float(np.sum(w2 * np.sum(stats.Zy * KZy, axis=1)))
     if F:
         try:
             chol = np.linalg.cholesky(M)
@@ -176,14 +203,14 @@ def profiled_deviance(theta: np.ndarray, stats: UnitStats, reml: bool, *,
             return np.inf, np.nan, None
         z = np.linalg.solve(chol, b)
         beta = np.linalg.solve(chol.T, z)
-        r2 = float(w2 @ yVy - z @ z)
+        r2 = float(yVy - z @ z)
         logdet_M = 2.0 * float(np.log(np.diag(chol)).sum())
     else:
-        r2, logdet_M = float(w2 @ yVy), 0.0
-    sign, logdet_B = np.linalg.slogdet(B)
-    if r2 <= 0 or np.any(sign <= 0):
+        r2, logdet_M = float(yVy), 0.0
+    logdet_B = batched_logdet(B)
+    if r2 <= 0 or not np.all(np.isfinite(logdet_B)):
         return np.inf, np.nan, None
-    logdet = float(w2 @ (logdet_B - stats.sum_log_w))
+    logdet = float(w2 @ logdet_B) - stats.sum_weighted_log_w
     dof = n - F if reml else n
     sigma2 = r2 / dof
     dev = logdet + dof * (1.0 + np.log(2.0 * np.pi * sigma2))
@@ -192,13 +219,14 @@ def profiled_deviance(theta: np.ndarray, stats: UnitStats, reml: bool, *,
     if not gradient:
         return dev, sigma2, None
     ZZK = ZZ @ K
-    ZVZ = ZZ - ZZK @ ZZ
-    ZVA = ZA - ZZK @ ZA
-    ZVe = stats.Zy - _mv(ZZK, stats.Zy) - ZVA @ beta
-    wZVe = ZVe * w2[:, None]
-    G = np.tensordot(w2, ZVZ, axes=1) - (dof / r2) * (wZVe.T @ ZVe)
+    wZZK = ZZK * w2[:, None, None]
+    G = stats.sum_ZZ - np.swapaxes(wZZK, 0, 1).reshape(R, J * R) @ ZZ.reshape(J * R, R)
+    eZ = stats.Zy - (ZA.reshape(J * R, F) @ beta).reshape(J, R)
+    ZVe = eZ - _mv(ZZK, eZ)
+    G -= (dof / r2) * ((ZVe * w2[:, None]).T @ ZVe)
     if reml and F:
         Minv = np.linalg.inv(M)
-        ZVAM = ZVA @ Minv
-        G -= np.tensordot(w2, ZVAM @ np.swapaxes(ZVA, 1, 2), axes=1)
+        ZVA = ZA - ZZK @ ZA
+        ZVAM = (ZVA.reshape(J * R, F) @ Minv).reshape(J, R, F) * w2[:, None, None]
+        G -= np.swapaxes(ZVAM, 0, 1).reshape(R, J * F) @ np.swapaxes(ZVA, 0, 1).reshape(R, J * F).T
     return dev, sigma2, lower_to_theta(np.tril(2.0 * G @ L))

@@ -87,6 +87,35 @@ class UnitStats:
     def ZA(self) -> np.ndarray:
         return np.ascontiguousarray(np.swapaxes(self.AZ, 1, 2))
 
+    # weighted sums over units, used by every likelihood evaluation (computed once)
+    @cached_property
+    def sum_AA(self) -> np.ndarray:
+        return np.tensordot(self.unit_weights, self.AA, axes=1)
+
+    @cached_property
+    def sum_Ay(self) -> np.ndarray:
+        return self.unit_weights @ self.Ay
+
+    @cached_property
+    def sum_yy(self) -> float:
+        return float(self.unit_weights @ self.yy)
+
+    @cached_property
+    def sum_ZZ(self) -> np.ndarray:
+        return np.tensordot(self.unit_weights, self.ZZ, axes=1)
+
+    @cached_property
+    def sum_weighted_log_w(self) -> float:
+        return float(self.unit_weights @ self.sum_log_w)
+
+    @cached_property
+    def AZ_weighted_flat(self) -> np.ndarray:
+        """(F, J*R) matrix whose block j is w_j A_j'Z_j, so that sum_j w_j A_j'Z_j X_j is one
+        matrix product with the stacked (J*R, .) X."""
+        J, F, R = self.AZ.shape
+        return np.ascontiguousarray(
+            np.swapaxes(self.AZ * self.unit_weights[:, None, None], 0, 1).reshape(F, J * R))
+
     @property
     def n_total(self) -> float:
         return float(self.unit_weights @ self.n)

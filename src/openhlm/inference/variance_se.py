@@ -22,10 +22,22 @@ from openhlm.estimation.estimates import Estimates
 __all__ = ["variance_standard_errors"]
 
 
-def _E(R: int, k: int, l: int) -> np.ndarray:
-    E = np.zeros((R, R))
-    E[k, l] = E[l, k] = 1.0
-    return E
+def _nonzeros(k: int, l: int) -> list[tuple[int, int]]:
+    """Positions of the ones in E_kl = e_k e_l' + e_l e_k' (or e_k e_k')."""
+    return [(k, l)] if k == l else [(k, l), (l, k)]
+
+
+def _sandwich(w: np.ndarray, left: np.ndarray, a: tuple[int, int], right: np.ndarray,
+              middle: np.ndarray | None = None, b: tuple[int, int] | None = None) -> np.ndarray:
+    """sum_j w_j left_j E_a [middle_j E_b] right_j as GEMMs (left (J,F,R), right (J,R,G))."""
+    out = 0.0
+    for r, s in _nonzeros(*a):
+        if middle is None:
+            out = out + (left[:, :, r] * w[:, None]).T @ right[:, s, :]
+            continue
+        for t, u in _nonzeros(*b):
+            out = out + (left[:, :, r] * (w * middle[:, s, t])[:, None]).T @ right[:, u, :]
+    return out
 
 
 def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
@@ -35,41 +47,41 @@ def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
     w2 = s.unit_weights
     R = s.n_random
     ZZ, AZ = s.ZZ, s.AZ
-    ZA = np.swapaxes(AZ, 1, 2)
+    ZA = s.ZA
     KZZ = K @ ZZ
     ZVZ = ev.ZVZ
     ZWZ = (ZZ - 2 * ZZ @ KZZ + ZZ @ KZZ @ KZZ) / sigma2**2        # Z'V^-1 Om^-1 V^-1 Z
     tWW = (s.n - 2 * np.trace(KZZ, axis1=1, axis2=2)
-           + np.einsum("jab,jba->j", KZZ, KZZ)) / sigma2**2       # tr((V^-1 Om^-1)^2)
+           + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
     pairs = [(k, l) for k in range(R) for l in range(k + 1)]
-    Es = [_E(R, k, l) for k, l in pairs]
     n_par = 1 + len(pairs)
     info = np.zeros((n_par, n_par))
     info[0, 0] = w2 @ tWW
-    for a, Ea in enumerate(Es, start=1):
-        info[0, a] = info[a, 0] = np.einsum("j,jrs,sr->", w2, ZWZ, Ea)
-        for b, Eb in enumerate(Es[: a], start=1):
-            val = np.einsum("j,jab,bc,jcd,da->", w2, ZVZ, Ea, ZVZ, Eb)
+    for a, (k, l) in enumerate(pairs, start=1):
+        info[0, a] = info[a, 0] = sum(w2 @ ZWZ[:, s_, r_] for r_, s_ in _nonzeros(k, l))
+        for b, (m, n) in enumerate(pairs[:a], start=1):
+            # tr(ZVZ E_a ZVZ E_b)
+            val = sum(w2 @ (ZVZ[:, q, r_] * ZVZ[:, s_, p_])
+                      for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
             info[a, b] = info[b, a] = val
     if est.reml and ev.beta.size:
         Minv = ev.beta_cov
-        AVZ = np.swapaxes(ev.ZVA, 1, 2)
+        AVZ = np.ascontiguousarray(np.swapaxes(ev.ZVA, 1, 2))
+        ZVA = ev.ZVA
         KZA = K @ ZA
         AWA = (s.AA - 2 * AZ @ KZA + np.swapaxes(KZA, 1, 2) @ ZZ @ KZA) / sigma2**2
         AWZ = (AZ - 2 * AZ @ KZZ + AZ @ KZZ @ KZZ) / sigma2**2
         AWWA = (s.AA - 3 * AZ @ KZA + 3 * AZ @ K @ ZZ @ KZA
                 - AZ @ K @ ZZ @ KZZ @ KZA) / sigma2**3
-        Q = [np.einsum("j,jfg->fg", w2, AWA)]
-        Q += [np.einsum("j,jfr,rs,jsg->fg", w2, AVZ, E, ev.ZVA) for E in Es]
+        Q = [np.tensordot(w2, AWA, axes=1)]
+        Q += [_sandwich(w2, AVZ, pair, ZVA) for pair in pairs]
 
         def triple(a: int, b: int) -> np.ndarray:
             if a == 0 and b == 0:
-                return np.einsum("j,jfg->fg", w2, AWWA)
+                return np.tensordot(w2, AWWA, axes=1)
             if a == 0 or b == 0:
-                E = Es[max(a, b) - 1]
-                return np.einsum("j,jfr,rs,jsg->fg", w2, AWZ, E, ev.ZVA)
-            return np.einsum("j,jfr,rs,jst,tu,jug->fg", w2, AVZ, Es[a - 1], ZVZ, Es[b - 1],
-                             ev.ZVA)
+                return _sandwich(w2, AWZ, pairs[max(a, b) - 1], ZVA)
+            return _sandwich(w2, AVZ, pairs[a - 1], ZVA, ZVZ, pairs[b - 1])
 
         for a in range(n_par):
             for b in range(a + 1):
