@@ -35,7 +35,13 @@ from openhlm.spec.model import (
     ModelSpec,
     Predictor,
 )
-from openhlm.spec.modelfile import ModelFile, load_model_file, parse_model_file
+from openhlm.spec.modelfile import (
+    ModelFile,
+    format_model_file,
+    load_model_file,
+    model_file_from_command_file,
+    parse_model_file,
+)
 
 __all__ = [
     "Centering",
@@ -53,7 +59,9 @@ __all__ = [
     "format_equations",
     "format_hlm_equations",
     "format_mixed",
+    "format_model_file",
     "load_model_file",
+    "model_file_from_command_file",
     "parse_command_file",
     "parse_model",
     "parse_model_file",

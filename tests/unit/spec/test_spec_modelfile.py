@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from openhlm.errors import CommandFileError
-from openhlm.spec.commandfile import read_command_file
+from openhlm.spec.commandfile import parse_command_file, read_command_file
 from openhlm.spec.modelfile import (
     DataSection,
     DevianceTest,
@@ -16,7 +16,9 @@ from openhlm.spec.modelfile import (
     HypothesesSection,
     OutputSection,
     WeightsSection,
+    format_model_file,
     load_model_file,
+    model_file_from_command_file,
     parse_model_file,
 )
 
@@ -214,3 +216,57 @@ def test_docs_examples_load() -> None:
     for block in full:
         mf = parse_model_file(block, path="docs.toml")
         mf.model_spec(HSB_LEVEL1, HSB_LEVEL2)
+
+
+# -- writing and converting -------------------------------------------------------------------
+
+
+def test_example_file_round_trips_through_format_model_file() -> None:
+    mf = load_model_file(EXAMPLE)
+    text = format_model_file(mf)
+    back = parse_model_file(text, path=EXAMPLE)
+    assert back == mf
+    assert back.model_spec(HSB_LEVEL1, HSB_LEVEL2) == mf.model_spec(HSB_LEVEL1, HSB_LEVEL2)
+
+
+def test_format_model_file_escapes_strings_and_keeps_outside_paths(tmp_path: Path) -> None:
+    text = MINIMAL + '[weights]\nlevel1 = "w"\nnormalize = false\n[output]\njson = "/elsewhere/r.json"\n'
+    text = 'title = "quote \\" and \\\\ and caf\u00e9"\n' + text
+    file = tmp_path / "m.toml"
+    mf = parse_model_file(text, path=file)
+    assert mf.title == 'quote " and \\ and caf\u00e9'
+    written = format_model_file(mf)
+    assert 'json = "/elsewhere/r.json"' in written and 'level1 = "hsb1.csv"' in written
+    assert parse_model_file(written, path=file) == mf
+
+
+def test_command_file_converts_to_an_equivalent_model_file(tmp_path: Path) -> None:
+    cf = read_command_file(DATA / "ex4_tests.hlm", level1_variables=HSB_LEVEL1,
+                           level2_variables=HSB_LEVEL2)
+    data = DataSection(level1=tmp_path / "hsb1.sav", level2=tmp_path / "hsb2.sav", id="id")
+    mf = model_file_from_command_file(cf, data, path=tmp_path / "ex4.toml")
+    assert mf.title == ""  # HLM's "no title"
+    assert mf.estimation == EstimationSection("reml", "hlm", 100, 1e-6)
+    # gamma1:0,1,0,0,0,0 and gamma1:0,0,0,0,1,0 are one hypothesis: G01 = 0 and G11 = 0
+    assert mf.hypotheses == HypothesesSection(
+        glh=(("G01 = 0", "G11 = 0"),), homogeneity=True,
+        deviance_test=DevianceTest(46502.952734, 2),
+    )
+    assert mf.output.report == tmp_path / "hlm2.txt"  # HLM's c:\hlm2.txt, in the TOML's folder
+    (tmp_path / "ex4.toml").write_text(format_model_file(mf))
+    back = load_model_file(tmp_path / "ex4.toml")
+    assert back == mf
+    assert back.model_spec(HSB_LEVEL1, HSB_LEVEL2) == cf.spec
+
+
+def test_converted_constraints_and_sigma2_and_general_contrasts() -> None:
+    text = (DATA / "ex_constraint.hlm").read_text().replace(
+        "heterol1var:n", "heterol1var:FEMALE\ngamma1:0,1,0,0,-1,0\ngamma2:0,0,2,0,0,0.5"
+    )
+    cf = parse_command_file(text, level1_variables=HSB_LEVEL1, level2_variables=HSB_LEVEL2)
+    mf = model_file_from_command_file(cf, DataSection(mdm=Path("hsb.mdmz")))
+    assert mf.model.constraints == ("G02 = G12",)
+    assert mf.model.heterogeneous_sigma2 == ("female",)
+    assert mf.estimation.method == "ml"
+    assert mf.hypotheses.glh == (("G01 - G11 = 0",), ("2*G02 + 0.5*G12 = 0",))
+    assert mf.model_spec(HSB_LEVEL1, HSB_LEVEL2) == cf.spec
