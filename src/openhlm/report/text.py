@@ -45,18 +45,17 @@ def _wrap(text: str, indent: str = " ") -> list[str]:
 
 def _header(results: HLMResults) -> list[str]:
     if results.mode == "hlm":
-        mode = ("hlm mode: this run imitates HLM 6's iterations (starting values, EM steps, "
-                "stopping rule), so its estimates should match HLM 6's printed values.")
+        mode = ["hlm mode: this run imitates HLM 6's iterations (starting values, EM",
+                "steps and stopping rule), so its estimates follow HLM 6's printed values."]
     else:
-        mode = ("exact mode: the estimates are fully converged (openhlm's exact mode) and may "
-                "differ from HLM 6's printed values in the last digits.")
-    lines = [
+        mode = ["exact mode: the estimates are fully converged (openhlm's exact mode)",
+                "and may differ from HLM 6's printed values in the last digits."]
+    return [
         f"Program:                openhlm {results.version} (two-level hierarchical linear models)",
         f"Date:                   {results.created}",
+        f"Mode:                   {mode[0]}",
+        f"                        {mode[1]}",
     ]
-    lines += textwrap.wrap(mode, width=WIDTH, initial_indent="Mode:                   ",
-                           subsequent_indent=" " * 24)
-    return lines
 
 
 def _specifications(results: HLMResults, title: str | None = None,
