@@ -89,6 +89,10 @@ def _specifications(results: HLMResults, title: str | None = None,
 
 
 def _weighting(results: HLMResults) -> list[str]:
+    if "weighting" in results.extras or "multiple_imputation" in results.extras:
+        from openhlm.report.weighting import weighting_lines  # weights / imputed data sets
+
+        return weighting_lines(results)
     outcome = results.spec.outcome
     return [
         " Weighting Specification",
