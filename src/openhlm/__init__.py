@@ -26,6 +26,8 @@ from openhlm.errors import (
     OpenHLMError,
     SpecError,
 )
+from openhlm.inference.homogeneity import homogeneity_test
+from openhlm.inference.hypotheses import compare, deviance_test, glh
 from openhlm.results import HLMResults
 from openhlm.spec.equations import parse_model
 from openhlm.spec.model import (
@@ -42,4 +44,5 @@ __all__ = [
     "parse_model", "ModelSpec", "Coefficient", "Level2Equation", "Predictor", "Centering",
     "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
     "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
+    "glh", "compare", "deviance_test", "homogeneity_test",
 ]

@@ -73,7 +73,8 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
         imputation: str | None = None, plausible_values=None,
-        heterogeneous_sigma2: str | Iterable[str] = ()) -> HLMResults:
+        heterogeneous_sigma2: str | Iterable[str] = (), hypotheses=None,
+        homogeneity: bool = False, deviance_test: dict | None = None) -> HLMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -113,6 +114,13 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         ln sigma^2_ij = alpha_0 + sum_k alpha_k C_kij (HLM's "Heterogeneous sigma^2"; full ML
         only, so pass ``method="ml"``).  The alpha table and the comparison with the
         homogeneous model are in ``results.extras["heterogeneous_sigma2"]``.
+    hypotheses, homogeneity, deviance_test :
+        Tests printed at the end of the report (HLM's "Hypothesis Testing" settings):
+        general linear hypotheses on the gammas (``["G01 = 0; G11 = 0"]``, see
+        :func:`openhlm.glh`), the test of homogeneity of level-1 variance, and a deviance test
+        against a prior model (``{"deviance": 46502.95, "n_parameters": 2}``, optionally
+        ``"convention": "hlm"``; see :func:`openhlm.deviance_test`).  Stored in
+        ``results.extras["glh"]``, ``["homogeneity"]`` and ``["deviance_test"]``.
 
     Returns
     -------
@@ -147,4 +155,10 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
     if labels:  # variable labels travel with the results (plots' axes, residual files)
         results = dataclasses.replace(
             results, data=dataclasses.replace(results.data, variable_labels=labels))
-    return with_weighting(results, weighting)
+    results = with_weighting(results, weighting)
+    if hypotheses is not None or homogeneity or deviance_test is not None:
+        from openhlm.inference.hypotheses import with_tests
+
+        results = with_tests(results, hypotheses=hypotheses, homogeneity=homogeneity,
+                             deviance_test=deviance_test)
+    return results

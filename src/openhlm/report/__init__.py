@@ -14,5 +14,6 @@ from openhlm.report.html import render_html
 from openhlm.report.json import results_to_dict
 from openhlm.report.text import render_text
 from openhlm.report import heterogeneous_sections  # noqa: E402,F401  (registers its renderers)
+from openhlm.report import hypothesis_sections  # noqa: E402,F401  (registers its renderers)
 
 __all__ = ["render_text", "results_to_dict", "render_html", "register_extra"]
