@@ -32,7 +32,6 @@ from openhlm.errors import DataError, SpecError
 from openhlm.inference.pooling import RubinPooled, pooled_covariance, rubin_pool
 from openhlm.results import (
     ConvergenceInfo,
-    FixedEffect,
     FixedEffectsTable,
     HLMResults,
     OLSTable,
@@ -41,7 +40,7 @@ from openhlm.results import (
 )
 from openhlm.spec.model import ModelSpec
 
-__all__ = ["ImputationSummary", "fit_imputed", "pool_results", "check_same_structure"]
+__all__ = ["ImputationSummary", "check_same_structure", "fit_imputed", "pool_results"]
 
 _MAX_LISTED = 5
 
@@ -93,7 +92,7 @@ def _listed(items: Iterable[Any]) -> str:
     return text + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
 
 
-def _to_mdm(data, *, id: str | None, level2, what: str) -> MDM:  # noqa: A002
+def _to_mdm(data, *, id: str | None, level2, what: str) -> MDM:
     from openhlm.api import as_mdm
 
     try:
@@ -156,7 +155,7 @@ def check_same_structure(mdms: Sequence[MDM], labels: Sequence[str]) -> None:
                             f"{_listed(differ)}")
 
 
-def _split_by_imputation(data, imputation: str, *, id: str | None, level2  # noqa: A002
+def _split_by_imputation(data, imputation: str, *, id: str | None, level2
                          ) -> tuple[list[MDM], list[str]]:
     if isinstance(data, (str, os.PathLike)):
         frame = read_table(data).data
@@ -228,6 +227,8 @@ def _correlations(tau: np.ndarray) -> np.ndarray:
 def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None, *,
                  kind: str = "data sets") -> HLMResults:
     """Combine M fits of the same model (module docstring) into one :class:`HLMResults`."""
+    import openhlm.report.weighting  # noqa: F401  (registers the report renderers)
+
     fits = tuple(fits)
     m = len(fits)
     if m < 2:
@@ -287,7 +288,7 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
 # -- the API -----------------------------------------------------------------------------------
 
 def fit_imputed(model: str | ModelSpec, datasets=None, *, imputation: str | None = None,
-                plausible_values: Sequence[str] | None = None, id: str | None = None,  # noqa: A002
+                plausible_values: Sequence[str] | None = None, id: str | None = None,
                 level2=None, **fit_options: Any) -> HLMResults:
     """Fit ``model`` to M completed data sets (or M plausible values) and pool the results.
 

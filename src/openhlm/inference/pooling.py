@@ -28,7 +28,7 @@ from scipy import stats as st
 
 from openhlm.errors import EstimationError
 
-__all__ = ["RubinPooled", "rubin_pool", "pooled_covariance", "barnard_rubin_df"]
+__all__ = ["RubinPooled", "barnard_rubin_df", "pooled_covariance", "rubin_pool"]
 
 
 @dataclass(frozen=True)
