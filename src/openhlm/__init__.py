@@ -15,6 +15,7 @@ from openhlm import datasets
 from openhlm._version import __version__
 from openhlm.api import fit
 from openhlm.data import MDM, Table, build_mdm, read_table
+from openhlm.imputation import fit_imputed
 from openhlm.errors import (
     CommandFileError,
     ConvergenceWarning,
@@ -44,5 +45,5 @@ __all__ = [
     "parse_model", "ModelSpec", "Coefficient", "Level2Equation", "Predictor", "Centering",
     "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
     "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
-    "glh", "compare", "deviance_test", "homogeneity_test",
+    "glh", "compare", "deviance_test", "homogeneity_test", "fit_imputed",
 ]
