@@ -1,0 +1,91 @@
+"""Shared helpers of the plots: figures without pyplot, titles, labels, residual quantities."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from openhlm.errors import EstimationError, SpecError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from openhlm.inference.residuals import EBEstimates
+    from openhlm.results import HLMResults
+
+__all__ = ["new_axes", "model_name", "set_title", "variable_label", "eb_of", "random_position",
+           "level2_values", "finish"]
+
+
+def new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 5.0)) -> Axes:
+    """``ax``, or the axes of a new figure (a plain :class:`Figure`: no pyplot state)."""
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def finish(ax: Axes) -> Figure:
+    return ax.figure
+
+
+def model_name(results: HLMResults) -> str:
+    """The model in one line: its level-1 equation and estimation method."""
+    first = str(results.spec).splitlines()[0].strip()
+    return f"{first}  ({results.method.upper()}, J = {results.n_level2})"
+
+
+def set_title(ax: Axes, heading: str, results: HLMResults, name: str | None) -> None:
+    model = name if name is not None else model_name(results)
+    model = "\n".join(textwrap.wrap(model, 80))
+    ax.set_title(f"{heading}\n{model}", fontsize=10)
+
+
+def variable_label(results: HLMResults, name: str, centring: str | None = None) -> str:
+    """``MEANSES: Mean SES of the school`` (the MDM's label when there is one)."""
+    labels = getattr(results.data, "variable_labels", None) or {}
+    text = {str(k).lower(): v for k, v in dict(labels).items()}.get(name.lower())
+    head = name.upper()
+    if centring and centring != "none":
+        head += f" ({centring}-mean centred)"
+    return f"{head}: {text}" if text else head
+
+
+def eb_of(results: HLMResults) -> EBEstimates:
+    from openhlm.inference.residuals import eb_estimates
+
+    if results.estimates is None:
+        raise EstimationError("these results carry no estimates; refit the model to plot them")
+    return eb_estimates(results.estimates)
+
+
+def random_position(eb: EBEstimates, coefficient: str) -> int:
+    """Position among the random coefficients of ``"INTRCPT1"``, ``"SES"``, ``"U1"`` or ``"B1"``."""
+    key = coefficient.strip().upper().removesuffix(" SLOPE")
+    for k, (label, q) in enumerate(zip(eb.random_labels, eb.random_indices)):
+        if key in (label, f"U{q}", f"B{q}"):
+            return k
+    raise SpecError(f"'{coefficient}' is not a random coefficient of the model (random: "
+                    f"{', '.join(eb.random_labels)})")
+
+
+def level2_values(results: HLMResults, name: str) -> tuple[str, np.ndarray]:
+    """Raw values of a level-2 variable over the units of the analysis."""
+    frame = results.estimates.design.level2_data
+    lower = {str(c).lower(): c for c in frame.columns}
+    if name.lower() not in lower:
+        raise SpecError(f"'{name}' is not a level-2 variable (available: "
+                        f"{', '.join(map(str, frame.columns))})")
+    column = lower[name.lower()]
+    return str(column), frame[column].to_numpy(dtype=float)
+
+
+def kwargs(defaults: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(defaults)
+    out.update(given or {})
+    return out

@@ -1,0 +1,162 @@
+"""Model-checking graphs of the seminar, drawn from the level-2 residual quantities.
+
+* :func:`qq_mdist`: MDIST against its expected chi-square order statistic (CHIPCT) with the
+  45-degree line (normality of the level-2 random effects; outliers at the upper end).
+* :func:`mdrsvar_histogram`, :func:`mdrsvar_qq`: distribution of the units' log residual SD
+  (homogeneity and normality of the level-1 variance).
+* :func:`eb_residuals_vs`: EB residuals of a random coefficient against a level-2 variable with
+  a LOWESS smoother (a candidate predictor such as PRACAD, or nonlinearity in MEANSES).
+* :func:`caterpillar`: EB residuals (or coefficients) sorted, with posterior intervals.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import stats as st
+
+from openhlm.plots._common import (
+    eb_of,
+    finish,
+    level2_values,
+    new_axes,
+    random_position,
+    set_title,
+    variable_label,
+)
+from openhlm.plots.lowess import lowess
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from openhlm.results import HLMResults
+
+__all__ = ["qq_mdist", "mdrsvar_histogram", "mdrsvar_qq", "eb_residuals_vs", "caterpillar"]
+
+
+def _identity_line(ax: Axes, lo: float, hi: float) -> None:
+    ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=1, linestyle="--", label="45-degree line")
+
+
+def qq_mdist(results: HLMResults, *, label_top: int = 3, ax: Axes | None = None,
+             model_name: str | None = None) -> Figure:
+    """Q-Q plot of the Mahalanobis distances: MDIST (vertical) against CHIPCT (horizontal).
+
+    Under normality of the random effects the points lie on the 45-degree line; the
+    ``label_top`` largest distances are labelled with their unit ID.
+    """
+    eb = eb_of(results)
+    ok = np.isfinite(eb.mdist) & np.isfinite(eb.chipct)
+    ax = new_axes(ax, (6.0, 6.0))
+    ax.scatter(eb.chipct[ok], eb.mdist[ok], s=14, alpha=0.8, label="units")
+    top = max(float(np.nanmax(eb.mdist[ok])), float(np.nanmax(eb.chipct[ok]))) * 1.05
+    _identity_line(ax, 0.0, top)
+    for rank, j in enumerate(np.argsort(-np.where(ok, eb.mdist, -np.inf))[:label_top]):
+        ax.annotate(str(eb.unit_ids[j]), (eb.chipct[j], eb.mdist[j]), xytext=(-6, 3 + 9 * rank),
+                    textcoords="offset points", ha="right", fontsize=8)
+    R = len(eb.random_positions)
+    ax.set_xlabel(f"CHIPCT: expected chi-square({R}) order statistic")
+    ax.set_ylabel("MDIST: Mahalanobis distance of the EB residuals")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    set_title(ax, "Q-Q plot of Mahalanobis distances (level-2 normality)", results, model_name)
+    return finish(ax)
+
+
+def _mdrsvar(results: HLMResults) -> np.ndarray:
+    values = eb_of(results).mdrsvar
+    return values[np.isfinite(values)]
+
+
+def mdrsvar_histogram(results: HLMResults, *, bins: int | str = "auto",
+                      ax: Axes | None = None, model_name: str | None = None) -> Figure:
+    """Histogram of MDRSVAR, the units' log residual SD under the fitted model."""
+    values = _mdrsvar(results)
+    ax = new_axes(ax)
+    ax.hist(values, bins=bins, edgecolor="white")
+    ax.set_xlabel("MDRSVAR: ln residual SD within the unit (fitted model)")
+    ax.set_ylabel("Number of units")
+    set_title(ax, "Histogram of MDRSVAR (level-1 variance across units)", results, model_name)
+    return finish(ax)
+
+
+def mdrsvar_qq(results: HLMResults, *, ax: Axes | None = None,
+               model_name: str | None = None) -> Figure:
+    """Normal Q-Q plot of standardised MDRSVAR with the 45-degree line."""
+    values = np.sort(_mdrsvar(results))
+    z = (values - values.mean()) / values.std(ddof=1)
+    n = z.size
+    expected = st.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))   # Blom, as SPSS
+    ax = new_axes(ax, (6.0, 6.0))
+    ax.scatter(expected, z, s=14, alpha=0.8, label="units")
+    lim = float(max(np.abs(expected).max(), np.abs(z).max())) * 1.05
+    _identity_line(ax, -lim, lim)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel("Expected normal value")
+    ax.set_ylabel("Standardised MDRSVAR")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    set_title(ax, "Normal Q-Q plot of standardised MDRSVAR", results, model_name)
+    return finish(ax)
+
+
+def eb_residuals_vs(results: HLMResults, variable: str, coefficient: str = "INTRCPT1", *,
+                    frac: float = 2.0 / 3.0, ax: Axes | None = None,
+                    model_name: str | None = None) -> Figure:
+    """EB residuals of ``coefficient`` against the level-2 ``variable``, with a LOWESS line.
+
+    A trend suggests ``variable`` belongs in the coefficient's level-2 equation; a curve in a
+    predictor already there suggests nonlinearity.
+    """
+    eb = eb_of(results)
+    k = random_position(eb, coefficient)
+    column, x = level2_values(results, variable)
+    y = eb.eb_residuals[:, k]
+    ax = new_axes(ax)
+    ax.scatter(x, y, s=14, alpha=0.8, label="units")
+    ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
+    xs, fit = lowess(x, y, frac=frac)
+    ax.plot(xs, fit, color="C3", linewidth=2, label=f"LOWESS (frac = {frac:.2f})")
+    label, q = eb.random_labels[k], eb.random_indices[k]
+    ax.set_xlabel(variable_label(results, column))
+    ax.set_ylabel(f"EB residual of {label} (U{q})")
+    ax.legend(fontsize=8, frameon=False)
+    set_title(ax, f"EB residuals of {label} against {column.upper()}", results, model_name)
+    return finish(ax)
+
+
+def caterpillar(results: HLMResults, coefficient: str = "INTRCPT1", *, level: float = 0.95,
+                kind: str = "residual", ax: Axes | None = None,
+                model_name: str | None = None) -> Figure:
+    """EB residuals (``kind="residual"``) or EB coefficients (``kind="coefficient"``) of one
+    random coefficient, sorted, with intervals +/- z * posterior SD (PV resp. PVC)."""
+    if kind not in ("residual", "coefficient"):
+        from openhlm.errors import SpecError
+
+        raise SpecError(f"kind must be 'residual' or 'coefficient', not {kind!r}")
+    eb = eb_of(results)
+    k = random_position(eb, coefficient)
+    if kind == "residual":
+        est, var = eb.eb_residuals[:, k], eb.posterior_cov[:, k, k]
+    else:
+        est = eb.eb_coefficients[:, eb.random_positions[k]]
+        var = eb.coefficient_cov[:, k, k]
+    z = float(st.norm.ppf(0.5 + level / 2.0))
+    half = z * np.sqrt(np.clip(var, 0.0, None))
+    order = np.argsort(est, kind="stable")
+    rank = np.arange(1, est.size + 1)
+    ax = new_axes(ax, (8.0, 5.0))
+    ax.errorbar(rank, est[order], yerr=half[order], fmt="o", markersize=2.5, elinewidth=0.7,
+                capsize=0, label=f"EB estimate with {level:.0%} interval")
+    if kind == "residual":
+        ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
+    label, q = eb.random_labels[k], eb.random_indices[k]
+    ax.set_xlabel("Units, ranked by the EB estimate")
+    what = f"EB residual of {label} (U{q})" if kind == "residual" else f"EB {label} coefficient"
+    ax.set_ylabel(what)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    set_title(ax, f"Caterpillar plot: {what}", results, model_name)
+    return finish(ax)

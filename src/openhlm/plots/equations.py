@@ -1,0 +1,213 @@
+"""HLM's "Graph equations": model graphs (the fixed part) and level-1 equations (EB lines).
+
+* :func:`model_graph` draws the predicted outcome against a level-1 predictor from the fixed
+  effects alone, one line per value (or quartile) of level-2 predictors, as HLM's
+  "Graph Equations > Model graphs" does (e.g. MATHACH against SES for public and Catholic
+  schools at the lower quartile, median and upper quartile of MEANSES).
+* :func:`level1_equations` draws each unit's level-1 line from its EB coefficients.
+
+Predictors are drawn in the metric the model uses (a group-mean centred SES is SES minus the
+school mean); predictors not shown are held at their mean (0 when centred).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from openhlm.errors import SpecError
+from openhlm.plots._common import (
+    eb_of,
+    finish,
+    level2_values,
+    new_axes,
+    set_title,
+    variable_label,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from openhlm.results import HLMResults
+
+__all__ = ["model_graph", "level1_equations"]
+
+_STYLES = ("-", "--", ":", "-.")
+
+
+def _colours() -> list[str]:
+    import matplotlib as mpl
+
+    return [c["color"] for c in mpl.rcParams["axes.prop_cycle"]]
+
+
+def _slope_position(results: HLMResults, x: str | None) -> int:
+    coefs = results.spec.coefficients
+    slopes = [p for p, c in enumerate(coefs) if c.predictor is not None]
+    if not slopes:
+        raise SpecError("the model has no level-1 predictor to draw against")
+    if x is None:
+        return slopes[0]
+    for p in slopes:
+        if coefs[p].predictor.name.lower() == x.lower():
+            return p
+    names = ", ".join(coefs[p].predictor.name for p in slopes)
+    raise SpecError(f"'{x}' is not a level-1 predictor of the model (predictors: {names})")
+
+
+def _gamma_variables(results: HLMResults) -> list[str | None]:
+    """For every gamma (design order), the level-2 variable it multiplies (None: INTRCPT2)."""
+    out: list[str | None] = []
+    for coef in results.spec.coefficients:
+        if coef.equation.intercept:
+            out.append(None)
+        out.extend(p.name for p in coef.equation.predictors)
+    return out
+
+
+def _settings(results: HLMResults, by: str | None, quartiles_of: str | None,
+              max_levels: int) -> list[tuple[str, dict[str, float], int, int]]:
+    """(legend text, {level-2 variable: raw value}, colour index, style index) per line."""
+    groups: list[list[tuple[str, float]]] = []
+    for k, name in enumerate([by, quartiles_of]):
+        if name is None:
+            groups.append([])
+            continue
+        column, values = level2_values(results, name)
+        distinct = np.unique(values[np.isfinite(values)])
+        if k == 0 and distinct.size <= max_levels:
+            groups.append([(f"{column.upper()} = {v:g}", float(v)) for v in distinct])
+        else:
+            q = np.percentile(values[np.isfinite(values)], [25, 50, 75])
+            groups.append([(f"{column.upper()} {tag} ({v:.2f})", float(v))
+                           for tag, v in zip(("Q1", "median", "Q3"), q)])
+    names = [by, quartiles_of]
+    out = []
+    for a, (text_a, va) in enumerate(groups[0] or [("", np.nan)]):
+        for b, (text_b, vb) in enumerate(groups[1] or [("", np.nan)]):
+            values = {}
+            if names[0] is not None:
+                values[level2_values(results, names[0])[0]] = va
+            if names[1] is not None:
+                values[level2_values(results, names[1])[0]] = vb
+            text = ", ".join(t for t in (text_a, text_b) if t) or "all units"
+            out.append((text, values, a, b))
+    return out
+
+
+def model_graph(results: HLMResults, x: str | None = None, by: str | None = None,
+                quartiles_of: str | None = None, *, max_levels: int = 6, n_points: int = 50,
+                ax: Axes | None = None, model_name: str | None = None) -> Figure:
+    """Predicted outcome against a level-1 predictor, one line per level-2 setting.
+
+    Parameters
+    ----------
+    results : HLMResults
+    x : str, optional
+        Level-1 predictor on the horizontal axis (default: the first one in the model).
+    by : str, optional
+        Level-2 predictor: one line colour per value when it has at most ``max_levels``
+        distinct values (e.g. SECTOR), else per quartile.
+    quartiles_of : str, optional
+        Level-2 predictor drawn at its lower quartile, median and upper quartile (line style).
+    n_points : int
+        Points per line.
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+    model_name : str, optional
+        Name of the model in the title (default: its level-1 equation and method).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    est = results.estimates
+    d = est.design
+    p = _slope_position(results, x)
+    predictor = results.spec.coefficients[p].predictor
+    gamma = est.gamma
+    gamma_vars = _gamma_variables(results)
+    col = d.X[:, p]
+    grid = np.linspace(np.nanmin(col), np.nanmax(col), n_points)
+    x_means = d.X.mean(axis=0)
+    w_means = d.W.mean(axis=0)
+    ax = new_axes(ax)
+    cycle = _colours()
+    for text, values, a, b in _settings(results, by, quartiles_of, max_levels):
+        w = w_means.copy()
+        for f, name in enumerate(gamma_vars):
+            if name is not None and name.lower() in {k.lower() for k in values}:
+                raw = {k.lower(): v for k, v in values.items()}[name.lower()]
+                w[f] = raw - d.centering_means.get(f"level2:{name}", 0.0)
+            elif name is None:
+                w[f] = 1.0
+        coef = np.zeros(d.X.shape[1])
+        np.add.at(coef, d.gamma_column, gamma * w)
+        others = x_means @ coef - x_means[p] * coef[p]
+        ax.plot(grid, others + coef[p] * grid, color=cycle[a % len(cycle)],
+                linestyle=_STYLES[b % len(_STYLES)], label=text)
+    ax.set_xlabel(variable_label(results, predictor.name, predictor.centering.value))
+    ax.set_ylabel(f"Predicted {variable_label(results, results.spec.outcome)}")
+    if by is not None or quartiles_of is not None:
+        ax.legend(fontsize=8, frameon=False)
+    set_title(ax, f"Model graph: predicted {results.spec.outcome.upper()} by "
+                  f"{predictor.name.upper()}", results, model_name)
+    return finish(ax)
+
+
+def level1_equations(results: HLMResults, x: str | None = None, *, sample: int | None = 30,
+                     by: str | None = None, seed: int = 0, ax: Axes | None = None,
+                     model_name: str | None = None) -> Figure:
+    """Each unit's level-1 line from its EB coefficients, over the unit's range of ``x``.
+
+    Parameters
+    ----------
+    results : HLMResults
+    x : str, optional
+        Level-1 predictor (default: the first one); other level-1 predictors are held at the
+        unit's mean.
+    sample : int or None
+        Number of units drawn at random (reproducibly, ``seed``); ``None`` draws all units.
+    by : str, optional
+        Level-2 variable with few values (e.g. SECTOR) to colour the lines by.
+    """
+    est = results.estimates
+    d = est.design
+    eb = eb_of(results)
+    p = _slope_position(results, x)
+    predictor = results.spec.coefficients[p].predictor
+    J = d.n_level2
+    units = np.arange(J)
+    if sample is not None and sample < J:
+        units = np.sort(np.random.default_rng(seed).choice(J, size=sample, replace=False))
+    col = d.X[:, p]
+    lo = np.full(J, np.inf)
+    hi = np.full(J, -np.inf)
+    np.minimum.at(lo, d.unit, col)
+    np.maximum.at(hi, d.unit, col)
+    sums = np.zeros_like(eb.eb_coefficients)
+    np.add.at(sums, d.unit, d.X)
+    means = sums / d.n_per_unit[:, None]
+    base = np.einsum("jp,jp->j", means, eb.eb_coefficients) - means[:, p] * eb.eb_coefficients[:, p]
+    xs = np.stack([lo[units], hi[units]])
+    ys = base[units] + eb.eb_coefficients[units, p] * xs
+    ax = new_axes(ax)
+    cycle = _colours()
+    if by is None:
+        ax.plot(xs, ys, color=cycle[0], linewidth=0.9, alpha=0.7)
+    else:
+        column, values = level2_values(results, by)
+        groups = np.unique(values[units])
+        for k, g in enumerate(groups):
+            pick = values[units] == g
+            lines = ax.plot(xs[:, pick], ys[:, pick], color=cycle[k % len(cycle)],
+                            linewidth=0.9, alpha=0.7)
+            lines[0].set_label(f"{column.upper()} = {g:g}")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel(variable_label(results, predictor.name, predictor.centering.value))
+    ax.set_ylabel(variable_label(results, results.spec.outcome))
+    shown = f"{len(units)} of {J} units" if len(units) < J else f"all {J} units"
+    set_title(ax, f"Level-1 equations from EB coefficients ({shown})", results, model_name)
+    return finish(ax)
