@@ -16,6 +16,7 @@ from openhlm.spec.commandfile import (
     read_command_file,
     write_command_file,
 )
+from openhlm.spec.contrasts import ContrastRow, parse_contrast, parse_hypothesis
 from openhlm.spec.equations import (
     build_model,
     centering_marker,
@@ -47,6 +48,7 @@ __all__ = [
     "Centering",
     "CommandFile",
     "CommandOptions",
+    "ContrastRow",
     "ModelFile",
     "Coefficient",
     "Constraint",
@@ -63,6 +65,8 @@ __all__ = [
     "load_model_file",
     "model_file_from_command_file",
     "parse_command_file",
+    "parse_contrast",
+    "parse_hypothesis",
     "parse_model",
     "parse_model_file",
     "parse_predictor",

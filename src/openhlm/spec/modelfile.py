@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
-from openhlm.errors import CommandFileError, SpecError
+from openhlm.errors import CommandFileError, HypothesisError, SpecError
 from openhlm.spec._names import NameProblem, VariableNames, close_matches, did_you_mean
+from openhlm.spec.contrasts import ContrastRow, parse_hypothesis
 from openhlm.spec.equations import _pointed, parse_model
 from openhlm.spec.model import ModelSpec
 
@@ -185,6 +186,23 @@ class ModelFile:
             raise CommandFileError(
                 f"{self._where('model', 'heterogeneous_sigma2')}: {detail}"
             ) from None
+
+    def glh_contrasts(self, spec: ModelSpec) -> tuple[tuple[ContrastRow, ...], ...]:
+        """``[hypotheses] glh`` as contrast rows over ``spec.gamma_labels()``.
+
+        Raises
+        ------
+        CommandFileError
+            Naming the hypothesis and row, quoting the row.
+        """
+        gammas = spec.gamma_labels()
+        out = []
+        for number, rows in enumerate(self.hypotheses.glh, start=1):
+            try:
+                out.append(parse_hypothesis(rows, gammas, where=f"hypothesis {number}"))
+            except HypothesisError as exc:
+                raise CommandFileError(f"{self._where('hypotheses', 'glh')}: {exc}") from None
+        return tuple(out)
 
     def resolved_weights(
         self, level1_variables: Iterable[str], level2_variables: Iterable[str]
