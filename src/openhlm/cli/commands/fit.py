@@ -119,15 +119,15 @@ def _mdm_from_args(args: argparse.Namespace, *, required: bool, what: str) -> MD
 
 def _example_job(args: argparse.Namespace) -> FitJob:
     from openhlm.datasets import hsb
-    from openhlm.examples import DESCRIPTIONS, example
+    from openhlm.examples import example
 
     if args.level1 is not None or args.mdm is not None:
         from openhlm.errors import SpecError
 
         raise SpecError("--example fits the bundled HS&B data; leave out --level1/--mdm")
     equations, method = example(args.example)
-    return FitJob(model=equations, mdm=hsb(), method=method,
-                  title=DESCRIPTIONS.get(args.example.lower()))
+    # no title, as in the seminar's runs (HLM prints "Problem Title: no title")
+    return FitJob(model=equations, mdm=hsb(), method=method)
 
 
 def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
@@ -177,10 +177,17 @@ def _mdm_from_model_file(mf: Any) -> MDM:
     if d.level1 is None or d.id is None:
         raise CommandFileError(f"{mf.source}: [data] needs level1 and id (or mdm)")
     from openhlm.data.mdm import build_mdm
+
+    return build_mdm(_data_path(d.level1), None if d.level2 is None else _data_path(d.level2),
+                     id=d.id, missing=d.missing)
+
+
+def _data_path(path: Path) -> Path:
+    """A TOML data path (already joined to the file's folder), or the bundled example file of
+    that name when no such local file exists (``level1 = "hsb1.sav"`` works anywhere)."""
     from openhlm.datasets import resolve_path
 
-    return build_mdm(resolve_path(d.level1), None if d.level2 is None else resolve_path(d.level2),
-                     id=d.id, missing=d.missing)
+    return path if path.exists() else resolve_path(path.name)
 
 
 def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
