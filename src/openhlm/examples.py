@@ -21,7 +21,7 @@ from openhlm.errors import SpecError
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
-__all__ = ["EXAMPLES", "DESCRIPTIONS", "example", "fit_example"]
+__all__ = ["DESCRIPTIONS", "EXAMPLES", "example", "fit_example"]
 
 #: name -> (equations, method).
 EXAMPLES: dict[str, tuple[str, str]] = {
@@ -38,9 +38,9 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         "reml",
     ),
     "hsb-model4": (
-        "mathach = B0 + B1*group(ses) + R; "
-        "B0 = G00 + G01*sector + G02*meanses + U0; "
-        "B1 = G10 + G11*sector + G12*meanses + U1",
+        ("mathach = B0 + B1*group(ses) + R; "
+         "B0 = G00 + G01*sector + G02*meanses + U0; "
+         "B1 = G10 + G11*sector + G12*meanses + U1"),
         "reml",
     ),
 }

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import openhlm
@@ -158,7 +156,7 @@ def test_toml_model_file(capsys, tmp_path):
 def test_toml_output_section_and_bundled_names(capsys, tmp_path):
     body = TOML.replace(bundled("hsb1.sav").as_posix(), "hsb1.sav").replace(
         bundled("hsb2.sav").as_posix(), "hsb2.sav") + '\n[output]\njson = "out.json"\n'
-    code, out, err = run(capsys, "fit", str(_toml(tmp_path, body)))
+    code, _, err = run(capsys, "fit", str(_toml(tmp_path, body)))
     assert code == 0, err
     assert json.loads((tmp_path / "out.json").read_text())["method"] == "ml"
 
@@ -182,7 +180,7 @@ def test_toml_equation_error_points_into_file(capsys, tmp_path):
 
 def test_toml_hypotheses_warn(capsys, tmp_path):
     body = TOML + '\n[hypotheses]\nhomogeneity = true\n'
-    code, out, err = run(capsys, "fit", str(_toml(tmp_path, body)))
+    code, _, err = run(capsys, "fit", str(_toml(tmp_path, body)))
     assert code == 0 and "openhlm: warning:" in err and "[hypotheses]" in err
 
 
@@ -200,7 +198,7 @@ def test_command_file(capsys):
 
 
 def test_command_file_needs_data(capsys):
-    code, out, err = run(capsys, "fit", str(SPEC_DATA / "ex4.hlm"))
+    code, _, err = run(capsys, "fit", str(SPEC_DATA / "ex4.hlm"))
     assert code == 2 and "--level1" in err and ".mdm" in err
 
 

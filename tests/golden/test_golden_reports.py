@@ -19,10 +19,10 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import hand_results  # noqa: E402
-from regenerate import FILES, render_case  # noqa: E402
+import hand_results
+from regenerate import FILES, render_case
 
-from openhlm.report.text import render_text  # noqa: E402
+from openhlm.report.text import render_text
 
 _HEADER = re.compile(r"^(Program:\s+openhlm )\S+|^(Date:\s+).*$", re.MULTILINE)
 

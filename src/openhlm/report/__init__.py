@@ -9,11 +9,13 @@ blocks (``results.extras``) rendered through the registry of :mod:`openhlm.repor
 
 from __future__ import annotations
 
+from openhlm.report import (
+    heterogeneous_sections,  # noqa: F401  (registers its renderers)
+    hypothesis_sections,  # noqa: F401  (registers its renderers)
+)
 from openhlm.report.extras import register_extra
 from openhlm.report.html import render_html
 from openhlm.report.json import results_to_dict
 from openhlm.report.text import render_text
-from openhlm.report import heterogeneous_sections  # noqa: E402,F401  (registers its renderers)
-from openhlm.report import hypothesis_sections  # noqa: E402,F401  (registers its renderers)
 
-__all__ = ["render_text", "results_to_dict", "render_html", "register_extra"]
+__all__ = ["register_extra", "render_html", "render_text", "results_to_dict"]

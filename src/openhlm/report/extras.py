@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ExtraRenderer", "EXTRA_RENDERERS", "register_extra", "renderer_for", "to_jsonable"]
+__all__ = ["EXTRA_RENDERERS", "ExtraRenderer", "register_extra", "renderer_for", "to_jsonable"]
 
 TextRenderer = Callable[[Any, Any], list[str]]
 JSONRenderer = Callable[[Any, Any], Any]
@@ -89,6 +89,6 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in value]
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):  # Enum
+    if hasattr(value, "value") and isinstance(value.value, (str, int)):  # Enum
         return value.value
     return str(value)

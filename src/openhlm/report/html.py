@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+from openhlm.report import numfmt
 from openhlm.report.extras import renderer_for
 from openhlm.report.tables import (
     Table,
@@ -19,7 +20,6 @@ from openhlm.report.tables import (
     tau_table,
     variance_components_table,
 )
-from openhlm.report import numfmt
 from openhlm.results import HLMResults
 
 __all__ = ["render_html"]

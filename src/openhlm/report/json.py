@@ -14,7 +14,7 @@ import numpy as np
 from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.results import JSON_SCHEMA_VERSION, HLMResults
 
-__all__ = ["results_to_dict", "KEYS"]
+__all__ = ["KEYS", "results_to_dict"]
 
 #: The top-level keys, in order (optional ``extras`` blocks follow under their own keys).
 KEYS = (

@@ -15,12 +15,12 @@ import math
 from typing import Any
 
 __all__ = [
-    "is_missing",
+    "chi2_p_value",
     "fixed",
     "fortran_e",
     "integer",
+    "is_missing",
     "p_value",
-    "chi2_p_value",
     "rjust",
 ]
 
@@ -79,11 +79,11 @@ def fortran_e(value: float | None, digits: int = 6, exponent_digits: int = 3) ->
     return f"{mantissa}E{sign}{abs(exp):0{exponent_digits}d}"
 
 
-def integer(value: int | float | None) -> str:
+def integer(value: float | None) -> str:
     """An integer count (degrees of freedom, units); missing -> ``""``."""
     if is_missing(value):
         return ""
-    return str(int(round(float(value))))  # type: ignore[arg-type]
+    return str(round(float(value)))  # type: ignore[arg-type]
 
 
 def p_value(p: float | None, decimals: int = 3) -> str:

@@ -17,19 +17,19 @@ from openhlm.report import numfmt
 from openhlm.results import HLMResults
 
 __all__ = [
+    "CONSTRAINED_NOTE",
+    "FEW_UNITS_WARNING",
     "Row",
     "Table",
+    "coefficient_index_labels",
     "fixed_effects_table",
-    "variance_components_table",
-    "reliability_table",
-    "tau_table",
+    "model_fit_table",
     "ols_table",
     "plausible_values_table",
-    "model_fit_table",
-    "coefficient_index_labels",
-    "FEW_UNITS_WARNING",
-    "CONSTRAINED_NOTE",
+    "reliability_table",
+    "tau_table",
     "units_note",
+    "variance_components_table",
 ]
 
 #: HLM's warning printed after the robust fixed-effects table when there are few level-2 units.
@@ -181,8 +181,8 @@ def ols_table(results: HLMResults, n_units: int = 10) -> Table | None:
     notes = tuple(f"The average OLS level-1 coefficient for {label} = {numfmt.fixed(v, 5)}"
                   for label, v in zip(ols.labels, avg) if not numfmt.is_missing(v))
     if notes and 0 < ols.units_used < results.n_level2:
-        notes += (f"(averages over the {ols.units_used} of {results.n_level2} units that had "
-                  "sufficient data)",)
+        notes += ((f"(averages over the {ols.units_used} of {results.n_level2} units that "
+                   "had sufficient data)"),)
     return Table(key="ols", title="Level-1 OLS regressions",
                  columns=("Level-2 Unit",) + tuple(ols.labels), rows=rows, notes=notes)
 

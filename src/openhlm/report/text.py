@@ -29,7 +29,7 @@ from openhlm.report.tables import (
 )
 from openhlm.results import HLMResults
 
-__all__ = ["render_text", "SECTIONS"]
+__all__ = ["SECTIONS", "render_text"]
 
 FIXED_RULE = " " + "-" * 76
 VARIANCE_RULE = " " + "-" * 77
@@ -183,7 +183,7 @@ def _equations(results: HLMResults) -> list[str]:
 def _ols_heading(label: str, width: int) -> str:
     # HLM 6 centres the variable name in 8 columns after 5 blanks and appends " slope":
     # " Level-2 Unit     intrcpt1      FEMALE slope       SES slope  " (seminar output).
-    name = label[:-len(" slope")] if label.endswith(" slope") else label
+    name = label.removesuffix(" slope")
     return (" " * (5 + max(8 - len(name), 0) // 2) + label).ljust(width)
 
 
@@ -211,10 +211,10 @@ def _iterations(results: HLMResults) -> list[str]:
     if results.mode == "hlm":
         return [conv.stop_reason, f"******* ITERATION {conv.iterations} *******"]
     if conv.converged:
-        return [f"Iterations stopped at the maximum of the likelihood after {conv.iterations} "
-                "iterations (openhlm exact mode)"]
-    return [f"Iterations stopped BEFORE convergence after {conv.iterations} iterations "
-            f"({conv.stop_reason})"]
+        return [(f"Iterations stopped at the maximum of the likelihood after "
+                 f"{conv.iterations} iterations (openhlm exact mode)")]
+    return [(f"Iterations stopped BEFORE convergence after {conv.iterations} iterations "
+             f"({conv.stop_reason})")]
 
 
 def _matrix_lines(table: Table, first: int, rest: int, trailing: str) -> list[str]:
@@ -230,8 +230,8 @@ def _variance_estimates(results: HLMResults) -> list[str]:
     lines = [f" Sigma_squared = {numfmt.rjust(numfmt.fixed(results.sigma2, 5), 12)}", ""]
     has_se = not numfmt.is_missing(results.sigma2_se)
     if has_se:
-        lines += [" Standard Error of Sigma_squared = "
-                  f"{numfmt.rjust(numfmt.fixed(results.sigma2_se, 5), 12)}", "", ""]
+        se = numfmt.rjust(numfmt.fixed(results.sigma2_se, 5), 12)
+        lines += [f" Standard Error of Sigma_squared = {se}", "", ""]
     tau = tau_table(results, "tau")
     assert tau is not None
     lines += [" Tau"] + _matrix_lines(tau, 13, 14, " ") + [""]
@@ -261,8 +261,9 @@ def _loglik(results: HLMResults) -> list[str]:
     # HLM prints -deviance/2 in its own deviance convention; in exact mode we print the
     # standard log-likelihood (the one that goes with the standard deviance printed first).
     value = -results.deviance_hlm / 2 if results.mode == "hlm" else results.loglik
-    return [f"The value of the log-likelihood function at iteration "
-            f"{results.convergence.iterations} = {numfmt.fortran_e(value)}"]
+    iteration = results.convergence.iterations
+    return [f"The value of the log-likelihood function at iteration {iteration} = "
+            + numfmt.fortran_e(value)]
 
 
 # -- fixed effects, variance components, model fit -------------------------------------------

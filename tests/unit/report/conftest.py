@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "golden"))
 
-import hand_results  # noqa: E402
+import hand_results
 
 
 @pytest.fixture

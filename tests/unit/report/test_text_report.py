@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from openhlm.report import extras as extras_module
-from openhlm.report.text import render_text
 from openhlm.report.tables import FEW_UNITS_WARNING
+from openhlm.report.text import render_text
 from openhlm.spec.equations import parse_model
 
 

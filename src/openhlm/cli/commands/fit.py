@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from openhlm.results import HLMResults
     from openhlm.spec.model import ModelSpec
 
-__all__ = ["register", "FitJob", "job_from_args", "run_job"]
+__all__ = ["FitJob", "job_from_args", "register", "run_job"]
 
 _EPILOG = """examples:
   openhlm fit --example hsb-model4
