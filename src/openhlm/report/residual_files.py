@@ -8,7 +8,8 @@ of the coefficient's name, ``PVq_q'``, ``PVCq_q'``; level 1: ``L2ID``, ``FITVAL`
 ``SIGMA``), then the model's predictors and the extra variables asked for.
 
 Formats: CSV, SPSS ``.sav``, Stata ``.dta``, SAS transport ``.xpt`` (version 5: names of at most
-8 characters, labels of at most 40) and Parquet (labels as field metadata ``label``).  Names are
+8 characters, labels of at most 40), Parquet (labels as field metadata ``label``) and Excel
+``.xlsx`` (labels on a second sheet).  An explicit ``format`` wins over the file's suffix.  Names are
 made valid and unique within each format's limits; labels are written wherever the format has
 them.
 """
@@ -38,16 +39,17 @@ __all__ = [
 
 #: Formats and their usual suffixes.
 FORMATS: dict[str, str] = {"csv": ".csv", "sav": ".sav", "dta": ".dta", "xpt": ".xpt",
-                           "parquet": ".parquet"}
+                           "parquet": ".parquet", "xlsx": ".xlsx"}
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".dat": "csv", ".sav": "sav", ".dta": "dta",
-             ".xpt": "xpt", ".parquet": "parquet", ".pq": "parquet"}
+             ".xpt": "xpt", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 #: HLM's ``resfiltype`` values (and friendly aliases) -> format.
 HLM_FILE_TYPES: dict[str, str] = {
     "spss": "sav", "sav": "sav", "stata": "dta", "dta": "dta", "sas": "xpt", "xpt": "xpt",
     "ascii": "csv", "text": "csv", "csv": "csv", "systat": "csv", "parquet": "parquet",
+    "xlsx": "xlsx", "excel": "xlsx",
 }
-_NAME_LIMIT = {"csv": None, "parquet": None, "sav": 64, "dta": 32, "xpt": 8}
-_LABEL_LIMIT = {"csv": None, "parquet": None, "sav": 255, "dta": 80, "xpt": 40}
+_NAME_LIMIT = {"csv": None, "parquet": None, "xlsx": None, "sav": 64, "dta": 32, "xpt": 8}
+_LABEL_LIMIT = {"csv": None, "parquet": None, "xlsx": None, "sav": 255, "dta": 80, "xpt": 40}
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,8 @@ def write_table(table: ResidualTable, path: str | Path, format: str | None = Non
             frame.to_csv(path, index=False, na_rep="")
         elif fmt == "parquet":
             _write_parquet(frame, labels, path, file_label)
+        elif fmt == "xlsx":
+            _write_xlsx(frame, labels, path)
         else:
             import pyreadstat
 
@@ -336,6 +340,18 @@ def _write_parquet(frame: pd.DataFrame, labels: Mapping[str, str], path: Path,
     meta[b"openhlm.labels"] = json.dumps(dict(labels)).encode()
     meta[b"openhlm.file_label"] = file_label.encode()
     pq.write_table(table.cast(pa.schema(fields, metadata=meta)), path)
+
+
+def _write_xlsx(frame: pd.DataFrame, labels: Mapping[str, str], path: Path) -> None:
+    """Data on the first sheet, a "labels" sheet with each variable's label."""
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError as exc:
+        raise DataError("writing .xlsx needs openpyxl: pip install 'openhlm[formats]'") from exc
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name="residuals", index=False)
+        pd.DataFrame({"variable": list(labels), "label": list(labels.values())}).to_excel(
+            writer, sheet_name="labels", index=False)
 
 
 def write_residuals(results: HLMResults, level2: str | Path | None = None,

@@ -122,6 +122,15 @@ def test_csv_and_parquet(results, tmp_path):
     np.testing.assert_array_equal(arrow.to_pandas()["EBSES"], table.frame["EBSES"])
 
 
+def test_xlsx_has_a_labels_sheet(results, tmp_path):
+    pytest.importorskip("openpyxl")
+    table = level2_residual_table(results)
+    path = write_table(table, tmp_path / "res2.xlsx")
+    sheets = pd.read_excel(path, sheet_name=None)
+    np.testing.assert_allclose(sheets["residuals"]["MDIST"], table.frame["MDIST"], rtol=1e-15)
+    assert dict(zip(sheets["labels"]["variable"], sheets["labels"]["label"])) == table.labels
+
+
 def test_write_residuals_uses_hlm_file_types(results, tmp_path):
     written = results.write_residuals(level2=tmp_path / "r2", level1=tmp_path / "r1",
                                       format="SPSS", extra_level2=["pracad"])
@@ -134,6 +143,6 @@ def test_write_residuals_uses_hlm_file_types(results, tmp_path):
     with pytest.raises(SpecError, match="suffix"):
         residual_format("x.foo")
     with pytest.raises(SpecError, match="unknown residual file type"):
-        residual_format("x.csv", "excel")
+        residual_format("x.csv", "lotus")
     with pytest.raises(SpecError, match="name a level-2"):
         results.write_residuals()
