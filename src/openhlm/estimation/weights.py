@@ -128,8 +128,9 @@ def _resolve(mdm, name: str, level: int, what: str) -> str:
     stored = mdm.canonical_name(name)
     if stored is None:
         available = mdm.level1_variables if level == 1 else mdm.level2_variables
-        raise SpecError(f"{what} '{name}' is not a variable of the MDM (level-{level} variables: "
-                        f"{', '.join(map(str, available))})")
+        raise SpecError(f"{what} '{name}' is not a variable of the MDM (weights must be "
+                        "numeric; non-numeric columns are not MDM variables); level-"
+                        f"{level} variables: {', '.join(map(str, available))}")
     actual = mdm.level_of(stored)
     if actual != level:
         hint = ("pass it as level2_weight" if actual == 2 else
