@@ -376,7 +376,9 @@ def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Data
         level2=_path(ctx, t, d, "level2", base),
         mdm=_path(ctx, t, d, "mdm", base),
         id=_name(ctx, t, d, "id"),
-        missing=_choice(ctx, t, d, "missing", ("analysis", "listwise"), "analysis"),  # type: ignore[arg-type]
+        missing=_choice(  # type: ignore[arg-type]
+            ctx, t, d, "missing", ("analysis", "listwise"), "analysis"
+        ),
     )
     if section.mdm is None and section.level1 is None:
         raise ctx.error(t, "needs level1 (and usually level2 and id), or mdm",

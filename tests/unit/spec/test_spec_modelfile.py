@@ -1,5 +1,7 @@
 """TOML model files: loading, defaults, error messages, and agreement with the command files."""
 
+# ruff: noqa: E501  (the error tables read best one case per line)
+
 from __future__ import annotations
 
 import re
