@@ -14,12 +14,17 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from openhlm.estimation.estimates import Estimates
 from openhlm.results import FixedEffect, FixedEffectsTable
 
 __all__ = ["fixed_effects_table", "robust_covariance", "free_parameter_labels"]
+
+
+def two_sided_t(t: float, df: float) -> float:
+    """Two-sided p-value of a t statistic (scipy.special.stdtr is the Student t CDF)."""
+    return float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else float("nan")
 
 
 def robust_covariance(est: Estimates) -> np.ndarray:
@@ -69,7 +74,6 @@ def fixed_effects_table(est: Estimates) -> FixedEffectsTable:
         rows.append(FixedEffect(
             coefficient=coef.label, coefficient_index=coef.index, predictor=predictor,
             gamma=design.gamma_labels[f], estimate=float(beta[k]), se=se, t=t, df=int(df),
-            p=float(2 * st.t.sf(abs(t), df)), robust_se=rse, robust_t=rt,
-            robust_p=float(2 * st.t.sf(abs(rt), df)),
+            p=two_sided_t(t, df), robust_se=rse, robust_t=rt, robust_p=two_sided_t(rt, df),
             constrained=bool(K[:, k].sum() > 1), centering=centering))
     return FixedEffectsTable(rows=tuple(rows), covariance=cov, robust_covariance=rcov)

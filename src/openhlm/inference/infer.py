@@ -12,6 +12,7 @@ from openhlm.estimation.estimates import Estimates
 from openhlm.inference.fixed import fixed_effects_table
 from openhlm.inference.variance import (
     level1_ols_table,
+    random_coefficient_ols,
     reliabilities,
     variance_components_table,
 )
@@ -76,8 +77,9 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
     d = est.design
     spec = d.spec
     fixed = fixed_effects_table(est)
-    variance = variance_components_table(est)
-    rel, rel_units = reliabilities(est)
+    ols = random_coefficient_ols(est)
+    variance = variance_components_table(est, ols)
+    rel, rel_units = reliabilities(est, ols)
     sigma2_se, tau_se = variance_standard_errors(est)
     conv = ConvergenceInfo(method=est.method, mode=est.mode, iterations=est.iterations,
                            converged=est.converged, stop_reason=est.stop_reason,

@@ -18,7 +18,7 @@ per-unit cross-products, vectorised over units.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from openhlm.estimation.estimates import Estimates
 from openhlm.results import OLSTable, VarianceComponent, VarianceComponentsTable
@@ -33,8 +33,11 @@ def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
     J, P = XX.shape[0], XX.shape[1]
     ok = n > P
     if P:
-        s = np.linalg.svd(XX, compute_uv=False)
-        ok &= s[:, -1] > 1e-10 * np.maximum(s[:, 0], 1e-300)
+        # rank check on the symmetric X_j'X_j: smallest / largest eigenvalue > 1e-10 (the
+        # eigenvalues are accurate to ~1e-16 of the largest, so exact collinearity shows up
+        # as ~1e-15 and is caught)
+        ev = np.linalg.eigvalsh(XX)
+        ok &= ev[:, 0] > 1e-10 * np.maximum(ev[:, -1], 1e-300)
     XXi = np.full((J, P, P), np.nan)
     if ok.any():
         XXi[ok] = np.linalg.inv(XX[ok])
@@ -54,10 +57,11 @@ def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:
     return {"sufficient": ok, "beta_hat": b, "XXinv": XXi, "fitted": beta_j[:, r]}
 
 
-def variance_components_table(est: Estimates) -> VarianceComponentsTable:
+def variance_components_table(est: Estimates, ols: dict[str, np.ndarray] | None = None
+                              ) -> VarianceComponentsTable:
     design = est.design
     spec = design.spec
-    ols = random_coefficient_ols(est)
+    ols = random_coefficient_ols(est) if ols is None else ols
     ok = ols["sufficient"]
     Jp = int(ok.sum())
     sigma2, tau = est.sigma2, est.tau
@@ -67,7 +71,7 @@ def variance_components_table(est: Estimates) -> VarianceComponentsTable:
         resid = ols["beta_hat"][ok, k] - ols["fitted"][ok, k]
         chi2 = float(np.sum(resid**2 / v)) if Jp else np.nan
         df = Jp - coef.equation.n_gammas
-        p = float(st.chi2.sf(chi2, df)) if df > 0 else np.nan
+        p = float(special.chdtrc(df, chi2)) if df > 0 else np.nan
         var = float(tau[k, k])
         rows.append(VarianceComponent(effect=f"U{coef.index}", coefficient=coef.label,
                                       sd=float(np.sqrt(max(var, 0.0))), variance=var, df=int(df),
@@ -77,9 +81,10 @@ def variance_components_table(est: Estimates) -> VarianceComponentsTable:
     return VarianceComponentsTable(rows=tuple(rows), units_used=Jp, n_units=design.n_level2)
 
 
-def reliabilities(est: Estimates) -> tuple[dict[str, float], int]:
+def reliabilities(est: Estimates, ols: dict[str, np.ndarray] | None = None
+                  ) -> tuple[dict[str, float], int]:
     spec = est.design.spec
-    ols = random_coefficient_ols(est)
+    ols = random_coefficient_ols(est) if ols is None else ols
     ok = ols["sufficient"]
     out = {}
     for k, coef in enumerate(spec.random_coefficients):
