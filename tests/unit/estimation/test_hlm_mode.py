@@ -137,6 +137,37 @@ def test_model4_measured_gap(mdm):
     _check(se, p["se"], 6, gap=3.2e-3)
 
 
+# Printed "Deviance" of the runs stopped by the likelihood rule.  HLM's REML deviance is ours
+# minus log(2 pi), except with a single fixed effect (Model 1), as in Estimates.hlm_deviance.
+PRINTED_DEVIANCE = {"model1": 47116.793477, "model2": 46959.446959,
+                    "model4_fixed_slope": 46502.952734}
+
+
+@pytest.mark.parametrize("name", sorted(PRINTED_DEVIANCE))
+def test_hlm_likelihood_is_double_precision(mdm, name):
+    """HLM's printed deviance agrees with our double-precision one to < 2e-5 (measured 6.6e-6,
+    9.2e-6, 1.7e-5 with float64 data; 1.6e-6, 1.1e-6, 5.0e-6 with the data cast to float32),
+    200x finer than the spacing of a float32 deviance (0.0039)."""
+    sol, *_ = _fit(mdm, name)
+    offset = 0.0 if len(PRINTED[name]["gamma"]) == 1 else np.log(2.0 * np.pi)
+    deviance = -2.0 * sol.loglik_history[-1] - offset
+    assert abs(float(np.spacing(np.float32(deviance)))) > 3e-3
+    _check(deviance, PRINTED_DEVIANCE[name], 6, gap=2e-5)
+
+
+def test_single_precision_stop_rule_would_stop_model1_too_early(mdm):
+    """Rejects the hypothesis that HLM's |Delta l| < 1e-6 rule sees a float32 likelihood
+    (docs/hlm-iterations.md, E): at |l| = 23558 a float32 has spacing 0.00195, so such a rule
+    fires as soon as two iterates round to the same float32, which on Model 1's path happens
+    at iteration 2; HLM went on through Delta l(3) = 2.0e-5 and stopped at 4."""
+    sol, *_ = _fit(mdm, "model1")
+    loglik = np.array(sol.loglik_history)
+    dl = np.diff(loglik)
+    assert sol.iterations == PRINTED["model1"]["iterations"] == 4
+    assert 1e-6 < dl[2] < 0.02 * abs(float(np.spacing(np.float32(loglik[3]))))
+    assert np.float32(loglik[1]) == np.float32(loglik[2])
+
+
 def test_aitken_recovers_the_limit_of_a_geometric_sequence():
     """Independent check: theta_k = theta* + c lam^k, l_k = l* - a lam^(2k) -> theta* exactly."""
     lam, k = 0.47, np.arange(3, 6)
