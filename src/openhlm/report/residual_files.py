@@ -246,7 +246,8 @@ def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
 
 # -- writers -----------------------------------------------------------------------------------
 def residual_format(path: str | Path, format: str | None = None) -> str:
-    """The format to write ``path`` in: ``format`` (an openhlm or HLM name) or the suffix."""
+    """The format to write ``path`` in: ``format`` (an openhlm or HLM name), else the suffix
+    (CSV when the name has none)."""
     if format is not None:
         key = str(format).strip().lower().lstrip(".")
         if key not in HLM_FILE_TYPES:
@@ -254,6 +255,8 @@ def residual_format(path: str | Path, format: str | None = None) -> str:
                             f"{', '.join(sorted(HLM_FILE_TYPES))}")
         return HLM_FILE_TYPES[key]
     suffix = Path(path).suffix.lower()
+    if not suffix:
+        return "csv"      # HLM's ASCII residual file
     if suffix not in _SUFFIXES:
         raise SpecError(f"cannot tell the format of residual file '{path}' from its suffix: use "
                         f"{', '.join(sorted(_SUFFIXES))} or give the format")

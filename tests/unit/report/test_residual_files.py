@@ -138,7 +138,7 @@ def test_write_residuals_uses_hlm_file_types(results, tmp_path):
     assert "pracad" in back.columns and meta.number_rows == 160
     back1, _ = pyreadstat.read_sav(written["level1"])
     assert len(back1) == 7185
-    assert residual_format("x.dat") == "csv"
+    assert residual_format("x.dat") == "csv" and residual_format("resfil2") == "csv"
     assert residual_format("x", "stata") == "dta" and residual_format("x", "SAS") == "xpt"
     with pytest.raises(SpecError, match="suffix"):
         residual_format("x.foo")

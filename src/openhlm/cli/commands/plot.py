@@ -1,0 +1,96 @@
+"""``openhlm plot``: draw a graph of a fitted model to a PNG, SVG or PDF file.
+
+::
+
+    openhlm plot model --example hsb-model4 --x ses --by sector --quartiles-of meanses -o m4.png
+    openhlm plot qq-mdist --example hsb-model4 -o qq.pdf
+    openhlm plot eb-vs --example hsb-model4 --variable pracad -o pracad.svg
+    openhlm plot caterpillar model4.toml --coefficient INTRCPT1 -o cat.png
+
+Graphs: model, level1, qq-mdist, mdrsvar-hist, mdrsvar-qq, eb-vs, caterpillar.  The model and
+data options are those of ``openhlm fit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from openhlm.cli.commands.residuals import add_model_arguments
+
+__all__ = ["register", "GRAPHS"]
+
+#: graph name -> (help, options it uses)
+GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "model": ("predicted outcome vs a level-1 predictor by level-2 values (HLM model graph)",
+              ("x", "by", "quartiles_of")),
+    "level1": ("each unit's level-1 line from its EB coefficients", ("x", "sample", "by")),
+    "qq-mdist": ("Q-Q plot of MDIST against CHIPCT", ()),
+    "mdrsvar-hist": ("histogram of MDRSVAR", ()),
+    "mdrsvar-qq": ("normal Q-Q plot of standardised MDRSVAR", ()),
+    "eb-vs": ("EB residuals against a level-2 variable, with a LOWESS smoother",
+              ("variable", "coefficient")),
+    "caterpillar": ("EB estimates, sorted, with intervals", ("coefficient", "kind")),
+}
+_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``openhlm plot`` to ``subparsers``."""
+    listing = "\n".join(f"  {name:<13} {text}" for name, (text, _) in GRAPHS.items())
+    parser = subparsers.add_parser(
+        "plot", help="draw a graph of a fitted model (PNG, SVG, PDF)",
+        description="Fit a model and draw one of HLM's graphs or the seminar's model checks.",
+        epilog=f"graphs:\n{listing}\n\nexample:\n  openhlm plot model --example hsb-model4 "
+               "--x ses --by sector --quartiles-of meanses -o model4.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("graph", choices=list(GRAPHS), metavar="GRAPH",
+                        help="which graph: " + ", ".join(GRAPHS))
+    add_model_arguments(parser)
+    g = parser.add_argument_group("graph")
+    g.add_argument("-o", "--out", metavar="FILE", required=True,
+                   help="file to write (.png, .svg or .pdf)")
+    g.add_argument("--x", metavar="VAR", help="level-1 predictor on the x axis (model, level1)")
+    g.add_argument("--by", metavar="VAR", help="level-2 variable: one line per value "
+                                               "(model), colour (level1)")
+    g.add_argument("--quartiles-of", metavar="VAR",
+                   help="level-2 variable drawn at its quartiles (model)")
+    g.add_argument("--sample", type=int, default=30, metavar="N",
+                   help="units drawn (level1; 0 = all; default 30)")
+    g.add_argument("--variable", metavar="VAR", help="level-2 variable (eb-vs)")
+    g.add_argument("--coefficient", default="INTRCPT1", metavar="NAME",
+                   help="random coefficient (eb-vs, caterpillar; default INTRCPT1)")
+    g.add_argument("--kind", choices=("residual", "coefficient"), default="residual",
+                   help="caterpillar of EB residuals or EB coefficients")
+    g.add_argument("--name", metavar="TEXT", help="model name in the title (e.g. 'Model 4')")
+    g.add_argument("--dpi", type=int, default=150, help="resolution of PNG files")
+    parser.set_defaults(func=_plot)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from openhlm.cli.commands.residuals import fit_from_args
+    from openhlm.errors import DataError, SpecError
+    from openhlm.plots import PLOTS
+
+    out = Path(args.out)
+    if out.suffix.lower() not in _SUFFIXES:
+        raise SpecError(f"graph file '{out}': use a .png, .svg or .pdf name")
+    if args.graph == "eb-vs" and not args.variable:
+        raise SpecError("eb-vs needs --variable NAME (a level-2 variable, e.g. pracad)")
+    results, _ = fit_from_args(args)
+    options: dict[str, Any] = {"model_name": args.name}
+    for key in GRAPHS[args.graph][1]:
+        value = getattr(args, key)
+        if key == "sample":
+            value = None if value <= 0 else value
+        options[key] = value
+    figure = PLOTS[args.graph](results, **options)
+    try:
+        figure.savefig(out, dpi=args.dpi)
+    except OSError as exc:
+        raise DataError(f"cannot write graph '{out}': {exc.strerror or exc}") from None
+    print(f"{args.graph} graph written to {out}")
+    return 0

@@ -1,0 +1,94 @@
+"""``openhlm residuals``: fit a model and write HLM's level-2 / level-1 residual files.
+
+::
+
+    openhlm residuals --example hsb-model4 --res2 res2.sav --extra2 pracad,size
+    openhlm residuals model4.toml --res2 res2.dta --res1 res1.csv
+    openhlm residuals ex4.hlm --level1 hsb1.sav --level2 hsb2.sav --id id --res2 res2.xpt
+
+The model and data options are those of ``openhlm fit``.  Formats follow the suffix (.csv .sav
+.dta .xpt .parquet .xlsx) unless ``--format`` names one (HLM's spss, stata, sas also work).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register", "add_model_arguments", "fit_from_args"]
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, data and estimation options of ``openhlm fit``."""
+    parser.add_argument("model", nargs="?", metavar="MODEL",
+                        help="a TOML model file (.toml) or an HLM 6 command file (.hlm)")
+    parser.add_argument("--example", metavar="NAME",
+                        help="a bundled example (hsb-model1 .. hsb-model4) instead")
+    data = parser.add_argument_group("data (command files; overrides a TOML file's [data])")
+    data.add_argument("--level1", metavar="FILE", help="level-1 data file (or the only file)")
+    data.add_argument("--level2", metavar="FILE", help="level-2 data file")
+    data.add_argument("--id", metavar="ID", help="ID variable linking the levels")
+    data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
+    est = parser.add_argument_group("estimation (overrides the file's settings)")
+    est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
+    est.add_argument("--mode", choices=("exact", "hlm"),
+                     help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
+    est.add_argument("--max-iterations", type=int, metavar="N", help="iteration limit")
+    est.add_argument("--tolerance", type=float, metavar="X", help="convergence criterion")
+    # what `openhlm fit` would also read; unused here
+    parser.set_defaults(output=None, json=None, html=None, ols_units=None, full=False)
+
+
+def fit_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Fit the model the options describe: ``(results, job)`` (``job`` as ``openhlm fit``)."""
+    from openhlm.api import fit
+    from openhlm.cli.commands.fit import job_from_args
+
+    job = job_from_args(args)
+    results = fit(job.model, job.mdm, method=job.method, mode=job.mode,
+                  max_iterations=job.max_iterations, tolerance=job.tolerance)
+    return results, job
+
+
+def register(subparsers: Any) -> None:
+    """Add ``openhlm residuals`` to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "residuals", help="write HLM's level-2 and level-1 residual files",
+        description="Fit a model and write HLM's residual files: level 2 (EB and OLS residuals, "
+                    "fitted values, EB coefficients, posterior variances, MDIST/CHIPCT, log SDs) "
+                    "and level 1 (fitted values and residuals).",
+        epilog="examples:\n  openhlm residuals --example hsb-model4 --res2 res2.sav "
+               "--extra2 pracad,size,disclim\n  openhlm residuals model4.toml --res1 res1.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_arguments(parser)
+    out = parser.add_argument_group("residual files")
+    out.add_argument("--res2", metavar="FILE", help="level-2 residual file to write")
+    out.add_argument("--res1", metavar="FILE", help="level-1 residual file to write")
+    out.add_argument("--extra2", metavar="A,B", type=_names, default=[],
+                     help="extra level-2 variables for the level-2 file")
+    out.add_argument("--extra1", metavar="A,B", type=_names, default=[],
+                     help="extra level-1 or level-2 variables for the level-1 file")
+    out.add_argument("--format", metavar="FMT",
+                     help="csv, sav, dta, xpt, parquet, xlsx (or HLM's spss, stata, sas); "
+                          "default: from each file's suffix")
+    parser.set_defaults(func=_residuals)
+
+
+def _residuals(args: argparse.Namespace) -> int:
+    from openhlm.errors import SpecError
+
+    if args.res2 is None and args.res1 is None:
+        raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
+    results, _ = fit_from_args(args)
+    written = results.write_residuals(level2=args.res2, level1=args.res1,
+                                      extra_level2=args.extra2, extra_level1=args.extra1,
+                                      format=args.format)
+    for level, path in written.items():
+        rows = results.n_level2 if level == "level2" else results.n_level1
+        print(f"{level[:5]}-{level[5:]} residual file ({rows} records): {path}")
+    return 0
