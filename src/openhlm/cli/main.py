@@ -27,6 +27,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommand modules of :mod:`openhlm.cli.commands`, in the order shown by ``--help``.
 COMMANDS: list[str] = ["mdm", "fit"]
+COMMANDS.append("residuals")
+COMMANDS.append("plot")
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
