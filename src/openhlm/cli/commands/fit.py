@@ -162,7 +162,8 @@ def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
     out = mf.output
     if out.level1_residuals is not None or out.level2_residuals is not None:
         job.residuals = {"level1": out.level1_residuals, "level2": out.level2_residuals,
-                         "format": out.format}
+                         # csv is [output]'s default: then a .sav/.dta/.xpt/... suffix decides
+                         "format": None if out.format == "csv" else out.format}
     return job
 
 
@@ -216,7 +217,7 @@ def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
         job.residuals = {
             "level1": Path(o.resfil1_name or f"resfil1{suffix}") if o.resfil1 else None,
             "level2": Path(o.resfil2_name or f"resfil2{suffix}") if o.resfil2 else None,
-            "format": None,
+            "format": o.resfil_type,  # HLM: resfiltype decides, whatever the file's name
             "extra_level1": o.resfil1_variables, "extra_level2": o.resfil2_variables,
         }
     return job
