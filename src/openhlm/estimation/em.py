@@ -88,18 +88,31 @@ def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.nda
     level-1 OLS.  T^(0) = D_bar - V_bar with D_bar = sum (b_Rj - fitted_Rj)(...)' / (J' - 1) and
     V_bar = sigma^2(0) mean_j [(X_j'X_j)^-1]_RR.  The J' - 1 divisor reproduces HLM's printed
     null-model iterates (J' does not).
+
+    With level-2 weights w_j every sum over units is weighted and J' becomes sum_j w_j over the
+    units with sufficient data (so integer weights give the starting values of the data with
+    each unit repeated w_j times); level-1 weights are already in the cross-products and n_j.
     """
-    AA = stats.AA.sum(axis=0)
-    Ay = stats.Ay.sum(axis=0)
+    w2 = stats.unit_weights
+    weighted = not np.all(w2 == 1.0)
+    AA = np.tensordot(w2, stats.AA, axes=1) if weighted else stats.AA.sum(axis=0)
+    Ay = w2 @ stats.Ay if weighted else stats.Ay.sum(axis=0)
     gamma0 = np.linalg.lstsq(AA, Ay, rcond=None)[0] if AA.size else np.zeros(0)
     ok, b, XXi, sse = _unit_ols(XX, Xy, yy, stats.n)
     P = XX.shape[1]
     Jp = int(ok.sum())
-    sigma2 = float(sse[ok].sum() / (stats.n[ok] - P).sum())
     fitted = np.einsum("jpf,f->jp", G, gamma0)
     d = (b - fitted)[ok][:, random_columns]
-    D = d.T @ d / max(Jp - 1, 1)
-    Vbar = sigma2 * XXi[ok][:, random_columns][:, :, random_columns].mean(axis=0)
+    XXi_R = XXi[ok][:, random_columns][:, :, random_columns]
+    if weighted:
+        wk = w2[ok]
+        sigma2 = float(wk @ sse[ok] / (wk @ (stats.n[ok] - P)))
+        D = (d.T * wk) @ d / max(wk.sum() - 1.0, 1.0)
+        Vbar = sigma2 * np.tensordot(wk, XXi_R, axes=1) / wk.sum()
+    else:
+        sigma2 = float(sse[ok].sum() / (stats.n[ok] - P).sum())
+        D = d.T @ d / max(Jp - 1, 1)
+        Vbar = sigma2 * XXi_R.mean(axis=0)
     tau_raw = D - Vbar
     return StartingValues(gamma_ols=gamma0, sigma2=sigma2, tau=_repair(tau_raw, D),
                           tau_unrepaired=tau_raw, units_used=Jp)
