@@ -30,6 +30,7 @@ from openhlm.estimation.weights import (
 MODEL = """mathach = B0 + B1*ses + R
 B0 = G00 + G01*sector + U0
 B1 = G10 + G11*sector + U1"""
+MODEL_RI = MODEL.replace(" + U1", "")
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,13 @@ def _compare(a: openhlm.HLMResults, b: openhlm.HLMResults, *, robust: bool = Tru
     assert a.deviance == pytest.approx(b.deviance, abs=tol)
 
 
-@pytest.mark.parametrize("method", ["ml", "reml"])
-def test_integer_level2_weights_equal_repeated_units(data, method):
+@pytest.mark.parametrize("method, mode", [("ml", "exact"), ("reml", "exact"), ("reml", "hlm")])
+def test_integer_level2_weights_equal_repeated_units(data, method, mode):
+    """HLM mode too: starting values, EM steps and the stopping rule all weight the units."""
     l1, l2 = data
-    weighted = openhlm.fit(MODEL, l1, id="id", level2=l2, level2_weight="w2",
-                           normalize_weights=False, method=method)
+    model = MODEL if mode == "exact" else MODEL_RI   # MODEL's T is singular here: slow EM
+    weighted = openhlm.fit(model, l1, id="id", level2=l2, level2_weight="w2",
+                           normalize_weights=False, method=method, mode=mode)
     parts1, parts2 = [], []
     for k in range(int(l2.w2.max())):
         units = l2[l2.w2 > k].copy()
@@ -72,20 +75,25 @@ def test_integer_level2_weights_equal_repeated_units(data, method):
         rows["id"] = rows.id * 10 + k
         parts1.append(rows)
         parts2.append(units)
-    repeated = openhlm.fit(MODEL, pd.concat(parts1), id="id", level2=pd.concat(parts2),
-                           method=method)
+    repeated = openhlm.fit(model, pd.concat(parts1), id="id", level2=pd.concat(parts2),
+                           method=method, mode=mode)
     assert repeated.n_level2 == int(l2.w2.sum())
+    if mode == "hlm":
+        assert weighted.iterations == repeated.iterations
     # robust SEs differ by design: the pseudo-likelihood meat has w_j^2, the repeated data w_j
     _compare(weighted, repeated, robust=False)
 
 
-@pytest.mark.parametrize("method", ["ml", "reml"])
-def test_integer_level1_weights_equal_repeated_rows(data, method):
+@pytest.mark.parametrize("method, mode", [("ml", "exact"), ("reml", "exact"), ("ml", "hlm")])
+def test_integer_level1_weights_equal_repeated_rows(data, method, mode):
     l1, l2 = data
-    weighted = openhlm.fit(MODEL, l1, id="id", level2=l2, level1_weight="w1",
-                           normalize_weights=False, method=method)
-    repeated = openhlm.fit(MODEL, l1.loc[l1.index.repeat(l1.w1.astype(int))], id="id",
-                           level2=l2, method=method)
+    model = MODEL if mode == "exact" else MODEL_RI
+    weighted = openhlm.fit(model, l1, id="id", level2=l2, level1_weight="w1",
+                           normalize_weights=False, method=method, mode=mode)
+    repeated = openhlm.fit(model, l1.loc[l1.index.repeat(l1.w1.astype(int))], id="id",
+                           level2=l2, method=method, mode=mode)
+    if mode == "hlm":
+        assert weighted.iterations == repeated.iterations
     assert repeated.n_level1 == int(l1.w1.sum())
     _compare(weighted, repeated)   # the repeats stay in their unit: same clusters, same CR0
     block = weighted.extras["weighting"]
@@ -185,7 +193,7 @@ def test_within_normalised_design_weights_equal_precision_reading(data):
 def test_precision_weights_against_dense_likelihood(data, method):
     l1, l2 = data
     # random intercept only: the optimum is interior (Model's T is singular on these 40 units)
-    model = MODEL.replace(" + U1", "")
+    model = MODEL_RI
     res = openhlm.fit(model, l1, id="id", level2=l2, precision_weight="prec", method=method)
     assert res.estimates.boundary == ()
     block = res.extras["weighting"]
@@ -238,7 +246,7 @@ def test_unit_weights_of_one_reproduce_the_unweighted_fit(data):
 
 def test_hlm_mode_runs_with_weights(data):
     l1, l2 = data
-    model = MODEL.replace(" + U1", "")
+    model = MODEL_RI
     exact = openhlm.fit(model, l1, id="id", level2=l2, level1_weight="w1", level2_weight="w2")
     hlm = openhlm.fit(model, l1, id="id", level2=l2, level1_weight="w1", level2_weight="w2",
                       mode="hlm", tolerance=1e-9, max_iterations=1000)
