@@ -50,9 +50,8 @@ def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constr
                           for c in constraints)
             model = ModelSpec(model.outcome, model.coefficients, model.constraints + extra,
                               model.variance_predictors)
-        validate_spec(model, level1_variables=mdm.level1_variables,
-                      level2_variables=mdm.level2_variables)
-        return model
+        return validate_spec(model, level1_variables=mdm.level1_variables,
+                             level2_variables=mdm.level2_variables)
     if not isinstance(model, str):
         raise SpecError(f"model must be equation text or a ModelSpec, not {type(model).__name__}")
     return parse_model(model, level1_variables=mdm.level1_variables,

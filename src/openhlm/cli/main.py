@@ -7,7 +7,8 @@ Subcommands live in :mod:`openhlm.cli.commands`, one module each, exposing
 ``openhlm --help`` stays fast.
 
 Errors a user can cause (:class:`~openhlm.errors.OpenHLMError`) are printed as one line,
-``openhlm: error: <message>``, on stderr with exit status 2 and no traceback; warnings are printed
+``openhlm: error: <message>`` (followed by the quoted equation and a caret line for equation
+errors), on stderr with exit status 2 and no traceback; warnings are printed
 as ``openhlm: warning: <message>``.
 """
 
@@ -87,8 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except OpenHLMError as exc:
-        text = " ".join(str(exc).split())
-        print(f"openhlm: error: {text}", file=sys.stderr)
+        # the first line is the message; equation errors add the quoted line and a caret line
+        # underneath, which must keep their layout to point at the spot
+        first, *quote = str(exc).rstrip().splitlines() or [""]
+        print(f"openhlm: error: {' '.join(first.split())}", file=sys.stderr)
+        for line in quote:
+            print(line, file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("openhlm: interrupted", file=sys.stderr)
