@@ -178,10 +178,11 @@ def test_toml_equation_error_points_into_file(capsys, tmp_path):
     assert code == 2 and "sectr" in err and f"line {line} " in err and "'sector'" in err
 
 
-def test_toml_hypotheses_warn(capsys, tmp_path):
+def test_toml_hypotheses_are_printed(capsys, tmp_path):
     body = TOML + '\n[hypotheses]\nhomogeneity = true\n'
-    code, _, err = run(capsys, "fit", str(_toml(tmp_path, body)))
-    assert code == 0 and "openhlm: warning:" in err and "[hypotheses]" in err
+    code, out, err = run(capsys, "fit", str(_toml(tmp_path, body)))
+    assert code == 0 and err == ""
+    assert " Test of homogeneity of level-1 variance" in out.splitlines()
 
 
 # -- HLM 6 command files ---------------------------------------------------------------------

@@ -15,7 +15,6 @@ file's settings.
 from __future__ import annotations
 
 import argparse
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +89,8 @@ class FitJob:
     json: Path | None = None
     html: Path | None = None
     residuals: dict[str, Any] = field(default_factory=dict)
+    tests: dict[str, Any] = field(default_factory=dict)   # fit(hypotheses=, homogeneity=, ...)
+    tests_source: str | None = None                       # the file that asked for them
 
 
 # -- building the job ------------------------------------------------------------------------
@@ -144,15 +145,11 @@ def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
         if getattr(weights, key) is not None:
             raise CommandFileError(f"{mf.source}: [weights] {key}: weights are not supported "
                                    "by 'openhlm fit' yet; remove the key to fit unweighted")
-    h = mf.hypotheses
-    if h.glh or h.homogeneity or h.deviance_test is not None:
-        warnings.warn(f"{mf.source}: [hypotheses] are not computed by this version of "
-                      "'openhlm fit'; the report has the model without them", UserWarning,
-                      stacklevel=2)
     est, defaults = mf.estimation, EstimationSection()
     job = FitJob(model=spec, mdm=mdm, method=est.method, mode=est.mode,
                  title=mf.title or None, report=mf.output.report, json=mf.output.json,
                  html=mf.output.html)
+    _add_tests(job, mf)
     # HLM's iteration settings only mean something to the EM of hlm mode; in exact mode they
     # are passed on only when the file changes them.
     if est.mode == "hlm" or est.max_iterations != defaults.max_iterations:
@@ -205,12 +202,9 @@ def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
         if value is not None:
             raise CommandFileError(f"{cf.source}: {key}:{value}: weights and known variances "
                                    "are not supported by 'openhlm fit' yet; set it to none")
-    if o.hypoth or o.hypotheses or o.homvar or o.deviance is not None:
-        warnings.warn(f"{cf.source}: hypothesis tests (hypoth, gammaN, homvar, deviance/df) "
-                      "are not computed by this version of 'openhlm fit'", UserWarning,
-                      stacklevel=2)
     job = FitJob(model=cf.spec, mdm=mdm, method=o.method, ols_units=o.lev1ols,
                  full=o.fulloutput, title=o.title, command_file=cf.source)
+    _add_tests(job, cf)
     job.max_iterations, job.tolerance = o.max_iterations, o.tolerance  # used in hlm mode only
     if o.resfil1 or o.resfil2:
         suffix = {"spss": ".sav", "stata": ".dta", "sas": ".xpt"}.get(o.resfil_type or "", ".csv")
@@ -221,6 +215,16 @@ def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
             "extra_level1": o.resfil1_variables, "extra_level2": o.resfil2_variables,
         }
     return job
+
+
+def _add_tests(job: FitJob, source: Any) -> None:
+    """The hypothesis tests the model file asks for (TOML ``[hypotheses]``; command files'
+    ``gammaN``/``hypoth``, ``homvar``, ``deviance``/``df``), printed at the end of the report."""
+    from openhlm.inference.hypotheses import requested_tests
+
+    tests = requested_tests(source)
+    job.tests = {k: v for k, v in tests.items() if v}
+    job.tests_source = source.source
 
 
 def job_from_args(args: argparse.Namespace) -> FitJob:
@@ -263,11 +267,19 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
 def run_job(job: FitJob) -> tuple[HLMResults, str]:
     """Fit the job's model and render the text report: ``(results, text)``."""
     from openhlm.api import fit
+    from openhlm.errors import HypothesisError
     from openhlm.report.text import render_text
 
     results = fit(job.model, job.mdm, method=job.method, mode=job.mode,  # type: ignore[arg-type]
                   max_iterations=job.max_iterations, tolerance=job.tolerance,
                   ols_units=max(job.ols_units, 10))
+    if job.tests:
+        from openhlm.inference.hypotheses import with_tests
+
+        try:
+            results = with_tests(results, **job.tests)
+        except HypothesisError as exc:
+            raise HypothesisError(f"{job.tests_source}: {exc}") from None
     text = render_text(results, ols_units=job.ols_units, full=job.full, title=job.title,
                        command_file=job.command_file)
     return results, text
