@@ -54,9 +54,19 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
                      f"are not in the analysis: {', '.join(d.dropped_units[:10])}"
                      + (" ..." if len(d.dropped_units) > 10 else ""))
     labels = [c.label for c in d.spec.random_coefficients]
-    for k in est.boundary:
-        notes.append(f"The variance of {labels[k]} is estimated at zero (tau is singular): the "
-                     f"likelihood is maximised on the boundary; consider making it non-random.")
+    tau = est.tau
+    scale = max(float(np.max(np.abs(np.diag(tau)))), 1e-300)
+    zero = [k for k in range(len(labels)) if tau[k, k] <= 1e-8 * scale]
+    for k in zero:
+        notes.append(f"The variance of {labels[k]} is estimated at zero: the likelihood is "
+                     f"maximised on the boundary; consider making {labels[k]} non-random.")
+    if tau.size and not zero:
+        w = np.linalg.eigvalsh(tau)
+        if w[0] <= 1e-8 * max(w[-1], 1e-300):
+            rank = int(np.sum(w > 1e-8 * w[-1]))
+            notes.append(f"Tau is singular (rank {rank} of {len(labels)}): the random "
+                         "coefficients are perfectly correlated at the maximum of the likelihood, "
+                         "on the boundary of the parameter space; consider a simpler random part.")
     if est.mode == "exact":
         notes.append("Estimates are fully converged (openhlm exact mode); HLM 6 stops its EM "
                      "iterations earlier, so its printed values can differ in the last digits.")
