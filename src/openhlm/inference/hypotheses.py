@@ -23,7 +23,6 @@ reference (no boundary mixture).  :func:`compare` refuses comparisons that are n
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -212,59 +211,6 @@ class DevianceTest:
 # Reading hypotheses
 # ---------------------------------------------------------------------------------------------
 
-_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_TOKEN = re.compile(rf"\s*(?:(?P<num>{_NUMBER})|(?P<gamma>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*=]))")
-
-
-def _parse_side(text: str, row: str, gammas: Mapping[str, int], F: int
-                ) -> tuple[np.ndarray, float]:
-    """A linear expression in gammas -> (coefficients over F columns, constant)."""
-    coef = np.zeros(F)
-    const = 0.0
-    pos, sign, expect_term = 0, 1.0, True
-    text = text.strip()
-    if not text:
-        raise HypothesisError(f"cannot read the hypothesis row {row!r}: one side of '=' is empty")
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise HypothesisError(f"cannot read the hypothesis row {row!r} at "
-                                  f"{text[pos:].strip()!r}: write rows like 'G01 = 0', "
-                                  f"'G01 - G11 = 0' or '2*G10 + G11 = 1'")
-        pos = m.end()
-        if m.group("op") in ("+", "-"):
-            if not expect_term and m.group("op"):
-                sign = 1.0 if m.group("op") == "+" else -1.0
-                expect_term = True
-                continue
-            sign *= 1.0 if m.group("op") == "+" else -1.0
-            continue
-        if not expect_term:
-            raise HypothesisError(f"cannot read the hypothesis row {row!r}: a '+' or '-' is "
-                                  f"missing before {m.group(0).strip()!r}")
-        if m.group("num") is not None:
-            value = float(m.group("num"))
-            # "2*G01" or "2 G01": a multiplier; else a constant
-            m2 = _TOKEN.match(text, pos)
-            if m2 is not None and m2.group("op") == "*":
-                pos = m2.end()
-                m2 = _TOKEN.match(text, pos)
-            if m2 is not None and m2.group("gamma") is not None:
-                pos = m2.end()
-                coef[_gamma_index(m2.group("gamma"), row, gammas)] += sign * value
-            else:
-                const += sign * value
-        elif m.group("gamma") is not None:
-            coef[_gamma_index(m.group("gamma"), row, gammas)] += sign
-        else:
-            raise HypothesisError(f"cannot read the hypothesis row {row!r}: unexpected "
-                                  f"{m.group(0).strip()!r}")
-        sign, expect_term = 1.0, False
-    if expect_term:
-        raise HypothesisError(f"cannot read the hypothesis row {row!r}: it ends with an operator")
-    return coef, const
-
-
 def _gamma_index(name: str, row: str, gammas: Mapping[str, int]) -> int:
     key = name.upper()
     if key not in gammas:
@@ -277,8 +223,9 @@ def parse_hypothesis_rows(text: str | Sequence[str], gammas: Sequence[str]
                           ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Read text rows such as ``"G01 = 0; G11 = 0"``, ``"G01 - G11 = 0"`` or ``"G02 = G12"``.
 
-    Rows are separated by ``;`` or new lines (or given as a list).  ``a = b = c`` gives two
-    rows (a - b = 0, b - c = 0); a row without ``=`` means ``= 0``.
+    Rows are separated by ``;`` or new lines (or given as a list); each row is one linear
+    equation in the gammas, read by :func:`openhlm.spec.contrasts.parse_contrast` (the grammar
+    of TOML model files' ``glh`` rows: ``2*G10 + G11 = 1``).
 
     Parameters
     ----------
@@ -291,6 +238,8 @@ def parse_hypothesis_rows(text: str | Sequence[str], gammas: Sequence[str]
     (C, d, rows)
         Contrast matrix (r x len(gammas)), right-hand side (r,), the rows as written.
     """
+    from openhlm.spec.contrasts import parse_contrast
+
     pieces = [text] if isinstance(text, str) else list(text)
     rows: list[str] = []
     for piece in pieces:
@@ -300,19 +249,10 @@ def parse_hypothesis_rows(text: str | Sequence[str], gammas: Sequence[str]
         rows += [r.strip() for r in re.split(r"[;\n]", piece) if r.strip()]
     if not rows:
         raise HypothesisError("the hypothesis is empty: write rows like 'G01 = 0; G11 = 0'")
-    index = {g.upper(): i for i, g in enumerate(gammas)}
-    F = len(gammas)
-    C, d, labels = [], [], []
-    for row in rows:
-        sides = row.split("=")
-        if len(sides) == 1:
-            sides.append("0")
-        parsed = [_parse_side(s, row, index, F) for s in sides]
-        for (ca, ka), (cb, kb), (sa, sb) in zip(parsed, parsed[1:], itertools.pairwise(sides)):
-            C.append(ca - cb)
-            d.append(kb - ka)
-            labels.append(f"{sa.strip()} = {sb.strip()}")
-    return np.array(C), np.array(d), tuple(labels)
+    parsed = [parse_contrast(row, gammas) for row in rows]
+    C = np.array([p.row for p in parsed], dtype=float).reshape(len(rows), len(gammas))
+    d = np.array([p.rhs for p in parsed], dtype=float)
+    return C, d, tuple(" ".join(r.split()) for r in rows)
 
 
 def _is_number(x: Any) -> bool:

@@ -51,9 +51,7 @@ def m4_fixed_slope(mdm) -> openhlm.HLMResults:
     ("G01 - G11 = 0", [[0, 1, 0, 0, -1, 0]], [0]),
     ("G02 = G12", [[0, 0, 1, 0, 0, -1]], [0]),
     ("2*G10 + G11 = 1", [[0, 0, 0, 2, 1, 0]], [1]),
-    ("g01 + 0.5 g02 - 3 = -G12", [[0, 1, 0.5, 0, 0, 1]], [3]),
-    ("G01 = G11 = 0", [[0, 1, 0, 0, -1, 0], [0, 0, 0, 0, 1, 0]], [0, 0]),
-    ("G10", [[0, 0, 0, 1, 0, 0]], [0]),
+    ("g01 + 0.5*g02 - 3 = -G12", [[0, 1, 0.5, 0, 0, 1]], [3]),
     ("-G00 + 1.5e1 = 0\nG12 = 0", [[-1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1]], [-15, 0]),
 ])
 def test_parse_rows(text, C, d):
@@ -64,12 +62,14 @@ def test_parse_rows(text, C, d):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("G07 = 0", "G07"),
-    ("G01 = = 0", "empty"),
-    ("G01 + = 0", "ends with an operator"),
-    ("G01 G11 = 0", "or '-' is missing"),
+    ("G07 = 0", "unknown gamma 'G07'"),
+    ("G01 = = 0", "expected a gamma"),
+    ("G01 + = 0", "expected a gamma"),
+    ("G01 G11 = 0", "unexpected 'G11'"),
     ("G01 = 0 ; ", None),   # a trailing separator is fine
-    ("G01 ^ 2 = 0", "cannot read"),
+    ("G01 ^ 2 = 0", "unexpected character"),
+    ("G01 = G11 = 0", "one '='"),
+    ("G10", "a row is an equation"),
     ("", "empty"),
 ])
 def test_parse_errors(text, fragment):
@@ -82,7 +82,7 @@ def test_parse_errors(text, fragment):
 
 
 def test_unknown_gamma_lists_the_model_gammas(m4):
-    with pytest.raises(HypothesisError, match=r"G21.*not a fixed effect.*G00, G01, G02"):
+    with pytest.raises(HypothesisError, match=r"(?s)unknown gamma 'G21'.*G00, G01, G02"):
         openhlm.glh(m4, "G21 = 0")
     with pytest.raises(HypothesisError, match="G99"):
         openhlm.glh(m4, {"G99": 1})
@@ -158,7 +158,7 @@ def test_several_hypotheses(m4):
 @pytest.mark.parametrize("hypothesis, fragment", [
     ("G01 = 0; G11 = 0; G01 + G11 = 0", "linearly dependent"),
     ([[0, 1, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0]], "linearly dependent"),
-    ("G01 - G01 = 0", "identically zero"),
+    ("G01 - G01 = 0", "does not involve any gamma"),
     ([[0, 0, 0, 0, 0, 0]], "identically zero"),
     ([[0, 1, 0, 0, 0]], "5 columns.*6 printed gammas"),
     ([[0, 1, 0, 0, 0, np.nan, 0]], "NaN|7 columns"),
@@ -355,6 +355,17 @@ deviance_test = { deviance = 46502.95, parameters = 2 }
     assert req == {"hypotheses": [["G01 = 0", "G11 = 0"], ["G02 = G12"]], "homogeneity": True,
                    "deviance_test": {"deviance": 46502.95, "n_parameters": 2,
                                      "convention": "standard"}}
+    hlm = parse_model_file(mf_text := """
+[data]
+mdm = "hsb.mdm"
+[model]
+equations = "mathach = B0 + R; B0 = G00 + U0"
+[hypotheses]
+deviance_test = { deviance = 46502.952734, parameters = 2, convention = "hlm" }
+""")
+    assert requested_tests(hlm)["deviance_test"]["convention"] == "hlm"
+    with pytest.raises(openhlm.CommandFileError, match="convention"):
+        parse_model_file(mf_text.replace('"hlm"', '"sas"'))
     with pytest.raises(HypothesisError, match="ModelFile or a CommandFile"):
         requested_tests("ex4.hlm")
 
