@@ -98,10 +98,15 @@ class WeightsSection:
 
 @dataclass(frozen=True, slots=True)
 class DevianceTest:
-    """A prior model to compare against: its deviance and number of parameters."""
+    """A prior model to compare against: its deviance and number of parameters.
+
+    ``convention``: ``"standard"`` (-2 log-likelihood, as openhlm, R, Stata, SAS report it) or
+    ``"hlm"`` (the deviance as HLM 6.08 prints it; see :func:`openhlm.deviance_test`).
+    """
 
     deviance: float
     parameters: int
+    convention: Literal["standard", "hlm"] = "standard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +465,13 @@ def _hypotheses_section(ctx: _Context, doc: dict[str, Any]) -> HypothesesSection
     if "deviance_test" in d:
         dt = _get(ctx, t, d, "deviance_test", dict)
         tt = t + ("deviance_test",)
-        _check_keys(ctx, tt, dt, ("deviance", "parameters"))
+        _check_keys(ctx, tt, dt, ("deviance", "parameters", "convention"))
         deviance = float(_get(ctx, tt, dt, "deviance", (float, int), required=True))
         parameters = _get(ctx, tt, dt, "parameters", int, required=True)
         if parameters < 1:
             raise ctx.error(tt + ("parameters",), f"must be at least 1, not {parameters}")
-        test = DevianceTest(deviance, parameters)
+        convention = _choice(ctx, tt, dt, "convention", ("standard", "hlm"), "standard")
+        test = DevianceTest(deviance, parameters, convention)  # type: ignore[arg-type]
     return HypothesesSection(
         glh=tuple(glh),
         homogeneity=_get(ctx, t, d, "homogeneity", bool, False),
