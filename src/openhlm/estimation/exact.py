@@ -79,13 +79,11 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
     # T = sigma^2 L L' does not depend on the signs of L's columns: make the diagonal >= 0
     L = theta_to_lower(theta, R)
     L = L * np.where(np.diag(L) < 0, -1.0, 1.0)
-    # a variance component converging to zero: snap it onto the boundary when that costs nothing
-    for q in np.flatnonzero(np.abs(np.diag(L)) < 1e-3):
-        trial = L.copy()
-        trial[q, q] = 0.0
-        f_trial = f(lower_to_theta(trial))
-        if f_trial <= dev + 1e-9:
-            L, dev = trial, min(dev, f_trial)
+    # A boundary optimum (a zero variance, or a singular T) is approached only slowly by a
+    # smooth optimiser, because the deviance is flat in L_qq there.  For each small diagonal
+    # element, re-optimise with L_qq fixed at 0 and keep that when it is at least as good.
+    for q in np.flatnonzero(np.abs(np.diag(L)) < 0.05):
+        L, dev = _try_boundary(fg, L, dev, q)
     theta = lower_to_theta(L)
     dev, sigma2, _ = profiled_deviance(theta, stats, reml)
     tau = sigma2 * (L @ L.T)
@@ -94,6 +92,31 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
                          iterations=int(best.nit), function_evaluations=evaluations,
                          converged=bool(np.isfinite(dev)), message=str(best.message),
                          boundary=zero)
+
+
+def _try_boundary(fg, L: np.ndarray, dev: float, q: int) -> tuple[np.ndarray, float]:
+    R = L.shape[0]
+    theta = lower_to_theta(L)
+    fixed = lower_to_theta(np.eye(R) * (np.arange(R) == q)).astype(bool)
+    free = ~fixed
+
+    def sub(x: np.ndarray) -> tuple[float, np.ndarray]:
+        full = theta.copy()
+        full[free], full[fixed] = x, 0.0
+        f, g = fg(full)
+        return f, g[free]
+
+    if not free.any():
+        trial = theta.copy()
+        trial[fixed] = 0.0
+        f_trial = fg(trial)[0]
+        return (theta_to_lower(trial, R), f_trial) if f_trial <= dev + 1e-10 else (L, dev)
+    res = optimize.minimize(sub, theta[free], jac=True, method="BFGS", options={"gtol": 1e-8})
+    if res.fun <= dev + 1e-10:
+        trial = theta.copy()
+        trial[free], trial[fixed] = res.x, 0.0
+        return theta_to_lower(trial, R), float(min(res.fun, dev))
+    return L, dev
 
 
 def _newton_polish(fg, theta: np.ndarray, tolerance: float, steps: int = 10
