@@ -212,13 +212,25 @@ def test_command_file_unsupported_key(capsys, tmp_path):
     assert code == 2 and "bad.hlm" in err and "nonlin" in err and "Traceback" not in err
 
 
-def test_command_file_weights_refused(capsys, tmp_path):
+def test_command_file_weights(capsys, tmp_path):
     text = (SPEC_DATA / "ex4.hlm").read_text().replace("level2weight:none", "level2weight:SIZE")
     p = tmp_path / "w.hlm"
     p.write_text(text)
-    code, _, err = run(capsys, "fit", str(p), "--level1", "hsb1.sav", "--level2", "hsb2.sav",
-                       "--id", "id")
-    assert code == 2 and "level2weight" in err
+    code, out, err = run(capsys, "fit", str(p), "--level1", "hsb1.sav", "--level2", "hsb2.sav",
+                         "--id", "id")
+    assert code == 0, err
+    weighted = openhlm.fit(MODEL4, openhlm.datasets.hsb(), level2_weight="size")
+    assert f" Sigma_squared = {weighted.sigma2:12.5f}" in out.splitlines()
+    assert f" Sigma_squared = {openhlm.fit(MODEL4, openhlm.datasets.hsb()).sigma2:12.5f}" \
+        not in out.splitlines()
+
+
+def test_toml_weights(capsys, tmp_path):
+    body = TOML + '\n[weights]\nlevel2 = "size"\n'
+    code, out, err = run(capsys, "fit", str(_toml(tmp_path, body)))
+    assert code == 0, err
+    weighted = openhlm.fit(MODEL4, openhlm.datasets.hsb(), method="ml", level2_weight="size")
+    assert f" Deviance                       = {weighted.deviance:.6f}" in out.splitlines()
 
 
 # -- usage errors ----------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class FitJob:
     residuals: dict[str, Any] = field(default_factory=dict)
     tests: dict[str, Any] = field(default_factory=dict)   # fit(hypotheses=, homogeneity=, ...)
     tests_source: str | None = None                       # the file that asked for them
+    weights: dict[str, Any] = field(default_factory=dict)  # fit(level1_weight=, ...)
 
 
 # -- building the job ------------------------------------------------------------------------
@@ -132,7 +133,6 @@ def _example_job(args: argparse.Namespace) -> FitJob:
 
 
 def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
-    from openhlm.errors import CommandFileError
     from openhlm.spec.modelfile import EstimationSection, load_model_file
 
     mf = load_model_file(path)
@@ -140,15 +140,14 @@ def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
     if mdm is None:
         mdm = _mdm_from_model_file(mf)
     spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
-    weights = mf.resolved_weights(mdm.level1_variables, mdm.level2_variables)
-    for key in ("level1", "level2", "precision"):
-        if getattr(weights, key) is not None:
-            raise CommandFileError(f"{mf.source}: [weights] {key}: weights are not supported "
-                                   "by 'openhlm fit' yet; remove the key to fit unweighted")
+    w = mf.resolved_weights(mdm.level1_variables, mdm.level2_variables)
     est, defaults = mf.estimation, EstimationSection()
     job = FitJob(model=spec, mdm=mdm, method=est.method, mode=est.mode,
                  title=mf.title or None, report=mf.output.report, json=mf.output.json,
                  html=mf.output.html)
+    if w.level1 or w.level2 or w.precision:
+        job.weights = {"level1_weight": w.level1, "level2_weight": w.level2,
+                       "precision_weight": w.precision, "normalize_weights": w.normalize}
     _add_tests(job, mf)
     # HLM's iteration settings only mean something to the EM of hlm mode; in exact mode they
     # are passed on only when the file changes them.
@@ -189,7 +188,6 @@ def _data_path(path: Path) -> Path:
 
 
 def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
-    from openhlm.errors import CommandFileError
     from openhlm.spec.commandfile import parse_command_file
 
     mdm = _mdm_from_args(args, required=True, what=f"the command file {path}")
@@ -197,13 +195,12 @@ def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
     o = cf.options
-    for key, value in (("level1weight", o.level1_weight), ("level2weight", o.level2_weight),
-                       ("varianceknown", o.variance_known)):
-        if value is not None:
-            raise CommandFileError(f"{cf.source}: {key}:{value}: weights and known variances "
-                                   "are not supported by 'openhlm fit' yet; set it to none")
     job = FitJob(model=cf.spec, mdm=mdm, method=o.method, ols_units=o.lev1ols,
                  full=o.fulloutput, title=o.title, command_file=cf.source)
+    if o.level1_weight or o.level2_weight or o.variance_known:
+        # HLM 6 normalises design weights within units (hlm-statistics.md 13)
+        job.weights = {"level1_weight": o.level1_weight, "level2_weight": o.level2_weight,
+                       "precision_weight": o.variance_known}
     _add_tests(job, cf)
     job.max_iterations, job.tolerance = o.max_iterations, o.tolerance  # used in hlm mode only
     if o.resfil1 or o.resfil2:
@@ -272,7 +269,7 @@ def run_job(job: FitJob) -> tuple[HLMResults, str]:
 
     results = fit(job.model, job.mdm, method=job.method, mode=job.mode,  # type: ignore[arg-type]
                   max_iterations=job.max_iterations, tolerance=job.tolerance,
-                  ols_units=max(job.ols_units, 10))
+                  ols_units=max(job.ols_units, 10), **job.weights)
     if job.tests:
         from openhlm.inference.hypotheses import with_tests
 
