@@ -1,13 +1,16 @@
-"""openhlm's exact mode against lme4 (and HLM's formulas coded in R) on the seminar's models.
+"""openhlm's exact mode against lme4 (and HLM's formulas coded in R).
 
-Reference values: ``tests/reference/crosscheck/hsb/`` (made by its ``make_reference.R``; lme4 at
-tight tolerances).  Tolerances: the deviance must be at or below lme4's (within 1e-6, i.e. we
+Cases: the seminar's HS&B models (``crosscheck/hsb``), lme4's ``sleepstudy`` and mlmRev's
+``Exam`` (``crosscheck/sleepstudy``, ``crosscheck/exam``), each made by the ``make_reference.R``
+beside the values (lme4 at tight tolerances).  Tolerances: the deviance must be at or below lme4's (within 1e-6, i.e. we
 find the optimum at least as well); estimates agree to 1e-5 relative (issue 3); reliabilities
 and chi-squares are computed by an independent R implementation of the HLM formulas at lme4's
 optimum, so they agree to the same precision.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,48 +40,68 @@ MODELS = {
     "model4_minority_fixed": (M4.replace("+ R", "+ B2*minority + R") + "\nB2 = G20", ()),
 }
 
-REF = load_case("hsb")
+OTHER_MODELS = {
+    "sleepstudy": {"model": ("Reaction = B0 + B1*Days + R; B0 = G00 + U0; B1 = G10 + U1", ())},
+    "exam": {
+        "a_random_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + U0; B1 = G10 + U1", ()),
+        "b_nonrandom_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*schavg + U0;"
+                              " B1 = G10 + G11*schavg", ()),
+        "c_schgend": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*boys + G02*girls + U0;"
+                      " B1 = G10 + U1", ()),
+    },
+}
+DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="module")
-def mdm() -> openhlm.MDM:
-    l1 = pd.read_csv(openhlm.datasets.path("hsb1.csv"))
-    l1["male"] = 1.0 - l1["female"]
-    l2 = pd.read_csv(openhlm.datasets.path("hsb2.csv"))
-    return openhlm.build_mdm(l1, l2, id="id")
+def _mdm(case: str) -> openhlm.MDM:
+    if case == "hsb":
+        l1 = pd.read_csv(openhlm.datasets.path("hsb1.csv"))
+        l1["male"] = 1.0 - l1["female"]
+        return openhlm.build_mdm(l1, pd.read_csv(openhlm.datasets.path("hsb2.csv")), id="id")
+    if case == "sleepstudy":
+        return openhlm.build_mdm(DATA / "sleepstudy.csv", id="Subject",
+                                 level1_variables=["Days", "Reaction"], level2_variables=[])
+    l1 = pd.read_csv(DATA / "exam.csv")[["school", "normexam", "standLRT"]]
+    l2 = pd.read_csv(DATA / "exam_level2.csv")[["school", "boys", "girls", "schavg"]]
+    return openhlm.build_mdm(l1, l2, id="school")
 
 
 def _cases():
-    for key, ref in REF["models"].items():
-        base, method = key.rsplit("_", 1)
-        yield pytest.param(base, method, ref, id=key)
+    for case in ("hsb", "sleepstudy", "exam"):
+        for key, ref in load_case(case)["models"].items():
+            base, method = key.rsplit("_", 1)
+            yield pytest.param(case, base, method, ref, id=f"{case}-{key}")
 
 
 @pytest.fixture(scope="module")
-def fits(mdm):
-    cache = {}
+def fits():
+    cache: dict = {}
+    mdms: dict = {}
 
-    def get(base: str, method: str):
-        if (base, method) not in cache:
-            eqs, constraints = MODELS[base]
-            cache[base, method] = openhlm.fit(eqs, mdm, method=method, constraints=constraints)
-        return cache[base, method]
+    def get(case: str, base: str, method: str):
+        if (case, base, method) not in cache:
+            if case not in mdms:
+                mdms[case] = _mdm(case)
+            eqs, constraints = (MODELS if case == "hsb" else OTHER_MODELS[case])[base]
+            cache[case, base, method] = openhlm.fit(eqs, mdms[case], method=method,
+                                                    constraints=constraints)
+        return cache[case, base, method]
 
     return get
 
 
-@pytest.mark.parametrize("base,method,ref", list(_cases()))
-def test_deviance_at_or_below_lme4(fits, base, method, ref):
-    res = fits(base, method)
+@pytest.mark.parametrize("case,base,method,ref", list(_cases()))
+def test_deviance_at_or_below_lme4(fits, case, base, method, ref):
+    res = fits(case, base, method)
     assert res.converged
     assert res.deviance <= ref["deviance"] + 1e-6
     assert res.deviance == pytest.approx(ref["deviance"], abs=1e-5)
     assert res.n_parameters == ref["n_parameters"]
 
 
-@pytest.mark.parametrize("base,method,ref", list(_cases()))
-def test_fixed_effects(fits, base, method, ref):
-    res = fits(base, method)
+@pytest.mark.parametrize("case,base,method,ref", list(_cases()))
+def test_fixed_effects(fits, case, base, method, ref):
+    res = fits(case, base, method)
     fixed = ref["fixed"]
     rows = {r.gamma: r for r in res.fixed}
     for label, est, se, rse in zip(fixed["hlm_labels"], fixed["estimate"], fixed["se"],
@@ -91,9 +114,9 @@ def test_fixed_effects(fits, base, method, ref):
         assert [rows[g].df for g in fixed["hlm_labels"]] == fixed["approx_df_hlm"]
 
 
-@pytest.mark.parametrize("base,method,ref", list(_cases()))
-def test_variance_components(fits, base, method, ref):
-    res = fits(base, method)
+@pytest.mark.parametrize("case,base,method,ref", list(_cases()))
+def test_variance_components(fits, case, base, method, ref):
+    res = fits(case, base, method)
     assert res.sigma2 == pytest.approx(ref["sigma2"], rel=1e-5)
     assert list(res.tau_labels) == ref["tau"]["labels"]
     tau_ref = np.array(ref["tau"]["matrix"])
@@ -101,9 +124,9 @@ def test_variance_components(fits, base, method, ref):
     np.testing.assert_allclose(res.tau, tau_ref, rtol=1e-4, atol=1e-5 * scale.max())
 
 
-@pytest.mark.parametrize("base,method,ref", list(_cases()))
-def test_reliability_and_chi_square(fits, base, method, ref):
-    res = fits(base, method)
+@pytest.mark.parametrize("case,base,method,ref", list(_cases()))
+def test_reliability_and_chi_square(fits, case, base, method, ref):
+    res = fits(case, base, method)
     assert res.variance.units_used == ref["units_used"]
     for label, value in ref["reliability"].items():
         assert res.reliability[label] == pytest.approx(value, rel=1e-4), label
@@ -114,11 +137,11 @@ def test_reliability_and_chi_square(fits, base, method, ref):
         assert row.p == pytest.approx(chi["p_value"], rel=1e-3, abs=1e-12), label
 
 
-@pytest.mark.parametrize("base,method,ref", list(_cases()))
-def test_level1_ols_table(fits, base, method, ref):
+@pytest.mark.parametrize("case,base,method,ref", list(_cases()))
+def test_level1_ols_table(fits, case, base, method, ref):
     """Level-1 OLS regressions: first 10 units with sufficient data (rank-deficient units such
     as single-sex schools are skipped, as HLM does) and the average OLS coefficients."""
-    res = fits(base, method)
+    res = fits(case, base, method)
     ols = ref["level1_ols"]
     shown = [u for u in ols["first_units"] if u["sufficient"]]
     table = res.level1_ols
