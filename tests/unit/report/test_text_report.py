@@ -184,3 +184,21 @@ def test_extras_registry_hooks_into_text(model4, clean_registry):
     # a registered block follows the model-fit statistics, as HLM's optional blocks do
     assert text.index("Number of estimated parameters") < text.index("Test of homogeneity")
     assert " unregistered_block\n" in text and " some value" in text
+
+
+def test_deleted_rows_and_dropped_units_in_specifications(model4):
+    data = replace(model4.data, n_level1=7180, deleted_level1_rows=5, dropped_units=("9999",))
+    text = render_text(replace(model4, data=data))
+    specs = _section(text, "SPECIFICATIONS FOR THIS HLM2 RUN", "Weighting Specification")
+    assert "  The maximum number of level-1 units = 7180\n" in specs
+    assert "  Run-time deletion has reduced the number of level-1 records to 7180 (5 deleted)" in specs
+    assert "  Level-2 units with no level-1 records left (not analysed): 1" in specs
+    assert "Run-time deletion" not in render_text(model4)
+
+
+def test_not_converged_exact_run_says_so(model4_exact):
+    conv = replace(model4_exact.convergence, converged=False, iterations=1000,
+                   stop_reason="maximum number of iterations reached")
+    text = render_text(replace(model4_exact, convergence=conv))
+    assert ("Iterations stopped BEFORE convergence after 1000 iterations (maximum number of "
+            "iterations reached)") in text
