@@ -53,9 +53,9 @@ def test_residuals_command_format_option_and_errors(capsys, tmp_path):
     code, _, err = run(capsys, "residuals", "--example", "hsb-model3", "--res2", str(target),
                        "--format", "stata")
     assert code == 0, err
-    back, meta = pyreadstat.read_dta(target)
+    back, _meta = pyreadstat.read_dta(target)
     assert len(back) == 160 and "EBSES" in back.columns
-    code, out, err = run(capsys, "residuals", "--example", "hsb-model3")
+    code, _out, err = run(capsys, "residuals", "--example", "hsb-model3")
     assert code == 2 and "--res2" in err and "Traceback" not in err
     code, _, err = run(capsys, "residuals", "--example", "hsb-model3", "--res2",
                        str(tmp_path / "r.sav"), "--extra2", "nosuch")
@@ -105,7 +105,7 @@ def test_fit_writes_residual_files_from_command_file(capsys, tmp_path, monkeypat
     code, _, err = run(capsys, "fit", str(command), "--level1", "hsb1.sav", "--level2",
                        "hsb2.sav", "--id", "id")
     assert code == 0, err
-    back, meta = pyreadstat.read_dta(tmp_path / "hlmres2.dat")
+    back, _meta = pyreadstat.read_dta(tmp_path / "hlmres2.dat")
     assert list(back.columns[:4]) == ["L2ID", "NJ", "CHIPCT", "MDIST"]
     assert {"pracad", "disclim"} <= set(back.columns)
     assert len(back) == 160

@@ -38,7 +38,7 @@ from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.sufficient import unit_cross_products
 from openhlm.inference.variance import unit_ols
 
-__all__ = ["EBEstimates", "eb_estimates", "row_precision", "chi_square_order_quantiles"]
+__all__ = ["EBEstimates", "chi_square_order_quantiles", "eb_estimates", "row_precision"]
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     D = G[:, r, :] - B
     coef_cov = D @ ev.beta_cov @ np.swapaxes(D, 1, 2) + cond
     u_cov = TZVZT - BMB
-    sym = lambda a: 0.5 * (a + np.swapaxes(a, 1, 2))  # noqa: E731
+    sym = lambda a: 0.5 * (a + np.swapaxes(a, 1, 2))
     cond, posterior, coef_cov, u_cov = sym(cond), sym(posterior), sym(coef_cov), sym(u_cov)
     mdist, rank = _sym_pinv_quadratic(u_cov, u)
     chipct = chi_square_order_quantiles(mdist, R)

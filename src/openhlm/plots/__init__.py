@@ -21,8 +21,17 @@ from openhlm.plots.diagnostics import (
 from openhlm.plots.equations import level1_equations, model_graph
 from openhlm.plots.lowess import lowess
 
-__all__ = ["model_graph", "level1_equations", "qq_mdist", "mdrsvar_histogram", "mdrsvar_qq",
-           "eb_residuals_vs", "caterpillar", "lowess", "PLOTS"]
+__all__ = [
+    "PLOTS",
+    "caterpillar",
+    "eb_residuals_vs",
+    "level1_equations",
+    "lowess",
+    "mdrsvar_histogram",
+    "mdrsvar_qq",
+    "model_graph",
+    "qq_mdist",
+]
 
 #: Graph names (CLI ``openhlm plot NAME``) -> functions.
 PLOTS = {

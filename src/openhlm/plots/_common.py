@@ -16,8 +16,16 @@ if TYPE_CHECKING:
     from openhlm.inference.residuals import EBEstimates
     from openhlm.results import HLMResults
 
-__all__ = ["new_axes", "model_name", "set_title", "variable_label", "eb_of", "random_position",
-           "level2_values", "finish"]
+__all__ = [
+    "eb_of",
+    "finish",
+    "level2_values",
+    "model_name",
+    "new_axes",
+    "random_position",
+    "set_title",
+    "variable_label",
+]
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 5.0)) -> Axes:

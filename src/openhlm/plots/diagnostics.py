@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from openhlm.results import HLMResults
 
-__all__ = ["qq_mdist", "mdrsvar_histogram", "mdrsvar_qq", "eb_residuals_vs", "caterpillar"]
+__all__ = ["caterpillar", "eb_residuals_vs", "mdrsvar_histogram", "mdrsvar_qq", "qq_mdist"]
 
 
 def _identity_line(ax: Axes, lo: float, hi: float) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from openhlm.results import HLMResults
 
-__all__ = ["model_graph", "level1_equations"]
+__all__ = ["level1_equations", "model_graph"]
 
 _STYLES = ("-", "--", ":", "-.")
 

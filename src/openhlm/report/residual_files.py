@@ -33,8 +33,14 @@ if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
 __all__ = [
-    "ResidualTable", "level2_residual_table", "level1_residual_table", "write_table",
-    "write_residuals", "residual_format", "FORMATS", "HLM_FILE_TYPES",
+    "FORMATS",
+    "HLM_FILE_TYPES",
+    "ResidualTable",
+    "level1_residual_table",
+    "level2_residual_table",
+    "residual_format",
+    "write_residuals",
+    "write_table",
 ]
 
 #: Formats and their usual suffixes.

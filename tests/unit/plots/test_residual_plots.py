@@ -71,8 +71,8 @@ def test_level1_equations_draw_each_units_eb_line(results, eb):
     for line in lines:
         x, y = line.get_xydata().T
         # the unit whose range of centred SES is this line's x range
-        j = [k for k in range(160) if np.isclose(ses[d.unit == k].min(), x[0])
-             and np.isclose(ses[d.unit == k].max(), x[1])][0]
+        j = next(k for k in range(160) if np.isclose(ses[d.unit == k].min(), x[0])
+             and np.isclose(ses[d.unit == k].max(), x[1]))
         np.testing.assert_allclose(y, eb.eb_coefficients[j, 0] + eb.eb_coefficients[j, 1] * x)
         found += 1
     assert found == 25
@@ -123,7 +123,7 @@ def test_eb_residuals_vs_a_candidate_predictor(results, eb):
     np.testing.assert_allclose(points[:, 1], eb.eb_residuals[:, 0])
     smooth = [line for line in ax.get_lines() if line.get_label().startswith("LOWESS")]
     assert len(smooth) == 1
-    xs, fit = plots.lowess(level2["pracad"], eb.eb_residuals[:, 0])
+    _xs, fit = plots.lowess(level2["pracad"], eb.eb_residuals[:, 0])
     np.testing.assert_allclose(smooth[0].get_ydata(), fit)
     assert ax.get_xlabel() == "PRACAD: Proportion of students in the academic track"
     assert ax.get_ylabel() == "EB residual of INTRCPT1 (U0)"

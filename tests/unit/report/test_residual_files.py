@@ -96,7 +96,7 @@ def test_xpt_names_are_cut_to_eight_characters(tmp_path):
     res = openhlm.fit("y = B0 + B1*longpredictor + R; B0 = G00 + U0; B1 = G10", frame, id="g")
     table = level1_residual_table(res, extra=["longpredictor2"])
     path = write_table(table, tmp_path / "res1.xpt")
-    back, meta = pyreadstat.read_xport(path)
+    back, _meta = pyreadstat.read_xport(path)
     assert list(back.columns) == ["L2ID", "FITVAL", "L1RESID", "SIGMA", "y", "longpred",
                                   "longpre2"]
     assert all(len(c) <= 8 for c in back.columns)

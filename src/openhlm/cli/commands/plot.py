@@ -18,7 +18,7 @@ from typing import Any
 
 from openhlm.cli.commands.residuals import add_model_arguments
 
-__all__ = ["register", "GRAPHS"]
+__all__ = ["GRAPHS", "register"]
 
 #: graph name -> (help, options it uses)
 GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["register", "add_model_arguments", "fit_from_args"]
+__all__ = ["add_model_arguments", "fit_from_args", "register"]
 
 
 def _names(text: str) -> list[str]:
