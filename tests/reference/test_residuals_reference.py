@@ -25,9 +25,28 @@ import openhlm
 from openhlm.estimation.likelihood import evaluate
 from openhlm.inference.residuals import eb_estimates
 from tests.reference.crosscheck._load import load_case, load_csv, load_data
-from tests.reference.test_lme4_hsb import MODELS as HSB_MODELS
 
 pytestmark = pytest.mark.reference
+
+M4 = """mathach = B0 + B1*group(ses) + R
+B0 = G00 + G01*sector + G02*meanses + U0
+B1 = G10 + G11*sector + G12*meanses + U1"""
+
+# the HS&B models of tests/reference/crosscheck/hsb (see its PROVENANCE.md)
+HSB_MODELS = {
+    "model1": ("mathach = B0 + R; B0 = G00 + U0", ()),
+    "model2": ("mathach = B0 + R; B0 = G00 + G01*meanses + U0", ()),
+    "model3": ("mathach = B0 + B1*group(ses) + R; B0 = G00 + U0; B1 = G10 + U1", ()),
+    "model4": (M4, ()),
+    "model4_fixed_slope": (M4.replace(" + U1", ""), ()),
+    "constraint": (M4, ("G02 = G12",)),
+    "female_random_only": ("""mathach = B0 + B1*female + B2*group(ses) + R
+        B0 = G00 + G01*sector + G02*meanses + U0
+        B1 = U1
+        B2 = G20 + G21*sector + G22*meanses + U2""", ()),
+    "no_intercept": ("mathach = B1*female + B2*male + R; B1 = G10 + U1; B2 = G20 + U2", ()),
+    "model4_minority_fixed": (M4.replace("+ R", "+ B2*minority + R") + "\nB2 = G20", ()),
+}
 
 EXAM_MODELS = {
     "a_random_slope": "normexam = B0 + B1*standLRT + R; B0 = G00 + U0; B1 = G10 + U1",
