@@ -128,13 +128,17 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
     if isinstance(data, (list, tuple)) or imputation is not None or plausible_values is not None:
         from openhlm.imputation import fit_imputed
 
+        if hypotheses or homogeneity or deviance_test:
+            raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
+                            "pooled over imputed data sets; fit each data set on its own")
         return fit_imputed(model, data, imputation=imputation,
                            plausible_values=plausible_values, method=method, mode=mode,
                            constraints=constraints, max_iterations=max_iterations,
                            tolerance=tolerance, id=id, level2=level2, ols_units=ols_units,
                            level1_weight=level1_weight, level2_weight=level2_weight,
                            normalize_weights=normalize_weights,
-                           precision_weight=precision_weight)
+                           precision_weight=precision_weight,
+                           heterogeneous_sigma2=heterogeneous_sigma2)
     mdm = as_mdm(data, id=id, level2=level2)
     spec = as_spec(model, mdm, constraints)
     if heterogeneous_sigma2:
