@@ -153,3 +153,9 @@ def test_imputation_argument_errors(hsb):
     with pytest.raises(DataError, match="has missing values"):
         openhlm.fit(MODEL, h1.assign(imp=np.where(h1.index == 5, np.nan, 1.0)), id="id",
                     level2=h2, imputation="imp")
+
+
+def test_hypothesis_tests_are_not_silently_dropped(hsb):
+    h1, h2 = hsb
+    with pytest.raises(SpecError, match="not pooled over imputed data sets"):
+        openhlm.fit(MODEL, _completed(h1, 2), id="id", level2=h2, hypotheses=["G01 = 0"])
