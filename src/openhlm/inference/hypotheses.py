@@ -441,6 +441,14 @@ def _p(chi2: float, df: int) -> float:
     return float(st.chi2.sf(chi2, df))
 
 
+def _refuse_pooled(results: HLMResults) -> None:
+    if "multiple_imputation" in results.extras:
+        raise HypothesisError(
+            "the deviance of results pooled over imputed data sets is an average over the "
+            "fits, not a likelihood: a deviance test on it is not valid; compare the models "
+            "on each completed data set, or test fixed effects with openhlm.glh")
+
+
 def _title(method: str) -> str:
     return VC_TEST_TITLE if method == "reml" else MODEL_COMPARISON_TITLE
 
@@ -493,6 +501,8 @@ def compare(a: HLMResults, b: HLMResults, *, labels: tuple[str, str] = ("model a
         if not isinstance(r, HLMResults):
             raise HypothesisError(f"compare() needs two fitted models (openhlm.fit results); "
                                   f"the {name} argument is a {type(r).__name__}")
+    _refuse_pooled(a)
+    _refuse_pooled(b)
     if _data_key(a) != _data_key(b):
         raise HypothesisError(
             f"the two models were fitted to different data ({_describe(a)} vs {_describe(b)}"
@@ -555,6 +565,7 @@ def deviance_test(results: HLMResults, *, deviance: float, n_parameters: int,
     """
     if convention not in ("standard", "hlm"):
         raise HypothesisError(f"convention must be 'standard' or 'hlm', not {convention!r}")
+    _refuse_pooled(results)
     try:
         prior = float(deviance)
     except (TypeError, ValueError):

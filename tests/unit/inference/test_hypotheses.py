@@ -260,6 +260,16 @@ def test_compare_refuses_mixed_methods_and_equal_counts(mdm, m4):
         openhlm.compare(m4, m4.deviance)
 
 
+def test_deviance_tests_refuse_pooled_imputation_results(m4, m4_fixed_slope):
+    import dataclasses
+
+    pooled = dataclasses.replace(m4, extras={"multiple_imputation": object()})
+    with pytest.raises(HypothesisError, match="imputed data sets"):
+        openhlm.compare(pooled, m4_fixed_slope)
+    with pytest.raises(HypothesisError, match="imputed data sets"):
+        openhlm.deviance_test(pooled, deviance=46500.0, n_parameters=2)
+
+
 def test_deviance_test_typed_in(m4, m4_fixed_slope):
     t = openhlm.deviance_test(m4_fixed_slope, deviance=m4.deviance, n_parameters=4)
     assert t.chi2 == pytest.approx(openhlm.compare(m4, m4_fixed_slope).chi2, rel=1e-12)
