@@ -20,9 +20,9 @@ M = sum_j A_j'V_j^-1 A_j, e_j = y_j - A_j gamma_hat.
 * Level-1 fitted value X_ij' beta*_j = A_ij gamma_hat + Z_ij u*_j (lme4's ``fitted``), residual
   y_ij - fitted.
 
-Heterogeneous level-1 variance: when the estimates carry row precisions (``est.precision``, the
-(N,) array of sigma^2 / sigma^2_ij that the sufficient statistics were built with), the
-evaluation already uses V_j = Z T Z' + diag(sigma^2_ij), so u*_j and every covariance above use
+Heterogeneous level-1 variance: when the estimates carry row precisions (``est.row_precision``,
+the (N,) array of sigma^2 / sigma^2_ij that the sufficient statistics were built with, times any
+known ``design.precision_weights``), the evaluation already uses V_j = Z T Z' + diag(sigma^2_ij), so u*_j and every covariance above use
 the model's sigma^2_ij; the level-1 column SIGMA is then sqrt(sigma^2_ij).
 """
 
@@ -85,13 +85,16 @@ class EBEstimates:
 
 
 def row_precision(est: Estimates) -> np.ndarray | None:
-    """The (N,) level-1 precisions sigma^2 / sigma^2_ij of a heterogeneous-variance fit, or None.
+    """The (N,) relative level-1 precisions of the fit (sigma^2 / sigma^2_ij), or None.
 
-    Looked up as ``est.precision`` (set by the heterogeneous level-1 variance estimator); the
-    homogeneous model has none.
+    Known precision weights of the design times the heterogeneous-variance precisions
+    ``est.row_precision``; None when sigma^2 is homogeneous.
     """
-    precision = getattr(est, "precision", None)
-    return None if precision is None else np.asarray(precision, dtype=float)
+    p = getattr(est.design, "precision_weights", None)
+    extra = getattr(est, "row_precision", None)
+    if extra is not None:
+        p = extra if p is None else p * extra
+    return None if p is None else np.asarray(p, dtype=float)
 
 
 def chi_square_order_quantiles(values: np.ndarray, df: float) -> np.ndarray:

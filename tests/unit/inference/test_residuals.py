@@ -191,7 +191,7 @@ def test_unit_with_fewer_rows_than_random_coefficients():
 
 
 def test_heterogeneous_level1_variance_uses_the_row_precision(hsb):
-    """With row precisions (sigma^2 / sigma^2_ij) on the estimates, u*_j is computed with
+    """With row precisions (sigma^2 / sigma^2_ij, ``Estimates.row_precision``) on the estimates, u*_j is computed with
     V_j = Z T Z' + diag(sigma^2_ij) and SIGMA = sqrt(sigma^2_ij)."""
     res = openhlm.fit(M4, hsb)
     est = res.estimates
@@ -200,12 +200,30 @@ def test_heterogeneous_level1_variance_uses_the_row_precision(hsb):
     precision = np.where(female == 1, 1.25, 0.8)
     stats_h = unit_stats(d, precision=precision)
     ev = evaluate(stats_h, est.sigma2, est.tau)
-    est_h = dataclasses.replace(est, stats=stats_h, evaluation=ev, fixed_evaluation=ev)
-    object.__setattr__(est_h, "precision", precision)
+    est_h = dataclasses.replace(est, stats=stats_h, evaluation=ev, fixed_evaluation=ev,
+                                row_precision=precision)
     eb = eb_estimates(est_h)
     units = [0, 42]
     for j, (u, _, var_u, mdist) in zip(units, _explicit(est_h, units, precision)):
         np.testing.assert_allclose(eb.eb_residuals[j], u, rtol=1e-9, atol=1e-12)
         assert eb.mdist[j] == pytest.approx(mdist, rel=1e-8)
     np.testing.assert_allclose(eb.level1_sigma, np.sqrt(est.sigma2 / precision))
+    np.testing.assert_allclose(eb.level1_sigma, np.sqrt(est_h.level1_variance))
     assert not np.allclose(eb.eb_residuals, eb_estimates(est).eb_residuals)
+
+
+def test_heterogeneous_fit_end_to_end(hsb):
+    """A fit with ln sigma^2_ij = alpha_0 + alpha_1 FEMALE: the EB residuals and MDIST use the
+    fitted sigma^2_ij (explicit V_j = Z T Z' + diag(sigma^2_ij)), SIGMA takes two values."""
+    spec = dataclasses.replace(openhlm.api.as_spec(M4, hsb), variance_predictors=("female",))
+    res = openhlm.fit(spec, hsb, method="ml")
+    est = res.estimates
+    assert est.row_precision is not None
+    eb = eb_estimates(est)
+    units = [0, 99]
+    for j, (u, c, var_u, mdist) in zip(units, _explicit(est, units, est.row_precision)):
+        np.testing.assert_allclose(eb.eb_residuals[j], u, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(eb.posterior_cov[j], c, rtol=1e-8, atol=1e-12)
+        assert eb.mdist[j] == pytest.approx(mdist, rel=1e-8)
+    np.testing.assert_allclose(eb.level1_sigma, np.sqrt(est.level1_variance))
+    assert len(np.unique(np.round(eb.level1_sigma, 10))) == 2
