@@ -127,6 +127,23 @@ def test_seed_variance_covariance_components_test(mdm):
     assert exact.chi2 == pytest.approx(1.126511, abs=1e-5)
 
 
+def test_seed_model_comparison_test_heterogeneous_sigma2(mdm):
+    """The seed's heterogeneous-sigma^2 run (ML, 11 parameters, HLM deviance 46482.093344) with
+    Model 4's printed REML deviance typed in (46501.875643, 4 parameters): HLM prints "Model
+    comparison test", chi-square 19.78230, 7 d.f., p = 0.006.  (HLM does not check that the
+    typed-in deviance is an ML one; neither can we.)  Our exact ML optimum is 0.0028 below
+    HLM's early-stopped deviance, hence 19.78505."""
+    res = openhlm.fit(M4, mdm, method="ml", heterogeneous_sigma2=["female"],
+                      deviance_test={"deviance": SEED_M4_DEVIANCE, "n_parameters": 4,
+                                     "convention": "hlm"})
+    t = res.extras["deviance_test"]
+    assert res.deviance_hlm == pytest.approx(46482.093344, abs=5e-3)
+    assert t.chi2 == pytest.approx(19.78230, abs=5e-3)
+    assert (t.df, t.n_parameters) == (7, 11)
+    assert str(t).splitlines()[0] == " Model comparison test"
+    assert str(t).splitlines()[4] == " P-value                      = 0.006"
+
+
 # -- R: exact mode ----------------------------------------------------------------------------
 
 HSB_TESTS = load_case("hsb_tests")
