@@ -171,3 +171,15 @@ def test_lowess_matches_statsmodels():
         ref = sm.lowess(y, x, frac=frac, it=it, delta=0.0)
         np.testing.assert_allclose(xs, ref[:, 0])
         np.testing.assert_allclose(fit, ref[:, 1], atol=1e-10)
+
+
+def test_model_graph_is_invariant_to_grand_mean_centring(results):
+    """Centring MEANSES around its grand mean re-parameterises the model: the predicted lines
+    at the same raw MEANSES quartiles must not move."""
+    centred = openhlm.fit(M4.replace("meanses", "grand(meanses)"), openhlm.datasets.hsb())
+    a = plots.model_graph(results, by="sector", quartiles_of="meanses").axes[0]
+    b = plots.model_graph(centred, by="sector", quartiles_of="meanses").axes[0]
+    assert [t.get_text() for t in a.get_legend().get_texts()] == [
+        t.get_text() for t in b.get_legend().get_texts()]
+    for la, lb in zip(a.get_lines(), b.get_lines()):
+        np.testing.assert_allclose(la.get_ydata(), lb.get_ydata(), rtol=1e-6)
