@@ -37,7 +37,7 @@ class FixedEffect:
     estimate: float
     se: float
     t: float
-    df: int
+    df: int | float          # HLM's approximate d.f.; Barnard-Rubin d.f. (float) when pooled
     p: float
     robust_se: float
     robust_t: float
