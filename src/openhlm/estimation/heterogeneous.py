@@ -59,8 +59,18 @@ from openhlm.estimation.likelihood import (
 )
 from openhlm.estimation.sufficient import UnitStats, unit_stats
 
-__all__ = ["VarianceDesign", "HeterogeneousFit", "variance_design", "row_terms",
-           "relative_precision", "fit_exact", "fit_hlm", "alpha_score"]
+__all__ = [
+    "HeterogeneousFit",
+    "VarianceDesign",
+    "alpha_score",
+    "estimate_heterogeneous",
+    "fisher_scoring_alpha",
+    "fit_exact",
+    "fit_hlm",
+    "relative_precision",
+    "row_terms",
+    "variance_design",
+]
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,7 @@ def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.n
     x0 = np.concatenate([theta0, np.zeros(vd.n_alpha - 1)])
     res = optimize.minimize(fg, x0, jac=True, method="BFGS",
                             options={"maxiter": max_iterations, "gtol": 1e-6})
-    x, dev, grad = _newton_polish(fg, np.array(res.x), tolerance)
+    x, _, grad = _newton_polish(fg, np.array(res.x), tolerance)
     theta = x[:n_theta]
     L = theta_to_lower(theta, R)
     L = L * np.where(np.diag(L) < 0, -1.0, 1.0)

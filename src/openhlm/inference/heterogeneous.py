@@ -47,8 +47,16 @@ from scipy import stats as st
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.heterogeneous import HeterogeneousFit
 
-__all__ = ["AlphaRow", "ImpliedVariance", "HeterogeneityTest", "HeterogeneousSigma2",
-           "variance_information", "heterogeneous_sigma2", "MAX_CATEGORIES", "EXTRA_KEY"]
+__all__ = [
+    "EXTRA_KEY",
+    "MAX_CATEGORIES",
+    "AlphaRow",
+    "HeterogeneityTest",
+    "HeterogeneousSigma2",
+    "ImpliedVariance",
+    "heterogeneous_sigma2",
+    "variance_information",
+]
 
 #: A variance predictor with at most this many distinct values is treated as categorical.
 MAX_CATEGORIES = 10

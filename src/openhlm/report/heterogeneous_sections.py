@@ -20,7 +20,7 @@ from typing import Any
 from openhlm.report import numfmt
 from openhlm.report.extras import register_extra, to_jsonable
 
-__all__ = ["heterogeneous_text", "heterogeneous_json", "hetero_p_value"]
+__all__ = ["hetero_p_value", "heterogeneous_json", "heterogeneous_text"]
 
 ALPHA_RULE = " " + "-" * 68
 FIT_RULE = " " + "-" * 67
@@ -81,8 +81,8 @@ def heterogeneous_text(block: Any, results: Any = None) -> list[str]:
               " Model 1 vs Model 2" + numfmt.rjust(numfmt.fixed(t.chi2, 5), 26)
               + numfmt.rjust(numfmt.integer(t.df), 8) + numfmt.rjust(hetero_p_value(t.p), 10)]
     if t.convention == "standard":
-        lines += ["", " (deviances are the standard -2 log-likelihood; HLM 6 prints them minus "
-                  "log(2*pi))"]
+        lines += ["", (" (deviances are the standard -2 log-likelihood; HLM 6 prints them "
+                       "minus log(2*pi))")]
     return lines
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import openhlm
 from openhlm.errors import ConvergenceWarning, EstimationError
-from openhlm.inference.heterogeneous import heterogeneous_sigma2, variance_information
+from openhlm.inference.heterogeneous import variance_information
 from openhlm.report.heterogeneous_sections import hetero_p_value, heterogeneous_text
 
 M4 = """mathach = B0 + B1*group(ses) + R
