@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from openhlm.errors import HypothesisError
 from openhlm.inference.variance import unit_ols
@@ -145,5 +145,5 @@ def homogeneity_test(results, *, min_df: int = 1) -> HomogeneityTest:
             f"have")
     H, df = homogeneity_statistic(sse[use], f[use])
     unused = tuple(str(u) for u in np.asarray(design.unit_ids)[~use])
-    return HomogeneityTest(chi2=H, df=df, p=float(st.chi2.sf(H, df)), units_used=J2,
+    return HomogeneityTest(chi2=H, df=df, p=float(special.chdtrc(df, H)), units_used=J2,
                            n_units=design.n_level2, unused_units=unused)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
+from scipy import special
 
 from openhlm.errors import HypothesisError
 
@@ -362,7 +362,7 @@ def wald_test(estimate: np.ndarray, covariance: np.ndarray, contrast: np.ndarray
                               "variance; remove the redundant rows")
     chi2 = float(e @ np.linalg.solve(CVC, e))
     df = int(C.shape[0])
-    return WaldStatistic(chi2=chi2, df=df, p=float(st.chi2.sf(chi2, df)))
+    return WaldStatistic(chi2=chi2, df=df, p=float(special.chdtrc(df, chi2)))
 
 
 def glh(results: HLMResults, hypotheses: Any, *, robust: bool | None = None) -> GLHResult:
@@ -438,7 +438,7 @@ def glh(results: HLMResults, hypotheses: Any, *, robust: bool | None = None) -> 
 # ---------------------------------------------------------------------------------------------
 
 def _p(chi2: float, df: int) -> float:
-    return float(st.chi2.sf(chi2, df))
+    return float(special.chdtrc(df, chi2))
 
 
 def _refuse_pooled(results: HLMResults) -> None:

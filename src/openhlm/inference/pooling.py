@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from openhlm.errors import EstimationError
 
@@ -102,7 +102,7 @@ def rubin_pool(estimates: np.ndarray, variances: np.ndarray,
     se = np.sqrt(total)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = qbar / se
-    p = 2.0 * st.t.sf(np.abs(t), df)
+    p = 2.0 * special.stdtr(df, -np.abs(t))
     fmi = (riv + 2.0 / (df + 3.0)) / (riv + 1.0)
     return RubinPooled(m=m, estimate=qbar, within=ubar, between=b, total=total, se=se, t=t,
                        df=df, p=p, riv=riv, missing_variance=lam, fmi=fmi, df_complete=nu_c,

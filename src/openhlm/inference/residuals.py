@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from openhlm.errors import EstimationError
 from openhlm.estimation.estimates import Estimates
@@ -109,8 +109,9 @@ def chi_square_order_quantiles(values: np.ndarray, df: float) -> np.ndarray:
     J = int(ok.sum())
     if J == 0 or df <= 0:
         return out
-    rank = st.rankdata(values[ok], method="ordinal")
-    out[ok] = st.chi2.ppf((rank - 0.5) / J, df)
+    rank = np.empty(int(ok.sum()))
+    rank[np.argsort(values[ok], kind="stable")] = np.arange(1, rank.size + 1)  # ordinal ranks
+    out[ok] = special.chdtri(df, 1.0 - (rank - 0.5) / J)
     return out
 
 
