@@ -56,6 +56,7 @@ __all__ = [
     "ImpliedVariance",
     "heterogeneous_sigma2",
     "variance_information",
+    "variance_standard_errors_heterogeneous",
 ]
 
 #: A variance predictor with at most this many distinct values is treated as categorical.
@@ -231,3 +232,23 @@ def heterogeneous_sigma2(est: Estimates) -> HeterogeneousSigma2:
         predictors=het.variance.labels[1:], rows=tuple(rows), covariance=cov,
         implied=_implied(het, alpha), test=test, macro_iterations=het.macro_iterations,
         micro_iterations=het.micro_iterations, converged=het.converged, mode=est.mode)
+
+
+def variance_standard_errors_heterogeneous(est: Estimates) -> tuple[float, np.ndarray]:
+    """(SE of sigma^2 = exp(alpha_0), R x R SEs of T) from the joint (alpha, T) information.
+
+    The homogeneous formulas (:mod:`openhlm.inference.variance_se`) would treat the variance
+    ratios exp(alpha_k C_k) as known; here they are estimated with T.  SE(sigma^2) is the delta
+    method, sigma^2 SE(alpha_0).
+    """
+    info, pairs = variance_information(est)
+    Ka = len(est.heterogeneous.alpha)
+    try:
+        se = np.sqrt(np.clip(np.diag(np.linalg.inv(info)), 0.0, None))
+    except np.linalg.LinAlgError:
+        se = np.full(info.shape[0], np.nan)
+    R = est.design.n_random
+    tau_se = np.zeros((R, R))
+    for t, (k, l) in enumerate(pairs):
+        tau_se[k, l] = tau_se[l, k] = se[Ka + t]
+    return float(est.sigma2 * se[0]), tau_se

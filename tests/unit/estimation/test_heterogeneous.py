@@ -268,3 +268,21 @@ def test_report_and_json_carry_the_block(small) -> None:
     assert data["heterogeneity_test"]["df"] == 2
     assert data["heterogeneity_test"]["chi2"] == pytest.approx(
         block.test.homogeneous_deviance - block.test.heterogeneous_deviance)
+
+
+def test_tau_standard_errors_come_from_the_joint_information(small) -> None:
+    info, pairs = variance_information(small.estimates)
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    Ka = 3
+    for t, (k, l) in enumerate(pairs):
+        assert small.tau_se[k, l] == pytest.approx(se[Ka + t], rel=1e-10)
+    assert small.sigma2_se == pytest.approx(small.sigma2 * se[0], rel=1e-10)
+
+
+def test_text_report_places_the_block_like_hlm(small) -> None:
+    """HLM prints the block in place of "Sigma_squared =", before Tau, and no level-1 row."""
+    text = small.report()
+    assert text.count("RESULTS FOR HETEROGENEOUS SIGMA-SQUARED") == 1
+    assert text.index("RESULTS FOR HETEROGENEOUS") < text.index("\n Tau\n")
+    assert " Sigma_squared =" not in text
+    assert "level-1,       R" not in text
