@@ -91,6 +91,10 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
     variance = variance_components_table(est, ols)
     rel, rel_units = reliabilities(est, ols)
     sigma2_se, tau_se = variance_standard_errors(est)
+    if getattr(est, "heterogeneous", None) is not None:   # T estimated jointly with alpha
+        from openhlm.inference.heterogeneous import variance_standard_errors_heterogeneous
+
+        sigma2_se, tau_se = variance_standard_errors_heterogeneous(est)
     conv = ConvergenceInfo(method=est.method, mode=est.mode, iterations=est.iterations,
                            converged=est.converged, stop_reason=est.stop_reason,
                            tolerance=est.tolerance, max_iterations=est.max_iterations,
