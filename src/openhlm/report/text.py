@@ -226,9 +226,27 @@ def _matrix_lines(table: Table, first: int, rest: int, trailing: str) -> list[st
     return out
 
 
+#: extras printed in place of HLM's "Sigma_squared = " line (heterogeneous sigma^2: HLM prints
+#: its "RESULTS FOR HETEROGENEOUS SIGMA-SQUARED" block there and no level-1 row in the
+#: variance-components table), not with the other extras.
+INLINE_EXTRAS = ("heterogeneous_sigma2",)
+
+
+def _inline_extra(results: HLMResults) -> list[str] | None:
+    for key in INLINE_EXTRAS:
+        renderer = renderer_for(key).text
+        if key in results.extras and renderer is not None:
+            return list(renderer(results.extras[key], results))
+    return None
+
+
 def _variance_estimates(results: HLMResults) -> list[str]:
-    lines = [f" Sigma_squared = {numfmt.rjust(numfmt.fixed(results.sigma2, 5), 12)}", ""]
-    has_se = not numfmt.is_missing(results.sigma2_se)
+    inline = _inline_extra(results)
+    if inline is not None:
+        lines = inline + [""]
+    else:
+        lines = [f" Sigma_squared = {numfmt.rjust(numfmt.fixed(results.sigma2, 5), 12)}", ""]
+    has_se = inline is None and not numfmt.is_missing(results.sigma2_se)
     if has_se:
         se = numfmt.rjust(numfmt.fixed(results.sigma2_se, 5), 12)
         lines += [f" Standard Error of Sigma_squared = {se}", "", ""]
@@ -302,8 +320,11 @@ def _variance_components(results: HLMResults) -> list[str]:
         "                         Deviation     Component",
         VARIANCE_RULE,
     ]
+    inline = any(key in results.extras for key in INLINE_EXTRAS)
     for row in table.rows:
         label, effect, sd, variance, df, chi2, p = row.cells
+        if effect == "R" and inline:   # heterogeneous sigma^2: no single level-1 variance
+            continue
         if effect == "R":
             head = "  level-1,".ljust(17) + "R "
         elif label == "INTRCPT1" or label.upper() == "INTRCPT1":
@@ -368,6 +389,8 @@ def _extras(results: HLMResults) -> list[list[str]]:
     """One block of lines per entry of ``results.extras`` (registered renderer or generic)."""
     blocks: list[list[str]] = []
     for key, block in results.extras.items():
+        if key in INLINE_EXTRAS and renderer_for(key).text is not None:
+            continue   # printed with the variance estimates
         renderer = renderer_for(key).text
         if renderer is not None:
             blocks.append(list(renderer(block, results)))
