@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.heterogeneous import HeterogeneousFit
@@ -216,7 +216,7 @@ def heterogeneous_sigma2(est: Estimates) -> HeterogeneousSigma2:
     for k, (label, a, s_) in enumerate(zip(het.variance.labels, alpha, se)):
         z = float(a / s_) if s_ > 0 else float("nan")
         rows.append(AlphaRow(label=label, parameter=f"alpha{k}", estimate=float(a), se=float(s_),
-                             z=z, p=float(2.0 * st.norm.sf(abs(z)))))
+                             z=z, p=float(2.0 * special.ndtr(-abs(z)))))
     hlm = est.mode == "hlm"
     d_hom = het.homogeneous_deviance_hlm if hlm else het.homogeneous_deviance
     d_het = est.deviance_hlm if hlm else est.deviance
@@ -226,7 +226,7 @@ def heterogeneous_sigma2(est: Estimates) -> HeterogeneousSigma2:
         homogeneous_parameters=int(het.homogeneous_parameters),
         heterogeneous_parameters=int(est.n_parameters), homogeneous_deviance=float(d_hom),
         heterogeneous_deviance=float(d_het), chi2=chi2, df=df,
-        p=float(st.chi2.sf(chi2, df)) if chi2 >= 0 else 1.0,
+        p=float(special.chdtrc(df, chi2)) if chi2 >= 0 else 1.0,
         convention="hlm" if hlm else "standard")
     return HeterogeneousSigma2(
         predictors=het.variance.labels[1:], rows=tuple(rows), covariance=cov,
