@@ -136,3 +136,19 @@ def test_fixed_parameter_estimates_reproduce_exact_fit(design):
     exact = estimate(design, method="ml")
     again = estimates_at(design, exact.sigma2, exact.tau, method="ml")
     assert again.deviance == pytest.approx(exact.deviance, abs=1e-9)
+
+
+def test_hlm_mode_non_convergence_warns_with_advice(design):
+    with pytest.warns(openhlm.ConvergenceWarning, match="raise max_iterations or use mode='exact'"):
+        est = estimate(design, mode="hlm", max_iterations=2)
+    assert not est.converged
+    assert "maximum number of iterations" in est.stop_reason
+
+
+def test_exact_mode_non_convergence_warns_with_advice(design, monkeypatch):
+    import openhlm.estimation.exact as exact
+
+    monkeypatch.setattr(exact, "_newton_polish", lambda fg, theta, tol: (theta, *fg(theta)))
+    with pytest.warns(openhlm.ConvergenceWarning, match="did not converge"):
+        est = estimate(design, max_iterations=1)
+    assert not est.converged
