@@ -126,6 +126,9 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
     HLMResults
     """
     if isinstance(data, (list, tuple)) or imputation is not None or plausible_values is not None:
+        if heterogeneous_sigma2:
+            raise SpecError("heterogeneous_sigma2 is not supported with multiply imputed data or "
+                            "plausible values yet; fit each data set with openhlm.fit")
         from openhlm.imputation import fit_imputed
 
         if hypotheses or homogeneity or deviance_test:
