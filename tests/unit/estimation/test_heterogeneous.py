@@ -286,3 +286,9 @@ def test_text_report_places_the_block_like_hlm(small) -> None:
     assert text.index("RESULTS FOR HETEROGENEOUS") < text.index("\n Tau\n")
     assert " Sigma_squared =" not in text
     assert "level-1,       R" not in text
+
+
+def test_imputed_data_with_heterogeneous_sigma2_is_refused() -> None:
+    l1, l2 = _tables(20)
+    with pytest.raises(openhlm.errors.SpecError, match="heterogeneous_sigma2 is not supported"):
+        openhlm.fit(M4, [l1, l1], id="id", level2=l2, method="ml", heterogeneous_sigma2="female")
