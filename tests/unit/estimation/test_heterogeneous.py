@@ -292,3 +292,25 @@ def test_imputed_data_with_heterogeneous_sigma2_is_refused() -> None:
     l1, l2 = _tables(20)
     with pytest.raises(openhlm.errors.SpecError, match="heterogeneous_sigma2 is not supported"):
         openhlm.fit(M4, [l1, l1], id="id", level2=l2, method="ml", heterogeneous_sigma2="female")
+
+
+def test_integer_design_weights_equal_repeated_rows() -> None:
+    """A level-1 design weight of 2 (not normalised) is the row entered twice.
+
+    (SES uncentred here: group means of the repeated rows would differ from the weighted
+    rows' unweighted group means.)"""
+    model = M4.replace("group(ses)", "ses")
+    l1, l2 = _tables(60)
+    rng = np.random.default_rng(7)
+    l1["w"] = rng.integers(1, 3, size=len(l1)).astype(float)
+    doubled = pd.concat([l1, l1[l1["w"] == 2]]).sort_values("id", kind="stable")
+    weighted = openhlm.fit(model, openhlm.build_mdm(l1, l2, id="id"), method="ml",
+                           heterogeneous_sigma2="female", level1_weight="w",
+                           normalize_weights=False)
+    repeated = openhlm.fit(model, openhlm.build_mdm(doubled, l2, id="id"), method="ml",
+                           heterogeneous_sigma2="female")
+    np.testing.assert_allclose(weighted.extras["heterogeneous_sigma2"].alpha,
+                               repeated.extras["heterogeneous_sigma2"].alpha, atol=1e-6)
+    np.testing.assert_allclose(weighted.extras["heterogeneous_sigma2"].alpha_se,
+                               repeated.extras["heterogeneous_sigma2"].alpha_se, rtol=1e-5)
+    assert weighted.deviance == pytest.approx(repeated.deviance, abs=1e-6)
