@@ -434,8 +434,13 @@ def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "e
     vd = variance_design(design)
     hom_design = dataclasses.replace(
         design, spec=dataclasses.replace(design.spec, variance_predictors=()))
-    hom = estimate(hom_design, method="ml", mode=mode, max_iterations=max_iterations,
-                   tolerance=tolerance)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hom = estimate(hom_design, method="ml", mode=mode, max_iterations=max_iterations,
+                       tolerance=tolerance)
+    for w in caught:   # say which fit they are about
+        warnings.warn(f"homogeneous-sigma^2 fit (model 1 of the 'Summary of Model Fit'): "
+                      f"{w.message}", w.category, stacklevel=3)
     if mode == "hlm":
         max_it = 100 if max_iterations is None else int(max_iterations)
         tol = 1e-6 if tolerance is None else float(tolerance)
