@@ -29,6 +29,7 @@ import pandas as pd
 
 from openhlm.data import MDM, read_table
 from openhlm.errors import DataError, SpecError
+from openhlm.inference.infer import tau_correlations
 from openhlm.inference.pooling import RubinPooled, pooled_covariance, rubin_pool
 from openhlm.results import (
     ConvergenceInfo,
@@ -215,15 +216,6 @@ def _average_ols(fits: Sequence[HLMResults]) -> OLSTable:
         average=_mean([f.level1_ols.average for f in fits]))
 
 
-def _correlations(tau: np.ndarray) -> np.ndarray:
-    sd = np.sqrt(np.clip(np.diag(tau), 0, None))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = tau / np.outer(sd, sd)
-    c[~np.isfinite(c)] = 0.0
-    np.fill_diagonal(c, 1.0)
-    return c
-
-
 def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None, *,
                  kind: str = "data sets") -> HLMResults:
     """Combine M fits of the same model (module docstring) into one :class:`HLMResults`."""
@@ -275,7 +267,7 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
         first, convergence=conv, data=dataclasses.replace(first.data, sources=sources),
         sigma2=float(np.mean([f.sigma2 for f in fits])),
         sigma2_se=float(np.mean([f.sigma2_se for f in fits])), tau=tau,
-        tau_se=_mean([f.tau_se for f in fits]), tau_correlations=_correlations(tau),
+        tau_se=_mean([f.tau_se for f in fits]), tau_correlations=tau_correlations(tau),
         reliability={k: float(np.mean([f.reliability[k] for f in fits]))
                      for k in first.reliability},
         fixed=fixed, variance=_average_variance_table(fits),

@@ -19,7 +19,7 @@ from openhlm.inference.variance import (
 from openhlm.inference.variance_se import variance_standard_errors
 from openhlm.results import ConvergenceInfo, DataSummary, HLMResults
 
-__all__ = ["infer", "FEW_UNITS_THRESHOLD"]
+__all__ = ["infer", "tau_correlations", "FEW_UNITS_THRESHOLD"]
 
 # HLM prints its warning about robust SEs for J = 10 and not for J = 23, 47, 100, 131, 160
 # (hlm-statistics.md 3, open question 2); we warn below 20 level-2 units.
@@ -34,7 +34,8 @@ def _fingerprint(est: Estimates) -> str:
     return h.hexdigest()[:16]
 
 
-def _correlations(tau: np.ndarray) -> np.ndarray:
+def tau_correlations(tau: np.ndarray) -> np.ndarray:
+    """HLM's "Tau (as correlations)": tau_kl / sqrt(tau_kk tau_ll), 0 where a variance is 0."""
     sd = np.sqrt(np.clip(np.diag(tau), 0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
         c = tau / np.outer(sd, sd)
@@ -107,7 +108,7 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
         spec=spec, method=est.method, mode=est.mode, convergence=conv, data=data,
         sigma2=est.sigma2, sigma2_se=sigma2_se, tau=est.tau,
         tau_labels=tuple(c.short_label for c in spec.random_coefficients), tau_se=tau_se,
-        tau_correlations=_correlations(est.tau), reliability=rel,
+        tau_correlations=tau_correlations(est.tau), reliability=rel,
         reliability_units_used=rel_units, fixed=fixed, variance=variance,
         deviance=est.deviance, deviance_hlm=est.deviance_hlm, loglik=est.loglik,
         n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units),
