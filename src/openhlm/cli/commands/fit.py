@@ -36,18 +36,14 @@ Bundled examples: hsb-model1 .. hsb-model4 (the HLM seminar's models on the HS&B
 The name of a bundled data file (hsb1.sav, hsb2.csv, ...) may be given as a data file."""
 
 
-def register(subparsers: Any) -> None:
-    """Add ``openhlm fit`` to ``subparsers``."""
-    parser = subparsers.add_parser(
-        "fit", help="fit a two-level model and print HLM's report",
-        description="Fit a two-level hierarchical linear model from a TOML model file, an HLM 6 "
-                    "command file or a bundled example, and print HLM2's report.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_model_arguments(parser: argparse.ArgumentParser, *,
+                        example_help: str = "a bundled example (hsb-model1 .. hsb-model4)"
+                        ) -> None:
+    """The model, data and estimation options shared by ``fit``, ``residuals`` and ``plot``."""
     parser.add_argument("model", nargs="?", metavar="MODEL",
                         help="a TOML model file (.toml) or an HLM 6 command file (.hlm)")
     parser.add_argument("--example", metavar="NAME",
-                        help="fit a bundled example (hsb-model1 .. hsb-model4) instead")
+                        help=example_help)
     data = parser.add_argument_group("data (command files; overrides a TOML file's [data])")
     data.add_argument("--level1", metavar="FILE", help="level-1 data file (or the only file)")
     data.add_argument("--level2", metavar="FILE", help="level-2 data file")
@@ -59,6 +55,17 @@ def register(subparsers: Any) -> None:
                      help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
     est.add_argument("--max-iterations", type=int, metavar="N", help="iteration limit")
     est.add_argument("--tolerance", type=float, metavar="X", help="convergence criterion")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``openhlm fit`` to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "fit", help="fit a two-level model and print HLM's report",
+        description="Fit a two-level hierarchical linear model from a TOML model file, an HLM 6 "
+                    "command file or a bundled example, and print HLM2's report.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_arguments(parser, example_help="fit a bundled example (hsb-model1 .. hsb-model4) instead")
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="FILE",
                      help="write the text report to FILE instead of stdout")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from openhlm.cli.commands import fit as fit_command
+
 __all__ = ["add_model_arguments", "fit_from_args", "register"]
 
 
@@ -23,22 +25,9 @@ def _names(text: str) -> list[str]:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The model, data and estimation options of ``openhlm fit``."""
-    parser.add_argument("model", nargs="?", metavar="MODEL",
-                        help="a TOML model file (.toml) or an HLM 6 command file (.hlm)")
-    parser.add_argument("--example", metavar="NAME",
-                        help="a bundled example (hsb-model1 .. hsb-model4) instead")
-    data = parser.add_argument_group("data (command files; overrides a TOML file's [data])")
-    data.add_argument("--level1", metavar="FILE", help="level-1 data file (or the only file)")
-    data.add_argument("--level2", metavar="FILE", help="level-2 data file")
-    data.add_argument("--id", metavar="ID", help="ID variable linking the levels")
-    data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
-    est = parser.add_argument_group("estimation (overrides the file's settings)")
-    est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
-    est.add_argument("--mode", choices=("exact", "hlm"),
-                     help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
-    est.add_argument("--max-iterations", type=int, metavar="N", help="iteration limit")
-    est.add_argument("--tolerance", type=float, metavar="X", help="convergence criterion")
+    """``openhlm fit``'s model, data and estimation options."""
+    fit_command.add_model_arguments(parser, example_help="a bundled example (hsb-model1 .. "
+                                    "hsb-model4) instead")
     # what `openhlm fit` would also read; unused here
     parser.set_defaults(output=None, json=None, html=None, ols_units=None, full=False)
 
