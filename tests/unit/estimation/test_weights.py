@@ -247,7 +247,11 @@ def test_unit_weights_of_one_reproduce_the_unweighted_fit(data):
 def test_hlm_mode_runs_with_weights(data):
     l1, l2 = data
     model = MODEL_RI
-    exact = openhlm.fit(model, l1, id="id", level2=l2, level1_weight="w1", level2_weight="w2")
+    # mode="hlm" works on the data rounded to single precision, as HLM stores them
+    from openhlm.api import hlm_single_precision
+
+    single = hlm_single_precision(openhlm.build_mdm(l1, l2, id="id"))
+    exact = openhlm.fit(model, single, level1_weight="w1", level2_weight="w2")
     hlm = openhlm.fit(model, l1, id="id", level2=l2, level1_weight="w1", level2_weight="w2",
                       mode="hlm", tolerance=1e-9, max_iterations=1000)
     np.testing.assert_allclose(hlm.gamma, exact.gamma, atol=1e-4)
