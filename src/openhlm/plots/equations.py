@@ -169,7 +169,8 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
         Level-1 predictor (default: the first one); other level-1 predictors are held at the
         unit's mean.
     sample : int or None
-        Number of units drawn at random (reproducibly, ``seed``); ``None`` draws all units.
+        Number of units drawn at random (reproducibly, ``seed``); ``None`` or 0 draws all units
+        (as ``openhlm plot level1 --sample 0``).
     by : str, optional
         Level-2 variable with few values (e.g. SECTOR) to colour the lines by.
     """
@@ -180,7 +181,9 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
     predictor = results.spec.coefficients[p].predictor
     J = d.n_level2
     units = np.arange(J)
-    if sample is not None and sample < J:
+    if sample is not None and sample < 0:
+        raise SpecError(f"sample must be a number of units >= 0 (0 or None: all), not {sample}")
+    if sample and sample < J:
         units = np.sort(np.random.default_rng(seed).choice(J, size=sample, replace=False))
     col = d.X[:, p]
     lo = np.full(J, np.inf)
