@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide.md"
 
-_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _IMAGE = re.compile(r"!\[[^\]]*\]\((images/[^)\s]+)\)")
 
 
@@ -132,7 +132,7 @@ def run_guide(workdir: Path, path: Path = GUIDE) -> Run:
         for block in read_blocks(path):
             if block.kind == "python":
                 code = compile(block.text, block.where(), "exec")
-                last, _ = _capture(lambda: exec(code, run.namespace))  # noqa: S102
+                last, _ = _capture(lambda code=code: exec(code, run.namespace))  # noqa: S102
                 run.outputs.append((block, last))
             elif block.kind == "output":
                 if last is None:
@@ -144,7 +144,7 @@ def run_guide(workdir: Path, path: Path = GUIDE) -> Run:
                     argv = shlex.split(cmd)
                     if argv[0] != "openhlm":
                         raise AssertionError(f"{block.where()}: not an openhlm command: {cmd}")
-                    last, rc = _capture(lambda: main(argv[1:]))
+                    last, rc = _capture(lambda argv=argv: main(argv[1:]))
                     run.commands.append((block, cmd, rc, last))
                     if rc != 0:
                         run.failures.append(f"{block.where()}: `{cmd}` exited {rc}:\n{last}")

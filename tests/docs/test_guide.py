@@ -44,7 +44,7 @@ def ns(run) -> dict:
     return run.namespace
 
 
-def approx(value, abs):  # noqa: A002 - the pytest keyword
+def approx(value, abs):
     return pytest.approx(value, abs=abs)
 
 
@@ -344,4 +344,4 @@ def test_guide_mentions_every_seminar_section():
                     "heterogeneity of level-1 variances", "without a level-1 intercept",
                     "Constraints of fixed effects", "random effect but not as a fixed effect",
                     "multi-degree-of-freedom", "sampling weights", "multiply imputed data"):
-        assert re.search(re.escape(heading), text, re.I), heading
+        assert re.search(re.escape(heading), text, re.IGNORECASE), heading
