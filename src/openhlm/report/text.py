@@ -47,6 +47,9 @@ def _header(results: HLMResults) -> list[str]:
     if results.mode == "hlm":
         mode = ["hlm mode: this run imitates HLM 6's iterations (starting values, EM",
                 "steps and stopping rule), so its estimates follow HLM 6's printed values."]
+    elif results.mode == "fixed":
+        mode = ["evaluated at given variance components: every statistic below is computed",
+                "at the sigma^2 and tau supplied (no estimation of them, no iterations)."]
     else:
         mode = ["exact mode: the estimates are fully converged (openhlm's exact mode)",
                 "and may differ from HLM 6's printed values in the last digits."]
@@ -76,7 +79,8 @@ def _specifications(results: HLMResults, title: str | None = None,
     lines += [
         f"  The maximum number of level-1 units = {data.n_level1}",
         f"  The maximum number of level-2 units = {data.n_level2}",
-        f"  The maximum number of iterations = {results.convergence.max_iterations}",
+        *([] if results.mode == "fixed" else
+          [f"  The maximum number of iterations = {results.convergence.max_iterations}"]),
         f"  Method of estimation: {method}",
     ]
     if data.deleted_level1_rows:
@@ -210,6 +214,8 @@ def _iterations(results: HLMResults) -> list[str]:
     conv = results.convergence
     if results.mode == "hlm":
         return [conv.stop_reason, f"******* ITERATION {conv.iterations} *******"]
+    if results.mode == "fixed":
+        return [conv.stop_reason]
     if conv.converged:
         return [(f"Iterations stopped at the maximum of the likelihood after "
                  f"{conv.iterations} iterations (openhlm exact mode)")]

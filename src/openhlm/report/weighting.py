@@ -39,6 +39,16 @@ _NORMALISATION_TEXT = {
 }
 
 
+def _normalisation_text(w) -> str:
+    """Describe the normalisation of the weights actually used (level 1, level 2 or both)."""
+    if w.normalization == "none":
+        return _NORMALISATION_TEXT["none"]
+    parts = [p for p in _NORMALISATION_TEXT[w.normalization].split("; ")
+             if (w.level1 is not None or not p.startswith("level-1"))
+             and (w.level2 is not None or not p.startswith("level-2"))]
+    return "; ".join(parts)
+
+
 def weighting_lines(results) -> list[str]:
     """HLM's "Weighting Specification" table, filled in from ``extras["weighting"]``."""
     w = results.extras.get("weighting")
@@ -57,7 +67,7 @@ def weighting_lines(results) -> list[str]:
             lines.append(f" {label:<15}{'yes':<9}{name:<12}{w.normalized(key)}")
     if w is not None and w.design_weighted:
         lines.append("")
-        lines += textwrap.wrap(f"Normalisation: {_NORMALISATION_TEXT[w.normalization]}.",
+        lines += textwrap.wrap(f"Normalisation: {_normalisation_text(w)}.",
                                width=78, initial_indent="  ", subsequent_indent="    ")
         if w.level1_zero_rows:
             lines.append(f"  Level-1 records with weight 0: {w.level1_zero_rows}")
