@@ -53,7 +53,12 @@ class FixedEffectsTable:
     robust_covariance: np.ndarray   # sandwich (CR0)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([r.__dict__ for r in self.rows])
+        """One row per fixed effect, HLM's columns first, in the printed order."""
+        frame = pd.DataFrame([r.__dict__ for r in self.rows])
+        first = ["gamma", "coefficient", "predictor", "estimate", "se", "t", "df", "p",
+                 "robust_se", "robust_t", "robust_p"]
+        rest = [c for c in frame.columns if c not in first]
+        return frame[first + rest] if len(frame) else frame
 
     def __iter__(self):
         return iter(self.rows)
