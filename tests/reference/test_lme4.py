@@ -10,64 +10,20 @@ optimum, so they agree to the same precision.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
 import openhlm
 from tests.reference.crosscheck._load import load_case
+from tests.reference.crosscheck.models import MODELS, case_mdm
 
 pytestmark = pytest.mark.reference
 
-M4 = """mathach = B0 + B1*group(ses) + R
-B0 = G00 + G01*sector + G02*meanses + U0
-B1 = G10 + G11*sector + G12*meanses + U1"""
-
-MODELS = {
-    "model1": ("mathach = B0 + R; B0 = G00 + U0", ()),
-    "model2": ("mathach = B0 + R; B0 = G00 + G01*meanses + U0", ()),
-    "model3": ("mathach = B0 + B1*group(ses) + R; B0 = G00 + U0; B1 = G10 + U1", ()),
-    "model4": (M4, ()),
-    "model4_fixed_slope": (M4.replace(" + U1", ""), ()),
-    "constraint": (M4, ("G02 = G12",)),
-    "female_random_only": ("""mathach = B0 + B1*female + B2*group(ses) + R
-        B0 = G00 + G01*sector + G02*meanses + U0
-        B1 = U1
-        B2 = G20 + G21*sector + G22*meanses + U2""", ()),
-    "no_intercept": ("mathach = B1*female + B2*male + R; B1 = G10 + U1; B2 = G20 + U2", ()),
-    "model4_minority_fixed": (M4.replace("+ R", "+ B2*minority + R") + "\nB2 = G20", ()),
-}
-
-OTHER_MODELS = {
-    "sleepstudy": {"model": ("Reaction = B0 + B1*Days + R; B0 = G00 + U0; B1 = G10 + U1", ())},
-    "exam": {
-        "a_random_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + U0; B1 = G10 + U1", ()),
-        "b_nonrandom_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*schavg + U0;"
-                              " B1 = G10 + G11*schavg", ()),
-        "c_schgend": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*boys + G02*girls + U0;"
-                      " B1 = G10 + U1", ()),
-    },
-}
-DATA = Path(__file__).parent / "data"
-
-
-def _mdm(case: str) -> openhlm.MDM:
-    if case == "hsb":
-        l1 = pd.read_csv(openhlm.datasets.path("hsb1.csv"))
-        l1["male"] = 1.0 - l1["female"]
-        return openhlm.build_mdm(l1, pd.read_csv(openhlm.datasets.path("hsb2.csv")), id="id")
-    if case == "sleepstudy":
-        return openhlm.build_mdm(DATA / "sleepstudy.csv", id="Subject",
-                                 level1_variables=["Days", "Reaction"], level2_variables=[])
-    l1 = pd.read_csv(DATA / "exam.csv")[["school", "normexam", "standLRT"]]
-    l2 = pd.read_csv(DATA / "exam_level2.csv")[["school", "boys", "girls", "schavg"]]
-    return openhlm.build_mdm(l1, l2, id="school")
+CASES = ("hsb", "sleepstudy", "exam")
 
 
 def _cases():
-    for case in ("hsb", "sleepstudy", "exam"):
+    for case in CASES:
         for key, ref in load_case(case)["models"].items():
             base, method = key.rsplit("_", 1)
             yield pytest.param(case, base, method, ref, id=f"{case}-{key}")
@@ -81,8 +37,8 @@ def fits():
     def get(case: str, base: str, method: str):
         if (case, base, method) not in cache:
             if case not in mdms:
-                mdms[case] = _mdm(case)
-            eqs, constraints = (MODELS if case == "hsb" else OTHER_MODELS[case])[base]
+                mdms[case] = case_mdm(case)
+            eqs, constraints = MODELS[case][base]
             cache[case, base, method] = openhlm.fit(eqs, mdms[case], method=method,
                                                     constraints=constraints)
         return cache[case, base, method]

@@ -18,66 +18,23 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import openhlm
 from openhlm.estimation.likelihood import evaluate
 from openhlm.inference.residuals import eb_estimates
-from tests.reference.crosscheck._load import load_case, load_csv, load_data
+from tests.reference.crosscheck._load import load_case, load_csv
+from tests.reference.crosscheck.models import MODELS, case_mdm
 
 pytestmark = pytest.mark.reference
 
-M4 = """mathach = B0 + B1*group(ses) + R
-B0 = G00 + G01*sector + G02*meanses + U0
-B1 = G10 + G11*sector + G12*meanses + U1"""
-
-# the HS&B models of tests/reference/crosscheck/hsb (see its PROVENANCE.md)
-HSB_MODELS = {
-    "model1": ("mathach = B0 + R; B0 = G00 + U0", ()),
-    "model2": ("mathach = B0 + R; B0 = G00 + G01*meanses + U0", ()),
-    "model3": ("mathach = B0 + B1*group(ses) + R; B0 = G00 + U0; B1 = G10 + U1", ()),
-    "model4": (M4, ()),
-    "model4_fixed_slope": (M4.replace(" + U1", ""), ()),
-    "constraint": (M4, ("G02 = G12",)),
-    "female_random_only": ("""mathach = B0 + B1*female + B2*group(ses) + R
-        B0 = G00 + G01*sector + G02*meanses + U0
-        B1 = U1
-        B2 = G20 + G21*sector + G22*meanses + U2""", ()),
-    "no_intercept": ("mathach = B1*female + B2*male + R; B1 = G10 + U1; B2 = G20 + U2", ()),
-    "model4_minority_fixed": (M4.replace("+ R", "+ B2*minority + R") + "\nB2 = G20", ()),
-}
-
-EXAM_MODELS = {
-    "a_random_slope": "normexam = B0 + B1*standLRT + R; B0 = G00 + U0; B1 = G10 + U1",
-    "b_nonrandom_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*schavg + U0; "
-                          "B1 = G10 + G11*schavg"),
-    "c_schgend": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*boys + G02*girls + U0; "
-                  "B1 = G10 + U1"),
-}
-SLEEP_MODEL = "Reaction = B0 + B1*Days + R; B0 = G00 + U0; B1 = G10 + U1"
-
-
 @pytest.fixture(scope="module")
 def mdms() -> dict[str, openhlm.MDM]:
-    l1 = pd.read_csv(openhlm.datasets.path("hsb1.csv"))
-    l1["male"] = 1.0 - l1["female"]
-    l2 = pd.read_csv(openhlm.datasets.path("hsb2.csv"))
-    exam = load_data("exam")[["school", "normexam", "standLRT"]]
-    exam2 = load_data("exam_level2")[["school", "boys", "girls", "schavg"]]
-    return {
-        "hsb": openhlm.build_mdm(l1, l2, id="id"),
-        "exam": openhlm.build_mdm(exam, exam2, id="school"),
-        "sleepstudy": openhlm.MDM.from_tables(load_data("sleepstudy"), None, id="Subject"),
-    }
+    return {case: case_mdm(case) for case in MODELS}
 
 
 def _model(case: str, base: str) -> tuple[str, tuple[str, ...]]:
-    if case == "hsb":
-        return HSB_MODELS[base]
-    if case == "exam":
-        return EXAM_MODELS[base], ()
-    return SLEEP_MODEL, ()
+    return MODELS[case][base]
 
 
 def _cases():
