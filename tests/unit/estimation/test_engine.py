@@ -152,3 +152,33 @@ def test_exact_mode_non_convergence_warns_with_advice(design, monkeypatch):
     with pytest.warns(openhlm.ConvergenceWarning, match="did not converge"):
         est = estimate(design, max_iterations=1)
     assert not est.converged
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_variance_component_standard_errors_match_dense_information(design, reml):
+    """SE(sigma^2), SE(tau) from the expected information, against 1/2 tr(P dV_a P dV_b) (REML)
+    or 1/2 tr(V^-1 dV_a V^-1 dV_b) (ML) built from explicit N x N matrices."""
+    from scipy.linalg import block_diag
+
+    from openhlm.inference.variance_se import variance_standard_errors
+
+    sigma2, tau = 0.9, np.array([[1.3, 0.2], [0.2, 0.4]])
+    est = estimates_at(design, sigma2, tau, method="reml" if reml else "ml")
+    se_s2, se_tau = variance_standard_errors(est)
+
+    A, Z = design.A(), design.Z()
+    blocks = [np.flatnonzero(design.unit == j) for j in range(design.n_level2)]
+    V = block_diag(*[Z[b] @ tau @ Z[b].T + sigma2 * np.eye(len(b)) for b in blocks])
+    Zfull = block_diag(*[Z[b] for b in blocks])            # N x (J*2)
+    Vinv = np.linalg.inv(V)
+    P = Vinv - Vinv @ A @ np.linalg.inv(A.T @ Vinv @ A) @ A.T @ Vinv if reml else Vinv
+    J = design.n_level2
+    derivs = [np.eye(len(design.y))]
+    for k, l in [(0, 0), (1, 0), (1, 1)]:
+        E = np.zeros((2, 2))
+        E[k, l] = E[l, k] = 1.0
+        derivs.append(Zfull @ np.kron(np.eye(J), E) @ Zfull.T)
+    info = np.array([[0.5 * np.trace(P @ a @ P @ b) for b in derivs] for a in derivs])
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    assert se_s2 == pytest.approx(se[0], rel=1e-9)
+    np.testing.assert_allclose([se_tau[0, 0], se_tau[1, 0], se_tau[1, 1]], se[1:], rtol=1e-9)
