@@ -1,0 +1,244 @@
+"""HLM's "Exploratory Analysis" of potential level-2 predictors (hlm-statistics.md 12.3).
+
+For every random coefficient q and every candidate level-2 variable W that is *not* in the
+model, HLM 6 prints "estimated level-2 coefficients and their standard errors obtained by
+regressing EB residuals on level-2 predictors selected for possible inclusion in subsequent HLM
+runs": a Coefficient, a Standard Error and a t value.  It is a screening device (the printed
+counterpart of the seminar's plot of the intercept's EB residuals against ``pracad``,
+:func:`openhlm.plots.eb_residuals_vs`): a large |t| suggests that W belongs in the level-2
+equation of coefficient q.
+
+What openhlm computes, for each q and W separately (a *simple* regression, one W at a time):
+
+    u*_qj = a + b W_j + e_j,   j over the units with a value of W,
+
+by ordinary least squares, unweighted, with an intercept:
+
+* b = sum_j (W_j - W_bar)(u*_qj - u_bar) / S_WW,  S_WW = sum_j (W_j - W_bar)^2;
+* SE(b) = sqrt(s^2 / S_WW),  s^2 = sum_j e_j^2 / (J_W - 2)  (the residual variance on
+  J_W - 2 degrees of freedom, J_W = the number of units with a value of W);
+* t = b / SE(b).
+
+u*_qj are the empirical Bayes residuals of the residual file (``EB...`` columns of
+``results.level2_residuals()``; :func:`openhlm.inference.residuals.eb_estimates`).
+
+**What is not known about HLM**: HLM's manual names the regression but not its standard error.
+HLM could divide by J - 2 or J - 1, weight the units (by level-2 design weights or by the
+precision of u*_qj) or use the EB residuals' sampling variance; none of this is documented and
+no printed example was available to check against.  The numbers above are those of R's
+``lm(u ~ W)`` on the same residuals (checked in ``tests/unit/inference/test_exploratory.py``
+against lme4's conditional modes).  Level-2 design weights are *not* used.  Units with a missing
+value of W are left out of that W's regressions only (``n_units`` says how many were used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from openhlm.errors import EstimationError, SpecError
+from openhlm.spec._names import close_matches, did_you_mean
+
+if TYPE_CHECKING:
+    from openhlm.results import HLMResults
+
+__all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis", "exploratory", "with_exploratory"]
+
+#: HLM 6's heading of the block (hlm-statistics.md 12.3).
+EXPLORATORY_TITLE = ("Exploratory Analysis: estimated level-2 coefficients and their standard "
+                     "errors obtained by regressing EB residuals on level-2 predictors selected "
+                     "for possible inclusion in subsequent HLM runs")
+
+
+@dataclass(frozen=True)
+class ExploratoryAnalysis:
+    """Simple OLS regressions of each random coefficient's EB residuals on each candidate.
+
+    Arrays are (R, K): one row per random coefficient (``coefficients``, in the model's
+    order), one column per candidate (``candidates``, in the order asked, spelled as in the
+    MDM).  ``n_units`` (K,) are the units with a value of each candidate; ``df = n_units - 2``.
+    """
+
+    coefficients: tuple[str, ...]      # "INTRCPT1", "SES"
+    coefficient_indices: tuple[int, ...]  # q of Bq / Uq
+    candidates: tuple[str, ...]        # "pracad", "disclim"
+    estimate: np.ndarray               # (R, K) slope b
+    se: np.ndarray                     # (R, K) SE(b)
+    t: np.ndarray                      # (R, K) b / SE(b)
+    intercept: np.ndarray              # (R, K) a
+    n_units: np.ndarray                # (K,)
+    n_total: int                       # J, units in the analysis
+
+    @property
+    def df(self) -> np.ndarray:
+        """(K,) residual degrees of freedom of each candidate's regressions, J_W - 2."""
+        return self.n_units - 2
+
+    @property
+    def p(self) -> np.ndarray:
+        """(R, K) two-sided p-values of t on ``df`` d.f. (not printed by HLM)."""
+        return 2.0 * special.stdtr(self.df[None, :].astype(float), -np.abs(self.t))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """HLM's row labels of the random coefficients: "INTRCPT1,B0", "SES,B1"."""
+        return tuple(f"{c},B{q}" for c, q in zip(self.coefficients, self.coefficient_indices))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (random coefficient, candidate): estimate, se, t, df, p, n_units."""
+        R, K = self.estimate.shape
+        return pd.DataFrame({
+            "coefficient": np.repeat(self.coefficients, K),
+            "random_effect": np.repeat([f"U{q}" for q in self.coefficient_indices], K),
+            "candidate": np.tile(self.candidates, R),
+            "estimate": self.estimate.ravel(), "se": self.se.ravel(), "t": self.t.ravel(),
+            "df": np.tile(self.df, R), "p": self.p.ravel(),
+            "intercept": self.intercept.ravel(), "n_units": np.tile(self.n_units, R),
+        })
+
+    def __str__(self) -> str:
+        from openhlm.report.exploratory_sections import exploratory_text
+
+        return "\n".join(exploratory_text(self))
+
+
+def _model_level2_variables(results: HLMResults) -> set[str]:
+    return {p.name.lower() for c in results.spec.coefficients for p in c.equation.predictors}
+
+
+def _resolve(candidates: str | Iterable[str], results: HLMResults) -> tuple[str, ...]:
+    """The candidates spelled as in the MDM, checked: level-2, not in the model, once each."""
+    frame = results.estimates.design.level2_data  # type: ignore[union-attr]
+    level2 = [str(c) for c in frame.columns]
+    level1 = [str(c) for c in results.estimates.design.level1_data.columns]  # type: ignore[union-attr]
+    in_model = _model_level2_variables(results)
+    allowed = [v for v in level2 if v.lower() not in in_model]
+    listed = ", ".join(allowed) if allowed else "none: every level-2 variable is in the model"
+    if isinstance(candidates, str):
+        candidates = [candidates]
+    try:
+        names = list(candidates)
+    except TypeError:
+        raise SpecError(f"exploratory candidates must be a list of level-2 variable names, not "
+                        f"{type(candidates).__name__}") from None
+    if not names:
+        raise SpecError(f"exploratory analysis needs at least one candidate level-2 variable "
+                        f"(allowed: {listed})")
+    lower = {v.lower(): v for v in level2}
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(f"exploratory candidates must be variable names, found {name!r} "
+                            f"(allowed: {listed})")
+        key = name.strip().lower()
+        if key not in lower:
+            if key in {v.lower() for v in level1}:
+                why = "is a level-1 variable"
+            else:
+                why = "is not a variable of the MDM" + did_you_mean(close_matches(name, allowed))
+            raise SpecError(f"exploratory candidate '{name}' {why}: candidates are level-2 "
+                            f"variables not in the model (allowed: {listed})")
+        if key in in_model:
+            raise SpecError(f"exploratory candidate '{name}' is already in the model's level-2 "
+                            f"equations: candidates are level-2 variables not in the model "
+                            f"(allowed: {listed})")
+        if lower[key] in out:
+            raise SpecError(f"exploratory candidate '{name}' is named twice")
+        out.append(lower[key])
+    return tuple(out)
+
+
+def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> ExploratoryAnalysis:
+    """HLM's exploratory analysis of potential level-2 predictors.
+
+    Regresses the EB residuals u*_qj of each random coefficient on each candidate level-2
+    variable W_j in turn (OLS with an intercept over the units; SE from the residual variance
+    on J_W - 2 d.f.; see the module docstring for what is and is not known about HLM's
+    formula).
+
+    Parameters
+    ----------
+    results : HLMResults
+        A fitted model with at least one random coefficient.
+    candidates : str or iterable of str
+        Level-2 variables of the MDM that are not in the model's level-2 equations
+        (case-insensitive), e.g. ``["pracad", "disclim"]``.
+
+    Returns
+    -------
+    ExploratoryAnalysis
+
+    Raises
+    ------
+    SpecError
+        A candidate that is not a level-2 variable of the MDM, is in the model, is named twice,
+        is not numeric, is constant, or has fewer than 3 units with a value.
+    EstimationError
+        The results carry no estimates (hand-built or pooled results) or have no random
+        coefficient.
+
+    Examples
+    --------
+    >>> res = openhlm.fit(model4, openhlm.datasets.hsb())        # doctest: +SKIP
+    >>> print(openhlm.exploratory(res, ["pracad", "disclim"]))  # doctest: +SKIP
+    """
+    from openhlm.inference.residuals import eb_estimates
+
+    if results.estimates is None:
+        raise EstimationError("the exploratory analysis needs the EB residuals of a fitted "
+                              "model; these results carry no estimates (refit the model with "
+                              "openhlm.fit)")
+    names = _resolve(candidates, results)
+    eb = eb_estimates(results.estimates)  # raises EstimationError without random coefficients
+    u = eb.eb_residuals                                     # (J, R)
+    frame = results.estimates.design.level2_data
+    J, R = u.shape
+    K = len(names)
+    est, se, t, a = (np.full((R, K), np.nan) for _ in range(4))
+    n_units = np.zeros(K, dtype=np.int64)
+    for k, name in enumerate(names):                        # loop over candidates, not units
+        try:
+            w = frame[name].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise SpecError(f"exploratory candidate '{name}' is not numeric") from None
+        ok = np.isfinite(w)
+        n = int(ok.sum())
+        n_units[k] = n
+        if n < 3:
+            raise SpecError(f"exploratory candidate '{name}' has a value in only {n} of {J} "
+                            f"units: the regression needs at least 3")
+        x = w[ok] - w[ok].mean()
+        sxx = float(x @ x)
+        if not sxx > 1e-12 * max(1.0, float(np.abs(w[ok]).max()) ** 2) * n:
+            raise SpecError(f"exploratory candidate '{name}' has the same value in every unit "
+                            f"of the analysis: it cannot predict anything")
+        uk = u[ok]                                          # (n, R)
+        ubar = uk.mean(axis=0)
+        b = x @ (uk - ubar) / sxx                            # (R,)
+        resid = uk - ubar - np.outer(x, b)
+        s2 = (resid**2).sum(axis=0) / (n - 2)
+        est[:, k] = b
+        se[:, k] = np.sqrt(s2 / sxx)
+        a[:, k] = ubar - b * w[ok].mean()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t[:, k] = b / se[:, k]
+    return ExploratoryAnalysis(
+        coefficients=eb.random_labels, coefficient_indices=eb.random_indices,
+        candidates=names, estimate=est, se=se, t=t, intercept=a, n_units=n_units, n_total=J)
+
+
+def with_exploratory(results: HLMResults, candidates: str | Iterable[str] | None
+                     ) -> HLMResults:
+    """``results`` with :func:`exploratory` stored in ``results.extras["exploratory"]``
+    (unchanged when ``candidates`` is ``None``)."""
+    if candidates is None:
+        return results
+    block = exploratory(results, candidates)
+    import openhlm.report.exploratory_sections  # noqa: F401  (registers the report renderers)
+
+    return replace(results, extras={**results.extras, "exploratory": block})

@@ -1,0 +1,92 @@
+"""Report block of HLM's "Exploratory Analysis" of potential level-2 predictors.
+
+Importing this module registers the renderers of ``results.extras["exploratory"]``
+(:class:`openhlm.inference.exploratory.ExploratoryAnalysis`) with :mod:`openhlm.report.extras`.
+
+The text block follows HLM 6's layout as far as it is described (hlm-statistics.md 12.3; no
+printed example was available): the heading, then per random coefficient ("INTRCPT1,B0") a
+small table with the candidates as columns and the rows "Coefficient", "Standard Error",
+"t value".  Many candidates wrap to several panels of at most 79 characters.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from openhlm.inference.exploratory import EXPLORATORY_TITLE, ExploratoryAnalysis
+from openhlm.report import numfmt
+from openhlm.report.extras import register_extra, to_jsonable
+
+__all__ = ["exploratory_json", "exploratory_text"]
+
+_WIDTH = 79
+_LABEL = 22          # width of the row-label column
+_MIN_COLUMN = 11     # width of a candidate's column (wider for long names)
+_RULE = " " + "-" * (_WIDTH - 2)
+_ROWS = (("Coefficient", "estimate", 6), ("Standard Error", "se", 6), ("t value", "t", 3))
+
+
+def _panels(names: tuple[str, ...]) -> list[list[int]]:
+    """Candidates (by position) grouped so that every panel line fits in 79 characters."""
+    panels: list[list[int]] = [[]]
+    used = _LABEL
+    for k, name in enumerate(names):
+        width = max(_MIN_COLUMN, len(name) + 2)
+        if panels[-1] and used + width > _WIDTH:
+            panels.append([])
+            used = _LABEL
+        panels[-1].append(k)
+        used += width
+    return panels
+
+
+def exploratory_text(block: ExploratoryAnalysis, results: Any = None) -> list[str]:
+    """HLM's "Exploratory Analysis" table: per random coefficient, the candidates as columns
+    and the rows "Coefficient", "Standard Error", "t value"."""
+    lines = textwrap.wrap(EXPLORATORY_TITLE, width=_WIDTH, initial_indent=" ",
+                          subsequent_indent=" ")
+    lines += [_RULE, f" {'Level-1 Coefficient':<{_LABEL - 1}}Potential Level-2 Predictors",
+              _RULE]
+    widths = [max(_MIN_COLUMN, len(n) + 2) for n in block.candidates]
+    for r, label in enumerate(block.labels):
+        lines += ["", f" {label}"]
+        for i, panel in enumerate(_panels(block.candidates)):
+            if i:
+                lines.append("")
+            lines.append(" " * _LABEL + "".join(f"{block.candidates[k]:>{widths[k]}}"
+                                               for k in panel))
+            for title, field, decimals in _ROWS:
+                values = getattr(block, field)
+                lines.append(f"{'    ' + title:<{_LABEL}}" + "".join(
+                    numfmt.rjust(numfmt.fixed(values[r, k], decimals), widths[k])
+                    for k in panel))
+    lines.append("")
+    note = ("(openhlm: each EB residual regressed on one predictor at a time, by ordinary "
+            "least squares with an intercept over the level-2 units; standard errors from the "
+            "residual variance on J - 2 degrees of freedom. HLM does not document its "
+            "standard-error formula.)")
+    lines += textwrap.wrap(note, width=_WIDTH, initial_indent=" ", subsequent_indent="  ")
+    missing = [f"{name} {n} of {block.n_total}"
+               for name, n in zip(block.candidates, block.n_units) if n < block.n_total]
+    if missing:
+        lines += textwrap.wrap("Note: units with a value of the predictor (the others are left "
+                               "out of its regressions): " + ", ".join(missing) + ".",
+                               width=_WIDTH, initial_indent=" ", subsequent_indent="  ")
+    return lines
+
+
+def exploratory_json(block: ExploratoryAnalysis, results: Any = None) -> dict[str, Any]:
+    """The block as JSON: the title, the method, and one record per (coefficient, candidate)."""
+    return {
+        "title": EXPLORATORY_TITLE,
+        "method": "ols",
+        "coefficients": list(block.coefficients),
+        "candidates": list(block.candidates),
+        "n_units": to_jsonable(block.n_units),
+        "n_total": int(block.n_total),
+        "rows": to_jsonable(block.to_frame()),
+    }
+
+
+register_extra("exploratory", text=exploratory_text, json=exploratory_json)
