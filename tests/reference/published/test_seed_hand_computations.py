@@ -52,4 +52,5 @@ def test_variance_explained(fits):
     between = fits["m2"].variance_explained(fits["m1"]).set_index("component")["proportion"]
     assert round(between["INTRCPT1, U0"], 2) == 0.69
     within = fits["m3"].variance_explained(fits["m1"]).set_index("component")["proportion"]
-    assert round(within["level-1, R"], 3) == 0.063
+    # the seminar rounds first: (39.15 - 36.70) / 39.15 = .0626 -> ".063"; unrounded .0624
+    assert within["level-1, R"] == pytest.approx(0.063, abs=1e-3)
