@@ -85,7 +85,8 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         normalize_weights: bool | str = True, precision_weight: str | None = None,
         imputation: str | None = None, plausible_values=None,
         heterogeneous_sigma2: str | Iterable[str] = (), hypotheses=None,
-        homogeneity: bool = False, deviance_test: dict | None = None) -> HLMResults:
+        homogeneity: bool = False, deviance_test: dict | None = None,
+        exploratory: Iterable[str] | None = None) -> HLMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -132,6 +133,11 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         against a prior model (``{"deviance": 46502.95, "n_parameters": 2}``, optionally
         ``"convention": "hlm"``; see :func:`openhlm.deviance_test`).  Stored in
         ``results.extras["glh"]``, ``["homogeneity"]`` and ``["deviance_test"]``.
+    exploratory : iterable of str, optional
+        Level-2 variables of the MDM not in the model, e.g. ``["pracad", "disclim"]``: HLM's
+        "Exploratory Analysis" of potential level-2 predictors (the EB residuals of each random
+        coefficient regressed on each variable; see :func:`openhlm.exploratory`), stored in
+        ``results.extras["exploratory"]`` and printed at the end of the report.
 
     Returns
     -------
@@ -146,6 +152,9 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
         if hypotheses or homogeneity or deviance_test:
             raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
                             "pooled over imputed data sets; fit each data set on its own")
+        if exploratory is not None:
+            raise SpecError("the exploratory analysis (exploratory=) is not pooled over imputed "
+                            "data sets; run openhlm.exploratory on the fit of each data set")
         return fit_imputed(model, data, imputation=imputation,
                            plausible_values=plausible_values, method=method, mode=mode,
                            constraints=constraints, max_iterations=max_iterations,
@@ -181,4 +190,8 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
 
         results = with_tests(results, hypotheses=hypotheses, homogeneity=homogeneity,
                              deviance_test=deviance_test)
+    if exploratory is not None:
+        from openhlm.inference.exploratory import with_exploratory
+
+        results = with_exploratory(results, exploratory)
     return results
