@@ -27,6 +27,7 @@ from openhlm.errors import (
     OpenHLMError,
     SpecError,
 )
+from openhlm.inference.exploratory import ExploratoryAnalysis, exploratory
 from openhlm.inference.homogeneity import homogeneity_test
 from openhlm.inference.hypotheses import compare, deviance_test, glh
 from openhlm.results import HLMResults
@@ -46,4 +47,5 @@ __all__ = [
     "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
     "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
     "glh", "compare", "deviance_test", "homogeneity_test", "fit_imputed",
+    "exploratory", "ExploratoryAnalysis",
 ]
