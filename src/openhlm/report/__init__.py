@@ -10,6 +10,7 @@ blocks (``results.extras``) rendered through the registry of :mod:`openhlm.repor
 from __future__ import annotations
 
 from openhlm.report import (
+    exploratory_sections,  # noqa: F401  (registers its renderers)
     heterogeneous_sections,  # noqa: F401  (registers its renderers)
     hypothesis_sections,  # noqa: F401  (registers its renderers)
 )
