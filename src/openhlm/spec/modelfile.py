@@ -121,7 +121,9 @@ class HypothesesSection:
 
 @dataclass(frozen=True, slots=True)
 class OutputSection:
-    """``[output]``: files to write (``None`` = not written) and the residual-file format."""
+    """``[output]``: files to write (``None`` = not written), the residual-file format, and
+    ``exploratory``: level-2 variables not in the model for HLM's "Exploratory Analysis" block
+    (:func:`openhlm.exploratory`)."""
 
     report: Path | None = None
     json: Path | None = None
@@ -129,6 +131,7 @@ class OutputSection:
     level1_residuals: Path | None = None
     level2_residuals: Path | None = None
     format: str = "csv"
+    exploratory: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,9 +486,10 @@ def _output_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Ou
     t = ("output",)
     d = _table(ctx, doc, "output")
     keys = ("report", "json", "html", "level1_residuals", "level2_residuals")
-    _check_keys(ctx, t, d, keys + ("format",))
+    _check_keys(ctx, t, d, keys + ("format", "exploratory"))
     paths = {k: _path(ctx, t, d, k, base) for k in keys}
-    return OutputSection(**paths, format=_choice(ctx, t, d, "format", RESIDUAL_FORMATS, "csv"))
+    return OutputSection(**paths, format=_choice(ctx, t, d, "format", RESIDUAL_FORMATS, "csv"),
+                         exploratory=_strings(ctx, t, d, "exploratory"))
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, ctx: _Context) -> CommandFileError:
@@ -625,6 +629,8 @@ def format_model_file(mf: ModelFile) -> str:
         if getattr(o, key) is not None:
             out.append(f"{key} = {_toml_path(getattr(o, key), base)}")
     out.append(f"format = {_toml_string(o.format)}")
+    if o.exploratory:
+        out.append("exploratory = [" + ", ".join(map(_toml_string, o.exploratory)) + "]")
     return "\n".join(out) + "\n"
 
 
