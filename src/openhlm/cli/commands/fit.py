@@ -75,6 +75,10 @@ def register(subparsers: Any) -> None:
                      help="units shown in the level-1 OLS table (default 10; 0 = none)")
     out.add_argument("--full", action="store_true",
                      help="full output: also the iteration history")
+    out.add_argument("--exploratory", metavar="VARS", action="append",
+                     help="HLM's exploratory analysis: regress the EB residuals on these level-2 "
+                          "variables not in the model (comma-separated, e.g. pracad,disclim; "
+                          "replaces the file's [output] exploratory)")
     parser.set_defaults(func=_fit)
 
 
@@ -99,6 +103,8 @@ class FitJob:
     tests: dict[str, Any] = field(default_factory=dict)   # fit(hypotheses=, homogeneity=, ...)
     tests_source: str | None = None                       # the file that asked for them
     weights: dict[str, Any] = field(default_factory=dict)  # fit(level1_weight=, ...)
+    exploratory: tuple[str, ...] = ()                     # fit(exploratory=)
+    exploratory_source: str | None = None                 # where they were named
 
 
 # -- building the job ------------------------------------------------------------------------
@@ -156,6 +162,9 @@ def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
         job.weights = {"level1_weight": w.level1, "level2_weight": w.level2,
                        "precision_weight": w.precision, "normalize_weights": w.normalize}
     _add_tests(job, mf)
+    if mf.output.exploratory:
+        job.exploratory = mf.output.exploratory
+        job.exploratory_source = f"{mf.source}: [output] exploratory"
     # HLM's iteration settings only mean something to the EM of hlm mode; in exact mode they
     # are passed on only when the file changes them.
     if est.mode == "hlm" or est.max_iterations != defaults.max_iterations:
@@ -259,6 +268,10 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
     if args.ols_units is not None:
         job.ols_units = max(args.ols_units, 0)
     job.full = job.full or args.full
+    if getattr(args, "exploratory", None):
+        job.exploratory = tuple(n.strip() for arg in args.exploratory for n in arg.split(",")
+                                if n.strip())
+        job.exploratory_source = "--exploratory"
     for name in ("output", "json", "html"):
         value = getattr(args, name)
         if value is not None:
@@ -284,6 +297,14 @@ def run_job(job: FitJob) -> tuple[HLMResults, str]:
             results = with_tests(results, **job.tests)
         except HypothesisError as exc:
             raise HypothesisError(f"{job.tests_source}: {exc}") from None
+    if job.exploratory:
+        from openhlm.errors import SpecError
+        from openhlm.inference.exploratory import with_exploratory
+
+        try:
+            results = with_exploratory(results, job.exploratory)
+        except SpecError as exc:
+            raise SpecError(f"{job.exploratory_source}: {exc}") from None
     text = render_text(results, ols_units=job.ols_units, full=job.full, title=job.title,
                        command_file=job.command_file)
     return results, text
