@@ -136,7 +136,7 @@ def render_html(results: HLMResults) -> str:
     str
         ``<div class="openhlm-report">...</div>`` with an embedded ``<style>``.
     """
-    from openhlm.spec.equations import format_hlm_equations, format_mixed
+    from openhlm.spec.printing import format_hlm_equations, format_mixed
 
     method = ("restricted maximum likelihood" if results.method == "reml"
               else "full maximum likelihood")

@@ -89,7 +89,7 @@ def results_to_dict(results: HLMResults) -> dict[str, Any]:
         The keys of :data:`KEYS` in order, then one key per entry of ``results.extras``
         (converted by its registered JSON renderer, or generically).
     """
-    from openhlm.spec.equations import format_equations
+    from openhlm.spec.printing import format_equations
 
     out: dict[str, Any] = {
         "schema_version": JSON_SCHEMA_VERSION,

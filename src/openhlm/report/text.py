@@ -113,7 +113,7 @@ def _weighting(results: HLMResults) -> list[str]:
 
 
 def _fixed_specification(results: HLMResults) -> list[str]:
-    from openhlm.spec.equations import centering_marker, centering_notes
+    from openhlm.spec.printing import centering_marker, centering_notes
 
     spec = results.spec
     lines = [
@@ -170,7 +170,7 @@ def _covariance_specification(results: HLMResults) -> list[str]:
 
 
 def _equations(results: HLMResults) -> list[str]:
-    from openhlm.spec.equations import format_hlm_equations, format_mixed
+    from openhlm.spec.printing import format_hlm_equations, format_mixed
 
     lines = [
         " Summary of the model specified (in equation format)",

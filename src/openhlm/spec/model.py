@@ -174,6 +174,6 @@ class ModelSpec:
         return tuple(seen)
 
     def __str__(self) -> str:
-        from openhlm.spec.equations import format_equations
+        from openhlm.spec.printing import format_equations
 
         return format_equations(self)

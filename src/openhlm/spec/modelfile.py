@@ -676,7 +676,7 @@ def model_file_from_command_file(
     over; the output and residual files keep their file names (HLM's folders are Windows
     folders) in the TOML file's folder; display-only settings are dropped.
     """
-    from openhlm.spec.equations import format_equations
+    from openhlm.spec.printing import format_equations
 
     options = command.options
     spec = command.spec
