@@ -27,8 +27,8 @@ HLM could divide by J - 2 or J - 1, weight the units (by level-2 design weights 
 precision of u*_qj) or use the EB residuals' sampling variance; none of this is documented and
 no printed example was available to check against.  The numbers above are those of R's
 ``lm(u ~ W)`` on the same residuals (checked in ``tests/unit/inference/test_exploratory.py``
-against lme4's conditional modes).  Level-2 design weights are *not* used.  Units with a missing
-value of W are left out of that W's regressions only (``n_units`` says how many were used).
+against lme4's conditional modes).  Level-2 design weights are *not* used.  All J units of the
+analysis enter every regression (an MDM has no missing level-2 values).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class ExploratoryAnalysis:
 
     Arrays are (R, K): one row per random coefficient (``coefficients``, in the model's
     order), one column per candidate (``candidates``, in the order asked, spelled as in the
-    MDM).  ``n_units`` (K,) are the units with a value of each candidate; ``df = n_units - 2``.
+    MDM).  Every regression uses the ``n_units`` = J units of the analysis, on ``df`` = J - 2
+    degrees of freedom.
     """
 
     coefficients: tuple[str, ...]      # "INTRCPT1", "SES"
@@ -71,18 +72,17 @@ class ExploratoryAnalysis:
     se: np.ndarray                     # (R, K) SE(b)
     t: np.ndarray                      # (R, K) b / SE(b)
     intercept: np.ndarray              # (R, K) a
-    n_units: np.ndarray                # (K,)
-    n_total: int                       # J, units in the analysis
+    n_units: int                       # J, units in the analysis
 
     @property
-    def df(self) -> np.ndarray:
-        """(K,) residual degrees of freedom of each candidate's regressions, J_W - 2."""
+    def df(self) -> int:
+        """Residual degrees of freedom of every regression, J - 2."""
         return self.n_units - 2
 
     @property
     def p(self) -> np.ndarray:
-        """(R, K) two-sided p-values of t on ``df`` d.f. (not printed by HLM)."""
-        return 2.0 * special.stdtr(self.df[None, :].astype(float), -np.abs(self.t))
+        """(R, K) two-sided p-values of t on J - 2 d.f. (not printed by HLM)."""
+        return 2.0 * special.stdtr(float(self.df), -np.abs(self.t))
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -97,8 +97,8 @@ class ExploratoryAnalysis:
             "random_effect": np.repeat([f"U{q}" for q in self.coefficient_indices], K),
             "candidate": np.tile(self.candidates, R),
             "estimate": self.estimate.ravel(), "se": self.se.ravel(), "t": self.t.ravel(),
-            "df": np.tile(self.df, R), "p": self.p.ravel(),
-            "intercept": self.intercept.ravel(), "n_units": np.tile(self.n_units, R),
+            "df": self.df, "p": self.p.ravel(),
+            "intercept": self.intercept.ravel(), "n_units": self.n_units,
         })
 
     def __str__(self) -> str:
@@ -125,7 +125,7 @@ def _resolve(candidates: str | Iterable[str], results: HLMResults) -> tuple[str,
         names = list(candidates)
     except TypeError:
         raise SpecError(f"exploratory candidates must be a list of level-2 variable names, not "
-                        f"{type(candidates).__name__}") from None
+                        f"{type(candidates).__name__} (allowed: {listed})") from None
     if not names:
         raise SpecError(f"exploratory analysis needs at least one candidate level-2 variable "
                         f"(allowed: {listed})")
@@ -177,7 +177,7 @@ def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> Explora
     ------
     SpecError
         A candidate that is not a level-2 variable of the MDM, is in the model, is named twice,
-        is not numeric, is constant, or has fewer than 3 units with a value.
+        is not numeric or is constant over the units; fewer than 3 units.
     EstimationError
         The results carry no estimates (hand-built or pooled results) or have no random
         coefficient.
@@ -197,39 +197,32 @@ def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> Explora
     eb = eb_estimates(results.estimates)  # raises EstimationError without random coefficients
     u = eb.eb_residuals                                     # (J, R)
     frame = results.estimates.design.level2_data
-    J, R = u.shape
-    K = len(names)
-    est, se, t, a = (np.full((R, K), np.nan) for _ in range(4))
-    n_units = np.zeros(K, dtype=np.int64)
-    for k, name in enumerate(names):                        # loop over candidates, not units
-        try:
-            w = frame[name].to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            raise SpecError(f"exploratory candidate '{name}' is not numeric") from None
-        ok = np.isfinite(w)
-        n = int(ok.sum())
-        n_units[k] = n
-        if n < 3:
-            raise SpecError(f"exploratory candidate '{name}' has a value in only {n} of {J} "
-                            f"units: the regression needs at least 3")
-        x = w[ok] - w[ok].mean()
-        sxx = float(x @ x)
-        if not sxx > 1e-12 * max(1.0, float(np.abs(w[ok]).max()) ** 2) * n:
+    J = u.shape[0]
+    if J < 3:
+        raise SpecError(f"the exploratory analysis needs at least 3 level-2 units, not {J}")
+    try:
+        W = frame[list(names)].to_numpy(dtype=float)        # (J, K)
+    except (TypeError, ValueError):
+        raise SpecError(f"exploratory candidates must be numeric level-2 variables "
+                        f"({', '.join(names)})") from None
+    if not np.isfinite(W).all():  # an MDM has no missing level-2 values; defensive
+        raise SpecError("exploratory candidates have missing values in the analysed units")
+    x = W - W.mean(axis=0)
+    sxx = np.einsum("jk,jk->k", x, x)                       # (K,)
+    for k, name in enumerate(names):
+        if not sxx[k] > 1e-12 * J * max(1.0, float(np.abs(W[:, k]).max()) ** 2):
             raise SpecError(f"exploratory candidate '{name}' has the same value in every unit "
                             f"of the analysis: it cannot predict anything")
-        uk = u[ok]                                          # (n, R)
-        ubar = uk.mean(axis=0)
-        b = x @ (uk - ubar) / sxx                            # (R,)
-        resid = uk - ubar - np.outer(x, b)
-        s2 = (resid**2).sum(axis=0) / (n - 2)
-        est[:, k] = b
-        se[:, k] = np.sqrt(s2 / sxx)
-        a[:, k] = ubar - b * w[ok].mean()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t[:, k] = b / se[:, k]
+    uc = u - u.mean(axis=0)
+    b = (uc.T @ x) / sxx                                    # (R, K)
+    resid = uc[:, :, None] - x[:, None, :] * b[None, :, :]  # (J, R, K)
+    se = np.sqrt(np.einsum("jrk,jrk->rk", resid, resid) / (J - 2) / sxx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = b / se
+    a = u.mean(axis=0)[:, None] - b * W.mean(axis=0)
     return ExploratoryAnalysis(
         coefficients=eb.random_labels, coefficient_indices=eb.random_indices,
-        candidates=names, estimate=est, se=se, t=t, intercept=a, n_units=n_units, n_total=J)
+        candidates=names, estimate=b, se=se, t=t, intercept=a, n_units=J)
 
 
 def with_exploratory(results: HLMResults, candidates: str | Iterable[str] | None

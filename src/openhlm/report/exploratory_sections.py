@@ -63,16 +63,10 @@ def exploratory_text(block: ExploratoryAnalysis, results: Any = None) -> list[st
                     for k in panel))
     lines.append("")
     note = ("(openhlm: each EB residual regressed on one predictor at a time, by ordinary "
-            "least squares with an intercept over the level-2 units; standard errors from the "
+            "least squares with an intercept over the J level-2 units; standard errors from the "
             "residual variance on J - 2 degrees of freedom. HLM does not document its "
             "standard-error formula.)")
     lines += textwrap.wrap(note, width=_WIDTH, initial_indent=" ", subsequent_indent="  ")
-    missing = [f"{name} {n} of {block.n_total}"
-               for name, n in zip(block.candidates, block.n_units) if n < block.n_total]
-    if missing:
-        lines += textwrap.wrap("Note: units with a value of the predictor (the others are left "
-                               "out of its regressions): " + ", ".join(missing) + ".",
-                               width=_WIDTH, initial_indent=" ", subsequent_indent="  ")
     return lines
 
 
@@ -83,8 +77,8 @@ def exploratory_json(block: ExploratoryAnalysis, results: Any = None) -> dict[st
         "method": "ols",
         "coefficients": list(block.coefficients),
         "candidates": list(block.candidates),
-        "n_units": to_jsonable(block.n_units),
-        "n_total": int(block.n_total),
+        "n_units": int(block.n_units),
+        "df": int(block.df),
         "rows": to_jsonable(block.to_frame()),
     }
 
