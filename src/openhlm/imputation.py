@@ -219,7 +219,6 @@ def _average_ols(fits: Sequence[HLMResults]) -> OLSTable:
 def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None, *,
                  kind: str = "data sets") -> HLMResults:
     """Combine M fits of the same model (module docstring) into one :class:`HLMResults`."""
-    import openhlm.report.weighting  # noqa: F401  (registers the report renderers)
 
     fits = tuple(fits)
     m = len(fits)

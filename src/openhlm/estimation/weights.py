@@ -319,7 +319,6 @@ def with_weighting(results, weighting: WeightingSpec | None):
     """``results`` (HLMResults) with the weighting block (``extras["weighting"]``) and notes."""
     if weighting is None:
         return results
-    import openhlm.report.weighting  # noqa: F401  (registers the report renderers)
 
     extras = {"weighting": weighting, **results.extras}
     return dataclasses.replace(results, extras=extras,

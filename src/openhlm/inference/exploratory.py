@@ -232,6 +232,5 @@ def with_exploratory(results: HLMResults, candidates: str | Iterable[str] | None
     if candidates is None:
         return results
     block = exploratory(results, candidates)
-    import openhlm.report.exploratory_sections  # noqa: F401  (registers the report renderers)
 
     return replace(results, extras={**results.extras, "exploratory": block})

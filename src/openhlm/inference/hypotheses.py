@@ -636,7 +636,6 @@ def with_tests(results: HLMResults, *, hypotheses: Any = None, homogeneity: bool
         extras["deviance_test"] = _deviance_test(results, **_prior_model(deviance_test))
     if extras == results.extras:
         return results
-    import openhlm.report.hypothesis_sections  # noqa: F401  (registers the report renderers)
 
     return replace(results, extras=extras)
 

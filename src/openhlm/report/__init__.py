@@ -13,6 +13,7 @@ from openhlm.report import (
     exploratory_sections,  # noqa: F401  (registers its renderers)
     heterogeneous_sections,  # noqa: F401  (registers its renderers)
     hypothesis_sections,  # noqa: F401  (registers its renderers)
+    weighting,  # noqa: F401  (registers its renderers)
 )
 from openhlm.report.extras import register_extra
 from openhlm.report.html import render_html
