@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a declared dependency there)
+    import tomli as tomllib
 
 from openhlm.errors import CommandFileError, HypothesisError, SpecError
 from openhlm.spec._names import NameProblem, VariableNames, close_matches, did_you_mean

@@ -21,7 +21,12 @@ allowance stated per quantity:
 from __future__ import annotations
 
 import math
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a declared dependency there)
+    import tomli as tomllib
 from pathlib import Path
 
 import numpy as np
