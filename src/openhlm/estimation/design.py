@@ -153,8 +153,8 @@ def _constraint_matrix(spec: ModelSpec) -> np.ndarray:
             group_of = [first if k == old else k for k in group_of]
     free = sorted(set(group_of), key=group_of.index)
     K = np.zeros((F, len(free)))
-    for f, g in enumerate(group_of):
-        K[f, free.index(g)] = 1.0
+    for f, group in enumerate(group_of):
+        K[f, free.index(group)] = 1.0
     return K
 
 

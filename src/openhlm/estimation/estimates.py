@@ -9,7 +9,7 @@ come from: the same point in exact mode, the previous EM iterate in HLM mode).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from openhlm.estimation.design import Design
 from openhlm.estimation.em import StartingValues
 from openhlm.estimation.likelihood import LOG_2PI, Evaluation
 from openhlm.estimation.sufficient import UnitStats
+
+if TYPE_CHECKING:
+    from openhlm.estimation.heterogeneous import HeterogeneousFit
 
 __all__ = ["Estimates"]
 
@@ -43,7 +46,7 @@ class Estimates:
     #: (:class:`openhlm.estimation.heterogeneous.HeterogeneousFit`).  ``None`` when sigma^2 is
     #: homogeneous.
     row_precision: np.ndarray | None = None
-    heterogeneous: Any = None
+    heterogeneous: HeterogeneousFit | None = None
 
     @property
     def level1_variance(self) -> np.ndarray:
@@ -53,8 +56,9 @@ class Estimates:
         EB residuals, residual files, reliabilities and chi-squares use these per-row values.
         """
         p = np.ones(self.design.n_level1)
-        if getattr(self.design, "precision_weights", None) is not None:
-            p = p * self.design.precision_weights
+        known = self.design.precision_weights
+        if known is not None:
+            p = p * known
         if self.row_precision is not None:
             p = p * self.row_precision
         return self.sigma2 / p

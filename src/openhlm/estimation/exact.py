@@ -1,15 +1,18 @@
 """Exact estimation: minimise the profiled deviance to convergence.
 
 The variance parameters are theta = the lower triangle of L, T = sigma^2 L L' (lme4's
-parameterisation), with the diagonal of L bounded below by 0 so that a variance component on the
-boundary (a singular T) is a legitimate optimum rather than a numerical failure.  sigma^2 and the
-fixed effects are profiled out in closed form (:func:`openhlm.estimation.likelihood.
-profiled_deviance`).  We run L-BFGS-B from a moment-based start and then polish with Newton steps
-on a central-difference Hessian, which takes the deviance to the optimum within ~1e-9.
+parameterisation).  sigma^2 and the fixed effects are profiled out in closed form
+(:func:`openhlm.estimation.likelihood.profiled_deviance`).  We run BFGS (unconstrained: T depends
+on L only through L L', so L's columns are flipped to a non-negative diagonal afterwards) from a
+moment-based start, then polish with Newton steps on a central-difference Hessian, which takes
+the deviance to the optimum within ~1e-9.  A variance component on the boundary (a singular T) is
+a legitimate optimum: for each small diagonal element of L we re-optimise with it fixed at 0 and
+keep that point when it is at least as good.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,9 @@ from openhlm.estimation.likelihood import lower_to_theta, profiled_deviance, the
 from openhlm.estimation.sufficient import UnitStats
 
 __all__ = ["ExactSolution", "minimise_profiled"]
+
+#: theta -> (deviance, gradient), the objective the optimisers minimise.
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
             return np.inf, np.zeros_like(theta)
         return dev, grad
 
-    best = None
+    best: optimize.OptimizeResult | None = None
     for x0 in (_start_theta(stats, tau0, sigma2_0), lower_to_theta(np.eye(R))):
         res = optimize.minimize(fg, x0, jac=True, method="BFGS",
                                 options={"maxiter": max_iterations, "gtol": 1e-7})
@@ -75,7 +81,8 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
             best = res
         if np.isfinite(best.fun):
             break   # the second start is only a fallback
-    theta, dev, grad = _newton_polish(fg, np.array(best.x), tolerance)
+    assert best is not None   # the loop runs at least once
+    theta, dev, _ = _newton_polish(fg, np.array(best.x), tolerance)
     # T = sigma^2 L L' does not depend on the signs of L's columns: make the diagonal >= 0
     L = theta_to_lower(theta, R)
     L = L * np.where(np.diag(L) < 0, -1.0, 1.0)
@@ -83,7 +90,7 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
     # smooth optimiser, because the deviance is flat in L_qq there.  For each small diagonal
     # element, re-optimise with L_qq fixed at 0 and keep that when it is at least as good.
     for q in np.flatnonzero(np.abs(np.diag(L)) < 0.05):
-        L, dev = _try_boundary(fg, L, dev, q)
+        L, dev = _try_boundary(fg, L, dev, int(q))
     theta = lower_to_theta(L)
     dev, sigma2, grad = profiled_deviance(theta, stats, reml, gradient=True)
     tau = sigma2 * (L @ L.T)
@@ -103,7 +110,7 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
                          converged=converged, message=message, boundary=zero)
 
 
-def _try_boundary(fg, L: np.ndarray, dev: float, q: int) -> tuple[np.ndarray, float]:
+def _try_boundary(fg: Objective, L: np.ndarray, dev: float, q: int) -> tuple[np.ndarray, float]:
     R = L.shape[0]
     theta = lower_to_theta(L)
     fixed = lower_to_theta(np.eye(R) * (np.arange(R) == q)).astype(bool)
@@ -128,7 +135,7 @@ def _try_boundary(fg, L: np.ndarray, dev: float, q: int) -> tuple[np.ndarray, fl
     return L, dev
 
 
-def _newton_polish(fg, theta: np.ndarray, tolerance: float, steps: int = 10
+def _newton_polish(fg: Objective, theta: np.ndarray, tolerance: float, steps: int = 10
                    ) -> tuple[np.ndarray, float, np.ndarray]:
     """Newton steps with a central-difference Hessian of the analytic gradient.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import numpy.typing as npt
 
 from openhlm.errors import ConvergenceWarning, EstimationError
 from openhlm.estimation.design import Design
@@ -14,7 +15,7 @@ from openhlm.estimation.exact import minimise_profiled
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, unit_stats
 
-__all__ = ["estimate", "check_identified"]
+__all__ = ["estimate", "estimates_at", "check_identified", "check_max_iterations"]
 
 
 def check_identified(design: Design, stats: UnitStats) -> None:
@@ -40,6 +41,12 @@ def check_identified(design: Design, stats: UnitStats) -> None:
             "a linear combination of others in this model); remove one of them")
 
 
+def check_max_iterations(max_iterations: int | None) -> None:
+    """Refuse an iteration limit below 1 (``None`` means the mode's default)."""
+    if max_iterations is not None and int(max_iterations) < 1:
+        raise EstimationError(f"max_iterations must be at least 1, not {max_iterations}")
+
+
 def _free_labels(design: Design) -> list[str]:
     K = design.constraint_matrix
     return [design.gamma_labels[int(np.flatnonzero(K[:, k])[0])] for k in range(K.shape[1])]
@@ -57,6 +64,7 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
         raise EstimationError(f"method must be 'reml' or 'ml', not {method!r}")
     if mode not in ("exact", "hlm"):
         raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")
+    check_max_iterations(max_iterations)
     if design.spec.variance_predictors:   # heterogeneous sigma^2 (hlm-statistics.md 10)
         from openhlm.estimation.heterogeneous import estimate_heterogeneous
 
@@ -70,21 +78,21 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     if mode == "hlm":
         max_it = 100 if max_iterations is None else int(max_iterations)
         tol = 1e-6 if tolerance is None else float(tolerance)
-        sol = run_em(stats, start, reml, max_iterations=max_it, tolerance=tol)
-        ev = evaluate(stats, sol.sigma2, sol.tau)
-        fixed_ev = evaluate(stats, sol.fixed_sigma2, sol.fixed_tau)
+        em = run_em(stats, start, reml, max_iterations=max_it, tolerance=tol)
+        ev = evaluate(stats, em.sigma2, em.tau)
+        fixed_ev = evaluate(stats, em.fixed_sigma2, em.fixed_tau)
         reason = ("Iterations stopped due to small change in likelihood function"
-                  if sol.converged else
+                  if em.converged else
                   "Iterations stopped due to reaching the maximum number of iterations")
-        if not sol.converged:
+        if not em.converged:
             warnings.warn(f"HLM-mode EM did not meet its stopping rule in {max_it} iterations; "
                           "raise max_iterations or use mode='exact'", ConvergenceWarning,
                           stacklevel=2)
-        boundary = tuple(int(i) for i in np.flatnonzero(np.diag(sol.tau) <= 1e-10))
+        boundary = tuple(int(i) for i in np.flatnonzero(np.diag(em.tau) <= 1e-10))
         return Estimates(design=design, stats=stats, method=method, mode=mode, evaluation=ev,
-                         fixed_evaluation=fixed_ev, iterations=sol.iterations,
-                         converged=sol.converged, stop_reason=reason, tolerance=tol,
-                         max_iterations=max_it, loglik_history=sol.loglik_history,
+                         fixed_evaluation=fixed_ev, iterations=em.iterations,
+                         converged=em.converged, stop_reason=reason, tolerance=tol,
+                         max_iterations=max_it, loglik_history=em.loglik_history,
                          boundary=boundary, start=start)
     max_it = 1000 if max_iterations is None else int(max_iterations)
     tol = 1e-10 if tolerance is None else float(tolerance)
@@ -101,23 +109,27 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
                      boundary=sol.boundary, start=start)
 
 
-def estimates_at(design: Design, sigma2: float, tau: np.ndarray, *, method: str = "reml",
-                 fixed_sigma2: float | None = None, fixed_tau: np.ndarray | None = None
+def estimates_at(design: Design, sigma2: float, tau: npt.ArrayLike, *, method: str = "reml",
+                 fixed_sigma2: float | None = None, fixed_tau: npt.ArrayLike | None = None
                  ) -> Estimates:
     """:class:`Estimates` at given variance parameters, without optimising.
 
     The basis of fixed-parameter tests (given a published sigma^2 and T, every printed
     statistic must follow) and of reports at chosen parameters.  ``fixed_sigma2``/``fixed_tau``
     optionally give the iterate the fixed effects come from (HLM prints gammas from the
-    previous EM iterate).
+    previous EM iterate); the one not given is the same as ``sigma2``/``tau``.
     """
     method = method.lower()
     stats = unit_stats(design)
     check_identified(design, stats)
-    tau = np.atleast_2d(np.asarray(tau, dtype=float))
-    ev = evaluate(stats, float(sigma2), tau)
-    fixed_ev = ev if fixed_sigma2 is None else evaluate(
-        stats, float(fixed_sigma2), np.atleast_2d(np.asarray(fixed_tau, dtype=float)))
+    tau_arr = np.atleast_2d(np.asarray(tau, dtype=float))
+    ev = evaluate(stats, float(sigma2), tau_arr)
+    if fixed_sigma2 is None and fixed_tau is None:
+        fixed_ev = ev
+    else:
+        fixed_ev = evaluate(
+            stats, float(sigma2 if fixed_sigma2 is None else fixed_sigma2),
+            tau_arr if fixed_tau is None else np.atleast_2d(np.asarray(fixed_tau, dtype=float)))
     return Estimates(design=design, stats=stats, method=method, mode="fixed", evaluation=ev,
                      fixed_evaluation=fixed_ev, iterations=0, converged=True,
                      stop_reason="Evaluated at given parameters (no iterations)",

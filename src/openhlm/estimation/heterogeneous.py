@@ -43,7 +43,9 @@ HLM mode ("macro iterations", hlm-statistics.md 10; the seed prints "macro itera
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize
@@ -58,6 +60,9 @@ from openhlm.estimation.likelihood import (
     theta_to_lower,
 )
 from openhlm.estimation.sufficient import UnitStats, unit_stats
+
+if TYPE_CHECKING:
+    from openhlm.estimation.estimates import Estimates
 
 __all__ = [
     "HeterogeneousFit",
@@ -236,7 +241,8 @@ class _Point:
     deviance: float
 
 
-def _objective(design: Design, vd: VarianceDesign, A: np.ndarray, R: int, n_theta: int):
+def _objective(design: Design, vd: VarianceDesign, A: np.ndarray, R: int, n_theta: int
+               ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
         theta, a = x[:n_theta], x[n_theta:]
         prec = relative_precision(vd, a)
@@ -351,6 +357,9 @@ def fit_hlm(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.nda
     Returns (final point, macro iterations, micro iterations of the last macro iteration,
     converged, log-likelihood after each macro iteration).
     """
+    if max_macro < 1:
+        raise EstimationError(f"heterogeneous sigma^2: max_iterations must be at least 1, not "
+                              f"{max_macro}")
     A = design.A()
     alpha = np.concatenate([[np.log(sigma2_0)], np.zeros(vd.n_alpha - 1)])
     tau = np.asarray(tau0, dtype=float)
@@ -358,7 +367,7 @@ def fit_hlm(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.nda
     converged = False
     micro = 0
     macro = 0
-    point = None
+    point: _Point | None = None
     while macro < max_macro:
         macro += 1
         prec = relative_precision(vd, alpha[1:])
@@ -393,7 +402,8 @@ def warn_not_converged(message: str) -> None:
 # -- entry point -----------------------------------------------------------------------------------
 
 def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "exact",
-                           max_iterations: int | None = None, tolerance: float | None = None):
+                           max_iterations: int | None = None, tolerance: float | None = None
+                           ) -> Estimates:
     """Estimate a model with heterogeneous level-1 variance (``design.spec.variance_predictors``).
 
     Fits the homogeneous model on the same rows first (HLM's "Homogeneous sigma_squared" row
@@ -422,9 +432,10 @@ def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "e
     import dataclasses
 
     from openhlm.estimation.estimates import Estimates
-    from openhlm.estimation.fit import estimate
+    from openhlm.estimation.fit import check_max_iterations, estimate
 
     method, mode = method.lower(), mode.lower()
+    check_max_iterations(max_iterations)
     if method != "ml":
         raise EstimationError(
             "heterogeneous sigma^2 (variance predictors "

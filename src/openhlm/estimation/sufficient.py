@@ -53,6 +53,7 @@ def unit_cross_products(design: Design, precision: np.ndarray | None = None
         Xy[:, a] = np.bincount(unit, weights=xa * y, minlength=J)
     yw = y if w is None else y * w
     yy = np.bincount(unit, weights=yw * y, minlength=J)
+    slw: np.ndarray   # numpy's stubs type bincount as integer even with float weights
     if p is None:
         slw = np.zeros(J)
     else:

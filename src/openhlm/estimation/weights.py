@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,9 +142,9 @@ def _resolve(mdm, name: str, level: int, what: str) -> str:
 
 
 def _units_text(ids: np.ndarray) -> str:
-    ids = [str(u) for u in ids]
-    shown = ", ".join(ids[:_MAX_LISTED])
-    return shown + (f" and {len(ids) - _MAX_LISTED} more" if len(ids) > _MAX_LISTED else "")
+    names = [str(u) for u in ids]
+    shown = ", ".join(names[:_MAX_LISTED])
+    return shown + (f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else "")
 
 
 def _numeric(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
@@ -157,7 +158,7 @@ def _numeric(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
 def _check_values(values: np.ndarray, unit_ids: np.ndarray, name: str, what: str, *,
                   positive: bool) -> None:
     """Missing, infinite, negative (or, with ``positive``, zero) values -> DataError."""
-    problems = (
+    problems: tuple[tuple[np.ndarray, str, str], ...] = (
         (np.isnan(values), "missing values",
          "give every row in the analysis a weight (or delete those rows)"),
         (np.isinf(values), "infinite values", "correct the weights"),
@@ -269,7 +270,7 @@ def weighted_design(spec: ModelSpec, mdm, *, level1_weight: str | None = None,
 
     zero_rows = zero_units = 0
     raw1 = raw2 = None
-    changes: dict[str, np.ndarray] = {}
+    changes: dict[str, Any] = {}   # Design fields to replace
     if design.row_weights is not None:
         d = design.row_weights
         sums = np.bincount(design.unit, weights=d, minlength=design.n_level2)
