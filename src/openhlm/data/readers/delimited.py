@@ -1,8 +1,12 @@
 """Delimited text files: ``.csv``, ``.tsv``, ``.txt``, ``.dat``.
 
-``.csv`` defaults to a comma and ``.tsv`` to a tab.  For ``.txt`` and ``.dat`` the delimiter is
-sniffed from the first lines unless given: a tab if any line holds one, else a comma if every
-non-empty line holds one, else runs of white space (HLM's free-format ASCII input).
+``.csv`` defaults to a comma (a semicolon when the first line holds semicolons but no comma: the
+"CSV" that spreadsheets write in locales with a decimal comma) and ``.tsv`` to a tab.  For ``.txt``
+and ``.dat`` the delimiter is sniffed from the first lines unless given: a tab if any line holds
+one, else a comma if every non-empty line holds one, else a semicolon if every non-empty line
+holds one, else runs of white space (HLM's free-format ASCII input).  In semicolon-delimited files
+a text column whose every value is a number written with a decimal comma (``3,25``) is read as
+numbers.
 The first line holds the variable names unless ``header=False`` (then ``names=`` may give them;
 the default names are ``V1``, ``V2``, ...).  Empty fields, ``NA`` and a lone ``.`` are missing.
 """
@@ -32,7 +36,32 @@ def sniff_delimiter(sample: str) -> str:
         return "\t"
     if lines and all("," in line for line in lines):
         return ","
+    if lines and all(";" in line for line in lines):
+        return ";"
     return _WHITESPACE
+
+
+def _first_line(sample: str) -> str:
+    return next((line for line in sample.splitlines() if line.strip()), "")
+
+
+_DECIMAL_COMMA = r"^[+-]?(?:\d+,\d*|,\d+|\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _decimal_commas(data: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of numbers written with a decimal comma (``-0,25``) as float columns."""
+    for name in data.columns:
+        column = data[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        text = column.astype("string").str.strip()
+        present = text.notna() & (text != "")
+        if not present.any() or not text[present].str.contains(",", regex=False).any():
+            continue
+        if not text[present].str.fullmatch(_DECIMAL_COMMA).all():
+            continue
+        data[name] = pd.to_numeric(text.where(present).str.replace(",", ".", regex=False))
+    return data
 
 
 def _read_text_sample(path: Path, size: int = 65536) -> bytes:
@@ -67,10 +96,14 @@ def read_delimited(path: Path, **options: Any) -> Table:
         raise fail(path, "the file is not a text file (it contains binary data)")
     encoding = options.get("encoding")
     delimiter = options.get("delimiter")
+    sample = raw.decode(encoding or "latin-1", errors="replace")
     if delimiter is None:
         delimiter = _DEFAULT.get(path.suffix.lower())
+        header_line = _first_line(sample)
+        if delimiter == "," and ";" in header_line and "," not in header_line:
+            delimiter = ";"
     if delimiter is None:
-        delimiter = sniff_delimiter(raw.decode(encoding or "latin-1", errors="replace"))
+        delimiter = sniff_delimiter(sample)
     elif delimiter in (" ", "whitespace"):
         delimiter = _WHITESPACE
     header = bool(options.get("header", True))
@@ -102,4 +135,6 @@ def read_delimited(path: Path, **options: Any) -> Table:
     if not header and names is None:
         data.columns = [f"V{i + 1}" for i in range(data.shape[1])]
     data.columns = [str(c).strip() for c in data.columns]
+    if delimiter == ";":
+        data = _decimal_commas(data)
     return Table(data=finish(path, data), source=str(path))
