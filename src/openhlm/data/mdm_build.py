@@ -81,7 +81,7 @@ def _where(table: Table, level: str) -> str:
     return (
         f"{level} file {Path(table.source).name}"
         if not table.source.startswith("<")
-        else (f"{level} data")
+        else ("data" if level == "data" else f"{level} data")
     )
 
 
