@@ -77,6 +77,11 @@ def _as_table(obj: Table | pd.DataFrame | str | os.PathLike[str], role: str) -> 
     raise MDMError(f"the {role} data must be a Table, a DataFrame or a file path, not {type(obj)}")
 
 
+def _require_rows(table: Table, where: str) -> None:
+    if len(table.data) == 0:
+        raise MDMError(f"the {where} has no records (rows); give data with at least one record")
+
+
 def _where(table: Table, level: str) -> str:
     return (
         f"{level} file {Path(table.source).name}"
@@ -291,11 +296,13 @@ def build_mdm(
     if missing not in ("analysis", "listwise"):
         raise MDMError(f"missing must be 'listwise' or 'analysis', not {missing!r}")
     t1 = _as_table(level1, "level-1")
+    _require_rows(t1, _where(t1, "level-1" if level2 is not None else "data"))
     if level2 is None:
         return _build_one_file(
             t1, id, level1_variables, level2_variables, missing, drop_incomplete_units
         )
     t2 = _as_table(level2, "level-2")
+    _require_rows(t2, _where(t2, "level-2"))
     return _build_two_files(
         t1, t2, id, level1_variables, level2_variables, missing, drop_incomplete_units
     )
@@ -484,6 +491,12 @@ def _assemble(
             dropped += ids
             keep_unit &= ~emptied
 
+    if not keep_unit.any():
+        raise MDMError(
+            f"no level-2 units of the {where2} are left ({len(dropped)} dropped: "
+            f"{_show(dropped)}); check the ID variable, the missing values and the "
+            "missing-data choice"
+        )
     # renumber the kept units and group the kept rows by unit (stable: file order within unit)
     new_index = np.cumsum(keep_unit) - 1
     rows = np.flatnonzero(keep_row)
