@@ -268,8 +268,9 @@ def build_mdm(
         Level-2 data, one record per unit.
     id : str
         The ID variable linking the levels (case-insensitive).
-    level1_variables, level2_variables : sequence of str, optional
-        Variables to keep; defaults are described in the module docstring.
+    level1_variables, level2_variables : str or sequence of str, optional
+        Variables to keep (a string is one name); defaults are described in the module
+        docstring.
     missing : {"analysis", "listwise"}
         What to do with missing level-1 values (see module docstring).
     drop_incomplete_units : bool
@@ -293,6 +294,11 @@ def build_mdm(
         Units dropped (no level-1 rows, or incomplete level-2 data by opt-in); level-1 rows deleted
         by listwise deletion.
     """
+    # a single name is one variable, not a sequence of one-letter names
+    if isinstance(level1_variables, str):
+        level1_variables = [level1_variables]
+    if isinstance(level2_variables, str):
+        level2_variables = [level2_variables]
     if missing not in ("analysis", "listwise"):
         raise MDMError(f"missing must be 'listwise' or 'analysis', not {missing!r}")
     t1 = _as_table(level1, "level-1")
