@@ -148,8 +148,9 @@ def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
             raise SpecError("heterogeneous_sigma2 is not supported with multiply imputed data or "
                             "plausible values yet; fit each data set with openhlm.fit")
         from openhlm.imputation import fit_imputed
+        from openhlm.inference.hypotheses import hypotheses_requested
 
-        if hypotheses or homogeneity or deviance_test:
+        if hypotheses_requested(hypotheses) or homogeneity or deviance_test is not None:
             raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
                             "pooled over imputed data sets; fit each data set on its own")
         if exploratory is not None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from openhlm.errors import SpecError
 from openhlm.spec.model import ModelSpec
 
 if TYPE_CHECKING:
@@ -217,7 +218,8 @@ class HLMResults:
         Only defined when the model has a random level-1 intercept.
         """
         if "INTRCPT1" not in self.tau_labels:
-            raise ValueError("the intraclass correlation needs a random level-1 intercept (U0)")
+            raise SpecError("the intraclass correlation needs a random level-1 intercept: add "
+                            "U0 to the level-2 equation of INTRCPT1")
         t00 = float(self.tau[self.tau_labels.index("INTRCPT1")][self.tau_labels.index("INTRCPT1")])
         return t00 / (t00 + self.sigma2)
 

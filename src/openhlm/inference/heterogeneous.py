@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from openhlm.errors import EstimationError
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.heterogeneous import HeterogeneousFit
 
@@ -125,6 +126,14 @@ class HeterogeneousSigma2:
         return np.array([r.se for r in self.rows])
 
 
+def _heterogeneous_fit(est: Estimates) -> HeterogeneousFit:
+    if est.heterogeneous is None:
+        raise EstimationError("these estimates have a homogeneous sigma^2: the heterogeneous "
+                              "sigma^2 results need a fit with variance predictors "
+                              "(heterogeneous_sigma2=...)")
+    return est.heterogeneous
+
+
 def _row_sums(unit: np.ndarray, J: int, weights: np.ndarray, Z: np.ndarray) -> np.ndarray:
     """sum_i weights_i z_i z_i' per unit, (J, R, R)."""
     R = Z.shape[1]
@@ -141,7 +150,7 @@ def variance_information(est: Estimates) -> tuple[np.ndarray, list[tuple[int, in
 
     Returns the matrix and the (k, l) pairs of the tau parameters (after the alphas).
     """
-    het: HeterogeneousFit = est.heterogeneous
+    het = _heterogeneous_fit(est)
     design, s, ev = est.design, est.stats, est.evaluation
     C = het.variance.C
     Ka = C.shape[1]
@@ -199,9 +208,7 @@ def _implied(het: HeterogeneousFit, alpha: np.ndarray) -> tuple[ImpliedVariance,
 
 def heterogeneous_sigma2(est: Estimates) -> HeterogeneousSigma2:
     """The alpha table, implied variances and the model comparison of a heterogeneous fit."""
-    het: HeterogeneousFit = est.heterogeneous
-    if het is None:
-        raise ValueError("these estimates have a homogeneous sigma^2")
+    het = _heterogeneous_fit(est)
     alpha = np.asarray(het.alpha, dtype=float)
     Ka = alpha.size
     info, _ = variance_information(est)
@@ -242,7 +249,7 @@ def variance_standard_errors_heterogeneous(est: Estimates) -> tuple[float, np.nd
     method, sigma^2 SE(alpha_0).
     """
     info, pairs = variance_information(est)
-    Ka = len(est.heterogeneous.alpha)
+    Ka = len(_heterogeneous_fit(est).alpha)
     try:
         se = np.sqrt(np.clip(np.diag(np.linalg.inv(info)), 0.0, None))
     except np.linalg.LinAlgError:

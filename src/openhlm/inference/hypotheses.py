@@ -49,6 +49,7 @@ __all__ = [
     "compare",
     "deviance_test",
     "glh",
+    "hypotheses_requested",
     "parse_hypothesis_rows",
     "requested_tests",
     "wald_test",
@@ -293,7 +294,7 @@ def _contrast(h: Any, labels: tuple[str, ...], K: np.ndarray
         rows_in = [h] if isinstance(h, Mapping) else list(h)
         index = {g.upper(): i for i, g in enumerate(labels)}
         C = np.zeros((len(rows_in), len(labels)))
-        names = []
+        row_names = []
         for k, row in enumerate(rows_in):
             if not row:
                 raise HypothesisError("a hypothesis row given as a dict is empty: write "
@@ -305,8 +306,8 @@ def _contrast(h: Any, labels: tuple[str, ...], K: np.ndarray
                                           f"{weight!r}")
                 C[k, _gamma_index(str(gamma), str(dict(row)), index)] += float(weight)
                 terms.append(f"{float(weight):+g}*{str(gamma).upper()}")
-            names.append(" ".join(terms).lstrip("+") + " = 0")
-        return C, np.zeros(len(rows_in)), tuple(names)
+            row_names.append(" ".join(terms).lstrip("+") + " = 0")
+        return C, np.zeros(len(rows_in)), tuple(row_names)
     try:
         C = np.atleast_2d(np.asarray(h, dtype=float))
     except (TypeError, ValueError):
@@ -474,7 +475,7 @@ def _same_fixed_effects(a: HLMResults, b: HLMResults) -> bool:
         return terms(a) == terms(b)
     A, B = a.estimates.design.A(), b.estimates.design.A()
     ra, rb = np.linalg.matrix_rank(A), np.linalg.matrix_rank(B)
-    return ra == rb == np.linalg.matrix_rank(np.hstack([A, B]))
+    return bool(ra == rb == np.linalg.matrix_rank(np.hstack([A, B])))
 
 
 def _describe(r: HLMResults) -> str:
@@ -573,20 +574,24 @@ def deviance_test(results: HLMResults, *, deviance: float, n_parameters: int,
                               f"{deviance!r}") from None
     if not math.isfinite(prior):
         raise HypothesisError(f"the prior model's deviance must be a finite number, not {prior}")
-    if isinstance(n_parameters, bool) or not float(n_parameters).is_integer() or n_parameters < 1:
+    try:
+        count = float(n_parameters)
+    except (TypeError, ValueError):
+        count = float("nan")
+    if isinstance(n_parameters, bool) or not count.is_integer() or count < 1:
         raise HypothesisError(f"the prior model's number of parameters must be a whole number "
                               f"of at least 1, not {n_parameters!r}")
-    n_parameters = int(n_parameters)
-    if n_parameters == results.n_parameters:
+    prior_parameters = int(count)
+    if prior_parameters == results.n_parameters:
         raise HypothesisError(
-            f"the prior model has as many parameters as this one ({n_parameters}): a deviance "
-            f"test compares nested models with different numbers of parameters")
+            f"the prior model has as many parameters as this one ({prior_parameters}): a "
+            f"deviance test compares nested models with different numbers of parameters")
     current = results.deviance_hlm if convention == "hlm" else results.deviance
     chi2 = abs(prior - current)
-    df = abs(n_parameters - results.n_parameters)
+    df = abs(prior_parameters - results.n_parameters)
     return DevianceTest(chi2=chi2, df=df, p=_p(chi2, df), deviance=current,
                         n_parameters=results.n_parameters, other_deviance=prior,
-                        other_n_parameters=n_parameters, method=results.method,
+                        other_n_parameters=prior_parameters, method=results.method,
                         convention=convention, title=_title(results.method),
                         labels=("current model", "prior model"))
 
@@ -615,6 +620,14 @@ def _prior_model(spec: Mapping[str, Any]) -> dict[str, Any]:
             "convention": spec.get("convention", "standard")}
 
 
+def hypotheses_requested(hypotheses: Any) -> bool:
+    """Does ``hypotheses`` (as :func:`glh` reads it) ask for a test?  ``None`` and an empty
+    list or tuple do not; anything else does (never takes the truth value of an array)."""
+    if hypotheses is None:
+        return False
+    return not (isinstance(hypotheses, (list, tuple)) and len(hypotheses) == 0)
+
+
 def with_tests(results: HLMResults, *, hypotheses: Any = None, homogeneity: bool = False,
                deviance_test: Mapping[str, Any] | None = None,
                robust: bool | None = None) -> HLMResults:
@@ -624,18 +637,19 @@ def with_tests(results: HLMResults, *, hypotheses: Any = None, homogeneity: bool
     (:class:`~openhlm.inference.homogeneity.HomogeneityTest`), ``"deviance_test"``
     (:class:`DevianceTest`); the report prints them at the end, in this order.
     """
-    extras = dict(results.extras)
-    if hypotheses is not None and not (isinstance(hypotheses, (list, tuple))
-                                       and len(hypotheses) == 0):
-        extras["glh"] = glh(results, hypotheses, robust=robust)
+    # (the blocks hold numpy arrays: compare nothing with ``==``, just note what was added)
+    added: dict[str, Any] = {}
+    if hypotheses_requested(hypotheses):
+        added["glh"] = glh(results, hypotheses, robust=robust)
     if homogeneity:
         from openhlm.inference.homogeneity import homogeneity_test
 
-        extras["homogeneity"] = homogeneity_test(results)
+        added["homogeneity"] = homogeneity_test(results)
     if deviance_test is not None:
-        extras["deviance_test"] = _deviance_test(results, **_prior_model(deviance_test))
-    if extras == results.extras:
+        added["deviance_test"] = _deviance_test(results, **_prior_model(deviance_test))
+    if not added:
         return results
+    extras = {**results.extras, **added}
 
     return replace(results, extras=extras)
 

@@ -76,7 +76,7 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
 
 def _estimation_extras(est: Estimates) -> dict:
     """Optional blocks that come with the estimates (heterogeneous sigma^2)."""
-    if getattr(est, "heterogeneous", None) is None:
+    if est.heterogeneous is None:
         return {}
     from openhlm.inference.heterogeneous import EXTRA_KEY, heterogeneous_sigma2
 
@@ -92,7 +92,7 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
     variance = variance_components_table(est, ols)
     rel, rel_units = reliabilities(est, ols)
     sigma2_se, tau_se = variance_standard_errors(est)
-    if getattr(est, "heterogeneous", None) is not None:   # T estimated jointly with alpha
+    if est.heterogeneous is not None:   # T estimated jointly with alpha
         from openhlm.inference.heterogeneous import variance_standard_errors_heterogeneous
 
         sigma2_se, tau_se = variance_standard_errors_heterogeneous(est)

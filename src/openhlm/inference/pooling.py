@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from openhlm._typing import ArrayLike, FloatArray
 from openhlm.errors import EstimationError
 
 __all__ = ["RubinPooled", "barnard_rubin_df", "pooled_covariance", "rubin_pool"]
@@ -109,7 +110,7 @@ def rubin_pool(estimates: np.ndarray, variances: np.ndarray,
                        df_method=method)
 
 
-def pooled_covariance(estimates: np.ndarray, covariances: np.ndarray) -> np.ndarray:
+def pooled_covariance(estimates: ArrayLike, covariances: ArrayLike) -> FloatArray:
     """Total covariance matrix U_bar + (1 + 1/M) B of (M, F) estimates with (M, F, F)
     per-data-set covariance matrices (its diagonal is :attr:`RubinPooled.total`)."""
     q = np.asarray(estimates, dtype=float)

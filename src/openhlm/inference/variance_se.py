@@ -30,11 +30,12 @@ def _nonzeros(k: int, l: int) -> list[tuple[int, int]]:
 def _sandwich(w: np.ndarray, left: np.ndarray, a: tuple[int, int], right: np.ndarray,
               middle: np.ndarray | None = None, b: tuple[int, int] | None = None) -> np.ndarray:
     """sum_j w_j left_j E_a [middle_j E_b] right_j as GEMMs (left (J,F,R), right (J,R,G))."""
-    out = 0.0
+    out = np.zeros((left.shape[1], right.shape[2]))
     for r, s in _nonzeros(*a):
         if middle is None:
             out = out + (left[:, :, r] * w[:, None]).T @ right[:, s, :]
             continue
+        assert b is not None, "middle needs its own pair b"
         for t, u in _nonzeros(*b):
             out = out + (left[:, :, r] * (w * middle[:, s, t])[:, None]).T @ right[:, u, :]
     return out
