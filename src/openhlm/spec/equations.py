@@ -66,7 +66,8 @@ __all__ = [
 # Source text: statements, tokens and error messages that point at the spot
 # --------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"(?P<ws>\s+)|(?P<name>[A-Za-z_][A-Za-z0-9_.@$]*)|(?P<op>[=+*()])")
+# names: a letter or "_" (any script: "sés", "ÉLÈVE"), then letters, digits, "_", ".", "@", "$"
+_TOKEN = re.compile(r"(?P<ws>\s+)|(?P<name>[^\W\d][\w.@$]*)|(?P<op>[=+*()])")
 _LABEL = re.compile(r"^(?P<letter>[BGU])(?P<digits>\d+)$", re.IGNORECASE)
 _GAMMA = re.compile(r"^G\d+$", re.IGNORECASE)
 
@@ -173,9 +174,10 @@ class _ConstraintNode:
 
 
 class _Parser:
-    def __init__(self, stmt: _Statement):
+    def __init__(self, stmt: _Statement, names: VariableNames | None = None):
         self.stmt = stmt
         self.pos = 0
+        self.names = names
 
     @property
     def current(self) -> _Token:
@@ -194,7 +196,23 @@ class _Parser:
             if prev.text == "+":
                 return self.stmt.error_at("dangling '+' with no term after it", prev)
             return self.stmt.error(f"the equation ends where {what} is expected", tok.col)
-        return self.stmt.error_at(f"unexpected '{tok.text}' where {what} is expected", tok)
+        return self.stmt.error_at(f"unexpected '{tok.text}' where {what} is expected", tok,
+                                  self._adjacent_names_hint())
+
+    def _adjacent_names_hint(self) -> str:
+        """A hint when two names follow each other: ``B1 ses`` or a name with a space."""
+        tok = self.current
+        prev = self.stmt.tokens[self.pos - 1] if self.pos else None
+        if tok.kind != "name" or prev is None or prev.kind != "name":
+            return ""
+        if _LABEL.match(prev.text):
+            return f" (write {prev.text}*{tok.text})"
+        spaced = self.stmt.line[prev.col:tok.col + len(tok.text)]
+        if self.names is not None and self.names.is_variable(spaced):
+            return (f" (the variable '{spaced}' has a space in its name, which an equation "
+                    f"cannot hold: rename it in the data, e.g. to "
+                    f"'{'_'.join(spaced.split())}')")
+        return " (variable names cannot contain spaces)"
 
     def expect_op(self, op: str, what: str) -> None:
         if not self.accept(op):
@@ -582,7 +600,7 @@ def parse_model(
             "the model text is empty: write the level-1 equation and, for each coefficient, "
             "its level-2 equation, e.g. 'mathach = B0 + R; B0 = G00 + U0'"
         )
-    parsed = [_Parser(stmt).equation() for stmt in statements]
+    parsed = [_Parser(stmt, names).equation() for stmt in statements]
     equations = [p for p in parsed if isinstance(p, _Equation)]
     constraint_nodes = [p for p in parsed if isinstance(p, _ConstraintNode)]
     level1_eqs = [eq for eq in equations if not _is_level2(eq, names)]
