@@ -311,6 +311,8 @@ def write_table(table: ResidualTable, path: str | Path, format: str | None = Non
     labels = dict(zip(names, label_list))
     file_label = f"openhlm level-{table.level} residual file"
     try:
+        # like the report, JSON and HTML files of `openhlm fit`: a missing folder is created
+        path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             frame.to_csv(path, index=False, na_rep="")
         elif fmt == "parquet":
