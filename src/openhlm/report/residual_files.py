@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,11 +270,14 @@ def residual_format(path: str | Path, format: str | None = None) -> str:
     return _SUFFIXES[suffix]
 
 
-def _safe_names(columns: list[str], limit: int | None) -> list[str]:
+def _safe_names(columns: list[str], limit: int | None, ascii_only: bool = False) -> list[str]:
     out: list[str] = []
     taken: set[str] = set()
     for col in columns:
-        name = re.sub(r"\W", "_", str(col))
+        name = str(col)
+        if ascii_only:  # SAS transport names: letters without accents ("sés" -> "ses")
+            name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        name = re.sub(r"\W", "_", name)
         if not re.match(r"[A-Za-z]", name):
             name = "V" + name
         if limit is not None:
@@ -305,7 +309,7 @@ def write_table(table: ResidualTable, path: str | Path, format: str | None = Non
     path = Path(path)
     fmt = residual_format(path, format)
     frame = table.frame.copy()
-    names = _safe_names([str(c) for c in frame.columns], _NAME_LIMIT[fmt])
+    names = _safe_names([str(c) for c in frame.columns], _NAME_LIMIT[fmt], fmt == "xpt")
     label_list = [_shorten(table.labels.get(c, ""), _LABEL_LIMIT[fmt]) for c in frame.columns]
     frame.columns = names
     labels = dict(zip(names, label_list))
