@@ -381,8 +381,8 @@ def write_residuals(results: HLMResults, level2: str | Path | None = None,
         Files to write; the format follows each suffix unless ``format`` is given
         (``"csv"``, ``"sav"``, ``"dta"``, ``"xpt"``, ``"parquet"`` or HLM's ``"spss"``,
         ``"stata"``, ``"sas"``).
-    extra_level2, extra_level1 : iterable of str
-        Extra variables to include.
+    extra_level2, extra_level1 : str or iterable of str
+        Extra variables to include (a string is one name).
 
     Returns
     -------
@@ -391,6 +391,15 @@ def write_residuals(results: HLMResults, level2: str | Path | None = None,
     """
     if level2 is None and level1 is None:
         raise SpecError("name a level-2 and/or a level-1 residual file to write")
+    if level2 is not None and level1 is not None and \
+            Path(level2).resolve() == Path(level1).resolve():
+        raise SpecError(f"the level-2 and the level-1 residual files are the same file "
+                        f"'{level2}': give them different names")
+    # a single name is one variable, not a sequence of one-letter names
+    if isinstance(extra_level2, str):
+        extra_level2 = [extra_level2]
+    if isinstance(extra_level1, str):
+        extra_level1 = [extra_level1]
     written: dict[str, Path] = {}
     if level2 is not None:
         written["level2"] = write_table(level2_residual_table(results, extra_level2), level2,
