@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FitJob", "job_from_args", "register", "run_job"]
 
+STDOUT = "-"  # an output file name meaning standard output
+
 _EPILOG = """examples:
   openhlm fit --example hsb-model4
   openhlm fit --example hsb-model1 --mode hlm
@@ -69,8 +71,11 @@ def register(subparsers: Any) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="FILE",
                      help="write the text report to FILE instead of stdout")
-    out.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    out.add_argument("--html", metavar="FILE", help="also write an HTML report")
+    out.add_argument("--json", metavar="FILE",
+                     help="also write the results as JSON ('-': to stdout, instead of the text "
+                          "report unless -o FILE is given)")
+    out.add_argument("--html", metavar="FILE",
+                     help="also write an HTML report ('-': to stdout, as for --json)")
     out.add_argument("--ols-units", type=int, metavar="N",
                      help="units shown in the level-1 OLS table (default 10; 0 = none)")
     out.add_argument("--full", action="store_true",
@@ -313,6 +318,9 @@ def run_job(job: FitJob) -> tuple[HLMResults, str]:
 def _write(path: Path, text: str) -> None:
     from openhlm.errors import DataError
 
+    if _is_stdout(path):
+        print(text, end="")
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -320,14 +328,27 @@ def _write(path: Path, text: str) -> None:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _is_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == STDOUT
+
+
 def _fit(args: argparse.Namespace) -> int:
     import json
 
+    from openhlm.errors import SpecError
+
     job = job_from_args(args)
+    to_stdout = [f"--{name}" for name in ("output", "json", "html")
+                 if _is_stdout(getattr(job, "report" if name == "output" else name))]
+    if len(to_stdout) > 1:
+        raise SpecError(f"only one output can go to standard output ('-'), not "
+                        f"{' and '.join(to_stdout)}")
+    if _is_stdout(job.report):
+        job.report = None
     results, text = run_job(job)
     if job.report is not None:
         _write(job.report, text)
-    else:
+    elif not (_is_stdout(job.json) or _is_stdout(job.html)):
         print(text, end="")
     if job.json is not None:
         from openhlm.report.json import results_to_dict
