@@ -196,16 +196,30 @@ def _mdm_from_model_file(mf: Any) -> MDM:
         raise CommandFileError(f"{mf.source}: [data] needs level1 and id (or mdm)")
     from openhlm.data.mdm import build_mdm
 
-    return build_mdm(_data_path(d.level1), None if d.level2 is None else _data_path(d.level2),
+    return build_mdm(_data_path(d.level1, "level1", mf.source),
+                     None if d.level2 is None else _data_path(d.level2, "level2", mf.source),
                      id=d.id, missing=d.missing)
 
 
-def _data_path(path: Path) -> Path:
+def _data_path(path: Path, key: str, source: str) -> Path:
     """A TOML data path (already joined to the file's folder), or the bundled example file of
-    that name when no such local file exists (``level1 = "hsb1.sav"`` works anywhere)."""
-    from openhlm.datasets import resolve_path
+    that name when no such local file exists (``level1 = "hsb1.sav"`` works anywhere).
 
-    return path if path.exists() else resolve_path(path.name)
+    Raises
+    ------
+    DataError
+        Neither exists; the message names the model file, the key and the full path.
+    """
+    from openhlm.datasets import resolve_path
+    from openhlm.errors import DataError
+
+    if path.exists():
+        return path
+    bundled = resolve_path(path.name)
+    if bundled.exists():
+        return bundled
+    raise DataError(f"{source}: [data] {key}: no such file {path} (paths are relative to the "
+                    "model file's folder)")
 
 
 def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
