@@ -32,7 +32,7 @@ def test_missing_level2_file_named_with_key_and_full_path(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert err.startswith("openhlm: error: ")
     assert "m.toml: [data] level2: no such file" in err
-    assert str(folder / "schools.csv") in err
+    assert "no such file project/schools.csv" in err   # the path joined to the model's folder
 
 
 def test_local_file_next_to_the_model_and_bundled_names_still_work(tmp_path, monkeypatch,
