@@ -119,6 +119,7 @@ def save_mdm(mdm: MDM, path: str | os.PathLike[str]) -> None:
     }
     text = json.dumps(manifest, indent=1, ensure_ascii=False, allow_nan=False)
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as for reports and residual files
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("manifest.json", text.encode("utf-8"))
             for name in _ARRAYS:

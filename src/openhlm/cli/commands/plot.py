@@ -89,6 +89,7 @@ def _plot(args: argparse.Namespace) -> int:
         options[key] = value
     figure = PLOTS[args.graph](results, **options)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # as for reports and residual files
         figure.savefig(out, dpi=args.dpi)
     except OSError as exc:
         raise DataError(f"cannot write graph '{out}': {exc.strerror or exc}") from None
