@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from openhlm.spec.model import Constraint, ModelSpec
 __all__ = ["fit", "as_mdm", "as_spec"]
 
 
-def as_mdm(data, *, id: str | None = None, level2=None) -> MDM:
+def as_mdm(data: Any, *, id: str | None = None, level2: Any = None) -> MDM:
     """``data`` as an MDM: an MDM is returned as is; a DataFrame or a path needs ``id=``."""
     if isinstance(data, MDM):
         return data
@@ -77,15 +77,15 @@ def _parse_constraint(text: str) -> Constraint:
     return Constraint(tuple(parts))
 
 
-def fit(model: str | ModelSpec, data, *, method: Literal["reml", "ml"] = "reml",
+def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "reml",
         mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
         max_iterations: int | None = None, tolerance: float | None = None,
-        id: str | None = None, level2=None, ols_units: int = 10,
+        id: str | None = None, level2: Any = None, ols_units: int = 10,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
-        imputation: str | None = None, plausible_values=None,
-        heterogeneous_sigma2: str | Iterable[str] = (), hypotheses=None,
-        homogeneity: bool = False, deviance_test: dict | None = None,
+        imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
+        heterogeneous_sigma2: str | Iterable[str] = (), hypotheses: Any = None,
+        homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
         exploratory: Iterable[str] | None = None) -> HLMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 

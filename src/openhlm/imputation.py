@@ -93,7 +93,7 @@ def _listed(items: Iterable[Any]) -> str:
     return text + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
 
 
-def _to_mdm(data, *, id: str | None, level2, what: str) -> MDM:
+def _to_mdm(data: Any, *, id: str | None, level2: Any, what: str) -> MDM:
     from openhlm.api import as_mdm
 
     try:
@@ -102,7 +102,7 @@ def _to_mdm(data, *, id: str | None, level2, what: str) -> MDM:
         raise SpecError(f"{what}: {exc}") from None
 
 
-def _label(data, k: int) -> str:
+def _label(data: Any, k: int) -> str:
     if isinstance(data, (str, os.PathLike)):
         return os.path.basename(os.fspath(data))
     sources = getattr(data, "sources", ())
@@ -156,7 +156,7 @@ def check_same_structure(mdms: Sequence[MDM], labels: Sequence[str]) -> None:
                             f"{_listed(differ)}")
 
 
-def _split_by_imputation(data, imputation: str, *, id: str | None, level2
+def _split_by_imputation(data: Any, imputation: str, *, id: str | None, level2: Any
                          ) -> tuple[list[MDM], list[str]]:
     if isinstance(data, (str, os.PathLike)):
         frame = read_table(data).data
@@ -278,9 +278,9 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
 
 # -- the API -----------------------------------------------------------------------------------
 
-def fit_imputed(model: str | ModelSpec, datasets=None, *, imputation: str | None = None,
-                plausible_values: Sequence[str] | None = None, id: str | None = None,
-                level2=None, **fit_options: Any) -> HLMResults:
+def fit_imputed(model: str | ModelSpec, datasets: Any = None, *, imputation: str | None = None,
+                plausible_values: str | Sequence[str] | None = None, id: str | None = None,
+                level2: Any = None, **fit_options: Any) -> HLMResults:
     """Fit ``model`` to M completed data sets (or M plausible values) and pool the results.
 
     Parameters

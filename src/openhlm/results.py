@@ -7,7 +7,10 @@ Every statistic HLM prints is a field here, computed once in :mod:`openhlm.infer
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,7 +64,7 @@ class FixedEffectsTable:
         rest = [c for c in frame.columns if c not in first]
         return frame[first + rest] if len(frame) else frame
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[FixedEffect]:
         return iter(self.rows)
 
     def __len__(self) -> int:
@@ -96,7 +99,7 @@ class VarianceComponentsTable:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.__dict__ for r in self.rows])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[VarianceComponent]:
         return iter(self.rows)
 
     def __getitem__(self, effect: str) -> VarianceComponent:
@@ -254,20 +257,22 @@ class HLMResults:
         return pd.DataFrame(rows)
 
     # -- residual files (openhlm.report.residual_files) -----------------------------------
-    def level2_residuals(self, extra=()) -> pd.DataFrame:
+    def level2_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
         """HLM's level-2 residual file as a DataFrame (labels in ``.attrs["labels"]``)."""
         from openhlm.report.residual_files import level2_residual_table
 
         return level2_residual_table(self, extra).to_frame()
 
-    def level1_residuals(self, extra=()) -> pd.DataFrame:
+    def level1_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
         """HLM's level-1 residual file as a DataFrame (labels in ``.attrs["labels"]``)."""
         from openhlm.report.residual_files import level1_residual_table
 
         return level1_residual_table(self, extra).to_frame()
 
-    def write_residuals(self, level2=None, level1=None, *, extra_level2=(), extra_level1=(),
-                        format=None) -> dict:
+    def write_residuals(self, level2: str | Path | None = None,
+                        level1: str | Path | None = None, *,
+                        extra_level2: Iterable[str] = (), extra_level1: Iterable[str] = (),
+                        format: str | None = None) -> dict[str, Path]:
         """Write residual files (.csv .sav .dta .xpt .parquet); see
         :func:`openhlm.report.residual_files.write_residuals`."""
         from openhlm.report.residual_files import write_residuals
@@ -281,15 +286,13 @@ class HLMResults:
 
         return results_to_dict(self)
 
-    def to_json(self, path=None, **kwargs) -> str:
+    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
         text = json.dumps(self.to_dict(), indent=2, **kwargs)
         if path is not None:
-            from pathlib import Path
-
             Path(path).write_text(text, encoding="utf-8")
         return text
 
-    def report(self, **options) -> str:
+    def report(self, **options: Any) -> str:
         from openhlm.report.text import render_text
 
         return render_text(self, **options)

@@ -20,12 +20,16 @@ the unweighted mean over the units that remain (verified against HLM, hlm-statis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from openhlm.errors import EstimationError, SpecError
 from openhlm.spec.model import Centering, ModelSpec, Predictor
+
+if TYPE_CHECKING:
+    from openhlm.data import MDM
 
 __all__ = ["Design", "build_design"]
 
@@ -168,7 +172,7 @@ def _column(frame: pd.DataFrame, name: str, level: str) -> np.ndarray:
     return frame[name].to_numpy(dtype=float)
 
 
-def build_design(spec: ModelSpec, mdm, *, row_weights: str | np.ndarray | None = None,
+def build_design(spec: ModelSpec, mdm: MDM, *, row_weights: str | np.ndarray | None = None,
                  unit_weights: str | np.ndarray | None = None,
                  precision_weights: np.ndarray | None = None) -> Design:
     """Build the :class:`Design` of ``spec`` on ``mdm``, deleting incomplete level-1 rows.

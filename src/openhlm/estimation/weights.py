@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,10 @@ import pandas as pd
 from openhlm.errors import DataError, SpecError
 from openhlm.estimation.design import Design, build_design
 from openhlm.spec.model import ModelSpec
+
+if TYPE_CHECKING:
+    from openhlm.data import MDM
+    from openhlm.results import HLMResults
 
 __all__ = [
     "DEFAULT_NORMALIZATION",
@@ -122,7 +126,7 @@ def normalization_mode(normalize: bool | str) -> str:
                     f"not {normalize!r}")
 
 
-def _resolve(mdm, name: str, level: int, what: str) -> str:
+def _resolve(mdm: MDM, name: str, level: int, what: str) -> str:
     if not isinstance(name, str):
         raise SpecError(f"{what} must be the name of a level-{level} variable, not "
                         f"{type(name).__name__}")
@@ -201,7 +205,7 @@ def normalise_level2(weights: np.ndarray, mode: str) -> np.ndarray:
     return w * (float((w > 0).sum()) / w.sum())
 
 
-def _analysis_rows(spec: ModelSpec, mdm) -> np.ndarray:
+def _analysis_rows(spec: ModelSpec, mdm: MDM) -> np.ndarray:
     """Level-1 rows :func:`build_design` keeps (complete on the model's level-1 variables)."""
     names = [mdm.canonical_name(n) for n in
              (spec.outcome, *spec.level1_variables(), *spec.variance_predictors)]
@@ -211,7 +215,7 @@ def _analysis_rows(spec: ModelSpec, mdm) -> np.ndarray:
     return ~np.isnan(mdm.level1[names].to_numpy(dtype=float)).any(axis=1)
 
 
-def weighted_design(spec: ModelSpec, mdm, *, level1_weight: str | None = None,
+def weighted_design(spec: ModelSpec, mdm: MDM, *, level1_weight: str | None = None,
                     level2_weight: str | None = None, precision_weight: str | None = None,
                     normalize: bool | str = True) -> tuple[Design, WeightingSpec | None]:
     """Validate and normalise the weights and build the :class:`Design` that uses them.
@@ -316,7 +320,7 @@ def weighting_notes(weighting: WeightingSpec) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def with_weighting(results, weighting: WeightingSpec | None):
+def with_weighting(results: HLMResults, weighting: WeightingSpec | None) -> HLMResults:
     """``results`` (HLMResults) with the weighting block (``extras["weighting"]``) and notes."""
     if weighting is None:
         return results

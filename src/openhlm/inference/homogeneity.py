@@ -46,12 +46,16 @@ The documented rule is 0.351 (0.14 %) above HLM's printed value; the gap is reco
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
 
 from openhlm.errors import HypothesisError
 from openhlm.inference.variance import unit_ols
+
+if TYPE_CHECKING:
+    from openhlm.results import HLMResults
 
 __all__ = ["RULE", "HomogeneityTest", "homogeneity_statistic", "homogeneity_test"]
 
@@ -100,7 +104,7 @@ def homogeneity_statistic(sse: np.ndarray, f: np.ndarray) -> tuple[float, int]:
     return H, int(f.size - 1)
 
 
-def homogeneity_test(results, *, min_df: int = 1) -> HomogeneityTest:
+def homogeneity_test(results: HLMResults, *, min_df: int = 1) -> HomogeneityTest:
     """Test of homogeneity of level-1 variance for a fitted model.
 
     Parameters

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -137,7 +137,7 @@ class GLHResult:
     estimates: np.ndarray
     hypotheses: tuple[LinearHypothesis, ...]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[LinearHypothesis]:
         return iter(self.hypotheses)
 
     def __len__(self) -> int:
