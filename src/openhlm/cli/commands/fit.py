@@ -55,8 +55,32 @@ def add_model_arguments(parser: argparse.ArgumentParser, *,
     est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
     est.add_argument("--mode", choices=("exact", "hlm"),
                      help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
-    est.add_argument("--max-iterations", type=int, metavar="N", help="iteration limit")
-    est.add_argument("--tolerance", type=float, metavar="X", help="convergence criterion")
+    est.add_argument("--max-iterations", type=_positive_int, metavar="N",
+                     help="iteration limit")
+    est.add_argument("--tolerance", type=_positive_float, metavar="X",
+                     help="convergence criterion (a number > 0)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, not {text}")
+    return value
 
 
 def register(subparsers: Any) -> None:
