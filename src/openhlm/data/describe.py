@@ -62,13 +62,16 @@ def _number(value: float, width: int) -> str:
 
 
 def _table(title: str, stats: pd.DataFrame) -> list[str]:
-    lines = [f"{title:^67}".rstrip(), ""]
+    # HLM's 13 characters, widened for names longer than HLM allows so the columns stay aligned
+    width = max([13, *(len(str(name)) + 1 for name in stats["variable"])])
+    lines = [f"{title:^{width + 54}}".rstrip(), ""]
     lines.append(
-        f"{'VARIABLE NAME':>13}{'N':>8}{'MEAN':>11}{'SD':>11}{'MINIMUM':>12}{'MAXIMUM':>12}"
+        f"{'VARIABLE NAME':>{width}}{'N':>8}{'MEAN':>11}{'SD':>11}{'MINIMUM':>12}{'MAXIMUM':>12}"
     )
     for row in stats.itertuples(index=False):
         lines.append(
-            f"{row.variable.upper():>13}{row.N:>8d}{_number(row.mean, 11)}{_number(row.SD, 11)}"
+            f"{row.variable.upper():>{width}}{row.N:>8d}{_number(row.mean, 11)}"
+            f"{_number(row.SD, 11)}"
             f"{_number(row.minimum, 12)}{_number(row.maximum, 12)}"
         )
     return lines
