@@ -25,8 +25,7 @@ unit (for example with one record per unit).
 * Variable names are matched case-insensitively (the file's spelling is kept); unknown names are
   an error suggesting close matches.  A variable may not be chosen at both levels.
 * Chosen variables must be numeric (booleans count as 0/1; text whose every value is a number is
-  converted); other text variables are an error asking to recode them.  Infinite values are an
-  error naming the rows.
+  converted); other text variables are an error asking to recode them.
 * Missing level-2 values are an error naming units and variables, unless
   ``drop_incomplete_units=True``: those units (and their level-1 rows) are then dropped with a
   :class:`~openhlm.errors.DataWarning` and listed in ``MDM.dropped_units``.
@@ -121,7 +120,7 @@ def _numeric(table: Table, name: str, where: str) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     if _is_numeric(series):
-        return _finite(series.to_numpy(dtype=np.float64, na_value=np.nan), name, where)
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
         raise MDMError(f"variable {name!r} in the {where} holds dates/times; convert it to numbers")
     text = series.astype("string").str.strip().replace("", pd.NA)
@@ -133,19 +132,7 @@ def _numeric(table: Table, name: str, where: str) -> np.ndarray:
             f"variable {name!r} in the {where} is not numeric (values such as {examples}); "
             "recode it as numbers or leave it out"
         )
-    return _finite(numbers.to_numpy(dtype=np.float64, na_value=np.nan), name, where)
-
-
-def _finite(values: np.ndarray, name: str, where: str) -> np.ndarray:
-    """``values`` unchanged, or an MDMError naming the rows that hold +-infinity."""
-    infinite = np.isinf(values)
-    if infinite.any():
-        rows = np.flatnonzero(infinite) + 1
-        raise MDMError(
-            f"variable {name!r} in the {where} has {len(rows)} infinite values (rows "
-            f"{_show(rows.tolist(), 5)}); set them to missing or fix the data"
-        )
-    return values
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _choose(
