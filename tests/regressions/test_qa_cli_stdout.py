@@ -44,7 +44,8 @@ def test_report_to_stdout_with_dash(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "-").exists()
 
 
-def test_two_outputs_to_stdout_refused(capsys):
+def test_two_outputs_to_stdout_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)   # without the fix a file named '-' is written here
     code, out, err = run(capsys, "fit", "--example", "hsb-model1", "--json", "-", "--html", "-")
     assert code == 2 and out == ""
     assert "only one output can go to standard output ('-'), not --json and --html" in err
