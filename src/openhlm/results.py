@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from openhlm.errors import SpecError
+from openhlm.errors import DataError, SpecError
 from openhlm.spec.model import ModelSpec
 
 if TYPE_CHECKING:
@@ -289,7 +289,12 @@ class HLMResults:
     def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
         text = json.dumps(self.to_dict(), indent=2, **kwargs)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            target = Path(path)
+            if target.is_dir():
+                raise DataError(f"cannot write the JSON results to {target}: it is a folder; "
+                                "give a file name such as results.json")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
         return text
 
     def report(self, **options: Any) -> str:

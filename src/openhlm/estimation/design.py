@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from openhlm.errors import EstimationError, SpecError
+from openhlm.errors import DataError, EstimationError, SpecError
 from openhlm.spec.model import Centering, ModelSpec, Predictor
 
 if TYPE_CHECKING:
@@ -162,6 +162,19 @@ def _constraint_matrix(spec: ModelSpec) -> np.ndarray:
     return K
 
 
+def _refuse_infinite(values: np.ndarray, names: list[str], units: np.ndarray, level: str) -> None:
+    """An infinite value cannot be estimated with: name the variable and the units."""
+    bad = np.isinf(values)
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad.any(axis=0))[0])
+    where = list(dict.fromkeys(str(u) for u in units[bad[:, k]]))
+    raise DataError(
+        f"{level} variable '{names[k]}' has infinite values in unit(s) "
+        f"{', '.join(where[:10])}{' ...' if len(where) > 10 else ''}; recode them as missing or "
+        "fix the data")
+
+
 def _column(frame: pd.DataFrame, name: str, level: str) -> np.ndarray:
     if name not in frame.columns:
         lower = {c.lower(): c for c in frame.columns}
@@ -195,6 +208,10 @@ def build_design(spec: ModelSpec, mdm: MDM, *, row_weights: str | np.ndarray | N
         l1_names.append(row_weights)
     l1_names = [n for n in dict.fromkeys(l1_names) if n in level1.columns]
     used = level1[l1_names].to_numpy(dtype=float)
+    _refuse_infinite(used, l1_names, np.asarray(mdm.unit_ids)[unit_all], "level-1")
+    l2_names = [n for n in spec.level2_variables() if n in level2.columns]
+    _refuse_infinite(level2[l2_names].to_numpy(dtype=float), l2_names,
+                     np.asarray(mdm.unit_ids), "level-2")
     keep = ~np.isnan(used).any(axis=1)
     if isinstance(row_weights, np.ndarray):
         keep &= ~np.isnan(row_weights)

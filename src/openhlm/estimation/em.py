@@ -132,7 +132,10 @@ def _repair(tau: np.ndarray, D: np.ndarray) -> np.ndarray:
         return tau
     diag = np.diag(tau).copy()
     floor = 0.1 * np.abs(np.diag(D))
-    diag = np.where(diag > 0, diag, np.maximum(floor, 1e-6))
+    # a last-resort floor relative to the data's scale (an absolute one would make the start,
+    # and so HLM mode's path, depend on the units of the outcome)
+    scale = max(float(np.abs(np.diag(D)).max()), float(np.abs(np.diag(tau)).max()), 1e-300)
+    diag = np.where(diag > 0, diag, np.maximum(floor, 1e-8 * scale))
     return np.diag(diag)
 
 

@@ -47,6 +47,12 @@ def check_max_iterations(max_iterations: int | None) -> None:
         raise EstimationError(f"max_iterations must be at least 1, not {max_iterations}")
 
 
+def check_tolerance(tolerance: float | None) -> None:
+    """Refuse a convergence criterion that is not a positive number (``None``: the default)."""
+    if tolerance is not None and not (np.isfinite(float(tolerance)) and float(tolerance) > 0):
+        raise EstimationError(f"tolerance must be a positive number (e.g. 1e-6), not {tolerance}")
+
+
 def _free_labels(design: Design) -> list[str]:
     K = design.constraint_matrix
     return [design.gamma_labels[int(np.flatnonzero(K[:, k])[0])] for k in range(K.shape[1])]
@@ -65,6 +71,7 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     if mode not in ("exact", "hlm"):
         raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")
     check_max_iterations(max_iterations)
+    check_tolerance(tolerance)
     if design.spec.variance_predictors:   # heterogeneous sigma^2 (hlm-statistics.md 10)
         from openhlm.estimation.heterogeneous import estimate_heterogeneous
 
