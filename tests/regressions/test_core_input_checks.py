@@ -59,3 +59,12 @@ def test_hlm_mode_start_does_not_depend_on_the_outcome_scale(frames):
     with pytest.warns(openhlm.ConvergenceWarning):
         scaled = openhlm.fit(M4, small, id="id", level2=l2, mode="hlm", max_iterations=5)
     np.testing.assert_allclose(scaled.tau * 1e12, base.tau, rtol=1e-4)
+
+
+def test_residuals_cli_refuses_stdout(tmp_path, monkeypatch, capsys):
+    from openhlm.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["residuals", "--example", "hsb-model1", "--res2", "-"]) == 2
+    assert "not to standard output" in capsys.readouterr().err
+    assert not (tmp_path / "-").exists()

@@ -73,6 +73,9 @@ def _residuals(args: argparse.Namespace) -> int:
 
     if args.res2 is None and args.res1 is None:
         raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
+    if "-" in (args.res2, args.res1):
+        raise SpecError("residual files are written to files (SPSS, Stata, SAS, CSV, ...), not to "
+                        "standard output: give a file name such as res2.csv")
     results, _ = fit_from_args(args)
     written = results.write_residuals(level2=args.res2, level1=args.res1,
                                       extra_level2=args.extra2, extra_level1=args.extra1,
