@@ -36,7 +36,7 @@ import numpy as np
 from openhlm.estimation.accelerate import (MAX_FACTOR, admissible, aitken_extrapolate, pack,
                                            unpack)
 from openhlm.estimation.likelihood import Evaluation, evaluate
-from openhlm.estimation.sufficient import UnitStats
+from openhlm.estimation.sufficient import UnitStats, unit_ols
 
 __all__ = ["EMSolution", "StartingValues", "em_step", "run_em", "starting_values"]
 
@@ -65,22 +65,6 @@ class EMSolution:
     accelerated_iterations: tuple[int, ...] = ()   # iterations whose EM iterate was extrapolated
 
 
-def _unit_ols(XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray, n: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """OLS per unit for the units whose X_j has full column rank and n_j > P."""
-    P = XX.shape[1]
-    ok = n > P
-    if P:
-        s = np.linalg.svd(XX, compute_uv=False)
-        ok &= s[:, -1] > 1e-10 * np.maximum(s[:, 0], 1e-300)
-    XXi = np.full_like(XX, np.nan)
-    if ok.any():
-        XXi[ok] = np.linalg.inv(XX[ok])
-    b = np.einsum("jpq,jq->jp", XXi, Xy)
-    sse = yy - np.einsum("jp,jp->j", b, Xy)
-    return ok, b, XXi, sse
-
-
 def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray,
                     G: np.ndarray, random_columns: np.ndarray) -> StartingValues:
     """HLM's moment starting values (hlm-statistics.md 2.3).
@@ -99,7 +83,8 @@ def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.nda
     AA = np.tensordot(w2, stats.AA, axes=1) if weighted else stats.AA.sum(axis=0)
     Ay = w2 @ stats.Ay if weighted else stats.Ay.sum(axis=0)
     gamma0 = np.linalg.lstsq(AA, Ay, rcond=None)[0] if AA.size else np.zeros(0)
-    ok, b, XXi, sse = _unit_ols(XX, Xy, yy, stats.n)
+    ok, b, XXi = unit_ols(XX, Xy, stats.n)
+    sse = yy - np.einsum("jp,jp->j", b, Xy)
     P = XX.shape[1]
     Jp = int(ok.sum())
     fitted = np.einsum("jpf,f->jp", G, gamma0)

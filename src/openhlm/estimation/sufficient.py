@@ -21,7 +21,7 @@ import numpy as np
 
 from openhlm.estimation.design import Design
 
-__all__ = ["UnitStats", "unit_cross_products", "unit_stats"]
+__all__ = ["UnitStats", "unit_cross_products", "unit_ols", "unit_stats"]
 
 
 def _precision(design: Design, precision: np.ndarray | None) -> np.ndarray | None:
@@ -148,3 +148,21 @@ def unit_stats(design: Design, precision: np.ndarray | None = None) -> UnitStats
           else np.asarray(design.unit_weights, dtype=float))
     return UnitStats(AA=AA, AZ=AZ, ZZ=np.ascontiguousarray(ZZ), Ay=Ay, Zy=np.ascontiguousarray(Zy),
                      yy=yy, n=n, sum_log_w=slw, unit_weights=uw, XX=XX, Xy=Xy)
+
+
+def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-unit OLS; returns (sufficient, coefficients, (X'X)^-1), NaN where insufficient."""
+    J, P = XX.shape[0], XX.shape[1]
+    ok = n > P
+    if P:
+        # rank check on the symmetric X_j'X_j: smallest / largest eigenvalue > 1e-10 (the
+        # eigenvalues are accurate to ~1e-16 of the largest, so exact collinearity shows up
+        # as ~1e-15 and is caught)
+        ev = np.linalg.eigvalsh(XX)
+        ok &= ev[:, 0] > 1e-10 * np.maximum(ev[:, -1], 1e-300)
+    XXi = np.full((J, P, P), np.nan)
+    if ok.any():
+        XXi[ok] = np.linalg.inv(XX[ok])
+    b = np.einsum("jpq,jq->jp", XXi, Xy)
+    return ok, b, XXi

@@ -21,28 +21,11 @@ import numpy as np
 from scipy import special
 
 from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.sufficient import unit_ols
 from openhlm.results import OLSTable, VarianceComponent, VarianceComponentsTable
 
 __all__ = ["unit_ols", "variance_components_table", "reliabilities", "level1_ols_table",
            "random_coefficient_ols"]
-
-
-def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-unit OLS; returns (sufficient, coefficients, (X'X)^-1), NaN where insufficient."""
-    J, P = XX.shape[0], XX.shape[1]
-    ok = n > P
-    if P:
-        # rank check on the symmetric X_j'X_j: smallest / largest eigenvalue > 1e-10 (the
-        # eigenvalues are accurate to ~1e-16 of the largest, so exact collinearity shows up
-        # as ~1e-15 and is caught)
-        ev = np.linalg.eigvalsh(XX)
-        ok &= ev[:, 0] > 1e-10 * np.maximum(ev[:, -1], 1e-300)
-    XXi = np.full((J, P, P), np.nan)
-    if ok.any():
-        XXi[ok] = np.linalg.inv(XX[ok])
-    b = np.einsum("jpq,jq->jp", XXi, Xy)
-    return ok, b, XXi
 
 
 def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:
