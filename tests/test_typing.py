@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ("src/openhlm/estimation", "src/openhlm/inference", "src/openhlm/results.py",
+CHECKED = ("src/openhlm/estimation", "src/openhlm/inference", "src/openhlm/results",
            "src/openhlm/api.py", "src/openhlm/imputation.py")
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ import pandas as pd
 from openhlm.data import MDM, read_table
 from openhlm.errors import DataError, SpecError
 from openhlm.inference.infer import tau_correlations
-from openhlm.inference.pooling import RubinPooled, pooled_covariance, rubin_pool
+from openhlm.inference.pooling import pooled_covariance, rubin_pool
 from openhlm.results import (
     ConvergenceInfo,
     FixedEffectsTable,
@@ -39,50 +38,12 @@ from openhlm.results import (
     VarianceComponent,
     VarianceComponentsTable,
 )
+from openhlm.results.imputation import ImputationSummary
 from openhlm.spec.model import ModelSpec
 
 __all__ = ["ImputationSummary", "check_same_structure", "fit_imputed", "pool_results"]
 
 _MAX_LISTED = 5
-
-
-@dataclass(frozen=True)
-class ImputationSummary:
-    """How a pooled result was combined (``results.extras["multiple_imputation"]``).
-
-    Attributes
-    ----------
-    m : int
-        Number of data sets combined.
-    kind : str
-        ``"data sets"``, ``"imputation column '<name>'"`` or ``"plausible values"``.
-    labels : tuple of str
-        One label per data set (file name, imputation number or plausible-value variable).
-    gammas : tuple of str
-        Fixed-effect labels (free gammas, in the order of the tables).
-    model, robust : RubinPooled
-        Rubin's-rules combination with model-based and robust (CR0) standard errors.
-    estimates, se, robust_se : ndarray (M, F)
-        Per-data-set gammas and standard errors.
-    deviances : ndarray (M,)
-        Per-data-set deviances (the pooled result reports their average).
-    converged : tuple of bool
-    fits : tuple of HLMResults
-        The M individual fits (not exported to JSON).
-    """
-
-    m: int
-    kind: str
-    labels: tuple[str, ...]
-    gammas: tuple[str, ...]
-    model: RubinPooled
-    robust: RubinPooled
-    estimates: np.ndarray
-    se: np.ndarray
-    robust_se: np.ndarray
-    deviances: np.ndarray
-    converged: tuple[bool, ...]
-    fits: tuple[HLMResults, ...] = field(default=(), repr=False, compare=False)
 
 
 # -- data sets ---------------------------------------------------------------------------------
@@ -273,7 +234,7 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
         deviance=float(np.mean(summary.deviances)),
         deviance_hlm=float(np.mean([f.deviance_hlm for f in fits])),
         loglik=float(np.mean([f.loglik for f in fits])), level1_ols=_average_ols(fits),
-        notes=notes, extras=extras, estimates=None)
+        notes=notes, extras=extras, estimates=None, eb=None)
 
 
 # -- the API -----------------------------------------------------------------------------------

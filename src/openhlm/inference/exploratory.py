@@ -34,77 +34,20 @@ analysis enter every regression (an MDM has no missing level-2 values).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import special
 
 from openhlm.errors import EstimationError, SpecError
+from openhlm.inference.residuals import eb_estimates
+from openhlm.results.exploratory import EXPLORATORY_TITLE, ExploratoryAnalysis
 from openhlm.spec._names import close_matches, did_you_mean
 
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
 __all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis", "exploratory", "with_exploratory"]
-
-#: HLM 6's heading of the block (hlm-statistics.md 12.3).
-EXPLORATORY_TITLE = ("Exploratory Analysis: estimated level-2 coefficients and their standard "
-                     "errors obtained by regressing EB residuals on level-2 predictors selected "
-                     "for possible inclusion in subsequent HLM runs")
-
-
-@dataclass(frozen=True)
-class ExploratoryAnalysis:
-    """Simple OLS regressions of each random coefficient's EB residuals on each candidate.
-
-    Arrays are (R, K): one row per random coefficient (``coefficients``, in the model's
-    order), one column per candidate (``candidates``, in the order asked, spelled as in the
-    MDM).  Every regression uses the ``n_units`` = J units of the analysis, on ``df`` = J - 2
-    degrees of freedom.
-    """
-
-    coefficients: tuple[str, ...]      # "INTRCPT1", "SES"
-    coefficient_indices: tuple[int, ...]  # q of Bq / Uq
-    candidates: tuple[str, ...]        # "pracad", "disclim"
-    estimate: np.ndarray               # (R, K) slope b
-    se: np.ndarray                     # (R, K) SE(b)
-    t: np.ndarray                      # (R, K) b / SE(b)
-    intercept: np.ndarray              # (R, K) a
-    n_units: int                       # J, units in the analysis
-
-    @property
-    def df(self) -> int:
-        """Residual degrees of freedom of every regression, J - 2."""
-        return self.n_units - 2
-
-    @property
-    def p(self) -> np.ndarray:
-        """(R, K) two-sided p-values of t on J - 2 d.f. (not printed by HLM)."""
-        return 2.0 * special.stdtr(float(self.df), -np.abs(self.t))
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """HLM's row labels of the random coefficients: "INTRCPT1,B0", "SES,B1"."""
-        return tuple(f"{c},B{q}" for c, q in zip(self.coefficients, self.coefficient_indices))
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per (random coefficient, candidate): estimate, se, t, df, p, n_units."""
-        R, K = self.estimate.shape
-        return pd.DataFrame({
-            "coefficient": np.repeat(self.coefficients, K),
-            "random_effect": np.repeat([f"U{q}" for q in self.coefficient_indices], K),
-            "candidate": np.tile(self.candidates, R),
-            "estimate": self.estimate.ravel(), "se": self.se.ravel(), "t": self.t.ravel(),
-            "df": self.df, "p": self.p.ravel(),
-            "intercept": self.intercept.ravel(), "n_units": self.n_units,
-        })
-
-    def __str__(self) -> str:
-        from openhlm.report.exploratory_sections import exploratory_text
-
-        return "\n".join(exploratory_text(self))
 
 
 def _model_level2_variables(results: HLMResults) -> set[str]:
@@ -187,14 +130,14 @@ def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> Explora
     >>> res = openhlm.fit(model4, openhlm.datasets.hsb())        # doctest: +SKIP
     >>> print(openhlm.exploratory(res, ["pracad", "disclim"]))  # doctest: +SKIP
     """
-    from openhlm.inference.residuals import eb_estimates
-
     if results.estimates is None:
         raise EstimationError("the exploratory analysis needs the EB residuals of a fitted "
                               "model; these results carry no estimates (refit the model with "
                               "openhlm.fit)")
     names = _resolve(candidates, results)
-    eb = eb_estimates(results.estimates)  # raises EstimationError without random coefficients
+    # the EB residuals infer stored (computed here only for results built without them);
+    # eb_estimates raises EstimationError without random coefficients
+    eb = results.eb if results.eb is not None else eb_estimates(results.estimates)
     u = eb.eb_residuals                                     # (J, R)
     frame = results.estimates.design.level2_data
     J = u.shape[0]

@@ -45,7 +45,6 @@ The documented rule is 0.351 (0.14 %) above HLM's printed value; the gap is reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,37 +52,12 @@ from scipy import special
 
 from openhlm.errors import HypothesisError
 from openhlm.inference.variance import unit_ols
+from openhlm.results.hypotheses import RULE, HomogeneityTest
 
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
 __all__ = ["RULE", "HomogeneityTest", "homogeneity_statistic", "homogeneity_test"]
-
-RULE = ("unit OLS on the full level-1 design; units with full column rank, f_j = n_j - P >= 1 "
-        "and s_j^2 > 0; s_j^2 = SSE_j/f_j; Lbar weighted by f_j")
-
-
-@dataclass(frozen=True)
-class HomogeneityTest:
-    """H statistic of the test of homogeneity of level-1 variance."""
-
-    chi2: float
-    df: int
-    p: float
-    units_used: int
-    n_units: int
-    unused_units: tuple[str, ...]
-    rule: str = RULE
-
-    @property
-    def H(self) -> float:
-        return self.chi2
-
-    def __str__(self) -> str:
-        from openhlm.report.hypothesis_sections import homogeneity_text
-
-        return "\n".join(homogeneity_text(self, None))
-
 
 def homogeneity_statistic(sse: np.ndarray, f: np.ndarray) -> tuple[float, int]:
     """H and its d.f. from per-unit residual sums of squares and residual d.f. (units used).

@@ -1,15 +1,27 @@
-"""Inference: from :class:`Estimates` to :class:`HLMResults` (every printed number, once)."""
+"""Inference: from :class:`Estimates` to :class:`HLMResults` (every printed number, once).
+
+:func:`infer` computes every statistic HLM2 prints, the empirical Bayes estimates of the
+residual files and plots (``results.eb``), and the blocks a fit asks for (weighting, tests,
+exploratory analysis), and builds the :class:`HLMResults` in one go: nothing downstream
+patches it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from openhlm._version import __version__
 from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.weights import weighting_notes
+from openhlm.inference.exploratory import exploratory as _exploratory
 from openhlm.inference.fixed import fixed_effects_table
+from openhlm.inference.requests import requested_blocks
+from openhlm.inference.residuals import eb_estimates
 from openhlm.inference.variance import (
     level1_ols_table,
     random_coefficient_ols,
@@ -17,7 +29,10 @@ from openhlm.inference.variance import (
     variance_components_table,
 )
 from openhlm.inference.variance_se import variance_standard_errors
-from openhlm.results import ConvergenceInfo, DataSummary, HLMResults
+from openhlm.results import ConvergenceInfo, DataSummary, EBEstimates, HLMResults
+
+if TYPE_CHECKING:
+    from openhlm.estimation.weights import WeightingSpec
 
 __all__ = ["infer", "tau_correlations", "FEW_UNITS_THRESHOLD"]
 
@@ -83,8 +98,41 @@ def _estimation_extras(est: Estimates) -> dict:
     return {EXTRA_KEY: heterogeneous_sigma2(est)}
 
 
-def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ()) -> HLMResults:
-    """Compute every statistic HLM2 prints for the estimates ``est``."""
+def _eb(est: Estimates) -> EBEstimates | None:
+    """The EB estimates of the residual files and plots; None without random coefficients."""
+    return eb_estimates(est) if est.design.n_random else None
+
+
+def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
+          variable_labels: Mapping[str, str] | None = None,
+          weighting: WeightingSpec | None = None, hypotheses: Any = None,
+          homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
+          exploratory: Iterable[str] | None = None) -> HLMResults:
+    """Compute every statistic HLM2 prints for the estimates ``est`` and build the results.
+
+    Parameters
+    ----------
+    est : Estimates
+    ols_units : int
+        Units shown in the "Level-1 OLS regressions" table.
+    sources : iterable of str
+        The data files (the report's "data source").
+    variable_labels : mapping, optional
+        Variable labels of the MDM (plots' axes, residual files): ``results.data.variable_labels``.
+    weighting : WeightingSpec, optional
+        The design's weighting (:func:`openhlm.estimation.weights.weighted_design`): stored as
+        ``results.extras["weighting"]`` (first block) with its notes after the others.
+    hypotheses, homogeneity, deviance_test :
+        Tests to compute (:func:`openhlm.inference.requests.requested_blocks`): stored as
+        ``extras["glh"]``, ``["homogeneity"]``, ``["deviance_test"]``.
+    exploratory : iterable of str, optional
+        Candidate level-2 predictors of the exploratory analysis (``extras["exploratory"]``).
+
+    Returns
+    -------
+    HLMResults
+        With ``eb`` (the EB estimates, None without random coefficients) and ``estimates``.
+    """
     d = est.design
     spec = d.spec
     fixed = fixed_effects_table(est)
@@ -103,8 +151,15 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
     data = DataSummary(n_level1=d.n_level1, n_level2=d.n_level2, outcome=spec.outcome,
                        deleted_level1_rows=d.deleted_rows, dropped_units=d.dropped_units,
                        sources=tuple(sources), centering_means=dict(d.centering_means),
-                       data_fingerprint=_fingerprint(est))
-    return HLMResults(
+                       data_fingerprint=_fingerprint(est),
+                       variable_labels=dict(variable_labels or {}))
+    notes = tuple(_notes(est, variance.units_used))
+    extras: dict[str, Any] = {}
+    if weighting is not None:
+        extras["weighting"] = weighting
+        notes += weighting_notes(weighting)
+    extras.update(_estimation_extras(est))
+    fields: dict[str, Any] = dict(
         spec=spec, method=est.method, mode=est.mode, convergence=conv, data=data,
         sigma2=est.sigma2, sigma2_se=sigma2_se, tau=est.tau,
         tau_labels=tuple(c.short_label for c in spec.random_coefficients), tau_se=tau_se,
@@ -112,6 +167,16 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: tuple[str, ...] = ())
         reliability_units_used=rel_units, fixed=fixed, variance=variance,
         deviance=est.deviance, deviance_hlm=est.deviance_hlm, loglik=est.loglik,
         n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units),
-        few_units_warning=d.n_level2 < FEW_UNITS_THRESHOLD, notes=tuple(_notes(est, variance.units_used)),
+        few_units_warning=d.n_level2 < FEW_UNITS_THRESHOLD, notes=notes,
         version=__version__, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        estimates=est, extras=_estimation_extras(est))
+        estimates=est, eb=_eb(est))
+    results = HLMResults(**fields, extras=extras)
+    # the tests and the exploratory analysis are computed from the fitted model above; the
+    # results are then built from the same fields with every block
+    added = requested_blocks(results, hypotheses=hypotheses, homogeneity=homogeneity,
+                             deviance_test=deviance_test)
+    if exploratory is not None:
+        added["exploratory"] = _exploratory(results, exploratory)
+    if not added:
+        return results
+    return HLMResults(**fields, extras={**extras, **added})

@@ -21,35 +21,14 @@ with nu the d.f. used.  When B = 0 the Rubin d.f. are infinite and nu_BR = nu_ob
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import special
 
 from openhlm._typing import ArrayLike, FloatArray
 from openhlm.errors import EstimationError
+from openhlm.results.imputation import RubinPooled
 
 __all__ = ["RubinPooled", "barnard_rubin_df", "pooled_covariance", "rubin_pool"]
-
-
-@dataclass(frozen=True)
-class RubinPooled:
-    """Rubin's-rules combination of M estimates of each of F parameters (arrays of length F)."""
-
-    m: int
-    estimate: np.ndarray        # q_bar
-    within: np.ndarray          # U_bar
-    between: np.ndarray         # B
-    total: np.ndarray           # T
-    se: np.ndarray              # sqrt(T)
-    t: np.ndarray               # q_bar / SE
-    df: np.ndarray              # Barnard-Rubin (with df_complete) or Rubin (1987) d.f.
-    p: np.ndarray               # two-sided, Student t on df
-    riv: np.ndarray             # r, relative increase in variance
-    missing_variance: np.ndarray  # lambda = (1 + 1/M) B / T
-    fmi: np.ndarray             # fraction of missing information
-    df_complete: np.ndarray | None
-    df_method: str              # "barnard-rubin" | "rubin"
 
 
 def _rubin_df(riv: np.ndarray, m: int) -> np.ndarray:

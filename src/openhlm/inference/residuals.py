@@ -28,8 +28,6 @@ the model's sigma^2_ij; the level-1 column SIGMA is then sqrt(sigma^2_ij).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import special
 
@@ -37,51 +35,9 @@ from openhlm.errors import EstimationError
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.sufficient import unit_cross_products
 from openhlm.inference.variance import unit_ols
+from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
 __all__ = ["EBEstimates", "chi_square_order_quantiles", "eb_estimates", "row_precision"]
-
-
-@dataclass(frozen=True)
-class EBEstimates:
-    """Per-unit and per-row residual quantities of a fitted model.
-
-    Per-unit arrays have a leading J axis (units in ``unit_ids`` order); ``R`` indexes the
-    random coefficients (``random_positions`` into the P level-1 coefficients); per-row arrays
-    are in the order of the design's level-1 rows.
-    """
-
-    unit_ids: np.ndarray                 # (J,)
-    n: np.ndarray                        # (J,) level-1 rows used per unit
-    coefficient_labels: tuple[str, ...]  # (P,) "INTRCPT1", "SES", ...
-    coefficient_indices: tuple[int, ...]  # (P,) q of Bq
-    random_positions: np.ndarray         # (R,) positions of the random coefficients in P
-    fitted: np.ndarray                   # (J, P) W_j gamma_hat (FV)
-    eb_coefficients: np.ndarray          # (J, P) beta*_j (EC)
-    eb_residuals: np.ndarray             # (J, R) u*_j (EB)
-    ols_residuals: np.ndarray            # (J, R) beta_hat_j - W_j gamma_hat (OL), NaN if insufficient
-    ols_sufficient: np.ndarray           # (J,) bool
-    conditional_cov: np.ndarray          # (J, R, R) C_j given gamma_hat (lme4 condVar)
-    posterior_cov: np.ndarray            # (J, R, R) PV: REML C_j under REML, C_j under ML
-    coefficient_cov: np.ndarray          # (J, R, R) PVC: posterior covariance of beta_j (random)
-    eb_residual_cov: np.ndarray          # (J, R, R) sampling covariance of u*_j
-    mdist: np.ndarray                    # (J,)
-    mdist_df: np.ndarray                 # (J,) rank of Var(u*_j)
-    chipct: np.ndarray                   # (J,)
-    lntotvar: np.ndarray                 # (J,)
-    olsrsvar: np.ndarray                 # (J,)
-    mdrsvar: np.ndarray                  # (J,)
-    level1_fitted: np.ndarray            # (N,)
-    level1_residuals: np.ndarray         # (N,)
-    level1_sigma: np.ndarray             # (N,) sqrt(sigma^2_ij)
-    method: str
-
-    @property
-    def random_labels(self) -> tuple[str, ...]:
-        return tuple(self.coefficient_labels[p] for p in self.random_positions)
-
-    @property
-    def random_indices(self) -> tuple[int, ...]:
-        return tuple(self.coefficient_indices[p] for p in self.random_positions)
 
 
 def row_precision(est: Estimates) -> np.ndarray | None:
@@ -143,7 +99,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     d = est.design
     ev = est.evaluation
     if d.n_random == 0:
-        raise EstimationError("residual files need at least one random coefficient (Uq)")
+        raise EstimationError(NO_RANDOM_COEFFICIENTS)
     J, R = d.n_level2, d.n_random
     r = d.random_columns
     tau = ev.tau

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from openhlm.errors import EstimationError, SpecError
+from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from openhlm.inference.residuals import EBEstimates
-    from openhlm.results import HLMResults
+    from openhlm.results import EBEstimates, HLMResults
 
 __all__ = [
     "eb_of",
@@ -65,11 +65,15 @@ def variable_label(results: HLMResults, name: str, centring: str | None = None) 
 
 
 def eb_of(results: HLMResults) -> EBEstimates:
-    from openhlm.inference.residuals import eb_estimates
-
+    """The EB estimates stored in the results (plots compute nothing)."""
     if results.estimates is None:
         raise EstimationError("these results carry no estimates; refit the model to plot them")
-    return eb_estimates(results.estimates)
+    if results.eb is None:
+        if results.estimates.design.n_random == 0:
+            raise EstimationError(NO_RANDOM_COEFFICIENTS)
+        raise EstimationError("these results carry no empirical Bayes estimates; refit the "
+                              "model with openhlm.fit to plot them")
+    return results.eb
 
 
 def random_position(eb: EBEstimates, coefficient: str) -> int:

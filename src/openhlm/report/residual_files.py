@@ -1,7 +1,8 @@
 """HLM's level-1 and level-2 residual files: tables with HLM's names and labels, and writers.
 
-The numbers come from :func:`openhlm.inference.residuals.eb_estimates`; this module only names,
-labels and writes them (hlm-statistics.md section 12; docs/residual-files.md lists every
+The numbers are ``results.eb`` (:class:`openhlm.results.EBEstimates`, computed once by
+:func:`openhlm.inference.residuals.eb_estimates` when the model is fitted); this module only
+reads, names, labels and writes them (hlm-statistics.md section 12; docs/residual-files.md lists every
 column).  Column names follow HLM 6 (8 characters: ``L2ID``, ``NJ``, ``CHIPCT``, ``MDIST``,
 ``LNTOTVAR``, ``OLSRSVAR``, ``MDRSVAR``, ``EB``/``OL``/``FV``/``EC`` + the first six characters
 of the coefficient's name, ``PVq_q'``, ``PVCq_q'``; level 1: ``L2ID``, ``FITVAL``, ``L1RESID``,
@@ -28,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from openhlm.errors import DataError, EstimationError, SpecError
+from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
 if TYPE_CHECKING:
-    from openhlm.inference.residuals import EBEstimates
     from openhlm.results import HLMResults
 
 __all__ = [
@@ -81,13 +82,16 @@ def _stem(label: str) -> str:
 
 
 def _eb(results: HLMResults) -> EBEstimates:
-    from openhlm.inference.residuals import eb_estimates
-
-    est = results.estimates
-    if est is None:
+    """The EB estimates stored in the results (the writer computes nothing)."""
+    if results.estimates is None:
         raise EstimationError("these results carry no estimates (loaded from JSON?); refit the "
                               "model to compute residuals")
-    return eb_estimates(est)
+    if results.eb is None:
+        if results.estimates.design.n_random == 0:
+            raise EstimationError(NO_RANDOM_COEFFICIENTS)
+        raise EstimationError("these results carry no empirical Bayes estimates: build them "
+                              "with openhlm.inference.infer.infer (or refit with openhlm.fit)")
+    return results.eb
 
 
 def _variable_labels(results: HLMResults) -> dict[str, str]:

@@ -1,7 +1,11 @@
 """The results of a fitted two-level model: immutable, typed, numbers only.
 
-Every statistic HLM prints is a field here, computed once in :mod:`openhlm.inference`.  Reports
-(:mod:`openhlm.report`), plots and the CLI only format what is here.
+Every statistic HLM prints is a field here, computed once in :mod:`openhlm.inference`
+(:func:`openhlm.inference.infer.infer` builds the whole object, empirical Bayes estimates and
+requested tests included).  Reports (:mod:`openhlm.report`), plots and the CLI only format what
+is here; the methods that print or write (``__str__``, ``report``, ``to_dict``, ``to_json``,
+``_repr_html_``, the residual files) reach the report through the hook of
+:mod:`openhlm.results.hooks`.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 from openhlm.errors import DataError, SpecError
+from openhlm.results.hooks import render
 from openhlm.spec.model import ModelSpec
 
 if TYPE_CHECKING:
     from openhlm.estimation.estimates import Estimates
+    from openhlm.results.residuals import EBEstimates
 
 __all__ = [
     "FixedEffect", "FixedEffectsTable", "VarianceComponent", "VarianceComponentsTable",
@@ -175,6 +181,9 @@ class HLMResults:
     created: str
     extras: dict[str, Any] = field(default_factory=dict)   # optional blocks (tests, ...)
     estimates: Estimates | None = field(default=None, repr=False, compare=False)
+    # empirical Bayes estimates and residual-file quantities (None without random coefficients
+    # or without estimates); read by the residual files, the plots and the exploratory analysis
+    eb: EBEstimates | None = field(default=None, repr=False, compare=False)
 
     # -- convenient views --------------------------------------------------------------
     @property
@@ -256,18 +265,16 @@ class HLMResults:
                              "proportion": (vb - vm) / vb if vb > 0 else float("nan")})
         return pd.DataFrame(rows)
 
-    # -- residual files (openhlm.report.residual_files) -----------------------------------
+    # -- residual files (openhlm.report.residual_files, through openhlm.results.hooks) ----
     def level2_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
         """HLM's level-2 residual file as a DataFrame (labels in ``.attrs["labels"]``)."""
-        from openhlm.report.residual_files import level2_residual_table
-
-        return level2_residual_table(self, extra).to_frame()
+        frame: pd.DataFrame = render("level2_residuals", self, extra).to_frame()
+        return frame
 
     def level1_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
         """HLM's level-1 residual file as a DataFrame (labels in ``.attrs["labels"]``)."""
-        from openhlm.report.residual_files import level1_residual_table
-
-        return level1_residual_table(self, extra).to_frame()
+        frame: pd.DataFrame = render("level1_residuals", self, extra).to_frame()
+        return frame
 
     def write_residuals(self, level2: str | Path | None = None,
                         level1: str | Path | None = None, *,
@@ -275,16 +282,15 @@ class HLMResults:
                         format: str | None = None) -> dict[str, Path]:
         """Write residual files (.csv .sav .dta .xpt .parquet); see
         :func:`openhlm.report.residual_files.write_residuals`."""
-        from openhlm.report.residual_files import write_residuals
+        written: dict[str, Path] = render("write_residuals", self, level2, level1,
+                                          extra_level2=extra_level2,
+                                          extra_level1=extra_level1, format=format)
+        return written
 
-        return write_residuals(self, level2, level1, extra_level2=extra_level2,
-                               extra_level1=extra_level1, format=format)
-
-    # -- output -------------------------------------------------------------------------
+    # -- output (openhlm.report, through openhlm.results.hooks) ---------------------------
     def to_dict(self) -> dict[str, Any]:
-        from openhlm.report.json import results_to_dict
-
-        return results_to_dict(self)
+        out: dict[str, Any] = render("dict", self)
+        return out
 
     def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
         text = json.dumps(self.to_dict(), indent=2, **kwargs)
@@ -298,17 +304,15 @@ class HLMResults:
         return text
 
     def report(self, **options: Any) -> str:
-        from openhlm.report.text import render_text
-
-        return render_text(self, **options)
+        text: str = render("text", self, **options)
+        return text
 
     def __str__(self) -> str:
         return self.report()
 
     def _repr_html_(self) -> str:
-        from openhlm.report.html import render_html
-
-        return render_html(self)
+        html: str = render("html", self)
+        return html
 
     def __repr__(self) -> str:
         return (f"<HLMResults {self.method.upper()} ({self.mode}) {self.spec.outcome}: "

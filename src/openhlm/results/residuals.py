@@ -1,0 +1,60 @@
+"""Empirical Bayes estimates and HLM's residual-file quantities of a fitted model.
+
+Computed once by :func:`openhlm.inference.residuals.eb_estimates` (the formulas are in that
+module) and stored in ``HLMResults.eb``; the residual files (:mod:`openhlm.report.residual_files`),
+the plots and the exploratory analysis read them from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["EBEstimates", "NO_RANDOM_COEFFICIENTS"]
+
+#: Why a model has no EB estimates (``HLMResults.eb is None``) when it has no random coefficient.
+NO_RANDOM_COEFFICIENTS = "residual files need at least one random coefficient (Uq)"
+
+
+@dataclass(frozen=True)
+class EBEstimates:
+    """Per-unit and per-row residual quantities of a fitted model.
+
+    Per-unit arrays have a leading J axis (units in ``unit_ids`` order); ``R`` indexes the
+    random coefficients (``random_positions`` into the P level-1 coefficients); per-row arrays
+    are in the order of the design's level-1 rows.
+    """
+
+    unit_ids: np.ndarray                 # (J,)
+    n: np.ndarray                        # (J,) level-1 rows used per unit
+    coefficient_labels: tuple[str, ...]  # (P,) "INTRCPT1", "SES", ...
+    coefficient_indices: tuple[int, ...]  # (P,) q of Bq
+    random_positions: np.ndarray         # (R,) positions of the random coefficients in P
+    fitted: np.ndarray                   # (J, P) W_j gamma_hat (FV)
+    eb_coefficients: np.ndarray          # (J, P) beta*_j (EC)
+    eb_residuals: np.ndarray             # (J, R) u*_j (EB)
+    ols_residuals: np.ndarray            # (J, R) beta_hat_j - W_j gamma_hat (OL), NaN if insufficient
+    ols_sufficient: np.ndarray           # (J,) bool
+    conditional_cov: np.ndarray          # (J, R, R) C_j given gamma_hat (lme4 condVar)
+    posterior_cov: np.ndarray            # (J, R, R) PV: REML C_j under REML, C_j under ML
+    coefficient_cov: np.ndarray          # (J, R, R) PVC: posterior covariance of beta_j (random)
+    eb_residual_cov: np.ndarray          # (J, R, R) sampling covariance of u*_j
+    mdist: np.ndarray                    # (J,)
+    mdist_df: np.ndarray                 # (J,) rank of Var(u*_j)
+    chipct: np.ndarray                   # (J,)
+    lntotvar: np.ndarray                 # (J,)
+    olsrsvar: np.ndarray                 # (J,)
+    mdrsvar: np.ndarray                  # (J,)
+    level1_fitted: np.ndarray            # (N,)
+    level1_residuals: np.ndarray         # (N,)
+    level1_sigma: np.ndarray             # (N,) sqrt(sigma^2_ij)
+    method: str
+
+    @property
+    def random_labels(self) -> tuple[str, ...]:
+        return tuple(self.coefficient_labels[p] for p in self.random_positions)
+
+    @property
+    def random_indices(self) -> tuple[int, ...]:
+        return tuple(self.coefficient_indices[p] for p in self.random_positions)
