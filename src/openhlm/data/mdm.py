@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from openhlm.data import describe as _describe
+from openhlm.data import mdm_build, mdm_io
 from openhlm.errors import MDMError
 
 if TYPE_CHECKING:
@@ -172,11 +174,9 @@ class MDM:
     ) -> MDM:
         """Build an MDM from a level-1 and a level-2 file (or one file holding both levels).
 
-        See :func:`openhlm.data.mdm_build.build_mdm` for the parameters and rules.
+        See :func:`openhlm.data.mdm_build.mdm_fields` for the parameters and rules.
         """
-        from openhlm.data.mdm_build import build_mdm as _build
-
-        return _build(
+        return cls(**mdm_build.mdm_fields(
             level1,
             level2,
             id=id,
@@ -184,20 +184,16 @@ class MDM:
             level2_variables=level2_variables,
             missing=missing,
             drop_incomplete_units=drop_incomplete_units,
-        )
+        ))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MDM:
         """Read an MDM saved with :meth:`save` (format: :mod:`openhlm.data.mdm_io`)."""
-        from openhlm.data.mdm_io import load_mdm
-
-        return load_mdm(path)
+        return mdm_io.load_mdm(path, cls)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the MDM to one file (``.mdmz`` suggested; format: :mod:`openhlm.data.mdm_io`)."""
-        from openhlm.data.mdm_io import save_mdm
-
-        save_mdm(self, path)
+        mdm_io.save_mdm(self, path)
 
     # ------------------------------------------------------------------ sizes and names
     @property
@@ -312,15 +308,11 @@ class MDM:
         Columns ``level, variable, label, N, mean, SD, minimum, maximum``; SD uses the n - 1
         divisor; N counts non-missing values.
         """
-        from openhlm.data.describe import describe
-
-        return describe(self)
+        return _describe.describe(self)
 
     def describe_text(self) -> str:
         """The descriptive statistics laid out like HLM's MDM statistics output."""
-        from openhlm.data.describe import describe_text
-
-        return describe_text(self)
+        return _describe.describe_text(self)
 
     # ------------------------------------------------------------------ comparison, display
     def equals(self, other: object) -> bool:
@@ -376,9 +368,7 @@ def build_mdm(
 
     The rules (linking, default variables, missing data) are in :mod:`openhlm.data.mdm_build`.
     """
-    from openhlm.data.mdm_build import build_mdm as _build
-
-    return _build(
+    return MDM(**mdm_build.mdm_fields(
         level1,
         level2,
         id=id,
@@ -386,4 +376,4 @@ def build_mdm(
         level2_variables=level2_variables,
         missing=missing,
         drop_incomplete_units=drop_incomplete_units,
-    )
+    ))

@@ -1,5 +1,10 @@
 """Building an :class:`~openhlm.data.mdm.MDM` from data files (HLM's "Make new MDM file").
 
+:func:`mdm_fields` applies the rules below and returns the MDM's fields;
+:func:`openhlm.data.build_mdm` and :meth:`MDM.from_tables <openhlm.data.mdm.MDM.from_tables>`
+construct the MDM from them (this module does not import the MDM type, so the MDM module can
+import it without an import cycle).
+
 Rules
 -----
 **Two files** (``level2`` given).  The files are linked by the ID variable, which may be numeric
@@ -43,17 +48,17 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
-from openhlm.data.mdm import MDM
 from openhlm.data.readers import read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
-__all__ = ["build_mdm"]
+__all__ = ["mdm_fields"]
 
 _SHOW = 10  # how many IDs an error or warning message lists
 
@@ -235,7 +240,7 @@ def _infer_constant(
     return [n for n in candidates if not bool(varies[n])]
 
 
-def build_mdm(
+def mdm_fields(
     level1: Table | pd.DataFrame | str | os.PathLike[str],
     level2: Table | pd.DataFrame | str | os.PathLike[str] | None = None,
     *,
@@ -244,8 +249,9 @@ def build_mdm(
     level2_variables: Sequence[str] | None = None,
     missing: str = "analysis",
     drop_incomplete_units: bool = False,
-) -> MDM:
-    """Build a multilevel data matrix from a level-1 and a level-2 file, or from one file.
+) -> dict[str, Any]:
+    """The fields of the multilevel data matrix of a level-1 and a level-2 file, or of one file
+    (``MDM(**mdm_fields(...))``; :func:`openhlm.data.build_mdm` does that).
 
     Parameters
     ----------
@@ -265,7 +271,8 @@ def build_mdm(
 
     Returns
     -------
-    MDM
+    dict
+        The keyword arguments of :class:`~openhlm.data.mdm.MDM`.
 
     Raises
     ------
@@ -309,7 +316,7 @@ def _build_two_files(
     level2_variables: Sequence[str] | None,
     missing: str,
     drop_incomplete_units: bool,
-) -> MDM:
+) -> dict[str, Any]:
     where1, where2 = _where(t1, "level-1"), _where(t2, "level-2")
     id1 = _resolve(t1, id_name, where1, "ID variable")
     id2 = _resolve(t2, id_name, where2, "ID variable")
@@ -363,7 +370,7 @@ def _build_one_file(
     level2_variables: Sequence[str] | None,
     missing: str,
     drop_incomplete_units: bool,
-) -> MDM:
+) -> dict[str, Any]:
     where = _where(t1, "data")
     id1 = _resolve(t1, id_name, where, "ID variable")
     codes, uniques = _ids(t1, id1, where)
@@ -409,7 +416,7 @@ def _assemble(
     missing: str,
     drop_incomplete_units: bool,
     where2: str,
-) -> MDM:
+) -> dict[str, Any]:
     """Drop empty/incomplete units, apply listwise deletion, group rows by unit."""
     frame1 = pd.DataFrame(level1)
     n_units = len(unit_ids)
@@ -498,7 +505,7 @@ def _assemble(
     rows, unit_index = rows[order], unit_index[order]
     names = [id_col, *frame1.columns, *level2.columns]
     variable_labels, value_labels = _labels(tables, names)
-    return MDM(
+    return dict(
         id_name=id_name,
         unit_ids=unit_ids[keep_unit],
         level1=frame1.iloc[rows].reset_index(drop=True),

@@ -45,14 +45,19 @@ import json
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from openhlm.data.mdm import MDM
 from openhlm.errors import MDMError, OpenHLMError
+
+if TYPE_CHECKING:
+    from openhlm.data.mdm import MDM
+
+M = TypeVar("M")
 
 __all__ = ["FORMAT", "VERSION", "save_mdm", "load_mdm"]
 
@@ -162,8 +167,10 @@ def _read_array(
     return array
 
 
-def load_mdm(path: str | os.PathLike[str]) -> MDM:
-    """Read an MDM written by :func:`save_mdm`.
+def load_mdm(path: str | os.PathLike[str], factory: Callable[..., M]) -> M:
+    """Read an MDM written by :func:`save_mdm`: ``factory(**fields)`` (the MDM class; this
+    module does not import it, so that :mod:`openhlm.data.mdm` can import this one).
+    :meth:`MDM.load <openhlm.data.mdm.MDM.load>` is the way in.
 
     Raises
     ------
@@ -184,7 +191,7 @@ def load_mdm(path: str | os.PathLike[str]) -> MDM:
             arrays = {
                 name: _read_array(archive, p, name, manifest["arrays"][name]) for name in _ARRAYS
             }
-        return MDM(
+        return factory(
             id_name=manifest["id_name"],
             unit_ids=np.array(manifest["unit_ids"], dtype=object),
             level1=pd.DataFrame(arrays["level1.npy"], columns=manifest["level1_variables"]),
