@@ -15,6 +15,9 @@ finds nothing registered).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from openhlm.report import (
     exploratory_sections,  # noqa: F401  (registers its renderers)
     heterogeneous_sections,  # noqa: F401  (registers its renderers)
@@ -30,16 +33,37 @@ from openhlm.report.residual_files import (
     write_residuals,
 )
 from openhlm.report.text import render_text
-from openhlm.results import HLMResults
+from openhlm.results import (
+    DevianceTest,
+    ExploratoryAnalysis,
+    GLHResult,
+    HLMResults,
+    HomogeneityTest,
+)
 from openhlm.results.hooks import set_renderer
 
-__all__ = ["register_extra", "render_html", "render_text", "results_to_dict"]
+__all__ = ["register_extra", "register_renderers", "render_html", "render_text",
+           "results_to_dict"]
 
-# What HLMResults' printing and writing methods do (replace=False: a renderer the user
-# registered before this import stays).
-set_renderer("text", HLMResults, render_text, replace=False)
-set_renderer("html", HLMResults, render_html, replace=False)
-set_renderer("dict", HLMResults, results_to_dict, replace=False)
-set_renderer("level1_residuals", HLMResults, level1_residual_table, replace=False)
-set_renderer("level2_residuals", HLMResults, level2_residual_table, replace=False)
-set_renderer("write_residuals", HLMResults, write_residuals, replace=False)
+
+def _lines(renderer: Callable[[Any], list[str]]) -> Callable[[Any], str]:
+    return lambda block: "\n".join(renderer(block))
+
+
+def register_renderers() -> None:
+    """Register with :mod:`openhlm.results.hooks` what the results' printing and writing
+    methods do.  Run on import of this package, and again by ``render`` when it finds nothing
+    registered; ``replace=False`` keeps a renderer registered before (by the user)."""
+    for kind, fn in (("text", render_text), ("html", render_html), ("dict", results_to_dict),
+                     ("level1_residuals", level1_residual_table),
+                     ("level2_residuals", level2_residual_table),
+                     ("write_residuals", write_residuals)):
+        set_renderer(kind, HLMResults, fn, replace=False)
+    for cls, fn in ((GLHResult, _lines(hypothesis_sections.glh_text)),
+                    (HomogeneityTest, _lines(hypothesis_sections.homogeneity_text)),
+                    (DevianceTest, _lines(hypothesis_sections.deviance_test_text)),
+                    (ExploratoryAnalysis, _lines(exploratory_sections.exploratory_text))):
+        set_renderer("text", cls, fn, replace=False)
+
+
+register_renderers()

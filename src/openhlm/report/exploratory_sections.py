@@ -1,8 +1,7 @@
 """Report block of HLM's "Exploratory Analysis" of potential level-2 predictors.
 
 Importing this module registers the renderers of ``results.extras["exploratory"]``
-(:class:`openhlm.results.ExploratoryAnalysis`) with :mod:`openhlm.report.extras`, and its
-``str()`` with :mod:`openhlm.results.hooks`.
+(:class:`openhlm.results.ExploratoryAnalysis`) with :mod:`openhlm.report.extras`.
 
 The text block follows HLM 6's layout as far as it is described (hlm-statistics.md 12.3; no
 printed example was available): the heading, then per random coefficient ("INTRCPT1,B0") a
@@ -18,7 +17,6 @@ from typing import Any
 from openhlm.report import numfmt
 from openhlm.report.extras import register_extra, to_jsonable
 from openhlm.results.exploratory import EXPLORATORY_TITLE, ExploratoryAnalysis
-from openhlm.results.hooks import set_renderer
 
 __all__ = ["exploratory_json", "exploratory_text"]
 
@@ -86,5 +84,3 @@ def exploratory_json(block: ExploratoryAnalysis, results: Any = None) -> dict[st
 
 
 register_extra("exploratory", text=exploratory_text, json=exploratory_json)
-set_renderer("text", ExploratoryAnalysis, lambda block: "\n".join(exploratory_text(block)),
-             replace=False)

@@ -3,8 +3,7 @@ level-1 variance and deviance tests, laid out as HLM 6.08 prints them (the semin
 
 Importing this module registers the renderers for ``results.extras["glh"]``,
 ``["homogeneity"]`` and ``["deviance_test"]`` with :mod:`openhlm.report.extras`.  Each text
-renderer also works without the results (``results=None``), for ``str(test)`` (registered with
-:mod:`openhlm.results.hooks`).
+renderer also works without the results (``results=None``), for ``str(test)``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from typing import Any
 
 from openhlm.report import numfmt
 from openhlm.report.extras import register_extra, to_jsonable
-from openhlm.results.hooks import set_renderer
 from openhlm.results.hypotheses import (
     GLH_TITLE,
     DevianceTest,
@@ -151,8 +149,3 @@ def deviance_test_json(block: DevianceTest, results: Any = None) -> dict[str, An
 register_extra("glh", text=glh_text, json=glh_json)
 register_extra("homogeneity", text=homogeneity_text, json=homogeneity_json)
 register_extra("deviance_test", text=deviance_test_text, json=deviance_test_json)
-set_renderer("text", GLHResult, lambda block: "\n".join(glh_text(block)), replace=False)
-set_renderer("text", HomogeneityTest, lambda block: "\n".join(homogeneity_text(block)),
-             replace=False)
-set_renderer("text", DevianceTest, lambda block: "\n".join(deviance_test_text(block)),
-             replace=False)

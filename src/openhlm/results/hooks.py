@@ -5,8 +5,8 @@ Result types live below inference and the report (``docs/architecture.md``), yet
 should just work.  They call :func:`render` with a *kind* (``"text"``, ``"html"``, ``"dict"``,
 ``"level1_residuals"``, ``"level2_residuals"``, ``"write_residuals"``) and the object; the
 report layer registers, on import, what each kind means for each result type with
-:func:`set_renderer`.  When nothing is registered yet, :func:`render` imports
-``openhlm.report`` by name -- the only import of a higher layer in the results layer, and the
+:func:`set_renderer` (``openhlm.report.register_renderers``).  When nothing is registered,
+:func:`render` imports ``openhlm.report`` by name and calls its ``register_renderers()`` -- the only import of a higher layer in the results layer, and the
 only place in openhlm that does this (``tests/test_architecture.py`` checks both) -- so the import
 graph has no cycle and no import against the layering.
 
@@ -57,7 +57,9 @@ def render(kind: str, obj: Any, *args: Any, **kwargs: Any) -> Any:
     other arguments; the report layer is imported first when nothing is registered."""
     fn = _lookup(kind, type(obj))
     if fn is None:
-        importlib.import_module(REPORT_MODULE)   # registers the report's renderers
+        # importing the report registers its renderers; register again in case the registry
+        # was changed after that import
+        importlib.import_module(REPORT_MODULE).register_renderers()
         fn = _lookup(kind, type(obj))
     if fn is None:
         raise TypeError(f"no {kind!r} renderer is registered for {type(obj).__name__} "
