@@ -17,6 +17,7 @@ from openhlm.inference.exploratory import with_exploratory
 from openhlm.inference.hypotheses import with_tests
 from openhlm.inference.infer import infer
 from openhlm.inference.residuals import eb_estimates
+from openhlm.results import EXTRAS
 
 MODEL = """mathach = B0 + B1*group(ses) + R
 B0 = G00 + G01*sector + U0
@@ -57,6 +58,8 @@ def test_infer_with_every_block_equals_the_patched_results(weighted):
     assert list(once.extras) == ["weighting", "glh", "homogeneity", "deviance_test",
                                  "exploratory"]
     assert list(once.extras) == list(patched.extras)
+    for key, block in once.extras.items():   # the types openhlm.results.EXTRAS documents
+        assert f"{type(block).__module__}.{type(block).__qualname__}" == EXTRAS[key]
     assert once.notes == patched.notes and any("Design weights" in n for n in once.notes)
     assert once.data == patched.data
     assert _DATE.sub("", once.report()) == _DATE.sub("", patched.report())
