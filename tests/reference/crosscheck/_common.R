@@ -10,7 +10,7 @@
 #     warnings, singularity and the optimizer that won.
 #   * hlm_design(): builds HLM's level-1 design X, the level-2 designs W_q and the
 #     mixed-form fixed design A (one column per gamma, in HLM order G00, G01, ..., G10, ...).
-#   * hlm_stats(): HLM's reliability (hlm-statistics.md sec. 5) and the chi-square test of
+#   * hlm_stats(): HLM's reliability (docs/statistics.md sec. 5) and the chi-square test of
 #     tau_qq = 0 (sec. 4), coded independently of lme4 from the estimates only.
 #   * homogeneity_H() (sec. 9), unit_ols() (sec. 7).
 #   * robust_cr0_manual(): HLM's CR0 sandwich coded by hand, used to cross-check clubSandwich.
@@ -169,7 +169,7 @@ map_gammas_to_lme4 <- function(des, Xlme4, constraints = list()) {
 }
 
 # ---------------------------------------------------------------------------------------------
-# HLM statistics (hlm-statistics.md sections 4, 5): chi-square of tau_qq = 0 and reliability
+# HLM statistics (docs/statistics.md sections 4, 5): chi-square of tau_qq = 0 and reliability
 #   gamma_full: named vector over ALL gamma labels (constrained ones repeated)
 # ---------------------------------------------------------------------------------------------
 hlm_stats <- function(spec, data, des, gamma_full, sigma2, Tmat) {
@@ -415,7 +415,7 @@ reference_record <- function(key, spec, data, formula, REML, description, outdir
   rec
 }
 
-# Wald chi-square of a general linear hypothesis "these gammas = 0 jointly" (hlm-statistics.md sec. 8.1)
+# Wald chi-square of a general linear hypothesis "these gammas = 0 jointly" (docs/statistics.md sec. 8.1)
 # with the model-based and the CR0 covariance of a reference_record().
 wald <- function(rec, labels) {
   k <- match(labels, rec$fixed$hlm_labels)

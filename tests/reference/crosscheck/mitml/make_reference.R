@@ -78,7 +78,7 @@ for (vn in names(variants)) {
   u_rob <- sapply(per, function(r) r$fixed$robust_se_cr0^2); rownames(u_rob) <- nm
   te_rob <- testEstimates(qhat = qhat, uhat = u_rob, df.com = df_com)
 
-  # hand-coded Rubin / Barnard-Rubin check (hlm-statistics.md section 14)
+  # hand-coded Rubin / Barnard-Rubin check (docs/statistics.md section 14)
   u <- sapply(per, function(r) r$fixed$se^2)
   qbar <- rowMeans(qhat); ubar <- rowMeans(u); B <- apply(qhat, 1, var)
   Tt <- ubar + (1 + 1 / M) * B

@@ -1,4 +1,4 @@
-"""QA regression: ``openhlm fit ... --json -``.
+"""Regression: ``openhlm fit ... --json -``.
 
 Before the fix ``-`` was taken as a file name: a file called ``-`` was written in the current
 folder and nothing reached the pipe (``openhlm fit m.toml --json - | jq`` saw the text report).

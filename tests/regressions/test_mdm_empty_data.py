@@ -1,4 +1,4 @@
-"""QA regression: data without records.
+"""Regression: data without records.
 
 Before the fix an empty level-1 DataFrame gave an MDM with 0 records and 0 units (after a
 warning that all 160 schools were dropped), and an empty level-2 DataFrame or listwise deletion

@@ -1,4 +1,4 @@
-"""QA regression: ``openhlm mdm build -o new/x.mdmz`` and ``openhlm plot ... -o new/x.png``.
+"""Regression: ``openhlm mdm build -o new/x.mdmz`` and ``openhlm plot ... -o new/x.png``.
 
 ``openhlm fit`` creates the folders of its output files; these two failed with "No such file or
 directory" instead.

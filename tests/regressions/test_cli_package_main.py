@@ -1,4 +1,4 @@
-"""QA regression: ``from openhlm.cli import main`` gave the *module* ``openhlm.cli.main`` (not
+"""Regression: ``from openhlm.cli import main`` gave the *module* ``openhlm.cli.main`` (not
 callable: "TypeError: 'module' object is not callable") once the console script or any test had
 imported ``openhlm.cli.main``."""
 

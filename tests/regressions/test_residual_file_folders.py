@@ -1,4 +1,4 @@
-"""QA regression: residual files in a folder that does not exist yet.
+"""Regression: residual files in a folder that does not exist yet.
 
 ``openhlm fit`` creates the folders of its report/JSON/HTML files, but residual files failed:
 as .sav with pyreadstat's "the destination folder b'out' does not exist!", as .csv with

@@ -1,4 +1,4 @@
-"""QA regression: variable names the equation parser could not take.
+"""Regression: variable names the equation parser could not take.
 
 * Names with non-ASCII letters (``sés``, common in French/Spanish/German data) were rejected
   with "unexpected character 'é'" although the MDM held them.

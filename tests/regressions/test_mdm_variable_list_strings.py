@@ -1,4 +1,4 @@
-"""QA regression: ``build_mdm(..., level1_variables="mathach")``.
+"""Regression: ``build_mdm(..., level1_variables="mathach")``.
 
 Before the fix the string was iterated letter by letter and the error said "the level-1 data
 has no variable 'm'".

@@ -1,4 +1,4 @@
-"""QA regression: messages about a single in-memory data set said "the data data"."""
+"""Regression: messages about a single in-memory data set said "the data data"."""
 
 from __future__ import annotations
 

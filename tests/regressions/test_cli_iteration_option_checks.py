@@ -1,4 +1,4 @@
-"""QA regression: ``--tolerance -1`` / ``--tolerance nan`` / ``--tolerance 0`` were accepted
+"""Regression: ``--tolerance -1`` / ``--tolerance nan`` / ``--tolerance 0`` were accepted
 silently by ``openhlm fit/residuals/plot`` (hlm mode then ran to the iteration limit); they are
 now usage errors naming the option, as ``max_iterations = 0`` in a TOML file already was."""
 

@@ -1,4 +1,4 @@
-"""QA regression: HLM's descriptive-statistics table with variable names longer than 12
+"""Regression: HLM's descriptive-statistics table with variable names longer than 12
 characters (CSV/Excel headers such as ``mathematics_achievement_score``): the row was pushed
 right and no longer lined up with the header; short names keep HLM's layout."""
 

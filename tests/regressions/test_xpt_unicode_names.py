@@ -1,4 +1,4 @@
-"""QA regression: SAS transport (.xpt) residual files of data with non-ASCII variable names.
+"""Regression: SAS transport (.xpt) residual files of data with non-ASCII variable names.
 
 Before the fix writing ``extra_level1=["sés"]`` (or a model with ``group(sés)``, whose level-2
 file holds ``EBSÉS``) to ``.xpt`` failed with pyreadstat's "A provided name contains an illegal

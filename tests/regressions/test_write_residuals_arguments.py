@@ -1,4 +1,4 @@
-"""QA regression: arguments of ``results.write_residuals``.
+"""Regression: arguments of ``results.write_residuals``.
 
 * ``extra_level2="size"`` was iterated letter by letter ("extra variable 's' ... is not in the
   data");

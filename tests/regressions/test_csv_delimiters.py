@@ -1,4 +1,4 @@
-"""QA regression: semicolon-delimited "CSV" files (spreadsheets in decimal-comma locales).
+"""Regression: semicolon-delimited "CSV" files (spreadsheets in decimal-comma locales).
 
 Before the fix a ``.csv`` with ``;`` separators was read as one column named
 ``id;minority;...`` and building an MDM failed with "has no ID variable 'id'".

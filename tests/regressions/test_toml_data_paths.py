@@ -1,4 +1,4 @@
-"""QA regression: a TOML model file whose [data] file does not exist.
+"""Regression: a TOML model file whose [data] file does not exist.
 
 Paths in [data] are relative to the model file's folder, but the error named only the bare
 file name ("cannot read nope.csv: no such file (check the path and the current directory)"),
