@@ -16,6 +16,7 @@ from openhlm.spec.commandfile import (
     read_command_file,
     write_command_file,
 )
+from openhlm.spec.constraints import parse_constraint
 from openhlm.spec.contrasts import ContrastRow, parse_contrast, parse_hypothesis
 from openhlm.spec.equations import (
     build_model,
@@ -65,6 +66,7 @@ __all__ = [
     "load_model_file",
     "model_file_from_command_file",
     "parse_command_file",
+    "parse_constraint",
     "parse_contrast",
     "parse_hypothesis",
     "parse_model",
