@@ -62,3 +62,43 @@ def test_each_public_name_is_one_object() -> None:
     assert commandfile.CommandOptions is commandfile_reader.CommandOptions
     assert modelfile.EstimationSection is modelfile_sections.EstimationSection
     assert openhlm.spec.parse_constraint is constraints.parse_constraint
+
+
+def spec_imports() -> dict[str, set[str]]:
+    """module -> the spec modules it imports (module-level and function-level imports)."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in SPEC.glob("*.py"):
+        name = "openhlm.spec" if path.stem == "__init__" else f"openhlm.spec.{path.stem}"
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("openhlm.spec."):
+                    deps.add(node.module)
+                elif node.module == "openhlm.spec":
+                    deps.update(f"openhlm.spec.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("openhlm.spec."))
+        graph[name] = deps - {name}
+    return graph
+
+
+def test_spec_modules_import_each_other_without_cycles() -> None:
+    graph = spec_imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        if module in path:
+            cycle = path[path.index(module):] + (module,)
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        for dep in sorted(graph.get(module, ())):
+            visit(dep, path + (module,))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
+    # the grammar knows no format
+    assert graph["openhlm.spec.grammar"] == set()
