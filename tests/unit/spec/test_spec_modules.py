@@ -55,8 +55,14 @@ def test_public_names_are_importable_where_they_were(module: str) -> None:
 
 
 def test_each_public_name_is_one_object() -> None:
-    from openhlm.spec import commandfile, commandfile_reader, constraints, equations, modelfile
-    from openhlm.spec import modelfile_sections
+    from openhlm.spec import (
+        commandfile,
+        commandfile_reader,
+        constraints,
+        equations,
+        modelfile,
+        modelfile_sections,
+    )
 
     assert equations.parse_constraint is constraints.parse_constraint
     assert commandfile.CommandOptions is commandfile_reader.CommandOptions
