@@ -1,5 +1,18 @@
 """The model specification layer: HLM's equation format, HLM 6 command files, TOML model files.
 
+Modules (the public names are re-exported here and from the format's module):
+
+* ``model`` -- the model as frozen data (:class:`ModelSpec`, :class:`Constraint`, ...);
+* ``grammar`` -- the lexical rules, tokens with positions, the parser base and pointed errors
+  shared by every text format (``docs/grammar.md``); ``names`` -- variable-name lookup;
+* ``equations`` -- HLM's equation format (``equation_syntax``, ``equation_reader``, ``build``,
+  ``printing``); ``constraints`` -- equality constraints (:func:`parse_constraint`);
+  ``contrasts`` -- rows of general linear hypotheses;
+* ``commandfile`` -- HLM 6 command files (``commandfile_reader``, ``commandfile_model``,
+  ``commandfile_writer``);
+* ``modelfile`` -- TOML model files (``modelfile_sections``, ``modelfile_reader``,
+  ``modelfile_writer``).
+
 >>> from openhlm.spec import parse_model
 >>> spec = parse_model("mathach = B0 + B1*group(ses) + R; B0 = G00 + G01*meanses + U0",
 ...                    level1_variables=["mathach", "ses"], level2_variables=["meanses"])
@@ -16,6 +29,7 @@ from openhlm.spec.commandfile import (
     read_command_file,
     write_command_file,
 )
+from openhlm.spec.constraints import parse_constraint
 from openhlm.spec.contrasts import ContrastRow, parse_contrast, parse_hypothesis
 from openhlm.spec.equations import (
     build_model,
@@ -65,6 +79,7 @@ __all__ = [
     "load_model_file",
     "model_file_from_command_file",
     "parse_command_file",
+    "parse_constraint",
     "parse_contrast",
     "parse_hypothesis",
     "parse_model",

@@ -15,20 +15,18 @@ right-hand side is kept in :attr:`ContrastRow.rhs`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from openhlm.errors import HypothesisError
-from openhlm.spec._names import close_matches, did_you_mean
-from openhlm.spec.equations import _pointed
+from openhlm.spec.grammar import END, NAME, NUMBER, OP, Lexicon, Parser, Token, tokenize
+from openhlm.spec.names import close_matches, did_you_mean
 
-__all__ = ["ContrastRow", "parse_contrast", "parse_hypothesis"]
+__all__ = ["CONTRAST_LEXICON", "ContrastParser", "ContrastRow", "parse_contrast",
+           "parse_hypothesis"]
 
-_TOKEN = re.compile(
-    r"(?P<ws>\s+)|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<gamma>[A-Za-z]\w*)"
-    r"|(?P<op>[-+*=])"
-)
+#: Contrast rows: names (gammas), numbers and ``= + - *``.
+CONTRAST_LEXICON = Lexicon(operators="=+-*", numbers=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +37,75 @@ class ContrastRow:
     rhs: float = 0.0
 
 
-def _tokens(text: str, where: str) -> list[tuple[str, str, int]]:
-    out = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise HypothesisError(_pointed(f"unexpected character '{text[pos]}'", where, text,
-                                           pos, 1))
-        if m.lastgroup != "ws":
-            out.append((m.lastgroup or "", m.group(), pos))
-        pos = m.end()
-    out.append(("end", "", len(text.rstrip())))
-    return out
+class ContrastParser(Parser):
+    """``row := side '=' side``; ``side := term (('+' | '-') term)*``;
+    ``term := ('+' | '-')* (NUMBER ['*' GAMMA] | GAMMA)``."""
+
+    noun = "row"
+
+    def __init__(self, text: str, gammas: Sequence[str], where: str):
+        super().__init__(tokenize(text, where=where, lexicon=CONTRAST_LEXICON,
+                                  error=HypothesisError))
+        self.labels = [g.upper() for g in gammas]
+        self.coefs = [0.0] * len(self.labels)
+        self.constant = 0.0
+        self.seen_gamma = False
+
+    def fail(self, message: str, token: Token, hint: str = "") -> Exception:
+        return self.statement.error_at(message, token, hint)
+
+    def row(self) -> ContrastRow:
+        """The whole row, moved to the left: ``coefs . gamma = rhs``."""
+        seen_equals = False
+        side = 1.0  # +1 left of '=', -1 right of it
+        while True:
+            self.term(side)
+            tok = self.current
+            if tok.kind == END:
+                break
+            if tok.kind == OP and tok.text in "+-":
+                continue  # the sign is read with the next term
+            if tok.is_op("="):
+                if seen_equals:
+                    raise self.fail("a row has one '='", tok)
+                seen_equals, side = True, -1.0
+                self.advance()
+                continue
+            raise self.fail(f"unexpected '{tok.text}'", tok)
+        tokens = self.statement.tokens
+        if not seen_equals:
+            raise self.fail("a row is an equation", tokens[-1], " (write it as 'G01 = 0')")
+        if not self.seen_gamma or not any(self.coefs):
+            raise self.fail("the row does not involve any gamma", tokens[0])
+        return ContrastRow(tuple(c + 0.0 for c in self.coefs), -self.constant + 0.0)
+
+    def term(self, side: float) -> None:
+        """One signed term: a gamma, a number times a gamma, or a constant."""
+        sign = 1.0
+        while self.current.kind == OP and self.current.text in "+-":
+            sign *= -1.0 if self.advance().text == "-" else 1.0
+        tok = self.current
+        if tok.kind == END:
+            raise self.fail("the row ends where a term is expected", tok)
+        factor = 1.0
+        if tok.kind == NUMBER:
+            factor = float(self.advance().text)
+            if not self.accept("*"):
+                self.constant += side * sign * factor
+                return
+            tok = self.current
+            if tok.kind != NAME:
+                raise self.fail("expected a gamma after '*'", tok)
+        if tok.kind != NAME:
+            raise self.fail("expected a gamma such as G01 or a number", tok)
+        label = tok.text.upper()
+        if label not in self.labels:
+            hint = did_you_mean(close_matches(label, self.labels, n=2))
+            raise self.fail(f"unknown gamma '{tok.text}'", tok,
+                            f"{hint} (the model's gammas are {', '.join(self.labels) or 'none'})")
+        self.coefs[self.labels.index(label)] += side * sign * factor
+        self.seen_gamma = True
+        self.advance()
 
 
 def parse_contrast(
@@ -65,73 +119,7 @@ def parse_contrast(
         Quoting the row: syntax errors, unknown gammas (with close matches), rows without a
         gamma or without exactly one ``=``.
     """
-    labels = [g.upper() for g in gammas]
-    tokens = _tokens(text, where)
-
-    def fail(message: str, token: tuple[str, str, int], hint: str = "") -> HypothesisError:
-        return HypothesisError(_pointed(message, where, text, token[2], max(len(token[1]), 1),
-                                        hint))
-
-    coefs = [0.0] * len(labels)
-    constant = 0.0
-    side = 1.0  # +1 left of '=', -1 right of it
-    seen_equals = False
-    seen_gamma = False
-    i = 0
-    expect_term = True
-    sign = 1.0
-    while True:
-        kind, value, _ = token = tokens[i]
-        if expect_term:
-            if kind == "end":
-                raise fail("the row ends where a term is expected", token)
-            if kind == "op" and value in "+-":
-                sign *= -1.0 if value == "-" else 1.0
-                i += 1
-                continue
-            factor = 1.0
-            if kind == "number":
-                factor = float(value)
-                nxt = tokens[i + 1]
-                if nxt[0] == "op" and nxt[1] == "*":
-                    i += 2
-                    kind, value, _ = token = tokens[i]
-                    if kind != "gamma":
-                        raise fail("expected a gamma after '*'", token)
-                else:
-                    constant += side * sign * factor
-                    i += 1
-                    expect_term, sign = False, 1.0
-                    continue
-            if kind != "gamma":
-                raise fail("expected a gamma such as G01 or a number", token)
-            label = value.upper()
-            if label not in labels:
-                hint = did_you_mean(close_matches(label, labels, n=2))
-                raise fail(f"unknown gamma '{value}'", token,
-                           f"{hint} (the model's gammas are {', '.join(labels) or 'none'})")
-            coefs[labels.index(label)] += side * sign * factor
-            seen_gamma = True
-            i += 1
-            expect_term, sign = False, 1.0
-            continue
-        if kind == "end":
-            break
-        if kind == "op" and value in "+-":
-            expect_term = True
-            continue
-        if kind == "op" and value == "=":
-            if seen_equals:
-                raise fail("a row has one '='", token)
-            seen_equals, side, expect_term = True, -1.0, True
-            i += 1
-            continue
-        raise fail(f"unexpected '{value}'", token)
-    if not seen_equals:
-        raise fail("a row is an equation", tokens[-1], " (write it as 'G01 = 0')")
-    if not seen_gamma or not any(coefs):
-        raise fail("the row does not involve any gamma", tokens[0])
-    return ContrastRow(tuple(c + 0.0 for c in coefs), -constant + 0.0)
+    return ContrastParser(text, gammas, where).row()
 
 
 def parse_hypothesis(rows: Sequence[str], gammas: Sequence[str], *,

@@ -22,6 +22,7 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -86,6 +87,15 @@ class Level2Equation:
         if self.random:
             return "random" if self.n_gammas else "random-only"
         return "nonrandomly-varying" if self.predictors else "fixed"
+
+    def terms(self, q: int, show: Callable[[Predictor], str] = str) -> list[str]:
+        """The terms of ``Bq = ...`` in equation format: ``["G10", "G11*sector", "U1"]``
+        (``show`` writes a predictor)."""
+        terms = [f"G{q}0"] if self.intercept else []
+        terms += [f"G{q}{s}*{show(p)}" for s, p in enumerate(self.predictors, start=1)]
+        if self.random:
+            terms.append(f"U{q}")
+        return terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,12 @@ class ModelSpec:
         return tuple(seen)
 
     def __str__(self) -> str:
-        from openhlm.spec.printing import format_equations
-
-        return format_equations(self)
+        """The model in equation format (:func:`openhlm.spec.printing.format_equations`)."""
+        level1 = [
+            "B0" if c.predictor is None else f"B{c.index}*{c.predictor}" for c in self.coefficients
+        ]
+        lines = [f"{self.outcome} = " + " + ".join(level1 + ["R"])]
+        for coef in self.coefficients:
+            lines.append(f"B{coef.index} = " + " + ".join(coef.equation.terms(coef.index)))
+        lines += [str(con) for con in self.constraints]
+        return "\n".join(lines)

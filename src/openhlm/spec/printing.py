@@ -8,9 +8,7 @@ equation; :func:`centering_marker` / :func:`centering_notes` HLM 6's '*', '%' an
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from openhlm.spec.model import Centering, Coefficient, ModelSpec, Predictor
+from openhlm.spec.model import Centering, ModelSpec, Predictor
 
 __all__ = [
     "format_equations",
@@ -28,24 +26,7 @@ def format_equations(spec: ModelSpec) -> str:
     constraint a line of its own (``G02 = G12``).  ``variance_predictors`` are not part of the
     equation format.
     """
-    level1 = [
-        "B0" if c.predictor is None else f"B{c.index}*{c.predictor}" for c in spec.coefficients
-    ]
-    lines = [f"{spec.outcome} = " + " + ".join(level1 + ["R"])]
-    for coef in spec.coefficients:
-        lines.append(f"B{coef.index} = " + " + ".join(_level2_terms(coef, str)))
-    lines += [str(con) for con in spec.constraints]
-    return "\n".join(lines)
-
-
-def _level2_terms(coef: Coefficient, show: Callable[[Predictor], str]) -> list[str]:
-    q = coef.index
-    eq = coef.equation
-    terms = [f"G{q}0"] if eq.intercept else []
-    terms += [f"G{q}{s}*{show(p)}" for s, p in enumerate(eq.predictors, start=1)]
-    if eq.random:
-        terms.append(f"U{q}")
-    return terms
+    return str(spec)
 
 
 def format_hlm_equations(spec: ModelSpec) -> str:
@@ -67,7 +48,7 @@ def format_hlm_equations(spec: ModelSpec) -> str:
     ]
     lines = ["Level-1 Model", "", "\tY = " + " + ".join(level1 + ["R"]), "", "Level-2 Model"]
     for coef in spec.coefficients:
-        terms = _level2_terms(coef, lambda p: f"({p.name})")
+        terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
         lines.append(f"\tB{coef.index} = " + " + ".join(terms))
     if spec.constraints:
         lines.append("")

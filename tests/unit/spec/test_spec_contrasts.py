@@ -97,3 +97,15 @@ def test_converted_command_file_hypotheses_keep_their_contrasts(tmp_path: Path) 
     converted = mf.glh_contrasts(cf.spec)
     assert tuple(tuple(r.row for r in h) for h in converted) == cf.contrasts()
     assert all(r.rhs == 0 for h in converted for r in h)
+
+
+def test_row_names_follow_the_shared_lexical_rules() -> None:
+    # a name is a letter of any script or '_' followed by letters, digits, '_', '.', '@', '$'
+    # (openhlm.spec.grammar): such a name is read whole and reported as an unknown gamma
+    for text, name in (("G_01 = 0", "G_01"), ("G01.5 = 0", "G01.5"), ("éG01 = 0", "éG01")):
+        with pytest.raises(HypothesisError) as info:
+            parse_contrast(text, GAMMAS)
+        assert f"unknown gamma '{name}'" in str(info.value)
+        quote, carets = str(info.value).splitlines()[-2:]
+        start = carets.index("^")
+        assert quote[start : start + carets.count("^")] == name
