@@ -42,7 +42,7 @@ import numpy as np
 from openhlm.errors import EstimationError, SpecError
 from openhlm.inference.residuals import eb_estimates
 from openhlm.results.exploratory import EXPLORATORY_TITLE, ExploratoryAnalysis
-from openhlm.spec._names import close_matches, did_you_mean
+from openhlm.spec.names import close_matches, did_you_mean
 
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
