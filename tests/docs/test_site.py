@@ -88,7 +88,7 @@ def test_site_loads_nothing_from_the_network(site):
     """No script, stylesheet, font or image from another host (the site works offline)."""
     remote = re.compile(r'<(?:script|img|iframe)[^>]*\ssrc="(?:https?:)?//|'
                         r'<link[^>]*\shref="(?:https?:)?//[^"]*"|@import\s+url\((?:https?:)?//|'
-                        r'url\((?:"|\')?(?:https?:)?//', re.I)
+                        r'url\((?:"|\')?(?:https?:)?//', re.IGNORECASE)
     offenders = []
     for path in list(site.rglob("*.html")) + list(site.rglob("*.css")):
         for match in remote.finditer(path.read_text(encoding="utf-8", errors="replace")):
