@@ -78,6 +78,12 @@ def dists(tmp_path_factory) -> tuple[Path, Path]:
     return sdist, wheel
 
 
+def pip_version() -> tuple[int, ...]:
+    import pip
+
+    return tuple(int(p) for p in re.findall(r"\d+", pip.__version__)[:2])
+
+
 def bundled_data() -> set[str]:
     return {p.name for p in (ROOT / "src" / DATA).iterdir()
             if p.is_file() and p.suffix not in (".py", ".pyc")}
@@ -121,12 +127,20 @@ def test_wheel_holds_package_data_typing_marker_and_licence(dists):
 def test_installed_wheel_runs_outside_the_source_tree(dists, tmp_path):
     _, wheel = dists
     venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / ("python.exe" if os.name == "nt" else "python")
     env = clean_env()
-    run([str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "--no-index",
-         "--disable-pip-version-check", "-q", str(wheel)], cwd=tmp_path, env=env)
+    install = ["install", "--no-deps", "--ignore-installed", "--no-index",
+               "--disable-pip-version-check", "-q", str(wheel)]
+    if pip_version() >= (22, 3):
+        # a venv without its own pip (5 s faster); the test environment's pip installs into it
+        run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+             str(venv)], cwd=tmp_path)
+        run([sys.executable, "-m", "pip", "--python", str(python), *install], cwd=tmp_path,
+            env=env)
+    else:
+        run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
+        run([str(python), "-m", "pip", *install], cwd=tmp_path, env=env)
     work = tmp_path / "work"
     work.mkdir()
 
