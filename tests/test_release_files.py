@@ -86,4 +86,4 @@ def test_readme_points_to_the_site_and_how_to_build_it():
         'pip install ".[test]" && python -m pytest -q') < text.index("## In Python")
     assert PYPROJECT["optional-dependencies"]["docs"] == [
         d for d in PYPROJECT["optional-dependencies"]["test"]
-        if d.startswith(("mkdocs", "mkdocstrings"))]
+        if d.startswith(("mkdocs", "mkdocstrings", "pygments"))]
