@@ -111,8 +111,9 @@ def test_a_broken_link_or_a_missing_docstring_fails_the_build(tmp_path):
     shutil.copytree(DOCS, copy / "docs")
     shutil.copytree(ROOT / "tools", copy / "tools",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "src", copy / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "datasets"))
+    shutil.copytree(ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests", copy / "tests",      # pages link to reference files
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(CONFIG, copy / "mkdocs.yml")
     for name in ("README.md", "CHANGELOG.md", "CITATION.cff", "LICENSE"):
         shutil.copy(ROOT / name, copy / name)
@@ -126,6 +127,7 @@ def test_a_broken_link_or_a_missing_docstring_fails_the_build(tmp_path):
     assert proc.returncode != 0, log
     assert "no-such-page.md" in log, log
     assert "openhlm.__version__" in log and "no docstring" in log, log
+    assert log.count("WARNING") == 2, log          # those two and nothing else
 
 
 # -- the hooks on their own -----------------------------------------------------------------
