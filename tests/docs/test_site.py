@@ -108,15 +108,8 @@ def test_a_broken_link_or_a_missing_docstring_fails_the_build(tmp_path):
     """The strict build is a real check: a copy of the site's sources with a broken link and a
     public name without its docstring does not build, and says why."""
     copy = tmp_path / "repo"
-    shutil.copytree(DOCS, copy / "docs")
-    shutil.copytree(ROOT / "tools", copy / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "tests", copy / "tests",      # pages link to reference files
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(CONFIG, copy / "mkdocs.yml")
-    for name in ("README.md", "CHANGELOG.md", "CITATION.cff", "LICENSE"):
-        shutil.copy(ROOT / name, copy / name)
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "site", "build", "dist", ".venv*", "*.egg-info", ".pytest_cache"))
     guide = copy / "docs" / "guide.md"
     guide.write_text(guide.read_text(encoding="utf-8") + "\n[broken](no-such-page.md)\n",
                      encoding="utf-8")
