@@ -109,7 +109,7 @@ def test_a_broken_link_or_a_missing_docstring_fails_the_build(tmp_path):
     public name without its docstring does not build, and says why."""
     copy = tmp_path / "repo"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", "site", "build", "dist", ".venv*", "*.egg-info", ".pytest_cache"))
+        ".git", "__pycache__", ".*_cache", "site", "build", "dist", ".venv*", "*.egg-info"))
     guide = copy / "docs" / "guide.md"
     guide.write_text(guide.read_text(encoding="utf-8") + "\n[broken](no-such-page.md)\n",
                      encoding="utf-8")
