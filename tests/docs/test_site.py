@@ -99,6 +99,11 @@ def test_site_loads_nothing_from_the_network(site):
     assert not offenders, offenders
 
 
+def test_api_page_shows_no_sphinx_roles(site):
+    html = (site / "api" / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r":(class|func|mod|meth|attr):", html)
+
+
 def test_repository_links_point_into_the_repository(site):
     html = (site / "index.html").read_text(encoding="utf-8")
     assert 'href="https://github.com/openhlm/openhlm/blob/main/CITATION.cff"' in html
@@ -147,3 +152,12 @@ def test_links_outside_docs_become_repository_links(tmp_path):
     assert "[b](https://r.example/x/tree/main/tests)" in out
     assert "[c](guide.md)" in out and "[d](../missing.md)" in out
     assert "[e](https://example.org/x)" in out and "[f](../README.md)" in out
+
+
+def test_sphinx_roles_in_docstrings_become_inline_code():
+    spec = importlib.util.spec_from_file_location("openhlm_griffe_roles",
+                                                  ROOT / "tools" / "griffe_sphinx_roles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "An :class:`openhlm.MDM`, :func:`~openhlm.fit` or :py:mod:`openhlm.report`; `x`."
+    assert module.strip_roles(text) == "An `openhlm.MDM`, `openhlm.fit` or `openhlm.report`; `x`."
