@@ -60,6 +60,12 @@ from openhlm.estimation.likelihood import (
     theta_to_lower,
 )
 from openhlm.estimation.sufficient import UnitStats, unit_stats
+from openhlm.spec.defaults import (
+    STOP_EXACT,
+    STOP_MAX_ITERATIONS,
+    STOP_SMALL_CHANGE,
+    iteration_limits,
+)
 
 if TYPE_CHECKING:
     from openhlm.estimation.estimates import Estimates
@@ -468,24 +474,23 @@ def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "e
         warnings.warn(f"homogeneous-sigma^2 fit (model 1 of the 'Summary of Model Fit'): "
                       f"{w.message}", w.category, stacklevel=3)
     if mode == "hlm":
-        max_it = 100 if max_iterations is None else int(max_iterations)
-        tol = 1e-6 if tolerance is None else float(tolerance)
+        limits = iteration_limits("hlm", max_iterations, tolerance)
+        max_it, tol = limits.max_iterations, limits.tolerance
         point, macro, micro, converged, history = fit_hlm(
             design, vd, sigma2_0=hom.sigma2, tau0=hom.tau, max_macro=max_it, max_micro=max_it,
             tolerance=tol)
         iterations = macro
         message = (f"macro iteration {macro}, {micro} EM iteration(s) in the last" if converged
                    else f"{max_it} macro iterations without meeting the stopping rule")
-        reason = ("Iterations stopped due to small change in likelihood function" if converged
-                  else "Iterations stopped due to reaching the maximum number of iterations")
+        reason = STOP_SMALL_CHANGE if converged else STOP_MAX_ITERATIONS
     else:
-        max_it = 1000 if max_iterations is None else int(max_iterations)
-        tol = 1e-10 if tolerance is None else float(tolerance)
+        limits = iteration_limits("exact", max_iterations, tolerance)
+        max_it, tol = limits.max_iterations, limits.tolerance
         point, iterations, converged, message = fit_exact(
             design, vd, sigma2_0=hom.sigma2, tau0=hom.tau, tolerance=tol, max_iterations=max_it)
         macro = micro = 0
         history = (point.evaluation.loglik_ml,)
-        reason = "Converged to the maximum of the likelihood (exact mode)"
+        reason = STOP_EXACT
     if not converged:
         warn_not_converged(message)
     ev = point.evaluation

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 from openhlm.errors import CommandFileError, SpecError
+from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec._names import NameProblem, VariableNames, close_matches, did_you_mean
 from openhlm.spec.equations import (
     _constraint_from_node,
@@ -73,8 +74,8 @@ class CommandOptions:
     """
 
     method: Literal["reml", "ml"] = "reml"  # mlf:n / mlf:y
-    max_iterations: int = 100  # numit
-    tolerance: float = 1e-6  # stopval
+    max_iterations: int = HLM_LIMITS.max_iterations  # numit
+    tolerance: float = HLM_LIMITS.tolerance  # stopval
     accel: int = 5
     lev1ols: int = 10  # units shown in the level-1 OLS table
     fulloutput: bool = False

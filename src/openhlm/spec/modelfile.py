@@ -28,6 +28,7 @@ else:  # Python 3.10: the same parser, from PyPI (a declared dependency there)
 from openhlm.errors import CommandFileError, HypothesisError, SpecError
 from openhlm.spec._names import NameProblem, VariableNames, close_matches, did_you_mean
 from openhlm.spec.contrasts import ContrastRow, parse_hypothesis
+from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.equations import _pointed, parse_model
 from openhlm.spec.model import ModelSpec
 
@@ -83,22 +84,26 @@ class ModelSection:
 @dataclass(frozen=True, slots=True)
 class EstimationSection:
     """``[estimation]``: REML or ML; ``mode`` ``"exact"`` (to convergence) or ``"hlm"``
-    (HLM 6's iteration and stopping rule)."""
+    (HLM 6's iteration and stopping rule).  ``max_iterations``/``tolerance`` default to HLM's
+    values; in exact mode only other values change the run (:mod:`openhlm.spec.options`)."""
 
     method: Literal["reml", "ml"] = "reml"
     mode: Literal["exact", "hlm"] = "exact"
-    max_iterations: int = 100
-    tolerance: float = 1e-6
+    max_iterations: int = HLM_LIMITS.max_iterations
+    tolerance: float = HLM_LIMITS.tolerance
 
 
 @dataclass(frozen=True, slots=True)
 class WeightsSection:
-    """``[weights]``: design weights (level 1, level 2), precision (V-known) variable."""
+    """``[weights]``: design weights (level 1, level 2), precision (V-known) variable.
+
+    ``normalize``: ``true`` (= ``"within"``), ``false`` (= ``"none"``) or ``"overall"``, as the
+    ``normalize_weights`` keyword of :func:`openhlm.fit`."""
 
     level1: str | None = None
     level2: str | None = None
     precision: str | None = None
-    normalize: bool = True
+    normalize: bool | str = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,10 +435,10 @@ def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection
     t = ("estimation",)
     d = _table(ctx, doc, "estimation")
     _check_keys(ctx, t, d, ("method", "mode", "max_iterations", "tolerance"))
-    iterations = _get(ctx, t, d, "max_iterations", int, 100)
+    iterations = _get(ctx, t, d, "max_iterations", int, HLM_LIMITS.max_iterations)
     if iterations < 1:
         raise ctx.error(t + ("max_iterations",), f"must be at least 1, not {iterations}")
-    tolerance = float(_get(ctx, t, d, "tolerance", (float, int), 1e-6))
+    tolerance = float(_get(ctx, t, d, "tolerance", (float, int), HLM_LIMITS.tolerance))
     if not tolerance > 0:
         raise ctx.error(t + ("tolerance",), f"must be positive, not {tolerance}")
     return EstimationSection(
@@ -452,8 +457,16 @@ def _weights_section(ctx: _Context, doc: dict[str, Any]) -> WeightsSection:
         level1=_name(ctx, t, d, "level1"),
         level2=_name(ctx, t, d, "level2"),
         precision=_name(ctx, t, d, "precision"),
-        normalize=_get(ctx, t, d, "normalize", bool, True),
+        normalize=_normalize(ctx, t, d),
     )
+
+
+def _normalize(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> bool | str:
+    value = _get(ctx, t, d, "normalize", (bool, str), True)
+    if isinstance(value, str) and value.lower() not in ("within", "overall", "none"):
+        raise ctx.error(t + ("normalize",), f"must be true, false, \"within\", \"overall\" or "
+                        f"\"none\", not {value!r}")
+    return value.lower() if isinstance(value, str) else value
 
 
 def _hypotheses_section(ctx: _Context, doc: dict[str, Any]) -> HypothesesSection:
@@ -623,12 +636,16 @@ def format_model_file(mf: ModelFile) -> str:
     for key in ("level1", "level2", "precision"):
         if getattr(w, key) is not None:
             out.append(f"{key} = {_toml_string(getattr(w, key))}")
-    out += [f"normalize = {'true' if w.normalize else 'false'}", "", "[hypotheses]"]
+    normalize = (_toml_string(w.normalize) if isinstance(w.normalize, str)
+                 else "true" if w.normalize else "false")
+    out += [f"normalize = {normalize}", "", "[hypotheses]"]
     glh = ", ".join("[" + ", ".join(map(_toml_string, rows)) + "]" for rows in h.glh)
     out += [f"glh = [{glh}]", f"homogeneity = {'true' if h.homogeneity else 'false'}"]
     if h.deviance_test is not None:
+        convention = ("" if h.deviance_test.convention == "standard" else
+                      f", convention = {_toml_string(h.deviance_test.convention)}")
         out.append(f"deviance_test = {{deviance = {h.deviance_test.deviance!r}, "
-                   f"parameters = {h.deviance_test.parameters}}}")
+                   f"parameters = {h.deviance_test.parameters}{convention}}}")
     out += ["", "[output]"]
     for key in ("report", "json", "html", "level1_residuals", "level2_residuals"):
         if getattr(o, key) is not None:
