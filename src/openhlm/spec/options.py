@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from openhlm.spec.modelfile import (
     OutputSection,
     WeightsSection,
     format_model_file,
+    model_file_from_command_file,
 )
 from openhlm.spec.printing import format_equations
 
@@ -123,7 +124,7 @@ class Weights:
     level1: str | None = None
     level2: str | None = None
     precision: str | None = None
-    normalize: str = DEFAULT_NORMALIZATION
+    normalize: bool | str = DEFAULT_NORMALIZATION
 
     def __post_init__(self) -> None:
         for key, what in (("level1", "level1_weight"), ("level2", "level2_weight"),
@@ -142,10 +143,12 @@ class Tests:
     """HLM's "Hypothesis Testing" settings, tested after the fit.
 
     ``hypotheses``: as :func:`openhlm.glh` reads them (lists and arrays are kept as tuples); a
-    file's are a tuple of hypotheses, each a tuple of rows (``"G01 = 0"`` text from TOML files,
-    contrast rows of numbers over ``spec.gamma_labels()`` from command files).
+    file's are a tuple of hypotheses, each a tuple of text rows (``"G01 = 0"``; a command
+    file's contrast rows are written so, ``"G01 - G11 = 0"``).
     ``deviance_test``: ``{"deviance": ..., "n_parameters": ..., "convention": ...}``.
     """
+
+    __test__: ClassVar[bool] = False  # not a test class for pytest, whatever its name
 
     hypotheses: Any = None
     homogeneity: bool = False
@@ -285,8 +288,8 @@ class FitOptions:
             if not isinstance(value, str) or value.lower() not in allowed:
                 raise SpecError(f"{key} must be {' or '.join(map(repr, allowed))}, not {value!r}")
             object.__setattr__(self, key, value.lower())
-        constraints = (self.constraints,) if isinstance(self.constraints, (str, Constraint)) \
-            else tuple(self.constraints or ())
+        given: Any = self.constraints
+        constraints = (given,) if isinstance(given, (str, Constraint)) else tuple(given or ())
         for c in constraints:
             if not isinstance(c, (str, Constraint)):
                 raise SpecError(f"constraints must be text such as 'G02 = G12', not "
@@ -427,7 +430,9 @@ class FitOptions:
         o = cf.options
         mode = overrides.get("mode") or "exact"
         hlm = mode == "hlm"
-        contrasts = cf.contrasts()
+        # contrast rows as text ("G01 - G11 = 0"), as in a TOML file: the same hypotheses
+        # whichever file they come from
+        glh = model_file_from_command_file(cf, DataSection()).hypotheses.glh
         deviance = None
         if o.deviance is not None and o.df is not None:
             deviance = {"deviance": o.deviance, "n_parameters": o.df, "convention": "hlm"}
@@ -448,7 +453,7 @@ class FitOptions:
             constraints=tuple(str(c) for c in cf.spec.constraints),
             heterogeneous_sigma2=cf.spec.variance_predictors,
             weights=Weights(o.level1_weight, o.level2_weight, o.variance_known),
-            tests=Tests(contrasts or None, o.homvar, deviance),
+            tests=Tests(glh or None, o.homvar, deviance),
             output=Output(ols_units=o.lev1ols, full=o.fulloutput, title=o.title),
             residuals=residuals,
             sources={"tests": cf.source, "command_file": cf.source})
@@ -489,7 +494,8 @@ class FitOptions:
             deviance = DevianceTest(float(dev["deviance"]), int(n),
                                     dev.get("convention", "standard"))
         w, o, r = self.weights, self.output, self.residuals
-        normalize: bool | str = {"within": True, "none": False}.get(w.normalize, w.normalize)
+        mode = str(w.normalize)
+        normalize: bool | str = {"within": True, "none": False}.get(mode, mode)
         return ModelFile(
             path=Path(path) if path is not None else None, title=o.title or "", data=data,
             model=ModelSection(equations, constraints, tuple(variance)),
