@@ -18,7 +18,7 @@ from openhlm.runner import run
 from openhlm.spec.model import Constraint, ModelSpec
 from openhlm.spec.options import FitOptions
 
-__all__ = ["fit", "as_mdm", "as_spec"]
+__all__ = ["as_mdm", "as_spec", "fit"]
 
 # as_mdm, as_spec, hlm_single_precision (and the constraint reader) live in openhlm.inputs;
 # they stay importable from here.

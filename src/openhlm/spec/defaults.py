@@ -20,10 +20,10 @@ __all__ = [
     "EXACT_LIMITS",
     "HLM_LIMITS",
     "ITERATION_LIMITS",
-    "IterationLimits",
     "STOP_EXACT",
     "STOP_MAX_ITERATIONS",
     "STOP_SMALL_CHANGE",
+    "IterationLimits",
     "iteration_limits",
 ]
 
