@@ -16,7 +16,7 @@ from openhlm.inputs import _parse_constraint, as_mdm, as_spec, hlm_single_precis
 from openhlm.results import HLMResults
 from openhlm.runner import run
 from openhlm.spec.model import Constraint, ModelSpec
-from openhlm.spec.options import FitOptions
+from openhlm.spec.options import DEFAULT_OLS_UNITS, FitOptions
 
 __all__ = ["as_mdm", "as_spec", "fit"]
 
@@ -28,7 +28,7 @@ _REEXPORTED = (as_mdm, as_spec, hlm_single_precision, _parse_constraint)
 def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "reml",
         mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
         max_iterations: int | None = None, tolerance: float | None = None,
-        id: str | None = None, level2: Any = None, ols_units: int = 10,
+        id: str | None = None, level2: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
         imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
@@ -53,8 +53,9 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
     constraints : iterable of str
         Equality constraints on fixed effects, e.g. ``["G02 = G12"]``.
     max_iterations, tolerance :
-        Iteration limit and convergence criterion (HLM mode: change in log-likelihood,
-        default 100 and 1e-6).
+        Iteration limit and convergence criterion; ``None``: the mode's default (HLM mode: 100
+        iterations, 1e-6 change in log-likelihood; exact mode: 1000 and 1e-10; see
+        :mod:`openhlm.spec.defaults`).
     level1_weight, level2_weight : str, optional
         Design (sampling) weight variables at level 1 / level 2 (pseudo-maximum likelihood;
         see :mod:`openhlm.estimation.weights` and ``docs/weights-and-imputation.md``).

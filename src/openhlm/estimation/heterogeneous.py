@@ -61,6 +61,8 @@ from openhlm.estimation.likelihood import (
 )
 from openhlm.estimation.sufficient import UnitStats, unit_stats
 from openhlm.spec.defaults import (
+    EXACT_LIMITS,
+    HLM_LIMITS,
     STOP_EXACT,
     STOP_MAX_ITERATIONS,
     STOP_SMALL_CHANGE,
@@ -277,7 +279,8 @@ def _point(design: Design, vd: VarianceDesign, theta: np.ndarray, a: np.ndarray)
 
 
 def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
-              tolerance: float = 1e-10, max_iterations: int = 1000
+              tolerance: float = EXACT_LIMITS.tolerance,
+              max_iterations: int = EXACT_LIMITS.max_iterations
               ) -> tuple[_Point, int, bool, str]:
     """Exact ML over (theta, alpha_1..K) from the homogeneous estimates (sigma2_0, tau0).
 
@@ -365,7 +368,8 @@ def fisher_scoring_alpha(design: Design, vd: VarianceDesign, stats: UnitStats, e
 
 
 def fit_hlm(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
-            max_macro: int = 100, max_micro: int = 100, tolerance: float = 1e-6
+            max_macro: int = HLM_LIMITS.max_iterations,
+            max_micro: int = HLM_LIMITS.max_iterations, tolerance: float = HLM_LIMITS.tolerance
             ) -> tuple[_Point, int, int, bool, tuple[float, ...]]:
     """HLM's macro iterations from the homogeneous HLM-mode fit (sigma2_0, tau0).
 
