@@ -2,9 +2,10 @@
 
 Runs HLM's workflow end to end, (MDM) -> specification -> design -> estimation -> inference,
 through the one runner (:func:`openhlm.runner.run`) with the options of its keyword arguments
-(:meth:`openhlm.spec.options.FitOptions.from_kwargs`).  Each step is also public on its own (:func:`openhlm.data.build_mdm`,
-:func:`openhlm.spec.equations.parse_model`, :func:`openhlm.estimation.design.build_design`,
-:func:`openhlm.estimation.fit.estimate`, :func:`openhlm.inference.infer.infer`).
+(:meth:`openhlm.spec.options.FitOptions.from_kwargs`).  Each step is also public on its own
+(:func:`openhlm.data.build_mdm`, :func:`openhlm.spec.equations.parse_model`,
+:func:`openhlm.estimation.design.build_design`, :func:`openhlm.estimation.fit.estimate`,
+:func:`openhlm.inference.infer.infer`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from openhlm.inputs import _parse_constraint, as_mdm, as_spec, hlm_single_precision
 from openhlm.results import HLMResults
 from openhlm.runner import run
+from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.spec.model import Constraint, ModelSpec
 from openhlm.spec.options import DEFAULT_OLS_UNITS, FitOptions
 
 __all__ = ["as_mdm", "as_spec", "fit"]
 
-# as_mdm, as_spec, hlm_single_precision (and the constraint reader) live in openhlm.inputs;
-# they stay importable from here.
-_REEXPORTED = (as_mdm, as_spec, hlm_single_precision, _parse_constraint)
+# as_mdm, as_spec and hlm_single_precision live in openhlm.runner.inputs; they stay importable
+# from here.
+_REEXPORTED = (as_mdm, as_spec, hlm_single_precision)
 
 
 def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "reml",

@@ -11,9 +11,9 @@ set) and the results are combined:
   the M fits (HLM does not apply Rubin's rules to them); the report labels them as averages and
   gives no p-value for an averaged chi-square.
 
-The data sets and the pooling are in :mod:`openhlm.imputed`; every fit goes through the one
-runner (:func:`openhlm.runner.run`).  The pooled result is an :class:`openhlm.HLMResults` (it
-prints and exports like any fit) whose ``extras["multiple_imputation"]`` holds the
+The data sets and the pooling are in :mod:`openhlm.runner.imputed`; every fit goes through the
+one runner (:func:`openhlm.runner.run`).  The pooled result is an :class:`openhlm.HLMResults`
+(it prints and exports like any fit) whose ``extras["multiple_imputation"]`` holds the
 :class:`ImputationSummary` (the per-data-set numbers and the fits themselves).
 """
 
@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from openhlm.errors import SpecError
-from openhlm.imputed import ImputationSummary, check_same_structure, pool_results
 from openhlm.results import HLMResults
 from openhlm.runner import run
+from openhlm.runner.imputed import ImputationSummary, check_same_structure, pool_results
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 

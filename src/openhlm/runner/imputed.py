@@ -33,7 +33,6 @@ from openhlm.data import MDM, read_table
 from openhlm.errors import DataError, SpecError
 from openhlm.inference.infer import tau_correlations
 from openhlm.inference.pooling import RubinPooled, pooled_covariance, rubin_pool
-from openhlm.inputs import as_mdm, as_spec
 from openhlm.results import (
     ConvergenceInfo,
     FixedEffectsTable,
@@ -42,6 +41,7 @@ from openhlm.results import (
     VarianceComponent,
     VarianceComponentsTable,
 )
+from openhlm.runner.inputs import as_mdm, as_spec
 from openhlm.spec.model import Constraint, ModelSpec
 
 __all__ = ["ImputationSummary", "check_same_structure", "data_sets", "pool_results"]

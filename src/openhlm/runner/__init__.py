@@ -10,7 +10,7 @@ is the only place that goes
 
 so the same model and options give the same results whichever door they came in by.
 Multiply imputed data (a list of data sets, ``options.imputation``) run once per data set and
-are pooled (:mod:`openhlm.imputed`).
+are pooled (:mod:`openhlm.runner.imputed`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from openhlm.estimation.design import build_design
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.fit import estimate
 from openhlm.estimation.weighting import weighting_notes
-from openhlm.imputed import data_sets, pool_results
 from openhlm.inference.exploratory import with_exploratory
 from openhlm.inference.hypotheses import hypotheses_requested, with_tests
 from openhlm.inference.infer import infer
-from openhlm.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.results import HLMResults
+from openhlm.runner.imputed import data_sets, pool_results
+from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.spec.equations import validate_spec
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions

@@ -2,7 +2,7 @@
 DataFrame or a file.
 
 Used by the runner (:mod:`openhlm.runner`) and by the multiple-imputation helpers
-(:mod:`openhlm.imputed`); re-exported by :mod:`openhlm.api`.
+(:mod:`openhlm.runner.imputed`); re-exported by :mod:`openhlm.api`.
 """
 
 from __future__ import annotations
