@@ -9,7 +9,8 @@
 The model comes from a TOML model file (``docs/model-files.md``), a bundled example
 (:mod:`openhlm.examples`) or an HLM 6 command file run on data files.  The text report goes to
 stdout unless ``--output`` names a file.  Options given on the command line override the
-file's settings.
+file's settings: the run is one :class:`~openhlm.spec.options.FitOptions`, fitted by
+:func:`openhlm.runner.run` (as ``openhlm residuals`` and ``openhlm plot`` do).
 """
 
 from __future__ import annotations
