@@ -44,14 +44,6 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 #: sorted).  The lead empties this list after merging those branches; an entry that no longer
 #: occurs makes the test fail (so it is removed, never left behind).
 KNOWN_VIOLATIONS: dict[str, str] = {
-    # runner branch: api.fit / fit_imputed go through runner.py (no api <-> imputation cycle)
-    "cycle: openhlm.api, openhlm.imputation":
-        "runner: one runner for fit and fit_imputed",
-    # runner branch: estimation/weights.with_weighting types its argument as HLMResults (a
-    # layer above estimation); infer(est, weighting=...) now stores the weighting, so
-    # with_weighting and its TYPE_CHECKING import of openhlm.results can go.
-    "openhlm.estimation.weights -> openhlm.results":
-        "runner: call infer(..., weighting=weighting) and drop with_weighting",
     # engine branch: fit -> heterogeneous -> fit (estimates joins it under TYPE_CHECKING only)
     "cycle: openhlm.estimation.fit, openhlm.estimation.heterogeneous":
         "engine: one estimation entry point",

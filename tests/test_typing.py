@@ -14,7 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ("src/openhlm/estimation", "src/openhlm/inference", "src/openhlm/results",
-           "src/openhlm/api.py", "src/openhlm/imputation.py")
+           "src/openhlm/api.py", "src/openhlm/imputation.py", "src/openhlm/runner",
+           "src/openhlm/spec/options.py", "src/openhlm/spec/settings.py",
+           "src/openhlm/spec/defaults.py")
 
 
 def test_core_passes_mypy():

@@ -1,86 +1,35 @@
 """The one-call API: ``openhlm.fit(model, data)``.
 
-Runs HLM's workflow end to end: (MDM) -> specification -> design -> estimation -> inference.
-Each step is also public on its own (:func:`openhlm.data.build_mdm`,
-:func:`openhlm.spec.equations.parse_model`, :func:`openhlm.estimation.design.build_design`,
-:func:`openhlm.estimation.fit.estimate`, :func:`openhlm.inference.infer.infer`).
+Runs HLM's workflow end to end, (MDM) -> specification -> design -> estimation -> inference,
+through the one runner (:func:`openhlm.runner.run`) with the options of its keyword arguments
+(:meth:`openhlm.spec.options.FitOptions.from_kwargs`).  Each step is also public on its own
+(:func:`openhlm.data.build_mdm`, :func:`openhlm.spec.equations.parse_model`,
+:func:`openhlm.estimation.design.build_design`, :func:`openhlm.estimation.fit.estimate`,
+:func:`openhlm.inference.infer.infer`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
-import pandas as pd
-
-from openhlm.data import MDM
-from openhlm.errors import SpecError
-from openhlm.estimation.fit import estimate
-from openhlm.estimation.weights import weighted_design, with_weighting
-from openhlm.inference.infer import infer
 from openhlm.results import HLMResults
-from openhlm.spec.equations import parse_model, validate_spec
+from openhlm.runner import run
+from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.spec.model import Constraint, ModelSpec
+from openhlm.spec.options import DEFAULT_OLS_UNITS, FitOptions
 
-__all__ = ["fit", "as_mdm", "as_spec"]
+__all__ = ["as_mdm", "as_spec", "fit"]
 
-
-def as_mdm(data: Any, *, id: str | None = None, level2: Any = None) -> MDM:
-    """``data`` as an MDM: an MDM is returned as is; a DataFrame or a path needs ``id=``."""
-    if isinstance(data, MDM):
-        return data
-    if isinstance(data, (pd.DataFrame, str, os.PathLike)):
-        if id is None:
-            raise SpecError("to fit a model to a DataFrame or a file, name the level-2 ID "
-                            "variable with id=... (or build an MDM with openhlm.build_mdm)")
-        return MDM.from_tables(data, level2, id=id)
-    raise SpecError(f"data must be an openhlm MDM, a pandas DataFrame or a file path, not "
-                    f"{type(data).__name__}")
-
-
-def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constraint] = ()
-            ) -> ModelSpec:
-    """Parse equation text against the MDM's variables (or validate a ModelSpec)."""
-    constraints = tuple(constraints)
-    if isinstance(model, ModelSpec):
-        if constraints:
-            extra = tuple(c if isinstance(c, Constraint) else _parse_constraint(c)
-                          for c in constraints)
-            model = ModelSpec(model.outcome, model.coefficients, model.constraints + extra,
-                              model.variance_predictors)
-        return validate_spec(model, level1_variables=mdm.level1_variables,
-                             level2_variables=mdm.level2_variables)
-    if not isinstance(model, str):
-        raise SpecError(f"model must be equation text or a ModelSpec, not {type(model).__name__}")
-    return parse_model(model, level1_variables=mdm.level1_variables,
-                       level2_variables=mdm.level2_variables, constraints=constraints)
-
-
-def hlm_single_precision(mdm: MDM) -> MDM:
-    """The MDM with its values rounded to single precision, as HLM 6 stores them.
-
-    Evidence (docs/hlm-iterations.md, section E): at HLM's own final iterates, data rounded to
-    float32 reproduce the printed deviances of the seminar's Models 1, 2 and 4b to 1-5e-6,
-    against 7-17e-6 with the double-precision values.  ``mode="hlm"`` fits use this copy.
-    """
-    return dataclasses.replace(mdm, level1=mdm.level1.astype(np.float32).astype(np.float64),
-                               level2=mdm.level2.astype(np.float32).astype(np.float64))
-
-
-def _parse_constraint(text: str) -> Constraint:
-    parts = [p.strip().upper() for p in text.split("=")]
-    if len(parts) < 2 or not all(parts):
-        raise SpecError(f"cannot read the constraint {text!r}: write it as 'G02 = G12'")
-    return Constraint(tuple(parts))
+# as_mdm, as_spec and hlm_single_precision live in openhlm.runner.inputs; they stay importable
+# from here.
+_REEXPORTED = (as_mdm, as_spec, hlm_single_precision)
 
 
 def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "reml",
         mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
         max_iterations: int | None = None, tolerance: float | None = None,
-        id: str | None = None, level2: Any = None, ols_units: int = 10,
+        id: str | None = None, level2: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
         imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
@@ -105,8 +54,9 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
     constraints : iterable of str
         Equality constraints on fixed effects, e.g. ``["G02 = G12"]``.
     max_iterations, tolerance :
-        Iteration limit and convergence criterion (HLM mode: change in log-likelihood,
-        default 100 and 1e-6).
+        Iteration limit and convergence criterion; ``None``: the mode's default (HLM mode: 100
+        iterations, 1e-6 change in log-likelihood; exact mode: 1000 and 1e-10; see
+        :mod:`openhlm.spec.defaults`).
     level1_weight, level2_weight : str, optional
         Design (sampling) weight variables at level 1 / level 2 (pseudo-maximum likelihood;
         see :mod:`openhlm.estimation.weights` and ``docs/weights-and-imputation.md``).
@@ -143,56 +93,12 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
     -------
     HLMResults
     """
-    if isinstance(data, (list, tuple)) or imputation is not None or plausible_values is not None:
-        if heterogeneous_sigma2:
-            raise SpecError("heterogeneous_sigma2 is not supported with multiply imputed data or "
-                            "plausible values yet; fit each data set with openhlm.fit")
-        from openhlm.imputation import fit_imputed
-        from openhlm.inference.hypotheses import hypotheses_requested
-
-        if hypotheses_requested(hypotheses) or homogeneity or deviance_test is not None:
-            raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
-                            "pooled over imputed data sets; fit each data set on its own")
-        if exploratory is not None:
-            raise SpecError("the exploratory analysis (exploratory=) is not pooled over imputed "
-                            "data sets; run openhlm.exploratory on the fit of each data set")
-        return fit_imputed(model, data, imputation=imputation,
-                           plausible_values=plausible_values, method=method, mode=mode,
-                           constraints=constraints, max_iterations=max_iterations,
-                           tolerance=tolerance, id=id, level2=level2, ols_units=ols_units,
-                           level1_weight=level1_weight, level2_weight=level2_weight,
-                           normalize_weights=normalize_weights,
-                           precision_weight=precision_weight,
-                           heterogeneous_sigma2=heterogeneous_sigma2)
-    mdm = as_mdm(data, id=id, level2=level2)
-    spec = as_spec(model, mdm, constraints)
-    if mode == "hlm":
-        mdm = hlm_single_precision(mdm)
-    if heterogeneous_sigma2:
-        extra = ((heterogeneous_sigma2,) if isinstance(heterogeneous_sigma2, str)
-                 else tuple(heterogeneous_sigma2))
-        spec = validate_spec(dataclasses.replace(spec, variance_predictors=extra),
-                             level1_variables=mdm.level1_variables,
-                             level2_variables=mdm.level2_variables)
-    design, weighting = weighted_design(spec, mdm, level1_weight=level1_weight,
-                                        level2_weight=level2_weight,
-                                        precision_weight=precision_weight,
-                                        normalize=normalize_weights)
-    est = estimate(design, method=method, mode=mode, max_iterations=max_iterations,
-                   tolerance=tolerance)
-    results = infer(est, ols_units=ols_units, sources=tuple(getattr(mdm, "sources", ())))
-    labels = dict(getattr(mdm, "variable_labels", None) or {})
-    if labels:  # variable labels travel with the results (plots' axes, residual files)
-        results = dataclasses.replace(
-            results, data=dataclasses.replace(results.data, variable_labels=labels))
-    results = with_weighting(results, weighting)
-    if hypotheses is not None or homogeneity or deviance_test is not None:
-        from openhlm.inference.hypotheses import with_tests
-
-        results = with_tests(results, hypotheses=hypotheses, homogeneity=homogeneity,
-                             deviance_test=deviance_test)
-    if exploratory is not None:
-        from openhlm.inference.exploratory import with_exploratory
-
-        results = with_exploratory(results, exploratory)
-    return results
+    options = FitOptions.from_kwargs(
+        method=method, mode=mode, constraints=constraints, max_iterations=max_iterations,
+        tolerance=tolerance, ols_units=ols_units, level1_weight=level1_weight,
+        level2_weight=level2_weight, normalize_weights=normalize_weights,
+        precision_weight=precision_weight, imputation=imputation,
+        plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
+        hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
+        exploratory=exploratory)
+    return run(model, data, options, id=id, level2=level2)

@@ -11,233 +11,26 @@ set) and the results are combined:
   the M fits (HLM does not apply Rubin's rules to them); the report labels them as averages and
   gives no p-value for an averaged chi-square.
 
-The pooled result is an :class:`openhlm.HLMResults` (it prints and exports like any fit) whose
-``extras["multiple_imputation"]`` holds the :class:`ImputationSummary` (the per-data-set numbers
-and the fits themselves).
+The data sets and the pooling are in :mod:`openhlm.runner.imputed`; every fit goes through the
+one runner (:func:`openhlm.runner.run`).  The pooled result is an :class:`openhlm.HLMResults`
+(it prints and exports like any fit) whose ``extras["multiple_imputation"]`` holds the
+:class:`ImputationSummary` (the per-data-set numbers and the fits themselves).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from openhlm.data import MDM, read_table
-from openhlm.errors import DataError, SpecError
-from openhlm.inference.infer import tau_correlations
-from openhlm.inference.pooling import pooled_covariance, rubin_pool
-from openhlm.results import (
-    ConvergenceInfo,
-    FixedEffectsTable,
-    HLMResults,
-    OLSTable,
-    VarianceComponent,
-    VarianceComponentsTable,
-)
-from openhlm.results.imputation import ImputationSummary
+from openhlm.errors import SpecError
+from openhlm.results import HLMResults
+from openhlm.runner import run
+from openhlm.runner.imputed import ImputationSummary, check_same_structure, pool_results
 from openhlm.spec.model import ModelSpec
+from openhlm.spec.options import FitOptions
 
 __all__ = ["ImputationSummary", "check_same_structure", "fit_imputed", "pool_results"]
 
-_MAX_LISTED = 5
-
-
-# -- data sets ---------------------------------------------------------------------------------
-
-def _listed(items: Iterable[Any]) -> str:
-    items = [str(i) for i in items]
-    text = ", ".join(items[:_MAX_LISTED])
-    return text + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
-
-
-def _to_mdm(data: Any, *, id: str | None, level2: Any, what: str) -> MDM:
-    from openhlm.api import as_mdm
-
-    try:
-        return as_mdm(data, id=id, level2=level2)
-    except SpecError as exc:
-        raise SpecError(f"{what}: {exc}") from None
-
-
-def _label(data: Any, k: int) -> str:
-    if isinstance(data, (str, os.PathLike)):
-        return os.path.basename(os.fspath(data))
-    sources = getattr(data, "sources", ())
-    if sources:
-        return os.path.basename(str(sources[0]))
-    return f"data set {k}"
-
-
-def check_same_structure(mdms: Sequence[MDM], labels: Sequence[str]) -> None:
-    """Every data set must have the same units, variables and rows per unit as the first.
-
-    Raises
-    ------
-    DataError
-        Naming the data set and the units or variables that differ.
-    """
-    first, name0 = mdms[0], labels[0]
-    ids0 = [str(u) for u in first.unit_ids]
-    n0 = dict(zip(ids0, np.asarray(first.n_per_unit).tolist()))
-    vars0 = {1: {v.casefold(): v for v in first.level1_variables},
-             2: {v.casefold(): v for v in first.level2_variables}}
-    for mdm, name in zip(mdms[1:], labels[1:]):
-        ids = [str(u) for u in mdm.unit_ids]
-        extra = [u for u in ids if u not in n0]
-        missing = sorted(set(ids0) - set(ids), key=ids0.index)
-        if extra or missing:
-            parts = []
-            if missing:
-                parts.append(f"lacks unit(s) {_listed(missing)}")
-            if extra:
-                parts.append(f"has unit(s) {_listed(extra)} not in {name0}")
-            raise DataError(f"imputed data sets must have the same level-2 units: {name} "
-                            f"{' and '.join(parts)}")
-        for level, have in ((1, mdm.level1_variables), (2, mdm.level2_variables)):
-            mine = {v.casefold(): v for v in have}
-            lacks = [v for k, v in vars0[level].items() if k not in mine]
-            adds = [v for k, v in mine.items() if k not in vars0[level]]
-            if lacks or adds:
-                parts = []
-                if lacks:
-                    parts.append(f"lacks level-{level} variable(s) {_listed(lacks)}")
-                if adds:
-                    parts.append(f"has level-{level} variable(s) {_listed(adds)} not in {name0}")
-                raise DataError(f"imputed data sets must have the same variables: {name} "
-                                f"{' and '.join(parts)}")
-        counts = dict(zip(ids, np.asarray(mdm.n_per_unit).tolist()))
-        differ = [u for u in ids0 if counts[u] != n0[u]]
-        if differ:
-            raise DataError(f"imputed data sets must have the same level-1 records: {name} has a "
-                            f"different number of level-1 records than {name0} in unit(s) "
-                            f"{_listed(differ)}")
-
-
-def _split_by_imputation(data: Any, imputation: str, *, id: str | None, level2: Any
-                         ) -> tuple[list[MDM], list[str]]:
-    if isinstance(data, (str, os.PathLike)):
-        frame = read_table(data).data
-        source = os.path.basename(os.fspath(data))
-    elif isinstance(data, pd.DataFrame):
-        frame, source = data, "data"
-    else:
-        raise SpecError("imputation= needs one DataFrame or data file holding all completed data "
-                        f"sets, not {type(data).__name__}")
-    lower = {str(c).casefold(): c for c in frame.columns}
-    if imputation.casefold() not in lower:
-        raise SpecError(f"imputation column '{imputation}' is not in {source} (columns: "
-                        f"{_listed(frame.columns)})")
-    column = lower[imputation.casefold()]
-    values = frame[column]
-    if values.isna().any():
-        raise DataError(f"imputation column '{column}' of {source} has missing values; every "
-                        "row must say which completed data set it belongs to")
-    mdms, labels = [], []
-    for value in sorted(values.unique()):
-        part = frame.loc[values == value].drop(columns=[column]).reset_index(drop=True)
-        label = f"{column}={value:g}" if isinstance(value, (int, float, np.number)) \
-            else f"{column}={value}"
-        mdms.append(_to_mdm(part, id=id, level2=level2, what=label))
-        labels.append(label)
-    return mdms, labels
-
-
-# -- pooling -----------------------------------------------------------------------------------
-
-def _mean(values: Sequence[Any]) -> Any:
-    return sum(values[1:], values[0]) / len(values)
-
-
-def _average_variance_table(fits: Sequence[HLMResults]) -> VarianceComponentsTable:
-    first = fits[0].variance
-    rows = []
-    for k, row in enumerate(first.rows):
-        var = float(np.mean([f.variance.rows[k].variance for f in fits]))
-        chi2 = None
-        if row.chi2 is not None:
-            chi2 = float(np.mean([f.variance.rows[k].chi2 for f in fits]))
-        rows.append(VarianceComponent(effect=row.effect, coefficient=row.coefficient,
-                                      sd=float(np.sqrt(max(var, 0.0))), variance=var,
-                                      df=row.df, chi2=chi2, p=None))
-    return VarianceComponentsTable(rows=tuple(rows), units_used=first.units_used,
-                                   n_units=first.n_units)
-
-
-def _average_ols(fits: Sequence[HLMResults]) -> OLSTable:
-    first = fits[0].level1_ols
-    same = all(f.level1_ols.unit_ids == first.unit_ids for f in fits)
-    if not same:
-        return first
-    return dataclasses.replace(
-        first, coefficients=_mean([f.level1_ols.coefficients for f in fits]),
-        average=_mean([f.level1_ols.average for f in fits]))
-
-
-def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None, *,
-                 kind: str = "data sets") -> HLMResults:
-    """Combine M fits of the same model (module docstring) into one :class:`HLMResults`."""
-
-    fits = tuple(fits)
-    m = len(fits)
-    if m < 2:
-        raise SpecError(f"multiple imputation needs at least 2 data sets, got {m}")
-    labels = tuple(labels) if labels is not None else tuple(f"data set {k + 1}" for k in range(m))
-    first = fits[0]
-    gammas = tuple(r.gamma for r in first.fixed.rows)
-    for f, label in zip(fits[1:], labels[1:]):
-        if tuple(r.gamma for r in f.fixed.rows) != gammas:
-            raise SpecError(f"the model fitted to {label} has different fixed effects than the "
-                            f"one fitted to {labels[0]}")
-    est = np.array([[r.estimate for r in f.fixed.rows] for f in fits])
-    se = np.array([[r.se for r in f.fixed.rows] for f in fits])
-    rse = np.array([[r.robust_se for r in f.fixed.rows] for f in fits])
-    df_com = np.array([r.df for r in first.fixed.rows], dtype=float)
-    model = rubin_pool(est, se**2, df_com)
-    robust = rubin_pool(est, rse**2, df_com)
-    rows = tuple(
-        dataclasses.replace(
-            row, estimate=float(model.estimate[k]), se=float(model.se[k]), t=float(model.t[k]),
-            df=float(model.df[k]), p=float(model.p[k]), robust_se=float(robust.se[k]),
-            robust_t=float(robust.t[k]), robust_p=float(robust.p[k]))
-        for k, row in enumerate(first.fixed.rows))
-    fixed = FixedEffectsTable(
-        rows=rows, covariance=pooled_covariance(est, [f.fixed.covariance for f in fits]),
-        robust_covariance=pooled_covariance(est, [f.fixed.robust_covariance for f in fits]))
-    summary = ImputationSummary(
-        m=m, kind=kind, labels=labels, gammas=gammas, model=model, robust=robust, estimates=est,
-        se=se, robust_se=rse, deviances=np.array([f.deviance for f in fits]),
-        converged=tuple(bool(f.converged) for f in fits), fits=fits)
-    tau = _mean([f.tau for f in fits])
-    conv: ConvergenceInfo = dataclasses.replace(
-        first.convergence, converged=all(summary.converged),
-        iterations=max(f.iterations for f in fits), loglik_history=())
-    sources = tuple(dict.fromkeys(s for f in fits for s in f.data.sources))
-    note = (f"Results combined from {m} {kind}: fixed effects and their standard errors by "
-            "Rubin's rules (d.f. Barnard-Rubin with the single-data-set d.f. as complete-data "
-            "d.f.); sigma^2, tau, reliabilities, chi-squares and the deviance are averages over "
-            f"the {m} fits (no p-value is given for an averaged chi-square).")
-    notes = (note,) + tuple(n for n in first.notes)
-    extras = {"multiple_imputation": summary,
-              **{k: v for k, v in first.extras.items() if k == "weighting"}}
-    return dataclasses.replace(
-        first, convergence=conv, data=dataclasses.replace(first.data, sources=sources),
-        sigma2=float(np.mean([f.sigma2 for f in fits])),
-        sigma2_se=float(np.mean([f.sigma2_se for f in fits])), tau=tau,
-        tau_se=_mean([f.tau_se for f in fits]), tau_correlations=tau_correlations(tau),
-        reliability={k: float(np.mean([f.reliability[k] for f in fits]))
-                     for k in first.reliability},
-        fixed=fixed, variance=_average_variance_table(fits),
-        deviance=float(np.mean(summary.deviances)),
-        deviance_hlm=float(np.mean([f.deviance_hlm for f in fits])),
-        loglik=float(np.mean([f.loglik for f in fits])), level1_ols=_average_ols(fits),
-        notes=notes, extras=extras, estimates=None, eb=None)
-
-
-# -- the API -----------------------------------------------------------------------------------
 
 def fit_imputed(model: str | ModelSpec, datasets: Any = None, *, imputation: str | None = None,
                 plausible_values: str | Sequence[str] | None = None, id: str | None = None,
@@ -275,48 +68,9 @@ def fit_imputed(model: str | ModelSpec, datasets: Any = None, *, imputation: str
     DataError
         Data sets that differ in their units, variables or level-1 records (names them).
     """
-    from openhlm.api import as_spec, fit
-
-    if plausible_values is not None and imputation is not None:
-        raise SpecError("give either imputation= (stacked completed data sets) or "
-                        "plausible_values= (several outcome variables), not both")
-    fits: list[HLMResults] = []
-    if plausible_values is not None:
-        pvs = [plausible_values] if isinstance(plausible_values, str) else list(plausible_values)
-        if isinstance(datasets, (list, tuple)):
-            raise SpecError("plausible_values= needs one data set holding every plausible value, "
-                            "not a list of data sets")
-        mdm = _to_mdm(datasets, id=id, level2=level2, what="plausible values")
-        if len(pvs) < 2:
-            raise SpecError(f"plausible values need at least 2 outcome variables, got {len(pvs)}")
-        labels = []
-        for pv in pvs:
-            name = mdm.canonical_name(pv)
-            if name is None or mdm.level_of(name) != 1:
-                raise SpecError(f"plausible value '{pv}' is not a level-1 variable of the data "
-                                f"(level-1 variables: {_listed(mdm.level1_variables)})")
-            labels.append(name)
-        spec = as_spec(model, mdm, fit_options.pop("constraints", ()))
-        for name in labels:
-            fits.append(fit(dataclasses.replace(spec, outcome=name), mdm, **fit_options))
-        kind = "plausible values"
-    else:
-        if imputation is not None:
-            mdms, labels = _split_by_imputation(datasets, imputation, id=id, level2=level2)
-            kind = "imputed data sets"
-        else:
-            if not isinstance(datasets, (list, tuple)):
-                raise SpecError("give the completed data sets as a list (of MDMs, DataFrames or "
-                                "files), or one data set with imputation= or plausible_values=")
-            labels = [_label(d, k + 1) for k, d in enumerate(datasets)]
-            if len(set(labels)) < len(labels):
-                labels = [f"data set {k + 1}" for k in range(len(datasets))]
-            mdms = [_to_mdm(d, id=id, level2=level2, what=label)
-                    for d, label in zip(datasets, labels)]
-            kind = "imputed data sets"
-        if len(mdms) < 2:
-            raise SpecError(f"multiple imputation needs at least 2 data sets, got {len(mdms)}")
-        check_same_structure(mdms, labels)
-        for mdm in mdms:
-            fits.append(fit(model, mdm, **fit_options))
-    return pool_results(fits, labels, kind=kind)
+    options = FitOptions.from_kwargs(imputation=imputation, plausible_values=plausible_values,
+                                     **fit_options)
+    if not options.imputation.requested and not isinstance(datasets, (list, tuple)):
+        raise SpecError("give the completed data sets as a list (of MDMs, DataFrames or "
+                        "files), or one data set with imputation= or plausible_values=")
+    return run(model, datasets, options, id=id, level2=level2)

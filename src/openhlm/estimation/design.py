@@ -26,10 +26,12 @@ import numpy as np
 import pandas as pd
 
 from openhlm.errors import DataError, EstimationError, SpecError
+from openhlm.estimation.weighting import WeightingSpec, design_weights
 from openhlm.spec.model import Centering, ModelSpec, Predictor
 
 if TYPE_CHECKING:
     from openhlm.data import MDM
+    from openhlm.spec.options import Weights
 
 __all__ = ["Design", "build_design"]
 
@@ -50,7 +52,8 @@ class Design:
       integer d_ij is the same as the row repeated d_ij times in its unit); ``unit_weights`` are
       level-2 design weights w_j multiplying each unit's contribution; ``precision_weights``
       p_ij are known relative level-1 precisions, Var(r_ij) = sigma^2 / p_ij (HLM's
-      ``varianceknown``).  ``None`` means all ones.
+      ``varianceknown``).  ``None`` means all ones.  ``weighting`` summarises the weights the
+      design builder applied (``None``: no weight variable).
     """
 
     spec: ModelSpec
@@ -72,6 +75,7 @@ class Design:
     centering_means: dict[str, float] = field(default_factory=dict)
     deleted_rows: int = 0
     dropped_units: tuple[str, ...] = ()
+    weighting: WeightingSpec | None = None
 
     @property
     def n_level1(self) -> int:
@@ -185,20 +189,32 @@ def _column(frame: pd.DataFrame, name: str, level: str) -> np.ndarray:
     return frame[name].to_numpy(dtype=float)
 
 
-def build_design(spec: ModelSpec, mdm: MDM, *, row_weights: str | np.ndarray | None = None,
+def build_design(spec: ModelSpec, mdm: MDM, *, weights: Weights | None = None,
+                 row_weights: str | np.ndarray | None = None,
                  unit_weights: str | np.ndarray | None = None,
                  precision_weights: np.ndarray | None = None) -> Design:
     """Build the :class:`Design` of ``spec`` on ``mdm``, deleting incomplete level-1 rows.
+
+    The analysis rows (complete on every level-1 variable the model uses) are decided here,
+    once; the weights are then checked and normalised on those rows and units.
 
     Parameters
     ----------
     spec : ModelSpec
     mdm : openhlm.data.MDM
+    weights : openhlm.spec.options.Weights, optional
+        Weight variables and their normalisation: checked and normalised by the pure functions
+        of :mod:`openhlm.estimation.weighting` (errors name the variable and the units); the
+        summary is ``design.weighting``.
     row_weights, unit_weights : variable name or array, optional
-        Level-1 and level-2 design weights, already normalised as the caller wants.
+        Level-1 and level-2 design weights, already normalised as the caller wants (instead of
+        ``weights``).
     precision_weights : array, optional
         Known level-1 precisions (one per MDM level-1 row, positive).
     """
+    requested = weights is not None and weights.used
+    if requested and any(w is not None for w in (row_weights, unit_weights, precision_weights)):
+        raise SpecError("give the weights either as weights=Weights(...) or as arrays, not both")
     level1 = mdm.level1
     level2 = mdm.level2
     unit_all = np.asarray(mdm.unit_index, dtype=np.int64)
@@ -269,6 +285,12 @@ def build_design(spec: ModelSpec, mdm: MDM, *, row_weights: str | np.ndarray | N
         uw = (_column(l2, unit_weights, "level-2") if isinstance(unit_weights, str)
               else np.asarray(unit_weights, dtype=float)[present])
     pw = None if precision_weights is None else np.asarray(precision_weights, dtype=float)[keep]
+    weighting = None
+    if requested:
+        assert weights is not None
+        applied = design_weights(weights, mdm, keep, unit, present)
+        rw, uw, pw = applied.row_weights, applied.unit_weights, applied.precision_weights
+        weighting = applied.summary
 
     return Design(
         spec=spec, y=y, X=X, unit=unit, unit_ids=unit_ids,
@@ -278,5 +300,5 @@ def build_design(spec: ModelSpec, mdm: MDM, *, row_weights: str | np.ndarray | N
         constraint_matrix=_constraint_matrix(spec), row_weights=rw, unit_weights=uw,
         precision_weights=pw,
         level2_data=l2, level1_data=l1, centering_means=means, deleted_rows=deleted,
-        dropped_units=dropped,
+        dropped_units=dropped, weighting=weighting,
     )

@@ -14,6 +14,12 @@ from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.exact import minimise_profiled
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, unit_stats
+from openhlm.spec.defaults import (
+    STOP_EXACT,
+    STOP_MAX_ITERATIONS,
+    STOP_SMALL_CHANGE,
+    iteration_limits,
+)
 
 __all__ = ["estimate", "estimates_at", "check_identified", "check_max_iterations"]
 
@@ -53,6 +59,12 @@ def check_tolerance(tolerance: float | None) -> None:
         raise EstimationError(f"tolerance must be a positive number (e.g. 1e-6), not {tolerance}")
 
 
+def _limits(mode: str, max_iterations: int | None, tolerance: float | None
+            ) -> tuple[int, float]:
+    limits = iteration_limits(mode, max_iterations, tolerance)  # None: the mode's default
+    return limits.max_iterations, limits.tolerance
+
+
 def _free_labels(design: Design) -> list[str]:
     K = design.constraint_matrix
     return [design.gamma_labels[int(np.flatnonzero(K[:, k])[0])] for k in range(K.shape[1])]
@@ -83,14 +95,11 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     start = starting_values(stats, stats.XX, stats.Xy, stats.yy, design.G(),
                             design.random_columns)
     if mode == "hlm":
-        max_it = 100 if max_iterations is None else int(max_iterations)
-        tol = 1e-6 if tolerance is None else float(tolerance)
+        max_it, tol = _limits("hlm", max_iterations, tolerance)
         em = run_em(stats, start, reml, max_iterations=max_it, tolerance=tol)
         ev = evaluate(stats, em.sigma2, em.tau)
         fixed_ev = evaluate(stats, em.fixed_sigma2, em.fixed_tau)
-        reason = ("Iterations stopped due to small change in likelihood function"
-                  if em.converged else
-                  "Iterations stopped due to reaching the maximum number of iterations")
+        reason = STOP_SMALL_CHANGE if em.converged else STOP_MAX_ITERATIONS
         if not em.converged:
             warnings.warn(f"HLM-mode EM did not meet its stopping rule in {max_it} iterations; "
                           "raise max_iterations or use mode='exact'", ConvergenceWarning,
@@ -101,8 +110,7 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
                          converged=em.converged, stop_reason=reason, tolerance=tol,
                          max_iterations=max_it, loglik_history=em.loglik_history,
                          boundary=boundary, start=start)
-    max_it = 1000 if max_iterations is None else int(max_iterations)
-    tol = 1e-10 if tolerance is None else float(tolerance)
+    max_it, tol = _limits("exact", max_iterations, tolerance)
     sol = minimise_profiled(stats, reml, tau0=start.tau, sigma2_0=start.sigma2,
                             tolerance=tol, max_iterations=max_it)
     if not sol.converged:
@@ -111,7 +119,7 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     ev = evaluate(stats, sol.sigma2, sol.tau)
     return Estimates(design=design, stats=stats, method=method, mode=mode, evaluation=ev,
                      fixed_evaluation=ev, iterations=sol.iterations, converged=sol.converged,
-                     stop_reason="Converged to the maximum of the likelihood (exact mode)",
+                     stop_reason=STOP_EXACT,
                      tolerance=tol, max_iterations=max_it, loglik_history=(ev.loglik(reml),),
                      boundary=sol.boundary, start=start)
 

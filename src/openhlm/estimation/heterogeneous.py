@@ -60,6 +60,14 @@ from openhlm.estimation.likelihood import (
     theta_to_lower,
 )
 from openhlm.estimation.sufficient import UnitStats, unit_stats
+from openhlm.spec.defaults import (
+    EXACT_LIMITS,
+    HLM_LIMITS,
+    STOP_EXACT,
+    STOP_MAX_ITERATIONS,
+    STOP_SMALL_CHANGE,
+    iteration_limits,
+)
 
 if TYPE_CHECKING:
     from openhlm.estimation.estimates import Estimates
@@ -271,7 +279,8 @@ def _point(design: Design, vd: VarianceDesign, theta: np.ndarray, a: np.ndarray)
 
 
 def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
-              tolerance: float = 1e-10, max_iterations: int = 1000
+              tolerance: float = EXACT_LIMITS.tolerance,
+              max_iterations: int = EXACT_LIMITS.max_iterations
               ) -> tuple[_Point, int, bool, str]:
     """Exact ML over (theta, alpha_1..K) from the homogeneous estimates (sigma2_0, tau0).
 
@@ -359,7 +368,8 @@ def fisher_scoring_alpha(design: Design, vd: VarianceDesign, stats: UnitStats, e
 
 
 def fit_hlm(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
-            max_macro: int = 100, max_micro: int = 100, tolerance: float = 1e-6
+            max_macro: int = HLM_LIMITS.max_iterations,
+            max_micro: int = HLM_LIMITS.max_iterations, tolerance: float = HLM_LIMITS.tolerance
             ) -> tuple[_Point, int, int, bool, tuple[float, ...]]:
     """HLM's macro iterations from the homogeneous HLM-mode fit (sigma2_0, tau0).
 
@@ -468,24 +478,23 @@ def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "e
         warnings.warn(f"homogeneous-sigma^2 fit (model 1 of the 'Summary of Model Fit'): "
                       f"{w.message}", w.category, stacklevel=3)
     if mode == "hlm":
-        max_it = 100 if max_iterations is None else int(max_iterations)
-        tol = 1e-6 if tolerance is None else float(tolerance)
+        limits = iteration_limits("hlm", max_iterations, tolerance)
+        max_it, tol = limits.max_iterations, limits.tolerance
         point, macro, micro, converged, history = fit_hlm(
             design, vd, sigma2_0=hom.sigma2, tau0=hom.tau, max_macro=max_it, max_micro=max_it,
             tolerance=tol)
         iterations = macro
         message = (f"macro iteration {macro}, {micro} EM iteration(s) in the last" if converged
                    else f"{max_it} macro iterations without meeting the stopping rule")
-        reason = ("Iterations stopped due to small change in likelihood function" if converged
-                  else "Iterations stopped due to reaching the maximum number of iterations")
+        reason = STOP_SMALL_CHANGE if converged else STOP_MAX_ITERATIONS
     else:
-        max_it = 1000 if max_iterations is None else int(max_iterations)
-        tol = 1e-10 if tolerance is None else float(tolerance)
+        limits = iteration_limits("exact", max_iterations, tolerance)
+        max_it, tol = limits.max_iterations, limits.tolerance
         point, iterations, converged, message = fit_exact(
             design, vd, sigma2_0=hom.sigma2, tau0=hom.tau, tolerance=tol, max_iterations=max_it)
         macro = micro = 0
         history = (point.evaluation.loglik_ml,)
-        reason = "Converged to the maximum of the likelihood (exact mode)"
+        reason = STOP_EXACT
     if not converged:
         warn_not_converged(message)
     ev = point.evaluation

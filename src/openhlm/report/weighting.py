@@ -1,6 +1,6 @@
 """Report blocks for weighted fits and for results pooled over imputed data sets.
 
-* ``results.extras["weighting"]`` (:class:`openhlm.estimation.weights.WeightingSpec`): shown
+* ``results.extras["weighting"]`` (:class:`openhlm.estimation.weighting.WeightingSpec`): shown
   in HLM's "Weighting Specification" table of the specifications (:func:`weighting_lines`);
   JSON gets the variables, the normalisation and the zero-weight counts.
 * ``results.extras["multiple_imputation"]`` (:class:`openhlm.imputation.ImputationSummary`):

@@ -63,10 +63,10 @@ __all__ = [
     "render", "set_renderer",
 ]
 
-#: Keys of ``HLMResults.extras`` -> the type of the block stored there.  ``"weighting"`` holds :class:`openhlm.estimation.weights.WeightingSpec`
+#: Keys of ``HLMResults.extras`` -> the type of the block stored there.  ``"weighting"`` holds :class:`openhlm.estimation.weighting.WeightingSpec`
 #: (a frozen dataclass of the estimation layer: the design's weighting, not a result).
 EXTRAS: dict[str, str] = {
-    "weighting": "openhlm.estimation.weights.WeightingSpec",
+    "weighting": "openhlm.estimation.weighting.WeightingSpec",
     "multiple_imputation": "openhlm.results.imputation.ImputationSummary",
     "heterogeneous_sigma2": "openhlm.results.heterogeneous.HeterogeneousSigma2",
     "glh": "openhlm.results.hypotheses.GLHResult",

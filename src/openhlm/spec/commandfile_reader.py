@@ -23,6 +23,7 @@ from openhlm.spec.commandfile_model import (
     resolve_name,
     split_command_lines,
 )
+from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.names import VariableNames, close_matches, did_you_mean
 
@@ -44,8 +45,8 @@ class CommandOptions:
     """
 
     method: Literal["reml", "ml"] = "reml"  # mlf:n / mlf:y
-    max_iterations: int = 100  # numit
-    tolerance: float = 1e-6  # stopval
+    max_iterations: int = HLM_LIMITS.max_iterations  # numit
+    tolerance: float = HLM_LIMITS.tolerance  # stopval
     accel: int = 5
     lev1ols: int = 10  # units shown in the level-1 OLS table
     fulloutput: bool = False

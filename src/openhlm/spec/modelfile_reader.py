@@ -20,6 +20,7 @@ else:  # Python 3.10: the same parser, from PyPI (a declared dependency there)
     import tomli as tomllib
 
 from openhlm.errors import CommandFileError
+from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.grammar import pointed
 from openhlm.spec.modelfile_sections import (
     RESIDUAL_FORMATS,
@@ -215,10 +216,10 @@ def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection
     t = ("estimation",)
     d = _table(ctx, doc, "estimation")
     _check_keys(ctx, t, d, ("method", "mode", "max_iterations", "tolerance"))
-    iterations = _get(ctx, t, d, "max_iterations", int, 100)
+    iterations = _get(ctx, t, d, "max_iterations", int, HLM_LIMITS.max_iterations)
     if iterations < 1:
         raise ctx.error(t + ("max_iterations",), f"must be at least 1, not {iterations}")
-    tolerance = float(_get(ctx, t, d, "tolerance", (float, int), 1e-6))
+    tolerance = float(_get(ctx, t, d, "tolerance", (float, int), HLM_LIMITS.tolerance))
     if not tolerance > 0:
         raise ctx.error(t + ("tolerance",), f"must be positive, not {tolerance}")
     return EstimationSection(
@@ -237,8 +238,16 @@ def _weights_section(ctx: _Context, doc: dict[str, Any]) -> WeightsSection:
         level1=_name(ctx, t, d, "level1"),
         level2=_name(ctx, t, d, "level2"),
         precision=_name(ctx, t, d, "precision"),
-        normalize=_get(ctx, t, d, "normalize", bool, True),
+        normalize=_normalize(ctx, t, d),
     )
+
+
+def _normalize(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> bool | str:
+    value = _get(ctx, t, d, "normalize", (bool, str), True)
+    if isinstance(value, str) and value.lower() not in ("within", "overall", "none"):
+        raise ctx.error(t + ("normalize",), f"must be true, false, \"within\", \"overall\" or "
+                        f"\"none\", not {value!r}")
+    return value.lower() if isinstance(value, str) else value
 
 
 def _hypotheses_section(ctx: _Context, doc: dict[str, Any]) -> HypothesesSection:

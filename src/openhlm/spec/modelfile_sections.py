@@ -13,6 +13,7 @@ from typing import Literal
 
 from openhlm.errors import CommandFileError, HypothesisError, SpecError
 from openhlm.spec.contrasts import ContrastRow, parse_hypothesis
+from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.equation_reader import parse_model
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.names import NameProblem, VariableNames
@@ -70,8 +71,8 @@ class EstimationSection:
 
     method: Literal["reml", "ml"] = "reml"
     mode: Literal["exact", "hlm"] = "exact"
-    max_iterations: int = 100
-    tolerance: float = 1e-6
+    max_iterations: int = HLM_LIMITS.max_iterations
+    tolerance: float = HLM_LIMITS.tolerance
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,7 @@ class WeightsSection:
     level1: str | None = None
     level2: str | None = None
     precision: str | None = None
-    normalize: bool = True
+    normalize: bool | str = True
 
 
 @dataclass(frozen=True, slots=True)

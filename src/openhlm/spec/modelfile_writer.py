@@ -64,12 +64,16 @@ def format_model_file(mf: ModelFile) -> str:
     for key in ("level1", "level2", "precision"):
         if getattr(w, key) is not None:
             out.append(f"{key} = {_toml_string(getattr(w, key))}")
-    out += [f"normalize = {'true' if w.normalize else 'false'}", "", "[hypotheses]"]
+    normalize = (_toml_string(w.normalize) if isinstance(w.normalize, str)
+                 else "true" if w.normalize else "false")
+    out += [f"normalize = {normalize}", "", "[hypotheses]"]
     glh = ", ".join("[" + ", ".join(map(_toml_string, rows)) + "]" for rows in h.glh)
     out += [f"glh = [{glh}]", f"homogeneity = {'true' if h.homogeneity else 'false'}"]
     if h.deviance_test is not None:
+        convention = ("" if h.deviance_test.convention == "standard" else
+                      f", convention = {_toml_string(h.deviance_test.convention)}")
         out.append(f"deviance_test = {{deviance = {h.deviance_test.deviance!r}, "
-                   f"parameters = {h.deviance_test.parameters}}}")
+                   f"parameters = {h.deviance_test.parameters}{convention}}}")
     out += ["", "[output]"]
     for key in ("report", "json", "html", "level1_residuals", "level2_residuals"):
         if getattr(o, key) is not None:

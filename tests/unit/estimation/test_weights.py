@@ -20,12 +20,13 @@ import pytest
 
 import openhlm
 from openhlm.errors import DataError, SpecError
+from openhlm.estimation.design import build_design
 from openhlm.estimation.weights import (
-    normalise_level1,
-    normalise_level2,
     normalization_mode,
-    weighted_design,
+    normalize_level1,
+    normalize_level2,
 )
+from openhlm.spec.options import Weights
 
 MODEL = """mathach = B0 + B1*ses + R
 B0 = G00 + G01*sector + U0
@@ -142,19 +143,20 @@ def test_normalisation_against_group_sums(data):
     expect_overall = l1.w1 * positive.sum() / l1.w1.sum()
     expect_l2 = l2.w2 * len(l2) / l2.w2.sum()
     for mode, expect in (("within", expect_within), ("overall", expect_overall)):
-        design, spec_w = weighted_design(spec, mdm, level1_weight="W1", level2_weight="w2",
-                                         normalize=mode)
+        design = build_design(spec, mdm, weights=Weights(level1="W1", level2="w2",
+                                                         normalize=mode))
+        spec_w = design.weighting
         np.testing.assert_allclose(design.row_weights, expect.to_numpy(), rtol=1e-13)
         np.testing.assert_allclose(design.unit_weights, expect_l2.to_numpy(), rtol=1e-13)
         assert spec_w.level1 == "w1" and spec_w.normalization == mode
         assert spec_w.level1_zero_rows == int((l1.w1 == 0).sum())
-    design, _ = weighted_design(spec, mdm, level1_weight="w1", normalize=False)
+    design = build_design(spec, mdm, weights=Weights(level1="w1", normalize=False))
     np.testing.assert_array_equal(design.row_weights, l1.w1.to_numpy())
     # the free functions agree
     unit = design.unit
-    np.testing.assert_allclose(normalise_level1(l1.w1.to_numpy(), unit, design.n_level2,
+    np.testing.assert_allclose(normalize_level1(l1.w1.to_numpy(), unit, design.n_level2,
                                                 "within"), expect_within, rtol=1e-13)
-    np.testing.assert_allclose(normalise_level2(l2.w2.to_numpy(), "within"), expect_l2)
+    np.testing.assert_allclose(normalize_level2(l2.w2.to_numpy(), "within"), expect_l2)
 
 
 def test_normalised_fit_equals_raw_fit_of_prenormalised_weights(data):
@@ -312,3 +314,21 @@ def test_zero_level2_weights_are_counted(data):
     assert res.extras["weighting"].level2_zero_units == 3
     assert res.estimates.design.unit_weights.sum() == pytest.approx(len(l2) - 3)
     assert res.to_dict()["weighting"]["level2_zero_units"] == 3
+
+
+def test_old_spellings_still_work_and_warn(data):
+    from openhlm.estimation import weights
+
+    l1, l2 = data
+    spec = openhlm.api.as_spec(MODEL, mdm := openhlm.MDM.from_tables(l1, l2, id="id"))
+    w = l2.w2.to_numpy()
+    with pytest.warns(DeprecationWarning, match="normalize_level2"):
+        np.testing.assert_array_equal(weights.normalise_level2(w, "within"),
+                                      normalize_level2(w, "within"))
+    with pytest.warns(DeprecationWarning, match="normalize_level1"):
+        weights.normalise_level1(l1.w1.to_numpy(), np.zeros(len(l1), dtype=int), 1, "overall")
+    with pytest.warns(DeprecationWarning, match="build_design"):
+        design, weighting = weights.weighted_design(spec, mdm, level2_weight="w2")
+    np.testing.assert_array_equal(design.unit_weights, build_design(
+        spec, mdm, weights=Weights(level2="w2")).unit_weights)
+    assert weighting == design.weighting and weighting.level2 == "w2"

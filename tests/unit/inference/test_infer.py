@@ -12,12 +12,14 @@ import pytest
 import openhlm
 from openhlm.api import as_spec
 from openhlm.estimation.fit import estimate
-from openhlm.estimation.weights import weighted_design, with_weighting
+from openhlm.estimation.design import build_design
+from openhlm.estimation.weights import weighting_notes
 from openhlm.inference.exploratory import with_exploratory
 from openhlm.inference.hypotheses import with_tests
 from openhlm.inference.infer import infer
 from openhlm.inference.residuals import eb_estimates
 from openhlm.results import EXTRAS
+from openhlm.spec.options import Weights
 
 MODEL = """mathach = B0 + B1*group(ses) + R
 B0 = G00 + G01*sector + U0
@@ -31,8 +33,8 @@ def weighted():
     l2 = pd.read_csv(openhlm.datasets.path("hsb2.csv"))
     mdm = openhlm.MDM.from_tables(l1, l2, id="id")
     spec = as_spec(MODEL, mdm)
-    design, weighting = weighted_design(spec, mdm, level2_weight="size")
-    return mdm, estimate(design), weighting
+    design = build_design(spec, mdm, weights=Weights(level2="size"))
+    return mdm, estimate(design), design.weighting
 
 
 def _patched(mdm, est, weighting, **tests):
@@ -41,7 +43,8 @@ def _patched(mdm, est, weighting, **tests):
     results = dataclasses.replace(
         results, data=dataclasses.replace(results.data,
                                           variable_labels=dict(mdm.variable_labels)))
-    results = with_weighting(results, weighting)
+    results = dataclasses.replace(results, extras={"weighting": weighting, **results.extras},
+                                  notes=tuple(results.notes) + weighting_notes(weighting))
     results = with_tests(results, hypotheses=tests["hypotheses"],
                          homogeneity=tests["homogeneity"], deviance_test=tests["deviance_test"])
     return with_exploratory(results, tests["exploratory"])

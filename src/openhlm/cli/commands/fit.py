@@ -9,13 +9,14 @@
 The model comes from a TOML model file (``docs/model-files.md``), a bundled example
 (:mod:`openhlm.examples`) or an HLM 6 command file run on data files.  The text report goes to
 stdout unless ``--output`` names a file.  Options given on the command line override the
-file's settings.
+file's settings: the run is one :class:`~openhlm.spec.options.FitOptions`, fitted by
+:func:`openhlm.runner.run` (as ``openhlm residuals`` and ``openhlm plot`` do).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     from openhlm.data.mdm import MDM
     from openhlm.results import HLMResults
     from openhlm.spec.model import ModelSpec
+    from openhlm.spec.options import FitOptions, Residuals
 
-__all__ = ["FitJob", "job_from_args", "register", "run_job"]
+__all__ = ["FitJob", "job_from_args", "register", "run_job", "write_residual_files"]
 
 STDOUT = "-"  # an output file name meaning standard output
 
@@ -111,29 +113,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=_fit)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FitJob:
-    """Everything one run needs, gathered from the command line and the model's file."""
+    """One run as the command line gives it: the model, the data and the options
+    (:class:`~openhlm.spec.options.FitOptions`: the model file's settings, then the command
+    line's overrides)."""
 
     model: str | ModelSpec
     mdm: MDM
-    method: str = "reml"
-    mode: str = "exact"
-    max_iterations: int | None = None
-    tolerance: float | None = None
-    ols_units: int = 10
-    full: bool = False
-    title: str | None = None
-    command_file: str | None = None
-    report: Path | None = None
-    json: Path | None = None
-    html: Path | None = None
-    residuals: dict[str, Any] = field(default_factory=dict)
-    tests: dict[str, Any] = field(default_factory=dict)   # fit(hypotheses=, homogeneity=, ...)
-    tests_source: str | None = None                       # the file that asked for them
-    weights: dict[str, Any] = field(default_factory=dict)  # fit(level1_weight=, ...)
-    exploratory: tuple[str, ...] = ()                     # fit(exploratory=)
-    exploratory_source: str | None = None                 # where they were named
+    options: FitOptions
 
 
 # -- building the job ------------------------------------------------------------------------
@@ -161,9 +149,10 @@ def _mdm_from_args(args: argparse.Namespace, *, required: bool, what: str) -> MD
                      None if args.level2 is None else resolve_path(args.level2), id=args.id)
 
 
-def _example_job(args: argparse.Namespace) -> FitJob:
+def _example_job(args: argparse.Namespace, overrides: dict[str, Any]) -> FitJob:
     from openhlm.datasets import hsb
     from openhlm.examples import example
+    from openhlm.spec.options import FitOptions
 
     if args.level1 is not None or args.mdm is not None:
         from openhlm.errors import SpecError
@@ -171,41 +160,21 @@ def _example_job(args: argparse.Namespace) -> FitJob:
         raise SpecError("--example fits the bundled HS&B data; leave out --level1/--mdm")
     equations, method = example(args.example)
     # no title, as in the seminar's runs (HLM prints "Problem Title: no title")
-    return FitJob(model=equations, mdm=hsb(), method=method)
+    return FitJob(equations, hsb(), FitOptions(method=method).with_overrides(**overrides))
 
 
-def _toml_job(args: argparse.Namespace, path: Path) -> FitJob:
-    from openhlm.spec.modelfile import EstimationSection, load_model_file
+def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -> FitJob:
+    from openhlm.spec.modelfile import load_model_file
+    from openhlm.spec.options import FitOptions
 
     mf = load_model_file(path)
     mdm = _mdm_from_args(args, required=False, what=str(path))
     if mdm is None:
         mdm = _mdm_from_model_file(mf)
     spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
-    w = mf.resolved_weights(mdm.level1_variables, mdm.level2_variables)
-    est, defaults = mf.estimation, EstimationSection()
-    job = FitJob(model=spec, mdm=mdm, method=est.method, mode=est.mode,
-                 title=mf.title or None, report=mf.output.report, json=mf.output.json,
-                 html=mf.output.html)
-    if w.level1 or w.level2 or w.precision:
-        job.weights = {"level1_weight": w.level1, "level2_weight": w.level2,
-                       "precision_weight": w.precision, "normalize_weights": w.normalize}
-    _add_tests(job, mf)
-    if mf.output.exploratory:
-        job.exploratory = mf.output.exploratory
-        job.exploratory_source = f"{mf.source}: [output] exploratory"
-    # HLM's iteration settings only mean something to the EM of hlm mode; in exact mode they
-    # are passed on only when the file changes them.
-    if est.mode == "hlm" or est.max_iterations != defaults.max_iterations:
-        job.max_iterations = est.max_iterations
-    if est.mode == "hlm" or est.tolerance != defaults.tolerance:
-        job.tolerance = est.tolerance
-    out = mf.output
-    if out.level1_residuals is not None or out.level2_residuals is not None:
-        job.residuals = {"level1": out.level1_residuals, "level2": out.level2_residuals,
-                         # csv is [output]'s default: then a .sav/.dta/.xpt/... suffix decides
-                         "format": None if out.format == "csv" else out.format}
-    return job
+    options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
+                                         level2_variables=mdm.level2_variables, **overrides)
+    return FitJob(spec, mdm, options)
 
 
 def _mdm_from_model_file(mf: Any) -> MDM:
@@ -246,41 +215,32 @@ def _data_path(path: Path, key: str, source: str) -> Path:
                     "model file's folder)")
 
 
-def _command_file_job(args: argparse.Namespace, path: Path) -> FitJob:
+def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]
+                      ) -> FitJob:
     from openhlm.spec.commandfile import parse_command_file
+    from openhlm.spec.options import FitOptions
 
     mdm = _mdm_from_args(args, required=True, what=f"the command file {path}")
     assert mdm is not None
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
-    o = cf.options
-    job = FitJob(model=cf.spec, mdm=mdm, method=o.method, ols_units=o.lev1ols,
-                 full=o.fulloutput, title=o.title, command_file=cf.source)
-    if o.level1_weight or o.level2_weight or o.variance_known:
-        # HLM 6 normalises design weights within units (hlm-statistics.md 13)
-        job.weights = {"level1_weight": o.level1_weight, "level2_weight": o.level2_weight,
-                       "precision_weight": o.variance_known}
-    _add_tests(job, cf)
-    job.max_iterations, job.tolerance = o.max_iterations, o.tolerance  # used in hlm mode only
-    if o.resfil1 or o.resfil2:
-        suffix = {"spss": ".sav", "stata": ".dta", "sas": ".xpt"}.get(o.resfil_type or "", ".csv")
-        job.residuals = {
-            "level1": Path(o.resfil1_name or f"resfil1{suffix}") if o.resfil1 else None,
-            "level2": Path(o.resfil2_name or f"resfil2{suffix}") if o.resfil2 else None,
-            "format": o.resfil_type,  # HLM: resfiltype decides, whatever the file's name
-            "extra_level1": o.resfil1_variables, "extra_level2": o.resfil2_variables,
-        }
-    return job
+    return FitJob(cf.spec, mdm, FitOptions.from_command_file(cf, **overrides))
 
 
-def _add_tests(job: FitJob, source: Any) -> None:
-    """The hypothesis tests the model file asks for (TOML ``[hypotheses]``; command files'
-    ``gammaN``/``hypoth``, ``homvar``, ``deviance``/``df``), printed at the end of the report."""
-    from openhlm.inference.hypotheses import requested_tests
-
-    tests = requested_tests(source)
-    job.tests = {k: v for k, v in tests.items() if v}
-    job.tests_source = source.source
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings (``None``: not given, the file's setting stays)."""
+    out: dict[str, Any] = {
+        "method": args.method, "mode": args.mode, "max_iterations": args.max_iterations,
+        "tolerance": args.tolerance, "full": True if getattr(args, "full", False) else None}
+    ols_units = getattr(args, "ols_units", None)
+    out["ols_units"] = None if ols_units is None else max(ols_units, 0)
+    if getattr(args, "exploratory", None):
+        out["exploratory"] = tuple(n.strip() for arg in args.exploratory
+                                   for n in arg.split(",") if n.strip())
+    for name, key in (("output", "report"), ("json", "json"), ("html", "html")):
+        value = getattr(args, name, None)
+        out[key] = None if value is None else Path(value)
+    return out
 
 
 def job_from_args(args: argparse.Namespace) -> FitJob:
@@ -290,67 +250,41 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
     if (args.model is None) == (args.example is None):
         raise SpecError("give a model file (MODEL.toml or COMMANDFILE.hlm) or --example NAME "
                         "(one of them)")
+    overrides = _overrides(args)
     if args.example is not None:
-        job = _example_job(args)
+        job = _example_job(args, overrides)
     else:
         path = Path(args.model)
         if not path.is_file():
             raise SpecError(f"model file {path} not found")
-        job = _toml_job(args, path) if path.suffix.lower() == ".toml" else \
-            _command_file_job(args, path)
-    if args.method is not None:
-        job.method = args.method
-    if args.mode is not None:
-        job.mode = args.mode
-    if job.mode == "exact" and job.command_file is not None:
-        job.max_iterations = job.tolerance = None  # numit/stopval are HLM's EM settings
-    if args.max_iterations is not None:
-        job.max_iterations = args.max_iterations
-    if args.tolerance is not None:
-        job.tolerance = args.tolerance
-    if args.ols_units is not None:
-        job.ols_units = max(args.ols_units, 0)
-    job.full = job.full or args.full
-    if getattr(args, "exploratory", None):
-        job.exploratory = tuple(n.strip() for arg in args.exploratory for n in arg.split(",")
-                                if n.strip())
-        job.exploratory_source = "--exploratory"
-    for name in ("output", "json", "html"):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(job, "report" if name == "output" else name, Path(value))
+        job = (_toml_job if path.suffix.lower() == ".toml" else _command_file_job)(
+            args, path, overrides)
+    if "exploratory" in overrides:
+        sources = {**job.options.sources, "exploratory": "--exploratory"}
+        job = FitJob(job.model, job.mdm, job.options.replace(sources=sources))
     return job
 
 
 # -- running it ------------------------------------------------------------------------------
 
 def run_job(job: FitJob) -> tuple[HLMResults, str]:
-    """Fit the job's model and render the text report: ``(results, text)``."""
-    from openhlm.api import fit
-    from openhlm.errors import HypothesisError
+    """Fit the job's model (:func:`openhlm.runner.run`) and render the text report:
+    ``(results, text)``."""
     from openhlm.report.text import render_text
+    from openhlm.runner import run
 
-    results = fit(job.model, job.mdm, method=job.method, mode=job.mode,  # type: ignore[arg-type]
-                  max_iterations=job.max_iterations, tolerance=job.tolerance,
-                  ols_units=max(job.ols_units, 10), **job.weights)
-    if job.tests:
-        from openhlm.inference.hypotheses import with_tests
-
-        try:
-            results = with_tests(results, **job.tests)
-        except HypothesisError as exc:
-            raise HypothesisError(f"{job.tests_source}: {exc}") from None
-    if job.exploratory:
-        from openhlm.errors import SpecError
-        from openhlm.inference.exploratory import with_exploratory
-
-        try:
-            results = with_exploratory(results, job.exploratory)
-        except SpecError as exc:
-            raise SpecError(f"{job.exploratory_source}: {exc}") from None
-    text = render_text(results, ols_units=job.ols_units, full=job.full, title=job.title,
-                       command_file=job.command_file)
+    results = run(job.model, job.mdm, job.options)
+    o = job.options.output
+    text = render_text(results, ols_units=o.ols_units, full=o.full, title=o.title,
+                       command_file=job.options.sources.get("command_file"))
     return results, text
+
+
+def write_residual_files(results: HLMResults, residuals: Residuals) -> dict[str, Path]:
+    """Write the residual files ``residuals`` names; ``{level: path}``."""
+    return results.write_residuals(level2=residuals.level2, level1=residuals.level1,
+                                   extra_level2=residuals.extra_level2,
+                                   extra_level1=residuals.extra_level1, format=residuals.format)
 
 
 def _write(path: Path, text: str) -> None:
@@ -376,33 +310,28 @@ def _fit(args: argparse.Namespace) -> int:
     from openhlm.errors import SpecError
 
     job = job_from_args(args)
-    to_stdout = [f"--{name}" for name in ("output", "json", "html")
-                 if _is_stdout(getattr(job, "report" if name == "output" else name))]
+    o = job.options.output
+    to_stdout = [f"--{name}" for name, path in (("output", o.report), ("json", o.json),
+                                                 ("html", o.html)) if _is_stdout(path)]
     if len(to_stdout) > 1:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
-    if _is_stdout(job.report):
-        job.report = None
+    report = None if _is_stdout(o.report) else o.report
     results, text = run_job(job)
-    if job.report is not None:
-        _write(job.report, text)
-    elif not (_is_stdout(job.json) or _is_stdout(job.html)):
+    if report is not None:
+        _write(report, text)
+    elif not (_is_stdout(o.json) or _is_stdout(o.html)):
         print(text, end="")
-    if job.json is not None:
+    if o.json is not None:
         from openhlm.report.json import results_to_dict
 
-        _write(job.json, json.dumps(results_to_dict(results), indent=2, allow_nan=False) + "\n")
-    if job.html is not None:
+        _write(o.json, json.dumps(results_to_dict(results), indent=2, allow_nan=False) + "\n")
+    if o.html is not None:
         from openhlm.report.html import render_html
 
-        _write(job.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
-                         "report</title></head><body>\n" + render_html(results)
-                         + "\n</body></html>\n")
-    if job.residuals:
-        from openhlm.report.residual_files import write_residuals
-
-        r = job.residuals
-        write_residuals(results, level2=r.get("level2"), level1=r.get("level1"),
-                        extra_level2=r.get("extra_level2", ()),
-                        extra_level1=r.get("extra_level1", ()), format=r.get("format"))
+        _write(o.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
+                       "report</title></head><body>\n" + render_html(results)
+                       + "\n</body></html>\n")
+    if job.options.residuals.requested:
+        write_residual_files(results, job.options.residuals)
     return 0

@@ -71,7 +71,7 @@ def register(subparsers: Any) -> None:
 def _plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from openhlm.cli.commands.residuals import fit_from_args
+    from openhlm.cli.commands.fit import job_from_args
     from openhlm.errors import DataError, SpecError
     from openhlm.plots import PLOTS
 
@@ -80,7 +80,10 @@ def _plot(args: argparse.Namespace) -> int:
         raise SpecError(f"graph file '{out}': use a .png, .svg or .pdf name")
     if args.graph == "eb-vs" and not args.variable:
         raise SpecError("eb-vs needs --variable NAME (a level-2 variable, e.g. pracad)")
-    results, _ = fit_from_args(args)
+    from openhlm.runner import run
+
+    job = job_from_args(args)
+    results = run(job.model, job.mdm, job.options)
     options: dict[str, Any] = {"model_name": args.name}
     for key in GRAPHS[args.graph][1]:
         value = getattr(args, key)

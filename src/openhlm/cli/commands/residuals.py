@@ -6,8 +6,11 @@
     openhlm residuals model4.toml --res2 res2.dta --res1 res1.csv
     openhlm residuals ex4.hlm --level1 hsb1.sav --level2 hsb2.sav --id id --res2 res2.xpt
 
-The model and data options are those of ``openhlm fit``.  Formats follow the suffix (.csv .sav
-.dta .xpt .parquet .xlsx) unless ``--format`` names one (HLM's spss, stata, sas also work).
+The model, data and estimation options are those of ``openhlm fit`` (the same fit, through
+:func:`openhlm.runner.run`).  ``--res2``/``--res1`` replace the residual files a model file
+names (TOML ``[output]``, command files' ``resfil`` keys); without them those are written.
+Formats follow the suffix (.csv .sav .dta .xpt .parquet .xlsx) unless ``--format`` names one
+(HLM's spss, stata, sas also work).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from openhlm.cli.commands import fit as fit_command
 
-__all__ = ["add_model_arguments", "fit_from_args", "register"]
+__all__ = ["add_model_arguments", "register"]
 
 
 def _names(text: str) -> list[str]:
@@ -30,17 +33,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                                     "hsb-model4) instead")
     # what `openhlm fit` would also read; unused here
     parser.set_defaults(output=None, json=None, html=None, ols_units=None, full=False)
-
-
-def fit_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Fit the model the options describe: ``(results, job)`` (``job`` as ``openhlm fit``)."""
-    from openhlm.api import fit
-    from openhlm.cli.commands.fit import job_from_args
-
-    job = job_from_args(args)
-    results = fit(job.model, job.mdm, method=job.method, mode=job.mode,
-                  max_iterations=job.max_iterations, tolerance=job.tolerance)
-    return results, job
 
 
 def register(subparsers: Any) -> None:
@@ -70,16 +62,25 @@ def register(subparsers: Any) -> None:
 
 def _residuals(args: argparse.Namespace) -> int:
     from openhlm.errors import SpecError
+    from openhlm.runner import run
+    from openhlm.spec.options import Residuals
 
-    if args.res2 is None and args.res1 is None:
-        raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
     if "-" in (args.res2, args.res1):
         raise SpecError("residual files are written to files (SPSS, Stata, SAS, CSV, ...), not to "
                         "standard output: give a file name such as res2.csv")
-    results, _ = fit_from_args(args)
-    written = results.write_residuals(level2=args.res2, level1=args.res1,
-                                      extra_level2=args.extra2, extra_level1=args.extra1,
-                                      format=args.format)
+    job = fit_command.job_from_args(args)
+    files = job.options.residuals
+    if args.res2 is not None or args.res1 is not None:
+        files = Residuals(level1=args.res1, level2=args.res2, format=args.format,
+                          extra_level1=tuple(args.extra1), extra_level2=tuple(args.extra2))
+    else:
+        files = Residuals(files.level1, files.level2, args.format or files.format,
+                          tuple(args.extra1) or files.extra_level1,
+                          tuple(args.extra2) or files.extra_level2)
+    if not files.requested:
+        raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
+    results = run(job.model, job.mdm, job.options)
+    written = fit_command.write_residual_files(results, files)
     for level, path in written.items():
         rows = results.n_level2 if level == "level2" else results.n_level1
         print(f"{level[:5]}-{level[5:]} residual file ({rows} records): {path}")

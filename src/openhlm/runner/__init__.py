@@ -1,0 +1,117 @@
+"""One way to run a model: ``run(model, data, options) -> HLMResults``.
+
+Every door goes through :func:`run`: :func:`openhlm.fit` and :func:`openhlm.fit_imputed` (with
+:meth:`FitOptions.from_kwargs`), and ``openhlm fit|residuals|plot`` (with the options of a TOML
+model file, an HLM command file or a bundled example, plus the command line's overrides).  It
+is the only place that goes
+
+    data -> MDM -> specification -> (HLM mode: single precision) -> design with its rows and
+    weights -> estimation -> inference, tests and exploratory analysis -> HLMResults,
+
+so the same model and options give the same results whichever door they came in by.
+Multiply imputed data (a list of data sets, ``options.imputation``) run once per data set and
+are pooled (:mod:`openhlm.runner.imputed`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from openhlm.data import MDM
+from openhlm.errors import HypothesisError, SpecError
+from openhlm.estimation.design import build_design
+from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.fit import estimate
+from openhlm.inference.hypotheses import hypotheses_requested
+from openhlm.inference.infer import infer
+from openhlm.results import HLMResults
+from openhlm.runner.imputed import data_sets, pool_results
+from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
+from openhlm.spec.equations import validate_spec
+from openhlm.spec.model import ModelSpec
+from openhlm.spec.options import FitOptions
+
+__all__ = ["run"]
+
+
+def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
+        id: str | None = None, level2: Any = None) -> HLMResults:
+    """Fit ``model`` to ``data`` as ``options`` say, and compute everything HLM2 prints.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        HLM's equation format, or a specification (``options.constraints`` and
+        ``options.heterogeneous_sigma2`` are added to it).
+    data : MDM, DataFrame, path, or a list of them
+        A DataFrame or a path needs ``id=`` (and optionally ``level2=``); a list of data sets,
+        or ``options.imputation``, means multiply imputed data (pooled).
+    options : FitOptions, optional
+        Defaults: :class:`FitOptions()`.
+
+    Returns
+    -------
+    HLMResults
+    """
+    options = FitOptions() if options is None else options
+    if isinstance(data, (list, tuple)) or options.imputation.requested:
+        return _run_imputed(model, data, options, id=id, level2=level2)
+    return _run_one(model, as_mdm(data, id=id, level2=level2), options)
+
+
+def _run_one(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> HLMResults:
+    spec = as_spec(model, mdm, options.constraints)
+    if options.mode == "hlm":
+        mdm = hlm_single_precision(mdm)
+    if options.heterogeneous_sigma2:
+        spec = validate_spec(
+            dataclasses.replace(spec, variance_predictors=options.heterogeneous_sigma2),
+            level1_variables=mdm.level1_variables, level2_variables=mdm.level2_variables)
+    design = build_design(spec, mdm, weights=options.weights if options.weights.used else None)
+    est = estimate(design, method=options.method, mode=options.mode,
+                   max_iterations=options.max_iterations, tolerance=options.tolerance)
+    return _infer(est, options, mdm)
+
+
+def _infer(est: Estimates, options: FitOptions, mdm: MDM) -> HLMResults:
+    """Everything printed, from the estimates: the one call into inference."""
+    tests = options.tests
+    try:
+        return infer(est, ols_units=options.output.ols_units,
+                     sources=tuple(getattr(mdm, "sources", ())),
+                     variable_labels=getattr(mdm, "variable_labels", None),
+                     weighting=est.design.weighting, hypotheses=tests.hypotheses,
+                     homogeneity=tests.homogeneity, deviance_test=tests.deviance_test,
+                     exploratory=options.exploratory)
+    except HypothesisError as exc:
+        where = options.sources.get("tests")
+        if where is None:
+            raise
+        raise HypothesisError(f"{where}: {exc}") from None
+    except SpecError as exc:
+        where = options.sources.get("exploratory")
+        if where is None:
+            raise
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def _run_imputed(model: str | ModelSpec, data: Any, options: FitOptions, *,
+                 id: str | None, level2: Any) -> HLMResults:
+    if options.heterogeneous_sigma2:
+        raise SpecError("heterogeneous_sigma2 is not supported with multiply imputed data or "
+                        "plausible values yet; fit each data set with openhlm.fit")
+    tests = options.tests
+    if hypotheses_requested(tests.hypotheses) or tests.homogeneity \
+            or tests.deviance_test is not None:
+        raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
+                        "pooled over imputed data sets; fit each data set on its own")
+    if options.exploratory is not None:
+        raise SpecError("the exploratory analysis (exploratory=) is not pooled over imputed "
+                        "data sets; run openhlm.exploratory on the fit of each data set")
+    imp = options.imputation
+    pairs, labels, kind = data_sets(
+        model, data, imputation=imp.column, plausible_values=imp.plausible_values or None,
+        id=id, level2=level2, constraints=options.constraints)
+    fits = [_run_one(m, mdm, options) for m, mdm in pairs]
+    return pool_results(fits, labels, kind=kind)
