@@ -32,6 +32,7 @@ from openhlm.inference.homogeneity import homogeneity_test
 from openhlm.inference.hypotheses import compare, deviance_test, glh
 from openhlm.results import HLMResults
 from openhlm.spec.equations import parse_model
+from openhlm.spec.options import FitOptions
 from openhlm.spec.model import (
     Centering,
     Coefficient,
@@ -47,5 +48,5 @@ __all__ = [
     "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
     "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
     "glh", "compare", "deviance_test", "homogeneity_test", "fit_imputed",
-    "exploratory", "ExploratoryAnalysis",
+    "exploratory", "ExploratoryAnalysis", "FitOptions",
 ]
