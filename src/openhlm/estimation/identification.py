@@ -1,0 +1,287 @@
+"""Refuse designs whose variance components or fixed effects are not identified.
+
+A two-level model estimates sigma^2 from the variation *within* units that the random
+coefficients do not absorb, and T from the variation *between* units.  When the data cannot
+separate them the likelihood is flat or unbounded, and an optimiser returns a meaningless
+"converged" fit (sigma^2 = tau00 when every unit has one record; sigma^2 -> 0 and a deviance
+-> -infinity when the outcome is constant within every unit).  lme4 refuses the same designs
+(fewer than two levels of the grouping factor; no more observations than random effects).
+The checks here run before any estimation and raise one-line errors that name the cause and
+say what to do.
+
+Numerical rule (scale-free): whether a column varies within a unit is measured on per-unit
+centred values -- each value minus the unit's first value (an exact subtraction for nearby
+numbers), then minus the mean of those differences -- relative to the column's largest
+absolute value.  So an outcome stored as 1e9 + points, or a calendar year, is not mistaken for
+a constant, while values that are identical within a unit (a level-2 variable merged onto the
+rows) are.  Ranks come from correlation matrices of centred columns (or of column-equilibrated
+ones where no column is constant), never from raw cross-products.
+
+All functions take the :class:`~openhlm.estimation.design.Design` arrays (``y``, ``X``,
+``unit``, ``random_columns``, ``constraint_matrix``) and are vectorised over units with
+``bincount``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from openhlm.errors import DataError, EstimationError
+from openhlm.estimation.design import Design
+
+__all__ = [
+    "CONSTANT_TOLERANCE",
+    "RANK_TOLERANCE",
+    "check_design",
+    "check_fixed_effects",
+    "within_unit_deviations",
+]
+
+#: a within-unit deviation at most this times the column's largest |value| counts as zero
+#: (~4500 ulps: rounding in the centring, never a real difference in measured data)
+CONSTANT_TOLERANCE = 1e-12
+#: smallest eigenvalue / largest of a correlation matrix below this: rank deficient
+RANK_TOLERANCE = 1e-10
+
+
+def _first_rows(unit: np.ndarray, J: int) -> np.ndarray:
+    """Index of the first row of every unit (rows need not be sorted)."""
+    first = np.zeros(J, dtype=np.int64)
+    idx = np.arange(unit.shape[0])
+    first[unit[::-1]] = idx[::-1]
+    return first
+
+
+def within_unit_deviations(values: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
+    """Per-unit centred values of the columns of ``values`` (N,) or (N, k), numerically stable.
+
+    Each value minus its unit's first value, then minus the unit mean of those differences.
+    """
+    v = np.asarray(values, dtype=float)
+    v2 = v[:, None] if v.ndim == 1 else v
+    out = _unit_means(v2, unit, J)[0] if v2.shape[1] else v2.copy()
+    return out[:, 0] if v.ndim == 1 else out
+
+
+def _scale(values: np.ndarray) -> np.ndarray:
+    """Largest |value| of each column (the reference for "zero"); 1 for an all-zero column."""
+    m = np.max(np.abs(values), axis=0) if values.shape[0] else np.zeros(values.shape[1:])
+    return np.where(m > 0, m, 1.0)
+
+
+def _varies_within(values: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
+    """(J, k) booleans: does column k vary within unit j (beyond rounding)?"""
+    v = values if values.ndim == 2 else values[:, None]
+    dev = np.abs(within_unit_deviations(v, unit, J)) > CONSTANT_TOLERANCE * _scale(v)
+    return np.column_stack([np.bincount(unit, weights=dev[:, k], minlength=J) > 0
+                            for k in range(v.shape[1])]) if v.shape[1] else np.zeros((J, 0), bool)
+
+
+def _gram(design: Design, cols: np.ndarray) -> np.ndarray:
+    """(J, k, k) within-unit cross-products of the centred columns ``cols`` (N, k)."""
+    J = design.n_level2
+    k = cols.shape[1]
+    G = np.empty((J, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            G[:, a, b] = G[:, b, a] = np.bincount(design.unit, weights=cols[:, a] * cols[:, b],
+                                                  minlength=J)
+    return G
+
+
+def _random_parts(design: Design) -> tuple[bool, np.ndarray, list[str]]:
+    """(random intercept?, positions of the random slopes' columns, their variable names)."""
+    coefs = design.spec.coefficients
+    r = [int(p) for p in design.random_columns]
+    intercept = any(coefs[p].predictor is None for p in r)
+    slopes = [p for p in r if coefs[p].predictor is not None]
+    names = [coefs[p].predictor.name for p in slopes]   # type: ignore[union-attr]
+    return intercept, np.asarray(slopes, dtype=np.int64), names
+
+
+def _unit_ranks_and_fit(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: rank of Z_j, and whether y_j is reproduced exactly by Z_j (no residual).
+
+    With a random intercept the slopes' columns and y are centred within units (rank = 1 +
+    rank of the centred slopes); without one the raw columns are used.  The residual of y
+    after projecting on Z_j is compared with y's within-unit variation (or its scale).
+    """
+    J, n = design.n_level2, design.n_per_unit
+    intercept, slopes, _ = _random_parts(design)
+    y = design.y
+    Z = design.X[:, slopes]
+    if intercept:
+        Zc = within_unit_deviations(Z, design.unit, J)
+        yc = within_unit_deviations(y, design.unit, J)
+    else:
+        Zc, yc = Z, y
+    zs = _scale(Z) if Z.shape[1] else np.ones(0)
+    ys = float(_scale(y[:, None])[0])
+    # equilibrate: columns in units of their largest |value|, zero deviations set to 0
+    Zc = np.where(np.abs(Zc) > CONSTANT_TOLERANCE * zs, Zc / zs, 0.0)
+    yc = np.where(np.abs(yc) > CONSTANT_TOLERANCE * ys, yc / ys, 0.0)
+    M = _gram(design, np.column_stack([Zc, yc]))
+    k = Zc.shape[1]
+    ZZ, Zy, yy = M[:, :k, :k], M[:, :k, k], M[:, k, k]
+    d = np.sqrt(np.diagonal(ZZ, axis1=1, axis2=2))
+    live = d > 0
+    dd = np.where(live, d, 1.0)
+    corr = ZZ / (dd[:, :, None] * dd[:, None, :])
+    corr[~(live[:, :, None] & live[:, None, :])] = 0.0
+    if k:
+        w, v = np.linalg.eigh(corr)
+        top = np.maximum(w[:, -1:], 1e-300)
+        keep = w > RANK_TOLERANCE * top
+        rank = keep.sum(axis=1)
+        # residual sum of squares of y after the projection on the kept eigenvectors
+        proj = np.einsum("jkm,jk->jm", v, Zy / dd)
+        explained = np.sum(np.where(keep, proj**2 / np.where(keep, w, 1.0), 0.0), axis=1)
+    else:
+        rank = np.zeros(J, dtype=np.int64)
+        explained = np.zeros(J)
+    rank = rank + (1 if intercept else 0)
+    rank = np.minimum(rank, n)
+    rss = yy - explained
+    exact = rss <= 1e-10 * yy + (CONSTANT_TOLERANCE**2) * n
+    return rank, exact
+
+
+def check_design(design: Design) -> None:
+    """Refuse a design whose variance components cannot be estimated (one-line errors).
+
+    In order: a constant outcome; fewer than two level-2 units; no within-unit degrees of
+    freedom left for sigma^2 (every unit has one record, or no unit has more records than
+    random coefficients); a random slope whose variable is constant within every unit; an
+    outcome reproduced exactly within every unit (sigma^2 = 0).
+    """
+    outcome = design.spec.outcome
+    y = design.y
+    J, N = design.n_level2, design.n_level1
+    if N and np.all(np.abs(y - y[0]) <= CONSTANT_TOLERANCE * float(_scale(y[:, None])[0])):
+        raise DataError(f"the outcome '{outcome}' is constant (every value is {y[0]:g}): there "
+                        "is no variation to model; check the outcome variable")
+    if J < 2:
+        uid = str(design.unit_ids[0]) if J else "?"
+        raise DataError(f"the data hold only one level-2 unit (ID {uid}): the level-2 variance "
+                        "(tau) cannot be estimated from one unit; use data with several units "
+                        "or fit a single-level regression")
+    if design.n_random == 0:
+        return
+    intercept, slopes, names = _random_parts(design)
+    labels = [design.spec.coefficients[int(p)].label for p in design.random_columns]
+    if slopes.size:
+        varies = _varies_within(design.X[:, slopes], design.unit, J)
+        constant = [i for i in range(slopes.size) if not varies[:, i].any()]
+        if constant and (intercept or len(constant) > 1):
+            i = constant[0]
+            coef = design.spec.coefficients[int(slopes[i])]
+            b = f"B{coef.index}"
+            raise EstimationError(
+                f"the random slope of '{names[i]}' ({b}) is not identified: '{names[i]}' is "
+                "constant within every level-2 unit, so no unit shows its within-unit slope and "
+                f"its variance cannot be estimated; make {b} fixed ({b} = G{coef.index}0, no "
+                f"U{coef.index}) or non-randomly varying, or use '{names[i]}' as a level-2 "
+                "predictor")
+    rank, exact = _unit_ranks_and_fit(design)
+    n = design.n_per_unit
+    if int(np.sum(n - rank)) <= 0:
+        R = design.n_random
+        if int(n.max()) == 1:
+            raise EstimationError(
+                f"every level-2 unit has only one level-1 record (N = J = {N}): sigma^2 and "
+                f"tau00 are not separately identified; a two-level model needs units with "
+                "several records (fit a single-level regression, or check that the level-1 "
+                "file has repeated records per unit)")
+        raise EstimationError(
+            f"sigma^2 is not identified: no level-2 unit has more level-1 records than random "
+            f"coefficients ({R}: {', '.join(labels)}; largest unit {int(n.max())} records), so "
+            "all within-unit variation is absorbed by the random coefficients; make some "
+            "of them fixed (remove their U terms) or use data with more records per unit")
+    informative = n > rank
+    if np.all(exact[informative]):
+        within = ("constant within every level-2 unit" if not slopes.size else
+                  f"an exact linear function of {', '.join(names)} within every level-2 unit")
+        raise DataError(
+            f"the outcome '{outcome}' is {within}, so the level-1 variance sigma^2 is 0 and the "
+            "model cannot be estimated; check the outcome (is it a level-2 variable or an "
+            "aggregate?) or model unit means with a single-level regression")
+
+
+def _unit_means(values: np.ndarray, unit: np.ndarray, J: int) -> tuple[np.ndarray, np.ndarray]:
+    """(per-unit centred values (N, k), unit means (J, k)), both numerically stable."""
+    first = values[_first_rows(unit, J)]
+    shifted = values - first[unit]
+    counts = np.maximum(np.bincount(unit, minlength=J), 1)
+    means = np.column_stack([np.bincount(unit, weights=shifted[:, k], minlength=J)
+                             for k in range(values.shape[1])]) / counts[:, None]
+    return shifted - means[unit], first + means
+
+
+def fixed_effects_gram(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centred cross-products (F', F'), column means (F',), column scales (F',)) of A.
+
+    Never materialises A = X_q * W_s: its centred cross-products are the within-unit part
+    sum_j G_j' S_j G_j (S_j from per-unit centred X) plus the between-unit part
+    sum_j n_j (a_j - a)(a_j - a)' of the unit means a_j = G_j' xbar_j -- both sums of centred
+    terms, so an offset in a predictor costs no precision.  The scales bound max |A_f|.
+    """
+    J = design.n_level2
+    X = design.X
+    G = design.G()
+    n = design.n_per_unit.astype(float)
+    xc, xbar = _unit_means(X, design.unit, J)
+    S = _gram(design, xc)
+    within = np.einsum("jpf,jpq,jqg->fg", G, S, G, optimize=True)
+    a = np.einsum("jp,jpf->jf", xbar, G)
+    mean = n @ a / n.sum()
+    dev = a - mean
+    between = (dev * n[:, None]).T @ dev
+    scale = np.max(np.abs(G) * _scale(X)[None, :, None], axis=0).sum(axis=0) \
+        if X.shape[1] else np.ones(G.shape[2])
+    return within + between, mean, np.where(scale > 0, scale, 1.0)
+
+
+def check_fixed_effects(design: Design, labels: list[str]) -> None:
+    """Refuse collinear, zero or duplicated fixed-effects columns (scale-free).
+
+    Columns that are constant over all rows (the intercept) are set aside; the correlation
+    matrix of the others' centred values (:func:`fixed_effects_gram`) gives the rank.  Without
+    a constant column the raw columns are scaled to unit length instead.  A shift of a
+    predictor (``x + 1e5``, calendar years) or a change of units does not change the decision.
+    """
+    F = design.n_free_gammas
+    N = design.n_level1
+    if F == 0 or N == 0:
+        return
+    C, mean, scale = fixed_effects_gram(design)
+    var = np.diag(C)
+    const = var <= (CONSTANT_TOLERANCE * scale) ** 2 * N
+    zero = const & (np.abs(mean) <= CONSTANT_TOLERANCE * scale)
+    if zero.any():
+        raise EstimationError(_collinear_message([labels[k] for k in np.flatnonzero(zero)]))
+    if const.sum() > 1:
+        raise EstimationError(_collinear_message([labels[k] for k in np.flatnonzero(const)]))
+    if not const.any():
+        C = C + N * np.outer(mean, mean)   # the raw cross-products, equilibrated below
+    cols = np.flatnonzero(~const)
+    if cols.size == 0:
+        return
+    C = C[np.ix_(cols, cols)]
+    norms = np.sqrt(np.diag(C))
+    w, v = np.linalg.eigh(C / np.outer(norms, norms))
+    if w[0] > RANK_TOLERANCE * w[-1]:
+        return
+    null = v[:, 0]
+    involved = [labels[cols[i]] for i in np.flatnonzero(np.abs(null) > 1e-3)]
+    if const.any():
+        # the combination of the centred columns is constant; the constant column takes part
+        # when that constant (in units of a unit-length constant column) is not negligible
+        if abs(float((mean[cols] / norms) @ null)) * np.sqrt(N) > 1e-3:
+            involved.insert(0, labels[int(np.flatnonzero(const)[0])])
+    raise EstimationError(_collinear_message(involved))
+
+
+def _collinear_message(involved: list[str]) -> str:
+    return ("the fixed effects are not identified: the columns for "
+            f"{', '.join(involved)} are constant, zero or collinear (a predictor is constant or "
+            "a linear combination of others in this model); remove one of them")
