@@ -217,6 +217,30 @@ def _unit_means(values: np.ndarray, unit: np.ndarray, J: int) -> tuple[np.ndarra
     return shifted - means[unit], first + means
 
 
+def _centred_level2_map(design: Design) -> np.ndarray:
+    """``design.G()`` with each level-2 predictor centred in equations that have an intercept.
+
+    Without constraints this is an invertible change of the fixed-effects columns (the
+    intercept G_q0 absorbs the shift of W_qs), so the rank is the same while a level-2
+    predictor such as ``w + 1e7`` in a cross-level interaction no longer looks like the main
+    effect of its level-1 variable.  With constraints across equations ``design.G()`` is used
+    as it is.
+    """
+    if design.n_free_gammas != design.n_gammas:
+        return design.G()
+    W = design.W.copy()
+    ones = np.all(W == 1.0, axis=0)
+    for p in np.unique(design.gamma_column):
+        group = np.flatnonzero(design.gamma_column == p)
+        if ones[group].any():
+            others = group[~ones[group]]
+            W[:, others] -= W[:, others].mean(axis=0)
+    J, P = design.n_level2, design.X.shape[1]
+    G = np.zeros((J, P, design.n_gammas))
+    G[:, design.gamma_column, np.arange(design.n_gammas)] = W
+    return G @ design.constraint_matrix
+
+
 def fixed_effects_gram(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(centred cross-products (F', F'), column means (F',), column scales (F',)) of A.
 
@@ -227,7 +251,7 @@ def fixed_effects_gram(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """
     J = design.n_level2
     X = design.X
-    G = design.G()
+    G = _centred_level2_map(design)
     n = design.n_per_unit.astype(float)
     xc, xbar = _unit_means(X, design.unit, J)
     S = _gram(design, xc)
