@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from openhlm.report import numfmt
+from openhlm.report.convergence import html_status
 from openhlm.report.extras import renderer_for
 from openhlm.report.tables import (
     Table,
@@ -140,8 +141,7 @@ def render_html(results: HLMResults) -> str:
 
     method = ("restricted maximum likelihood" if results.method == "reml"
               else "full maximum likelihood")
-    conv = results.convergence
-    status = ("converged" if conv.converged else "NOT converged") + f", {conv.iterations} iterations"
+    status = html_status(results)
     head = (f"<p><b>openhlm {_e(results.version)}</b>: two-level HLM, outcome "
             f"<code>{_e(results.spec.outcome)}</code>; {_e(method)} ({_e(results.mode)} mode, "
             f"{_e(status)}); {results.n_level1} level-1 and {results.n_level2} level-2 units.</p>")

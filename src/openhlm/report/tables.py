@@ -19,6 +19,7 @@ from openhlm.results import HLMResults
 __all__ = [
     "CONSTRAINED_NOTE",
     "FEW_UNITS_WARNING",
+    "NO_UNITS_NOTE",
     "Row",
     "Table",
     "coefficient_index_labels",
@@ -67,6 +68,12 @@ def coefficient_index_labels(results: HLMResults) -> dict[str, str]:
     """Tau label (``"INTRCPT1"``, ``"SES"``) -> its coefficient code (``"B0"``, ``"B1"``)."""
     coefs = results.spec.random_coefficients
     return {label: f"B{c.index}" for label, c in zip(results.tau_labels, coefs)}
+
+
+#: printed instead of an empty statistic when no unit had sufficient data for it
+NO_UNITS_NOTE = ("Note: The {what} are not computed: no level-2 unit had sufficient\n"
+                 "data (full-rank level-1 data with more records than random coefficients).\n"
+                 "Fixed effects and variance components are based on all the data.")
 
 
 def units_note(what: str, used: int, total: int) -> str:
@@ -121,10 +128,17 @@ def variance_components_table(results: HLMResults) -> Table:
         rows.append(Row((vc.coefficient, vc.effect, numfmt.fixed(vc.sd, 5),
                          numfmt.fixed(vc.variance, 5), numfmt.integer(vc.df),
                          numfmt.fixed(vc.chi2, 5), numfmt.chi2_p_value(vc.p))))
-    notes = ()
+    notes: tuple[str, ...] = ()
     table = results.variance
+    untested = [vc.coefficient for vc in table.rows if vc.effect != "R" and vc.df is None]
+    if table.units_used == 0 and untested:
+        notes = (NO_UNITS_NOTE.format(what="chi-square statistics"),)
+    elif untested:
+        notes = (f"Note: No chi-square test for {', '.join(untested)}: only "
+                 f"{table.units_used} units had sufficient data, no more than the\n"
+                 "level-2 coefficients of the equation (the test needs more units).",)
     if 0 < table.units_used < table.n_units:
-        notes = (units_note("chi-square statistics", table.units_used, table.n_units),)
+        notes += (units_note("chi-square statistics", table.units_used, table.n_units),)
     return Table(key="variance", title="Final estimation of variance components",
                  columns=("Random Effect", "Standard Deviation", "Variance Component", "d.f.",
                           "Chi-square", "p-value"),
@@ -136,9 +150,11 @@ def reliability_table(results: HLMResults) -> Table:
     codes = coefficient_index_labels(results)
     rows = tuple(Row((label, codes.get(label, ""), numfmt.fixed(value, 3)))
                  for label, value in results.reliability.items())
-    notes = ()
+    notes: tuple[str, ...] = ()
     used, total = results.reliability_units_used, results.n_level2
-    if 0 < used < total:
+    if used == 0 and rows:
+        notes = (NO_UNITS_NOTE.format(what="reliability estimates"),)
+    elif 0 < used < total:
         notes = (units_note("reliability estimates", used, total),)
     return Table(key="reliability", title="Reliability estimates",
                  columns=("Random level-1 coefficient", "Reliability estimate"),
@@ -172,6 +188,15 @@ def ols_table(results: HLMResults, n_units: int = 10) -> Table | None:
     """"Level-1 OLS regressions" for the first ``n_units`` units held in the results, with
     the average OLS coefficients as notes; ``None`` when there is nothing to show."""
     ols = results.level1_ols
+    if n_units > 0 and ols.units_used == 0 == results.reliability_units_used \
+            and results.n_level2 > 0:
+        # no unit had sufficient data for any per-unit OLS: say so rather than dropping the
+        # table silently.  (An OLS table with no units but reliabilities computed is how
+        # results reproducing an HLM run without the table are stored: nothing printed.)
+        return Table(key="ols", title="Level-1 OLS regressions",
+                     columns=("Level-2 Unit",) + tuple(ols.labels), rows=(),
+                     notes=("No level-2 unit had sufficient data for a level-1 OLS regression "
+                            "(full-rank level-1 data with more records than coefficients).",))
     if n_units <= 0 or len(ols.unit_ids) == 0:
         return None
     coefs = np.asarray(ols.coefficients, dtype=float)
