@@ -98,9 +98,9 @@ def _matrix(results: HLMResults, which: str) -> str:
 
 
 def _estimates_summary(results: HLMResults) -> str:
-    sigma = f"sigma^2 = {numfmt.fixed(results.sigma2, 5)}"
+    sigma = f"sigma^2 = {numfmt.estimate(results.sigma2, 5)}"
     if not numfmt.is_missing(results.sigma2_se):
-        sigma += f" (standard error {numfmt.fixed(results.sigma2_se, 5)})"
+        sigma += f" (standard error {numfmt.estimate(results.sigma2_se, 5)})"
     return f"<p>{_e(sigma)}</p>"
 
 

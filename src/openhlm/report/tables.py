@@ -102,7 +102,7 @@ def fixed_effects_table(results: HLMResults, robust: bool = False) -> Table:
         se, t, p = (fe.robust_se, fe.robust_t, fe.robust_p) if robust else (fe.se, fe.t, fe.p)
         constrained |= fe.constrained
         rows.append(Row((fe.predictor, fe.gamma, "*" if fe.constrained else "",
-                         numfmt.fixed(fe.estimate, 6), numfmt.fixed(se, 6), numfmt.fixed(t, 3),
+                         numfmt.estimate(fe.estimate, 6), numfmt.estimate(se, 6), numfmt.fixed(t, 3),
                          numfmt.integer(fe.df), numfmt.p_value(p))))
     notes = [CONSTRAINED_NOTE] if constrained else []
     if robust and results.few_units_warning:
@@ -125,8 +125,8 @@ def variance_components_table(results: HLMResults) -> Table:
     """
     rows = []
     for vc in results.variance.rows:
-        rows.append(Row((vc.coefficient, vc.effect, numfmt.fixed(vc.sd, 5),
-                         numfmt.fixed(vc.variance, 5), numfmt.integer(vc.df),
+        rows.append(Row((vc.coefficient, vc.effect, numfmt.estimate(vc.sd, 5),
+                         numfmt.estimate(vc.variance, 5), numfmt.integer(vc.df),
                          numfmt.fixed(vc.chi2, 5), numfmt.chi2_p_value(vc.p))))
     notes: tuple[str, ...] = ()
     table = results.variance
@@ -177,7 +177,8 @@ def tau_table(results: HLMResults, which: str = "tau") -> Table | None:
         return None
     codes = coefficient_index_labels(results)
     labels = tuple(f"{label},{codes.get(label, '')}" for label in results.tau_labels)
-    rows = tuple(Row((labels[i],) + tuple(numfmt.fixed(v, decimals) for v in m[i]))
+    fmt = numfmt.fixed if which == "corr" else numfmt.estimate
+    rows = tuple(Row((labels[i],) + tuple(fmt(v, decimals) for v in m[i]))
                  for i in range(len(labels)))
     return Table(key=f"tau_{which}", title=title, columns=("",) + labels, rows=rows)
 
@@ -200,10 +201,10 @@ def ols_table(results: HLMResults, n_units: int = 10) -> Table | None:
     if n_units <= 0 or len(ols.unit_ids) == 0:
         return None
     coefs = np.asarray(ols.coefficients, dtype=float)
-    rows = tuple(Row((uid,) + tuple(numfmt.fixed(v, 5) for v in coefs[i]))
+    rows = tuple(Row((uid,) + tuple(numfmt.estimate(v, 5) for v in coefs[i]))
                  for i, uid in enumerate(ols.unit_ids[:n_units]))
     avg = np.asarray(ols.average, dtype=float)
-    notes = tuple(f"The average OLS level-1 coefficient for {label} = {numfmt.fixed(v, 5)}"
+    notes = tuple(f"The average OLS level-1 coefficient for {label} = {numfmt.estimate(v, 5)}"
                   for label, v in zip(ols.labels, avg) if not numfmt.is_missing(v))
     if notes and 0 < ols.units_used < results.n_level2:
         notes += ((f"(averages over the {ols.units_used} of {results.n_level2} units that "
@@ -221,9 +222,9 @@ def plausible_values_table(results: HLMResults, level: float = 0.95) -> Table:
     """
     frame = results.plausible_value_ranges(level)
     codes = [f"B{c.index}" for c in results.spec.random_coefficients]
-    rows = tuple(Row((str(r["coefficient"]), code, numfmt.fixed(r["mean"], 5),
-                      numfmt.fixed(r["sd"], 5), numfmt.fixed(r["lower"], 5),
-                      numfmt.fixed(r["upper"], 5)))
+    rows = tuple(Row((str(r["coefficient"]), code, numfmt.estimate(r["mean"], 5),
+                      numfmt.estimate(r["sd"], 5), numfmt.estimate(r["lower"], 5),
+                      numfmt.estimate(r["upper"], 5)))
                  for code, (_, r) in zip(codes, frame.iterrows()))
     pct = f"{level * 100:g}%"
     return Table(key="plausible_values", title=f"{pct} plausible-value ranges",

@@ -235,10 +235,10 @@ def _variance_estimates(results: HLMResults) -> list[str]:
     if inline is not None:
         lines = inline + [""]
     else:
-        lines = [f" Sigma_squared = {numfmt.rjust(numfmt.fixed(results.sigma2, 5), 12)}", ""]
+        lines = [f" Sigma_squared = {numfmt.rjust(numfmt.estimate(results.sigma2, 5), 12)}", ""]
     has_se = inline is None and not numfmt.is_missing(results.sigma2_se)
     if has_se:
-        se = numfmt.rjust(numfmt.fixed(results.sigma2_se, 5), 12)
+        se = numfmt.rjust(numfmt.estimate(results.sigma2_se, 5), 12)
         lines += [f" Standard Error of Sigma_squared = {se}", "", ""]
     tau = tau_table(results, "tau")
     assert tau is not None
@@ -347,8 +347,8 @@ def _derived(results: HLMResults) -> list[str]:
     if "INTRCPT1" in results.tau_labels:
         spec = results.spec
         null = len(spec.coefficients) == 1 and not spec.coefficients[0].equation.predictors
-        t00 = numfmt.fixed(results.tau_frame.loc["INTRCPT1", "INTRCPT1"], 5)
-        s2 = numfmt.fixed(results.sigma2, 5)
+        t00 = numfmt.estimate(results.tau_frame.loc["INTRCPT1", "INTRCPT1"], 5)
+        s2 = numfmt.estimate(results.sigma2, 5)
         lines.append(" Intraclass correlation" if null else
                      " Intraclass correlation, conditional on the model's predictors")
         lines.append(f"   tau00/(tau00 + sigma^2) = {t00}/({t00} + {s2}) = "
