@@ -12,7 +12,7 @@ from openhlm.estimation.design import Design
 from openhlm.estimation.em import run_em, starting_values
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.exact import minimise_profiled
-from openhlm.estimation.identification import check_design, check_fixed_effects
+from openhlm.estimation.identification import check_design, check_fixed_effects, within_unit
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, unit_stats
 
@@ -32,8 +32,9 @@ def check_identified(design: Design, stats: UnitStats | None = None) -> None:
     if design.n_random == 0:
         raise EstimationError("the model has no random coefficient: add U0 (or another Uq) to a "
                               "level-2 equation")
-    check_design(design)
-    check_fixed_effects(design, _free_labels(design))
+    ws = within_unit(design)   # one stable pass over the rows, shared by both checks
+    check_design(design, ws)
+    check_fixed_effects(design, _free_labels(design), ws)
 
 
 def check_max_iterations(max_iterations: int | None) -> None:

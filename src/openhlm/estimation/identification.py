@@ -24,6 +24,8 @@ All functions take the :class:`~openhlm.estimation.design.Design` arrays (``y``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from openhlm.errors import DataError, EstimationError
@@ -34,6 +36,9 @@ __all__ = [
     "RANK_TOLERANCE",
     "check_design",
     "check_fixed_effects",
+    "WithinUnit",
+    "fixed_effects_gram",
+    "within_unit",
     "within_unit_deviations",
 ]
 
@@ -44,6 +49,39 @@ CONSTANT_TOLERANCE = 1e-12
 RANK_TOLERANCE = 1e-10
 
 
+@dataclass(frozen=True)
+class WithinUnit:
+    """One stable pass over the rows: per-unit centred values of [X, y] and their sums.
+
+    ``centred`` (P+1, N), column by column (X's columns, then y): each value minus its unit's
+    first value and then the unit mean of those differences, with rounding-level values
+    (|d| <= CONSTANT_TOLERANCE x the column's largest |value|) set to exactly 0; ``means``
+    (J, P+1) the unit means; ``scale`` (P+1,) the columns' largest |value| (1 for an all-zero
+    column); ``gram`` (J, P+1, P+1) the per-unit cross-products of the centred columns.
+    """
+
+    centred: np.ndarray
+    means: np.ndarray
+    scale: np.ndarray
+    gram: np.ndarray
+
+
+def _unit_sums(rows: np.ndarray, unit: np.ndarray, J: int, starts: np.ndarray | None
+               ) -> np.ndarray:
+    """Per-unit sums (J, k) of the rows of ``rows`` (k, N): contiguous blocks when sorted."""
+    if starts is not None:
+        return np.add.reduceat(rows, starts, axis=1).T
+    return np.column_stack([np.bincount(unit, weights=r, minlength=J) for r in rows])
+
+
+def _blocks(unit: np.ndarray, J: int) -> np.ndarray | None:
+    """First row of every unit when rows are grouped by unit in order 0..J-1, else None."""
+    if unit.size == 0 or np.any(np.diff(unit) < 0):
+        return None
+    starts = np.searchsorted(unit, np.arange(J))
+    return starts if np.all(unit[starts] == np.arange(J)) else None
+
+
 def _first_rows(unit: np.ndarray, J: int) -> np.ndarray:
     """Index of the first row of every unit (rows need not be sorted)."""
     first = np.zeros(J, dtype=np.int64)
@@ -52,41 +90,62 @@ def _first_rows(unit: np.ndarray, J: int) -> np.ndarray:
     return first
 
 
+def _unit_means(rows: np.ndarray, unit: np.ndarray, J: int,
+                starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(per-unit centred values (k, N), unit means (J, k)) of ``rows`` (k, N), stably."""
+    counts = np.bincount(unit, minlength=J)
+    index = starts if starts is not None else _first_rows(unit, J)
+    first = rows[:, index]                                     # (k, J)
+    spread = ((lambda a: np.repeat(a, counts, axis=1)) if starts is not None
+              else (lambda a: a[:, unit]))
+    shifted = rows - spread(first)
+    means = _unit_sums(shifted, unit, J, starts).T / np.maximum(counts, 1)   # (k, J)
+    shifted -= spread(means)
+    return shifted, (first + means).T
+
+
 def within_unit_deviations(values: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
     """Per-unit centred values of the columns of ``values`` (N,) or (N, k), numerically stable.
 
     Each value minus its unit's first value, then minus the unit mean of those differences.
     """
     v = np.asarray(values, dtype=float)
-    v2 = v[:, None] if v.ndim == 1 else v
-    out = _unit_means(v2, unit, J)[0] if v2.shape[1] else v2.copy()
-    return out[:, 0] if v.ndim == 1 else out
+    rows = v[None, :] if v.ndim == 1 else np.ascontiguousarray(v.T)
+    out = _unit_means(rows, unit, J)[0] if rows.shape[0] else rows.copy()
+    return out[0] if v.ndim == 1 else out.T
 
 
-def _scale(values: np.ndarray) -> np.ndarray:
-    """Largest |value| of each column (the reference for "zero"); 1 for an all-zero column."""
-    m = np.max(np.abs(values), axis=0) if values.shape[0] else np.zeros(values.shape[1:])
+def _scale(rows: np.ndarray) -> np.ndarray:
+    """Largest |value| of each row of ``rows`` (k, N); 1 for an all-zero row."""
+    if not rows.shape[1]:
+        return np.ones(rows.shape[0])
+    m = np.array([np.abs(r).max() for r in rows])
     return np.where(m > 0, m, 1.0)
 
 
-def _varies_within(values: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
-    """(J, k) booleans: does column k vary within unit j (beyond rounding)?"""
-    v = values if values.ndim == 2 else values[:, None]
-    dev = np.abs(within_unit_deviations(v, unit, J)) > CONSTANT_TOLERANCE * _scale(v)
-    return np.column_stack([np.bincount(unit, weights=dev[:, k], minlength=J) > 0
-                            for k in range(v.shape[1])]) if v.shape[1] else np.zeros((J, 0), bool)
-
-
-def _gram(design: Design, cols: np.ndarray) -> np.ndarray:
-    """(J, k, k) within-unit cross-products of the centred columns ``cols`` (N, k)."""
-    J = design.n_level2
-    k = cols.shape[1]
+def _gram(rows: np.ndarray, unit: np.ndarray, J: int, starts: np.ndarray | None
+          ) -> np.ndarray:
+    """(J, k, k) per-unit cross-products of the rows of ``rows`` (k, N)."""
+    k = rows.shape[0]
     G = np.empty((J, k, k))
     for a in range(k):
-        for b in range(a, k):
-            G[:, a, b] = G[:, b, a] = np.bincount(design.unit, weights=cols[:, a] * cols[:, b],
-                                                  minlength=J)
+        sums = _unit_sums(rows[a:] * rows[a], unit, J, starts)
+        G[:, a, a:] = sums
+        G[:, a:, a] = sums
     return G
+
+
+def within_unit(design: Design) -> WithinUnit:
+    """The :class:`WithinUnit` pass of ``design`` (shared by every check)."""
+    J = design.n_level2
+    rows = np.vstack([design.X.T, design.y[None, :]])
+    starts = _blocks(design.unit, J)
+    centred, means = _unit_means(rows, design.unit, J, starts)
+    scale = _scale(rows)
+    for r, tol in zip(centred, CONSTANT_TOLERANCE * scale):
+        r[np.abs(r) <= tol] = 0.0
+    return WithinUnit(centred=centred, means=means, scale=scale,
+                      gram=_gram(centred, design.unit, J, starts))
 
 
 def _random_parts(design: Design) -> tuple[bool, np.ndarray, list[str]]:
@@ -99,65 +158,60 @@ def _random_parts(design: Design) -> tuple[bool, np.ndarray, list[str]]:
     return intercept, np.asarray(slopes, dtype=np.int64), names
 
 
-def _unit_ranks_and_fit(design: Design) -> tuple[np.ndarray, np.ndarray]:
+def _unit_ranks_and_fit(design: Design, ws: WithinUnit) -> tuple[np.ndarray, np.ndarray]:
     """Per unit: rank of Z_j, and whether y_j is reproduced exactly by Z_j (no residual).
 
     With a random intercept the slopes' columns and y are centred within units (rank = 1 +
     rank of the centred slopes); without one the raw columns are used.  The residual of y
-    after projecting on Z_j is compared with y's within-unit variation (or its scale).
+    after projecting on Z_j is compared with y's within-unit variation.  Ranks come from the
+    per-unit correlation matrices (scale-free).
     """
     J, n = design.n_level2, design.n_per_unit
     intercept, slopes, _ = _random_parts(design)
-    y = design.y
-    Z = design.X[:, slopes]
+    P = design.X.shape[1]
     if intercept:
-        Zc = within_unit_deviations(Z, design.unit, J)
-        yc = within_unit_deviations(y, design.unit, J)
+        idx = np.append(slopes, P)
+        M = ws.gram[:, idx][:, :, idx]
     else:
-        Zc, yc = Z, y
-    zs = _scale(Z) if Z.shape[1] else np.ones(0)
-    ys = float(_scale(y[:, None])[0])
-    # equilibrate: columns in units of their largest |value|, zero deviations set to 0
-    Zc = np.where(np.abs(Zc) > CONSTANT_TOLERANCE * zs, Zc / zs, 0.0)
-    yc = np.where(np.abs(yc) > CONSTANT_TOLERANCE * ys, yc / ys, 0.0)
-    M = _gram(design, np.column_stack([Zc, yc]))
-    k = Zc.shape[1]
-    ZZ, Zy, yy = M[:, :k, :k], M[:, :k, k], M[:, k, k]
-    d = np.sqrt(np.diagonal(ZZ, axis1=1, axis2=2))
+        rows = np.vstack([design.X[:, slopes].T, design.y[None, :]])
+        M = _gram(rows, design.unit, J, _blocks(design.unit, J))
+    k = slopes.size
+    d_all = np.sqrt(np.clip(np.diagonal(M, axis1=1, axis2=2), 0.0, None))
+    d, dy = d_all[:, :k], d_all[:, k]
     live = d > 0
     dd = np.where(live, d, 1.0)
-    corr = ZZ / (dd[:, :, None] * dd[:, None, :])
-    corr[~(live[:, :, None] & live[:, None, :])] = 0.0
+    ZZ = M[:, :k, :k] / (dd[:, :, None] * dd[:, None, :])
+    ZZ[~(live[:, :, None] & live[:, None, :])] = 0.0
+    dyy = np.where(dy > 0, dy, 1.0)
+    Zy = M[:, :k, k] / dd / dyy[:, None] * live
+    yy = (dy > 0).astype(float)                # y's within-unit variation, normalised to 1
     if k:
-        w, v = np.linalg.eigh(corr)
-        top = np.maximum(w[:, -1:], 1e-300)
-        keep = w > RANK_TOLERANCE * top
+        w, v = np.linalg.eigh(ZZ)
+        keep = w > RANK_TOLERANCE * np.maximum(w[:, -1:], 1e-300)
         rank = keep.sum(axis=1)
-        # residual sum of squares of y after the projection on the kept eigenvectors
-        proj = np.einsum("jkm,jk->jm", v, Zy / dd)
+        proj = np.einsum("jkm,jk->jm", v, Zy)
         explained = np.sum(np.where(keep, proj**2 / np.where(keep, w, 1.0), 0.0), axis=1)
     else:
         rank = np.zeros(J, dtype=np.int64)
         explained = np.zeros(J)
-    rank = rank + (1 if intercept else 0)
-    rank = np.minimum(rank, n)
-    rss = yy - explained
-    exact = rss <= 1e-10 * yy + (CONSTANT_TOLERANCE**2) * n
+    rank = np.minimum(rank + (1 if intercept else 0), n)
+    exact = yy - explained <= 1e-10
     return rank, exact
 
 
-def check_design(design: Design) -> None:
+def check_design(design: Design, ws: WithinUnit | None = None) -> None:
     """Refuse a design whose variance components cannot be estimated (one-line errors).
 
     In order: a constant outcome; fewer than two level-2 units; no within-unit degrees of
     freedom left for sigma^2 (every unit has one record, or no unit has more records than
     random coefficients); a random slope whose variable is constant within every unit; an
-    outcome reproduced exactly within every unit (sigma^2 = 0).
+    outcome reproduced exactly within every unit (sigma^2 = 0).  ``ws``: the
+    :func:`within_unit` pass, if already made.
     """
     outcome = design.spec.outcome
     y = design.y
     J, N = design.n_level2, design.n_level1
-    if N and np.all(np.abs(y - y[0]) <= CONSTANT_TOLERANCE * float(_scale(y[:, None])[0])):
+    if N and np.all(np.abs(y - y[0]) <= CONSTANT_TOLERANCE * float(_scale(y[None, :])[0])):
         raise DataError(f"the outcome '{outcome}' is constant (every value is {y[0]:g}): there "
                         "is no variation to model; check the outcome variable")
     if J < 2:
@@ -167,11 +221,12 @@ def check_design(design: Design) -> None:
                         "or fit a single-level regression")
     if design.n_random == 0:
         return
+    ws = within_unit(design) if ws is None else ws
     intercept, slopes, names = _random_parts(design)
     labels = [design.spec.coefficients[int(p)].label for p in design.random_columns]
     if slopes.size:
-        varies = _varies_within(design.X[:, slopes], design.unit, J)
-        constant = [i for i in range(slopes.size) if not varies[:, i].any()]
+        varies = np.any(ws.centred[slopes] != 0.0, axis=1)
+        constant = [i for i in range(slopes.size) if not varies[i]]
         if constant and (intercept or len(constant) > 1):
             i = constant[0]
             coef = design.spec.coefficients[int(slopes[i])]
@@ -182,7 +237,7 @@ def check_design(design: Design) -> None:
                 f"its variance cannot be estimated; make {b} fixed ({b} = G{coef.index}0, no "
                 f"U{coef.index}) or non-randomly varying, or use '{names[i]}' as a level-2 "
                 "predictor")
-    rank, exact = _unit_ranks_and_fit(design)
+    rank, exact = _unit_ranks_and_fit(design, ws)
     n = design.n_per_unit
     if int(np.sum(n - rank)) <= 0:
         R = design.n_random
@@ -205,16 +260,6 @@ def check_design(design: Design) -> None:
             f"the outcome '{outcome}' is {within}, so the level-1 variance sigma^2 is 0 and the "
             "model cannot be estimated; check the outcome (is it a level-2 variable or an "
             "aggregate?) or model unit means with a single-level regression")
-
-
-def _unit_means(values: np.ndarray, unit: np.ndarray, J: int) -> tuple[np.ndarray, np.ndarray]:
-    """(per-unit centred values (N, k), unit means (J, k)), both numerically stable."""
-    first = values[_first_rows(unit, J)]
-    shifted = values - first[unit]
-    counts = np.maximum(np.bincount(unit, minlength=J), 1)
-    means = np.column_stack([np.bincount(unit, weights=shifted[:, k], minlength=J)
-                             for k in range(values.shape[1])]) / counts[:, None]
-    return shifted - means[unit], first + means
 
 
 def _centred_level2_map(design: Design) -> np.ndarray:
@@ -241,7 +286,8 @@ def _centred_level2_map(design: Design) -> np.ndarray:
     return G @ design.constraint_matrix
 
 
-def fixed_effects_gram(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(centred cross-products (F', F'), column means (F',), column scales (F',)) of A.
 
     Never materialises A = X_q * W_s: its centred cross-products are the within-unit part
@@ -249,23 +295,25 @@ def fixed_effects_gram(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarr
     sum_j n_j (a_j - a)(a_j - a)' of the unit means a_j = G_j' xbar_j -- both sums of centred
     terms, so an offset in a predictor costs no precision.  The scales bound max |A_f|.
     """
-    J = design.n_level2
+    ws = within_unit(design) if ws is None else ws
     X = design.X
+    P = X.shape[1]
     G = _centred_level2_map(design)
     n = design.n_per_unit.astype(float)
-    xc, xbar = _unit_means(X, design.unit, J)
-    S = _gram(design, xc)
+    xbar = ws.means[:, :P]
+    S = ws.gram[:, :P, :P]
     within = np.einsum("jpf,jpq,jqg->fg", G, S, G, optimize=True)
     a = np.einsum("jp,jpf->jf", xbar, G)
     mean = n @ a / n.sum()
     dev = a - mean
     between = (dev * n[:, None]).T @ dev
-    scale = np.max(np.abs(G) * _scale(X)[None, :, None], axis=0).sum(axis=0) \
-        if X.shape[1] else np.ones(G.shape[2])
+    scale = np.max(np.abs(G) * ws.scale[None, :P, None], axis=0).sum(axis=0) \
+        if P else np.ones(G.shape[2])
     return within + between, mean, np.where(scale > 0, scale, 1.0)
 
 
-def check_fixed_effects(design: Design, labels: list[str]) -> None:
+def check_fixed_effects(design: Design, labels: list[str], ws: WithinUnit | None = None
+                        ) -> None:
     """Refuse collinear, zero or duplicated fixed-effects columns (scale-free).
 
     Columns that are constant over all rows (the intercept) are set aside; the correlation
@@ -277,7 +325,7 @@ def check_fixed_effects(design: Design, labels: list[str]) -> None:
     N = design.n_level1
     if F == 0 or N == 0:
         return
-    C, mean, scale = fixed_effects_gram(design)
+    C, mean, scale = fixed_effects_gram(design, ws)
     var = np.diag(C)
     const = var <= (CONSTANT_TOLERANCE * scale) ** 2 * N
     zero = const & (np.abs(mean) <= CONSTANT_TOLERANCE * scale)
