@@ -77,7 +77,6 @@ map_back <- function(fc, fraw) {
 
 run_case <- function(key, formula, data, REML, equations, conditioned = NULL, note = "") {
   cat(key, "\n")
-  t0 <- proc.time()[["elapsed"]]
   raw <- fit_stress(formula, data, REML)
   rec <- record(raw$fit)
   out <- list(equations = equations, lme4_formula = deparse1(formula),
@@ -96,7 +95,6 @@ run_case <- function(key, formula, data, REML, equations, conditioned = NULL, no
     if (mapped$deviance < rec$deviance + 1e-6) { ref <- mapped; from <- "conditioned (mapped back)" }
   }
   out$reference <- c(ref, list(from = from))
-  out$seconds <- proc.time()[["elapsed"]] - t0
   out
 }
 
