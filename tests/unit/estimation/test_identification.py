@@ -196,6 +196,15 @@ def test_true_collinearity_is_refused_naming_the_gammas(eq, named):
         estimate(design)
 
 
+@pytest.mark.xfail(strict=False, reason="engine v2: the per-unit rank test of the moment start "
+                   "is not scale-free, so x + 1e5 leaves no unit and numpy warnings escape")
+def test_shifted_predictor_is_fitted_without_warnings():
+    frame = _data()
+    frame["x"] = frame["x"] + 1e5   # was refused as collinear before the scale-free test
+    res = _fit(frame, "y = B0 + B1*x + R; B0 = G00 + U0; B1 = G10", ("y", "x"))
+    assert res.converged
+
+
 def test_zero_predictor_is_refused():
     frame = _data()
     frame["z"] = 0.0
