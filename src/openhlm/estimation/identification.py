@@ -34,9 +34,9 @@ from openhlm.estimation.design import Design
 __all__ = [
     "CONSTANT_TOLERANCE",
     "RANK_TOLERANCE",
+    "WithinUnit",
     "check_design",
     "check_fixed_effects",
-    "WithinUnit",
     "fixed_effects_gram",
     "within_unit",
     "within_unit_deviations",
@@ -345,11 +345,10 @@ def check_fixed_effects(design: Design, labels: list[str], ws: WithinUnit | None
         return
     null = v[:, 0]
     involved = [labels[cols[i]] for i in np.flatnonzero(np.abs(null) > 1e-3)]
-    if const.any():
-        # the combination of the centred columns is constant; the constant column takes part
-        # when that constant (in units of a unit-length constant column) is not negligible
-        if abs(float((mean[cols] / norms) @ null)) * np.sqrt(N) > 1e-3:
-            involved.insert(0, labels[int(np.flatnonzero(const)[0])])
+    # the combination of the centred columns is constant; the constant column takes part
+    # when that constant (in units of a unit-length constant column) is not negligible
+    if const.any() and abs(float((mean[cols] / norms) @ null)) * np.sqrt(N) > 1e-3:
+        involved.insert(0, labels[int(np.flatnonzero(const)[0])])
     raise EstimationError(_collinear_message(involved))
 
 

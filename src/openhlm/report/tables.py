@@ -134,9 +134,9 @@ def variance_components_table(results: HLMResults) -> Table:
     if table.units_used == 0 and untested:
         notes = (NO_UNITS_NOTE.format(what="chi-square statistics"),)
     elif untested:
-        notes = (f"Note: No chi-square test for {', '.join(untested)}: only "
-                 f"{table.units_used} units had sufficient data, no more than the\n"
-                 "level-2 coefficients of the equation (the test needs more units).",)
+        notes = ((f"Note: No chi-square test for {', '.join(untested)}: only "
+                  f"{table.units_used} units had sufficient data, no more than the\n"
+                  "level-2 coefficients of the equation (the test needs more units)."),)
     if 0 < table.units_used < table.n_units:
         notes += (units_note("chi-square statistics", table.units_used, table.n_units),)
     return Table(key="variance", title="Final estimation of variance components",
@@ -196,8 +196,9 @@ def ols_table(results: HLMResults, n_units: int = 10) -> Table | None:
         # results reproducing an HLM run without the table are stored: nothing printed.)
         return Table(key="ols", title="Level-1 OLS regressions",
                      columns=("Level-2 Unit",) + tuple(ols.labels), rows=(),
-                     notes=("No level-2 unit had sufficient data for a level-1 OLS regression "
-                            "(full-rank level-1 data with more records than coefficients).",))
+                     notes=(("No level-2 unit had sufficient data for a level-1 OLS "
+                             "regression (full-rank level-1 data with more records than "
+                             "coefficients)."),))
     if n_units <= 0 or len(ols.unit_ids) == 0:
         return None
     coefs = np.asarray(ols.coefficients, dtype=float)
