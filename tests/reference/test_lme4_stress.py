@@ -4,7 +4,7 @@ Public data sets openhlm had not used (lme4's Dyestuff, Dyestuff2, cake, InstEva
 Orthodont, Oxboys, Machines; MASS's petrol) and simulated stress cases with fixed seeds (singular
 tau, correlation +-1, a 4x4 tau, units of 1 next to units of 500, 200,000 rows, an uncentred
 calendar year, outcome offsets of 1e6 and 1e7, predictors on 1e6 and 1e-3 scales).  lme4 values
-from ``crosscheck/stress/make_reference.R`` (bobyqa + Nelder-Mead/nloptwrap polishes; badly
+from ``crosscheck/lme4_stress/make_reference.R`` (bobyqa + Nelder-Mead/nloptwrap polishes; badly
 scaled cases also fitted on well-scaled data and mapped back exactly, which beats raw lme4 by
 41 deviance units on the calendar-year case).
 
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import openhlm
-from tests.reference.crosscheck.stress import cases
-from tests.reference.crosscheck.stress.make_data import checksum
+from tests.reference.crosscheck.lme4_stress import cases
+from tests.reference.crosscheck.lme4_stress.make_data import checksum
 
 pytestmark = pytest.mark.reference
 

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 import openhlm
-from tests.reference.crosscheck.stress.make_data import CASES as SIMULATED
-from tests.reference.crosscheck.stress.make_data import DATA, simulate
+from tests.reference.crosscheck.lme4_stress.make_data import CASES as SIMULATED
+from tests.reference.crosscheck.lme4_stress.make_data import DATA, simulate
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,8 +1,8 @@
 # Stress cross-check: lme4 at a tight optimum on public data sets openhlm had not used and on
-# simulated stress cases (tests/reference/crosscheck/stress/make_data.py, fixed seeds).
+# simulated stress cases (tests/reference/crosscheck/lme4_stress/make_data.py, fixed seeds).
 # Run from the repository root:
-#   python tests/reference/crosscheck/stress/make_data.py     # simulated CSVs + big_200k.csv
-#   Rscript tests/reference/crosscheck/stress/make_reference.R
+#   python tests/reference/crosscheck/lme4_stress/make_data.py     # simulated CSVs + big_200k.csv
+#   Rscript tests/reference/crosscheck/lme4_stress/make_reference.R
 # Writes data/<public case>.csv and reference.json.  R is not a dependency of openhlm.
 #
 # Optimiser protocol (per model): bobyqa (rhobeg 0.2, rhoend 1e-12, maxfun 1e6), then two
@@ -15,7 +15,7 @@
 # of the raw and the mapped fit.
 source("tests/reference/crosscheck/_common.R")
 suppressPackageStartupMessages({ library(nlme, exclude = "lmList"); library(MASS) })
-outdir <- "tests/reference/crosscheck/stress"
+outdir <- "tests/reference/crosscheck/lme4_stress"
 datadir <- file.path(outdir, "data")
 
 ignore <- .makeCC(action = "ignore", tol = 1e-4)
@@ -188,7 +188,7 @@ for (cs in cases) {
     models[[k]]$checksum_sum_y <- round(sum(cs[[2]]$y), 6)
   }
 }
-write_reference_json(list(case = "stress", software = software_versions(c("nlme", "MASS")),
+write_reference_json(list(case = "lme4_stress", software = software_versions(c("nlme", "MASS")),
                           protocol = paste("bobyqa(rhobeg 0.2, rhoend 1e-12, maxfun 1e6), then",
                                            "Nelder_Mead and nloptwrap polishes from its theta;",
                                            "lowest criterion wins"),

@@ -1,6 +1,6 @@
 """Simulated stress data for the lme4 cross-check (fixed seeds; numpy only).
 
-``python tests/reference/crosscheck/stress/make_data.py`` writes ``data/<case>.csv`` for every
+``python tests/reference/crosscheck/lme4_stress/make_data.py`` writes ``data/<case>.csv`` for every
 small case and ``big_200k.csv`` (not committed: 200,000 rows, rebuilt from its seed by the tests
 and by this script before ``make_reference.R`` runs).  Every case is a one-file data set with
 the unit ID ``g``; level-2 variables are constant within units.
