@@ -262,28 +262,47 @@ def check_design(design: Design, ws: WithinUnit | None = None) -> None:
             "aggregate?) or model unit means with a single-level regression")
 
 
-def _centred_level2_map(design: Design) -> np.ndarray:
-    """``design.G()`` with each level-2 predictor centred in equations that have an intercept.
+def _centred_level2(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """(G, level-1 shifts): ``design.G()`` with every level-2 predictor centred in equations
+    that have an intercept, and the means to subtract from level-1 predictors.
 
-    Without constraints this is an invertible change of the fixed-effects columns (the
-    intercept G_q0 absorbs the shift of W_qs), so the rank is the same while a level-2
-    predictor such as ``w + 1e7`` in a cross-level interaction no longer looks like the main
-    effect of its level-1 variable.  With constraints across equations ``design.G()`` is used
-    as it is.
+    Without constraints both are invertible changes of the fixed-effects columns, so the rank
+    is unchanged while offsets disappear: the intercept G_q0 absorbs the shift of W_qs
+    (``w + 1e7`` in a cross-level interaction), and (x_p - m_p) W_s differs from x_p W_s by
+    m_p times the column W_s of the intercept's equation, which must be in the model for the
+    level-1 predictor x_p to be shifted (``ses + 1e6`` with B0 and B1 on the same level-2
+    predictors).  With constraints across equations ``design.G()`` is used as it is.
     """
+    P = design.X.shape[1]
+    shifts = np.zeros(P)
     if design.n_free_gammas != design.n_gammas:
-        return design.G()
+        return design.G(), shifts
     W = design.W.copy()
     ones = np.all(W == 1.0, axis=0)
-    for p in np.unique(design.gamma_column):
-        group = np.flatnonzero(design.gamma_column == p)
+    column = design.gamma_column
+    for p in np.unique(column):
+        group = np.flatnonzero(column == p)
         if ones[group].any():
             others = group[~ones[group]]
             W[:, others] -= W[:, others].mean(axis=0)
-    J, P = design.n_level2, design.X.shape[1]
+    J = design.n_level2
     G = np.zeros((J, P, design.n_gammas))
-    G[:, design.gamma_column, np.arange(design.n_gammas)] = W
-    return G @ design.constraint_matrix
+    G[:, column, np.arange(design.n_gammas)] = W
+    intercepts = [p for p, c in enumerate(design.spec.coefficients) if c.predictor is None]
+    if intercepts:
+        base = W[:, column == intercepts[0]]
+        n = design.n_per_unit.astype(float)
+        X = design.X
+        for p in np.unique(column):
+            if p == intercepts[0]:
+                continue
+            mine = W[:, column == p]
+            if all(any(np.array_equal(w, b) for b in base.T) for w in mine.T):
+                # the grand mean from the unit sums (exact enough: it only has to remove
+                # the bulk of the offset)
+                shifts[p] = float(np.bincount(design.unit, weights=X[:, p], minlength=J).sum()
+                                  / n.sum())
+    return G @ design.constraint_matrix, shifts
 
 
 def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
@@ -298,17 +317,17 @@ def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
     ws = within_unit(design) if ws is None else ws
     X = design.X
     P = X.shape[1]
-    G = _centred_level2_map(design)
+    G, shifts = _centred_level2(design)
     n = design.n_per_unit.astype(float)
-    xbar = ws.means[:, :P]
+    xbar = ws.means[:, :P] - shifts
     S = ws.gram[:, :P, :P]
     within = np.einsum("jpf,jpq,jqg->fg", G, S, G, optimize=True)
     a = np.einsum("jp,jpf->jf", xbar, G)
     mean = n @ a / n.sum()
     dev = a - mean
     between = (dev * n[:, None]).T @ dev
-    scale = np.max(np.abs(G) * ws.scale[None, :P, None], axis=0).sum(axis=0) \
-        if P else np.ones(G.shape[2])
+    scale = np.max(np.abs(G) * (ws.scale[:P] + np.abs(shifts))[None, :, None],
+                   axis=0).sum(axis=0) if P else np.ones(G.shape[2])
     return within + between, mean, np.where(scale > 0, scale, 1.0)
 
 
