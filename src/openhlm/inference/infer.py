@@ -98,7 +98,7 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
         notes.append("Estimates are fully converged (openhlm exact mode); HLM 6 stops its EM "
                      "iterations earlier, so its printed values can differ in the last digits.")
     elif est.mode in ("exact", "hlm") and not est.converged:
-        what = ("iterations of the quasi-Newton optimiser" if est.mode == "exact"
+        what = ("iterations of the optimiser of the profiled deviance" if est.mode == "exact"
                 else "EM iterations")
         notes.append(f"The estimates are NOT converged: estimation stopped after "
                      f"{est.iterations} {what} ({_stop_reason(est)}); they are not the maximum "

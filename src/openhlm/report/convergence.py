@@ -8,7 +8,7 @@ convergence".
 What the iteration count means depends on the mode:
 
 * ``hlm``: HLM 6's EM iterations (the printed ``ITERATION n``).
-* ``exact``: the iterations of the quasi-Newton optimiser that minimises the profiled
+* ``exact``: the iterations of the (quasi-)Newton optimiser that minimises the profiled
   deviance (openhlm's exact mode).  They are not EM iterations and are not comparable with
   HLM's count; a fit that stopped before convergence says so everywhere.
 * ``fixed``: none (statistics evaluated at given variance components).
@@ -23,7 +23,7 @@ __all__ = ["ITERATIONS_COUNTED", "html_status", "iteration_lines", "mode_lines"]
 #: what "iterations" counts, per mode (for notes and documentation)
 ITERATIONS_COUNTED = {
     "hlm": "EM iterations, as HLM 6 counts them",
-    "exact": "iterations of the quasi-Newton optimiser of the profiled deviance",
+    "exact": "iterations of the optimiser of the profiled deviance",
     "fixed": "none (evaluated at given variance components)",
 }
 

@@ -70,7 +70,8 @@ def test_not_converged_fit_notes_and_reason_agree():
     assert "fully converged" not in text and "Estimates are fully converged" not in res.notes
     assert "(the optimiser's convergence test was not met)" in text
     assert any(n.startswith("The estimates are NOT converged: estimation stopped after 3 "
-                            "iterations of the quasi-Newton optimiser") for n in res.notes)
+                            "iterations of the optimiser of the profiled deviance")
+               for n in res.notes)
 
 
 # -- digits ----------------------------------------------------------------------------------
