@@ -12,6 +12,7 @@ from openhlm.estimation.design import Design
 from openhlm.estimation.em import run_em, starting_values
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.exact import minimise_profiled
+from openhlm.estimation.identification import check_design, check_fixed_effects, within_unit
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, unit_stats
 from openhlm.spec.defaults import (
@@ -24,27 +25,22 @@ from openhlm.spec.defaults import (
 __all__ = ["estimate", "estimates_at", "check_identified", "check_max_iterations"]
 
 
-def check_identified(design: Design, stats: UnitStats) -> None:
-    """Refuse a design whose fixed effects are not identified, naming the gammas at fault.
+def check_identified(design: Design, stats: UnitStats | None = None) -> None:
+    """Refuse a design that cannot be estimated, naming the cause (one-line errors).
 
-    Uses A'A = sum_j A_j'A_j from the sufficient statistics (never the N x F matrix A).
+    The variance components (:func:`openhlm.estimation.identification.check_design`: a
+    constant outcome, one level-2 unit, no within-unit degrees of freedom for sigma^2, a random
+    slope constant within every unit, an outcome constant within every unit) and the fixed
+    effects (:func:`~openhlm.estimation.identification.check_fixed_effects`: constant, zero or
+    collinear columns, decided scale-free from centred columns).  ``stats`` is not needed
+    (kept for callers that pass it).
     """
     if design.n_random == 0:
         raise EstimationError("the model has no random coefficient: add U0 (or another Uq) to a "
                               "level-2 equation")
-    AA = stats.AA.sum(axis=0)
-    if AA.size == 0:
-        return
-    scale = np.sqrt(np.clip(np.diag(AA), 1e-300, None))
-    corr = AA / np.outer(scale, scale)
-    w, v = np.linalg.eigh(corr)
-    if np.diag(AA).min() <= 0 or w[0] <= 1e-10 * w[-1]:
-        null = v[:, 0] if np.diag(AA).min() > 0 else (np.diag(AA) <= 0).astype(float)
-        involved = [g for g, x in zip(_free_labels(design), null) if abs(x) > 1e-3]
-        raise EstimationError(
-            "the fixed effects are not identified: the columns for "
-            f"{', '.join(involved)} are constant, zero or collinear (a predictor is constant or "
-            "a linear combination of others in this model); remove one of them")
+    ws = within_unit(design)   # one stable pass over the rows, shared by both checks
+    check_design(design, ws)
+    check_fixed_effects(design, _free_labels(design), ws)
 
 
 def check_max_iterations(max_iterations: int | None) -> None:
@@ -84,6 +80,7 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
         raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")
     check_max_iterations(max_iterations)
     check_tolerance(tolerance)
+    check_identified(design)
     if design.spec.variance_predictors:   # heterogeneous sigma^2 (hlm-statistics.md 10)
         from openhlm.estimation.heterogeneous import estimate_heterogeneous
 
@@ -91,7 +88,6 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
                                       max_iterations=max_iterations, tolerance=tolerance)
     reml = method == "reml"
     stats = unit_stats(design)
-    check_identified(design, stats)
     start = starting_values(stats, stats.XX, stats.Xy, stats.yy, design.G(),
                             design.random_columns)
     if mode == "hlm":
@@ -135,8 +131,8 @@ def estimates_at(design: Design, sigma2: float, tau: npt.ArrayLike, *, method: s
     previous EM iterate); the one not given is the same as ``sigma2``/``tau``.
     """
     method = method.lower()
+    check_identified(design)
     stats = unit_stats(design)
-    check_identified(design, stats)
     tau_arr = np.atleast_2d(np.asarray(tau, dtype=float))
     ev = evaluate(stats, float(sigma2), tau_arr)
     if fixed_sigma2 is None and fixed_tau is None:

@@ -59,6 +59,37 @@ def tau_correlations(tau: np.ndarray) -> np.ndarray:
     return c
 
 
+def _stop_reason(est: Estimates) -> str:
+    """Why estimation stopped, as every report prints it (never "converged" for a fit that
+    did not converge: the exact optimiser's reason can read "Converged ..." although its
+    gradient test failed)."""
+    reason = est.stop_reason.strip()
+    if not est.converged and (not reason or reason.lower().startswith("converged")):
+        return "the optimiser's convergence test was not met"
+    return reason
+
+
+def _boundary(est: Estimates) -> tuple[list[int], int]:
+    """(random coefficients with zero variance, rank of T) as the notes report them.
+
+    Exact mode: the optimiser's own decision (``est.boundary``: the diagonal elements of the
+    relative Cholesky factor it put at 0), which does not depend on the units of the
+    predictors; a zero row of that factor is a zero variance, otherwise T is singular.
+    Other modes: T's diagonal and eigenvalues relative to its largest ones (1e-8).
+    """
+    tau = est.tau
+    R = tau.shape[0]
+    if est.mode == "exact":
+        zero = [int(k) for k in est.boundary if tau[k, k] == 0.0]
+        return zero, R - len(est.boundary)
+    scale = max(float(np.max(np.abs(np.diag(tau)))), 1e-300) if R else 1.0
+    zero = [k for k in range(R) if tau[k, k] <= 1e-8 * scale]
+    if not R or zero:
+        return zero, R - len(zero)
+    w = np.linalg.eigvalsh(tau)
+    return zero, int(np.sum(w > 1e-8 * max(w[-1], 1e-300)))
+
+
 def _notes(est: Estimates, units_used: int) -> list[str]:
     d = est.design
     notes = []
@@ -70,22 +101,23 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
                      f"are not in the analysis: {', '.join(d.dropped_units[:10])}"
                      + (" ..." if len(d.dropped_units) > 10 else ""))
     labels = [c.label for c in d.spec.random_coefficients]
-    tau = est.tau
-    scale = max(float(np.max(np.abs(np.diag(tau)))), 1e-300)
-    zero = [k for k in range(len(labels)) if tau[k, k] <= 1e-8 * scale]
+    zero, rank = _boundary(est)
     for k in zero:
         notes.append(f"The variance of {labels[k]} is estimated at zero: the likelihood is "
                      f"maximised on the boundary; consider making {labels[k]} non-random.")
-    if tau.size and not zero:
-        w = np.linalg.eigvalsh(tau)
-        if w[0] <= 1e-8 * max(w[-1], 1e-300):
-            rank = int(np.sum(w > 1e-8 * w[-1]))
-            notes.append(f"Tau is singular (rank {rank} of {len(labels)}): the random "
-                         "coefficients are perfectly correlated at the maximum of the likelihood, "
-                         "on the boundary of the parameter space; consider a simpler random part.")
-    if est.mode == "exact":
+    if rank < len(labels) and not zero:
+        notes.append(f"Tau is singular (rank {rank} of {len(labels)}): the random "
+                     "coefficients are perfectly correlated at the maximum of the likelihood, "
+                     "on the boundary of the parameter space; consider a simpler random part.")
+    if est.mode == "exact" and est.converged:
         notes.append("Estimates are fully converged (openhlm exact mode); HLM 6 stops its EM "
                      "iterations earlier, so its printed values can differ in the last digits.")
+    elif est.mode in ("exact", "hlm") and not est.converged:
+        what = ("iterations of the optimiser of the profiled deviance" if est.mode == "exact"
+                else "EM iterations")
+        notes.append(f"The estimates are NOT converged: estimation stopped after "
+                     f"{est.iterations} {what} ({_stop_reason(est)}); they are not the maximum "
+                     "of the likelihood. Raise max_iterations or check the model.")
     return notes
 
 
@@ -145,7 +177,7 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
 
         sigma2_se, tau_se = variance_standard_errors_heterogeneous(est)
     conv = ConvergenceInfo(method=est.method, mode=est.mode, iterations=est.iterations,
-                           converged=est.converged, stop_reason=est.stop_reason,
+                           converged=est.converged, stop_reason=_stop_reason(est),
                            tolerance=est.tolerance, max_iterations=est.max_iterations,
                            loglik_history=est.loglik_history)
     data = DataSummary(n_level1=d.n_level1, n_level2=d.n_level2, outcome=spec.outcome,

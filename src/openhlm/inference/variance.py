@@ -52,13 +52,16 @@ def variance_components_table(est: Estimates, ols: dict[str, np.ndarray] | None 
     for k, coef in enumerate(spec.random_coefficients):
         v = sigma2 * ols["XXinv"][ok, k, k]
         resid = ols["beta_hat"][ok, k] - ols["fitted"][ok, k]
-        chi2 = float(np.sum(resid**2 / v)) if Jp else np.nan
         df = Jp - coef.equation.n_gammas
-        p = float(special.chdtrc(df, chi2)) if df > 0 else np.nan
+        # no test without units to compute it from (never a d.f. of 0 or -1): the report
+        # says why in a note (openhlm.report.tables.variance_components_table)
+        testable = df > 0
+        chi2 = float(np.sum(resid**2 / v)) if testable else np.nan
+        p = float(special.chdtrc(df, chi2)) if testable else np.nan
         var = float(tau[k, k])
         rows.append(VarianceComponent(effect=f"U{coef.index}", coefficient=coef.label,
-                                      sd=float(np.sqrt(max(var, 0.0))), variance=var, df=int(df),
-                                      chi2=chi2, p=p))
+                                      sd=float(np.sqrt(max(var, 0.0))), variance=var,
+                                      df=int(df) if testable else None, chi2=chi2, p=p))
     rows.append(VarianceComponent(effect="R", coefficient="level-1", sd=float(np.sqrt(sigma2)),
                                   variance=float(sigma2)))
     return VarianceComponentsTable(rows=tuple(rows), units_used=Jp, n_units=design.n_level2)

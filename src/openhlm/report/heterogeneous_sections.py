@@ -56,8 +56,8 @@ def heterogeneous_text(block: Any, results: Any = None) -> list[str]:
               ALPHA_RULE]
     for k, row in enumerate(block.rows):
         lines.append(f"{row.label[:8]:>9}    ,alpha{k}"
-                     + numfmt.rjust(numfmt.fixed(row.estimate, 5), 12)
-                     + numfmt.rjust(numfmt.fixed(row.se, 6), 14)
+                     + numfmt.rjust(numfmt.estimate(row.estimate, 5), 12)
+                     + numfmt.rjust(numfmt.estimate(row.se, 6), 14)
                      + numfmt.rjust(numfmt.fixed(row.z, 3), 11)
                      + numfmt.rjust(hetero_p_value(row.p), 10))
     lines.append(ALPHA_RULE)
@@ -66,7 +66,7 @@ def heterogeneous_text(block: Any, results: Any = None) -> list[str]:
         for iv in block.implied:
             value = numfmt.fixed(iv.value, 0) if float(iv.value).is_integer() else f"{iv.value:g}"
             lines.append(f"   {iv.predictor} = {value:<6}" + numfmt.rjust(
-                numfmt.fixed(iv.variance, 5), 14) + f"   ({iv.n_rows} level-1 records)")
+                numfmt.estimate(iv.variance, 5), 14) + f"   ({iv.n_rows} level-1 records)")
     t = block.test
     lines += ["", "Summary of Model Fit", "", FIT_RULE,
               " Model                                Number of         Deviance",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from openhlm.report import numfmt
+from openhlm.report.convergence import html_status
 from openhlm.report.extras import renderer_for
 from openhlm.report.tables import (
     Table,
@@ -97,9 +98,9 @@ def _matrix(results: HLMResults, which: str) -> str:
 
 
 def _estimates_summary(results: HLMResults) -> str:
-    sigma = f"sigma^2 = {numfmt.fixed(results.sigma2, 5)}"
+    sigma = f"sigma^2 = {numfmt.estimate(results.sigma2, 5)}"
     if not numfmt.is_missing(results.sigma2_se):
-        sigma += f" (standard error {numfmt.fixed(results.sigma2_se, 5)})"
+        sigma += f" (standard error {numfmt.estimate(results.sigma2_se, 5)})"
     return f"<p>{_e(sigma)}</p>"
 
 
@@ -140,8 +141,7 @@ def render_html(results: HLMResults) -> str:
 
     method = ("restricted maximum likelihood" if results.method == "reml"
               else "full maximum likelihood")
-    conv = results.convergence
-    status = ("converged" if conv.converged else "NOT converged") + f", {conv.iterations} iterations"
+    status = html_status(results)
     head = (f"<p><b>openhlm {_e(results.version)}</b>: two-level HLM, outcome "
             f"<code>{_e(results.spec.outcome)}</code>; {_e(method)} ({_e(results.mode)} mode, "
             f"{_e(status)}); {results.n_level1} level-1 and {results.n_level2} level-2 units.</p>")

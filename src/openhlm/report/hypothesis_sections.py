@@ -45,16 +45,16 @@ def _glh_block(result: GLHResult, h: LinearHypothesis, number: int | None) -> li
             lines.append(f" For{result.coefficients[k]:>15}, {current}")
         cells = "".join(f"{w:{11 if i == 0 else 8}.3f}" for i, w in enumerate(h.contrast[:, k]))
         lines.append(f"{result.predictors[k]:>13}, {gamma}"
-                     + numfmt.rjust(numfmt.fixed(result.estimates[k], 6), 27) + cells)
+                     + numfmt.rjust(numfmt.estimate(result.estimates[k], 6), 27) + cells)
     lines.append("")
     # openhlm addition: each contrast row's estimate and standard errors (HLM 7 prints them)
     width = max(12, *(len(r) for r in h.rows)) + 1
     lines.append(f" {'Contrast row':<{width}}{'Estimate':>12}{'Std. error':>14}"
                  f"{'Robust s.e.':>14}")
     for row, est, se, rse in zip(h.rows, h.estimate, h.se, h.robust_se):
-        lines.append(f" {row:<{width}}" + numfmt.rjust(numfmt.fixed(est, 6), 12)
-                     + numfmt.rjust(numfmt.fixed(se, 6), 14)
-                     + numfmt.rjust(numfmt.fixed(rse, 6), 14))
+        lines.append(f" {row:<{width}}" + numfmt.rjust(numfmt.estimate(est, 6), 12)
+                     + numfmt.rjust(numfmt.estimate(se, 6), 14)
+                     + numfmt.rjust(numfmt.estimate(rse, 6), 14))
     lines.append("")
     s = h.statistic
     lines += [f"Chi-square statistic = {s.chi2:.6f}",

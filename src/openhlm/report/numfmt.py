@@ -7,6 +7,16 @@ p < .0005 (plain rounding) and ``>.500`` for the chi-square tests of variance co
 
 All report modules (text, HTML) format numbers only through this module, so that the same
 number always looks the same.  Missing values (``None`` or NaN) format as an empty string.
+
+Small estimates (:func:`estimate`): HLM's fixed decimals print a coefficient of a predictor
+measured in large units (a gamma of 7.4e-12 with t = 7.4) as ``0.000000``.  Estimates,
+standard errors, variances and standard deviations therefore keep HLM's fixed layout whenever
+it shows at least three significant digits, and switch to scientific notation with as many
+significant digits as the field has decimals (``7.40000E-12`` in a 6-decimal field) when it
+would show fewer -- i.e. for 0 < |x| < 10**(2 - decimals): below 1e-4 with 6 decimals, below
+1e-3 with 5.  Exact zeros, t-ratios, chi-squares, p-values, reliabilities and correlations keep
+fixed decimals (their last digits carry no information).  Ordinary values print exactly as
+HLM prints them, so reports of ordinary models are unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "chi2_p_value",
+    "estimate",
     "fixed",
     "fortran_e",
     "integer",
@@ -55,6 +66,33 @@ def fixed(value: float | None, decimals: int) -> str:
     if text.startswith("-") and float(text) == 0.0:
         text = text[1:]
     return text
+
+
+#: ``estimate`` shows at least this many significant digits
+MIN_SIGNIFICANT = 3
+
+
+def estimate(value: float | None, decimals: int) -> str:
+    """An estimate in HLM's fixed ``decimals`` layout, or in scientific notation when the fixed
+    layout would show fewer than :data:`MIN_SIGNIFICANT` significant digits.
+
+    >>> estimate(12.095997, 6)
+    '12.095997'
+    >>> estimate(0.000150, 6)
+    '0.000150'
+    >>> estimate(7.4e-12, 6)
+    '7.40000E-12'
+    >>> estimate(-0.0000123456, 5)
+    '-1.2346E-05'
+    >>> estimate(0.0, 6)
+    '0.000000'
+    """
+    if is_missing(value):
+        return ""
+    x = float(value)  # type: ignore[arg-type]
+    if x == 0.0 or math.isinf(x) or abs(x) >= 10.0 ** (MIN_SIGNIFICANT - 1 - decimals):
+        return fixed(x, decimals)
+    return f"{x:.{max(decimals - 1, 0)}E}"
 
 
 def fortran_e(value: float | None, digits: int = 6, exponent_digits: int = 3) -> str:

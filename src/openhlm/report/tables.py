@@ -19,6 +19,7 @@ from openhlm.results import HLMResults
 __all__ = [
     "CONSTRAINED_NOTE",
     "FEW_UNITS_WARNING",
+    "NO_UNITS_NOTE",
     "Row",
     "Table",
     "coefficient_index_labels",
@@ -69,6 +70,12 @@ def coefficient_index_labels(results: HLMResults) -> dict[str, str]:
     return {label: f"B{c.index}" for label, c in zip(results.tau_labels, coefs)}
 
 
+#: printed instead of an empty statistic when no unit had sufficient data for it
+NO_UNITS_NOTE = ("Note: The {what} are not computed: no level-2 unit had sufficient\n"
+                 "data (full-rank level-1 data with more records than random coefficients).\n"
+                 "Fixed effects and variance components are based on all the data.")
+
+
 def units_note(what: str, used: int, total: int) -> str:
     """HLM's note when only ``used`` of ``total`` units had sufficient data."""
     return (f"Note: The {what} reported above are based on only {used} of {total}\n"
@@ -95,7 +102,7 @@ def fixed_effects_table(results: HLMResults, robust: bool = False) -> Table:
         se, t, p = (fe.robust_se, fe.robust_t, fe.robust_p) if robust else (fe.se, fe.t, fe.p)
         constrained |= fe.constrained
         rows.append(Row((fe.predictor, fe.gamma, "*" if fe.constrained else "",
-                         numfmt.fixed(fe.estimate, 6), numfmt.fixed(se, 6), numfmt.fixed(t, 3),
+                         numfmt.estimate(fe.estimate, 6), numfmt.estimate(se, 6), numfmt.fixed(t, 3),
                          numfmt.integer(fe.df), numfmt.p_value(p))))
     notes = [CONSTRAINED_NOTE] if constrained else []
     if robust and results.few_units_warning:
@@ -118,13 +125,20 @@ def variance_components_table(results: HLMResults) -> Table:
     """
     rows = []
     for vc in results.variance.rows:
-        rows.append(Row((vc.coefficient, vc.effect, numfmt.fixed(vc.sd, 5),
-                         numfmt.fixed(vc.variance, 5), numfmt.integer(vc.df),
+        rows.append(Row((vc.coefficient, vc.effect, numfmt.estimate(vc.sd, 5),
+                         numfmt.estimate(vc.variance, 5), numfmt.integer(vc.df),
                          numfmt.fixed(vc.chi2, 5), numfmt.chi2_p_value(vc.p))))
-    notes = ()
+    notes: tuple[str, ...] = ()
     table = results.variance
+    untested = [vc.coefficient for vc in table.rows if vc.effect != "R" and vc.df is None]
+    if table.units_used == 0 and untested:
+        notes = (NO_UNITS_NOTE.format(what="chi-square statistics"),)
+    elif untested:
+        notes = ((f"Note: No chi-square test for {', '.join(untested)}: only "
+                  f"{table.units_used} units had sufficient data, no more than the\n"
+                  "level-2 coefficients of the equation (the test needs more units)."),)
     if 0 < table.units_used < table.n_units:
-        notes = (units_note("chi-square statistics", table.units_used, table.n_units),)
+        notes += (units_note("chi-square statistics", table.units_used, table.n_units),)
     return Table(key="variance", title="Final estimation of variance components",
                  columns=("Random Effect", "Standard Deviation", "Variance Component", "d.f.",
                           "Chi-square", "p-value"),
@@ -136,9 +150,11 @@ def reliability_table(results: HLMResults) -> Table:
     codes = coefficient_index_labels(results)
     rows = tuple(Row((label, codes.get(label, ""), numfmt.fixed(value, 3)))
                  for label, value in results.reliability.items())
-    notes = ()
+    notes: tuple[str, ...] = ()
     used, total = results.reliability_units_used, results.n_level2
-    if 0 < used < total:
+    if used == 0 and rows:
+        notes = (NO_UNITS_NOTE.format(what="reliability estimates"),)
+    elif 0 < used < total:
         notes = (units_note("reliability estimates", used, total),)
     return Table(key="reliability", title="Reliability estimates",
                  columns=("Random level-1 coefficient", "Reliability estimate"),
@@ -161,7 +177,8 @@ def tau_table(results: HLMResults, which: str = "tau") -> Table | None:
         return None
     codes = coefficient_index_labels(results)
     labels = tuple(f"{label},{codes.get(label, '')}" for label in results.tau_labels)
-    rows = tuple(Row((labels[i],) + tuple(numfmt.fixed(v, decimals) for v in m[i]))
+    fmt = numfmt.fixed if which == "corr" else numfmt.estimate
+    rows = tuple(Row((labels[i],) + tuple(fmt(v, decimals) for v in m[i]))
                  for i in range(len(labels)))
     return Table(key=f"tau_{which}", title=title, columns=("",) + labels, rows=rows)
 
@@ -172,13 +189,23 @@ def ols_table(results: HLMResults, n_units: int = 10) -> Table | None:
     """"Level-1 OLS regressions" for the first ``n_units`` units held in the results, with
     the average OLS coefficients as notes; ``None`` when there is nothing to show."""
     ols = results.level1_ols
+    if n_units > 0 and ols.units_used == 0 == results.reliability_units_used \
+            and results.n_level2 > 0:
+        # no unit had sufficient data for any per-unit OLS: say so rather than dropping the
+        # table silently.  (An OLS table with no units but reliabilities computed is how
+        # results reproducing an HLM run without the table are stored: nothing printed.)
+        return Table(key="ols", title="Level-1 OLS regressions",
+                     columns=("Level-2 Unit",) + tuple(ols.labels), rows=(),
+                     notes=(("No level-2 unit had sufficient data for a level-1 OLS "
+                             "regression (full-rank level-1 data with more records than "
+                             "coefficients)."),))
     if n_units <= 0 or len(ols.unit_ids) == 0:
         return None
     coefs = np.asarray(ols.coefficients, dtype=float)
-    rows = tuple(Row((uid,) + tuple(numfmt.fixed(v, 5) for v in coefs[i]))
+    rows = tuple(Row((uid,) + tuple(numfmt.estimate(v, 5) for v in coefs[i]))
                  for i, uid in enumerate(ols.unit_ids[:n_units]))
     avg = np.asarray(ols.average, dtype=float)
-    notes = tuple(f"The average OLS level-1 coefficient for {label} = {numfmt.fixed(v, 5)}"
+    notes = tuple(f"The average OLS level-1 coefficient for {label} = {numfmt.estimate(v, 5)}"
                   for label, v in zip(ols.labels, avg) if not numfmt.is_missing(v))
     if notes and 0 < ols.units_used < results.n_level2:
         notes += ((f"(averages over the {ols.units_used} of {results.n_level2} units that "
@@ -196,9 +223,9 @@ def plausible_values_table(results: HLMResults, level: float = 0.95) -> Table:
     """
     frame = results.plausible_value_ranges(level)
     codes = [f"B{c.index}" for c in results.spec.random_coefficients]
-    rows = tuple(Row((str(r["coefficient"]), code, numfmt.fixed(r["mean"], 5),
-                      numfmt.fixed(r["sd"], 5), numfmt.fixed(r["lower"], 5),
-                      numfmt.fixed(r["upper"], 5)))
+    rows = tuple(Row((str(r["coefficient"]), code, numfmt.estimate(r["mean"], 5),
+                      numfmt.estimate(r["sd"], 5), numfmt.estimate(r["lower"], 5),
+                      numfmt.estimate(r["upper"], 5)))
                  for code, (_, r) in zip(codes, frame.iterrows()))
     pct = f"{level * 100:g}%"
     return Table(key="plausible_values", title=f"{pct} plausible-value ranges",

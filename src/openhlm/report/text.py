@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Callable
 
 from openhlm.report import numfmt
+from openhlm.report.convergence import iteration_lines, mode_lines
 from openhlm.report.extras import renderer_for
 from openhlm.report.tables import (
     Table,
@@ -44,15 +45,7 @@ def _wrap(text: str, indent: str = " ") -> list[str]:
 # -- header and specifications ---------------------------------------------------------------
 
 def _header(results: HLMResults) -> list[str]:
-    if results.mode == "hlm":
-        mode = ["hlm mode: this run imitates HLM 6's iterations (starting values, EM",
-                "steps and stopping rule), so its estimates follow HLM 6's printed values."]
-    elif results.mode == "fixed":
-        mode = ["evaluated at given variance components: every statistic below is computed",
-                "at the sigma^2 and tau supplied (no estimation of them, no iterations)."]
-    else:
-        mode = ["exact mode: the estimates are fully converged (openhlm's exact mode)",
-                "and may differ from HLM 6's printed values in the last digits."]
+    mode = mode_lines(results)
     return [
         f"Program:                openhlm {results.version} (two-level hierarchical linear models)",
         f"Date:                   {results.created}",
@@ -211,16 +204,7 @@ def _ols(results: HLMResults, n_units: int) -> list[str]:
 # -- iterations and variance estimates -------------------------------------------------------
 
 def _iterations(results: HLMResults) -> list[str]:
-    conv = results.convergence
-    if results.mode == "hlm":
-        return [conv.stop_reason, f"******* ITERATION {conv.iterations} *******"]
-    if results.mode == "fixed":
-        return [conv.stop_reason]
-    if conv.converged:
-        return [(f"Iterations stopped at the maximum of the likelihood after "
-                 f"{conv.iterations} iterations (openhlm exact mode)")]
-    return [(f"Iterations stopped BEFORE convergence after {conv.iterations} iterations "
-             f"({conv.stop_reason})")]
+    return iteration_lines(results)
 
 
 def _matrix_lines(table: Table, first: int, rest: int, trailing: str) -> list[str]:
@@ -251,10 +235,10 @@ def _variance_estimates(results: HLMResults) -> list[str]:
     if inline is not None:
         lines = inline + [""]
     else:
-        lines = [f" Sigma_squared = {numfmt.rjust(numfmt.fixed(results.sigma2, 5), 12)}", ""]
+        lines = [f" Sigma_squared = {numfmt.rjust(numfmt.estimate(results.sigma2, 5), 12)}", ""]
     has_se = inline is None and not numfmt.is_missing(results.sigma2_se)
     if has_se:
-        se = numfmt.rjust(numfmt.fixed(results.sigma2_se, 5), 12)
+        se = numfmt.rjust(numfmt.estimate(results.sigma2_se, 5), 12)
         lines += [f" Standard Error of Sigma_squared = {se}", "", ""]
     tau = tau_table(results, "tau")
     assert tau is not None
@@ -363,8 +347,8 @@ def _derived(results: HLMResults) -> list[str]:
     if "INTRCPT1" in results.tau_labels:
         spec = results.spec
         null = len(spec.coefficients) == 1 and not spec.coefficients[0].equation.predictors
-        t00 = numfmt.fixed(results.tau_frame.loc["INTRCPT1", "INTRCPT1"], 5)
-        s2 = numfmt.fixed(results.sigma2, 5)
+        t00 = numfmt.estimate(results.tau_frame.loc["INTRCPT1", "INTRCPT1"], 5)
+        s2 = numfmt.estimate(results.sigma2, 5)
         lines.append(" Intraclass correlation" if null else
                      " Intraclass correlation, conditional on the model's predictors")
         lines.append(f"   tau00/(tau00 + sigma^2) = {t00}/({t00} + {s2}) = "

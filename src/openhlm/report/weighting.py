@@ -117,8 +117,8 @@ def imputation_text(block, results) -> list[str]:
              " " + "-" * 78]
     for k, gamma in enumerate(block.gammas):
         m, r = block.model, block.robust
-        lines.append(f"    {gamma:<12}{numfmt.fixed(m.se[k], 6):>12}{m.df[k]:>12.2f}"
-                     f"{m.fmi[k]:>8.3f}  {numfmt.fixed(r.se[k], 6):>11}{r.df[k]:>12.2f}"
+        lines.append(f"    {gamma:<12}{numfmt.estimate(m.se[k], 6):>12}{m.df[k]:>12.2f}"
+                     f"{m.fmi[k]:>8.3f}  {numfmt.estimate(r.se[k], 6):>11}{r.df[k]:>12.2f}"
                      f"{r.fmi[k]:>8.3f}")
     lines += [" " + "-" * 78,
               " d.f.: Barnard-Rubin (1999) with the single-data-set d.f. (HLM's approximate",
