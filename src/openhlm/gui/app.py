@@ -89,16 +89,19 @@ def create_app(*, token: str | None = None, max_upload: int = DEFAULT_MAX_UPLOAD
                   "(openhlm gui --max-upload-mb)", "error")
             return HTMLResponse(views.main(s))
         form = await request.form(max_files=200, max_part_size=max_upload)
-        with s.lock:
-            try:
-                UPLOADS[what](s, form, max_upload)
-            except TooLarge as exc:
-                s.say(str(exc), "error")
-            except OpenHLMError as exc:
-                s.say(str(exc), "error")
-            except (ValueError, KeyError, OSError) as exc:
-                s.say(f"{type(exc).__name__}: {exc}", "error")
-            return HTMLResponse(views.main(s))
+        try:
+            with s.lock:
+                try:
+                    UPLOADS[what](s, form, max_upload)
+                except TooLarge as exc:
+                    s.say(str(exc), "error")
+                except OpenHLMError as exc:
+                    s.say(str(exc), "error")
+                except (ValueError, KeyError, OSError) as exc:
+                    s.say(f"{type(exc).__name__}: {exc}", "error")
+                return HTMLResponse(views.main(s))
+        finally:
+            await form.close()
 
     async def status(request: Request) -> Response:
         s = session_of(request)
@@ -539,7 +542,7 @@ def run_download(s: Session, run: Any, name: str) -> Response:
     r = run.results
     st = run.settings
     if name == "report.txt":
-        return Response(r.report(), media_type="text/plain; charset=utf-8",
+        return Response(r.report(**run.state.report_options()), media_type="text/plain; charset=utf-8",
                         headers=_attachment(f"run{run.number}.txt"))
     if name == "report.html":
         from openhlm.report.html import render_html

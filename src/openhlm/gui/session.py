@@ -81,7 +81,14 @@ class Session:
 
     # -- messages ----------------------------------------------------------------------
     def say(self, text: str, kind: str = "info") -> None:
-        self.messages.append((kind, text))
+        self.messages.append((kind, self.unpathed(text)))
+
+    def unpathed(self, text: str) -> str:
+        """``text`` with the session folder taken out of file paths (the user's file name
+        stays): the page never shows the server's folders."""
+        for folder in {str(self.folder), str(self.folder.resolve())}:
+            text = re.sub(re.escape(folder) + r"[/\\]\d{3}[/\\]", "", text)
+        return text
 
     def pop_messages(self) -> list[tuple[str, str]]:
         out, self.messages = self.messages, []
@@ -91,9 +98,11 @@ class Session:
     def new_path(self, name: str) -> Path:
         """A fresh path inside the session folder for an upload or an output."""
         self.counter += 1
-        path = (self.folder / f"{self.counter:03d}-{safe_name(name)}").resolve()
+        sub = self.folder / f"{self.counter:03d}"  # keeps the browser's file name (reports)
+        path = (sub / safe_name(name)).resolve()
         if self.folder.resolve() not in path.parents:
             raise ValueError("refused: a file outside the session folder")
+        sub.mkdir()
         return path
 
     # -- variables ---------------------------------------------------------------------
@@ -144,8 +153,8 @@ class Session:
                 run.results = results
                 run.warnings = [" ".join(str(w.message).split()) for w in caught]
             except Exception as exc:  # shown in the page; the app keeps working
-                run.error = str(exc) if _is_user_error(exc) else \
-                    f"{type(exc).__name__}: {exc}"
+                run.error = self.unpathed(str(exc) if _is_user_error(exc) else
+                                          f"{type(exc).__name__}: {exc}")
             finally:
                 run.seconds = time.monotonic() - start
                 run.done = True

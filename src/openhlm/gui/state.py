@@ -213,6 +213,11 @@ class ModelState:
             kw["exploratory"] = list(s.exploratory)
         return kw
 
+    def report_options(self) -> dict[str, Any]:
+        """Keywords of ``HLMResults.report()`` (the problem title; the runner's output
+        options at merge)."""
+        return {"title": self.settings.title} if self.settings.title else {}
+
     def prior_model(self, runs: list[Any]) -> dict[str, Any] | None:
         s = self.settings
         if s.deviance_source == "typed":

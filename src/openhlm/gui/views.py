@@ -71,7 +71,8 @@ def main(s: Session) -> str:
                    for kind, text in s.pop_messages())
     body = {"data": data_view, "model": model_view, "settings": settings_view,
             "output": output_view, "graphs": graphs_view, "history": history_view}[s.view](s)
-    return (f'<nav>{tabs}<span class="status" id="mdm-status">{status}</span></nav>'
+    run = button(s, "run", "Run analysis", id="run", cls="primary") if s.mdm is not None else ""
+    return (f'<nav>{tabs}{run}<span class="status" id="mdm-status">{status}</span></nav>'
             f'<div id="messages">{msgs}</div><section id="view-{e(s.view)}">{body}</section>')
 
 
@@ -281,7 +282,7 @@ def model_view(s: Session) -> str:
     return f"""<div class="modelwin">{varlist}
 <div class="equations"><div class="eqbox" id="equations">{eqs}</div>
 <div class="bar-below">{toggle} {button(s, "intercept", "toggle INTRCPT1", id="intercept")}
-{button(s, "run", "Run the analysis", id="run-model", cls="primary")}</div>
+</div>
 <form id="equation-form" hx-post="{url(s, "do/equations")}" hx-indicator="#busy">
 <label for="equation-text">Equation text (typing and clicking stay in sync)</label>
 <textarea name="text" id="equation-text" rows="5" spellcheck="false">{e(text)}</textarea>
@@ -293,7 +294,7 @@ def model_view(s: Session) -> str:
 <textarea name="constraints" id="constraint-text" rows="2">{e(chr(10).join(
         s.model.constraints))}</textarea><button type="submit" id="apply-constraints">Set</button>
 </form>{cerr}</details>
-<details class="dialog"><summary>Open a model file (.toml) or an HLM command file (.hlm)</summary>
+<details class="dialog" id="modelfile-dialog"><summary>Open a model file (.toml) or an HLM command file (.hlm)</summary>
 <form id="modelfile-form" hx-post="{url(s, "upload/modelfile")}" hx-encoding="multipart/form-data">
 <input type="file" name="file" id="modelfile-file" accept=".toml,.hlm,.cmd,.txt">
 <button type="submit" id="open-modelfile">Open</button></form>
@@ -410,7 +411,7 @@ rows (e.g. <code>G01 - G11 = 0</code>); then add the hypothesis. Its rows are te
 # ----------------------------------------------------------------------------- output view
 def output_view(s: Session) -> str:
     running = s.running()
-    top = [button(s, "run", "Run the analysis", id="run", cls="primary")]
+    top: list[str] = []
     if running is not None:
         return "".join(top) + progress(s, running)
     run = s.run(s.shown_run) if s.shown_run else None
@@ -454,7 +455,7 @@ def run_html(s: Session, run: Run) -> str:
               + button(s, "output_format", "HLM text output", id="show-text",
                        cls="tab" + (" active" if fmt == "text" else ""), format="text"))
     if fmt == "text":
-        body = f'<pre class="report" id="report-text">{e(r.report())}</pre>'
+        body = f'<pre class="report" id="report-text">{e(r.report(**run.state.report_options()))}</pre>'
     else:
         from openhlm.report.html import render_html
 
