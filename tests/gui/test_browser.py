@@ -181,6 +181,7 @@ def test_glh_and_residual_file_through_the_dialogs(page, tmp_path):
     page.click("apply-equations")
     assert "error" not in (page.text("messages") or "")
     page.view("settings")
+    page.click("resid1")
     page.click("resid2")
     from selenium.webdriver.support.ui import Select
 
@@ -212,6 +213,11 @@ def test_glh_and_residual_file_through_the_dialogs(page, tmp_path):
     assert list(table.columns) == list(expected.columns)
     assert table.shape == expected.shape
     assert abs(table.to_numpy(float) - expected.to_numpy(float)).max() < 1e-8
+    path = tmp_path / "resid1.sav"
+    path.write_bytes(fetch(page, page.find("dl-resid1").get_attribute("href")))
+    table = openhlm.read_table(path).data
+    expected = want.level1_residuals()
+    assert list(table.columns) == list(expected.columns) and table.shape == expected.shape
 
 
 def test_downloads_open_in_the_library_and_reopen_the_window(page, tmp_path):
@@ -346,3 +352,88 @@ def test_token_and_upload_limit():
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_other_settings_through_the_dialogs(page):
+    bundled(page)
+    mdm = openhlm.datasets.hsb()
+    page.view("model")
+    page.menu("mathach", "outcome")
+    page.menu("ses", "group")
+    page.click("u1")
+    page.view("settings")
+    page.click("method-ml")
+    page.run()                                           # run 1: the prior model
+    first = openhlm.fit(MODELS[3], mdm, method="ml")
+    assert page.text("deviance") == f"{first.deviance:.6f}"
+
+    page.view("settings")
+    page.click("deviance_source-run:1")
+    page.click("heterogeneous-female")
+    page.click("exploratory-pracad")
+    page.click("exploratory-disclim")
+    page.run()
+    want = openhlm.fit(MODELS[3], mdm, method="ml", heterogeneous_sigma2=["female"],
+                       exploratory=["pracad", "disclim"],
+                       deviance_test={"deviance": first.deviance,
+                                      "n_parameters": first.n_parameters})
+    assert shown_report(page) == undated(want.report())
+
+    page.view("settings")                                # weights, no other test
+    page.click("deviance_source-none")
+    page.click("heterogeneous-female")
+    page.click("exploratory-pracad")
+    page.click("exploratory-disclim")
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find("level2_weight")).select_by_value("size")
+    page.settled()
+    page.click("normalize-none")
+    page.run()
+    want = openhlm.fit(MODELS[3], mdm, method="ml", level2_weight="size",
+                       normalize_weights="none")
+    assert shown_report(page) == undated(want.report())
+
+
+def test_saved_mdm_and_multiply_imputed_files(page, tmp_path):
+    import numpy as np
+
+    level1 = openhlm.read_table(HSB / "hsb1.sav").data
+    rng = np.random.default_rng(1)
+    paths = []
+    for m in range(3):                                    # three "completed data sets"
+        frame = level1.copy()
+        frame["mathach"] = frame["mathach"] + (rng.normal(0, 0.5, len(frame)) if m else 0)
+        paths.append(tmp_path / f"imp{m + 1}.csv")
+        frame.to_csv(paths[-1], index=False)
+    page.open()
+    page.find("level1-file").send_keys(str(paths[0]))
+    page.find("level2-file").send_keys(str(HSB / "hsb2.sav"))
+    page.click("read-files")
+    page.click("make-mdm")
+    page.find("describe-1")
+    built = [openhlm.build_mdm(p, HSB / "hsb2.sav", id="id") for p in paths]
+
+    saved = tmp_path / "saved.mdmz"
+    saved.write_bytes(fetch(page, page.find("save-mdm").get_attribute("href")))
+    loaded = openhlm.MDM.load(saved)
+    assert loaded.level1.equals(built[0].level1) and loaded.level2.equals(built[0].level2)
+    assert [p.split("/")[-1] for p in loaded.sources] == ["imp1.csv", "hsb2.sav"]
+
+    page.click("imputed-dialog")
+    page.find("imputed-files").send_keys(f"{paths[1]}\n{paths[2]}")
+    page.click("add-imputed")
+    assert "3 in all" in page.text("messages")
+    page.view("model")
+    page.menu("mathach", "outcome")
+    page.view("settings")
+    page.click("imputation-files")
+    page.run()
+    want = openhlm.fit(MODELS[1], built)
+    assert shown_report(page) == undated(want.report())
+
+    page.open()                                           # the saved MDM, in a new session
+    page.find("mdmz-file").send_keys(str(saved))
+    page.click("open-mdmz")
+    assert "saved.mdmz" in page.text("mdm-status")
+    assert "7185 level-1 and 160 level-2 units" in page.text("mdm-status")

@@ -206,3 +206,44 @@ def test_non_loopback_hosts_need_a_token():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")
     assert address("0.0.0.0", 8000, "t0k") == "http://0.0.0.0:8000/?token=t0k"
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("model", {"x": "ses", "by": "sector"}), ("level1", {"sample": "10"}), ("qq-mdist", {}),
+    ("mdrsvar-hist", {}), ("mdrsvar-qq", {}), ("eb-vs", {"variable": "pracad"}),
+    ("caterpillar", {"coefficient": "SES"})])
+def test_every_graph_of_openhlm_plots(hsb, kind, extra):
+    from openhlm.gui.graphs import draw_graph
+
+    class Run:
+        number = 1
+        results = _model4_results(hsb)
+
+    class S:
+        def run(self, n):
+            return Run if n == 1 else None
+
+    png = draw_graph(S(), {"run": "1", "kind": kind, **extra}, "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    if kind == "model":
+        assert b"<svg" in draw_graph(S(), {"run": "1", "kind": kind, **extra}, "svg")[:2000]
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _model4_results(hsb):
+    if "m4" not in _CACHE:
+        _CACHE["m4"] = openhlm.fit(MODEL4, hsb)
+    return _CACHE["m4"]
+
+
+def test_imputed_data_sets_go_to_fit_as_a_list(hsb, tmp_path):
+    s = Session("abc", tmp_path)
+    s.mdm = hsb
+    s.model.set_outcome("mathach")
+    s.model.settings.imputation = "files"
+    with pytest.raises(SpecError, match="other completed data sets"):
+        s.data_for_fit()
+    s.imputed = [hsb]
+    assert s.data_for_fit() == [hsb, hsb]

@@ -163,7 +163,7 @@ def describe_table(s: Session) -> str:
 
 def imputed_form(s: Session) -> str:
     n = len(s.imputed)
-    return (f'<details class="dialog"><summary>Multiply imputed data sets ({n + 1 if n else 1} '
+    return (f'<details class="dialog" id="imputed-dialog"><summary>Multiply imputed data sets ({n + 1 if n else 1} '
             'data set(s))</summary>'
             f'<form id="imputed-form" hx-post="{url(s, "upload/imputed")}" '
             'hx-encoding="multipart/form-data"><p>Level-1 files of the other completed data '
