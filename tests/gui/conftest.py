@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("starlette", reason="the gui extra is not installed (starlette)")
 pytest.importorskip("uvicorn", reason="the gui extra is not installed (uvicorn)")
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images" / "gui"
 HSB = Path(__file__).resolve().parents[2] / "src" / "openhlm" / "datasets" / "hsb"
 
 

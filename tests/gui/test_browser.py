@@ -3,7 +3,7 @@ hsb1.sav/hsb2.sav uploads, the numbers shown equal openhlm.fit's; a GLH and a re
 through the dialogs; a corrupt upload and an equation typo; downloads that open in the
 library; graphs; the run history; sessions, tokens and the upload limit.
 
-Screenshots of each view are written to docs/images/ (gui-*.png).
+Screenshots of each view are written to docs/images/ (gui/*.png).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     stats = page.text("describe-1")
     assert "mathach" in stats and "12.748" in stats  # the mean of MATHACH
     page.d.set_window_size(1400, 1350)
-    page.shot("gui-data.png")
+    page.shot("data.png")
     page.d.set_window_size(1400, 1000)
 
     page.view("model")
@@ -110,12 +110,12 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     assert page.find("equation-text").get_attribute("value") == MODELS[4]
     eq = page.text("equations")
     assert "SESij − SES·j" in eq.replace("\n", "")      # group centring as HLM shows it
-    page.shot("gui-model.png")
+    page.shot("model.png")
     page.click("mixed-toggle")
     assert page.text("mixed").strip().endswith(
         "MATHACH = G00 + G01*SECTOR + G02*MEANSES + G10*SES + G11*SECTOR*SES "
         "+ G12*MEANSES*SES + u0 + u1*SES + r")
-    page.shot("gui-model-mixed.png")
+    page.shot("model-mixed.png")
     page.click("mixed-toggle")
     page.run()
     want = openhlm.fit(MODELS[4], hsb_files)
@@ -125,9 +125,9 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     for column in ("estimate", "se", "robust_se"):
         for value in fixed[column]:
             assert f"{value:.6f}" in html
-    page.shot("gui-output.png")
+    page.shot("output.png")
     assert shown_report(page) == undated(want.report())
-    page.shot("gui-output-text.png")
+    page.shot("output-text.png")
 
     page.view("history")                                 # REML, other fixed effects:
     page.click("compare")                                # the library refuses, in the page
@@ -145,7 +145,7 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     ml = [openhlm.fit(MODELS[4].replace(" + U1", ""), hsb_files, method="ml"),
           openhlm.fit(MODELS[4], hsb_files, method="ml")]
     assert page.text("compare-text") == str(openhlm.compare(*ml, labels=("run 6", "run 5")))
-    page.shot("gui-history.png")
+    page.shot("history.png")
 
     page.view("graphs")                                  # HLM's model graph of Model 4
     select = page.find("x")
@@ -162,7 +162,7 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     assert b"<svg" in svg[:2000]
     png = fetch(page, page.find("graph-png").get_attribute("href"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    page.shot("gui-graphs.png")
+    page.shot("graphs.png")
     Select(page.find("graph-kind")).select_by_value("eb-vs")
     page.settled()
     assert "choose the level-2 variable" in page.text("graph-error")
@@ -198,7 +198,7 @@ def test_glh_and_residual_file_through_the_dialogs(page, tmp_path):
     page.click("method-reml")   # a change event posts the form (title included)
     page.d.set_window_size(1400, 1250)
     page.d.execute_script("window.scrollTo(0, 0)")
-    page.shot("gui-settings.png")
+    page.shot("settings.png")
     page.d.set_window_size(1400, 1000)
     page.run()
     want = openhlm.fit(MODELS[4], mdm, hypotheses=["G01 = 0; G11 = 0"], homogeneity=True)
@@ -289,7 +289,7 @@ def test_corrupt_upload_and_equation_typo_then_the_next_action_works(page, tmp_p
     message = page.text("messages")
     assert message.startswith("cannot read broken.sav:") and library_words in message
     assert "/tmp" not in message  # no server folder in the page
-    page.shot("gui-error-upload.png")
+    page.shot("error-upload.png")
     page.click("open-hsb")                               # the app keeps working
     page.find("describe-1")
 
@@ -301,7 +301,7 @@ def test_corrupt_upload_and_equation_typo_then_the_next_action_works(page, tmp_p
     error = page.text("equation-error")
     assert "did you mean 'sector'" in error and "^^^^^" in error
     assert "sectr" in page.find("equation-text").get_attribute("value")  # kept for editing
-    page.shot("gui-error-equation.png")
+    page.shot("error-equation.png")
     page.click("beta0")                                  # the next click works
     page.menu("sector", "none")
     assert page.find("equation-text").get_attribute("value") == \
@@ -437,3 +437,37 @@ def test_saved_mdm_and_multiply_imputed_files(page, tmp_path):
     page.click("open-mdmz")
     assert "saved.mdmz" in page.text("mdm-status")
     assert "7185 level-1 and 160 level-2 units" in page.text("mdm-status")
+
+
+def test_a_long_fit_shows_progress_and_an_error_shows_in_the_page(page, monkeypatch):
+    import time
+
+    from openhlm.gui import session as gui_session
+
+    def slow_fit(*args, **kwargs):
+        time.sleep(1.5)
+        return real_fit(*args, **kwargs)
+
+    real_fit = gui_session.run_fit
+    monkeypatch.setattr(gui_session, "run_fit", slow_fit)
+    bundled(page)
+    page.view("model")
+    page.menu("mathach", "outcome")
+    page.click("run")
+    assert "Run 1 is running" in page.find("progress").text   # the page is not frozen
+    page.shot("progress.png")
+    page.click("tab-model")                                    # clicks still work meanwhile
+    page.click("tab-output")
+    page.wait(lambda d: d.find_elements("id", "run-summary"), 30)
+    monkeypatch.setattr(gui_session, "run_fit", real_fit)
+
+    page.view("settings")                                      # REML + heterogeneous sigma^2
+    page.click("heterogeneous-female")
+    page.run()
+    with pytest.raises(openhlm.EstimationError) as info:
+        openhlm.fit(MODELS[1], openhlm.datasets.hsb(), heterogeneous_sigma2=["female"])
+    assert page.text("run-error") == str(info.value)
+    page.view("settings")
+    page.click("method-ml")
+    page.run()                                                 # and the next run works
+    assert page.text("deviance") == f"{openhlm.fit(MODELS[1], openhlm.datasets.hsb(), method='ml', heterogeneous_sigma2=['female']).deviance:.6f}"

@@ -426,7 +426,8 @@ def progress(s: Session, run: Run) -> str:
     seconds = time.monotonic() - run.started
     return (f'<div id="progress" hx-get="{url(s, "status")}" hx-trigger="every 400ms" '
             f'hx-target="this" hx-swap="outerHTML"><span class="spinner"></span> '
-            f'Run {run.number} is running&hellip; {seconds:.0f} s</div>')
+            f'Run {run.number} is running&hellip; {seconds:.0f} s'
+            f'<pre class="eqtext">{e(run.equations)}</pre></div>')
 
 
 def run_html(s: Session, run: Run) -> str:
