@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette", reason="the gui extra is not installed (starlette)")
-pytest.importorskip("uvicorn", reason="the gui extra is not installed (uvicorn)")
-
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images" / "gui"
 HSB = Path(__file__).resolve().parents[2] / "src" / "openhlm" / "datasets" / "hsb"
 
@@ -28,8 +25,15 @@ def _chromium() -> tuple[str | None, str | None]:
     return binary, driver
 
 
+def need_gui_extra() -> None:
+    for name in ("starlette", "uvicorn", "multipart"):
+        pytest.importorskip(name, reason=f'the gui extra is not installed ({name}): '
+                                         'pip install ".[gui]"')
+
+
 @pytest.fixture(scope="session")
 def server():
+    need_gui_extra()
     from openhlm.gui.server import start_in_thread
 
     srv, thread, url = start_in_thread("127.0.0.1")

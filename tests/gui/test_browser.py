@@ -324,6 +324,9 @@ def test_two_tabs_are_two_sessions(page):
 def test_token_and_upload_limit():
     import http.cookiejar
 
+    from conftest import need_gui_extra
+
+    need_gui_extra()
     from openhlm.gui.server import start_in_thread
 
     server, thread, url = start_in_thread("127.0.0.1", token="s3cret", max_upload=1000)

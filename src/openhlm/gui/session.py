@@ -7,6 +7,7 @@ here (never the name or path sent by the browser).
 
 from __future__ import annotations
 
+import atexit
 import re
 import secrets
 import shutil
@@ -181,6 +182,7 @@ class SessionStore:
 
     def __init__(self, max_sessions: int = 64):
         self.root = Path(tempfile.mkdtemp(prefix="openhlm-gui-"))
+        atexit.register(self.close)  # also when the server did not shut down cleanly
         self.sessions: dict[str, Session] = {}
         self.max_sessions = max_sessions
         self.lock = threading.Lock()
