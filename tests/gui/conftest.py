@@ -80,8 +80,10 @@ class Page:
         return self.wait(lambda d: d.find_element("id", id_))
 
     def wait(self, condition, timeout: float = 30.0):
-        from selenium.common.exceptions import NoSuchElementException, \
-            StaleElementReferenceException
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.support.ui import WebDriverWait
 
         return WebDriverWait(self.d, timeout, poll_frequency=0.05, ignored_exceptions=(

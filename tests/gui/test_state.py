@@ -8,8 +8,13 @@ import pytest
 import openhlm
 from openhlm.errors import CommandFileError, SpecError
 from openhlm.gui.session import Session, safe_name
-from openhlm.gui.state import ModelState, command_file_text, model_file_text, \
-    restore_from_file, run_fit
+from openhlm.gui.state import (
+    ModelState,
+    command_file_text,
+    model_file_text,
+    restore_from_file,
+    run_fit,
+)
 from openhlm.spec.commandfile import parse_command_file
 from openhlm.spec.modelfile import parse_model_file
 

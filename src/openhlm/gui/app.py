@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -24,11 +24,11 @@ from starlette.staticfiles import StaticFiles
 
 from openhlm.errors import OpenHLMError
 from openhlm.gui import views
-from openhlm.gui.session import Session, SessionStore, safe_name
 from openhlm.gui.graphs import draw_graph, graph_png
+from openhlm.gui.session import Session, SessionStore, safe_name
 from openhlm.gui.state import restore_from_file
 
-__all__ = ["create_app", "DEFAULT_MAX_UPLOAD"]
+__all__ = ["DEFAULT_MAX_UPLOAD", "create_app"]
 
 STATIC = Path(__file__).with_name("static")
 DEFAULT_MAX_UPLOAD = 200 * 1024 * 1024  # bytes per upload request
@@ -542,7 +542,8 @@ def run_download(s: Session, run: Any, name: str) -> Response:
     r = run.results
     st = run.settings
     if name == "report.txt":
-        return Response(r.report(**run.state.report_options()), media_type="text/plain; charset=utf-8",
+        return Response(r.report(**run.state.report_options()),
+                        media_type="text/plain; charset=utf-8",
                         headers=_attachment(f"run{run.number}.txt"))
     if name == "report.html":
         from openhlm.report.html import render_html

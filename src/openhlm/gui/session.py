@@ -153,7 +153,7 @@ class Session:
                     results = run_fit(model, data, runs)
                 run.results = results
                 run.warnings = [" ".join(str(w.message).split()) for w in caught]
-            except Exception as exc:  # shown in the page; the app keeps working
+            except Exception as exc:  # noqa: BLE001 - shown in the page; the app keeps working
                 run.error = self.unpathed(str(exc) if _is_user_error(exc) else
                                           f"{type(exc).__name__}: {exc}")
             finally:

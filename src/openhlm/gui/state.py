@@ -17,8 +17,15 @@ from typing import Any
 from openhlm.errors import OpenHLMError, SpecError
 from openhlm.spec.model import Centering, Coefficient, Level2Equation, ModelSpec, Predictor
 
-__all__ = ["Coef", "Settings", "ModelState", "run_fit", "model_file_text",
-           "command_file_text", "restore_from_file"]
+__all__ = [
+    "Coef",
+    "ModelState",
+    "Settings",
+    "command_file_text",
+    "model_file_text",
+    "restore_from_file",
+    "run_fit",
+]
 
 CENTRINGS = {"none": Centering.NONE, "group": Centering.GROUP, "grand": Centering.GRAND}
 RESIDUAL_FORMATS = ("csv", "sav", "dta", "xpt", "xlsx", "parquet")
@@ -304,8 +311,9 @@ def model_file_text(state: ModelState, data_names: dict[str, str | None], id: st
         model=mf.ModelSection(equations=state.equations_only() + "\n",
                               constraints=tuple(state.constraints),
                               heterogeneous_sigma2=tuple(s.heterogeneous)),
-        estimation=mf.EstimationSection(s.method, s.mode, s.max_iterations or 100,  # type: ignore[arg-type]
-                                        s.tolerance or 1e-6),
+        estimation=mf.EstimationSection(
+            s.method, s.mode,  # type: ignore[arg-type]
+            s.max_iterations or 100, s.tolerance or 1e-6),
         weights=mf.WeightsSection(s.level1_weight, s.level2_weight, s.precision_weight,
                                   s.normalize != "none"),
         hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), s.homogeneity,

@@ -163,8 +163,8 @@ def describe_table(s: Session) -> str:
 
 def imputed_form(s: Session) -> str:
     n = len(s.imputed)
-    return (f'<details class="dialog" id="imputed-dialog"><summary>Multiply imputed data sets ({n + 1 if n else 1} '
-            'data set(s))</summary>'
+    return ('<details class="dialog" id="imputed-dialog"><summary>Multiply imputed data sets '
+            f'({n + 1} data set{"s" if n else ""})</summary>'
             f'<form id="imputed-form" hx-post="{url(s, "upload/imputed")}" '
             'hx-encoding="multipart/form-data"><p>Level-1 files of the other completed data '
             'sets (same variables, ID and level-2 file as this MDM); then choose "multiply '
@@ -294,7 +294,8 @@ def model_view(s: Session) -> str:
 <textarea name="constraints" id="constraint-text" rows="2">{e(chr(10).join(
         s.model.constraints))}</textarea><button type="submit" id="apply-constraints">Set</button>
 </form>{cerr}</details>
-<details class="dialog" id="modelfile-dialog"><summary>Open a model file (.toml) or an HLM command file (.hlm)</summary>
+<details class="dialog" id="modelfile-dialog">
+<summary>Open a model file (.toml) or an HLM command file (.hlm)</summary>
 <form id="modelfile-form" hx-post="{url(s, "upload/modelfile")}" hx-encoding="multipart/form-data">
 <input type="file" name="file" id="modelfile-file" accept=".toml,.hlm,.cmd,.txt">
 <button type="submit" id="open-modelfile">Open</button></form>
@@ -456,7 +457,8 @@ def run_html(s: Session, run: Run) -> str:
               + button(s, "output_format", "HLM text output", id="show-text",
                        cls="tab" + (" active" if fmt == "text" else ""), format="text"))
     if fmt == "text":
-        body = f'<pre class="report" id="report-text">{e(r.report(**run.state.report_options()))}</pre>'
+        text = r.report(**run.state.report_options())
+        body = f'<pre class="report" id="report-text">{e(text)}</pre>'
     else:
         from openhlm.report.html import render_html
 
@@ -526,8 +528,9 @@ def history_view(s: Session) -> str:
         method = res.method.upper() if res is not None else ""
         rows.append(f'<tr id="history-{r.number}"><td>{r.number}</td><td>{e(r.title)}</td>'
                     f'<td><pre>{e(r.equations)}</pre></td><td>{method}</td><td>{dev}</td>'
-                    f'<td>{par}</td><td>{button(s, "show_run", "show", id=f"show-{r.number}", n=r.number)}'
-                    f'</td></tr>')
+                    f'<td>{par}</td><td>'
+                    f'{button(s, "show_run", "show", id=f"show-{r.number}", n=r.number)}'
+                    '</td></tr>')
     done = [r for r in s.runs if r.results is not None]
     opts_a = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 1 else ""}>'
                      f'run {r.number}</option>' for i, r in enumerate(done))
