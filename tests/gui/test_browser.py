@@ -352,6 +352,11 @@ def test_token_and_upload_limit():
             headers={"Content-Type": "multipart/form-data; boundary=x"})
         with opener.open(request, timeout=10) as response:
             assert "the limit is" in response.read().decode()
+        request = urllib.request.Request(                  # no Content-Length: chunked
+            session + "upload/tables", data=iter([body[:500], body[500:]]), method="POST",
+            headers={"Content-Type": "multipart/form-data; boundary=x"})
+        with opener.open(request, timeout=10) as response:
+            assert "the upload is larger than the limit" in response.read().decode()
     finally:
         server.should_exit = True
         thread.join(timeout=10)

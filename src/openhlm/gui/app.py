@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -88,7 +89,11 @@ def create_app(*, token: str | None = None, max_upload: int = DEFAULT_MAX_UPLOAD
             s.say(f"the upload is {size / 1e6:.1f} MB; the limit is {max_upload / 1e6:.0f} MB "
                   "(openhlm gui --max-upload-mb)", "error")
             return HTMLResponse(views.main(s))
-        form = await request.form(max_files=200, max_part_size=max_upload)
+        try:
+            form = await read_upload(request, max_upload)
+        except (TooLarge, MultiPartException) as exc:
+            s.say(str(exc), "error")
+            return HTMLResponse(views.main(s))
         try:
             with s.lock:
                 try:
@@ -182,6 +187,29 @@ def create_app(*, token: str | None = None, max_upload: int = DEFAULT_MAX_UPLOAD
     app.state.store = store
     app.state.token = token
     return app
+
+
+async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"the upload is larger than the limit ({limit / 1e6:.0f} MB; "
+                           "openhlm gui --max-upload-mb)")
+        yield chunk
+
+
+async def read_upload(request: Request, limit: int) -> FormData:
+    """The multipart form of an upload, held in memory (at most ``limit`` bytes in all), so
+    that nothing is written outside the session folder (Starlette would spool large files to
+    the system's temporary folder)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise MultiPartException("an upload must be sent as multipart/form-data")
+    stream = _limited(request.stream(), limit)
+    parser = MultiPartParser(request.headers, stream,  # type: ignore[arg-type]
+                             max_files=200, max_fields=1000)
+    parser.spool_max_size = parser.max_file_size = limit + 1  # type: ignore[attr-defined]
+    return await parser.parse()
 
 
 def _attachment(name: str) -> dict[str, str]:
