@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import HSB
 
 import openhlm
+from tests.gui.helpers import HSB, need_gui_extra
 
 MODELS = {
     1: "mathach = B0 + R\nB0 = G00 + U0",
@@ -323,8 +323,6 @@ def test_two_tabs_are_two_sessions(page):
 
 def test_token_and_upload_limit():
     import http.cookiejar
-
-    from conftest import need_gui_extra
 
     need_gui_extra()
     from openhlm.gui.server import start_in_thread
