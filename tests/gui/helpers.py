@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images" / "gui"
+#: Screenshots of each view go to docs/images/gui/ with OPENHLM_WRITE_GUI_IMAGES=1 (after a change
+#: to the window; look at them before committing), else to a temporary folder.
+IMAGES = (Path(__file__).resolve().parents[2] / "docs" / "images" / "gui"
+          if os.environ.get("OPENHLM_WRITE_GUI_IMAGES")
+          else Path(tempfile.gettempdir()) / "openhlm-gui-screenshots")
 HSB = Path(__file__).resolve().parents[2] / "src" / "openhlm" / "datasets" / "hsb"
 
 

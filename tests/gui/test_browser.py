@@ -3,7 +3,8 @@ hsb1.sav/hsb2.sav uploads, the numbers shown equal openhlm.fit's; a GLH and a re
 through the dialogs; a corrupt upload and an equation typo; downloads that open in the
 library; graphs; the run history; sessions, tokens and the upload limit.
 
-Screenshots of each view are written to docs/images/ (gui/*.png).
+Screenshots of each view: docs/images/gui/*.png (``OPENHLM_WRITE_GUI_IMAGES=1``, see
+tests/gui/helpers.py).
 """
 
 from __future__ import annotations
