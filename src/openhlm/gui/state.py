@@ -278,7 +278,16 @@ def run_fit(state: ModelState, data: Any, runs: list[Any] | None = None) -> Any:
     """Fit the window's model to ``data`` (an MDM, or a list of MDMs for multiply imputed
     data sets) through the library: the GUI's only door into the statistics.
 
-    At merge this becomes ``openhlm.runner.run(model, data, FitOptions.from_kwargs(**kw))``.
+    With the runner (``openhlm.runner``, ``openhlm.spec.options.FitOptions``) the body becomes::
+
+        from openhlm.runner import run
+        from openhlm.spec.options import FitOptions
+
+        options = FitOptions.from_kwargs(**state.fit_kwargs(runs))
+        return run(state.equations_only(), data, options)
+
+    (checked on the runner branch: the same report as ``openhlm.fit`` for Model 4 with
+    constraints, GLH, homogeneity, weights, deviance test and exploratory analysis).
     """
     import openhlm
 
