@@ -149,9 +149,10 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     page.shot("history.png")
 
     page.view("graphs")                                  # HLM's model graph of Model 4
-    select = page.find("x")
     from selenium.webdriver.support.ui import Select
 
+    Select(page.find("graph-run")).select_by_value("4")   # Model 4 (REML)
+    page.settled()
     Select(page.find("by")).select_by_value("sector")
     page.settled()
     Select(page.find("quartiles_of")).select_by_value("meanses")
@@ -170,7 +171,6 @@ def test_seminar_models_1_to_4_by_clicks(page, hsb_files):
     Select(page.find("variable")).select_by_value("pracad")
     page.settled()
     page.find("graph")
-    del select
 
 
 def test_glh_and_residual_file_through_the_dialogs(page, tmp_path):

@@ -486,17 +486,25 @@ def graphs_view(s: Session) -> str:
                     f'{e(label)}</option>' for k, label in GRAPHS)
     run_opts = "".join(f'<option value="{x.number}"{" selected" if x is run else ""}>'
                        f'run {x.number}</option>' for x in runs)
-    form = f"""<form id="graph-form" hx-post="{url(s, "do/graph")}" hx-trigger="change">
-<label>Graph <select name="kind" id="graph-kind">{kinds}</select></label>
-<label>of <select name="run" id="graph-run">{run_opts}</select></label>
-<label>X focus {_select("x", l1, g.get("x"), "first level-1 predictor")}</label>
-<label>lines by (level 2) {_select("by", l2, g.get("by"), "none")}</label>
-<label>quartiles of {_select("quartiles_of", l2, g.get("quartiles_of"), "none")}</label>
-<label>units <input type="number" min="1" name="sample" id="sample"
- value="{e(g.get("sample") or 30)}"></label>
-<label>random coefficient {_select("coefficient", coefs, g.get("coefficient"), "INTRCPT1")}</label>
-<label>level-2 variable {_select("variable", l2, g.get("variable"), "(choose)")}</label>
-</form>"""
+    kind = g.get("kind", "model")
+    fields = {
+        "x": f'<label>X focus {_select("x", l1, g.get("x"), "first level-1 predictor")}</label>',
+        "by": f'<label>lines by (level 2) {_select("by", l2, g.get("by"), "none")}</label>',
+        "quartiles_of": f'<label>quartiles of '
+                        f'{_select("quartiles_of", l2, g.get("quartiles_of"), "none")}</label>',
+        "sample": f'<label>units drawn <input type="number" min="1" name="sample" id="sample" '
+                  f'value="{e(g.get("sample") or 30)}"></label>',
+        "coefficient": f'<label>random coefficient '
+                       f'{_select("coefficient", coefs, g.get("coefficient"), "INTRCPT1")}</label>',
+        "variable": f'<label>level-2 variable '
+                    f'{_select("variable", l2, g.get("variable"), "(choose)")}</label>',
+    }
+    shown = {"model": ("x", "by", "quartiles_of"), "level1": ("x", "sample", "by"),
+             "eb-vs": ("variable", "coefficient"), "caterpillar": ("coefficient",)}
+    form = (f'<form id="graph-form" hx-post="{url(s, "do/graph")}" hx-trigger="change">'
+            f'<label>Graph <select name="kind" id="graph-kind">{kinds}</select></label> '
+            f'<label>of <select name="run" id="graph-run">{run_opts}</select></label> '
+            + " ".join(fields[f] for f in shown.get(kind, ())) + "</form>")
     params = {k: v for k, v in g.items() if v}
     params["run"] = str(run.number)
     from urllib.parse import urlencode
