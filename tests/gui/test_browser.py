@@ -38,7 +38,12 @@ def fetch(page, href: str) -> bytes:
 
 
 def upload_hsb(page) -> None:
+    from selenium.webdriver.support.ui import Select
+
     page.open()
+    Select(page.find("file-type")).select_by_value("spss")  # HLM's Input File Type
+    page.settled()
+    assert page.find("level1-file").get_attribute("accept") == ".sav,.zsav,.por"
     page.find("level1-file").send_keys(str(HSB / "hsb1.sav"))
     page.find("level2-file").send_keys(str(HSB / "hsb2.sav"))
     page.click("read-files")

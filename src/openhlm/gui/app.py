@@ -266,6 +266,11 @@ def a_make_mdm(s: Session, form: Form) -> None:
     s.say(f"MDM made: {mdm.n_level1} level-1 and {mdm.n_level2} level-2 units.")
 
 
+def a_file_type(s: Session, form: Form) -> None:
+    kind = _get(form, "file_type", "any")
+    s.file_type = kind if kind in views.FILE_TYPES else "any"
+
+
 def a_clear_imputed(s: Session, form: Form) -> None:
     s.imputed = []
 
@@ -460,7 +465,7 @@ def a_graph(s: Session, form: Form) -> None:
 
 
 ACTIONS: dict[str, Callable[[Session, Form], None]] = {
-    "view": a_view, "bundled": a_bundled, "make_mdm": a_make_mdm,
+    "view": a_view, "bundled": a_bundled, "file_type": a_file_type, "make_mdm": a_make_mdm,
     "clear_imputed": a_clear_imputed, "level": a_level, "select": a_select,
     "variable": a_variable, "random": a_random, "intercept": a_intercept, "mixed": a_mixed,
     "equations": a_equations, "constraints": a_constraints, "settings": a_settings,

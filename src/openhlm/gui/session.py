@@ -60,6 +60,7 @@ class Session:
         self.data_names: dict[str, str | None] = {}
         self.id_variable: str | None = None
         self.missing = "analysis"
+        self.file_type = "any"
         self.tables: dict[str, tuple[str, Any]] = {}  # role -> (file name, Table)
         self.imputed: list[Any] = []
         self.model = ModelState()

@@ -17,6 +17,15 @@ from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
 VIEWS = (("data", "Data (MDM)"), ("model", "Model"), ("settings", "Settings"),
          ("output", "Run & output"), ("graphs", "Graphs"), ("history", "History"))
+FILE_TYPES = {
+    "any": ("Anything openhlm reads", ()),
+    "spss": ("SPSS/Windows (.sav, .zsav, .por)", (".sav", ".zsav", ".por")),
+    "stata": ("Stata (.dta)", (".dta",)),
+    "sas": ("SAS (.sas7bdat, .xpt)", (".sas7bdat", ".xpt")),
+    "csv": ("Delimited text (.csv, .tsv, .txt, .dat)", (".csv", ".tsv", ".txt", ".dat")),
+    "excel": ("Excel (.xlsx)", (".xlsx",)),
+    "parquet": ("Parquet (.parquet)", (".parquet",)),
+}
 GRAPHS = (("model", "Model graph"), ("level1", "Level-1 equations"),
           ("qq-mdist", "Q-Q plot of Mahalanobis distances"),
           ("mdrsvar-hist", "Histogram of MDRSVAR"), ("mdrsvar-qq", "Q-Q plot of MDRSVAR"),
@@ -80,12 +89,18 @@ def main(s: Session) -> str:
 def data_view(s: Session) -> str:
     from openhlm.data.readers import supported_suffixes
 
-    accept = ",".join(supported_suffixes())
+    known = supported_suffixes()
+    suffixes = [x for x in FILE_TYPES.get(s.file_type, ("",))[1] if x in known] or list(known)
+    accept = ",".join(suffixes)
+    types = "".join(f'<option value="{k}"{" selected" if k == s.file_type else ""}>'
+                    f'{e(label)}</option>' for k, (label, _) in FILE_TYPES.items())
     out = ['<h2>Make an MDM</h2>',
+           f'<p><label>Input file type <select name="file_type" id="file-type" '
+           f'hx-post="{url(s, "do/file_type")}" hx-trigger="change">{types}</select></label> '
+           '<span class="hint">(the file is read by its suffix; this choice filters the '
+           'file dialog)</span></p>',
            f'<form id="tables-form" hx-post="{url(s, "upload/tables")}" '
            'hx-encoding="multipart/form-data" hx-indicator="#busy">',
-           '<p>Input file type: any that openhlm reads (SPSS .sav, Stata .dta, SAS .sas7bdat/'
-           '.xpt, CSV, Parquet, Excel), chosen by the file\'s suffix.</p>',
            f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
            f'accept="{e(accept)}"></label> ',
            f'<label>Level-2 file (optional) <input type="file" name="level2" '
