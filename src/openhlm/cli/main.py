@@ -30,6 +30,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: list[str] = ["mdm", "fit"]
 COMMANDS.append("residuals")
 COMMANDS.append("plot")
+COMMANDS.append("gui")
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2

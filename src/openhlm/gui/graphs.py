@@ -1,0 +1,57 @@
+"""Graphs of a run (``openhlm.plots``) as PNG or SVG bytes; the last PNG is kept per session."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+__all__ = ["draw_graph", "graph_png"]
+
+
+def draw_graph(s: Any, q: dict[str, str], fmt: str) -> bytes:
+    """A graph of ``openhlm.plots`` for a run of the session, as PNG or SVG bytes."""
+    from openhlm import plots
+
+    if fmt not in ("png", "svg"):
+        raise ValueError("PNG or SVG")
+    run = s.run(int(q.get("run") or 0))
+    if run is None or run.results is None:
+        raise ValueError("no such run")
+    r = run.results
+    kind = q.get("kind", "model")
+    x = q.get("x") or None
+    if kind == "model":
+        fig = plots.model_graph(r, x=x, by=q.get("by") or None,
+                                quartiles_of=q.get("quartiles_of") or None)
+    elif kind == "level1":
+        fig = plots.level1_equations(r, x=x, sample=int(q.get("sample") or 30),
+                                     by=q.get("by") or None)
+    elif kind == "qq-mdist":
+        fig = plots.qq_mdist(r)
+    elif kind == "mdrsvar-hist":
+        fig = plots.mdrsvar_histogram(r)
+    elif kind == "mdrsvar-qq":
+        fig = plots.mdrsvar_qq(r)
+    elif kind == "eb-vs":
+        variable = q.get("variable")
+        if not variable:
+            raise ValueError("choose the level-2 variable")
+        fig = plots.eb_residuals_vs(r, variable, q.get("coefficient") or "INTRCPT1")
+    elif kind == "caterpillar":
+        fig = plots.caterpillar(r, q.get("coefficient") or "INTRCPT1")
+    else:
+        raise ValueError(f"unknown graph {kind!r}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def graph_png(s: Any, q: dict[str, str]) -> bytes:
+    """The PNG for ``q``, drawn once and kept in the session (the page and the download)."""
+    key = tuple(sorted((k, v) for k, v in q.items() if k != "v"))
+    cached = getattr(s, "graph_cache", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = draw_graph(s, q, "png")
+    s.graph_cache = (key, data)
+    return data

@@ -1,0 +1,405 @@
+"""What the window holds: the model being built by clicks, the settings dialogs, the runs.
+
+No statistics here.  :meth:`ModelState.fit_kwargs` turns the window into exactly the keyword
+arguments of :func:`openhlm.fit`, and :func:`run_fit` is the one place that fits (the door into
+the library that the CLI and the API use too).  :func:`model_file_text` and
+:func:`command_file_text` write the window as a TOML model file / HLM command file with the
+library's writers, and :meth:`ModelState.restore` reads either back into the window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openhlm.errors import OpenHLMError, SpecError
+from openhlm.spec.model import Centering, Coefficient, Level2Equation, ModelSpec, Predictor
+
+__all__ = [
+    "Coef",
+    "ModelState",
+    "Settings",
+    "command_file_text",
+    "model_file_text",
+    "restore_from_file",
+    "run_fit",
+]
+
+CENTRINGS = {"none": Centering.NONE, "group": Centering.GROUP, "grand": Centering.GRAND}
+RESIDUAL_FORMATS = ("csv", "sav", "dta", "xpt", "xlsx", "parquet")
+
+
+@dataclass
+class Coef:
+    """One level-1 coefficient: its level-1 predictor (``None``: the intercept), the level-2
+    predictors of its equation, whether it has a random term ``Uq`` and a ``Gq0``."""
+
+    predictor: Predictor | None
+    level2: list[Predictor] = field(default_factory=list)
+    random: bool = False
+    intercept2: bool = True
+
+
+@dataclass
+class Settings:
+    """Basic Settings and Other Settings, as HLM's dialogs hold them."""
+
+    title: str = ""
+    method: str = "reml"
+    mode: str = "exact"
+    max_iterations: int | None = None
+    tolerance: float | None = None
+    # residual files
+    resid1: bool = False
+    resid2: bool = False
+    resid_format: str = "csv"
+    resid1_extra: list[str] = field(default_factory=list)
+    resid2_extra: list[str] = field(default_factory=list)
+    # hypothesis testing
+    glh: list[list[str]] = field(default_factory=list)
+    homogeneity: bool = False
+    deviance_source: str = "none"  # "none", "typed" or "run:N"
+    deviance_value: float | None = None
+    deviance_parameters: int | None = None
+    # estimation settings
+    heterogeneous: list[str] = field(default_factory=list)
+    level1_weight: str | None = None
+    level2_weight: str | None = None
+    precision_weight: str | None = None
+    normalize: str = "within"
+    imputation: str = "none"  # "none", "files" or "plausible"
+    plausible_values: list[str] = field(default_factory=list)
+    exploratory: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelState:
+    """The model in HLM's window: the outcome, the level-1 coefficients with their level-2
+    equations and random terms, the constraints, and the settings."""
+
+    outcome: str | None = None
+    coefs: list[Coef] = field(default_factory=lambda: [Coef(None, random=True)])
+    constraints: list[str] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
+
+    # -- clicks in the model window ------------------------------------------------------
+    def set_outcome(self, name: str) -> None:
+        self.remove_level1(name)
+        self.outcome = name
+
+    def add_level1(self, name: str, centring: str = "none") -> None:
+        """Add ``name`` to the level-1 equation (or change its centring); slopes start fixed,
+        as in HLM."""
+        pred = Predictor(name, CENTRINGS[centring])
+        if name == self.outcome:
+            self.outcome = None
+        for coef in self.coefs:
+            if coef.predictor is not None and coef.predictor.name == name:
+                coef.predictor = pred
+                return
+        self.coefs.append(Coef(pred))
+
+    def remove_level1(self, name: str) -> None:
+        if name == self.outcome:
+            self.outcome = None
+        self.coefs = [c for c in self.coefs if c.predictor is None or c.predictor.name != name]
+
+    def add_level2(self, q: int, name: str, centring: str = "none") -> None:
+        coef = self.coefs[q]
+        pred = Predictor(name, CENTRINGS[centring])
+        for i, p in enumerate(coef.level2):
+            if p.name == name:
+                coef.level2[i] = pred
+                return
+        coef.level2.append(pred)
+
+    def remove_level2(self, q: int, name: str) -> None:
+        self.coefs[q].level2 = [p for p in self.coefs[q].level2 if p.name != name]
+
+    def toggle_random(self, q: int) -> None:
+        self.coefs[q].random = not self.coefs[q].random
+
+    def toggle_intercept(self) -> None:
+        """Add or remove the level-1 intercept (HLM's INTRCPT1)."""
+        if self.coefs and self.coefs[0].predictor is None:
+            self.coefs.pop(0)
+        else:
+            self.coefs.insert(0, Coef(None, random=True))
+
+    # -- the spec ------------------------------------------------------------------------
+    def spec(self) -> ModelSpec:
+        """The :class:`ModelSpec` of the window (no constraints: they go in the keywords)."""
+        if self.outcome is None:
+            raise SpecError("choose the outcome variable: click a level-1 variable and "
+                            "'outcome variable'")
+        if not self.coefs:
+            raise SpecError("the level-1 equation has no coefficient")
+        coefs = []
+        for q, c in enumerate(self.coefs):
+            coefs.append(Coefficient(q, c.predictor, Level2Equation(
+                c.intercept2, tuple(c.level2), c.random)))
+        return ModelSpec(self.outcome, tuple(coefs))
+
+    def equations_text(self) -> str:
+        """The equation text of the window (openhlm's equation format), constraints below."""
+        from openhlm.spec.printing import format_equations
+
+        if self.outcome is None:
+            return ""
+        text = format_equations(self.spec())
+        return "\n".join([text, *self.constraints])
+
+    def load_spec(self, spec: ModelSpec) -> None:
+        """Set the window from a parsed spec (typed equations, a model file)."""
+        self.outcome = spec.outcome
+        self.coefs = [Coef(c.predictor, list(c.equation.predictors), c.equation.random,
+                           c.equation.intercept) for c in spec.coefficients]
+        self.constraints = [str(c) for c in spec.constraints]
+
+    def apply_text(self, text: str, level1: tuple[str, ...], level2: tuple[str, ...]) -> None:
+        """Parse typed equations (and constraint lines) into the window; raises the parser's
+        pointed :class:`SpecError` and leaves the window as it was on error."""
+        from openhlm.spec.equations import parse_model
+
+        spec = parse_model(text, level1_variables=level1, level2_variables=level2)
+        self.load_spec(spec)
+
+    def set_constraints(self, rows: list[str], level1: tuple[str, ...],
+                        level2: tuple[str, ...]) -> None:
+        """Constraints of gammas (``G02 = G12``), checked by the library's parser first."""
+        from openhlm.spec.equations import parse_model
+
+        rows = [r.strip() for r in rows if r.strip()]
+        parse_model(self.equations_only(), level1_variables=level1, level2_variables=level2,
+                    constraints=rows)
+        self.constraints = rows
+
+    def equations_only(self) -> str:
+        """The equations without the constraint lines (constraints go in the keywords)."""
+        from openhlm.spec.printing import format_equations
+
+        return format_equations(self.spec())
+
+    # -- the one function that the runner switch replaces --------------------------------
+    def fit_kwargs(self, runs: list[Any] | None = None) -> dict[str, Any]:
+        """Exactly the keyword arguments of :func:`openhlm.fit` for this window.
+
+        ``runs`` is the session's run history (for a deviance test against a previous run).
+        Only settings that differ from :func:`openhlm.fit`'s defaults are included.
+        """
+        s = self.settings
+        kw: dict[str, Any] = {"method": s.method, "mode": s.mode}
+        if self.constraints:
+            kw["constraints"] = list(self.constraints)
+        if s.max_iterations is not None:
+            kw["max_iterations"] = int(s.max_iterations)
+        if s.tolerance is not None:
+            kw["tolerance"] = float(s.tolerance)
+        if s.level1_weight:
+            kw["level1_weight"] = s.level1_weight
+        if s.level2_weight:
+            kw["level2_weight"] = s.level2_weight
+        if s.precision_weight:
+            kw["precision_weight"] = s.precision_weight
+        if (s.level1_weight or s.level2_weight) and s.normalize != "within":
+            kw["normalize_weights"] = s.normalize
+        if s.heterogeneous:
+            kw["heterogeneous_sigma2"] = list(s.heterogeneous)
+        if s.imputation == "plausible" and s.plausible_values:
+            kw["plausible_values"] = list(s.plausible_values)
+        if s.glh:
+            kw["hypotheses"] = ["; ".join(rows) for rows in s.glh]
+        if s.homogeneity:
+            kw["homogeneity"] = True
+        prior = self.prior_model(runs or [])
+        if prior is not None:
+            kw["deviance_test"] = prior
+        if s.exploratory:
+            kw["exploratory"] = list(s.exploratory)
+        return kw
+
+    def report_options(self) -> dict[str, Any]:
+        """Keywords of ``HLMResults.report()`` (the problem title; the runner's output
+        options at merge)."""
+        return {"title": self.settings.title} if self.settings.title else {}
+
+    def prior_model(self, runs: list[Any]) -> dict[str, Any] | None:
+        s = self.settings
+        if s.deviance_source == "typed":
+            if s.deviance_value is None or s.deviance_parameters is None:
+                raise SpecError("deviance test: type the prior model's deviance and its "
+                                "number of parameters")
+            return {"deviance": float(s.deviance_value),
+                    "n_parameters": int(s.deviance_parameters)}
+        if s.deviance_source.startswith("run:"):
+            number = int(s.deviance_source[4:])
+            for run in runs:
+                if run.number == number and run.results is not None:
+                    return {"deviance": float(run.results.deviance),
+                            "n_parameters": int(run.results.n_parameters)}
+            raise SpecError(f"deviance test: run {number} has no results")
+        return None
+
+    def restore(self, model_file: Any, level1: tuple[str, ...], level2: tuple[str, ...]
+                ) -> None:
+        """Set the window from a :class:`~openhlm.spec.modelfile.ModelFile`."""
+        spec = model_file.model_spec(level1, level2)
+        weights = model_file.resolved_weights(level1, level2)
+        mf = model_file
+        new = ModelState()
+        new.load_spec(spec)
+        s = new.settings
+        s.title = mf.title
+        s.method, s.mode = mf.estimation.method, mf.estimation.mode
+        s.max_iterations = (mf.estimation.max_iterations
+                            if mf.estimation.max_iterations != 100 else None)
+        s.tolerance = mf.estimation.tolerance if mf.estimation.tolerance != 1e-6 else None
+        s.heterogeneous = list(spec.variance_predictors)
+        s.level1_weight, s.level2_weight = weights.level1, weights.level2
+        s.precision_weight = weights.precision
+        s.normalize = "within" if weights.normalize else "none"
+        s.glh = [list(rows) for rows in mf.hypotheses.glh]
+        s.homogeneity = mf.hypotheses.homogeneity
+        if mf.hypotheses.deviance_test is not None:
+            s.deviance_source = "typed"
+            s.deviance_value = mf.hypotheses.deviance_test.deviance
+            s.deviance_parameters = mf.hypotheses.deviance_test.parameters
+        s.resid1 = mf.output.level1_residuals is not None
+        s.resid2 = mf.output.level2_residuals is not None
+        s.resid_format = mf.output.format
+        s.exploratory = list(mf.output.exploratory)
+        self.outcome, self.coefs, self.constraints = new.outcome, new.coefs, new.constraints
+        self.settings = s
+
+
+def run_fit(state: ModelState, data: Any, runs: list[Any] | None = None) -> Any:
+    """Fit the window's model to ``data`` (an MDM, or a list of MDMs for multiply imputed
+    data sets) through the library: the GUI's only door into the statistics.
+
+    With the runner (``openhlm.runner``, ``openhlm.spec.options.FitOptions``) the body becomes::
+
+        from openhlm.runner import run
+        from openhlm.spec.options import FitOptions
+
+        options = FitOptions.from_kwargs(**state.fit_kwargs(runs))
+        return run(state.equations_only(), data, options)
+
+    (checked on the runner branch: the same report as ``openhlm.fit`` for Model 4 with
+    constraints, GLH, homogeneity, weights, deviance test and exploratory analysis).
+    """
+    import openhlm
+
+    kwargs = state.fit_kwargs(runs)
+    return openhlm.fit(state.equations_only(), data, **kwargs)
+
+
+def model_file_text(state: ModelState, data_names: dict[str, str | None], id: str | None,
+                    missing: str = "analysis", runs: list[Any] | None = None) -> str:
+    """The window as a TOML model file (the library's writer); ``data_names``: the uploaded
+    file names (``level1``, ``level2``, ``mdm``), written as names relative to the file."""
+    from openhlm.spec import modelfile as mf
+
+    s = state.settings
+    prior = state.prior_model(runs or [])
+    deviance = (mf.DevianceTest(prior["deviance"], prior["n_parameters"])
+                if prior is not None else None)
+
+    def name(key: str) -> Path | None:
+        value = data_names.get(key)
+        return Path(value) if value else None
+
+    fmt = s.resid_format
+    model_file = mf.ModelFile(
+        path=None,
+        title=s.title,
+        data=mf.DataSection(level1=name("level1"), level2=name("level2"), mdm=name("mdm"),
+                            id=id, missing=missing if missing in ("analysis", "listwise")
+                            else "analysis"),
+        model=mf.ModelSection(equations=state.equations_only() + "\n",
+                              constraints=tuple(state.constraints),
+                              heterogeneous_sigma2=tuple(s.heterogeneous)),
+        estimation=mf.EstimationSection(
+            s.method, s.mode,  # type: ignore[arg-type]
+            s.max_iterations or 100, s.tolerance or 1e-6),
+        weights=mf.WeightsSection(s.level1_weight, s.level2_weight, s.precision_weight,
+                                  s.normalize != "none"),
+        hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), s.homogeneity,
+                                        deviance),
+        output=mf.OutputSection(
+            level1_residuals=Path(f"resid1.{fmt}") if s.resid1 else None,
+            level2_residuals=Path(f"resid2.{fmt}") if s.resid2 else None,
+            format=fmt, exploratory=tuple(s.exploratory)),
+    )
+    return mf.format_model_file(model_file)
+
+
+def command_file_text(state: ModelState, mdm_name: str = "model.mdm",
+                      runs: list[Any] | None = None) -> str:
+    """The window as an HLM 6 command file (the library's writer)."""
+    from openhlm.spec.commandfile import CommandOptions, write_command_file
+    from openhlm.spec.contrasts import parse_hypothesis
+    from openhlm.spec.model import Constraint
+
+    s = state.settings
+    spec = state.spec()
+    spec = dataclasses.replace(spec, constraints=tuple(
+        Constraint(tuple(p.strip() for p in c.split("="))) for c in state.constraints),
+        variance_predictors=tuple(s.heterogeneous))
+    lines = []
+    for number, rows in enumerate(s.glh, start=1):
+        for row in parse_hypothesis(rows, spec.gamma_labels(), where=f"hypothesis {number}"):
+            if row.rhs != 0:
+                raise SpecError("an HLM command file holds hypotheses with right-hand side 0 "
+                                "only; use the TOML model file")
+            lines.append(f"gamma{number}:" + ",".join(f"{v:g}" for v in row.row))
+    fmt = {"sav": "spss", "dta": "stata", "xpt": "sas"}.get(s.resid_format, s.resid_format)
+    prior = state.prior_model(runs or [])
+    deviance = prior["deviance"] if prior is not None else None
+    parameters = prior["n_parameters"] if prior is not None else None
+    options = CommandOptions(
+        method=s.method,  # type: ignore[arg-type]
+        max_iterations=s.max_iterations or 100, tolerance=s.tolerance or 1e-6,
+        homvar=s.homogeneity, hypoth=bool(lines), hypotheses=tuple(lines),
+        deviance=deviance, df=parameters,
+        level1_weight=s.level1_weight, level2_weight=s.level2_weight,
+        variance_known=s.precision_weight,
+        resfil1=s.resid1, resfil1_name=f"resid1.{s.resid_format}" if s.resid1 else None,
+        resfil1_variables=tuple(s.resid1_extra),
+        resfil2=s.resid2, resfil2_name=f"resid2.{s.resid_format}" if s.resid2 else None,
+        resfil2_variables=tuple(s.resid2_extra),
+        resfil_type=fmt if (s.resid1 or s.resid2) else None,
+        title=s.title or "no title",
+    )
+    return write_command_file(spec, options, mdm=mdm_name)
+
+
+def restore_from_file(state: ModelState, name: str, text: str, level1: tuple[str, ...],
+                      level2: tuple[str, ...]) -> None:
+    """Re-open a TOML model file or an HLM command file (``.hlm``/``.cmd``) into the window.
+
+    Paths in the file are not read: the data are the session's.  Raises the library's
+    :class:`~openhlm.errors.CommandFileError` for a file that cannot be read.
+    """
+    from openhlm.spec.commandfile import parse_command_file
+    from openhlm.spec.modelfile import DataSection, model_file_from_command_file, parse_model_file
+
+    if name.lower().endswith(".toml"):
+        model_file = parse_model_file(text, path=None)
+        mode = model_file.estimation.mode
+    else:
+        command = parse_command_file(text if "\n" in text else text + "\n",
+                                     level1_variables=level1, level2_variables=level2)
+        model_file = model_file_from_command_file(command, DataSection(), mode="exact")
+        mode = "exact"
+        resid_extra = (list(command.options.resfil1_variables),
+                       list(command.options.resfil2_variables))
+    state.restore(model_file, level1, level2)
+    state.settings.mode = mode
+    if not name.lower().endswith(".toml"):
+        state.settings.resid1_extra, state.settings.resid2_extra = resid_extra
+
+
+def is_user_error(exc: BaseException) -> bool:
+    return isinstance(exc, (OpenHLMError, ValueError))

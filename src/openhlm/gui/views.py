@@ -1,0 +1,569 @@
+"""HTML of the window: menu, Data, Model, Settings, Output, Graphs and History views.
+
+Plain server-rendered HTML; htmx (vendored, ``static/htmx.min.js``) posts each click to the
+server and swaps ``#main``.  Every number shown comes from the library (the report renderers,
+``MDM.describe()``, ``openhlm.compare``).
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from openhlm.gui.session import Run, Session
+from openhlm.spec.model import Centering, Predictor
+from openhlm.spec.modelfile import RESIDUAL_FORMATS
+
+VIEWS = (("data", "Data (MDM)"), ("model", "Model"), ("settings", "Settings"),
+         ("output", "Run & output"), ("graphs", "Graphs"), ("history", "History"))
+FILE_TYPES = {
+    "any": ("Anything openhlm reads", ()),
+    "spss": ("SPSS/Windows (.sav, .zsav, .por)", (".sav", ".zsav", ".por")),
+    "stata": ("Stata (.dta)", (".dta",)),
+    "sas": ("SAS (.sas7bdat, .xpt)", (".sas7bdat", ".xpt")),
+    "csv": ("Delimited text (.csv, .tsv, .txt, .dat)", (".csv", ".tsv", ".txt", ".dat")),
+    "excel": ("Excel (.xlsx)", (".xlsx",)),
+    "parquet": ("Parquet (.parquet)", (".parquet",)),
+}
+GRAPHS = (("model", "Model graph"), ("level1", "Level-1 equations"),
+          ("qq-mdist", "Q-Q plot of Mahalanobis distances"),
+          ("mdrsvar-hist", "Histogram of MDRSVAR"), ("mdrsvar-qq", "Q-Q plot of MDRSVAR"),
+          ("eb-vs", "EB residuals against a level-2 variable"),
+          ("caterpillar", "Caterpillar plot of EB residuals"))
+
+
+def e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def vals(**kw: Any) -> str:
+    return e(json.dumps(kw))
+
+
+def page(s: Session, token_query: str = "") -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>openhlm</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/gui.css{token_query}">
+<script src="/static/htmx.min.js{token_query}"></script>
+</head>
+<body hx-target="#main" hx-swap="innerHTML" data-session="{e(s.sid)}">
+<header><span class="brand">openhlm</span> <span class="sub">HLM2 in the browser</span>
+<span id="busy" class="htmx-indicator">working&hellip;</span></header>
+<div id="main">{main(s)}</div>
+</body></html>"""
+
+
+def url(s: Session, path: str) -> str:
+    return f"/s/{s.sid}/{path}"
+
+
+def button(s: Session, action: str, label: str, *, id: str | None = None,
+           cls: str = "", title: str = "", **values: Any) -> str:
+    attrs = f' id="{e(id)}"' if id else ""
+    attrs += f' class="{e(cls)}"' if cls else ""
+    attrs += f' title="{e(title)}"' if title else ""
+    hv = f" hx-vals='{vals(**values)}'" if values else ""
+    return (f'<button type="button"{attrs} hx-post="{url(s, "do/" + action)}"{hv} '
+            f'hx-indicator="#busy">{label}</button>')
+
+
+def main(s: Session) -> str:
+    tabs = "".join(
+        button(s, "view", label, id=f"tab-{name}", cls="tab" + (" active" if s.view == name
+                                                                    else ""), name=name)
+        for name, label in VIEWS)
+    status = (f"MDM: <b>{e(s.mdm_label)}</b>, {s.mdm.n_level1} level-1 and "
+              f"{s.mdm.n_level2} level-2 units" if s.mdm is not None else "no MDM yet")
+    msgs = "".join(f'<div class="msg {e(kind)}" role="alert"><pre>{e(text)}</pre></div>'
+                   for kind, text in s.pop_messages())
+    body = {"data": data_view, "model": model_view, "settings": settings_view,
+            "output": output_view, "graphs": graphs_view, "history": history_view}[s.view](s)
+    run = button(s, "run", "Run analysis", id="run", cls="primary") if s.mdm is not None else ""
+    return (f'<nav>{tabs}{run}<span class="status" id="mdm-status">{status}</span></nav>'
+            f'<div id="messages">{msgs}</div><section id="view-{e(s.view)}">{body}</section>')
+
+
+# ------------------------------------------------------------------------------- data view
+def data_view(s: Session) -> str:
+    from openhlm.data.readers import supported_suffixes
+
+    known = supported_suffixes()
+    suffixes = [x for x in FILE_TYPES.get(s.file_type, ("",))[1] if x in known] or list(known)
+    accept = ",".join(suffixes)
+    types = "".join(f'<option value="{k}"{" selected" if k == s.file_type else ""}>'
+                    f'{e(label)}</option>' for k, (label, _) in FILE_TYPES.items())
+    out = ['<h2>Make an MDM</h2>',
+           f'<p><label>Input file type <select name="file_type" id="file-type" '
+           f'hx-post="{url(s, "do/file_type")}" hx-trigger="change">{types}</select></label> '
+           '<span class="hint">(the file is read by its suffix; this choice filters the '
+           'file dialog)</span></p>',
+           f'<form id="tables-form" hx-post="{url(s, "upload/tables")}" '
+           'hx-encoding="multipart/form-data" hx-indicator="#busy">',
+           f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
+           f'accept="{e(accept)}"></label> ',
+           f'<label>Level-2 file (optional) <input type="file" name="level2" '
+           f'id="level2-file" accept="{e(accept)}"></label> ',
+           '<button type="submit" id="read-files">Read the files</button></form>',
+           '<div class="alt">or ',
+           button(s, "bundled", "open the bundled High School and Beyond data",
+                  id="open-hsb"),
+           f' &nbsp; or open a saved MDM: <form class="inline" id="mdmz-form" '
+           f'hx-post="{url(s, "upload/mdmz")}" hx-encoding="multipart/form-data">'
+           '<input type="file" name="mdmz" id="mdmz-file" accept=".mdmz">'
+           '<button type="submit" id="open-mdmz">Open</button></form></div>']
+    if s.tables:
+        out.append(mdm_form(s))
+    if s.mdm is not None:
+        out.append(f'<h2>MDM: {e(s.mdm_label)}</h2>')
+        out.append(f'<p><a id="save-mdm" href="{url(s, "download/model.mdmz")}" download>'
+                   'Save the MDM (.mdmz)</a></p>')
+        out.append(describe_table(s))
+        out.append(imputed_form(s))
+    return "".join(out)
+
+
+def mdm_form(s: Session) -> str:
+    l1name, t1 = s.tables["level1"]
+    cols1 = [c for c in t1.columns]
+    l2 = s.tables.get("level2")
+    cols2 = list(l2[1].columns) if l2 else []
+    common = [c for c in cols1 if not l2 or c.lower() in {x.lower() for x in cols2}]
+    guess = next((c for c in common if c.lower() == "id"), common[0] if common else "")
+    ident = s.id_variable or guess
+    opts = "".join(f'<option value="{e(c)}"{" selected" if c == ident else ""}>{e(c)}</option>'
+                   for c in common)
+
+    def boxes(level: int, cols: list[str]) -> str:
+        return "".join(
+            f'<label class="chk"><input type="checkbox" name="vars{level}" value="{e(c)}" '
+            f'checked> {e(c)}</label>' for c in cols if c != ident)
+
+    rows = [f'<form id="mdm-form" hx-post="{url(s, "do/make_mdm")}" hx-indicator="#busy">',
+            f'<h3>Variables ({e(l1name)}{", " + e(l2[0]) if l2 else ""})</h3>',
+            f'<label>Level-2 ID <select name="id" id="id-select">{opts}</select></label>',
+            f'<fieldset><legend>Level-1 variables</legend>{boxes(1, cols1)}</fieldset>']
+    if l2:
+        rows.append(f'<fieldset><legend>Level-2 variables</legend>{boxes(2, cols2)}</fieldset>')
+    chk = {m: (" checked" if s.missing == m else "") for m in ("analysis", "listwise")}
+    rows.append('<fieldset><legend>Missing data</legend>'
+                '<label><input type="radio" name="missing" value="analysis"'
+                f'{chk["analysis"]}> delete when running analyses</label> '
+                '<label><input type="radio" name="missing" value="listwise"'
+                f'{chk["listwise"]}> delete when making the MDM</label></fieldset>')
+    rows.append('<button type="submit" id="make-mdm">Make the MDM</button></form>')
+    return "".join(rows)
+
+
+def describe_table(s: Session) -> str:
+    frame = s.mdm.describe()
+    out = ['<h3>Descriptive statistics</h3>']
+    for level in (1, 2):
+        part = frame[frame["level"] == level].drop(columns=["level"])
+        if not len(part):
+            continue
+        head = "".join(f"<th>{e(c)}</th>" for c in part.columns)
+        body = []
+        for _, row in part.iterrows():
+            cells = []
+            for c in part.columns:
+                v = row[c]
+                cells.append(f"<td>{e(f'{v:.3f}' if isinstance(v, float) else v)}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        out.append(f'<table class="stats" id="describe-{level}"><caption>Level-{level} '
+                   f'descriptive statistics</caption><tr>{head}</tr>{"".join(body)}</table>')
+    return "".join(out)
+
+
+def imputed_form(s: Session) -> str:
+    n = len(s.imputed)
+    return ('<details class="dialog" id="imputed-dialog"><summary>Multiply imputed data sets '
+            f'({n + 1} data set{"s" if n else ""})</summary>'
+            f'<form id="imputed-form" hx-post="{url(s, "upload/imputed")}" '
+            'hx-encoding="multipart/form-data"><p>Level-1 files of the other completed data '
+            'sets (same variables, ID and level-2 file as this MDM); then choose "multiply '
+            'imputed data sets" in Settings.</p>'
+            '<input type="file" name="files" id="imputed-files" multiple> '
+            '<button type="submit" id="add-imputed">Add</button> '
+            f'{button(s, "clear_imputed", "remove them", id="clear-imputed") if n else ""}'
+            '</form></details>')
+
+
+# ------------------------------------------------------------------------------ model view
+def _sub(name: str, level: int) -> str:
+    return f"{e(name.upper())}<sub>{'ij' if level == 1 else 'j'}</sub>"
+
+
+def show_predictor(p: Predictor, level: int) -> str:
+    """HLM's way: uncentred (X), group-centred (X - X̄.j), grand-centred (X - X̄..)."""
+    name = e(p.name.upper())
+    if p.centering is Centering.NONE:
+        return f"({_sub(p.name, level)})"
+    bar = f'<span class="bar">{name}</span>'
+    if level == 1:
+        mean = f"{bar}<sub>&middot;j</sub>" if p.centering is Centering.GROUP else \
+            f"{bar}<sub>&middot;&middot;</sub>"
+    else:
+        mean = f"{bar}<sub>&middot;</sub>"
+    return f'(<b class="centred">{_sub(p.name, level)} &minus; {mean}</b>)'
+
+
+def equations_html(s: Session) -> str:
+    m = s.model
+    if m.outcome is None:
+        return ('<p class="hint" id="no-outcome">Click a level-1 variable and choose '
+                '"outcome variable".</p>')
+    terms = []
+    for q, c in enumerate(m.coefs):
+        beta = f"&beta;<sub>{q}j</sub>"
+        terms.append(beta if c.predictor is None else f"{beta}*{show_predictor(c.predictor, 1)}")
+    lines = [f'<div class="eq level1"><span class="lvl">LEVEL 1 MODEL</span> '
+             f'{_sub(m.outcome, 1)} = {" + ".join(terms + ["r<sub>ij</sub>"])}</div>',
+             '<div class="lvl">LEVEL 2 MODEL</div>']
+    for q, c in enumerate(m.coefs):
+        parts = [f"&gamma;<sub>{q}0</sub>"] if c.intercept2 else []
+        parts += [f"&gamma;<sub>{q}{k}</sub>*{show_predictor(p, 2)}"
+                  for k, p in enumerate(c.level2, start=1)]
+        u = button(s, "random", f"u<sub>{q}j</sub>", id=f"u{q}",
+                   cls="u " + ("on" if c.random else "off"),
+                   title="click to make this coefficient random / fixed", q=q)
+        sel = button(s, "select", f"&beta;<sub>{q}j</sub>", id=f"beta{q}",
+                     cls="beta" + (" selected" if s.level == 2 and s.selected == q else ""),
+                     title="click, then add level-2 variables to this equation", q=q)
+        lines.append(f'<div class="eq level2">{sel} = {" + ".join(parts + [u])}</div>')
+    return "".join(lines)
+
+
+def variable_menu(s: Session, name: str, level: int) -> str:
+    vid = f"var-{name}"
+    if level == 1:
+        items = [("outcome", "outcome variable", "outcome"),
+                 ("add", "add variable uncentered", "none"),
+                 ("add", "add variable group centered", "group"),
+                 ("add", "add variable grand centered", "grand"),
+                 ("remove", "delete variable from model", "")]
+    else:
+        items = [("add", "add variable uncentered", "none"),
+                 ("add", "add variable grand centered", "grand"),
+                 ("remove", "delete variable from model", "")]
+    in_model = _in_model(s, name, level)
+    buttons = "".join(
+        button(s, "variable", label, id=f"{vid}-{kind if kind != 'add' else c}",
+               var=name, op=kind, centring=c or "none", level=level, q=s.selected)
+        for kind, label, c in items)
+    cls = "var in" if in_model else "var"
+    return (f'<details class="{cls}" id="{e(vid)}"><summary>{e(name.upper())}</summary>'
+            f'<div class="menu">{buttons}</div></details>')
+
+
+def _in_model(s: Session, name: str, level: int) -> bool:
+    m = s.model
+    if level == 1:
+        return name == m.outcome or any(c.predictor is not None and c.predictor.name == name
+                                        for c in m.coefs)
+    return any(p.name == name for p in m.coefs[s.selected].level2) if m.coefs else False
+
+
+def model_view(s: Session) -> str:
+    if s.mdm is None:
+        return '<p class="hint">Make or open an MDM in the Data view first.</p>'
+    level = s.level
+    variables = s.level1_variables if level == 1 else s.level2_variables
+    lvl_buttons = (button(s, "level", "Level-1", id="level-1", cls="lvlbtn" +
+                          (" active" if level == 1 else ""), level=1)
+                   + button(s, "level", "Level-2", id="level-2", cls="lvlbtn" +
+                            (" active" if level == 2 else ""), level=2))
+    intercept = ("INTRCPT1" if level == 1 else "INTRCPT2")
+    note = "" if level == 1 else (
+        f'<p class="hint">adding to the equation of &beta;<sub>{s.selected}j</sub></p>')
+    varlist = (f'<div class="varlist"><div class="lvlbtns">{lvl_buttons}</div>{note}'
+               f'<div class="var intercept">{intercept}</div>'
+               + "".join(variable_menu(s, v, level) for v in variables) + "</div>")
+    if s.mixed and s.model.outcome is not None:
+        from openhlm.spec.printing import format_mixed
+
+        eqs = (f'<div class="eq mixed" id="mixed"><span class="lvl">MIXED MODEL</span> '
+               f'{e(format_mixed(s.model.spec()))}</div>')
+    else:
+        eqs = equations_html(s)
+    toggle = button(s, "mixed", "Equations" if s.mixed else "Mixed", id="mixed-toggle")
+    text = s.eq_draft if s.eq_draft is not None else s.model.equations_text()
+    err = (f'<pre class="error" id="equation-error">{e(s.eq_error)}</pre>'
+           if s.eq_error else "")
+    cerr = (f'<pre class="error" id="constraint-error">{e(s.constraint_error)}</pre>'
+            if s.constraint_error else "")
+    gammas = " ".join(s.model.spec().gamma_labels()) if s.model.outcome else ""
+    return f"""<div class="modelwin">{varlist}
+<div class="equations"><div class="eqbox" id="equations">{eqs}</div>
+<div class="bar-below">{toggle} {button(s, "intercept", "toggle INTRCPT1", id="intercept")}
+</div>
+<form id="equation-form" hx-post="{url(s, "do/equations")}" hx-indicator="#busy">
+<label for="equation-text">Equation text (typing and clicking stay in sync)</label>
+<textarea name="text" id="equation-text" rows="5" spellcheck="false">{e(text)}</textarea>
+<button type="submit" id="apply-equations">Apply the equations</button></form>{err}
+<details class="dialog" id="constraints-dialog"{' open' if s.model.constraints or cerr else ''}>
+<summary>Constraints of fixed effects</summary>
+<form id="constraint-form" hx-post="{url(s, "do/constraints")}">
+<p class="hint">One per line, e.g. <code>G02 = G12</code>. Gammas: {e(gammas)}</p>
+<textarea name="constraints" id="constraint-text" rows="2">{e(chr(10).join(
+        s.model.constraints))}</textarea><button type="submit" id="apply-constraints">Set</button>
+</form>{cerr}</details>
+<details class="dialog" id="modelfile-dialog">
+<summary>Open a model file (.toml) or an HLM command file (.hlm)</summary>
+<form id="modelfile-form" hx-post="{url(s, "upload/modelfile")}" hx-encoding="multipart/form-data">
+<input type="file" name="file" id="modelfile-file" accept=".toml,.hlm,.cmd,.txt">
+<button type="submit" id="open-modelfile">Open</button></form>
+<p class="hint">The data stay those of this session: paths in the file are not read.</p>
+</details></div></div>"""
+
+
+# --------------------------------------------------------------------------- settings view
+def _select(name: str, options: list[str], current: str | None, blank: str = "none") -> str:
+    opts = [f'<option value=""{" selected" if not current else ""}>{e(blank)}</option>']
+    opts += [f'<option value="{e(o)}"{" selected" if o == current else ""}>{e(o)}</option>'
+             for o in options]
+    return f'<select name="{e(name)}" id="{e(name)}">{"".join(opts)}</select>'
+
+
+def _checks(name: str, options: tuple[str, ...], chosen: list[str]) -> str:
+    return "".join(
+        f'<label class="chk"><input type="checkbox" name="{e(name)}" value="{e(o)}" '
+        f'id="{e(name)}-{e(o)}"{" checked" if o in chosen else ""}> {e(o)}</label>'
+        for o in options) or '<span class="hint">(none)</span>'
+
+
+def _radio(name: str, options: list[tuple[str, str]], current: str) -> str:
+    return " ".join(
+        f'<label><input type="radio" name="{e(name)}" value="{e(v)}" id="{e(name)}-{e(v)}"'
+        f'{" checked" if v == current else ""}> {e(label)}</label>' for v, label in options)
+
+
+def settings_view(s: Session) -> str:
+    if s.mdm is None:
+        return '<p class="hint">Make or open an MDM in the Data view first.</p>'
+    st = s.model.settings
+    l1, l2 = s.level1_variables, s.level2_variables
+    prior = [("none", "no deviance test"), ("typed", "a prior model typed in")]
+    prior += [(f"run:{r.number}", f"run {r.number}: deviance {r.results.deviance:.6f}, "
+               f"{r.results.n_parameters} parameters")
+              for r in s.runs if r.results is not None]
+    fmt = "".join(f'<option value="{f}"{" selected" if f == st.resid_format else ""}>{f}</option>'
+                  for f in RESIDUAL_FORMATS)
+    iters = "" if st.max_iterations is None else st.max_iterations
+    tol = "" if st.tolerance is None else st.tolerance
+    dval = "" if st.deviance_value is None else st.deviance_value
+    dpar = "" if st.deviance_parameters is None else st.deviance_parameters
+    form = f"""<form id="settings-form" hx-post="{url(s, "do/settings")}" hx-trigger="change"
+hx-indicator="#busy">
+<fieldset><legend>Basic settings</legend>
+<label>Title <input type="text" name="title" id="title" value="{e(st.title)}" size="40"></label>
+<p>Method: {_radio("method", [("reml", "restricted maximum likelihood"),
+                              ("ml", "full maximum likelihood")], st.method)}</p>
+<p>Mode: {_radio("mode", [("exact", "exact (to convergence)"),
+                          ("hlm", "HLM 6's iterations")], st.mode)}</p>
+<label>Maximum iterations <input type="number" min="1" name="max_iterations"
+ id="max_iterations" value="{e(iters)}" placeholder="default"></label>
+<label>Convergence criterion <input type="text" name="tolerance" id="tolerance"
+ value="{e(tol)}" placeholder="default"></label>
+<p>Residual files: <label><input type="checkbox" name="resid1" id="resid1"
+{" checked" if st.resid1 else ""}> level-1 residual file</label>
+<label><input type="checkbox" name="resid2" id="resid2"{" checked" if st.resid2 else ""}>
+ level-2 residual file</label> <label>format <select name="resid_format"
+ id="resid_format">{fmt}</select></label></p>
+<p>Extra variables in the level-1 file: {_checks("resid1_extra", l1, st.resid1_extra)}</p>
+<p>Extra variables in the level-2 file: {_checks("resid2_extra", l2, st.resid2_extra)}</p>
+</fieldset>
+<fieldset><legend>Hypothesis testing</legend>
+<label><input type="checkbox" name="homogeneity" id="homogeneity"
+{" checked" if st.homogeneity else ""}> test homogeneity of level-1 variance</label>
+<p>Deviance test against: {_radio("deviance_source", prior, st.deviance_source)}</p>
+<label>prior deviance <input type="text" name="deviance_value" id="deviance_value"
+ value="{e(dval)}"></label> <label>number of parameters <input type="number"
+ name="deviance_parameters" id="deviance_parameters" value="{e(dpar)}"></label>
+</fieldset>
+<fieldset><legend>Estimation settings</legend>
+<p>Heterogeneous sigma<sup>2</sup> (full ML): {_checks("heterogeneous", l1, st.heterogeneous)}</p>
+<p>Weighting: level 1 {_select("level1_weight", list(l1), st.level1_weight)}
+ level 2 {_select("level2_weight", list(l2), st.level2_weight)}
+ precision {_select("precision_weight", list(l1), st.precision_weight)}
+ normalized: {_radio("normalize", [("within", "within units"), ("overall", "overall"),
+                                  ("none", "no")], st.normalize)}</p>
+<p>Multiple imputation: {_radio("imputation", [("none", "none"),
+  ("files", f"multiply imputed data sets ({len(s.imputed) + 1 if s.imputed else 0} files)"),
+  ("plausible", "plausible values")], st.imputation)}</p>
+<p>Plausible values (outcome variables): {_checks("plausible_values", l1,
+                                                   st.plausible_values)}</p>
+<p>Exploratory analysis (level 2): {_checks("exploratory", l2, st.exploratory)}</p>
+</fieldset></form>"""
+    return form + glh_dialog(s)
+
+
+def glh_dialog(s: Session) -> str:
+    st = s.model.settings
+    if s.model.outcome is None:
+        return '<p class="hint">Build the model to set general linear hypotheses.</p>'
+    gammas = s.model.spec().gamma_labels()
+    gbuttons = " ".join(button(s, "glh_gamma", g, id=f"glh-{g}", cls="gamma", gamma=g)
+                        for g in gammas)
+    draft = "".join(
+        f'<li><input type="text" name="row" value="{e(r)}" id="glh-row-{i}" size="30"></li>'
+        for i, r in enumerate(s.glh_draft))
+    done = "".join(
+        f'<li id="glh-hyp-{i}">{e("; ".join(rows))} '
+        f'{button(s, "glh_remove", "remove", id=f"glh-remove-{i}", n=i)}</li>'
+        for i, rows in enumerate(st.glh, start=1))
+    err = f'<pre class="error" id="glh-error">{e(s.glh_error)}</pre>' if s.glh_error else ""
+    return f"""<fieldset id="glh"><legend>General linear hypotheses</legend>
+<p class="hint">Click a gamma to add a row "gamma = 0" to the hypothesis being written; edit the
+rows (e.g. <code>G01 - G11 = 0</code>); then add the hypothesis. Its rows are tested jointly.</p>
+<p>{gbuttons}</p>
+<form id="glh-form" hx-post="{url(s, "do/glh_add")}"><ol id="glh-draft">{draft}</ol>
+<button type="submit" id="glh-add">Add hypothesis {len(st.glh) + 1}</button>
+{button(s, "glh_clear", "clear rows", id="glh-clear")}</form>{err}
+<ol id="glh-list">{done}</ol></fieldset>"""
+
+
+# ----------------------------------------------------------------------------- output view
+def output_view(s: Session) -> str:
+    running = s.running()
+    top: list[str] = []
+    if running is not None:
+        return "".join(top) + progress(s, running)
+    run = s.run(s.shown_run) if s.shown_run else None
+    if run is None:
+        return "".join(top) + '<p class="hint">No run yet.</p>'
+    return "".join(top) + run_html(s, run)
+
+
+def progress(s: Session, run: Run) -> str:
+    import time
+
+    seconds = time.monotonic() - run.started
+    return (f'<div id="progress" hx-get="{url(s, "status")}" hx-trigger="every 400ms" '
+            f'hx-target="this" hx-swap="outerHTML"><span class="spinner"></span> '
+            f'Run {run.number} is running&hellip; {seconds:.0f} s'
+            f'<pre class="eqtext">{e(run.equations)}</pre></div>')
+
+
+def run_html(s: Session, run: Run) -> str:
+    head = f'<h2 id="run-title">Run {run.number}{": " + e(run.title) if run.title else ""}</h2>'
+    eqs = f'<pre class="eqtext">{e(run.equations)}</pre>'
+    if run.error is not None:
+        return head + eqs + f'<pre class="error" id="run-error">{e(run.error)}</pre>'
+    r = run.results
+    warn = "".join(f'<div class="msg warning"><pre>{e(w)}</pre></div>' for w in run.warnings)
+    base = url(s, f"run/{run.number}/")
+    st = run.settings
+    files = [f'<a id="dl-txt" href="{base}report.txt" download>report (text)</a>',
+             f'<a id="dl-html" href="{base}report.html" download>report (HTML)</a>',
+             f'<a id="dl-json" href="{base}results.json" download>results (JSON)</a>',
+             f'<a id="dl-toml" href="{base}model.toml" download>model file (TOML)</a>',
+             f'<a id="dl-hlm" href="{base}model.hlm" download>command file (.hlm)</a>']
+    if st.resid1:
+        files.append(f'<a id="dl-resid1" href="{base}resid1.{st.resid_format}" download>'
+                     f'level-1 residual file (.{st.resid_format})</a>')
+    if st.resid2:
+        files.append(f'<a id="dl-resid2" href="{base}resid2.{st.resid_format}" download>'
+                     f'level-2 residual file (.{st.resid_format})</a>')
+    fmt = s.output_format
+    switch = (button(s, "output_format", "HTML tables", id="show-html",
+                     cls="tab" + (" active" if fmt == "html" else ""), format="html")
+              + button(s, "output_format", "HLM text output", id="show-text",
+                       cls="tab" + (" active" if fmt == "text" else ""), format="text"))
+    if fmt == "text":
+        text = r.report(**run.state.report_options())
+        body = f'<pre class="report" id="report-text">{e(text)}</pre>'
+    else:
+        from openhlm.report.html import render_html
+
+        body = f'<div id="report-html">{render_html(r)}</div>'
+    summary = (f'<p id="run-summary">deviance <b id="deviance">{r.deviance:.6f}</b>, '
+               f'<span id="n-parameters">{r.n_parameters}</span> parameters, '
+               f'{run.seconds:.2f} s</p>')
+    return (head + summary + warn + '<p class="downloads">Download: ' + " &middot; ".join(files)
+            + "</p>" + f'<div class="switch">{switch}</div>' + body)
+
+
+# ----------------------------------------------------------------------------- graphs view
+def graphs_view(s: Session) -> str:
+    runs = [r for r in s.runs if r.results is not None]
+    if not runs:
+        return '<p class="hint">Run a model first: graphs are drawn from its results.</p>'
+    g = s.graph
+    number = int(g.get("run") or runs[-1].number)
+    run = s.run(number) or runs[-1]
+    r = run.results
+    l1 = list(r.spec.level1_variables())
+    l2 = list(s.level2_variables)
+    coefs = [c.short_label for c in r.spec.random_coefficients]
+    kinds = "".join(f'<option value="{k}"{" selected" if k == g.get("kind") else ""}>'
+                    f'{e(label)}</option>' for k, label in GRAPHS)
+    run_opts = "".join(f'<option value="{x.number}"{" selected" if x is run else ""}>'
+                       f'run {x.number}</option>' for x in runs)
+    kind = g.get("kind", "model")
+    fields = {
+        "x": f'<label>X focus {_select("x", l1, g.get("x"), "first level-1 predictor")}</label>',
+        "by": f'<label>lines by (level 2) {_select("by", l2, g.get("by"), "none")}</label>',
+        "quartiles_of": f'<label>quartiles of '
+                        f'{_select("quartiles_of", l2, g.get("quartiles_of"), "none")}</label>',
+        "sample": f'<label>units drawn <input type="number" min="1" name="sample" id="sample" '
+                  f'value="{e(g.get("sample") or 30)}"></label>',
+        "coefficient": f'<label>random coefficient '
+                       f'{_select("coefficient", coefs, g.get("coefficient"), "INTRCPT1")}</label>',
+        "variable": f'<label>level-2 variable '
+                    f'{_select("variable", l2, g.get("variable"), "(choose)")}</label>',
+    }
+    shown = {"model": ("x", "by", "quartiles_of"), "level1": ("x", "sample", "by"),
+             "eb-vs": ("variable", "coefficient"), "caterpillar": ("coefficient",)}
+    form = (f'<form id="graph-form" hx-post="{url(s, "do/graph")}" hx-trigger="change">'
+            f'<label>Graph <select name="kind" id="graph-kind">{kinds}</select></label> '
+            f'<label>of <select name="run" id="graph-run">{run_opts}</select></label> '
+            + " ".join(fields[f] for f in shown.get(kind, ())) + "</form>")
+    params = {k: v for k, v in g.items() if v}
+    params["run"] = str(run.number)
+    from urllib.parse import urlencode
+
+    from openhlm.errors import OpenHLMError
+    from openhlm.gui.graphs import graph_png
+
+    try:
+        graph_png(s, params)
+    except (OpenHLMError, ValueError, KeyError) as exc:
+        return form + f'<pre class="error" id="graph-error">{e(exc)}</pre>'
+    query = e(urlencode(sorted(params.items())))
+    links = (f'<p>Download: <a id="graph-png" href="{url(s, "graph.png?" + query)}" '
+             f'download="graph.png">PNG</a> &middot; <a id="graph-svg" '
+             f'href="{url(s, "graph.svg?" + query)}" download="graph.svg">SVG</a></p>')
+    return (form + links + f'<img id="graph" src="{url(s, "graph.png?" + query)}" '
+            f'alt="{e(dict(GRAPHS).get(g.get("kind", "model"), "graph"))}">')
+
+
+# ---------------------------------------------------------------------------- history view
+def history_view(s: Session) -> str:
+    if not s.runs:
+        return '<p class="hint">No runs yet.</p>'
+    rows = []
+    for r in s.runs:
+        res = r.results
+        dev = f"{res.deviance:.6f}" if res is not None else (r.error and "error" or "running")
+        par = res.n_parameters if res is not None else ""
+        method = res.method.upper() if res is not None else ""
+        rows.append(f'<tr id="history-{r.number}"><td>{r.number}</td><td>{e(r.title)}</td>'
+                    f'<td><pre>{e(r.equations)}</pre></td><td>{method}</td><td>{dev}</td>'
+                    f'<td>{par}</td><td>'
+                    f'{button(s, "show_run", "show", id=f"show-{r.number}", n=r.number)}'
+                    '</td></tr>')
+    done = [r for r in s.runs if r.results is not None]
+    opts_a = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 1 else ""}>'
+                     f'run {r.number}</option>' for i, r in enumerate(done))
+    opts_b = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 2 else ""}>'
+                     f'run {r.number}</option>' for i, r in enumerate(done))
+    cmp = (f'<form id="compare-form" hx-post="{url(s, "do/compare")}">Deviance test: '
+           f'<select name="a" id="compare-a">{opts_a}</select> against '
+           f'<select name="b" id="compare-b">{opts_b}</select> '
+           '<button type="submit" id="compare">Compare</button></form>')
+    text = (f'<pre id="compare-text">{e(s.compare_text)}</pre>' if s.compare_text else "")
+    return ('<table class="history"><tr><th>run</th><th>title</th><th>model</th><th>method</th>'
+            '<th>deviance</th><th>parameters</th><th></th></tr>' + "".join(rows) + "</table>"
+            + cmp + text)
