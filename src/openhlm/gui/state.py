@@ -276,23 +276,18 @@ class ModelState:
 
 def run_fit(state: ModelState, data: Any, runs: list[Any] | None = None) -> Any:
     """Fit the window's model to ``data`` (an MDM, or a list of MDMs for multiply imputed
-    data sets) through the library: the GUI's only door into the statistics.
+    data sets) through the library's one runner: the GUI's only door into the statistics.
 
-    With the runner (``openhlm.runner``, ``openhlm.spec.options.FitOptions``) the body becomes::
-
-        from openhlm.runner import run
-        from openhlm.spec.options import FitOptions
-
-        options = FitOptions.from_kwargs(**state.fit_kwargs(runs))
-        return run(state.equations_only(), data, options)
-
-    (checked on the runner branch: the same report as ``openhlm.fit`` for Model 4 with
-    constraints, GLH, homogeneity, weights, deviance test and exploratory analysis).
+    The window's settings become one :class:`~openhlm.spec.options.FitOptions` (the same
+    object ``openhlm.fit``, the TOML and command-file readers and every CLI command build), and
+    :func:`openhlm.runner.run` fits it, so the GUI, the CLI and the API give identical results
+    for the same model.
     """
-    import openhlm
+    from openhlm.runner import run
+    from openhlm.spec.options import FitOptions
 
-    kwargs = state.fit_kwargs(runs)
-    return openhlm.fit(state.equations_only(), data, **kwargs)
+    options = FitOptions.from_kwargs(**state.fit_kwargs(runs))
+    return run(state.equations_only(), data, options)
 
 
 def model_file_text(state: ModelState, data_names: dict[str, str | None], id: str | None,
