@@ -9,17 +9,13 @@ come from: the same point in exact mode, the previous EM iterate in HLM mode).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import StartingValues
 from openhlm.estimation.likelihood import LOG_2PI, Evaluation
 from openhlm.estimation.sufficient import UnitStats
-
-if TYPE_CHECKING:
-    from openhlm.estimation.heterogeneous import HeterogeneousFit
+from openhlm.estimation.variance_model import HeterogeneousFit
 
 __all__ = ["Estimates"]
 
