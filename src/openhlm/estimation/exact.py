@@ -23,7 +23,6 @@ from openhlm.estimation.em import StartingValues, starting_values
 from openhlm.estimation.likelihood import Evaluation, evaluate, lower_to_theta, theta_to_lower
 from openhlm.estimation.objective import ProfiledDeviance
 from openhlm.estimation.optimise import minimise
-from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import UnitStats
 
 __all__ = ["ExactSolution", "minimise_profiled", "fit_exact_homogeneous", "start_theta"]
@@ -98,11 +97,10 @@ def working_start(basis: Basis, wstats: UnitStats, random_columns: np.ndarray
     return sv, orig
 
 
-def fit_exact_homogeneous(mom: UnitMoments, basis: Basis, random_columns: np.ndarray,
-                          unit_weights: np.ndarray, reml: bool, *, tolerance: float,
-                          max_iterations: int) -> ExactFit:
-    """Steps 2-4 of the module docstring."""
-    wstats = basis.stats(mom, random_columns, unit_weights)
+def fit_exact_homogeneous(wstats: UnitStats, basis: Basis, random_columns: np.ndarray,
+                          reml: bool, *, tolerance: float, max_iterations: int) -> ExactFit:
+    """Steps 2-4 of the module docstring on the working statistics ``wstats``
+    (``basis.stats(moments, ...)``)."""
     sv, start = working_start(basis, wstats, random_columns)
     sol = minimise_profiled(wstats, reml, tau0=sv.tau, sigma2_0=sv.sigma2, tolerance=tolerance,
                             max_iterations=max_iterations)

@@ -113,11 +113,15 @@ def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,
     decrement, in deviance units, below which the optimum is declared reached (1e-10).
     """
     stats, mom = stable_unit_stats(design)
-    check_identified(design, stats)
+    basis = working_basis(design, mom)
+    wstats = basis.stats(mom, design.random_columns, stats.unit_weights)
+    # identification is decided on the working statistics (A_w = A Q, the same column space,
+    # without the offsets and units that make the original A'A look collinear)
+    check_identified(design, wstats)
     max_it = 1000 if max_iterations is None else int(max_iterations)
     tol = 1e-10 if tolerance is None else float(tolerance)
-    fit = fit_exact_homogeneous(mom, working_basis(design, mom), design.random_columns,
-                                stats.unit_weights, reml, tolerance=tol, max_iterations=max_it)
+    fit = fit_exact_homogeneous(wstats, basis, design.random_columns, reml, tolerance=tol,
+                                max_iterations=max_it)
     sol = fit.solution
     if not sol.converged:
         warnings.warn("the optimiser did not converge (" + sol.message + "); check the model for "
