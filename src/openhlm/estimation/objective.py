@@ -33,6 +33,7 @@ the optimiser (:mod:`openhlm.estimation.optimise`) a Newton method.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -94,17 +95,20 @@ class Objective:
         return 0.5 * (H + H.T)
 
 
-def _directions(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """D_a (k, R, R) and the (row, column) of every theta coordinate in L."""
-    R = L.shape[0]
+@lru_cache(maxsize=None)
+def _units(R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """E_a (k, R, R), the unit matrices of theta's positions in L, and their rows/columns."""
     rows, cols = _lower_order(R)
-    k = rows.size
-    D = np.zeros((k, R, R))
-    for a in range(k):
-        E = np.zeros((R, R))
-        E[rows[a], cols[a]] = 1.0
-        D[a] = E @ L.T + L @ E.T
-    return D, rows, cols
+    E = np.zeros((rows.size, R, R))
+    E[np.arange(rows.size), rows, cols] = 1.0
+    return E, rows, cols
+
+
+def _directions(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """D_a = E_a L' + L E_a' (k, R, R) and the (row, column) of every theta coordinate."""
+    E, rows, cols = _units(L.shape[0])
+    EL = E @ L.T
+    return EL + np.swapaxes(EL, 1, 2), rows, cols
 
 
 class ProfiledDeviance(Objective):
@@ -193,21 +197,26 @@ class ProfiledDeviance(Objective):
         def d_ab(S: np.ndarray) -> np.ndarray:             # tr(S D_ab) for symmetric S
             return np.where(same, 2.0 * S[ia, ib], 0.0)
 
-        PD = np.einsum("jrs,ast->jart", P, D)              # P_j D_a
-        Dg = np.einsum("ars,js->jar", D, g)                # D_a g_j
-        hess = d_ab(Psum) - np.einsum("j,jars,jbsr->ab", w, PD, PD)
-        r2_a = -np.einsum("jar,jr->a", Dg, gw)
-        r2_ab = (-d_ab(ggs) + 2.0 * np.einsum("jar,jrs,jbs->ab", Dg * w[:, None, None], P, Dg))
+        # every sum over units below is one matrix product over the stacked (J*R, .) arrays
+        PD = P[None] @ D[:, None]                          # (k, J, R, R): P_j D_a
+        PDt = np.swapaxes(PD, 2, 3).reshape(k, J * R * R)
+        hess = d_ab(Psum) - (PD * w[None, :, None, None]).reshape(k, J * R * R) @ PDt.T
+        Dg = g @ D                                         # (k, J, R): D_a g_j (D symmetric)
+        Dgw = (Dg * w[None, :, None]).reshape(k, J * R)
+        r2_a = -(Dgw @ g.reshape(J * R))
+        PDg = (P[None] @ Dg[..., None])[..., 0]            # P_j D_b g_j
+        r2_ab = -d_ab(ggs) + 2.0 * Dgw @ PDg.reshape(k, J * R).T
         if F:
-            u = np.einsum("jrf,jar->af", H * w[:, None, None], Dg)   # (k, F)
+            u = Dgw @ H.reshape(J * R, F)                  # (k, F): sum_j w H_j' D_a g_j
             r2_ab -= 2.0 * u @ Minv @ u.T
         hess += dof * (r2_ab / r2 - np.outer(r2_a, r2_a) / r2**2)
         if self.reml and F:
-            DH = np.einsum("ars,jsf->jarf", D, H)          # D_a H_j
-            Ma = np.einsum("jrf,jarg->afg", Hw, DH)         # (k, F, F)
-            DHM = DH @ Minv
-            T1 = np.einsum("jarf,jrs,jbsf->ab", DH * w[:, None, None, None], P, DHM)
-            MiMa = Minv @ Ma
+            DH = D[:, None] @ H[None]                      # (k, J, R, F): D_a H_j
+            Ma = Hw.reshape(J * R, F).T[None] @ DH.reshape(k, J * R, F)      # (k, F, F)
+            PDHM = (P[None] @ DH) @ Minv                   # P_j D_b H_j M^-1
+            T1 = (DH * w[None, :, None, None]).reshape(k, J * R * F) @ PDHM.reshape(
+                k, J * R * F).T
+            MiMa = Minv[None] @ Ma
             hess += T1 + T1.T - d_ab(HMH) - np.einsum("afg,bgf->ab", MiMa, MiMa)
         hess = 0.5 * (hess + hess.T)
         return Point(x=x, value=float(value), gradient=grad, hessian=hess, extra=extra)
