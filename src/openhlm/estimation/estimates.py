@@ -11,13 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
+from openhlm.estimation.basis import Basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import StartingValues
 from openhlm.estimation.likelihood import LOG_2PI, Evaluation
 from openhlm.estimation.sufficient import UnitStats
 from openhlm.estimation.variance_model import HeterogeneousFit
 
-__all__ = ["Estimates"]
+__all__ = ["Estimates", "WorkingFit"]
+
+
+@dataclass(frozen=True)
+class WorkingFit:
+    """The working basis of an exact fit, its statistics and the evaluation there."""
+
+    basis: Basis
+    stats: UnitStats
+    evaluation: Evaluation
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,9 @@ class Estimates:
     #: homogeneous.
     row_precision: np.ndarray | None = None
     heterogeneous: HeterogeneousFit | None = None
+    #: exact mode: the fit in its working basis (docs/engine.md), where inference that must
+    #: invert an information matrix is well conditioned; None in HLM mode / at given values
+    working: WorkingFit | None = None
 
     @property
     def level1_variance(self) -> np.ndarray:

@@ -83,6 +83,7 @@ class ExactFit:
     start: StartingValues
     basis: Basis
     working_stats: UnitStats
+    working_evaluation: Evaluation
 
 
 def working_start(basis: Basis, wstats: UnitStats, random_columns: np.ndarray
@@ -106,7 +107,7 @@ def fit_exact_homogeneous(wstats: UnitStats, basis: Basis, random_columns: np.nd
                             max_iterations=max_iterations)
     ev_w = evaluate(wstats, sol.sigma2, sol.tau)
     return ExactFit(solution=sol, evaluation=basis.evaluation_to_original(ev_w), start=start,
-                    basis=basis, working_stats=wstats)
+                    basis=basis, working_stats=wstats, working_evaluation=ev_w)
 
 
 __all__ += ["ExactFit", "working_basis", "working_start"]

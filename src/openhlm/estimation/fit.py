@@ -11,7 +11,7 @@ import numpy.typing as npt
 from openhlm.errors import ConvergenceWarning, EstimationError
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import run_em, starting_values
-from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.estimates import Estimates, WorkingFit
 from openhlm.estimation.exact import fit_exact_homogeneous, working_basis
 from openhlm.estimation.heterogeneous import estimate_heterogeneous, refuse_reml, variance_design
 from openhlm.estimation.likelihood import evaluate
@@ -137,7 +137,9 @@ def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,
                      evaluation=ev, fixed_evaluation=ev, iterations=sol.iterations,
                      converged=sol.converged, stop_reason=reason, tolerance=tol,
                      max_iterations=max_it, loglik_history=(ev.loglik(reml),),
-                     boundary=sol.boundary, start=fit.start)
+                     boundary=sol.boundary, start=fit.start,
+                     working=WorkingFit(basis=fit.basis, stats=fit.working_stats,
+                                        evaluation=fit.working_evaluation))
 
 
 def _estimate_heterogeneous(design: Design, method: str, mode: str, max_iterations: int | None,
