@@ -63,11 +63,14 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
     R = stats.n_random
     x0 = start_theta(tau0, sigma2_0, R)
     obj = ProfiledDeviance(stats, reml, x0)
-    if not np.isfinite(obj.evaluate(obj.start).value):
+    try:
+        res = minimise(obj, tolerance=tolerance, max_iterations=max_iterations)
+    except ValueError:       # deviance not finite at the moment start: from the identity
         obj.start = lower_to_theta(np.eye(R))
-    res = minimise(obj, tolerance=tolerance, max_iterations=max_iterations)
-    sigma2, tau = obj.sigma2_tau(res.x)
+        res = minimise(obj, tolerance=tolerance, max_iterations=max_iterations)
+    sigma2 = float(res.point.extra["sigma2"])
     L = theta_to_lower(res.x, R)
+    tau = sigma2 * (L @ L.T)
     zero = tuple(int(i) for i in np.flatnonzero(np.diag(L) == 0.0))
     return ExactSolution(theta=res.x, sigma2=sigma2, tau=tau, deviance=res.value,
                          iterations=res.iterations, function_evaluations=res.evaluations,

@@ -123,6 +123,8 @@ class ProfiledDeviance(Objective):
         self.boundary_candidates = np.flatnonzero(rows == cols)
         self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
         self.evaluations = 0
+        ia, ib = np.meshgrid(rows, rows, indexing="ij")
+        self._pairs = (cols[:, None] == cols[None, :], ia, ib)   # D_ab != 0: equal columns
 
     def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
         """Deviance (order 0), with the gradient (1) and the analytic Hessian (2)."""
@@ -177,30 +179,33 @@ class ProfiledDeviance(Objective):
         g = eZ - (ZZK @ eZ[:, :, None])[:, :, 0]
         D, rows, cols = _directions(L)
         k = D.shape[0]
-        Psum = np.tensordot(w, P, axes=1)
+        Psum = w @ P.reshape(J, R * R)
+        Psum = Psum.reshape(R, R)
         gw = g * w[:, None]
         ggs = gw.T @ g                                     # sum w g g'
         Minv = np.linalg.inv(M) if F else np.zeros((0, 0))
         if self.reml and F:
-            Hw = H * w[:, None, None]
-            HMH = np.swapaxes(Hw, 0, 1).reshape(R, J * F) @ (
-                (H.reshape(J * R, F) @ Minv).reshape(J, R, F).transpose(0, 2, 1).reshape(J * F, R))
+            HM = (H.reshape(J * R, F) @ Minv).reshape(J, R, F)
+            S = HM @ np.swapaxes(H, 1, 2)                  # (J, R, R): H_j M^-1 H_j'
+            HMH = (w @ S.reshape(J, R * R)).reshape(R, R)
         else:
             HMH = np.zeros((R, R))
         Gmat = Psum - (dof / r2) * ggs - HMH
         grad = np.einsum("rs,ars->a", Gmat, D)
         if order == 1:
             return Point(x=x, value=float(value), gradient=grad, extra=extra)
-        same = cols[:, None] == cols[None, :]              # D_ab != 0 only for equal columns
-        ia, ib = np.meshgrid(rows, rows, indexing="ij")
+        same, ia, ib = self._pairs
 
         def d_ab(S: np.ndarray) -> np.ndarray:             # tr(S D_ab) for symmetric S
             return np.where(same, 2.0 * S[ia, ib], 0.0)
 
         # every sum over units below is one matrix product over the stacked (J*R, .) arrays
-        PD = P[None] @ D[:, None]                          # (k, J, R, R): P_j D_a
-        PDt = np.swapaxes(PD, 2, 3).reshape(k, J * R * R)
-        hess = d_ab(Psum) - (PD * w[None, :, None, None]).reshape(k, J * R * R) @ PDt.T
+        Dcat = np.swapaxes(D, 0, 1).reshape(R, k * R)      # [s, (a, t)] = D_a[s, t]
+        PD = (P.reshape(J * R, R) @ Dcat).reshape(J, R, k, R)   # [j, r, a, t] = (P_j D_a)_rt
+        X = PD.transpose(2, 0, 1, 3).reshape(k, J * R * R)       # P_j D_a, flattened (j, r, t)
+        Y = PD.transpose(2, 0, 3, 1).reshape(k, J * R * R)       # its transpose, flattened
+        Yw = Y * np.repeat(w, R * R)[None, :]
+        hess = d_ab(Psum) - Yw @ X.T                       # sum_j w tr(P D_a P D_b)
         Dg = g @ D                                         # (k, J, R): D_a g_j (D symmetric)
         Dgw = (Dg * w[None, :, None]).reshape(k, J * R)
         r2_a = -(Dgw @ g.reshape(J * R))
@@ -211,11 +216,13 @@ class ProfiledDeviance(Objective):
             r2_ab -= 2.0 * u @ Minv @ u.T
         hess += dof * (r2_ab / r2 - np.outer(r2_a, r2_a) / r2**2)
         if self.reml and F:
-            DH = D[:, None] @ H[None]                      # (k, J, R, F): D_a H_j
-            Ma = Hw.reshape(J * R, F).T[None] @ DH.reshape(k, J * R, F)      # (k, F, F)
-            PDHM = (P[None] @ DH) @ Minv                   # P_j D_b H_j M^-1
-            T1 = (DH * w[None, :, None, None]).reshape(k, J * R * F) @ PDHM.reshape(
-                k, J * R * F).T
+            # tr(M^-1 sum H'D_a P D_b H) = sum_j w tr(D_a P_j D_b S_j), S_j = H_j M^-1 H_j'
+            SD = (S.reshape(J * R, R) @ Dcat).reshape(J, R, k, R)
+            T1 = Yw @ SD.transpose(2, 0, 1, 3).reshape(k, J * R * R).T
+            # M_a = sum_j w H_j' D_a H_j = sum_rs D_a[r, s] HH[r, s], HH = sum_j w H_j[r]' H_j[s]
+            HH = ((H * w[:, None, None]).reshape(J, R * F).T @ H.reshape(J, R * F)).reshape(
+                R, F, R, F)
+            Ma = np.einsum("ars,rfsg->afg", D, HH)
             MiMa = Minv[None] @ Ma
             hess += T1 + T1.T - d_ab(HMH) - np.einsum("afg,bgf->ab", MiMa, MiMa)
         hess = 0.5 * (hess + hess.T)

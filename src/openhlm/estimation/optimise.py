@@ -52,6 +52,7 @@ class OptimiserResult:
     decrement: float          # lambda^2 / 2 at the returned point (free coordinates)
     message: str
     at_bound: tuple[int, ...]
+    point: Point              # the objective's evaluation at x (with its ``extra``)
 
 
 def _newton_direction(pt: Point, free: np.ndarray) -> tuple[np.ndarray, float]:
@@ -148,4 +149,4 @@ def minimise(obj: Objective, *, tolerance: float = 1e-10, max_iterations: int = 
     at_bound = tuple(int(i) for i in np.flatnonzero(pt.x <= obj.lower))
     return OptimiserResult(x=pt.x, value=pt.value, gradient=g, iterations=used,
                            evaluations=obj.evaluations, converged=converged, decrement=dec,
-                           message=message, at_bound=at_bound)
+                           message=message, at_bound=at_bound, point=pt)

@@ -115,22 +115,38 @@ def moments_from_rows(V: np.ndarray, unit: np.ndarray, J: int, *,
     d, p = design_weights, precision
     w = d if p is None else (p if d is None else d * p)
     starts = _starts(unit, J)
-    if starts is not None and starts.size != J:
-        starts = None
-    if w is None:
-        W = np.bincount(unit, minlength=J).astype(float)
-        sums = _segment_sums(V, unit, J, starts)
-    else:
-        W = np.bincount(unit, weights=w, minlength=J)
-        sums = _segment_sums(V * w[:, None], unit, J, starts)
-    mean = sums / np.where(W > 0, W, 1.0)[:, None]
-    dev = V - mean[unit]
     a, b = np.triu_indices(K)
-    prods = dev[:, a] * dev[:, b]
-    if w is not None:
-        prods *= w[:, None]
-    tri = _segment_sums(prods, unit, J, starts)
     C = np.empty((J, K, K))
+    if starts is not None and starts.size == J:
+        # rows grouped by unit: columns as contiguous rows, reduceat along them (fast path)
+        counts = np.diff(np.append(starts, N))
+        VT = np.ascontiguousarray(V.T)
+        if w is None:
+            W = counts.astype(float)
+            sums = np.add.reduceat(VT, starts, axis=1)
+        else:
+            W = np.add.reduceat(w, starts)
+            sums = np.add.reduceat(VT * w, starts, axis=1)
+        mean_t = sums / np.where(W > 0, W, 1.0)
+        dev = VT - np.repeat(mean_t, counts, axis=1)
+        prods = dev[a] * dev[b]
+        if w is not None:
+            prods *= w
+        tri = np.add.reduceat(prods, starts, axis=1).T
+        mean = np.ascontiguousarray(mean_t.T)
+    else:
+        if w is None:
+            W = np.bincount(unit, minlength=J).astype(float)
+            sums = _segment_sums(V, unit, J, None)
+        else:
+            W = np.bincount(unit, weights=w, minlength=J)
+            sums = _segment_sums(V * w[:, None], unit, J, None)
+        mean = sums / np.where(W > 0, W, 1.0)[:, None]
+        devr = V - mean[unit]
+        prods_r = devr[:, a] * devr[:, b]
+        if w is not None:
+            prods_r *= w[:, None]
+        tri = _segment_sums(prods_r, unit, J, None)
     C[:, a, b] = tri
     C[:, b, a] = tri
     n: np.ndarray   # numpy's stubs type bincount as integer even with float weights

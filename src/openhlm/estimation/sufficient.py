@@ -200,7 +200,8 @@ _CANCELLED = 1e-13     # centred sum of squares below this fraction of the raw o
 _NOISE = 1e-14         # within-unit mean square below this fraction of the column's mean square
 
 
-def _full_rank_by_pivot(XX: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _full_rank_by_pivot(XX: np.ndarray, W: np.ndarray, col_ms: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """(full rank, pivot) per unit, deciding rank invariantly to the columns' units and offsets.
 
     Rank is unchanged by the column operation x_o -> x_o - x_p XX_po / XX_pp (sweeping a
@@ -214,7 +215,6 @@ def _full_rank_by_pivot(XX: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.n
     """
     J, P = XX.shape[0], XX.shape[1]
     diag = np.diagonal(XX, axis1=1, axis2=2)
-    col_ms = diag.sum(axis=0) / max(float(W.sum()), 1e-300)     # pooled mean square per column
     ok = np.zeros(J, dtype=bool)
     pivot = np.zeros(J, dtype=np.int64)
     best = np.full(J, -np.inf)
@@ -284,11 +284,20 @@ def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
         return ok, b, XXi
     W = np.where(ok, n, 0.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rank_ok, pivot = _full_rank_by_pivot(np.where(ok[:, None, None], XX, 0.0), W)
-        ok &= rank_ok
-        ev = np.linalg.eigvalsh(XX[ok])
+        # a well-conditioned raw X'X is full rank: solved directly (as before); only the
+        # others go through the scale- and offset-free test and the swept solve
         direct = np.zeros(J, dtype=bool)
+        ev = np.linalg.eigvalsh(XX[ok])
         direct[ok] = ev[:, 0] > 1e-10 * np.maximum(ev[:, -1], 1e-300)
+        rest = ok & ~direct
+        pivot = np.zeros(J, dtype=np.int64)
+        if rest.any():
+            diag = np.diagonal(XX, axis1=1, axis2=2)
+            # pooled mean square of every column over the units with enough rows
+            col_ms = np.where(ok[:, None], diag, 0.0).sum(axis=0) / max(float(W.sum()), 1e-300)
+            rank_ok, pivot_rest = _full_rank_by_pivot(XX[rest], W[rest], col_ms)
+            ok[rest] = rank_ok
+            pivot[rest] = pivot_rest
         if direct.any():
             XXi[direct] = np.linalg.inv(XX[direct])
             b[direct] = np.einsum("jpq,jq->jp", XXi[direct], Xy[direct])
