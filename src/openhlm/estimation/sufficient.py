@@ -177,8 +177,11 @@ def stats_from_raw(raw: np.ndarray, G: np.ndarray, random_columns: np.ndarray, n
 def design_moments(design: Design, precision: np.ndarray | None = None) -> UnitMoments:
     """Per-unit moments (:mod:`openhlm.estimation.statistics`) of [X, y] of ``design``."""
     p = _precision(design, precision)
-    V = np.column_stack([design.X, design.y])
-    return moments_from_rows(V, design.unit, design.n_level2,
+    P = design.X.shape[1]
+    VT = np.empty((P + 1, design.n_level1))     # columns as contiguous rows (the fast layout)
+    VT[:P] = design.X.T
+    VT[P] = design.y
+    return moments_from_rows(VT.T, design.unit, design.n_level2,
                              design_weights=design.row_weights, precision=p)
 
 
