@@ -113,7 +113,7 @@ def working_basis(design: Design, mom: UnitMoments) -> Basis:
     gc, W = design.gamma_column, design.W
     free = _free_index(K)
     singleton = (K != 0).sum(axis=0) == 1
-    random = set(int(q) for q in design.random_columns)
+    random = {int(q) for q in design.random_columns}
     intercepts = [p for p, c in enumerate(spec.coefficients) if c.predictor is None]
     p0 = intercepts[0] if intercepts else None
 

@@ -9,6 +9,7 @@ come from: the same point in exact mode, the previous EM iterate in HLM mode).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from openhlm.estimation.basis import Basis
@@ -128,6 +129,6 @@ class Estimates:
         """HLM's count: sigma^2 (or the alphas of a heterogeneous sigma^2) and the free
         elements of T, plus the free gammas under ML."""
         R = self.design.n_random
-        n_sigma = 1 if self.heterogeneous is None else int(len(self.heterogeneous.alpha))
+        n_sigma = 1 if self.heterogeneous is None else len(self.heterogeneous.alpha)
         count = n_sigma + R * (R + 1) // 2
         return count if self.reml else count + self.design.n_free_gammas

@@ -25,7 +25,7 @@ from openhlm.estimation.objective import ProfiledDeviance
 from openhlm.estimation.optimise import minimise
 from openhlm.estimation.sufficient import UnitStats
 
-__all__ = ["ExactSolution", "minimise_profiled", "fit_exact_homogeneous", "start_theta"]
+__all__ = ["ExactSolution", "fit_exact_homogeneous", "minimise_profiled", "start_theta"]
 
 
 @dataclass(frozen=True)

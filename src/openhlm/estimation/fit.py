@@ -17,7 +17,7 @@ from openhlm.estimation.heterogeneous import estimate_heterogeneous, refuse_reml
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, stable_unit_stats, unit_stats
 
-__all__ = ["estimate", "estimates_at", "check_identified", "check_max_iterations"]
+__all__ = ["check_identified", "check_max_iterations", "estimate", "estimates_at"]
 
 
 def check_identified(design: Design, stats: UnitStats) -> None:

@@ -55,8 +55,8 @@ from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.exact import start_theta
 from openhlm.estimation.likelihood import (
     Evaluation,
-    _lower_order,
     evaluate,
+    lower_order,
     profiled_deviance,
     theta_to_lower,
 )
@@ -213,7 +213,7 @@ class HeterogeneousDeviance(Objective):
         self.design, self.vd, self.n_theta = design, vd, n_theta
         self.R = design.n_random
         self.A = design.A()
-        rows, cols = _lower_order(self.R)
+        rows, cols = lower_order(self.R)
         diag = rows == cols
         n_alpha = vd.n_alpha - 1
         self.lower = np.concatenate([np.where(diag, 0.0, -np.inf), np.full(n_alpha, -np.inf)])

@@ -33,20 +33,20 @@ the optimiser (:mod:`openhlm.estimation.optimise`) a Newton method.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 from openhlm.estimation.likelihood import (
-    _lower_order,
     batched_logdet,
     batched_solve,
+    lower_order,
     lower_to_theta,
     theta_to_lower,
 )
 from openhlm.estimation.sufficient import UnitStats
 
-__all__ = ["Objective", "ProfiledDeviance", "Point"]
+__all__ = ["Objective", "Point", "ProfiledDeviance"]
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,10 @@ class Objective:
         return 0.5 * (H + H.T)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _units(R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """E_a (k, R, R), the unit matrices of theta's positions in L, and their rows/columns."""
-    rows, cols = _lower_order(R)
+    rows, cols = lower_order(R)
     E = np.zeros((rows.size, R, R))
     E[np.arange(rows.size), rows, cols] = 1.0
     return E, rows, cols
@@ -117,7 +117,7 @@ class ProfiledDeviance(Objective):
     def __init__(self, stats: UnitStats, reml: bool, start: np.ndarray) -> None:
         self.stats, self.reml = stats, reml
         R = stats.n_random
-        rows, cols = _lower_order(R)
+        rows, cols = lower_order(R)
         self.lower = np.where(rows == cols, 0.0, -np.inf)
         self.upper = np.full(rows.size, np.inf)
         self.boundary_candidates = np.flatnonzero(rows == cols)
@@ -177,7 +177,7 @@ class ProfiledDeviance(Objective):
         H = ZA - ZZK @ ZA                                  # (J, R, F)
         eZ = s.Zy - (ZA.reshape(J * R, F) @ beta).reshape(J, R)
         g = eZ - (ZZK @ eZ[:, :, None])[:, :, 0]
-        D, rows, cols = _directions(L)
+        D, _, _ = _directions(L)
         k = D.shape[0]
         Psum = w @ P.reshape(J, R * R)
         Psum = Psum.reshape(R, R)

@@ -119,7 +119,7 @@ class UnitStats:
         return np.ascontiguousarray(
             np.swapaxes(self.AZ * self.unit_weights[:, None, None], 0, 1).reshape(F, J * R))
 
-    @property
+    @cached_property
     def n_total(self) -> float:
         return float(self.unit_weights @ self.n)
 
