@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from openhlm.errors import ConvergenceWarning, EstimationError
+from openhlm.estimation.basis import working_basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import em_step
 from openhlm.estimation.estimates import Estimates
@@ -62,7 +63,8 @@ from openhlm.estimation.likelihood import (
 )
 from openhlm.estimation.objective import Objective, Point
 from openhlm.estimation.optimise import minimise
-from openhlm.estimation.sufficient import UnitStats, unit_stats
+from openhlm.estimation.statistics import UnitMoments
+from openhlm.estimation.sufficient import UnitStats, design_moments, stats_from_raw, unit_stats
 from openhlm.estimation.variance_model import HeterogeneousFit, VarianceDesign
 
 __all__ = [
@@ -165,20 +167,27 @@ def row_terms(design: Design, stats: UnitStats, ev: Evaluation, p_total: np.ndar
 
     ``p_total`` is the level-1 precision of each row (relative to sigma^2).
     """
-    unit = design.unit
-    sigma2 = ev.sigma2
-    Z = design.X[:, design.random_columns]
-    Kz = np.einsum("nrs,ns->nr", ev.K[unit], Z)
-    zKz = np.einsum("nr,nr->n", Z, Kz)
     if A is None:
         A = design.A()
     e = design.y - A @ ev.beta
     ZOe = stats.Zy - stats.ZA @ ev.beta          # (J, R): Z'Omega e per unit
+    return _row_terms(design.X[:, design.random_columns], e, design.unit, ZOe, ev.K,
+                      ev.sigma2, p_total, _multiplicity(design, stats.unit_weights))
+
+
+def _multiplicity(design: Design, unit_weights: np.ndarray) -> np.ndarray:
+    mult = unit_weights[design.unit]
+    return mult if design.row_weights is None else mult * design.row_weights
+
+
+def _row_terms(Z: np.ndarray, e: np.ndarray, unit: np.ndarray, ZOe: np.ndarray, K: np.ndarray,
+               sigma2: float, p_total: np.ndarray, mult: np.ndarray) -> RowTerms:
+    """:func:`row_terms` from Z, e = y - A beta, Z'Omega e per unit and K in any one basis
+    (V_j, and so every returned quantity, is the same in all of them)."""
+    Kz = np.einsum("nrs,ns->nr", K[unit], Z)
+    zKz = np.einsum("nr,nr->n", Z, Kz)
     Vinv_diag = (p_total - p_total**2 * zKz) / sigma2
     Vinv_e = p_total * (e - np.einsum("nr,nr->n", Kz, ZOe[unit])) / sigma2
-    mult = stats.unit_weights[unit]
-    if design.row_weights is not None:
-        mult = mult * design.row_weights
     return RowTerms(Vinv_diag=Vinv_diag, Vinv_e=Vinv_e, sigma2_i=sigma2 / p_total,
                     multiplicity=mult)
 
@@ -203,30 +212,47 @@ class _Point:
 class HeterogeneousDeviance(Objective):
     """The ML deviance over x = (theta, alpha_1..K), sigma^2 and the fixed effects profiled.
 
-    Value and gradient analytic (module docstring); the Hessian a central difference of the
-    gradient (:meth:`Objective.finite_difference_hessian`), so the same bounded Newton method
-    (:mod:`openhlm.estimation.optimise`) minimises it.  Bounds: L's diagonal >= 0.
+    Evaluated in the working basis of the homogeneous model (docs/engine.md, section 2; the
+    basis does not depend on alpha, and V_j is the same in every basis), so theta is the
+    working-basis factor.  Value and gradient analytic (module docstring); the Hessian a
+    central difference of the gradient (:meth:`Objective.finite_difference_hessian`), so the
+    same bounded Newton method (:mod:`openhlm.estimation.optimise`) minimises it.  Bounds:
+    L's diagonal >= 0.
     """
 
-    def __init__(self, design: Design, vd: VarianceDesign, start: np.ndarray, n_theta: int
-                 ) -> None:
-        self.design, self.vd, self.n_theta = design, vd, n_theta
+    def __init__(self, design: Design, vd: VarianceDesign, *, sigma2_0: float,
+                 tau0: np.ndarray) -> None:
+        self.design, self.vd = design, vd
         self.R = design.n_random
-        self.A = design.A()
+        self.basis = working_basis(design, design_moments(design))
+        self.unit_weights = (np.ones(design.n_level2) if design.unit_weights is None
+                             else np.asarray(design.unit_weights, dtype=float))
+        Xw = design.X @ self.basis.E
+        self.Zw = np.ascontiguousarray(Xw[:, design.random_columns])
+        self.Aw = np.einsum("np,npf->nf", Xw, self.basis.G[design.unit])
+        self.yw = design.y - self.basis.shift[-1]
+        self.mult = _multiplicity(design, self.unit_weights)
+        theta0 = start_theta(self.basis.tau_to_working(tau0), sigma2_0, self.R)
+        self.n_theta = theta0.size
         rows, cols = lower_order(self.R)
         diag = rows == cols
         n_alpha = vd.n_alpha - 1
         self.lower = np.concatenate([np.where(diag, 0.0, -np.inf), np.full(n_alpha, -np.inf)])
         self.upper = np.full(self.lower.size, np.inf)
         self.boundary_candidates = np.flatnonzero(diag)
-        self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
+        self.start = np.maximum(np.concatenate([theta0, np.zeros(n_alpha)]), self.lower)
         self.evaluations = 0
+
+    def statistics(self, a: np.ndarray) -> tuple[np.ndarray, UnitMoments, UnitStats]:
+        """(relative precision, moments, working statistics) at alpha_1..K = ``a``."""
+        prec = relative_precision(self.vd, a)
+        mom = design_moments(self.design, prec)
+        return prec, mom, self.basis.stats(mom, self.design.random_columns, self.unit_weights)
 
     def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
         self.evaluations += 1
         theta, a = x[:self.n_theta], x[self.n_theta:]
-        prec = relative_precision(self.vd, a)
-        stats = unit_stats(self.design, precision=prec)
+        prec, _, stats = self.statistics(a)
         dev, sigma2, g_theta = profiled_deviance(theta, stats, False, gradient=order > 0)
         if not np.isfinite(dev) or (order > 0 and g_theta is None):
             return Point(x=x, value=np.inf)
@@ -236,22 +262,26 @@ class HeterogeneousDeviance(Objective):
         L = theta_to_lower(theta, self.R)
         ev = evaluate(stats, sigma2, sigma2 * (L @ L.T))
         p_total = _total_precision(self.design, prec)
-        g_alpha = alpha_score(self.vd, row_terms(self.design, stats, ev, p_total, self.A))[1:]
-        grad = np.concatenate([g_theta, g_alpha])
+        e = self.yw - self.Aw @ ev.beta
+        ZOe = stats.Zy - stats.ZA @ ev.beta
+        rt = _row_terms(self.Zw, e, self.design.unit, ZOe, ev.K, sigma2, p_total, self.mult)
+        grad = np.concatenate([g_theta, alpha_score(self.vd, rt)[1:]])
         hess = self.finite_difference_hessian(x, grad) if order > 1 else None
         return Point(x=x, value=float(dev), gradient=grad, hessian=hess)
 
-
-def _point(design: Design, vd: VarianceDesign, theta: np.ndarray, a: np.ndarray) -> _Point:
-    R = design.n_random
-    prec = relative_precision(vd, a)
-    stats = unit_stats(design, precision=prec)
-    dev, sigma2, _ = profiled_deviance(theta, stats, False)
-    L = theta_to_lower(theta, R)
-    ev = evaluate(stats, sigma2, sigma2 * (L @ L.T))
-    alpha = np.concatenate([[np.log(sigma2)], a])
-    return _Point(alpha=alpha, stats=stats, evaluation=ev,
-                  p_total=_total_precision(design, prec), deviance=float(dev))
+    def point(self, x: np.ndarray) -> _Point:
+        """The fit at x, in the original basis."""
+        theta, a = x[:self.n_theta], x[self.n_theta:]
+        prec, mom, stats = self.statistics(a)
+        dev, sigma2, _ = profiled_deviance(theta, stats, False)
+        L = theta_to_lower(theta, self.R)
+        ev = self.basis.evaluation_to_original(evaluate(stats, sigma2, sigma2 * (L @ L.T)))
+        design = self.design
+        original = stats_from_raw(mom.raw(), design.G(), design.random_columns, mom.n,
+                                  mom.sum_log_w, self.unit_weights)
+        alpha = np.concatenate([[np.log(sigma2)], a])
+        return _Point(alpha=alpha, stats=original, evaluation=ev,
+                      p_total=_total_precision(design, prec), deviance=float(dev))
 
 
 def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
@@ -262,11 +292,9 @@ def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.n
     Returns the final point, the number of Newton iterations, whether the optimum was reached
     (the Newton decrement below ``tolerance``) and the optimiser's message.
     """
-    theta0 = start_theta(tau0, sigma2_0, design.n_random)
-    x0 = np.concatenate([theta0, np.zeros(vd.n_alpha - 1)])
-    obj = HeterogeneousDeviance(design, vd, x0, theta0.size)
+    obj = HeterogeneousDeviance(design, vd, sigma2_0=sigma2_0, tau0=tau0)
     res = minimise(obj, tolerance=tolerance, max_iterations=max_iterations)
-    point = _point(design, vd, res.x[:theta0.size], res.x[theta0.size:])
+    point = obj.point(res.x)
     ok = bool(res.converged and np.isfinite(point.deviance))
     return point, int(res.iterations), ok, res.message
 

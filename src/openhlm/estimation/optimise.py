@@ -13,8 +13,9 @@ engine: L's diagonal >= 0, Bates et al. 2015) by the projected Newton method of 
 * Convergence (scale-free): the Newton decrement lambda^2 = g_F' H_F^-1 g_F of the free
   coordinates estimates twice the distance f(x) - f*, in deviance units, which do not depend
   on the units of the data.  Converged when lambda^2 / 2 <= ``tolerance``.  When no step
-  length decreases f (rounding) the point is accepted as the optimum only if lambda^2 / 2 is
-  below 1e-6, else reported as not converged.
+  length decreases f (rounding), or a step gains less than 1e-14 |f| (the rounding floor of f),
+  the point is accepted as the optimum only if lambda^2 / 2 is below 1e-6, else reported as not
+  converged; so a ``tolerance`` below what rounding allows cannot make the iterations run on.
 * On convergence the final Newton step is still taken (it costs one evaluation and, the
   convergence being quadratic, leaves the parameters at the optimum to rounding) unless it
   raises the deviance beyond rounding; it is not counted as an iteration.
@@ -118,7 +119,15 @@ def _iterate(obj: Objective, pt: Point, tolerance: float, budget: int
             return pt, iterations, ok, dec, (
                 "no step decreases the deviance further (rounding level)" if ok else
                 f"the line search failed with the deviance ~{dec:.2g} above its minimum")
+        gained = pt.value - accepted.value
         pt = accepted
+        if dec <= SLACK_DECREMENT and gained <= 1e-14 * max(1.0, abs(pt.value)):
+            # at the rounding floor of the deviance: further steps only trade noise
+            assert pt.gradient is not None
+            new_dec = _newton_direction(pt, _free(pt.x, pt.gradient, lower, upper))[1]
+            return pt, iterations, True, new_dec, (
+                "the deviance no longer changes beyond rounding (Newton decrement "
+                f"{new_dec:.2g})")
 
 
 def minimise(obj: Objective, *, tolerance: float = 1e-10, max_iterations: int = 1000
