@@ -58,6 +58,16 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
     tau = est.tau
     scale = max(float(np.max(np.abs(np.diag(tau)))), 1e-300)
     zero = [k for k in range(len(labels)) if tau[k, k] <= 1e-8 * scale]
+    if est.working is not None and tau.size:
+        # exact mode: decide in the working basis (docs/engine.md, 2), where T does not depend
+        # on the units or offsets of the predictors; a shifted intercept's variance is the one
+        # at the predictors' means, so the original one must vanish too
+        tau_w = est.working.evaluation.tau
+        scale_w = max(float(np.max(np.abs(np.diag(tau_w)))), 1e-300)
+        shifted = bool(np.any(est.working.basis.E_R[0, 1:] != 0.0))
+        zero = [k for k in range(len(labels)) if tau_w[k, k] <= 1e-8 * scale_w
+                and not (k == 0 and shifted and tau[0, 0] > 1e-8 * scale)]
+        tau = tau_w
     for k in zero:
         notes.append(f"The variance of {labels[k]} is estimated at zero: the likelihood is "
                      f"maximised on the boundary; consider making {labels[k]} non-random.")
