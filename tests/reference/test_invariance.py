@@ -233,3 +233,36 @@ def test_two_hundred_thousand_rows_converge_without_warnings():
                             pd.DataFrame({"g": np.arange(J)}), id="g")
     res = openhlm.fit("y = B0 + B1*x + R; B0 = G00 + U0; B1 = G10 + U1", mdm)
     assert res.converged and res.iterations < 20
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e6, 1e-6])
+def test_calendar_year_is_not_reported_as_a_singular_tau(scale):
+    """The optimum is interior (working-basis correlation ~0.1): no boundary note, whatever
+    the units of the year."""
+    l1, l2, id_ = calendar()
+    l1 = l1.assign(year=l1["year"] * scale)
+    res = openhlm.fit(CALENDAR, openhlm.build_mdm(l1, l2, id=id_), method="ml")
+    assert not [n for n in res.notes if "singular" in n or "estimated at zero" in n]
+
+
+@pytest.mark.parametrize("transform", [("y+", 1e8), ("x*", 1e6)])
+def test_heterogeneous_sigma2_is_invariant(transform):
+    """The heterogeneous sigma^2 model (exact ML) on the working basis: outcome offset and
+    predictor units leave the deviance, alpha and T (rescaled) unchanged."""
+    l1, l2, id_ = hsb()
+
+    def run(data):
+        return openhlm.fit(M4_UNCENTRED, openhlm.build_mdm(data, l2, id=id_), method="ml",
+                           heterogeneous_sigma2=["female"])
+
+    base = run(l1)
+    kind, value = transform
+    new = run(l1.assign(mathach=l1["mathach"] + value) if kind == "y+"
+              else l1.assign(ses=l1["ses"] * value))
+    assert new.converged
+    assert new.deviance == pytest.approx(base.deviance, rel=1e-10)
+    np.testing.assert_allclose(new.estimates.heterogeneous.alpha,
+                               base.estimates.heterogeneous.alpha, rtol=1e-6)
+    B = np.diag([1.0, 1.0 / value]) if kind == "x*" else np.eye(2)
+    # y + 1e8 keeps ~8 digits of y: the flat tau_11 direction moves at ~1e-5
+    np.testing.assert_allclose(new.tau, B @ base.tau @ B, rtol=1e-4 if kind == "y+" else 1e-8)
