@@ -10,6 +10,10 @@ engine: L's diagonal >= 0, Bates et al. 2015) by the projected Newton method of 
   descent direction also where f is not convex; the active coordinates do not move.
 * Step length: the largest of 1, 1/2, 1/4, ... for which the projected point x(t) satisfies
   the Armijo condition f(x(t)) <= f(x) + 1e-4 g'(x(t) - x).
+* Negative curvature: where the gradient vanishes but the Hessian of the free coordinates has
+  a negative eigenvalue (a saddle, or a maximum in a variance direction as at L_qq = 0 when
+  the deviance falls into the interior), the point is no optimum: the search moves along the
+  eigenvector (into the interior at a bound) until the deviance decreases.
 * Convergence (scale-free): the Newton decrement lambda^2 = g_F' H_F^-1 g_F of the free
   coordinates estimates twice the distance f(x) - f*, in deviance units, which do not depend
   on the units of the data.  Converged when lambda^2 / 2 <= ``tolerance``.  When no step
@@ -21,6 +25,10 @@ engine: L's diagonal >= 0, Bates et al. 2015) by the projected Newton method of 
   raises the deviance beyond rounding; it is not counted as an iteration.
 * ``max_iterations`` counts Newton steps; when they run out before the convergence test holds
   the result says converged=False.
+
+Bound probe: a converged point with coordinates on their lower bound is accepted only if small
+steps inwards (1e-3, 1e-2, 1e-1 along each such coordinate) do not lower the deviance;
+otherwise the iterations continue from the best of them.
 
 Boundary rule (as MixedModels.jl's ``fit!``): after convergence, each coordinate in
 ``boundary_candidates`` that is small (<= 1e-4) but not at its bound 0 is set to 0; the point is
@@ -56,29 +64,96 @@ class OptimiserResult:
     point: Point              # the objective's evaluation at x (with its ``extra``)
 
 
-def _newton_direction(pt: Point, free: np.ndarray) -> tuple[np.ndarray, float]:
-    """(step, lambda^2 / 2) on the free coordinates, Hessian made positive definite."""
+@dataclass(frozen=True)
+class _Direction:
+    step: np.ndarray          # modified Newton step (zeros on the held coordinates)
+    decrement: float          # lambda^2 / 2
+    curvature: float          # smallest Hessian eigenvalue on the free coordinates, relative
+    descent: np.ndarray       # its eigenvector (full length, zeros elsewhere)
+
+
+NEGATIVE_CURVATURE = 1e-8     # relative to the largest |eigenvalue|
+
+
+def _direction(pt: Point, free: np.ndarray) -> _Direction:
+    """Newton step with the Hessian's eigenvalues made positive, and the most negative
+    curvature direction (a saddle or a maximum has a zero gradient but is no optimum)."""
     g, H = pt.gradient, pt.hessian
     assert g is not None and H is not None
     step = np.zeros_like(g)
+    descent = np.zeros_like(g)
     if not free.any():
-        return step, 0.0
+        return _Direction(step, 0.0, 0.0, descent)
     gf = g[free]
     Hf = H[np.ix_(free, free)]
     if not np.all(np.isfinite(Hf)):
-        return step, np.inf
+        return _Direction(step, np.inf, 0.0, descent)
     lam, V = np.linalg.eigh(Hf)
     top = max(float(np.abs(lam).max()), 1e-300)
-    lam = np.maximum(np.abs(lam), 1e-10 * top)
-    coef = (V.T @ gf) / lam
+    descent[free] = V[:, 0]
+    mod = np.maximum(np.abs(lam), 1e-10 * top)
+    coef = (V.T @ gf) / mod
     step[free] = -(V @ coef)
-    return step, 0.5 * float(np.sum((V.T @ gf) * coef))
+    return _Direction(step, 0.5 * float(np.sum((V.T @ gf) * coef)), float(lam[0]) / top,
+                      descent)
+
+
+def _newton_direction(pt: Point, free: np.ndarray) -> tuple[np.ndarray, float]:
+    d = _direction(pt, free)
+    return d.step, d.decrement
 
 
 def _free(x: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     at_lower = (x <= lower) & (g > 0)
     at_upper = (x >= upper) & (g < 0)
     return ~(at_lower | at_upper)
+
+
+def _search(obj: Objective, pt: Point, step: np.ndarray) -> Point | None:
+    """Backtracking along the projected path x(t) = P(x + t step): the first t = 1, 1/2, ...
+    whose point lowers the deviance by the Armijo amount (and at all)."""
+    assert pt.gradient is not None
+    t = 1.0
+    for _ in range(40):
+        x_new = np.clip(pt.x + t * step, obj.lower, obj.upper)
+        if np.array_equal(x_new, pt.x):
+            return None
+        new = obj.evaluate(x_new, 2)
+        slope = min(0.0, float(pt.gradient @ (x_new - pt.x)))
+        if np.isfinite(new.value) and new.gradient is not None and new.hessian is not None \
+                and new.value < pt.value and new.value <= pt.value + 1e-4 * slope:
+            return new
+        t *= 0.5
+    return None
+
+
+def _escape(obj: Objective, pt: Point, d: _Direction) -> Point | None:
+    """From a point with zero gradient and negative curvature, move along the curvature
+    direction (into the interior at a bound) until the deviance decreases."""
+    assert pt.gradient is not None
+    v = d.descent.copy()
+    at_lower = pt.x <= obj.lower
+    g_v = float(pt.gradient @ v)
+    if g_v > 0 or (g_v == 0 and np.any(v[at_lower] < 0)):
+        v = -v
+    scale = max(1.0, float(np.abs(pt.x).max()))
+    return _search(obj, pt, v * scale)
+
+
+def _probe_bounds(obj: Objective, pt: Point) -> Point | None:
+    """A point held at a lower bound is an optimum only if the deviance rises into the
+    interior: try small steps inwards along each bounded coordinate."""
+    best = None
+    slack = 1e-10 * max(1.0, abs(pt.value))
+    for q in np.flatnonzero(pt.x <= obj.lower):
+        for t in (1e-3, 1e-2, 1e-1):
+            x = pt.x.copy()
+            x[q] = obj.lower[q] + t
+            trial = obj.evaluate(x, 0)
+            if np.isfinite(trial.value) and trial.value < pt.value - slack and (
+                    best is None or trial.value < best.value):
+                best = trial
+    return None if best is None else obj.evaluate(best.x, 2)
 
 
 def _iterate(obj: Objective, pt: Point, tolerance: float, budget: int
@@ -88,8 +163,10 @@ def _iterate(obj: Objective, pt: Point, tolerance: float, budget: int
     while True:
         assert pt.gradient is not None
         free = _free(pt.x, pt.gradient, lower, upper)
-        step, dec = _newton_direction(pt, free)
-        if dec <= tolerance:
+        d = _direction(pt, free)
+        step, dec = d.step, d.decrement
+        saddle = d.curvature < -NEGATIVE_CURVATURE
+        if dec <= tolerance and not saddle:
             # the final Newton step is free accuracy (quadratic convergence): take it unless
             # it makes the deviance worse beyond rounding
             x_new = np.clip(pt.x + step, lower, upper)
@@ -98,30 +175,30 @@ def _iterate(obj: Objective, pt: Point, tolerance: float, budget: int
                     new.value <= pt.value + 1e-13 * max(1.0, abs(pt.value)):
                 new_free = _free(new.x, new.gradient, lower, upper)
                 pt, dec = new, _newton_direction(new, new_free)[1]
-            return pt, iterations, True, dec, "Newton decrement below the tolerance"
+            probe = _probe_bounds(obj, pt) if iterations < budget else None
+            if probe is None:
+                return pt, iterations, True, dec, "Newton decrement below the tolerance"
+            pt = probe
+            iterations += 1
+            continue
         if iterations >= budget:
             return pt, iterations, False, dec, (
                 f"the iteration limit ({budget}) was reached with the deviance still "
                 f"~{dec:.2g} above its minimum")
-        t = 1.0
-        accepted = None
-        for _ in range(40):
-            x_new = np.clip(pt.x + t * step, lower, upper)
-            new = obj.evaluate(x_new, 2)
-            if np.isfinite(new.value) and new.gradient is not None and new.hessian is not None \
-                    and new.value <= pt.value + 1e-4 * float(pt.gradient @ (x_new - pt.x)):
-                accepted = new
-                break
-            t *= 0.5
+        accepted = _search(obj, pt, step) if dec > tolerance else None
+        if accepted is None and saddle:
+            accepted = _escape(obj, pt, d)
         iterations += 1
         if accepted is None:
-            ok = dec <= SLACK_DECREMENT
+            ok = dec <= SLACK_DECREMENT and not saddle
             return pt, iterations, ok, dec, (
                 "no step decreases the deviance further (rounding level)" if ok else
-                f"the line search failed with the deviance ~{dec:.2g} above its minimum")
+                f"the line search failed with the deviance ~{dec:.2g} above its minimum"
+                + (" at a point of negative curvature" if saddle else ""))
         gained = pt.value - accepted.value
         pt = accepted
-        if dec <= SLACK_DECREMENT and gained <= 1e-14 * max(1.0, abs(pt.value)):
+        if dec <= SLACK_DECREMENT and gained <= 1e-14 * max(1.0, abs(pt.value)) \
+                and not saddle:
             # at the rounding floor of the deviance: further steps only trade noise
             assert pt.gradient is not None
             new_dec = _newton_direction(pt, _free(pt.x, pt.gradient, lower, upper))[1]

@@ -15,7 +15,7 @@ from openhlm.estimation.basis import working_basis
 from openhlm.estimation.design import build_design
 from openhlm.estimation.fit import estimate
 from openhlm.estimation.likelihood import evaluate, profiled_deviance
-from openhlm.estimation.objective import ProfiledDeviance
+from openhlm.estimation.objective import Objective, Point, ProfiledDeviance
 from openhlm.estimation.optimise import minimise
 from openhlm.estimation.statistics import moments_from_rows
 from openhlm.estimation.sufficient import (
@@ -203,3 +203,30 @@ def test_design_moments_honour_precision_weights(mdm):
         np.testing.assert_allclose(getattr(stats, name), getattr(ref, name), rtol=1e-11,
                                    atol=1e-11, err_msg=name)
     assert design_moments(design, p).n == pytest.approx(ref.n)
+
+
+class _DoubleWell(Objective):
+    """f(x) = (x^2 - 1)^2 on x >= 0: zero gradient and negative curvature at the bound x = 0
+    (as a variance whose deviance curves down into the interior), minimum at x = 1."""
+
+    def __init__(self, start: float) -> None:
+        self.start = np.array([start])
+        self.lower, self.upper = np.array([0.0]), np.array([np.inf])
+        self.boundary_candidates = np.array([0])
+        self.evaluations = 0
+
+    def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
+        self.evaluations += 1
+        v = float(x[0])
+        return Point(x=x, value=(v * v - 1.0) ** 2, gradient=np.array([4 * v * (v * v - 1.0)]),
+                     hessian=np.array([[12 * v * v - 4.0]]))
+
+
+@pytest.mark.parametrize("start", [0.0, 3.0, 0.3])
+def test_optimiser_leaves_a_bound_where_the_deviance_curves_inwards(start):
+    """A point of zero gradient is no optimum when the curvature is negative there (the lme4
+    stress case `petrol`: the projected step landed on tau00 = 0, 1.45 above the optimum)."""
+    res = minimise(_DoubleWell(start))
+    assert res.converged
+    assert res.x[0] == pytest.approx(1.0, abs=1e-8)
+    assert res.value == pytest.approx(0.0, abs=1e-14)
