@@ -230,3 +230,19 @@ def test_optimiser_leaves_a_bound_where_the_deviance_curves_inwards(start):
     assert res.converged
     assert res.x[0] == pytest.approx(1.0, abs=1e-8)
     assert res.value == pytest.approx(0.0, abs=1e-14)
+
+
+def test_no_unit_with_full_rank_ols_starts_from_the_identity():
+    """A level-2 value used at level 1 (fixed slope): no unit has a full-rank level-1 OLS, so
+    there is no moment start; the fit starts from T / sigma^2 = I, without a numpy warning."""
+    rng = np.random.default_rng(0)
+    J = 40
+    g = np.repeat(np.arange(J), 8)
+    w = rng.normal(size=J)
+    y = 1 + 0.5 * w[g] + rng.normal(size=J)[g] + rng.normal(size=g.size)
+    data = openhlm.build_mdm(pd.DataFrame({"g": g, "y": y, "w": w[g]}),
+                             pd.DataFrame({"g": np.arange(J)}), id="g")
+    design = build_design(as_spec("y = B0 + B1*w + R; B0 = G00 + U0; B1 = G10", data), data)
+    est = estimate(design)
+    assert est.converged and est.start is not None and est.start.units_used == 0
+    assert np.isfinite(est.deviance) and est.tau[0, 0] > 0
