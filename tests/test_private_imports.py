@@ -21,7 +21,6 @@ PACKAGE = SRC / "openhlm"
 
 # Private imports outside spec/ at the time the check was written (importer -> what).
 KNOWN = {
-    ("openhlm.estimation.heterogeneous", "openhlm.estimation.exact._newton_polish"),
     ("openhlm.inference.glh", "openhlm.estimation.design._constraint_matrix"),
 }
 

@@ -26,17 +26,9 @@ from tests.reference.crosscheck.lme4_stress.make_data import checksum
 
 pytestmark = pytest.mark.reference
 
-#: cases the current engine gets wrong (issue 12, "Scale and offset"); the engine v2 branch
-#: fixes them -- remove the marks after merging it.
-ENGINE_V2 = {"calendar_year_reml", "calendar_year_ml", "offset_1e7_reml", "offset_1e7_ml",
-             "offset_1e6_slope_reml", "offset_1e6_slope_ml", "scales_mixed_reml",
-             "scales_mixed_ml"}
-
-
 def _params():
     for key, rec in cases.reference()["models"].items():
-        marks = [pytest.mark.xfail(strict=False, reason="engine v2")] if key in ENGINE_V2 else []
-        yield pytest.param(key, rec, id=key, marks=marks)
+        yield pytest.param(key, rec, id=key)
 
 
 _FITS: dict[str, openhlm.HLMResults] = {}

@@ -87,6 +87,13 @@ def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.nda
     sse = yy - np.einsum("jp,jp->j", b, Xy)
     P = XX.shape[1]
     Jp = int(ok.sum())
+    if Jp == 0:
+        # no unit has a full-rank level-1 design (e.g. a level-2 value used at level 1): there
+        # is no moment start; NaN says so (exact mode then starts from T / sigma^2 = I)
+        R = len(random_columns)
+        nan = np.full((R, R), np.nan)
+        return StartingValues(gamma_ols=gamma0, sigma2=float("nan"), tau=nan,
+                              tau_unrepaired=nan.copy(), units_used=0)
     fitted = np.einsum("jpf,f->jp", G, gamma0)
     d = (b - fitted)[ok][:, random_columns]
     XXi_R = XXi[ok][:, random_columns][:, :, random_columns]

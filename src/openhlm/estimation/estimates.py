@@ -9,19 +9,26 @@ come from: the same point in exact mode, the previous EM iterate in HLM mode).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from openhlm.estimation.basis import Basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import StartingValues
 from openhlm.estimation.likelihood import LOG_2PI, Evaluation
 from openhlm.estimation.sufficient import UnitStats
+from openhlm.estimation.variance_model import HeterogeneousFit
 
-if TYPE_CHECKING:
-    from openhlm.estimation.heterogeneous import HeterogeneousFit
+__all__ = ["Estimates", "WorkingFit"]
 
-__all__ = ["Estimates"]
+
+@dataclass(frozen=True)
+class WorkingFit:
+    """The working basis of an exact fit, its statistics and the evaluation there."""
+
+    basis: Basis
+    stats: UnitStats
+    evaluation: Evaluation
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class Estimates:
     #: homogeneous.
     row_precision: np.ndarray | None = None
     heterogeneous: HeterogeneousFit | None = None
+    #: exact mode: the fit in its working basis (docs/engine.md), where inference that must
+    #: invert an information matrix is well conditioned; None in HLM mode / at given values
+    working: WorkingFit | None = None
 
     @property
     def level1_variance(self) -> np.ndarray:
@@ -119,6 +129,6 @@ class Estimates:
         """HLM's count: sigma^2 (or the alphas of a heterogeneous sigma^2) and the free
         elements of T, plus the free gammas under ML."""
         R = self.design.n_random
-        n_sigma = 1 if self.heterogeneous is None else int(len(self.heterogeneous.alpha))
+        n_sigma = 1 if self.heterogeneous is None else len(self.heterogeneous.alpha)
         count = n_sigma + R * (R + 1) // 2
         return count if self.reml else count + self.design.n_free_gammas

@@ -21,19 +21,26 @@ optimiser minimises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 from openhlm.estimation.sufficient import UnitStats
 
-__all__ = ["Evaluation", "evaluate", "profiled_deviance", "theta_to_lower", "lower_to_theta"]
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "lower_order",
+    "lower_to_theta",
+    "profiled_deviance",
+    "theta_to_lower",
+]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-@lru_cache(maxsize=None)
-def _lower_order(R: int) -> tuple[np.ndarray, np.ndarray]:
+@cache
+def lower_order(R: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the lower triangle in column-major (lme4) order."""
     rows, cols = np.tril_indices(R)
     order = np.lexsort((rows, cols))
@@ -43,13 +50,13 @@ def _lower_order(R: int) -> tuple[np.ndarray, np.ndarray]:
 def theta_to_lower(theta: np.ndarray, R: int) -> np.ndarray:
     """Column-major lower triangle (lme4's order) -> L (R x R)."""
     L = np.zeros((R, R))
-    rows, cols = _lower_order(R)
+    rows, cols = lower_order(R)
     L[rows, cols] = theta
     return L
 
 
 def lower_to_theta(L: np.ndarray) -> np.ndarray:
-    rows, cols = _lower_order(L.shape[0])
+    rows, cols = lower_order(L.shape[0])
     return L[rows, cols].copy()
 
 

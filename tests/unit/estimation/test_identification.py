@@ -118,8 +118,6 @@ def test_random_slope_constant_within_every_unit_is_refused():
         _fit(frame, eq, ("y", "w"))
 
 
-@pytest.mark.xfail(strict=False, reason="engine v2: no unit has full-rank level-1 OLS, so the "
-                   "moment start divides 0/0 (RuntimeWarning from estimation/em.py)")
 def test_fixed_slope_constant_within_every_unit_is_fine():
     res = _fit(_data(), "y = B0 + B1*w + R; B0 = G00 + U0; B1 = G10", ("y", "w"))
     assert res.converged
@@ -198,8 +196,6 @@ def test_true_collinearity_is_refused_naming_the_gammas(eq, named):
         estimate(design)
 
 
-@pytest.mark.xfail(strict=False, reason="engine v2: the per-unit rank test of the moment start "
-                   "is not scale-free, so x + 1e5 leaves no unit and numpy warnings escape")
 def test_shifted_predictor_is_fitted_without_warnings():
     frame = _data()
     frame["x"] = frame["x"] + 1e5   # was refused as collinear before the scale-free test
