@@ -51,7 +51,7 @@ def test_example_model1_hlm_mode_deviance(capsys):
 
 
 @pytest.mark.xfail(strict=True, reason="model-based SE of G00 after HLM's 4 iterations is "
-                   "0.2444115 (HLM prints 0.244412; on the rounding boundary, hlm-statistics.md 0)")
+                   "0.2444115 (HLM prints 0.244412; on the rounding boundary, docs/statistics.md 0)")
 def test_example_model1_hlm_mode_model_based_row(capsys):
     _, out, _ = run(capsys, "fit", "--example", "hsb-model1", "--mode", "hlm")
     lines = out.splitlines()

@@ -178,7 +178,6 @@ def test_docs_statistics_has_no_duplicate_section_numbers():
     assert len(numbers) == len(set(numbers)), sorted(n for n in numbers if numbers.count(n) > 1)
 
 
-@pytest.mark.xfail(strict=True, reason="lead renames citations")
 def test_nothing_refers_to_the_background_file_or_the_shared_folder():
     offenders = []
     for top in SCANNED:

@@ -88,7 +88,7 @@ def _correlations(tau: np.ndarray) -> np.ndarray:
 def _results(*, spec, method, iterations, sigma2, sigma2_se, tau, tau_se, reliability,
              rel_units, fixed, variance, deviance_hlm, n_parameters, ols, sources=("hsb.mdm",),
              notes=(), mode="hlm", extras=None) -> HLMResults:
-    deviance = deviance_hlm + LOG_2PI  # hlm-statistics.md 20: HLM prints -2LL - log(2 pi)
+    deviance = deviance_hlm + LOG_2PI  # docs/statistics.md 20: HLM prints -2LL - log(2 pi)
     tau = np.asarray(tau, dtype=float)
     conv = ConvergenceInfo(
         method=method, mode=mode, iterations=iterations, converged=True,
@@ -112,7 +112,7 @@ def hsb_group_centred_ols() -> OLSTable:
     """Per-school OLS of MATHACH on [1, SES - school mean of SES] from the bundled hsb1.csv.
 
     Computed independently of openhlm (pandas + numpy): the first 10 schools in file order and
-    the plain average over all 160 (RB02 / hlm-statistics.md 18: 12.62075 and 2.20164).
+    the plain average over all 160 (RB02 / docs/statistics.md 18: 12.62075 and 2.20164).
     """
     df = pd.read_csv(HSB1)
     df["cses"] = df["ses"] - df.groupby("id")["ses"].transform("mean")

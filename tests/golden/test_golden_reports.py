@@ -126,7 +126,7 @@ def test_loglik_line_value_as_hlm_prints_it():
 
 def test_hsb_group_centred_ols_average_matches_reference():
     """The independent per-school OLS used in the Model 4 golden reproduces the average OLS
-    coefficients quoted in hlm-statistics.md 18 (12.62075, 2.20164)."""
+    coefficients quoted in docs/statistics.md 18 (12.62075, 2.20164)."""
     ols = hand_results.hsb_group_centred_ols()
     assert f"{ols.average[0]:.5f}" == "12.62075"
     assert f"{ols.average[1]:.5f}" == "2.20164"

@@ -13,7 +13,7 @@ HLM mode vs HLM 6.08 (the seed): macro iteration 4 as printed; alpha 3.66558 / -
 46494.59996 / 46482.09122 (46494.59261 / 46482.09334), chi-square 12.50873 (12.49926).  The
 printed digits are not reached: HLM's homogeneous EM stops at an earlier, accelerated iterate
 (its tau11 is 0.06325 in the heterogeneous run against 0.0740 at the optimum) and its
-accelerator and micro-iteration rule are not pinned down (hlm-statistics.md 19, items 7, 11).
+accelerator and micro-iteration rule are not pinned down (docs/statistics.md 19, items 7, 11).
 The tests below hold the gaps to those recorded sizes.
 """
 

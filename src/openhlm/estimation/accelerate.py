@@ -1,7 +1,7 @@
 """HLM's EM accelerator: an Aitken extrapolation every ``accel`` iterations (HLM's ``ACCEL:5``).
 
 HLM 6 command files carry ``ACCEL:5`` ("accelerator frequency"); HLM's documentation does not
-give the formula (hlm-statistics.md 19.11).  What is pinned down on the seminar's HLM 6.08 output
+give the formula (docs/statistics.md 19.11).  What is pinned down on the seminar's HLM 6.08 output
 (``docs/hlm-iterations.md`` records every hypothesis tried and its distance to the printout):
 
 * HLM's printed iteration counts are too small for plain EM (Model 2: 6 printed, plain EM 9),

@@ -1,7 +1,7 @@
 """From a model specification and an MDM to the design of the mixed model.
 
 The two-level model of :mod:`openhlm.spec.model` is, in combined form (RB02 eq. 2.x;
-hlm-statistics.md section 1.2),
+docs/statistics.md section 1.2),
 
     Y_j = A_j gamma + Z_j u_j + r_j,
 
@@ -14,7 +14,7 @@ Equality constraints on gammas (gamma = K beta) are a matrix K (F x F').
 Run-time deletion: rows missing any level-1 variable the model uses are deleted here and counted
 (HLM's "delete missing data when running analyses").  Group-mean centring uses the rows that
 remain; level-1 grand-mean centring the mean over all remaining rows; level-2 grand-mean centring
-the unweighted mean over the units that remain (verified against HLM, hlm-statistics.md 1.3).
+the unweighted mean over the units that remain (verified against HLM, docs/statistics.md 1.3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HLM-compatible estimation: HLM's starting values and EM iterations (``mode="hlm"``).
 
-HLM 6 estimates (sigma^2, T) by EM (RB02 ch. 3 and 14; hlm-statistics.md 2.2-2.3) from moment
+HLM 6 estimates (sigma^2, T) by EM (RB02 ch. 3 and 14; docs/statistics.md 2.2-2.3) from moment
 starting values.  Iteration k runs an E-step at theta^(k-1) -- computing the log-likelihood
 l_k = l(theta^(k-1)) that HLM prints as "the likelihood function at iteration k", and the GLS
 fixed effects and standard errors it prints -- and an M-step giving theta^(k), whose sigma^2,
@@ -67,7 +67,7 @@ class EMSolution:
 
 def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray,
                     G: np.ndarray, random_columns: np.ndarray) -> StartingValues:
-    """HLM's moment starting values (hlm-statistics.md 2.3).
+    """HLM's moment starting values (docs/statistics.md 2.3).
 
     gamma^(0): pooled OLS.  sigma^2(0) = sum SSE_j / sum (n_j - P) over units with full-rank
     level-1 OLS.  T^(0) = D_bar - V_bar with D_bar = sum (b_Rj - fitted_Rj)(...)' / (J' - 1) and
@@ -114,7 +114,7 @@ def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.nda
 def _repair(tau: np.ndarray, D: np.ndarray) -> np.ndarray:
     """Make a non-positive-definite T^(0) usable.
 
-    HLM's own repair rule is not documented (hlm-statistics.md 19.11); we keep the positive
+    HLM's own repair rule is not documented (docs/statistics.md 19.11); we keep the positive
     diagonal elements, replace non-positive ones by a tenth of D_bar's diagonal and drop the
     covariances.
     """

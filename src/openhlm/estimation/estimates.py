@@ -47,7 +47,7 @@ class Estimates:
     loglik_history: tuple[float, ...]
     boundary: tuple[int, ...]        # random coefficients (positions in R) with zero variance
     start: StartingValues | None
-    #: heterogeneous level-1 variance (hlm-statistics.md 10): the relative row precision
+    #: heterogeneous level-1 variance (docs/statistics.md 10): the relative row precision
     #: exp(-sum_k alpha_k C_kij) passed to ``unit_stats(design, precision=...)`` (so that
     #: ``stats`` is reproducible), and the variance model
     #: (:class:`openhlm.estimation.heterogeneous.HeterogeneousFit`).  ``None`` when sigma^2 is
@@ -116,7 +116,7 @@ class Estimates:
     def deviance_hlm(self) -> float:
         """The deviance as HLM 6.08 prints it.
 
-        Measured on every model of the seminar (hlm-statistics.md section 20): HLM prints the
+        Measured on every model of the seminar (docs/statistics.md section 20): HLM prints the
         standard value minus log(2 pi), except for a REML model with a single fixed effect
         (the null model), where it prints the standard value.
         """

@@ -83,7 +83,7 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     check_max_iterations(max_iterations)
     check_tolerance(tolerance)
     check_identified(design)
-    if design.spec.variance_predictors:   # heterogeneous sigma^2 (hlm-statistics.md 10)
+    if design.spec.variance_predictors:   # heterogeneous sigma^2 (docs/statistics.md 10)
         return _estimate_heterogeneous(design, method, mode, max_iterations, tolerance)
     reml = method == "reml"
     if mode == "exact":

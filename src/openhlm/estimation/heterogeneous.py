@@ -1,4 +1,4 @@
-"""Heterogeneous level-1 variance: a log-linear model for sigma^2 (hlm-statistics.md 10).
+"""Heterogeneous level-1 variance: a log-linear model for sigma^2 (docs/statistics.md 10).
 
 Model::
 
@@ -26,7 +26,7 @@ Exact mode
     homogeneous model (:mod:`openhlm.estimation.optimise`), with a central-difference Hessian of
     that gradient (:class:`HeterogeneousDeviance`).
 
-HLM mode ("macro iterations", hlm-statistics.md 10; the seed prints "macro iteration 4")
+HLM mode ("macro iterations", docs/statistics.md 10; the seed prints "macro iteration 4")
     1. Homogeneous fit by HLM's EM (its deviance is HLM's "Homogeneous sigma_squared" row);
        alpha = (ln sigma^2, 0, ..., 0).
     2. Given alpha: EM micro-iterations for (gamma, T) with sigma^2_ij fixed (the T M-step of

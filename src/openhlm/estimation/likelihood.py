@@ -1,6 +1,6 @@
 """Likelihood of the two-level model from per-unit sufficient statistics.
 
-Model: y_j ~ N(A_j gamma, V_j),  V_j = Z_j T Z_j' + sigma^2 Omega_j^-1  (hlm-statistics.md 2.1).
+Model: y_j ~ N(A_j gamma, V_j),  V_j = Z_j T Z_j' + sigma^2 Omega_j^-1  (docs/statistics.md 2.1).
 
 With K_j = T (sigma^2 I + Z_j'Omega Z_j T)^-1 (well defined for singular T) Woodbury gives
 

@@ -1,4 +1,4 @@
-"""The variance model of heterogeneous level-1 variance, as data (hlm-statistics.md 10).
+"""The variance model of heterogeneous level-1 variance, as data (docs/statistics.md 10).
 
 Kept apart from :mod:`openhlm.estimation.heterogeneous` (the estimation) so that
 :class:`openhlm.estimation.estimates.Estimates` can refer to it without an import cycle.

@@ -1,6 +1,6 @@
 """Design (sampling) weights at both levels and level-1 precision weights: what they mean.
 
-What the weights mean (hlm-statistics.md section 13; ``docs/weights-and-imputation.md``)
+What the weights mean (docs/statistics.md section 13; ``docs/weights-and-imputation.md``)
 ----------------------------------------------------------------------------------------
 * **Level-2 design weights** w_j multiply unit j's contribution to the log-likelihood, the GLS
   sums, the EM sums and the robust "meat" (which gets w_j^2): the pseudo-likelihood

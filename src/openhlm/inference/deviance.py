@@ -1,4 +1,4 @@
-"""Deviance (likelihood-ratio) tests (hlm-statistics.md 8.2).
+"""Deviance (likelihood-ratio) tests (docs/statistics.md 8.2).
 
 chi2 = |D_a - D_b| on |p_a - p_b| d.f., naive chi-square reference (no boundary mixture).
 :func:`compare` refuses comparisons that are not valid (different data, REML fits with
@@ -137,7 +137,7 @@ def deviance_test(results: HLMResults, *, deviance: float, n_parameters: int,
         The convention of the typed-in deviance: ``"standard"`` (-2 log-likelihood, as
         openhlm's ``results.deviance``, R, Stata, SAS) or ``"hlm"`` (the value HLM 6.08
         prints: the standard one minus log(2 pi) = 1.837877, except for a REML model with a
-        single fixed effect; hlm-statistics.md 20).  The current model's deviance is taken in
+        single fixed effect; docs/statistics.md 20).  The current model's deviance is taken in
         the same convention, so like is compared with like.  (A REML null model typed in from
         HLM's output is printed in the standard convention: type it with
         ``convention="standard"`` unless the current model is a REML null model too.)

@@ -1,4 +1,4 @@
-"""HLM's "Exploratory Analysis" of potential level-2 predictors (hlm-statistics.md 12.3).
+"""HLM's "Exploratory Analysis" of potential level-2 predictors (docs/statistics.md 12.3).
 
 For every random coefficient q and every candidate level-2 variable W that is *not* in the
 model, HLM 6 prints "estimated level-2 coefficients and their standard errors obtained by

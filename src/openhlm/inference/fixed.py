@@ -2,9 +2,9 @@
 
 * Model-based Var(gamma) = (sum_j A_j'V_j^-1 A_j)^-1.
 * Robust (HLM's "with robust standard errors", a Huber-White sandwich, CR0):
-  M^-1 [sum_j A_j'V_j^-1 e_j e_j'V_j^-1 A_j] M^-1 at the same iterate (hlm-statistics.md 3;
+  M^-1 [sum_j A_j'V_j^-1 e_j e_j'V_j^-1 A_j] M^-1 at the same iterate (docs/statistics.md 3;
   reproduces HLM's 0.243628 for the null model).
-* Approximate d.f. (hlm-statistics.md 3, verified): J - F_q for the gammas of a random
+* Approximate d.f. (docs/statistics.md 3, verified): J - F_q for the gammas of a random
   coefficient; N - F for those of a fixed or non-randomly varying coefficient.  Under
   equality constraints a shared gamma belongs to the equation of its first gamma and F counts
   free parameters (the seed's constraint example prints 157 and 158).

@@ -1,5 +1,5 @@
 """General linear hypotheses on the fixed effects (HLM's "Results of General Linear Hypothesis
-Testing"; hlm-statistics.md 8.1): H0: C gamma = d with C an r x F' contrast matrix over the
+Testing"; docs/statistics.md 8.1): H0: C gamma = d with C an r x F' contrast matrix over the
 printed gammas,
 
     chi2 = (C g - d)' (C V C')^-1 (C g - d)  on r d.f.,

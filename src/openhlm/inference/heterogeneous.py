@@ -1,4 +1,4 @@
-"""Inference for a heterogeneous level-1 variance model (hlm-statistics.md 10).
+"""Inference for a heterogeneous level-1 variance model (docs/statistics.md 10).
 
 Everything HLM prints under "RESULTS FOR HETEROGENEOUS SIGMA-SQUARED":
 

@@ -1,4 +1,4 @@
-"""Test of homogeneity of level-1 variance (RB02 pp. 263-265; hlm-statistics.md 9).
+"""Test of homogeneity of level-1 variance (RB02 pp. 263-265; docs/statistics.md 9).
 
 For each unit with sufficient data, OLS of Y on the model's full level-1 design X_j (P columns)
 gives SSE_j on f_j = n_j - P residual d.f. and s_j^2 = SSE_j / f_j.  Then

@@ -1,6 +1,6 @@
 """General linear hypotheses on the fixed effects and deviance (likelihood-ratio) tests.
 
-General linear hypothesis (hlm-statistics.md 8.1; HLM's "Results of General Linear Hypothesis
+General linear hypothesis (docs/statistics.md 8.1; HLM's "Results of General Linear Hypothesis
 Testing"): H0: C gamma = d with C an r x F' contrast matrix over the printed gammas,
 
     chi2 = (C g - d)' (C V C')^-1 (C g - d)  on r d.f.,
@@ -13,7 +13,7 @@ chi-square 60.596880; at HLM's printed sigma^2, Tau and gammas our robust versio
 So the *primary* statistic (``LinearHypothesis.chi2``) is the robust one unless
 ``robust=False``.
 
-Deviance tests (hlm-statistics.md 8.2): chi2 = |D_a - D_b| on |p_a - p_b| d.f., naive chi-square
+Deviance tests (docs/statistics.md 8.2): chi2 = |D_a - D_b| on |p_a - p_b| d.f., naive chi-square
 reference (no boundary mixture).  :func:`compare` refuses comparisons that are not valid
 (different data, REML fits with different fixed effects, REML vs ML, equal parameter counts);
 :func:`deviance_test` compares with a deviance typed in from a previous run (HLM's

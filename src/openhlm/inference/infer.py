@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["infer", "tau_correlations", "FEW_UNITS_THRESHOLD"]
 
 # HLM prints its warning about robust SEs for J = 10 and not for J = 23, 47, 100, 131, 160
-# (hlm-statistics.md 3, open question 2); we warn below 20 level-2 units.
+# (docs/statistics.md 3, open question 2); we warn below 20 level-2 units.
 FEW_UNITS_THRESHOLD = 20
 
 

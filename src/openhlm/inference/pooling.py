@@ -1,7 +1,7 @@
 """Combining estimates from M completed data sets: Rubin's rules with Barnard-Rubin d.f.
 
 For one parameter with estimates q_m and squared standard errors u_m, m = 1..M
-(Rubin 1987; hlm-statistics.md section 14; the rules mitml's ``testEstimates`` applies):
+(Rubin 1987; docs/statistics.md section 14; the rules mitml's ``testEstimates`` applies):
 
     q_bar  = mean_m q_m                        pooled estimate
     U_bar  = mean_m u_m                        within-imputation variance

@@ -1,4 +1,4 @@
-"""Empirical Bayes residuals and HLM's residual-file quantities (hlm-statistics.md section 12).
+"""Empirical Bayes residuals and HLM's residual-file quantities (docs/statistics.md section 12).
 
 Everything is computed from the per-unit quantities of the final likelihood evaluation
 (:class:`openhlm.estimation.likelihood.Evaluation`) and the level-1 design, vectorised over
@@ -57,7 +57,7 @@ def chi_square_order_quantiles(values: np.ndarray, df: float) -> np.ndarray:
     """Chi-square(df) quantile at (rank - 0.5) / J of each value (ranks 1..J, ties in order).
 
     HLM documents CHIPCT as the expected chi-square order statistic matching the unit's rank;
-    its exact plotting position is not published (hlm-statistics.md 19, question 10).
+    its exact plotting position is not published (docs/statistics.md 19, question 10).
     """
     values = np.asarray(values, dtype=float)
     out = np.full(values.shape, np.nan)

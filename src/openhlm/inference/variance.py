@@ -1,6 +1,6 @@
 """Variance-component chi-square tests, reliabilities and the level-1 OLS table.
 
-All three use unit-by-unit OLS (RB02 ch. 3; hlm-statistics.md 4, 5, 7), computed here from the
+All three use unit-by-unit OLS (RB02 ch. 3; docs/statistics.md 4, 5, 7), computed here from the
 per-unit cross-products, vectorised over units.
 
 * "Sufficient data": the unit's OLS design has full column rank and more rows than columns.

@@ -1,7 +1,7 @@
 """Standard errors of sigma^2 and T from the expected (Fisher) information.
 
 theta = (sigma^2, tau_kl for k >= l).  dV_j/dsigma^2 = Omega_j^-1, dV_j/dtau_kl = Z_j E_kl Z_j'
-with E_kl = e_k e_l' + e_l e_k' (k != l) or e_k e_k'.  (hlm-statistics.md section 6.)
+with E_kl = e_k e_l' + e_l e_k' (k != l) or e_k e_k'.  (docs/statistics.md section 6.)
 
     ML:   I_ab = 1/2 sum_j tr(V_j^-1 dV_a V_j^-1 dV_b)
     REML: I_ab = 1/2 tr(P dV_a P dV_b),  P = V^-1 - V^-1 A M^-1 A' V^-1,

@@ -3,7 +3,7 @@
 Importing this module registers the renderers of ``results.extras["exploratory"]``
 (:class:`openhlm.results.ExploratoryAnalysis`) with :mod:`openhlm.report.extras`.
 
-The text block follows HLM 6's layout as far as it is described (hlm-statistics.md 12.3; no
+The text block follows HLM 6's layout as far as it is described (docs/statistics.md 12.3; no
 printed example was available): the heading, then per random coefficient ("INTRCPT1,B0") a
 small table with the candidates as columns and the rows "Coefficient", "Standard Error",
 "t value".  Many candidates wrap to several panels of at most 79 characters.

@@ -2,7 +2,7 @@
 
 The numbers are ``results.eb`` (:class:`openhlm.results.EBEstimates`, computed once by
 :func:`openhlm.inference.residuals.eb_estimates` when the model is fitted); this module only
-reads, names, labels and writes them (hlm-statistics.md section 12; docs/residual-files.md lists every
+reads, names, labels and writes them (docs/statistics.md section 12; docs/residual-files.md lists every
 column).  Column names follow HLM 6 (8 characters: ``L2ID``, ``NJ``, ``CHIPCT``, ``MDIST``,
 ``LNTOTVAR``, ``OLSRSVAR``, ``MDRSVAR``, ``EB``/``OL``/``FV``/``EC`` + the first six characters
 of the coefficient's name, ``PVq_q'``, ``PVCq_q'``; level 1: ``L2ID``, ``FITVAL``, ``L1RESID``,

@@ -1,6 +1,6 @@
 """The text report, laid out like HLM2 6.08's output file.
 
-``render_text(results)`` prints the sections in HLM's order (hlm-statistics.md 16), with HLM's
+``render_text(results)`` prints the sections in HLM's order (docs/statistics.md 16), with HLM's
 labels, column widths and number formats (measured on the seminar's HLM 6.08 output), so that
 an HLM user finds every number where HLM puts it.  One function per section; each returns a
 list of lines.  The numbers come formatted from :mod:`openhlm.report.tables`.

@@ -16,7 +16,7 @@ from openhlm.results.hooks import render
 
 __all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis"]
 
-#: HLM 6's heading of the block (hlm-statistics.md 12.3).
+#: HLM 6's heading of the block (docs/statistics.md 12.3).
 EXPLORATORY_TITLE = ("Exploratory Analysis: estimated level-2 coefficients and their standard "
                      "errors obtained by regressing EB residuals on level-2 predictors selected "
                      "for possible inclusion in subsequent HLM runs")

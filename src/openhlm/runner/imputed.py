@@ -1,6 +1,6 @@
 """Multiply imputed data sets and plausible values: the data sets, and pooling the M fits.
 
-HLM's "Multiple imputation" option (hlm-statistics.md section 14; seminar section 7): the model
+HLM's "Multiple imputation" option (docs/statistics.md section 14; seminar section 7): the model
 is fitted to each of M completed data sets (or to each of M plausible-value outcomes in one data
 set) and the results are combined:
 

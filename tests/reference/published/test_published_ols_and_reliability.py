@@ -1,6 +1,6 @@
 """Level-1 OLS regressions and reliabilities against published HLM outputs.
 
-* UDEL "HSB Test Run" (HLM 6.02 full output, hlm-statistics.md 0 and 18): unit OLS of MATHACH on
+* UDEL "HSB Test Run" (HLM 6.02 full output, docs/statistics.md 0 and 18): unit OLS of MATHACH on
   MINORITY, FEMALE and SES (uncentred) prints unit 1224: 12.88837 -8.72320 -3.00562 1.47322,
   1288: 13.13595 -2.86801 0.88435 2.71298, 1296: 3.68352 5.55066 -1.69086 0.91791; units 1308
   and 1317 (rank-deficient X_j) are skipped; 100 of the 160 units have a full-rank X_j.

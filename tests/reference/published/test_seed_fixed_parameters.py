@@ -8,7 +8,7 @@ allowance stated per quantity:
 * sigma^2 and T are printed to 5 decimals, so quantities computed from them carry that
   rounding: reliabilities, chi-squares and SDs are checked at their printed precision with a
   relative allowance of 2e-6.
-* HLM prints gammas and their SEs from the EM iterate *before* the last one (hlm-statistics.md
+* HLM prints gammas and their SEs from the EM iterate *before* the last one (docs/statistics.md
   2.2), which we cannot rebuild from the printout; evaluating at the printed (last) iterate moves
   them by up to 2.4e-4 relative in the runs that stopped early (measured: constraint run G00 SE
   0.222175 vs 0.222122; Model 3 G10 SE 0.127908 vs 0.127879), so gammas and SEs are checked to a

@@ -32,7 +32,7 @@ def test_model1(mdm):
     assert printed(res.reliability["INTRCPT1"], "0.901")
     g00 = res.fixed["G00"]
     assert printed(g00.estimate, "12.636972") and printed(g00.robust_se, "0.243628")
-    # HLM prints 0.244412; ours is 0.2444115 (on the rounding boundary; hlm-statistics.md 0)
+    # HLM prints 0.244412; ours is 0.2444115 (on the rounding boundary; docs/statistics.md 0)
     assert printed(g00.se, "0.244412", slack=1e-6)
     assert printed(res.variance["U0"].chi2, "1660.23259")
     # single-precision data (as HLM stores them) and the likelihood of the last E-step (as HLM

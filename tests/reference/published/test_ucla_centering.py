@@ -1,7 +1,7 @@
 """Grand-mean centring at level 2 against a published HLM run.
 
 Source: UCLA Statistical Consulting, "HLM FAQ: centering" (HLM, full ML, HS&B), as transcribed
-in hlm-statistics.md sections 0 and 18: MATHACH with group-centred SES as a fixed slope and the
+in docs/statistics.md sections 0 and 18: MATHACH with group-centred SES as a fixed slope and the
 schools' sample mean of SES, grand-mean centred, on the intercept.  HLM printed
 G00 12.647291 (SE .148414, t 85.216, df 158), G01 5.865601 (.359373, 16.322, 158),
 G10 2.191172 (.108660, 20.165, 7182).  The run reproduces HLM only when the level-2 variable is

@@ -1,4 +1,4 @@
-"""Test of homogeneity of level-1 variance: the documented rule (hlm-statistics.md 9) against a
+"""Test of homogeneity of level-1 variance: the documented rule (docs/statistics.md 9) against a
 unit-by-unit computation written independently here, which units are used, and the measured gap
 to HLM 6.08's printed value.
 
@@ -72,7 +72,7 @@ def test_matches_unit_by_unit_loop(mdm, model):
 
 
 def test_null_model_value(mdm):
-    """hlm-statistics.md 9: all 160 units, f_j = n_j - 1: H = 298.3388 on 159 d.f."""
+    """docs/statistics.md 9: all 160 units, f_j = n_j - 1: H = 298.3388 on 159 d.f."""
     t = openhlm.homogeneity_test(openhlm.fit("mathach = B0 + R; B0 = G00 + U0", mdm))
     assert t.chi2 == pytest.approx(298.3388, abs=1e-4)
     assert (t.df, t.units_used, t.n_units) == (159, 160, 160)
