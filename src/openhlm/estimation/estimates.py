@@ -9,19 +9,25 @@ come from: the same point in exact mode, the previous EM iterate in HLM mode).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from openhlm.estimation.basis import Basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import StartingValues
 from openhlm.estimation.likelihood import LOG_2PI, Evaluation
 from openhlm.estimation.sufficient import UnitStats
+from openhlm.estimation.variance_model import HeterogeneousFit
 
-if TYPE_CHECKING:
-    from openhlm.estimation.heterogeneous import HeterogeneousFit
+__all__ = ["Estimates", "WorkingFit"]
 
-__all__ = ["Estimates"]
+
+@dataclass(frozen=True)
+class WorkingFit:
+    """The working basis of an exact fit, its statistics and the evaluation there."""
+
+    basis: Basis
+    stats: UnitStats
+    evaluation: Evaluation
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class Estimates:
     #: homogeneous.
     row_precision: np.ndarray | None = None
     heterogeneous: HeterogeneousFit | None = None
+    #: exact mode: the fit in its working basis (docs/engine.md), where inference that must
+    #: invert an information matrix is well conditioned; None in HLM mode / at given values
+    working: WorkingFit | None = None
 
     @property
     def level1_variance(self) -> np.ndarray:

@@ -1,53 +1,56 @@
-"""Exact estimation: minimise the profiled deviance to convergence.
+"""Exact (RE)ML: the profiled deviance minimised in the working basis (docs/engine.md).
 
-The variance parameters are theta = the lower triangle of L, T = sigma^2 L L' (lme4's
-parameterisation).  sigma^2 and the fixed effects are profiled out in closed form
-(:func:`openhlm.estimation.likelihood.profiled_deviance`).  We run BFGS (unconstrained: T depends
-on L only through L L', so L's columns are flipped to a non-negative diagonal afterwards) from a
-moment-based start, then polish with Newton steps on a central-difference Hessian, which takes
-the deviance to the optimum within ~1e-9.  A variance component on the boundary (a singular T) is
-a legitimate optimum: for each small diagonal element of L we re-optimise with it fixed at 0 and
-keep that point when it is at least as good.
+1. Moments of [X, y] per unit (:mod:`openhlm.estimation.statistics`) and the working basis
+   (:mod:`openhlm.estimation.basis`): outcome and level-1 columns shifted and scaled by an exact
+   reparameterisation, so the statistics carry no large constant.
+2. HLM's moment starting values (:func:`openhlm.estimation.em.starting_values`) computed on the
+   working statistics, theta_0 = chol(T_0 / sigma^2_0) (a non-positive-definite start is
+   repaired, and the identity is the fallback).
+3. The profiled deviance (:class:`openhlm.estimation.objective.ProfiledDeviance`, analytic
+   gradient and Hessian) minimised by the bounded projected Newton method of
+   :mod:`openhlm.estimation.optimise`, L's diagonal >= 0, with the boundary snap.
+4. sigma^2, T and the evaluation mapped back to the original basis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
-from openhlm.estimation.likelihood import lower_to_theta, profiled_deviance, theta_to_lower
+from openhlm.estimation.basis import Basis, working_basis
+from openhlm.estimation.em import StartingValues, starting_values
+from openhlm.estimation.likelihood import Evaluation, evaluate, lower_to_theta, theta_to_lower
+from openhlm.estimation.objective import ProfiledDeviance
+from openhlm.estimation.optimise import minimise
 from openhlm.estimation.sufficient import UnitStats
 
-__all__ = ["ExactSolution", "minimise_profiled"]
-
-#: theta -> (deviance, gradient), the objective the optimisers minimise.
-Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
+__all__ = ["ExactSolution", "minimise_profiled", "fit_exact_homogeneous", "start_theta"]
 
 
 @dataclass(frozen=True)
 class ExactSolution:
-    theta: np.ndarray
+    theta: np.ndarray          # working basis
     sigma2: float
-    tau: np.ndarray
-    deviance: float
+    tau: np.ndarray            # working basis (of the stats passed to minimise_profiled)
+    deviance: float            # working-basis criterion
     iterations: int
     function_evaluations: int
     converged: bool
     message: str
-    boundary: tuple[int, ...]   # indices (into the random coefficients) with zero variance
+    boundary: tuple[int, ...]  # random coefficients with zero variance (L_qq = 0)
 
 
-def _start_theta(stats: UnitStats, tau0: np.ndarray | None, sigma2_0: float | None) -> np.ndarray:
-    R = stats.n_random
-    if tau0 is None or sigma2_0 is None or sigma2_0 <= 0:
+def start_theta(tau0: np.ndarray | None, sigma2_0: float | None, R: int) -> np.ndarray:
+    """theta of a (repaired) starting T / sigma^2; the identity when there is none."""
+    if tau0 is None or sigma2_0 is None or not np.isfinite(sigma2_0) or sigma2_0 <= 0 \
+            or not np.all(np.isfinite(tau0)):
         return lower_to_theta(np.eye(R))
     rel = np.asarray(tau0, dtype=float) / sigma2_0
-    # repair a non-positive-definite moment start: keep the diagonal, floor it, drop correlations
-    w, v = np.linalg.eigh(0.5 * (rel + rel.T))
+    rel = 0.5 * (rel + rel.T)
+    w = np.linalg.eigvalsh(rel)
     if w.min() <= 1e-8 * max(1.0, w.max()):
+        # keep the diagonal, floor it, drop the correlations
         d = np.maximum(np.diag(rel), 0.05 * max(np.diag(rel).max(), 1e-3))
         rel = np.diag(d)
     return lower_to_theta(np.linalg.cholesky(rel))
@@ -56,119 +59,55 @@ def _start_theta(stats: UnitStats, tau0: np.ndarray | None, sigma2_0: float | No
 def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None = None,
                       sigma2_0: float | None = None, tolerance: float = 1e-10,
                       max_iterations: int = 1000) -> ExactSolution:
-    """Minimise the profiled (RE)ML deviance over theta."""
+    """Minimise the profiled (RE)ML deviance of ``stats`` over theta (bounded Newton)."""
     R = stats.n_random
-    evaluations = 0
-
-    def f(theta: np.ndarray) -> float:
-        nonlocal evaluations
-        evaluations += 1
-        return profiled_deviance(theta, stats, reml)[0]
-
-    def fg(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        nonlocal evaluations
-        evaluations += 1
-        dev, _, grad = profiled_deviance(theta, stats, reml, gradient=True)
-        if grad is None:
-            return np.inf, np.zeros_like(theta)
-        return dev, grad
-
-    best: optimize.OptimizeResult | None = None
-    for x0 in (_start_theta(stats, tau0, sigma2_0), lower_to_theta(np.eye(R))):
-        res = optimize.minimize(fg, x0, jac=True, method="BFGS",
-                                options={"maxiter": max_iterations, "gtol": 1e-7})
-        if best is None or res.fun < best.fun:
-            best = res
-        if np.isfinite(best.fun):
-            break   # the second start is only a fallback
-    assert best is not None   # the loop runs at least once
-    theta, dev, _ = _newton_polish(fg, np.array(best.x), tolerance)
-    # T = sigma^2 L L' does not depend on the signs of L's columns: make the diagonal >= 0
-    L = theta_to_lower(theta, R)
-    L = L * np.where(np.diag(L) < 0, -1.0, 1.0)
-    # A boundary optimum (a zero variance, or a singular T) is approached only slowly by a
-    # smooth optimiser, because the deviance is flat in L_qq there.  For each small diagonal
-    # element, re-optimise with L_qq fixed at 0 and keep that when it is at least as good.
-    for q in np.flatnonzero(np.abs(np.diag(L)) < 0.05):
-        L, dev = _try_boundary(fg, L, dev, int(q))
-    theta = lower_to_theta(L)
-    dev, sigma2, grad = profiled_deviance(theta, stats, reml, gradient=True)
-    tau = sigma2 * (L @ L.T)
+    x0 = start_theta(tau0, sigma2_0, R)
+    obj = ProfiledDeviance(stats, reml, x0)
+    if not np.isfinite(obj.evaluate(obj.start).value):
+        obj.start = lower_to_theta(np.eye(R))
+    res = minimise(obj, tolerance=tolerance, max_iterations=max_iterations)
+    sigma2, tau = obj.sigma2_tau(res.x)
+    L = theta_to_lower(res.x, R)
     zero = tuple(int(i) for i in np.flatnonzero(np.diag(L) == 0.0))
-    # Converged: a finite deviance and a vanishing gradient in every interior direction (a
-    # coordinate held at the boundary may keep a gradient pointing outwards).  The deviance
-    # changes by about |grad| * |step|; 1e-3 leaves a margin of orders of magnitude over
-    # what BFGS + Newton reach (~1e-6) while catching a stalled optimiser.
-    interior = ~lower_to_theta(np.diag(np.diag(L) == 0.0).astype(float)).astype(bool)
-    converged = bool(np.isfinite(dev) and grad is not None
-                     and np.max(np.abs(grad[interior]), initial=0.0) < 1e-3)
-    message = str(best.message) if converged else (
-        f"gradient {np.max(np.abs(grad)) if grad is not None else float('nan'):.2g} after "
-        f"{best.nit} iterations")
-    return ExactSolution(theta=theta, sigma2=float(sigma2), tau=tau, deviance=float(dev),
-                         iterations=int(best.nit), function_evaluations=evaluations,
-                         converged=converged, message=message, boundary=zero)
+    return ExactSolution(theta=res.x, sigma2=sigma2, tau=tau, deviance=res.value,
+                         iterations=res.iterations, function_evaluations=res.evaluations,
+                         converged=res.converged, message=res.message, boundary=zero)
 
 
-def _try_boundary(fg: Objective, L: np.ndarray, dev: float, q: int) -> tuple[np.ndarray, float]:
-    R = L.shape[0]
-    theta = lower_to_theta(L)
-    fixed = lower_to_theta(np.eye(R) * (np.arange(R) == q)).astype(bool)
-    free = ~fixed
+@dataclass(frozen=True)
+class ExactFit:
+    """An exact homogeneous fit: the solution, the original-basis evaluation and the start."""
 
-    def sub(x: np.ndarray) -> tuple[float, np.ndarray]:
-        full = theta.copy()
-        full[free], full[fixed] = x, 0.0
-        f, g = fg(full)
-        return f, g[free]
-
-    if not free.any():
-        trial = theta.copy()
-        trial[fixed] = 0.0
-        f_trial = fg(trial)[0]
-        return (theta_to_lower(trial, R), f_trial) if f_trial <= dev + 1e-10 else (L, dev)
-    res = optimize.minimize(sub, theta[free], jac=True, method="BFGS", options={"gtol": 1e-8})
-    if res.fun <= dev + 1e-10:
-        trial = theta.copy()
-        trial[free], trial[fixed] = res.x, 0.0
-        return theta_to_lower(trial, R), float(min(res.fun, dev))
-    return L, dev
+    solution: ExactSolution
+    evaluation: Evaluation
+    start: StartingValues
+    basis: Basis
+    working_stats: UnitStats
+    working_evaluation: Evaluation
 
 
-def _newton_polish(fg: Objective, theta: np.ndarray, tolerance: float, steps: int = 10
-                   ) -> tuple[np.ndarray, float, np.ndarray]:
-    """Newton steps with a central-difference Hessian of the analytic gradient.
+def working_start(basis: Basis, wstats: UnitStats, random_columns: np.ndarray
+                  ) -> tuple[StartingValues, StartingValues]:
+    """HLM's moment start on the working statistics, and the same mapped to the original
+    basis (for ``Estimates.start``)."""
+    sv = starting_values(wstats, wstats.XX, wstats.Xy, wstats.yy, basis.G, random_columns)
+    orig = StartingValues(gamma_ols=basis.beta_to_original(sv.gamma_ols), sigma2=sv.sigma2,
+                          tau=basis.tau_to_original(sv.tau),
+                          tau_unrepaired=basis.tau_to_original(sv.tau_unrepaired),
+                          units_used=sv.units_used)
+    return sv, orig
 
-    BFGS stops once the gradient is small relative to the deviance (~5e4 here); a few Newton
-    steps take the deviance the rest of the way to the optimum.
-    """
-    dev, grad = fg(theta)
-    k = theta.size
-    for _ in range(steps):
-        h = 1e-5 * np.maximum(1.0, np.abs(theta))
-        H = np.empty((k, k))
-        for a in range(k):
-            e = np.zeros(k)
-            e[a] = h[a]
-            H[:, a] = (fg(theta + e)[1] - fg(theta - e)[1]) / (2.0 * h[a])
-        H = 0.5 * (H + H.T)
-        try:
-            if np.linalg.eigvalsh(H).min() <= 0:
-                break
-            step = np.linalg.solve(H, grad)
-        except np.linalg.LinAlgError:
-            break
-        t = 1.0
-        while t > 1e-4:
-            trial = theta - t * step
-            f_new, g_new = fg(trial)
-            if f_new <= dev:
-                break
-            t *= 0.5
-        else:
-            break
-        improvement = dev - f_new
-        theta, dev, grad = trial, f_new, g_new
-        if improvement < tolerance:
-            break
-    return theta, dev, grad
+
+def fit_exact_homogeneous(wstats: UnitStats, basis: Basis, random_columns: np.ndarray,
+                          reml: bool, *, tolerance: float, max_iterations: int) -> ExactFit:
+    """Steps 2-4 of the module docstring on the working statistics ``wstats``
+    (``basis.stats(moments, ...)``)."""
+    sv, start = working_start(basis, wstats, random_columns)
+    sol = minimise_profiled(wstats, reml, tau0=sv.tau, sigma2_0=sv.sigma2, tolerance=tolerance,
+                            max_iterations=max_iterations)
+    ev_w = evaluate(wstats, sol.sigma2, sol.tau)
+    return ExactFit(solution=sol, evaluation=basis.evaluation_to_original(ev_w), start=start,
+                    basis=basis, working_stats=wstats, working_evaluation=ev_w)
+
+
+__all__ += ["ExactFit", "working_basis", "working_start"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -10,10 +11,11 @@ import numpy.typing as npt
 from openhlm.errors import ConvergenceWarning, EstimationError
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import run_em, starting_values
-from openhlm.estimation.estimates import Estimates
-from openhlm.estimation.exact import minimise_profiled
+from openhlm.estimation.estimates import Estimates, WorkingFit
+from openhlm.estimation.exact import fit_exact_homogeneous, working_basis
+from openhlm.estimation.heterogeneous import estimate_heterogeneous, refuse_reml, variance_design
 from openhlm.estimation.likelihood import evaluate
-from openhlm.estimation.sufficient import UnitStats, unit_stats
+from openhlm.estimation.sufficient import UnitStats, stable_unit_stats, unit_stats
 from openhlm.spec.defaults import (
     STOP_EXACT,
     STOP_MAX_ITERATIONS,
@@ -85,11 +87,10 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     check_max_iterations(max_iterations)
     check_tolerance(tolerance)
     if design.spec.variance_predictors:   # heterogeneous sigma^2 (hlm-statistics.md 10)
-        from openhlm.estimation.heterogeneous import estimate_heterogeneous
-
-        return estimate_heterogeneous(design, method=method, mode=mode,
-                                      max_iterations=max_iterations, tolerance=tolerance)
+        return _estimate_heterogeneous(design, method, mode, max_iterations, tolerance)
     reml = method == "reml"
+    if mode == "exact":
+        return _estimate_exact(design, reml, max_iterations, tolerance)
     stats = unit_stats(design)
     check_identified(design, stats)
     start = starting_values(stats, stats.XX, stats.Xy, stats.yy, design.G(),
@@ -110,18 +111,66 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
                          converged=em.converged, stop_reason=reason, tolerance=tol,
                          max_iterations=max_it, loglik_history=em.loglik_history,
                          boundary=boundary, start=start)
+    raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")   # checked above
+
+
+def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,
+                    tolerance: float | None) -> Estimates:
+    """Exact mode (docs/engine.md): working basis, bounded Newton, back to the original basis.
+
+    ``max_iterations`` counts Newton iterations (default 1000); ``tolerance`` is the Newton
+    decrement, in deviance units, below which the optimum is declared reached (1e-10).
+    """
+    stats, mom = stable_unit_stats(design)
+    basis = working_basis(design, mom)
+    wstats = basis.stats(mom, design.random_columns, stats.unit_weights)
+    # identification is decided on the working statistics (A_w = A Q, the same column space,
+    # without the offsets and units that make the original A'A look collinear)
+    check_identified(design, wstats)
     max_it, tol = _limits("exact", max_iterations, tolerance)
-    sol = minimise_profiled(stats, reml, tau0=start.tau, sigma2_0=start.sigma2,
-                            tolerance=tol, max_iterations=max_it)
+    fit = fit_exact_homogeneous(wstats, basis, design.random_columns, reml, tolerance=tol,
+                                max_iterations=max_it)
+    sol = fit.solution
     if not sol.converged:
         warnings.warn("the optimiser did not converge (" + sol.message + "); check the model for "
-                      "collinear predictors or try mode='hlm'", ConvergenceWarning, stacklevel=2)
-    ev = evaluate(stats, sol.sigma2, sol.tau)
-    return Estimates(design=design, stats=stats, method=method, mode=mode, evaluation=ev,
-                     fixed_evaluation=ev, iterations=sol.iterations, converged=sol.converged,
-                     stop_reason=STOP_EXACT,
-                     tolerance=tol, max_iterations=max_it, loglik_history=(ev.loglik(reml),),
-                     boundary=sol.boundary, start=start)
+                      "collinear predictors or try mode='hlm'", ConvergenceWarning, stacklevel=3)
+    ev = fit.evaluation
+    if sol.converged:
+        reason = STOP_EXACT
+    elif sol.iterations >= max_it:
+        reason = STOP_MAX_ITERATIONS
+    else:
+        reason = "Iterations stopped before convergence (exact mode): " + sol.message
+    return Estimates(design=design, stats=stats, method="reml" if reml else "ml", mode="exact",
+                     evaluation=ev, fixed_evaluation=ev, iterations=sol.iterations,
+                     converged=sol.converged, stop_reason=reason, tolerance=tol,
+                     max_iterations=max_it, loglik_history=(ev.loglik(reml),),
+                     boundary=sol.boundary, start=fit.start,
+                     working=WorkingFit(basis=fit.basis, stats=fit.working_stats,
+                                        evaluation=fit.working_evaluation))
+
+
+def _estimate_heterogeneous(design: Design, method: str, mode: str, max_iterations: int | None,
+                            tolerance: float | None) -> Estimates:
+    """Heterogeneous sigma^2: the homogeneous fit first, then the variance model."""
+    refuse_reml(design, method)
+    hom_design = dataclasses.replace(
+        design, spec=dataclasses.replace(design.spec, variance_predictors=()))
+    variance_design(design)   # refuse unusable variance predictors before any fitting
+    # The homogeneous fit (the "Summary of Model Fit" row 1 and the starting point) is the ML
+    # optimum in both modes: HLM's printed homogeneous deviance (46494.59261) is within 5e-4 of
+    # the optimum, far closer than its EM stopping rule gets on this model (0.07 above), so HLM
+    # evidently fits it to convergence (docs/hlm-iterations.md, section H).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hom = estimate(hom_design, method="ml", mode="exact",
+                       max_iterations=None if mode == "hlm" else max_iterations,
+                       tolerance=None if mode == "hlm" else tolerance)
+    for w in caught:   # say which fit they are about
+        warnings.warn(f"homogeneous-sigma^2 fit (model 1 of the 'Summary of Model Fit'): "
+                      f"{w.message}", w.category, stacklevel=4)
+    return estimate_heterogeneous(design, hom, method=method, mode=mode,
+                                  max_iterations=max_iterations, tolerance=tolerance)
 
 
 def estimates_at(design: Design, sigma2: float, tau: npt.ArrayLike, *, method: str = "reml",

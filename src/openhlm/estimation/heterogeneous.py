@@ -22,8 +22,9 @@ Exact mode
         d(-2 l)/d alpha_k = sum_ij C_kij sigma^2_ij [ (V_j^-1)_ii - (V_j^-1 e_j)_i^2 ],
 
     computed row-wise from the Woodbury form V_j^-1 = (Omega - Omega Z K_j Z' Omega)/sigma^2
-    (one gather of K_j per row; no loop over units).  BFGS, then Newton steps on a
-    central-difference Hessian of that gradient (as :mod:`openhlm.estimation.exact`).
+    (one gather of K_j per row; no loop over units).  The same bounded Newton method as the
+    homogeneous model (:mod:`openhlm.estimation.optimise`), with a central-difference Hessian of
+    that gradient (:class:`HeterogeneousDeviance`).
 
 HLM mode ("macro iterations", hlm-statistics.md 10; the seed prints "macro iteration 4")
     1. Homogeneous fit by HLM's EM (its deviance is HLM's "Homogeneous sigma_squared" row);
@@ -43,22 +44,24 @@ HLM mode ("macro iterations", hlm-statistics.md 10; the seed prints "macro itera
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import optimize
 
 from openhlm.errors import ConvergenceWarning, EstimationError
 from openhlm.estimation.design import Design
+from openhlm.estimation.em import em_step
+from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.exact import start_theta
 from openhlm.estimation.likelihood import (
     Evaluation,
+    _lower_order,
     evaluate,
-    lower_to_theta,
     profiled_deviance,
     theta_to_lower,
 )
+from openhlm.estimation.objective import Objective, Point
+from openhlm.estimation.optimise import minimise
 from openhlm.estimation.sufficient import UnitStats, unit_stats
 from openhlm.spec.defaults import (
     EXACT_LIMITS,
@@ -68,11 +71,10 @@ from openhlm.spec.defaults import (
     STOP_SMALL_CHANGE,
     iteration_limits,
 )
-
-if TYPE_CHECKING:
-    from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.variance_model import HeterogeneousFit, VarianceDesign
 
 __all__ = [
+    "HeterogeneousDeviance",
     "HeterogeneousFit",
     "VarianceDesign",
     "alpha_score",
@@ -80,54 +82,11 @@ __all__ = [
     "fisher_scoring_alpha",
     "fit_exact",
     "fit_hlm",
+    "refuse_reml",
     "relative_precision",
     "row_terms",
     "variance_design",
 ]
-
-
-@dataclass(frozen=True)
-class VarianceDesign:
-    """The design of the level-1 variance model.
-
-    ``C`` is N x (K+1): a column of ones (alpha_0) and the K variance predictors, uncentred, in
-    the rows of the analysis; ``labels`` are HLM's row labels (``INTRCPT1``, ``FEMALE``);
-    ``names`` the variables as spelled in the data.
-    """
-
-    C: np.ndarray
-    labels: tuple[str, ...]
-    names: tuple[str, ...]
-
-    @property
-    def n_alpha(self) -> int:
-        return int(self.C.shape[1])
-
-
-@dataclass(frozen=True)
-class HeterogeneousFit:
-    """The variance model of a heterogeneous-sigma^2 fit (kept on ``Estimates.heterogeneous``).
-
-    ``alpha`` are (alpha_0, alpha_1, ...); ``level1_variance`` the fitted sigma^2_ij per row of
-    the analysis (sigma^2 / p_ij with known precision weights); ``homogeneous_deviance`` /
-    ``homogeneous_deviance_hlm`` / ``homogeneous_parameters`` describe the homogeneous fit of
-    the same model (the first row of HLM's "Summary of Model Fit").
-    """
-
-    variance: VarianceDesign
-    alpha: np.ndarray
-    level1_variance: np.ndarray
-    homogeneous_deviance: float
-    homogeneous_deviance_hlm: float
-    homogeneous_parameters: int
-    macro_iterations: int
-    micro_iterations: int
-    converged: bool
-    message: str
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.variance.labels
 
 
 # -- the variance design -----------------------------------------------------------------------
@@ -249,21 +208,46 @@ class _Point:
     deviance: float
 
 
-def _objective(design: Design, vd: VarianceDesign, A: np.ndarray, R: int, n_theta: int
-               ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
-        theta, a = x[:n_theta], x[n_theta:]
-        prec = relative_precision(vd, a)
-        p_total = _total_precision(design, prec)
-        stats = unit_stats(design, precision=prec)
-        dev, sigma2, g_theta = profiled_deviance(theta, stats, False, gradient=True)
-        if g_theta is None or not np.isfinite(dev):
-            return np.inf, np.zeros_like(x)
-        L = theta_to_lower(theta, R)
+class HeterogeneousDeviance(Objective):
+    """The ML deviance over x = (theta, alpha_1..K), sigma^2 and the fixed effects profiled.
+
+    Value and gradient analytic (module docstring); the Hessian a central difference of the
+    gradient (:meth:`Objective.finite_difference_hessian`), so the same bounded Newton method
+    (:mod:`openhlm.estimation.optimise`) minimises it.  Bounds: L's diagonal >= 0.
+    """
+
+    def __init__(self, design: Design, vd: VarianceDesign, start: np.ndarray, n_theta: int
+                 ) -> None:
+        self.design, self.vd, self.n_theta = design, vd, n_theta
+        self.R = design.n_random
+        self.A = design.A()
+        rows, cols = _lower_order(self.R)
+        diag = rows == cols
+        n_alpha = vd.n_alpha - 1
+        self.lower = np.concatenate([np.where(diag, 0.0, -np.inf), np.full(n_alpha, -np.inf)])
+        self.upper = np.full(self.lower.size, np.inf)
+        self.boundary_candidates = np.flatnonzero(diag)
+        self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
+        self.evaluations = 0
+
+    def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
+        self.evaluations += 1
+        theta, a = x[:self.n_theta], x[self.n_theta:]
+        prec = relative_precision(self.vd, a)
+        stats = unit_stats(self.design, precision=prec)
+        dev, sigma2, g_theta = profiled_deviance(theta, stats, False, gradient=order > 0)
+        if not np.isfinite(dev) or (order > 0 and g_theta is None):
+            return Point(x=x, value=np.inf)
+        if order == 0:
+            return Point(x=x, value=float(dev))
+        assert g_theta is not None
+        L = theta_to_lower(theta, self.R)
         ev = evaluate(stats, sigma2, sigma2 * (L @ L.T))
-        g_alpha = alpha_score(vd, row_terms(design, stats, ev, p_total, A))[1:]
-        return float(dev), np.concatenate([g_theta, g_alpha])
-    return fg
+        p_total = _total_precision(self.design, prec)
+        g_alpha = alpha_score(self.vd, row_terms(self.design, stats, ev, p_total, self.A))[1:]
+        grad = np.concatenate([g_theta, g_alpha])
+        hess = self.finite_difference_hessian(x, grad) if order > 1 else None
+        return Point(x=x, value=float(dev), gradient=grad, hessian=hess)
 
 
 def _point(design: Design, vd: VarianceDesign, theta: np.ndarray, a: np.ndarray) -> _Point:
@@ -284,42 +268,16 @@ def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.n
               ) -> tuple[_Point, int, bool, str]:
     """Exact ML over (theta, alpha_1..K) from the homogeneous estimates (sigma2_0, tau0).
 
-    Returns the final point, the number of BFGS iterations, whether the optimum was reached
-    (finite deviance and a gradient small relative to the curvature) and the optimiser message.
+    Returns the final point, the number of Newton iterations, whether the optimum was reached
+    (the Newton decrement below ``tolerance``) and the optimiser's message.
     """
-    from openhlm.estimation.exact import _newton_polish
-
-    R = design.n_random
-    theta0 = _start_theta(tau0, sigma2_0)
-    n_theta = theta0.size
-    A = design.A()
-    fg = _objective(design, vd, A, R, n_theta)
+    theta0 = start_theta(tau0, sigma2_0, design.n_random)
     x0 = np.concatenate([theta0, np.zeros(vd.n_alpha - 1)])
-    res = optimize.minimize(fg, x0, jac=True, method="BFGS",
-                            options={"maxiter": max_iterations, "gtol": 1e-6})
-    x, _, grad = _newton_polish(fg, np.array(res.x), tolerance)
-    theta = x[:n_theta]
-    L = theta_to_lower(theta, R)
-    L = L * np.where(np.diag(L) < 0, -1.0, 1.0)
-    theta = lower_to_theta(L)
-    point = _point(design, vd, theta, x[n_theta:])
-    grad_alpha = np.abs(grad[n_theta:]) if grad is not None else np.array([np.inf])
-    # at the optimum the alpha gradient is ~0 on the deviance scale (a few units of N eps)
-    ok = bool(np.isfinite(point.deviance) and np.all(grad_alpha < 1e-2))
-    message = str(res.message) if ok else (
-        f"{res.message}; |d deviance / d alpha| = {float(grad_alpha.max()):.3g} at the end")
-    return point, int(res.nit), ok, message
-
-
-def _start_theta(tau0: np.ndarray, sigma2_0: float) -> np.ndarray:
-    """theta of the homogeneous estimates, T / sigma^2 = L L' (a singular T is floored)."""
-    rel = np.asarray(tau0, dtype=float) / sigma2_0
-    rel = 0.5 * (rel + rel.T)
-    w = np.linalg.eigvalsh(rel)
-    if w.min() <= 1e-8 * max(1.0, w.max()):
-        d = np.maximum(np.diag(rel), 0.05 * max(np.diag(rel).max(), 1e-3))
-        rel = np.diag(d)
-    return lower_to_theta(np.linalg.cholesky(rel))
+    obj = HeterogeneousDeviance(design, vd, x0, theta0.size)
+    res = minimise(obj, tolerance=tolerance, max_iterations=max_iterations)
+    point = _point(design, vd, res.x[:theta0.size], res.x[theta0.size:])
+    ok = bool(res.converged and np.isfinite(point.deviance))
+    return point, int(res.iterations), ok, res.message
 
 
 # -- HLM mode: macro iterations ----------------------------------------------------------------------
@@ -336,8 +294,6 @@ def relative_tolerance(tolerance: float, loglik: float) -> float:
 def _micro_em(stats: UnitStats, sigma2: float, tau: np.ndarray, *, max_iterations: int,
               tolerance: float) -> tuple[np.ndarray, Evaluation, int, float]:
     """EM for T only (sigma^2_ij fixed): T_new = mean_j (u*_j u*_j' + C_j), ML."""
-    from openhlm.estimation.em import em_step
-
     ev = evaluate(stats, sigma2, tau)
     ll = ev.loglik_ml
     k = 0
@@ -421,18 +377,31 @@ def warn_not_converged(message: str) -> None:
 
 # -- entry point -----------------------------------------------------------------------------------
 
-def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "exact",
-                           max_iterations: int | None = None, tolerance: float | None = None
-                           ) -> Estimates:
+def refuse_reml(design: Design, method: str) -> None:
+    """Heterogeneous sigma^2 is estimated by full ML only (as in HLM)."""
+    if method.lower() != "ml":
+        raise EstimationError(
+            "heterogeneous sigma^2 (variance predictors "
+            f"{', '.join(design.spec.variance_predictors)}) is estimated by full maximum "
+            "likelihood only, as in HLM: use method='ml' (TOML: method = \"ml\"; command file: "
+            "mlf:y)")
+
+
+def estimate_heterogeneous(design: Design, homogeneous: Estimates, *, method: str = "ml",
+                           mode: str = "exact", max_iterations: int | None = None,
+                           tolerance: float | None = None) -> Estimates:
     """Estimate a model with heterogeneous level-1 variance (``design.spec.variance_predictors``).
 
-    Fits the homogeneous model on the same rows first (HLM's "Homogeneous sigma_squared" row
-    and the starting values), then (gamma, T, alpha) jointly by full ML.
+    From the homogeneous fit of the same rows (HLM's "Homogeneous sigma_squared" row and the
+    starting values; :func:`openhlm.estimation.fit.estimate` makes it, exact ML in both modes),
+    estimates (gamma, T, alpha) jointly by full ML.
 
     Parameters
     ----------
     design : Design
         With ``design.spec.variance_predictors`` naming the variance predictors.
+    homogeneous : Estimates
+        The exact ML fit of the model with homogeneous sigma^2 on the same rows.
     method : {"ml"}
         Only full ML: HLM estimates heterogeneous sigma^2 models by full ML (the seminar's runs),
         and REML is refused with an :class:`~openhlm.errors.EstimationError`.
@@ -440,8 +409,7 @@ def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "e
         ``"exact"`` converges to the ML optimum; ``"hlm"`` runs HLM's macro iterations from
         HLM's homogeneous EM fit.
     max_iterations, tolerance :
-        Exact mode: optimiser iterations (1000) and the deviance change of the final Newton
-        steps (1e-10).  HLM mode: macro (and micro) iterations (100) and the change in
+        Exact mode: Newton iterations (1000) and the Newton decrement that stops them (1e-10).  HLM mode: macro (and micro) iterations (100) and the change in
         log-likelihood that stops them (1e-6).
 
     Returns
@@ -449,34 +417,10 @@ def estimate_heterogeneous(design: Design, *, method: str = "ml", mode: str = "e
     Estimates
         With ``row_precision`` and ``heterogeneous`` (a :class:`HeterogeneousFit`) set.
     """
-    import dataclasses
-
-    from openhlm.estimation.estimates import Estimates
-    from openhlm.estimation.fit import check_max_iterations, estimate
-
     method, mode = method.lower(), mode.lower()
-    check_max_iterations(max_iterations)
-    if method != "ml":
-        raise EstimationError(
-            "heterogeneous sigma^2 (variance predictors "
-            f"{', '.join(design.spec.variance_predictors)}) is estimated by full maximum "
-            "likelihood only, as in HLM: use method='ml' (TOML: method = \"ml\"; command file: "
-            "mlf:y)")
+    refuse_reml(design, method)
     vd = variance_design(design)
-    hom_design = dataclasses.replace(
-        design, spec=dataclasses.replace(design.spec, variance_predictors=()))
-    # The homogeneous fit (the "Summary of Model Fit" row 1 and the starting point) is the ML
-    # optimum in both modes: HLM's printed homogeneous deviance (46494.59261) is within 5e-4 of
-    # the optimum, far closer than its EM stopping rule gets on this model (0.07 above), so HLM
-    # evidently fits it to convergence (docs/hlm-iterations.md, section H).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        hom = estimate(hom_design, method="ml", mode="exact",
-                       max_iterations=None if mode == "hlm" else max_iterations,
-                       tolerance=None if mode == "hlm" else tolerance)
-    for w in caught:   # say which fit they are about
-        warnings.warn(f"homogeneous-sigma^2 fit (model 1 of the 'Summary of Model Fit'): "
-                      f"{w.message}", w.category, stacklevel=3)
+    hom = homogeneous
     if mode == "hlm":
         limits = iteration_limits("hlm", max_iterations, tolerance)
         max_it, tol = limits.max_iterations, limits.tolerance

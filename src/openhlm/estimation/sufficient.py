@@ -20,8 +20,10 @@ from functools import cached_property
 import numpy as np
 
 from openhlm.estimation.design import Design
+from openhlm.estimation.statistics import UnitMoments, moments_from_rows
 
-__all__ = ["UnitStats", "unit_cross_products", "unit_ols", "unit_stats"]
+__all__ = ["UnitStats", "design_moments", "stable_unit_stats", "stats_from_raw",
+           "unit_cross_products", "unit_ols", "unit_stats"]
 
 
 def _precision(design: Design, precision: np.ndarray | None) -> np.ndarray | None:
@@ -150,19 +152,148 @@ def unit_stats(design: Design, precision: np.ndarray | None = None) -> UnitStats
                      yy=yy, n=n, sum_log_w=slw, unit_weights=uw, XX=XX, Xy=Xy)
 
 
+def stats_from_raw(raw: np.ndarray, G: np.ndarray, random_columns: np.ndarray, n: np.ndarray,
+                   sum_log_w: np.ndarray, unit_weights: np.ndarray) -> UnitStats:
+    """:class:`UnitStats` from the per-unit raw cross-products of [X, y] (J, P+1, P+1).
+
+    ``G`` (J, P, F') maps the level-1 coefficients to the free fixed effects (A_j = X_j G_j).
+    """
+    P = raw.shape[1] - 1
+    XX = np.ascontiguousarray(raw[:, :P, :P])
+    Xy = np.ascontiguousarray(raw[:, :P, P])
+    yy = np.ascontiguousarray(raw[:, P, P])
+    r = random_columns
+    XG = XX @ G                                              # (J, P, F')
+    AA = np.swapaxes(G, 1, 2) @ XG
+    AA = 0.5 * (AA + np.swapaxes(AA, 1, 2))
+    AZ = np.ascontiguousarray(np.swapaxes(XG[:, r, :], 1, 2))
+    ZZ = np.ascontiguousarray(XX[:, r][:, :, r])
+    Ay = (np.swapaxes(G, 1, 2) @ Xy[:, :, None])[:, :, 0]
+    Zy = np.ascontiguousarray(Xy[:, r])
+    return UnitStats(AA=AA, AZ=AZ, ZZ=ZZ, Ay=Ay, Zy=Zy, yy=yy, n=n, sum_log_w=sum_log_w,
+                     unit_weights=unit_weights, XX=XX, Xy=Xy)
+
+
+def design_moments(design: Design, precision: np.ndarray | None = None) -> UnitMoments:
+    """Per-unit moments (:mod:`openhlm.estimation.statistics`) of [X, y] of ``design``."""
+    p = _precision(design, precision)
+    V = np.column_stack([design.X, design.y])
+    return moments_from_rows(V, design.unit, design.n_level2,
+                             design_weights=design.row_weights, precision=p)
+
+
+def stable_unit_stats(design: Design, precision: np.ndarray | None = None
+                      ) -> tuple[UnitStats, UnitMoments]:
+    """Original-basis statistics formed from centred moments (C_j + W_j m_j m_j'), and the
+    moments themselves.  The same fields as :func:`unit_stats`, each entry accurate to a few
+    units of its own rounding (no sum of squares of large numbers is ever subtracted)."""
+    mom = design_moments(design, precision)
+    uw = (np.ones(design.n_level2) if design.unit_weights is None
+          else np.asarray(design.unit_weights, dtype=float))
+    stats = stats_from_raw(mom.raw(), design.G(), design.random_columns, mom.n, mom.sum_log_w, uw)
+    return stats, mom
+
+
+#: per-unit OLS thresholds (docs/engine.md, "scale-free decisions")
+_COLLINEAR = 1e-10     # smallest / largest eigenvalue of the equilibrated Schur complement
+_CANCELLED = 1e-13     # centred sum of squares below this fraction of the raw one: rounding
+_NOISE = 1e-14         # within-unit mean square below this fraction of the column's mean square
+
+
+def _full_rank_by_pivot(XX: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(full rank, pivot) per unit, deciding rank invariantly to the columns' units and offsets.
+
+    Rank is unchanged by the column operation x_o -> x_o - x_p XX_po / XX_pp (sweeping a
+    pivot column p), after which the Gram matrix is blockdiag(XX_pp, S_p), S_p the Schur
+    complement.  When p is the intercept, S_p holds the *centred* cross-products, so shifting
+    a column by a constant does not change the decision, and equilibrating S_p by its diagonal
+    removes the units.  A unit is full rank when, for some pivot, (i) every swept column keeps a
+    centred sum of squares above rounding (_CANCELLED of its raw one) and above noise (_NOISE of
+    the column's pooled mean square times the unit's weight), and (ii) the equilibrated S_p has
+    eigenvalue ratio above _COLLINEAR.  Exactly collinear designs fail for every pivot.
+    """
+    J, P = XX.shape[0], XX.shape[1]
+    diag = np.diagonal(XX, axis1=1, axis2=2)
+    col_ms = diag.sum(axis=0) / max(float(W.sum()), 1e-300)     # pooled mean square per column
+    ok = np.zeros(J, dtype=bool)
+    pivot = np.zeros(J, dtype=np.int64)
+    best = np.full(J, -np.inf)
+    for p in range(P):
+        o = np.array([q for q in range(P) if q != p], dtype=np.int64)
+        dp = diag[:, p]
+        good = dp > 0
+        if o.size == 0:
+            score = np.where(good, 1.0, -np.inf)
+        else:
+            safe = np.where(good, dp, 1.0)
+            S = XX[:, o][:, :, o] - XX[:, o, p][:, :, None] * XX[:, p, o][:, None, :] / safe[
+                :, None, None]
+            sd = np.diagonal(S, axis1=1, axis2=2)
+            good &= np.all(sd > _CANCELLED * diag[:, o], axis=1)
+            good &= np.all(sd > _NOISE * col_ms[o] * W[:, None], axis=1)
+            d = 1.0 / np.sqrt(np.where(sd > 0, sd, 1.0))
+            ev = np.linalg.eigvalsh(S * d[:, :, None] * d[:, None, :])
+            ratio = ev[:, 0] / np.maximum(ev[:, -1], 1e-300)
+            good &= ratio > _COLLINEAR
+            score = np.where(good, ratio, -np.inf)
+        better = score > best
+        best = np.where(better, score, best)
+        pivot = np.where(better, p, pivot)
+        ok |= good
+    return ok, pivot
+
+
+def _swept_solve(XX: np.ndarray, Xy: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """OLS coefficients and (X'X)^-1 through the Schur complement of pivot ``p``."""
+    J, P = XX.shape[0], XX.shape[1]
+    o = np.array([q for q in range(P) if q != p], dtype=np.int64)
+    a = XX[:, p, p]
+    h = XX[:, o, p] / a[:, None]                                   # (J, P-1)
+    S = XX[:, o][:, :, o] - XX[:, o, p][:, :, None] * h[:, None, :]
+    d = 1.0 / np.sqrt(np.diagonal(S, axis1=1, axis2=2))
+    Sinv = np.linalg.inv(S * d[:, :, None] * d[:, None, :]) * d[:, :, None] * d[:, None, :]
+    rhs = Xy[:, o] - h * Xy[:, p][:, None]
+    b_o = (Sinv @ rhs[:, :, None])[:, :, 0]
+    b = np.empty((J, P))
+    b[:, o] = b_o
+    b[:, p] = Xy[:, p] / a - np.einsum("jq,jq->j", h, b_o)
+    Sh = (Sinv @ h[:, :, None])[:, :, 0]
+    inv = np.empty((J, P, P))
+    inv[:, o[:, None], o[None, :]] = Sinv
+    inv[:, p, o] = inv[:, o, p] = -Sh
+    inv[:, p, p] = 1.0 / a + np.einsum("jq,jq->j", h, Sh)
+    return b, inv
+
+
 def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-unit OLS; returns (sufficient, coefficients, (X'X)^-1), NaN where insufficient."""
+    """Per-unit OLS; returns (sufficient, coefficients, (X'X)^-1), NaN where insufficient.
+
+    "Sufficient": more rows than columns and full column rank by the scale- and offset-free
+    test of :func:`_full_rank_by_pivot` (a calendar-year column or x + 1e5 next to the
+    intercept is full rank; a column constant within the unit is not).  Units whose raw X'X
+    is well conditioned (eigenvalue ratio > 1e-10) are solved directly, the others through the
+    Schur complement of their pivot column (the centred system).
+    """
     J, P = XX.shape[0], XX.shape[1]
+    n = np.asarray(n, dtype=float)
     ok = n > P
-    if P:
-        # rank check on the symmetric X_j'X_j: smallest / largest eigenvalue > 1e-10 (the
-        # eigenvalues are accurate to ~1e-16 of the largest, so exact collinearity shows up
-        # as ~1e-15 and is caught)
-        ev = np.linalg.eigvalsh(XX)
-        ok &= ev[:, 0] > 1e-10 * np.maximum(ev[:, -1], 1e-300)
     XXi = np.full((J, P, P), np.nan)
-    if ok.any():
-        XXi[ok] = np.linalg.inv(XX[ok])
-    b = np.einsum("jpq,jq->jp", XXi, Xy)
+    b = np.full((J, P), np.nan)
+    if not P or not ok.any():
+        return ok, b, XXi
+    W = np.where(ok, n, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rank_ok, pivot = _full_rank_by_pivot(np.where(ok[:, None, None], XX, 0.0), W)
+        ok &= rank_ok
+        ev = np.linalg.eigvalsh(XX[ok])
+        direct = np.zeros(J, dtype=bool)
+        direct[ok] = ev[:, 0] > 1e-10 * np.maximum(ev[:, -1], 1e-300)
+        if direct.any():
+            XXi[direct] = np.linalg.inv(XX[direct])
+            b[direct] = np.einsum("jpq,jq->jp", XXi[direct], Xy[direct])
+        for p in range(P):
+            sel = ok & ~direct & (pivot == p)
+            if sel.any():
+                b[sel], XXi[sel] = _swept_solve(XX[sel], Xy[sel], p)
     return ok, b, XXi

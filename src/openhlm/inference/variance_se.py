@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.likelihood import Evaluation
+from openhlm.estimation.sufficient import UnitStats
 
 __all__ = ["variance_standard_errors"]
 
@@ -42,8 +44,44 @@ def _sandwich(w: np.ndarray, left: np.ndarray, a: tuple[int, int], right: np.nda
 
 
 def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
-    """(SE of sigma^2, R x R matrix of SEs of T) at the final estimates."""
-    ev, s = est.evaluation, est.stats
+    """(SE of sigma^2, R x R matrix of SEs of T) at the final estimates.
+
+    Exact-mode fits carry their working basis (docs/engine.md): the information is formed
+    there, where it is well conditioned whatever the units and offsets of the data, and its
+    inverse mapped to the original basis, Cov(sigma^2, vech T) = J Cov_w J' with J the linear
+    map (sigma^2, vech T_w) -> (sigma^2, vech E_R T_w E_R').
+    """
+    work = est.working
+    if work is None:
+        return _standard_errors(_information(est.evaluation, est.stats, est.reml), None)
+    info = _information(work.evaluation, work.stats, est.reml)
+    return _standard_errors(info, work.basis.E_R)
+
+
+def _standard_errors(info: np.ndarray, E: np.ndarray | None) -> tuple[float, np.ndarray]:
+    n_par = info.shape[0]
+    R = int(round((np.sqrt(8 * (n_par - 1) + 1) - 1) / 2))
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.full((n_par, n_par), np.nan)
+    if E is not None:
+        Jac = np.zeros((n_par, n_par))
+        Jac[0, 0] = 1.0
+        for a, (k, l) in enumerate(pairs, start=1):
+            for b, (m, n) in enumerate(pairs, start=1):
+                Jac[a, b] = E[k, m] * E[l, n] + (E[k, n] * E[l, m] if m != n else 0.0)
+        cov = Jac @ cov @ Jac.T
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    tau_se = np.zeros((R, R))
+    for a, (k, l) in enumerate(pairs, start=1):
+        tau_se[k, l] = tau_se[l, k] = se[a]
+    return float(se[0]), tau_se
+
+
+def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
+    """The expected information of (sigma^2, vech T) (module docstring)."""
     sigma2, K = ev.sigma2, ev.K
     w2 = s.unit_weights
     R = s.n_random
@@ -65,7 +103,7 @@ def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
             val = sum(w2 @ (ZVZ[:, q, r_] * ZVZ[:, s_, p_])
                       for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
             info[a, b] = info[b, a] = val
-    if est.reml and ev.beta.size:
+    if reml and ev.beta.size:
         Minv = ev.beta_cov
         AVZ = np.ascontiguousarray(np.swapaxes(ev.ZVA, 1, 2))
         ZVA = ev.ZVA
@@ -92,12 +130,4 @@ def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
                 if a != b:
                     info[b, a] += corr
     info *= 0.5
-    try:
-        cov = np.linalg.inv(info)
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    except np.linalg.LinAlgError:
-        se = np.full(n_par, np.nan)
-    tau_se = np.zeros((R, R))
-    for a, (k, l) in enumerate(pairs, start=1):
-        tau_se[k, l] = tau_se[l, k] = se[a]
-    return float(se[0]), tau_se
+    return info
