@@ -1,0 +1,115 @@
+"""The profiled REML/ML deviance of a three-level model by nested Woodbury identities.
+
+With relative covariance factors ``T_pi / sigma^2 = L2 L2'`` and ``T_beta / sigma^2 = L3 L3'``
+and V the relative covariance of y (V = I + Z2 L2 L2' Z2' + Z3 L3 L3' Z3' by blocks):
+
+* level 2 (batched over the J units): ``M_j = I + L2' Z2j'Z2j L2``,
+  ``P' V_j^-1 Q = P'Q - P'Z2j L2 M_j^-1 L2' Z2j'Q`` for P, Q in [A, Z3, y], and
+  ``log|V_j| = log|M_j|``;
+* sums over the level-2 units of each level-3 unit (``np.add.reduceat``);
+* level 3 (batched over the K units): ``N_k = I + L3' (Z3'V^-1Z3)_k L3``,
+  ``G'V_k^-1 G = (G'V^-1 G)_k - (G'V^-1 Z3)_k L3 N_k^-1 L3' (Z3'V^-1 G)_k`` for G = [A, y],
+  ``log|V_k| = sum_j log|M_j| + log|N_k|``;
+* ``C = sum_k G'V_k^-1 G`` gives gamma, the residual quadratic form Q and
+  ML:   ``-2 log L = log|V| + N (1 + log(2 pi Q / N))``,
+  REML: ``log|V| + log|A'V^-1 A| + (N - F)(1 + log(2 pi Q / (N - F)))``
+  (lme4's profiled deviance and REML criterion; Bates et al. 2015).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from openhlm.estimation.three_level.statistics import Stats3
+
+__all__ = ["Evaluation", "evaluate", "theta_size", "unpack"]
+
+LOG2PI = float(np.log(2.0 * np.pi))
+
+
+def theta_size(r2: int, r3: int) -> int:
+    return r2 * (r2 + 1) // 2 + r3 * (r3 + 1) // 2
+
+
+def unpack(theta: np.ndarray, r2: int, r3: int) -> tuple[np.ndarray, np.ndarray]:
+    """(L2, L3) from theta: the lower triangles, row by row."""
+    n2 = r2 * (r2 + 1) // 2
+    L2 = np.zeros((r2, r2))
+    L3 = np.zeros((r3, r3))
+    L2[np.tril_indices(r2)] = theta[:n2]
+    L3[np.tril_indices(r3)] = theta[n2:]
+    return L2, L3
+
+
+def diagonal_positions(r2: int, r3: int) -> list[int]:
+    """Positions of the diagonal elements of L2 and L3 in theta."""
+    rows2, cols2 = np.tril_indices(r2)
+    rows3, cols3 = np.tril_indices(r3)
+    n2 = len(rows2)
+    return ([int(i) for i in np.flatnonzero(rows2 == cols2)]
+            + [n2 + int(i) for i in np.flatnonzero(rows3 == cols3)])
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    deviance: float
+    gamma: np.ndarray        # centred parameterisation
+    AVA: np.ndarray          # A' V^-1 A (relative)
+    Ck: np.ndarray           # (K, F+1, F+1) per level-3 unit G'V_k^-1 G
+    Q: float
+    logdet_v: float
+    L2: np.ndarray
+    L3: np.ndarray
+
+
+def _collapse(S_outer: np.ndarray, S_cross: np.ndarray, S_inner: np.ndarray,
+              L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched ``S_outer - S_cross L (I + L'S_inner L)^-1 L' S_cross'`` and log|I + L'S L|."""
+    r = L.shape[0]
+    M = np.eye(r) + np.swapaxes(L, 0, 1) @ S_inner @ L
+    chol = np.linalg.cholesky(M)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+    P = S_cross @ L                                   # (n, g, r)
+    X = np.linalg.solve(chol, np.swapaxes(P, -1, -2))  # (n, r, g): chol^-1 P'
+    return S_outer - np.swapaxes(X, -1, -2) @ X, logdet
+
+
+def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
+    F, r3, r2 = stats.n_fixed, stats.n_r3, stats.n_r2
+    g = stats.g
+    L2, L3 = unpack(np.asarray(theta, dtype=np.float64), r2, r3)
+    S = stats.S
+    logdet = 0.0
+    if r2:
+        W, ld2 = _collapse(S[:, :g, :g], S[:, :g, g:], S[:, g:, g:], L2)
+        logdet += float(ld2.sum())
+    else:
+        W = S[:, :g, :g]
+    Wk = np.add.reduceat(W, stats.level3_starts, axis=0)
+    outer = [*range(F), F + r3]
+    if r3:
+        z = list(range(F, F + r3))
+        Ck, ld3 = _collapse(Wk[:, outer][:, :, outer], Wk[:, outer][:, :, z],
+                            Wk[:, z][:, :, z], L3)
+        logdet += float(ld3.sum())
+    else:
+        Ck = Wk[:, outer][:, :, outer]
+    C = Ck.sum(axis=0)
+    AVA, AVy, yVy = C[:F, :F], C[:F, F], float(C[F, F])
+    n = stats.n1
+    if F:
+        cholA = np.linalg.cholesky(AVA)
+        gamma = np.linalg.solve(AVA, AVy)
+        Q = yVy - float(AVy @ gamma)
+        logdet_a = 2.0 * float(np.log(np.diag(cholA)).sum())
+    else:
+        gamma, Q, logdet_a = np.zeros(0), yVy, 0.0
+    if reml:
+        dof = n - F
+        dev = logdet + logdet_a + dof * (1.0 + LOG2PI + np.log(Q / dof))
+    else:
+        dev = logdet + n * (1.0 + LOG2PI + np.log(Q / n))
+    return Evaluation(deviance=float(dev), gamma=gamma, AVA=AVA, Ck=Ck, Q=Q,
+                      logdet_v=logdet, L2=L2, L3=L3)
