@@ -113,3 +113,16 @@ def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
         dev = logdet + n * (1.0 + LOG2PI + np.log(Q / n))
     return Evaluation(deviance=float(dev), gamma=gamma, AVA=AVA, Ck=Ck, Q=Q,
                       logdet_v=logdet, L2=L2, L3=L3)
+
+
+def level3_blocks(stats: Stats3, theta: np.ndarray) -> np.ndarray:
+    """(K, g, g): the level-2-collapsed ``[A, Z3, y]' V_b^-1 [A, Z3, y]`` per level-3 unit,
+    ``V_b = I + Z2 L2 L2' Z2'`` (relative; level-3 random effects left out)."""
+    g = stats.g
+    L2, _ = unpack(np.asarray(theta, dtype=np.float64), stats.n_r2, stats.n_r3)
+    S = stats.S
+    if stats.n_r2:
+        W, _ = _collapse(S[:, :g, :g], S[:, :g, g:], S[:, g:, g:], L2)
+    else:
+        W = S[:, :g, :g]
+    return np.add.reduceat(W, stats.level3_starts, axis=0)

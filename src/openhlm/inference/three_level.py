@@ -1,0 +1,161 @@
+"""Every number HLM3 prints, computed once from :class:`Estimates3`: :func:`infer3`.
+
+* Fixed effects: model-based SEs ``sqrt(diag(sigma^2 (A'V^-1A)^-1))`` and robust SEs (CR0
+  sandwich clustered on level-3 units), t ratios, HLM's approximate d.f.: ``K - F_pq`` for a
+  gamma of ``Bpq`` random at level 3; else ``J - F_p`` (``F_p`` gammas of ``Pp``) when ``Pp``
+  is random at level 2; else ``N - F``.
+* Reliabilities (Raudenbush & Bryk 2002, ch. 8): level 2, the mean over level-2 units with
+  full-rank ``Z2'Z2`` of ``tau_pi,pp / (tau_pi,pp + v_jk,pp)``, ``v_jk = sigma^2 (Z2'Z2)^-1``
+  (the unit's OLS sampling variance of its random pi's); level 3, the mean over level-3 units of
+  ``tau_beta,qq / (tau_beta,qq + V_k,qq)``, ``V_k = sigma^2 (Z3' V_b^-1 Z3)_k^-1`` (the
+  sampling variance of the unit's GLS estimate given level 2).
+* Chi-square tests of tau = 0: level 3, ``sum_k d_kq^2 / V_k,qq`` over those units, ``d_k`` the
+  unit's GLS deviation of its random betas from the fitted fixed part, d.f. ``K' - F_pq``;
+  level 2, ``sum_j d_jp^2 / v_jk,pp`` over units with more rows than random pi's, ``d_j`` the
+  unit's OLS deviation of its random pi's from the fitted fixed part plus the level-3 empirical
+  Bayes effects, d.f. ``J' - F_p``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats as sps
+
+from openhlm.estimation.three_level.fit import Estimates3
+from openhlm.estimation.three_level.likelihood import level3_blocks
+from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
+
+__all__ = ["infer3"]
+
+
+def _two_sided(t: float, df: float) -> float:
+    return float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else float("nan")
+
+
+def _inv_or_none(M: np.ndarray) -> np.ndarray | None:
+    try:
+        if np.linalg.cond(M) > 1e12:
+            return None
+        return np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
+    """The :class:`HLM3Results` of ``est``."""
+    design = est.design
+    spec = design.spec
+    N, J, K = design.n1, design.n2, design.n3
+    F = design.n_fixed
+    se = np.sqrt(np.diag(est.cov_gamma))
+    rse = np.sqrt(np.diag(est.cov_gamma_robust))
+    rows = []
+    f = 0
+    for pi in spec.pis:
+        F_p = sum(b.equation.n_gammas for b in pi.betas)
+        for beta in pi.betas:
+            eq = beta.equation
+            if eq.random:
+                df = K - eq.n_gammas
+            elif pi.random:
+                df = J - F_p
+            else:
+                df = N - F
+            preds = (["INTRCPT3"] if eq.intercept else []) + [p.name.upper()
+                                                              for p in eq.predictors]
+            for pred, label in zip(preds, beta.gamma_labels(), strict=True):
+                t, rt = est.gamma[f] / se[f], est.gamma[f] / rse[f]
+                rows.append(FixedEffect3(pi=pi.label, beta=beta.label, predictor=pred,
+                                         gamma=label, estimate=float(est.gamma[f]),
+                                         se=float(se[f]), t=float(t), df=int(df),
+                                         p=_two_sided(t, df), robust_se=float(rse[f]),
+                                         robust_t=float(rt), robust_p=_two_sided(rt, df)))
+                f += 1
+    rel2, rel3, chi2 = _reliability_and_chi2(est)
+    random_pis = spec.random_pis
+    random_betas = spec.random_betas
+    components = [VarianceComponent3(1, "e", "level-1", float(np.sqrt(est.sigma2)),
+                                     float(est.sigma2))]
+    for i, pi in enumerate(random_pis):
+        v = float(est.tau_pi[i, i])
+        df, c, p = chi2["level2"][i]
+        components.append(VarianceComponent3(2, f"R{pi.index}", pi.short_label,
+                                             float(np.sqrt(max(v, 0))), v, df, c, p))
+    beta_labels = []
+    for i, beta in enumerate(random_betas):
+        pi = next(p for p in spec.pis if p.index == beta.p)
+        label = f"{pi.short_label}/{beta.label}"
+        beta_labels.append(label)
+        v = float(est.tau_beta[i, i])
+        df, c, p = chi2["level3"][i]
+        components.append(VarianceComponent3(3, f"U{beta.p}{beta.q}", label,
+                                             float(np.sqrt(max(v, 0))), v, df, c, p))
+    return HLM3Results(
+        spec=spec, method=est.method, mode=mode, n_level1=N, n_level2=J, n_level3=K,
+        deleted_rows=design.deleted_rows, sources=tuple(design.mdm.sources), fixed=tuple(rows),
+        covariance=est.cov_gamma, robust_covariance=est.cov_gamma_robust, sigma2=est.sigma2,
+        tau_pi=est.tau_pi, tau_pi_labels=tuple(p.short_label for p in random_pis),
+        tau_beta=est.tau_beta, tau_beta_labels=tuple(beta_labels),
+        variance_components=tuple(components), reliability_level2=rel2,
+        reliability_level3=rel3, deviance=est.deviance, n_parameters=est.n_parameters,
+        converged=est.converged, iterations=est.iterations,
+        id_names=tuple(design.mdm.ids))  # type: ignore[arg-type]
+
+
+def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[float, ...],
+                                                    dict[str, list]]:
+    stats = est.extras["stats"]
+    design = est.design
+    F, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
+    sigma2 = est.sigma2
+    # centred gamma (the statistics are of the centred columns)
+    gamma_c = est.gamma.copy()
+    if stats.intercept is not None:
+        gamma_c[stats.intercept] += float(stats.shift @ est.gamma) - stats.y_mean
+    spec = design.spec
+    out: dict[str, list] = {"level2": [], "level3": []}
+    # ---- level 3
+    rel3: list[float] = []
+    u_hat = np.zeros((design.n3, r3))
+    if r3:
+        Wk = level3_blocks(stats, est.theta)
+        z = list(range(F, F + r3))
+        Wzz = Wk[:, z][:, :, z]
+        s = Wk[:, z, F + r3] - Wk[:, z][:, :, :F] @ gamma_c      # Z3'V_b^-1 r
+        T3 = est.tau_beta / sigma2
+        # EB: T3 Z3'V_k^-1 r = T3 (I + Wzz T3)^-1 s
+        u_hat = np.einsum("ab,kb->ka", T3, np.linalg.solve(
+            np.eye(r3) + Wzz @ T3, s[:, :, None])[:, :, 0])
+        good = np.array([np.linalg.cond(W) < 1e12 for W in Wzz])
+        Vk = sigma2 * np.linalg.inv(Wzz[good])
+        d = np.linalg.solve(Wzz[good], s[good][:, :, None])[:, :, 0]
+        for i, beta in enumerate(spec.random_betas):
+            tau = est.tau_beta[i, i]
+            rel3.append(float(np.mean(tau / (tau + Vk[:, i, i]))))
+            c = float(np.sum(d[:, i] ** 2 / Vk[:, i, i]))
+            df = int(good.sum()) - beta.equation.n_gammas
+            out["level3"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
+    # ---- level 2
+    rel2: list[float] = []
+    if r2:
+        S = stats.S
+        Szz = S[:, g:, g:]
+        n_j = np.bincount(design.unit_index, minlength=design.n2)
+        cond = np.linalg.cond(Szz)
+        good = (cond < 1e12) & (n_j > r2)
+        ok = cond < 1e12
+        inv = np.linalg.inv(Szz[ok])
+        for i in range(r2):
+            tau = est.tau_pi[i, i]
+            rel2.append(float(np.mean(tau / (tau + sigma2 * inv[:, i, i]))))
+        rhs = S[:, g:, F + r3] - S[:, g:, :F] @ gamma_c
+        if r3:
+            rhs = rhs - np.einsum("jab,jb->ja", S[:, g:, F:F + r3],
+                                  u_hat[design.level3_index])
+        d = np.linalg.solve(Szz[good], rhs[good][:, :, None])[:, :, 0]
+        inv_good = np.linalg.inv(Szz[good])
+        for i, pi in enumerate(spec.random_pis):
+            c = float(np.sum(d[:, i] ** 2 / (sigma2 * inv_good[:, i, i])))
+            df = int(good.sum()) - sum(b.equation.n_gammas for b in pi.betas)
+            out["level2"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
+    return tuple(rel2), tuple(rel3), out

@@ -1,0 +1,130 @@
+"""The results of a fitted three-level model (HLM3): immutable, typed, numbers only.
+
+Computed once in :mod:`openhlm.inference.three_level`; printed by :mod:`openhlm.report.text3`
+through the hook of :mod:`openhlm.results.hooks` (``str``, ``report()``, ``to_dict()``,
+``to_json()``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openhlm.results.hooks import render
+from openhlm.spec.model3 import ModelSpec3
+
+__all__ = ["FixedEffect3", "VarianceComponent3", "HLM3Results"]
+
+
+@dataclass(frozen=True)
+class FixedEffect3:
+    """One row of HLM3's "Final estimation of fixed effects"."""
+
+    pi: str                 # "INTRCPT1", "YEAR slope"
+    beta: str               # "INTRCPT2", "BLACK"
+    predictor: str          # "INTRCPT3", "LOWINC"
+    gamma: str              # "G001"
+    estimate: float
+    se: float
+    t: float
+    df: int
+    p: float
+    robust_se: float
+    robust_t: float
+    robust_p: float
+
+
+@dataclass(frozen=True)
+class VarianceComponent3:
+    """One row of "Final estimation of level-1/2/3 variance components"."""
+
+    level: int
+    effect: str             # "e", "R0", "U00"
+    label: str              # "INTRCPT1", "INTRCPT1/INTRCPT2", "level-1"
+    sd: float
+    variance: float
+    df: int | None = None
+    chi2: float | None = None
+    p: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class HLM3Results:
+    """Everything HLM3 prints for one model."""
+
+    spec: ModelSpec3
+    method: str
+    mode: str
+    n_level1: int
+    n_level2: int
+    n_level3: int
+    deleted_rows: int
+    sources: tuple[str, ...]
+    fixed: tuple[FixedEffect3, ...]
+    covariance: np.ndarray
+    robust_covariance: np.ndarray
+    sigma2: float
+    tau_pi: np.ndarray
+    tau_pi_labels: tuple[str, ...]     # "INTRCPT1", "YEAR"
+    tau_beta: np.ndarray
+    tau_beta_labels: tuple[str, ...]   # "INTRCPT1/INTRCPT2", "YEAR/INTRCPT2"
+    variance_components: tuple[VarianceComponent3, ...]
+    reliability_level2: tuple[float, ...]
+    reliability_level3: tuple[float, ...]
+    deviance: float
+    n_parameters: int
+    converged: bool
+    iterations: int
+    id_names: tuple[str, str] = ("", "")
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def gamma(self) -> pd.Series:
+        return pd.Series([r.estimate for r in self.fixed], index=[r.gamma for r in self.fixed],
+                         name="gamma")
+
+    @property
+    def fixed_effects(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.fixed])
+
+    @property
+    def variance_table(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.variance_components])
+
+    @staticmethod
+    def correlations(tau: np.ndarray) -> np.ndarray:
+        """Correlations of a tau matrix (NaN where a variance is 0)."""
+        sd = np.sqrt(np.clip(np.diag(tau), 0, None))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tau / np.outer(sd, sd)
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = render("dict", self)
+        return out
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
+        kwargs.setdefault("indent", 2)
+        text = json.dumps(self.to_dict(), **kwargs)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def report(self, **options: Any) -> str:
+        text: str = render("text", self, **options)
+        return text
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def __repr__(self) -> str:
+        return (f"HLM3Results(method={self.method!r}, deviance={self.deviance:.6f}, "
+                f"n_level1={self.n_level1}, n_level2={self.n_level2}, "
+                f"n_level3={self.n_level3})")
