@@ -18,7 +18,7 @@ def build_mdm(
     level2: Any = None,
     level3: Any = None,
     *,
-    id: str | Sequence[str],  # noqa: A002 - HLM's word for the linking variable
+    id: str | Sequence[str],
     level1_variables: Sequence[str] | None = None,
     level2_variables: Sequence[str] | None = None,
     level3_variables: Sequence[str] | None = None,

@@ -55,7 +55,7 @@ from openhlm.data.readers import read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
-__all__ = ["MDM3", "build_mdm3", "FORMAT3"]
+__all__ = ["FORMAT3", "MDM3", "build_mdm3"]
 
 FORMAT3 = "openhlm-mdm3"
 VERSION3 = 1
@@ -468,7 +468,7 @@ def build_mdm3(
     level2: Any = None,
     level3: Any = None,
     *,
-    id: tuple[str, str] | Sequence[str],  # noqa: A002 - HLM's word
+    id: tuple[str, str] | Sequence[str],
     level1_variables: Sequence[str] | None = None,
     level2_variables: Sequence[str] | None = None,
     level3_variables: Sequence[str] | None = None,

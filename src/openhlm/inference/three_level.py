@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats as sps
+from scipy import special
+from scipy import stats as sps
 
 from openhlm.estimation.three_level.fit import Estimates3
 from openhlm.estimation.three_level.likelihood import level3_blocks

@@ -18,7 +18,7 @@ import numpy as np
 from openhlm.results.hooks import set_renderer
 from openhlm.results.three_level import HLM3Results
 
-__all__ = ["render_text3", "results3_to_dict", "register_renderers3"]
+__all__ = ["register_renderers3", "render_text3", "results3_to_dict"]
 
 _RULE = " " + "-" * 78
 

@@ -19,7 +19,7 @@ import pandas as pd
 from openhlm.results.hooks import render
 from openhlm.spec.model3 import ModelSpec3
 
-__all__ = ["FixedEffect3", "VarianceComponent3", "HLM3Results"]
+__all__ = ["FixedEffect3", "HLM3Results", "VarianceComponent3"]
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from openhlm.spec.options import FitOptions
 __all__ = ["as_mdm3", "as_spec3", "is_three_level", "run3"]
 
 
-def is_three_level(data: Any, id: Any = None, level3: Any = None) -> bool:  # noqa: A002
+def is_three_level(data: Any, id: Any = None, level3: Any = None) -> bool:
     """Whether the runner's inputs describe three-level data."""
     return (isinstance(data, MDM3) or level3 is not None
             or (id is not None and not isinstance(id, str)))
 
 
-def as_mdm3(data: Any, *, id: Any = None, level2: Any = None,  # noqa: A002
+def as_mdm3(data: Any, *, id: Any = None, level2: Any = None,
             level3: Any = None) -> MDM3:
     if isinstance(data, MDM3):
         return data
@@ -76,7 +76,7 @@ def _unsupported(options: FitOptions) -> list[str]:
 
 
 def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, *,
-         id: Any = None, level2: Any = None, level3: Any = None) -> HLM3Results:  # noqa: A002
+         id: Any = None, level2: Any = None, level3: Any = None) -> HLM3Results:
     """Fit a three-level model (exact REML or ML) and compute HLM3's report."""
     options = FitOptions() if options is None else options
     missing = _unsupported(options)

@@ -24,7 +24,7 @@ from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
 from openhlm.spec.names import close_matches, did_you_mean
 
-__all__ = ["parse_model3", "looks_three_level"]
+__all__ = ["looks_three_level", "parse_model3"]
 
 _PI = re.compile(r"^P(\d)$", re.IGNORECASE)
 _BETA = re.compile(r"^B(\d)(\d)$", re.IGNORECASE)
@@ -143,15 +143,16 @@ def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables
         predictor, _ = pis[p]
         betas: list[tuple[int, Predictor | None]] = []
         random = False
-        eq = pi_eqs.get(p)
-        if eq is None:
+        pi_eq = pi_eqs.get(p)
+        if pi_eq is None:
             betas = [(0, None)]
         else:
-            stmt = eq.statement
-            for term in eq.terms:
+            stmt = pi_eq.statement
+            for term in pi_eq.terms:
                 head = term.head
-                if _R.match(head.text):
-                    if int(_R.match(head.text)[1]) != p or term.predictor is not None or random:
+                mr = _R.match(head.text)
+                if mr is not None:
+                    if int(mr[1]) != p or term.predictor is not None or random:
                         raise stmt.error_at(f"the random effect of P{p} is R{p}", head)
                     random = True
                     continue

@@ -20,8 +20,14 @@ from dataclasses import dataclass
 
 from openhlm.spec.model import Centering, Predictor
 
-__all__ = ["Level3Equation", "BetaCoefficient", "PiCoefficient", "ModelSpec3", "Centering",
-           "Predictor"]
+__all__ = [
+    "BetaCoefficient",
+    "Centering",
+    "Level3Equation",
+    "ModelSpec3",
+    "PiCoefficient",
+    "Predictor",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,9 +103,7 @@ def test_location_invariance(design):
 
 def test_group_centring_at_level2_and_level1(design):
     m = design.mdm
-    spec = parse_model3("y = P0 + P1*group(t) + E; P0 = B00 + B01*group(x2) + R0", **{
-        "level1_variables": m.level1_variables, "level2_variables": m.level2_variables,
-        "level3_variables": m.level3_variables})
+    spec = parse_model3("y = P0 + P1*group(t) + E; P0 = B00 + B01*group(x2) + R0", level1_variables=m.level1_variables, level2_variables=m.level2_variables, level3_variables=m.level3_variables)
     d = build_design3(spec, m)
     t = d.A[:, 2]
     assert np.allclose(np.bincount(d.unit_index, weights=t), 0)
@@ -126,8 +124,8 @@ def test_reliability_and_chi2_shapes(design):
 
 def test_random_intercepts_only_and_no_level3_random(design):
     m = design.mdm
-    names = dict(level1_variables=m.level1_variables, level2_variables=m.level2_variables,
-                 level3_variables=m.level3_variables)
+    names = {"level1_variables": m.level1_variables, "level2_variables": m.level2_variables,
+                 "level3_variables": m.level3_variables}
     for text in ("y = P0 + E; P0 = B00 + R0; B00 = G000 + U00",
                  "y = P0 + P1*t + E; P0 = B00 + R0",
                  "y = P0 + P1*t + E; B00 = G000 + U00"):

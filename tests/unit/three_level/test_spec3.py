@@ -10,8 +10,8 @@ from openhlm.errors import SpecError
 from openhlm.spec.equations3 import looks_three_level, parse_model3
 from openhlm.spec.model import Centering
 
-NAMES = dict(level1_variables=["math", "year"], level2_variables=["black", "hispanic"],
-             level3_variables=["lowinc", "size"])
+NAMES = {"level1_variables": ["math", "year"], "level2_variables": ["black", "hispanic"],
+             "level3_variables": ["lowinc", "size"]}
 
 FULL = """math = P0 + P1*year + E
 P0 = B00 + B01*group(black) + R0

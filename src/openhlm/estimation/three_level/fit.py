@@ -133,8 +133,16 @@ def _polish(f: _Counter, x: np.ndarray, lower: np.ndarray, steps: int = 6) -> np
     return x
 
 
-def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str,
-                  **info: object) -> Estimates3:
+def _stationary(f: _Counter, x: np.ndarray, lower: np.ndarray) -> bool:
+    """Projected gradient small (L-BFGS-B may stop on rounding at the optimum)."""
+    g = _gradient(f, x, lower)
+    g = np.where((x <= lower) & (g > 0), 0.0, g)
+    return bool(np.max(np.abs(g)) < 1e-3)
+
+
+def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str, *,
+                  converged: bool = True, iterations: int = 0, evaluations: int = 0,
+                  message: str = "") -> Estimates3:
     """Everything at given theta."""
     reml = method == "reml"
     ev: Evaluation = evaluate(stats, theta, reml)
@@ -156,9 +164,8 @@ def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str
         design=design, method=method, deviance=ev.deviance, gamma=gamma, cov_gamma=cov,
         cov_gamma_robust=robust, sigma2=float(sigma2), tau_pi=sigma2 * ev.L2 @ ev.L2.T,
         tau_beta=sigma2 * ev.L3 @ ev.L3.T, theta=np.asarray(theta, dtype=float),
-        n_parameters=n_par, converged=bool(info.get("converged", True)),
-        iterations=int(info.get("iterations", 0)), evaluations=int(info.get("evaluations", 0)),
-        message=str(info.get("message", "")), extras={"stats": stats})
+        n_parameters=n_par, converged=converged, iterations=iterations,
+        evaluations=evaluations, message=message, extras={"stats": stats})
 
 
 def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | None = None,
@@ -186,5 +193,5 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
     x = _polish(f, np.asarray(res.x, dtype=float), finite_lower)
     if not np.isfinite(f(x)):
         raise EstimationError("the three-level likelihood could not be evaluated at the optimum")
-    return estimates3_at(design, stats, x, method, converged=bool(res.success) or True,
+    return estimates3_at(design, stats, x, method, converged=bool(res.success) or _stationary(f, x, finite_lower),
                          iterations=int(res.nit), evaluations=f.n, message=str(res.message))
