@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from openhlm.data.mdm import MDM
 from openhlm.data.mdm import build_mdm as build_mdm2
-from openhlm.data.mdm3 import MDM3, build_mdm3
+from openhlm.data.mdm3 import FORMAT3, MDM3, build_mdm3
 
-__all__ = ["build_mdm"]
+__all__ = ["build_mdm", "load_any_mdm"]
 
 
 def build_mdm(
@@ -40,3 +41,17 @@ def build_mdm(
     return build_mdm2(level1, level2, id=id, level1_variables=level1_variables,
                       level2_variables=level2_variables, missing=missing,
                       drop_incomplete_units=drop_incomplete_units)
+
+
+def load_any_mdm(path: str | os.PathLike[str]) -> MDM | MDM3:
+    """Read a saved two- or three-level MDM (the manifest's ``format`` says which)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("manifest.json").decode("utf-8"))
+        three = isinstance(manifest, dict) and manifest.get("format") == FORMAT3
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        three = False  # MDM.load gives the error
+    return MDM3.load(path) if three else MDM.load(path)

@@ -320,6 +320,9 @@ class MDM3:
     def describe_text(self) -> str:
         """HLM's descriptive statistics of the three levels."""
         text = self.levels12.describe_text()
+        marker = f"level-2 units: {self.n_level2}\n"
+        text = text.replace(marker, marker + f"level-3 ID variable: {self.id3_name}\n"
+                            f"level-3 units: {self.n_level3}\n", 1)
         if not self.level3_variables:
             return text
         rows = ["", "                     LEVEL-3 DESCRIPTIVE STATISTICS", "",
