@@ -65,6 +65,20 @@ class _Counter:
             return np.inf
 
 
+def _value_and_gradient(f: _Counter, x: np.ndarray, lower: np.ndarray,
+                        central: bool) -> tuple[float, np.ndarray]:
+    f0 = f(x)
+    if central:
+        return f0, _gradient(f, x, lower)
+    g = np.zeros_like(x)
+    for i in range(len(x)):
+        h = 1e-7 * max(1.0, abs(x[i]))
+        z = x.copy()
+        z[i] += h
+        g[i] = (f(z) - f0) / h
+    return f0, g
+
+
 def _gradient(f: _Counter, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
     g = np.zeros_like(x)
     f0 = None
@@ -169,7 +183,7 @@ def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str
 
 
 def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | None = None,
-              tolerance: float | None = None) -> Estimates3:
+              tolerance: float | None = None, polish_steps: int = 0) -> Estimates3:
     """Exact REML (``method="reml"``) or ML estimates of a three-level model."""
     if method not in ("reml", "ml"):
         raise EstimationError(f"method must be 'reml' or 'ml', not {method!r}")
@@ -186,12 +200,19 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
         return estimates3_at(design, stats, x0, method, evaluations=1)
     bounds = [(0.0, None) if i in diag else (None, None) for i in range(k)]
     finite_lower = np.where(np.isfinite(lower), lower, -np.inf)
-    res = minimize(f, x0, jac=lambda x: _gradient(f, x, finite_lower), method="L-BFGS-B",
-                   bounds=bounds,
-                   options={"maxiter": max_iterations or 1000, "ftol": 1e-15,
-                            "gtol": tolerance or 1e-9, "maxcor": 20})
-    x = _polish(f, np.asarray(res.x, dtype=float), finite_lower)
+    iterations = 0
+    x = x0
+    # phase 1: forward differences (k + 1 evaluations a gradient); phase 2 from its optimum:
+    # central differences (the accuracy of the optimum)
+    for central in (False, True):
+        res = minimize(lambda z, c=central: _value_and_gradient(f, z, finite_lower, c), x,
+                       jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": max_iterations or 1000, "ftol": 1e-15,
+                                "gtol": tolerance or 1e-9, "maxcor": 20})
+        x = np.asarray(res.x, dtype=float)
+        iterations += int(res.nit)
+    x = _polish(f, x, finite_lower, steps=polish_steps)
     if not np.isfinite(f(x)):
         raise EstimationError("the three-level likelihood could not be evaluated at the optimum")
     return estimates3_at(design, stats, x, method, converged=bool(res.success) or _stationary(f, x, finite_lower),
-                         iterations=int(res.nit), evaluations=f.n, message=str(res.message))
+                         iterations=iterations, evaluations=f.n, message=str(res.message))

@@ -66,27 +66,50 @@ class Evaluation:
 
 def _collapse(S_outer: np.ndarray, S_cross: np.ndarray, S_inner: np.ndarray,
               L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batched ``S_outer - S_cross L (I + L'S_inner L)^-1 L' S_cross'`` and log|I + L'S L|."""
-    r = L.shape[0]
-    M = np.eye(r) + np.swapaxes(L, 0, 1) @ S_inner @ L
-    chol = np.linalg.cholesky(M)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
-    P = S_cross @ L                                   # (n, g, r)
-    X = np.linalg.solve(chol, np.swapaxes(P, -1, -2))  # (n, r, g): chol^-1 P'
-    return S_outer - np.swapaxes(X, -1, -2) @ X, logdet
+    """Batched ``S_outer - S_cross L (I + L'S_inner L)^-1 L' S_cross'`` and log|I + L'S L|.
+
+    The products with L are single 2-D matrix products over the stacked units; the Cholesky
+    factor of the r x r matrices and the triangular solve loop over r (small), vectorised over
+    the units.
+    """
+    n, g, r = S_cross.shape
+    P = (S_cross.reshape(n * g, r) @ L).reshape(n, g, r)
+    SL = (S_inner.reshape(n * r, r) @ L).reshape(n, r, r)
+    M = (np.swapaxes(SL, 1, 2).reshape(n * r, r) @ L).reshape(n, r, r)
+    C = np.zeros((n, r, r))
+    for i in range(r):
+        for j in range(i + 1):
+            acc = M[:, i, j].copy()
+            for k in range(j):
+                acc -= C[:, i, k] * C[:, j, k]
+            if i == j:
+                acc += 1.0
+                if np.any(acc <= 0):
+                    raise np.linalg.LinAlgError("matrix not positive definite")
+                C[:, i, i] = np.sqrt(acc)
+            else:
+                C[:, i, j] = acc / C[:, j, j]
+    X = np.empty((n, r, g))
+    out = S_outer.copy()
+    for i in range(r):
+        acc = P[:, :, i].copy()
+        for k in range(i):
+            acc -= C[:, i, k, None] * X[:, k, :]
+        X[:, i, :] = acc / C[:, i, i, None]
+        out -= X[:, i, :, None] * X[:, i, None, :]
+    logdet = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum(axis=1)
+    return out, logdet
 
 
 def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
     F, r3, r2 = stats.n_fixed, stats.n_r3, stats.n_r2
-    g = stats.g
     L2, L3 = unpack(np.asarray(theta, dtype=np.float64), r2, r3)
-    S = stats.S
     logdet = 0.0
     if r2:
-        W, ld2 = _collapse(S[:, :g, :g], S[:, :g, g:], S[:, g:, g:], L2)
+        W, ld2 = _collapse(stats.S_outer, stats.S_cross, stats.S_inner, L2)
         logdet += float(ld2.sum())
     else:
-        W = S[:, :g, :g]
+        W = stats.S_outer
     Wk = np.add.reduceat(W, stats.level3_starts, axis=0)
     outer = [*range(F), F + r3]
     if r3:
@@ -118,11 +141,9 @@ def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
 def level3_blocks(stats: Stats3, theta: np.ndarray) -> np.ndarray:
     """(K, g, g): the level-2-collapsed ``[A, Z3, y]' V_b^-1 [A, Z3, y]`` per level-3 unit,
     ``V_b = I + Z2 L2 L2' Z2'`` (relative; level-3 random effects left out)."""
-    g = stats.g
     L2, _ = unpack(np.asarray(theta, dtype=np.float64), stats.n_r2, stats.n_r3)
-    S = stats.S
     if stats.n_r2:
-        W, _ = _collapse(S[:, :g, :g], S[:, :g, g:], S[:, g:, g:], L2)
+        W, _ = _collapse(stats.S_outer, stats.S_cross, stats.S_inner, L2)
     else:
-        W = S[:, :g, :g]
+        W = stats.S_outer
     return np.add.reduceat(W, stats.level3_starts, axis=0)

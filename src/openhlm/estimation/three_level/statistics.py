@@ -35,6 +35,9 @@ class Stats3:
     shift: np.ndarray          # (F,) column means subtracted (0 for the intercept)
     y_mean: float
     intercept: int | None      # index of the all-ones column of A
+    S_outer: np.ndarray        # (J, g, g) contiguous copies of the blocks of S
+    S_cross: np.ndarray        # (J, g, R2)
+    S_inner: np.ndarray        # (J, R2, R2)
 
     @property
     def g(self) -> int:
@@ -84,6 +87,9 @@ def unit_statistics(design: Design3) -> Stats3:
         j0 = j1
     level3 = design.level3_index
     level3_starts = np.searchsorted(level3, np.arange(int(level3.max()) + 1))
+    g = F + design.Z3.shape[1] + 1
     return Stats3(S=S, level3_starts=level3_starts, n_fixed=F, n_r3=design.Z3.shape[1],
                   n_r2=design.Z2.shape[1], n1=n, shift=shift, y_mean=y_mean,
-                  intercept=intercept)
+                  intercept=intercept, S_outer=np.ascontiguousarray(S[:, :g, :g]),
+                  S_cross=np.ascontiguousarray(S[:, :g, g:]),
+                  S_inner=np.ascontiguousarray(S[:, g:, g:]))
