@@ -87,3 +87,23 @@ def test_report_and_json(fits):
         "INTRCPT1/INTRCPT2", "YEAR/INTRCPT2"]
     assert [f["gamma"] for f in data["fixed_effects"]][:3] == ["G000", "G001", "G010"]
     assert pd.Series(res.to_json()).str.len().iloc[0] > 100
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_reliabilities_and_chi2_against_independent_r_code(fits, key):
+    """HLM3's reliabilities and chi-square tests, coded in R from the formulas at lme4's
+    estimates (make_reference.R, hlm3_stats)."""
+    ref = REF["models"][key]["hlm3"]
+    res = fits[key]
+    np.testing.assert_allclose(res.reliability_level2, np.atleast_1d(ref["reliability_level2"]),
+                               rtol=1e-4)
+    np.testing.assert_allclose(res.reliability_level3, np.atleast_1d(ref["reliability_level3"]),
+                               rtol=1e-4)
+    level2 = [c for c in res.variance_components if c.level == 2]
+    level3 = [c for c in res.variance_components if c.level == 3]
+    np.testing.assert_allclose([c.chi2 for c in level2], np.atleast_1d(ref["chi2_level2"]),
+                               rtol=1e-4)
+    np.testing.assert_allclose([c.chi2 for c in level3], np.atleast_1d(ref["chi2_level3"]),
+                               rtol=1e-4)
+    assert [c.df for c in level2] == np.atleast_1d(ref["df_level2"]).tolist()
+    assert [c.df for c in level3] == np.atleast_1d(ref["df_level3"]).tolist()

@@ -13,7 +13,7 @@
   unit's GLS deviation of its random betas from the fitted fixed part, d.f. ``K' - F_pq``;
   level 2, ``sum_j d_jp^2 / v_jk,pp`` over units with more rows than random pi's, ``d_j`` the
   unit's OLS deviation of its random pi's from the fitted fixed part plus the level-3 empirical
-  Bayes effects, d.f. ``J' - F_p``.
+  Bayes effects, d.f. ``J' - Q_p`` (``Q_p`` betas in the equation of ``Pp``).
 """
 
 from __future__ import annotations
@@ -157,6 +157,6 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         inv_good = np.linalg.inv(Szz[good])
         for i, pi in enumerate(spec.random_pis):
             c = float(np.sum(d[:, i] ** 2 / (sigma2 * inv_good[:, i, i])))
-            df = int(good.sum()) - sum(b.equation.n_gammas for b in pi.betas)
+            df = int(good.sum()) - len(pi.betas)
             out["level2"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
     return tuple(rel2), tuple(rel3), out

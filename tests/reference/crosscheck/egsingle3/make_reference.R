@@ -38,6 +38,53 @@ vc_block <- function(fit, grp) {
   m
 }
 
+# HLM3's reliabilities and chi-square tests of the variance components, coded from the formulas
+# (Raudenbush & Bryk 2002, ch. 8; docs/three-level.md) at lme4's estimates, independently of
+# openhlm: level 2 from each child's OLS on the random level-1 design Z2, level 3 from each
+# school's GLS given level 2; the level-2 chi-square takes lme4's school BLUPs (ranef) as the
+# level-3 part of the fitted values.
+hlm3_stats <- function(fit, d, z2cols, z3cols, n_betas_pi, n_gammas_beta) {
+  s2 <- sigma(fit)^2
+  T2 <- vc_block(fit, "schoolid:childid"); T3 <- vc_block(fit, "schoolid")
+  X <- model.matrix(fit); y <- d$math
+  r <- as.vector(y - X %*% fixef(fit))
+  Z2 <- as.matrix(cbind(1, d$year)[, seq_len(z2cols), drop = FALSE])
+  Z3 <- as.matrix(cbind(1, d$year)[, seq_len(z3cols), drop = FALSE])
+  u3 <- as.matrix(ranef(fit)$schoolid)
+  schools <- unique(d$schoolid)
+  rel3 <- matrix(NA, length(schools), z3cols); chi3 <- matrix(NA, length(schools), z3cols)
+  rel2 <- list(); chi2 <- list()
+  for (ks in seq_along(schools)) {
+    rows_k <- which(d$schoolid == schools[ks])
+    W <- matrix(0, z3cols, z3cols); s <- rep(0, z3cols)
+    for (child in unique(d$childid[rows_k])) {
+      rows <- rows_k[d$childid[rows_k] == child]
+      z2 <- Z2[rows, , drop = FALSE]; z3 <- Z3[rows, , drop = FALSE]
+      Vb <- s2 * diag(length(rows)) + z2 %*% T2 %*% t(z2)
+      Vbi <- solve(Vb)
+      W <- W + t(z3) %*% Vbi %*% z3; s <- s + t(z3) %*% Vbi %*% r[rows]
+      ztz <- crossprod(z2)
+      if (kappa(ztz, exact = TRUE) < 1e12) {
+        v <- s2 * diag(solve(ztz))
+        rel2[[length(rel2) + 1]] <- diag(T2) / (diag(T2) + v)
+        if (length(rows) > z2cols) {
+          d2 <- solve(ztz, t(z2) %*% (r[rows] - z3 %*% u3[as.character(schools[ks]), ]))
+          chi2[[length(chi2) + 1]] <- as.vector(d2)^2 / v
+        }
+      }
+    }
+    Vk <- solve(W)
+    rel3[ks, ] <- diag(T3) / (diag(T3) + diag(Vk))
+    chi3[ks, ] <- as.vector(solve(W, s))^2 / diag(Vk)
+  }
+  rel2 <- do.call(rbind, rel2); chi2 <- do.call(rbind, chi2)
+  list(reliability_level2 = colMeans(rel2), reliability_level3 = colMeans(rel3),
+       chi2_level2 = colSums(chi2), df_level2 = nrow(chi2) - n_betas_pi,
+       chi2_level3 = colSums(chi3), df_level3 = length(schools) - n_gammas_beta)
+}
+hlm3_args <- list(null = list(1, 1, 1, 1), growth = list(2, 2, c(1, 1), c(1, 1)),
+                  predictors = list(2, 2, c(3, 3), c(2, 2)))
+
 out <- list()
 for (name in names(models)) {
   for (REML in c(TRUE, FALSE)) {
@@ -56,7 +103,8 @@ for (name in names(models)) {
       fixef_names = names(fe), fixef = unname(fe),
       fixef_se = unname(sqrt(diag(as.matrix(vcov(fit))))),
       n_parameters = length(fe) * (!REML) + length(getME(fit, "theta")) + 1,
-      optimizer = t$optimizer, singular = t$singular, warnings = t$warnings)
+      optimizer = t$optimizer, singular = t$singular, warnings = t$warnings,
+      hlm3 = do.call(hlm3_stats, c(list(fit, d), hlm3_args[[name]])))
   }
 }
 ref <- list(case = "egsingle3", software = software_versions("mlmRev"),
