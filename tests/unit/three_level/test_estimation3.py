@@ -131,3 +131,29 @@ def test_random_intercepts_only_and_no_level3_random(design):
                  "y = P0 + P1*t + E; B00 = G000 + U00"):
         res = infer3(estimate3(build_design3(parse_model3(text, **names), m), method="reml"))
         assert np.isfinite(res.deviance)
+
+
+@pytest.mark.parametrize("text", [
+    MODEL,
+    "y = P0 + E; P0 = B00 + R0; B00 = G000 + U00",
+    "y = P0 + P1*t + E; P0 = B00 + R0",
+    "y = P0 + P1*t + E; B10 = G100 + U10",
+    "y = P0 + P1*t + E; P0 = R0; P1 = B10 + R1; B10 = U10",
+])
+@pytest.mark.parametrize("reml", [True, False])
+def test_analytic_gradient_equals_finite_differences(design, text, reml):
+    from openhlm.estimation.three_level.likelihood import deviance_and_gradient
+
+    m = design.mdm
+    spec = parse_model3(text, level1_variables=m.level1_variables,
+                        level2_variables=m.level2_variables,
+                        level3_variables=m.level3_variables)
+    stats = unit_statistics(build_design3(spec, m))
+    k = stats.n_r2 * (stats.n_r2 + 1) // 2 + stats.n_r3 * (stats.n_r3 + 1) // 2
+    theta = np.abs(np.random.default_rng(0).normal(size=k)) + 0.1
+    value, grad = deviance_and_gradient(stats, theta, reml)
+    assert value == pytest.approx(evaluate(stats, theta, reml).deviance, rel=1e-12)
+    h = 1e-6
+    fd = [(evaluate(stats, theta + h * e, reml).deviance
+           - evaluate(stats, theta - h * e, reml).deviance) / (2 * h) for e in np.eye(k)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-6)

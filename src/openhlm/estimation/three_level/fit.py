@@ -3,9 +3,11 @@
 The deviance (:mod:`openhlm.estimation.three_level.likelihood`) is minimised over theta, the
 lower triangles of the relative Cholesky factors L2 (T_pi / sigma^2 = L2 L2') and L3
 (T_beta / sigma^2 = L3 L3'), their diagonals bounded below by 0 (Bates et al. 2015): scipy's
-L-BFGS-B with central finite-difference gradients from lme4's starting point (L = I), then a
-projected Newton polish with a finite-difference Hessian on the free coordinates (kept only when
-it lowers the deviance).
+L-BFGS-B with the analytic gradient (:func:`~openhlm.estimation.three_level.likelihood.
+deviance_and_gradient`) from lme4's starting point (L = I), then projected Newton steps with
+the Hessian from central differences of the gradient on the free coordinates (a step is kept
+only when it lowers the deviance).  Converged when the Newton decrement lambda^2 / 2 (deviance
+units) is at most 1e-6.
 
 At the optimum: sigma^2 = Q / (N - F) (REML) or Q / N (ML), T = sigma^2 L L', the model-based
 covariance of gamma sigma^2 (A'V^-1 A)^-1 and the robust (CR0 sandwich, clustered on level-3
@@ -24,6 +26,7 @@ from openhlm.errors import EstimationError
 from openhlm.estimation.three_level.design import Design3
 from openhlm.estimation.three_level.likelihood import (
     Evaluation,
+    deviance_and_gradient,
     diagonal_positions,
     evaluate,
     theta_size,
@@ -53,105 +56,64 @@ class Estimates3:
     extras: dict = field(default_factory=dict)
 
 
-class _Counter:
+class _WithGradient:
+    """The deviance and its analytic gradient; (inf, 0) where it cannot be evaluated."""
+
     def __init__(self, stats: Stats3, reml: bool):
         self.stats, self.reml, self.n = stats, reml, 0
 
-    def __call__(self, theta: np.ndarray) -> float:
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         self.n += 1
         try:
-            return evaluate(self.stats, theta, self.reml).deviance
+            value, grad = deviance_and_gradient(self.stats, theta, self.reml)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-            return np.inf
+            return np.inf, np.zeros_like(theta)
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(theta)
+        return value, grad
 
 
-def _value_and_gradient(f: _Counter, x: np.ndarray, lower: np.ndarray,
-                        central: bool) -> tuple[float, np.ndarray]:
-    f0 = f(x)
-    if central:
-        return f0, _gradient(f, x, lower)
-    g = np.zeros_like(x)
-    for i in range(len(x)):
-        h = 1e-7 * max(1.0, abs(x[i]))
-        z = x.copy()
-        z[i] += h
-        g[i] = (f(z) - f0) / h
-    return f0, g
-
-
-def _gradient(f: _Counter, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    g = np.zeros_like(x)
-    f0 = None
-    for i in range(len(x)):
-        h = 1e-6 * max(1.0, abs(x[i]))
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        if x[i] - h >= lower[i]:
-            xm[i] -= h
-            g[i] = (f(xp) - f(xm)) / (2 * h)
-        else:
-            if f0 is None:
-                f0 = f(x)
-            g[i] = (f(xp) - f0) / h
-    return g
-
-
-def _hessian(f: _Counter, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    k = len(idx)
-    H = np.zeros((k, k))
-    f0 = f(x)
-    h = np.array([1e-4 * max(1.0, abs(x[i])) for i in idx])
-    for a in range(k):
-        for b in range(a, k):
-            xs = {}
-            for sa in (1, -1):
-                for sb in (1, -1):
-                    z = x.copy()
-                    z[idx[a]] += sa * h[a]
-                    z[idx[b]] += sb * h[b]
-                    xs[sa, sb] = f(z)
-            if a == b:
-                zp, zm = x.copy(), x.copy()
-                zp[idx[a]] += h[a]
-                zm[idx[a]] -= h[a]
-                H[a, a] = (f(zp) - 2 * f0 + f(zm)) / h[a] ** 2
-            else:
-                H[a, b] = H[b, a] = (xs[1, 1] - xs[1, -1] - xs[-1, 1] + xs[-1, -1]) / (
-                    4 * h[a] * h[b])
-    return H
-
-
-def _polish(f: _Counter, x: np.ndarray, lower: np.ndarray, steps: int = 6) -> np.ndarray:
-    fx = f(x)
+def _newton_polish(fg: _WithGradient, x: np.ndarray, lower: np.ndarray,
+                   steps: int = 3) -> tuple[np.ndarray, float]:
+    """Projected Newton steps with the Hessian from central differences of the analytic
+    gradient; a step is kept only when it lowers the deviance.  Stops when the Newton
+    decrement lambda^2 / 2 = g'H^-1 g / 2 of the free coordinates (an estimate of the distance
+    to the minimum in deviance units, scale-free) is below 1e-9; returns (x, decrement at the
+    last Hessian)."""
+    fx, g = fg(x)
+    decrement = np.inf
     for _ in range(steps):
-        g = _gradient(f, x, lower)
-        free = ~((x <= lower) & (g > 0))
-        idx = np.flatnonzero(free)
-        if not len(idx):
+        free = np.flatnonzero(~((x <= lower) & (g > 0)))
+        if not len(free):
             break
-        H = _hessian(f, x, idx)
+        H = np.zeros((len(free), len(free)))
+        for col, i in enumerate(free):
+            h = 1e-5 * max(1.0, abs(x[i]))
+            xp, xm = x.copy(), x.copy()
+            xp[i] += h
+            xm[i] = max(x[i] - h, lower[i])
+            H[:, col] = (fg(xp)[1][free] - fg(xm)[1][free]) / (xp[i] - xm[i])
+        H = (H + H.T) / 2
         w, v = np.linalg.eigh(H)
-        w = np.maximum(np.abs(w), 1e-8 * max(np.abs(w).max(), 1e-12))
+        w = np.maximum(np.abs(w), 1e-8 * max(float(np.abs(w).max()), 1e-12))
         step = np.zeros_like(x)
-        step[idx] = -(v @ ((v.T @ g[idx]) / w))
+        step[free] = -(v @ ((v.T @ g[free]) / w))
+        decrement = float(-g[free] @ step[free]) / 2
+        if decrement <= 1e-9:
+            break
         t, improved = 1.0, False
-        while t > 1e-4:
+        while t > 1e-3:
             z = np.maximum(x + t * step, lower)
-            fz = f(z)
+            fz, gz = fg(z)
             if fz < fx:
-                x, fx, improved = z, fz, True
+                x, fx, g, improved = z, fz, gz, True
                 break
             t /= 2
-        if not improved or abs(float(g[idx] @ step[idx])) < 1e-12:
+        if not improved:
             break
-    return x
-
-
-def _stationary(f: _Counter, x: np.ndarray, lower: np.ndarray) -> bool:
-    """Projected gradient small (L-BFGS-B may stop on rounding at the optimum)."""
-    g = _gradient(f, x, lower)
-    g = np.where((x <= lower) & (g > 0), 0.0, g)
-    return bool(np.max(np.abs(g)) < 1e-3)
+    if not np.isfinite(decrement) and not len(np.flatnonzero(~((x <= lower) & (g > 0)))):
+        decrement = 0.0
+    return x, decrement
 
 
 def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str, *,
@@ -183,7 +145,7 @@ def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str
 
 
 def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | None = None,
-              tolerance: float | None = None, polish_steps: int = 0) -> Estimates3:
+              tolerance: float | None = None) -> Estimates3:
     """Exact REML (``method="reml"``) or ML estimates of a three-level model."""
     if method not in ("reml", "ml"):
         raise EstimationError(f"method must be 'reml' or 'ml', not {method!r}")
@@ -193,26 +155,19 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
     diag = diagonal_positions(r2, r3)
     lower = np.full(k, -np.inf)
     lower[diag] = 0.0
-    f = _Counter(stats, method == "reml")
     x0 = np.zeros(k)
     x0[diag] = 1.0
     if k == 0:
         return estimates3_at(design, stats, x0, method, evaluations=1)
     bounds = [(0.0, None) if i in diag else (None, None) for i in range(k)]
-    finite_lower = np.where(np.isfinite(lower), lower, -np.inf)
-    iterations = 0
-    x = x0
-    # phase 1: forward differences (k + 1 evaluations a gradient); phase 2 from its optimum:
-    # central differences (the accuracy of the optimum)
-    for central in (False, True):
-        res = minimize(lambda z, c=central: _value_and_gradient(f, z, finite_lower, c), x,
-                       jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": max_iterations or 1000, "ftol": 1e-15,
-                                "gtol": tolerance or 1e-9, "maxcor": 20})
-        x = np.asarray(res.x, dtype=float)
-        iterations += int(res.nit)
-    x = _polish(f, x, finite_lower, steps=polish_steps)
-    if not np.isfinite(f(x)):
+    fg = _WithGradient(stats, method == "reml")
+    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": max_iterations or 1000, "ftol": 1e-15,
+                            "gtol": tolerance or 1e-10, "maxcor": 20})
+    x, decrement = _newton_polish(fg, np.asarray(res.x, dtype=float), lower, steps=4)
+    value, _ = fg(x)
+    if not np.isfinite(value):
         raise EstimationError("the three-level likelihood could not be evaluated at the optimum")
-    return estimates3_at(design, stats, x, method, converged=bool(res.success) or _stationary(f, x, finite_lower),
-                         iterations=iterations, evaluations=f.n, message=str(res.message))
+    converged = decrement <= 1e-6
+    return estimates3_at(design, stats, x, method, converged=converged,
+                         iterations=int(res.nit), evaluations=fg.n, message=str(res.message))

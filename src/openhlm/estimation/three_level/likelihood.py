@@ -64,18 +64,28 @@ class Evaluation:
     L3: np.ndarray
 
 
-def _collapse(S_outer: np.ndarray, S_cross: np.ndarray, S_inner: np.ndarray,
-              L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batched ``S_outer - S_cross L (I + L'S_inner L)^-1 L' S_cross'`` and log|I + L'S L|.
+def _times_lower(B: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """``B @ L`` over the last axis for a small lower-triangular L, as elementwise
+    multiply-adds (numpy's matmul is slow for tall arrays with a tiny inner dimension)."""
+    r = L.shape[0]
+    out = np.zeros(B.shape[:-1] + (r,))
+    for b in range(r):
+        for a in range(b, r):
+            if L[a, b] != 0.0:
+                out[..., b] += B[..., a] * L[a, b]
+    return out
 
-    The products with L are single 2-D matrix products over the stacked units; the Cholesky
-    factor of the r x r matrices and the triangular solve loop over r (small), vectorised over
-    the units.
-    """
-    n, g, r = S_cross.shape
-    P = (S_cross.reshape(n * g, r) @ L).reshape(n, g, r)
-    SL = (S_inner.reshape(n * r, r) @ L).reshape(n, r, r)
-    M = (np.swapaxes(SL, 1, 2).reshape(n * r, r) @ L).reshape(n, r, r)
+
+def _factor(S_cross: np.ndarray, S_inner: np.ndarray, L: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """For a batch of units: ``X = chol(M)^-1 L' S_cross'`` (n, r, c) with
+    ``M = I + L' S_inner L``, and log|M| per unit; then ``S_outer - X'X`` is the collapsed
+    ``S_outer - S_cross L M^-1 L' S_cross'``.  The Cholesky factor and the triangular solve
+    loop over r (small), vectorised over the units."""
+    n, c, r = S_cross.shape
+    P = _times_lower(S_cross, L)                         # (n, c, r)
+    SL = _times_lower(S_inner, L)                        # (n, r, r): S_inner L
+    M = _times_lower(np.swapaxes(SL, 1, 2), L)           # (n, r, r): L' S_inner L
     C = np.zeros((n, r, r))
     for i in range(r):
         for j in range(i + 1):
@@ -89,28 +99,48 @@ def _collapse(S_outer: np.ndarray, S_cross: np.ndarray, S_inner: np.ndarray,
                 C[:, i, i] = np.sqrt(acc)
             else:
                 C[:, i, j] = acc / C[:, j, j]
-    X = np.empty((n, r, g))
-    out = S_outer.copy()
+    X = np.empty((n, r, c))
     for i in range(r):
         acc = P[:, :, i].copy()
         for k in range(i):
             acc -= C[:, i, k, None] * X[:, k, :]
         X[:, i, :] = acc / C[:, i, i, None]
-        out -= X[:, i, :, None] * X[:, i, None, :]
     logdet = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum(axis=1)
-    return out, logdet
+    return X, logdet
+
+
+def _collapse(S_outer: np.ndarray, S_cross: np.ndarray, S_inner: np.ndarray,
+              L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched ``S_outer - S_cross L (I + L'S_inner L)^-1 L' S_cross'`` and log|I + L'S L|."""
+    X, logdet = _factor(S_cross, S_inner, L)
+    return S_outer - np.swapaxes(X, 1, 2) @ X, logdet
+
+
+def _segment_gram(stats: Stats3, X: np.ndarray) -> np.ndarray:
+    """``sum_{j in k} X_j' X_j`` per level-3 unit (K, c, c): the units padded into a
+    (K, max units, c) array per row of X, then one batched matrix product."""
+    K = len(stats.level3_starts)
+    _, r, c = X.shape
+    out = np.zeros((K, c, c))
+    pad = np.zeros((K, stats.max_units, c))
+    for i in range(r):
+        pad[stats.level3_of, stats.position] = X[:, i, :]
+        out += np.swapaxes(pad, 1, 2) @ pad
+    return out
+
+
+def _level2(stats: Stats3, L2: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
+    """(X of the level-2 collapse or None, W_k (K, m, m), sum of log|M_j|)."""
+    if not stats.n_r2:
+        return None, stats.S_k, 0.0
+    X, ld = _factor(stats.S_all_cross, stats.S_inner, L2)
+    return X, stats.S_k - _segment_gram(stats, X), float(ld.sum())
 
 
 def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
     F, r3, r2 = stats.n_fixed, stats.n_r3, stats.n_r2
     L2, L3 = unpack(np.asarray(theta, dtype=np.float64), r2, r3)
-    logdet = 0.0
-    if r2:
-        W, ld2 = _collapse(stats.S_outer, stats.S_cross, stats.S_inner, L2)
-        logdet += float(ld2.sum())
-    else:
-        W = stats.S_outer
-    Wk = np.add.reduceat(W, stats.level3_starts, axis=0)
+    _, Wk, logdet = _level2(stats, L2)
     outer = [*range(F), F + r3]
     if r3:
         z = list(range(F, F + r3))
@@ -142,8 +172,100 @@ def level3_blocks(stats: Stats3, theta: np.ndarray) -> np.ndarray:
     """(K, g, g): the level-2-collapsed ``[A, Z3, y]' V_b^-1 [A, Z3, y]`` per level-3 unit,
     ``V_b = I + Z2 L2 L2' Z2'`` (relative; level-3 random effects left out)."""
     L2, _ = unpack(np.asarray(theta, dtype=np.float64), stats.n_r2, stats.n_r3)
-    if stats.n_r2:
-        W, _ = _collapse(stats.S_outer, stats.S_cross, stats.S_inner, L2)
+    g = stats.g
+    return _level2(stats, L2)[1][:, :g, :g]
+
+
+def _small_inv(M: np.ndarray) -> np.ndarray:
+    return np.linalg.inv(M) if M.shape[-1] else M
+
+
+def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
+                          ) -> tuple[float, np.ndarray]:
+    """The profiled deviance and its analytic gradient in theta.
+
+    With ``V = I + Z Lambda Lambda' Z'`` and E the unit matrix of a lower-triangle element of L
+    (L2 or L3), ``dV = Z (E L' + L E') Z'`` over the units that share L, so (Bates et al.
+    2015; envelope theorem for the profiled gamma and sigma^2)
+
+    * ``d log|V|       =  2 (G L)_ab``,  ``G = sum_units Z_u' (V^-1)_uu Z_u``;
+    * ``d Q            = -2 (sum_units q_u q_u' L)_ab``,  ``q_u = Z_u' (V^-1 r)_u``;
+    * ``d log|A'V^-1A| = -2 (sum_units D_u H^-1 D_u' L)_ab``,  ``D_u = Z_u' (V^-1 A)_u``;
+
+    and ``d dev = d log|V| [+ d log|A'V^-1A|] + nu dQ / Q`` (nu = N, or N - F for REML).  The
+    level-2 terms use the diagonal blocks of ``V_k^-1 = V_b^-1 - V_b^-1 Z3 L3 N_k^-1 L3' Z3'
+    V_b^-1``, from the level-2-collapsed cross-products of all columns ``[A, Z3, y, Z2]``.
+    """
+    F, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
+    L2, L3 = unpack(np.asarray(theta, dtype=np.float64), r2, r3)
+    S = stats.S
+    X2, Wk, logdet = _level2(stats, L2)                             # Wk: (K, m, m)
+    z = np.arange(F, F + r3)
+    K = Wk.shape[0]
+    if r3:
+        N = np.eye(r3) + L3.T @ Wk[:, z][:, :, z] @ L3
+        cholN = np.linalg.cholesky(N)
+        logdet += 2.0 * float(np.log(np.diagonal(cholN, axis1=1, axis2=2)).sum())
+        Kk = L3 @ _small_inv(N) @ L3.T                               # (K, r3, r3)
+        Ck = Wk - Wk[:, :, z] @ Kk @ Wk[:, z, :]                     # Z'V_k^-1 Z, all columns
     else:
-        W = stats.S_outer
-    return np.add.reduceat(W, stats.level3_starts, axis=0)
+        Kk = np.zeros((K, 0, 0))
+        Ck = Wk
+    outer = [*range(F), F + r3]
+    C = Ck[:, outer][:, :, outer].sum(axis=0)
+    n = stats.n1
+    H, Ay, yy = C[:F, :F], C[:F, F], float(C[F, F])
+    if F:
+        cholH = np.linalg.cholesky(H)
+        gamma = np.linalg.solve(H, Ay)
+        Hinv = np.linalg.inv(H)
+        logdet_a = 2.0 * float(np.log(np.diag(cholH)).sum())
+    else:
+        gamma, Hinv, logdet_a = np.zeros(0), np.zeros((0, 0)), 0.0
+    Q = yy - float(Ay @ gamma)
+    nu = n - F if reml else n
+    dev = logdet + (logdet_a if reml else 0.0) + nu * (1.0 + LOG2PI + np.log(Q / nu))
+    A_idx = np.arange(F)
+    y_idx = F + r3
+
+    def grad_matrix(G: np.ndarray, qq: np.ndarray, DHD: np.ndarray, L: np.ndarray
+                    ) -> np.ndarray:
+        out = 2.0 * G @ L - (nu / Q) * 2.0 * qq @ L
+        if reml:
+            out -= 2.0 * DHD @ L
+        return out
+
+    grads = []
+    if r2:
+        assert X2 is not None
+        zz2 = np.arange(g, g + r2)
+        # the Z2 rows of each level-2 unit's collapsed cross-products, W_j[Z2, :]
+        Wz2 = S[:, g:, :].copy()
+        for i in range(r2):
+            for a in range(r2):
+                Wz2[:, a, :] -= X2[:, i, g + a, None] * X2[:, i, :]
+        # rows Z2 of (V^-1 X)_j for X = [A, y] (off-diagonal level-3 coupling via Wk) and the
+        # diagonal block (V^-1)_jj for Z2
+        Wj_z2z = Wz2[:, :, z]                                         # (J, r2, r3)
+        level3_of = stats.level3_of
+        T = Wj_z2z @ Kk[level3_of] if r3 else np.zeros((len(Wz2), r2, 0))
+        G2 = (Wz2[:, :, zz2] - T @ np.swapaxes(Wj_z2z, 1, 2)).sum(axis=0)
+        Wk_zX = Wk[:, z][:, :, list(A_idx) + [y_idx]]                 # (K, r3, F+1)
+        ZVX = Wz2[:, :, list(A_idx) + [y_idx]] - (
+            T @ Wk_zX[level3_of] if r3 else 0.0)                      # (J, r2, F+1)
+        D = ZVX[:, :, :F]
+        q = ZVX[:, :, F] - D @ gamma
+        qq = q.T @ q
+        DHD = np.tensordot(D @ Hinv, D, axes=([0, 2], [0, 2])) if F else np.zeros((r2, r2))
+        gm = grad_matrix(G2, qq, DHD, L2)
+        grads.append(gm[np.tril_indices(r2)])
+    if r3:
+        ZVX3 = Ck[:, z][:, :, list(A_idx) + [y_idx]]                  # (K, r3, F+1)
+        G3 = Ck[:, z][:, :, z].sum(axis=0)
+        D3 = ZVX3[:, :, :F]
+        q3 = ZVX3[:, :, F] - D3 @ gamma
+        qq3 = q3.T @ q3
+        DHD3 = np.tensordot(D3 @ Hinv, D3, axes=([0, 2], [0, 2])) if F else np.zeros((r3, r3))
+        gm = grad_matrix(G3, qq3, DHD3, L3)
+        grads.append(gm[np.tril_indices(r3)])
+    return float(dev), np.concatenate(grads) if grads else np.zeros(0)

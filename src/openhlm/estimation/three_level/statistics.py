@@ -38,6 +38,11 @@ class Stats3:
     S_outer: np.ndarray        # (J, g, g) contiguous copies of the blocks of S
     S_cross: np.ndarray        # (J, g, R2)
     S_inner: np.ndarray        # (J, R2, R2)
+    S_all_cross: np.ndarray    # (J, m, R2)
+    S_k: np.ndarray            # (K, m, m): S summed over the level-2 units of each level-3 unit
+    level3_of: np.ndarray      # (J,) level-3 unit of each level-2 unit
+    position: np.ndarray       # (J,) position of the level-2 unit within its level-3 unit
+    max_units: int             # most level-2 units in a level-3 unit
 
     @property
     def g(self) -> int:
@@ -88,8 +93,13 @@ def unit_statistics(design: Design3) -> Stats3:
     level3 = design.level3_index
     level3_starts = np.searchsorted(level3, np.arange(int(level3.max()) + 1))
     g = F + design.Z3.shape[1] + 1
+    level3_of = np.asarray(level3, dtype=np.int64)
+    position = np.arange(J) - level3_starts[level3_of]
     return Stats3(S=S, level3_starts=level3_starts, n_fixed=F, n_r3=design.Z3.shape[1],
                   n_r2=design.Z2.shape[1], n1=n, shift=shift, y_mean=y_mean,
                   intercept=intercept, S_outer=np.ascontiguousarray(S[:, :g, :g]),
                   S_cross=np.ascontiguousarray(S[:, :g, g:]),
-                  S_inner=np.ascontiguousarray(S[:, g:, g:]))
+                  S_inner=np.ascontiguousarray(S[:, g:, g:]),
+                  S_all_cross=np.ascontiguousarray(S[:, :, g:]),
+                  S_k=np.add.reduceat(S, level3_starts, axis=0), level3_of=level3_of,
+                  position=position, max_units=int(position.max()) + 1)
