@@ -22,8 +22,9 @@ import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from openhlm.estimation.three_level.design import level3_values
 from openhlm.estimation.three_level.fit import Estimates3
-from openhlm.estimation.three_level.likelihood import level3_blocks
+from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
 from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
 
 __all__ = ["infer3"]
@@ -91,7 +92,9 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
         df, c, p = chi2["level3"][i]
         components.append(VarianceComponent3(3, f"U{beta.p}{beta.q}", label,
                                              float(np.sqrt(max(v, 0))), v, df, c, p))
+    eb = _eb(est)
     return HLM3Results(
+        **eb,
         spec=spec, method=est.method, mode=mode, n_level1=N, n_level2=J, n_level3=K,
         deleted_rows=design.deleted_rows, sources=tuple(design.mdm.sources), fixed=tuple(rows),
         covariance=est.cov_gamma, robust_covariance=est.cov_gamma_robust, sigma2=est.sigma2,
@@ -101,6 +104,39 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
         reliability_level3=rel3, deviance=est.deviance, n_parameters=est.n_parameters,
         converged=est.converged, iterations=est.iterations,
         id_names=tuple(design.mdm.ids))  # type: ignore[arg-type]
+
+
+def _eb(est: Estimates3) -> dict:
+    """The empirical Bayes block of the results (residual files)."""
+    stats = est.extras["stats"]
+    design = est.design
+    mdm = design.mdm
+    gamma_c = est.gamma.copy()
+    if stats.intercept is not None:
+        gamma_c[stats.intercept] += float(stats.shift @ est.gamma) - stats.y_mean
+    r_hat, u_hat = random_effects(stats, est.theta, gamma_c)
+    fixed = np.zeros((design.n3, len(design.spec.random_betas)))
+    f = 0
+    col = 0
+    for beta in design.spec.betas:
+        eq = beta.equation
+        preds = ([None] if eq.intercept else []) + list(eq.predictors)
+        if eq.random:
+            for k, pred in enumerate(preds):
+                fixed[:, col] += est.gamma[f + k] * level3_values(mdm, pred)
+            col += 1
+        f += len(preds)
+    ids3 = np.asarray(mdm.level3_ids)
+    return {
+        "level2_ids": tuple(str(u) for u in mdm.unit_ids),
+        "level2_level3": tuple(str(u) for u in ids3[np.asarray(design.level3_index)]),
+        "level2_n": np.bincount(design.unit_index, minlength=design.n2),
+        "eb_level2": r_hat,
+        "level3_ids": tuple(str(u) for u in ids3),
+        "level3_n": np.bincount(design.level3_index, minlength=design.n3),
+        "eb_level3": u_hat,
+        "fixed_level3": fixed,
+    }
 
 
 def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[float, ...],

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from openhlm.report.residual_files import ResidualTable, write_table
 from openhlm.results.hooks import set_renderer
 from openhlm.results.three_level import HLM3Results
 
@@ -164,10 +165,37 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
     }
 
 
+def write_residuals3(res: HLM3Results, level2: Any = None, level3: Any = None,
+                     format: str | None = None) -> dict[str, Any]:
+    """Write the level-2 and level-3 residual files of a three-level model."""
+    written = {}
+    for key, path, frame, level in (("level2", level2, res.level2_residuals, 2),
+                                    ("level3", level3, res.level3_residuals, 3)):
+        if path is None:
+            continue
+        data = frame()
+        labels = {c: _label3(c) for c in data.columns}
+        written[key] = write_table(ResidualTable(data, labels, level), path, format)
+    return written
+
+
+def _label3(column: str) -> str:
+    fixed = {"L2ID": "level-2 unit ID", "L3ID": "level-3 unit ID",
+             "NJ": "level-1 records in the level-2 unit",
+             "NK": "level-2 units in the level-3 unit"}
+    if column in fixed:
+        return fixed[column]
+    kind = {"EBR": "EB estimate of r", "FVB": "fixed part of beta", "EBU": "EB estimate of u",
+            "ECB": "EB coefficient beta"}
+    return f"{kind.get(column[:3], column)} {column[3:]}"
+
+
 def register_renderers3() -> None:
-    """Register the text and dict renderers of :class:`HLM3Results` (keeps the user's)."""
+    """Register the text, dict and residual-file renderers of :class:`HLM3Results` (keeps
+    the user's)."""
     set_renderer("text", HLM3Results, render_text3, replace=False)
     set_renderer("dict", HLM3Results, results3_to_dict, replace=False)
+    set_renderer("write_residuals", HLM3Results, write_residuals3, replace=False)
 
 
 register_renderers3()

@@ -83,6 +83,16 @@ class HLM3Results:
     iterations: int
     id_names: tuple[str, str] = ("", "")
     extras: dict[str, Any] = field(default_factory=dict)
+    #: empirical Bayes estimates: level-2 units (IDs, their level-3 unit, records, r_hat (J, R2))
+    #: and level-3 units (IDs, level-2 units, u_hat (K, R3), fixed part of each random beta)
+    level2_ids: tuple[str, ...] = ()
+    level2_level3: tuple[str, ...] = ()
+    level2_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eb_level2: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    level3_ids: tuple[str, ...] = ()
+    level3_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eb_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fixed_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     # ------------------------------------------------------------------ views
     @property
@@ -104,6 +114,33 @@ class HLM3Results:
         sd = np.sqrt(np.clip(np.diag(tau), 0, None))
         with np.errstate(invalid="ignore", divide="ignore"):
             return tau / np.outer(sd, sd)
+
+    def level2_residuals(self) -> pd.DataFrame:
+        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ`` and ``EBRp`` (the EB estimate
+        of ``r_p`` for each random ``Pp``)."""
+        frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3),
+                              "NJ": np.asarray(self.level2_n)})
+        for i, pi in enumerate(self.spec.random_pis):
+            frame[f"EBR{pi.index}"] = self.eb_level2[:, i]
+        return frame
+
+    def level3_residuals(self) -> pd.DataFrame:
+        """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units) and, for each random
+        ``Bpq``, ``FVBpq`` (fixed part), ``EBUpq`` (EB estimate of u) and ``ECBpq`` (their
+        sum, the EB coefficient)."""
+        frame = pd.DataFrame({"L3ID": list(self.level3_ids), "NK": np.asarray(self.level3_n)})
+        for i, beta in enumerate(self.spec.random_betas):
+            frame[f"FVB{beta.p}{beta.q}"] = self.fixed_level3[:, i]
+            frame[f"EBU{beta.p}{beta.q}"] = self.eb_level3[:, i]
+            frame[f"ECB{beta.p}{beta.q}"] = self.fixed_level3[:, i] + self.eb_level3[:, i]
+        return frame
+
+    def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,
+                        format: str | None = None) -> dict[str, Path]:
+        """Write the level-2 and/or level-3 residual files (format from the suffix, as for
+        two-level models); ``{"level2": path, "level3": path}``."""
+        written: dict[str, Path] = render("write_residuals", self, level2, level3, format)
+        return written
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:

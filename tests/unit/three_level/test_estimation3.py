@@ -157,3 +157,38 @@ def test_analytic_gradient_equals_finite_differences(design, text, reml):
     fd = [(evaluate(stats, theta + h * e, reml).deviance
            - evaluate(stats, theta - h * e, reml).deviance) / (2 * h) for e in np.eye(k)]
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_empirical_bayes_equals_dense(design, tmp_path):
+    est = estimate3(design, method="reml")
+    res = infer3(est)
+    T2, T3 = est.tau_pi, est.tau_beta
+    A, y = design.A, design.y
+    e = y - A @ est.gamma
+    row3 = design.row_level3_index
+    r_dense = np.zeros((design.n2, T2.shape[0]))
+    u_dense = np.zeros((design.n3, T3.shape[0]))
+    for k in np.unique(row3):
+        rows = np.flatnonzero(row3 == k)
+        u2 = design.unit_index[rows]
+        Z2, Z3 = design.Z2[rows], design.Z3[rows]
+        V = (est.sigma2 * np.eye(len(rows)) + (u2[:, None] == u2[None, :]) * (Z2 @ T2 @ Z2.T)
+             + Z3 @ T3 @ Z3.T)
+        Ve = np.linalg.solve(V, e[rows])
+        u_dense[k] = T3 @ Z3.T @ Ve
+        for j in np.unique(u2):
+            mine = u2 == j
+            r_dense[j] = T2 @ Z2[mine].T @ Ve[mine]
+    np.testing.assert_allclose(res.eb_level2, r_dense, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(res.eb_level3, u_dense, rtol=1e-7, atol=1e-10)
+    l3 = res.level3_residuals()
+    assert list(l3.columns) == ["L3ID", "NK", "FVB00", "EBU00", "ECB00", "FVB10", "EBU10",
+                                "ECB10"]
+    w = design.mdm.level3["w"].to_numpy()
+    g = dict(zip([r.gamma for r in res.fixed], [r.estimate for r in res.fixed], strict=True))
+    np.testing.assert_allclose(l3["FVB00"], g["G000"] + g["G001"] * w)
+    l2 = res.level2_residuals()
+    assert list(l2.columns) == ["L2ID", "L3ID", "NJ", "EBR0", "EBR1"]
+    assert l2.NJ.sum() == design.n1
+    written = res.write_residuals(level2=tmp_path / "l2.csv", level3=tmp_path / "l3.sav")
+    assert set(written) == {"level2", "level3"} and (tmp_path / "l3.sav").exists()

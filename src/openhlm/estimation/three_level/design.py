@@ -26,7 +26,7 @@ from openhlm.errors import EstimationError
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import ModelSpec3
 
-__all__ = ["Design3", "build_design3"]
+__all__ = ["Design3", "build_design3", "level3_values"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +97,12 @@ def _level3(mdm: MDM3, pred: Predictor | None) -> np.ndarray:
     if pred.centering is Centering.GRAND:
         return x - x.mean()
     return x.copy()
+
+
+def level3_values(mdm: MDM3, pred: Predictor | None) -> np.ndarray:
+    """A level-3 predictor as it enters the model (centred as written), shape (K,); ones for
+    INTRCPT3."""
+    return _level3(mdm, pred)
 
 
 def build_design3(spec: ModelSpec3, mdm: MDM3) -> Design3:

@@ -269,3 +269,42 @@ def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
         gm = grad_matrix(G3, qq3, DHD3, L3)
         grads.append(gm[np.tril_indices(r3)])
     return float(dev), np.concatenate(grads) if grads else np.zeros(0)
+
+
+def random_effects(stats: Stats3, theta: np.ndarray, gamma_centred: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical Bayes estimates (J, R2) of the level-2 random effects r and (K, R3) of the
+    level-3 random effects u at theta and gamma (of the centred columns):
+    ``r_j = T_pi Z2j' (V^-1 e)_j`` and ``u_k = T_beta Z3k' V_k^-1 e_k`` with e = y - A gamma
+    (sigma^2 cancels: ``T / sigma^2 = L L'`` and V relative)."""
+    F, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
+    L2, L3 = unpack(np.asarray(theta, dtype=np.float64), r2, r3)
+    X2, Wk, _ = _level2(stats, L2)
+    z = np.arange(F, F + r3)
+    y_idx = F + r3
+    K = Wk.shape[0]
+    if r3:
+        N = np.eye(r3) + L3.T @ Wk[:, z][:, :, z] @ L3
+        Kk = L3 @ np.linalg.inv(N) @ L3.T
+        Wk_zr = Wk[:, z, y_idx] - Wk[:, z, :F] @ gamma_centred          # (K, r3)
+        q3 = Wk_zr - np.einsum("kab,kb->ka", Wk[:, z][:, :, z] @ Kk, Wk_zr)
+        u = q3 @ (L3 @ L3.T).T
+    else:
+        Kk = np.zeros((K, 0, 0))
+        u = np.zeros((K, 0))
+        Wk_zr = np.zeros((K, 0))
+    if r2:
+        assert X2 is not None
+        S = stats.S
+        Wz2 = S[:, g:, :].copy()
+        for i in range(r2):
+            for a in range(r2):
+                Wz2[:, a, :] -= X2[:, i, g + a, None] * X2[:, i, :]
+        w_r = Wz2[:, :, y_idx] - Wz2[:, :, :F] @ gamma_centred            # (J, r2)
+        if r3:
+            T = Wz2[:, :, z] @ Kk[stats.level3_of]                          # (J, r2, r3)
+            w_r = w_r - np.einsum("jab,jb->ja", T, Wk_zr[stats.level3_of])
+        r = w_r @ (L2 @ L2.T).T
+    else:
+        r = np.zeros((len(stats.S), 0))
+    return r, u
