@@ -18,16 +18,21 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from openhlm.errors import HypothesisError
 from openhlm.estimation.three_level.design import level3_values
 from openhlm.estimation.three_level.fit import Estimates3
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
+from openhlm.inference.glh import parse_hypothesis_rows, wald_test
+from openhlm.results.hypotheses import GLHResult, LinearHypothesis
 from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
 
-__all__ = ["infer3"]
+__all__ = ["glh3", "infer3"]
 
 
 def _two_sided(t: float, df: float) -> float:
@@ -196,3 +201,40 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
             df = int(good.sum()) - len(pi.betas)
             out["level2"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
     return tuple(rel2), tuple(rel3), out
+
+
+def glh3(results: HLM3Results, hypotheses: Any, *, robust: bool | None = None) -> GLHResult:
+    """General linear hypotheses ``C gamma = d`` on a three-level model's gammas (HLM's
+    "Hypothesis Testing"): Wald chi-squares with the robust (primary, as HLM prints) and the
+    model-based covariance.
+
+    ``hypotheses``: one hypothesis as text rows (``"G001 = 0; G101 = 0"``, ``"G010 = G020"``)
+    or a list of row strings inside a list (``[["G001 = 0", "G101 = 0"]]``); a list of
+    strings is a list of hypotheses.
+    """
+    if isinstance(hypotheses, str):
+        items: list[Any] = [hypotheses]
+    elif isinstance(hypotheses, (list, tuple)):
+        items = list(hypotheses)
+    else:
+        raise HypothesisError("three-level hypotheses are text rows such as 'G001 = 0; "
+                              "G101 = 0' (or a list of them)")
+    labels = tuple(r.gamma for r in results.fixed)
+    g = np.array([r.estimate for r in results.fixed])
+    V, Vr = results.covariance, results.robust_covariance
+    primary: Literal["robust", "model"] = "model" if robust is False else "robust"
+    out = []
+    for h in items:
+        C, d, names = parse_hypothesis_rows(h, labels)
+        if np.linalg.matrix_rank(C) < C.shape[0]:
+            raise HypothesisError(f"the rows of the hypothesis '{'; '.join(names)}' are "
+                                  "linearly dependent: remove the redundant rows")
+        out.append(LinearHypothesis(
+            label="; ".join(names), rows=names, contrast=C, rhs=d, estimate=C @ g - d,
+            se=np.sqrt(np.diag(C @ V @ C.T)), robust_se=np.sqrt(np.diag(C @ Vr @ C.T)),
+            model=wald_test(g, V, C, d), robust=wald_test(g, Vr, C, d), primary=primary))
+    return GLHResult(gammas=labels, coefficients=tuple(r.pi for r in results.fixed),
+                     coefficient_codes=tuple(r.gamma[:3].replace("G", "B") for r in
+                                             results.fixed),
+                     predictors=tuple(r.predictor for r in results.fixed), estimates=g,
+                     hypotheses=tuple(out))

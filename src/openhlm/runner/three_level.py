@@ -15,7 +15,7 @@ from openhlm.errors import SpecError
 from openhlm.estimation.three_level.design import build_design3
 from openhlm.estimation.three_level.fit import estimate3
 from openhlm.inference.hypotheses import hypotheses_requested
-from openhlm.inference.three_level import infer3
+from openhlm.inference.three_level import glh3, infer3
 from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
@@ -67,9 +67,10 @@ def _unsupported(options: FitOptions) -> list[str]:
     if options.imputation.requested:
         out.append("multiply imputed data")
     tests = options.tests
-    if hypotheses_requested(tests.hypotheses) or tests.homogeneity \
-            or tests.deviance_test is not None:
-        out.append("hypothesis tests")
+    if tests.homogeneity:
+        out.append("the homogeneity test of sigma^2")
+    if tests.deviance_test is not None:
+        out.append("deviance tests (compare the deviances of two fits)")
     if options.exploratory is not None:
         out.append("exploratory analysis")
     return out
@@ -87,4 +88,7 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
     design = build_design3(spec, mdm)
     est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
                     tolerance=None)
-    return infer3(est, mode=options.mode)
+    results = infer3(est, mode=options.mode)
+    if hypotheses_requested(options.tests.hypotheses):
+        results.extras["glh"] = glh3(results, options.tests.hypotheses)
+    return results

@@ -45,7 +45,7 @@ def test_unsupported_options_are_clear_errors():
     m = openhlm.build_mdm(simulate(), id=("child", "school"))
     with pytest.raises(SpecError, match="not available for three-level models yet: mode='hlm'"):
         openhlm.fit(MODEL, m, mode="hlm")
-    with pytest.raises(SpecError, match="hypothesis tests"):
+    with pytest.raises(SpecError, match="homogeneity test"):
         openhlm.fit(MODEL, m, homogeneity=True)
 
 
@@ -108,3 +108,20 @@ def test_model_file_round_trip_keeps_both_ids(files):
     assert 'id = ["child", "school"]' in text and "level3 = " in text
     back = parse_model_file(text, path=path)
     assert back.data == mf.data
+
+
+def test_glh_on_three_level_gammas():
+    import numpy as np
+
+    m = openhlm.build_mdm(simulate(), id=("child", "school"))
+    res = openhlm.fit(MODEL, m, hypotheses=["G001 = 0", "G001 = G100"])
+    block = res.extras["glh"]
+    g = res.gamma
+    i, j = list(g.index).index("G001"), list(g.index).index("G100")
+    V = res.robust_covariance
+    chi2 = (g.iloc[i] - g.iloc[j]) ** 2 / (V[i, i] + V[j, j] - 2 * V[i, j])
+    assert block.hypotheses[1].robust.chi2 == pytest.approx(chi2, rel=1e-10)
+    assert block.hypotheses[0].model.chi2 == pytest.approx(
+        g.iloc[i] ** 2 / res.covariance[i, i], rel=1e-10)
+    assert "Results of General Linear Hypothesis Testing" in str(res)
+    assert np.isfinite(block.hypotheses[0].robust.p)
