@@ -29,10 +29,10 @@ from openhlm.estimation.three_level.design import level3_values
 from openhlm.estimation.three_level.fit import Estimates3
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
-from openhlm.results.hypotheses import GLHResult, LinearHypothesis
+from openhlm.results.hypotheses import DevianceTest, GLHResult, LinearHypothesis
 from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
 
-__all__ = ["glh3", "infer3"]
+__all__ = ["compare3", "deviance_test3", "glh3", "infer3"]
 
 
 def _two_sided(t: float, df: float) -> float:
@@ -238,3 +238,44 @@ def glh3(results: HLM3Results, hypotheses: Any, *, robust: bool | None = None) -
                                              results.fixed),
                      predictors=tuple(r.predictor for r in results.fixed), estimates=g,
                      hypotheses=tuple(out))
+
+
+def deviance_test3(results: HLM3Results, *, deviance: float, n_parameters: int,
+                   other: str = "prior model") -> DevianceTest:
+    """Deviance (likelihood-ratio) test of a three-level model against a prior model given by
+    its deviance and number of estimated parameters (standard convention: -2 log-likelihood, as
+    ``results.deviance`` and lme4).  Under REML only models with the same fixed effects are
+    comparable (the caller's responsibility, as in HLM)."""
+    try:
+        prior = float(deviance)
+        count = int(n_parameters)
+    except (TypeError, ValueError):
+        raise HypothesisError("the prior model's deviance and number of parameters must be "
+                              "numbers") from None
+    if not np.isfinite(prior) or count < 1 or count != n_parameters:
+        raise HypothesisError("the prior model's deviance must be finite and its number of "
+                              "parameters a whole number of at least 1")
+    if count == results.n_parameters:
+        raise HypothesisError(f"the prior model has as many parameters as this one ({count}): "
+                              "a deviance test compares nested models with different numbers "
+                              "of parameters")
+    chi2 = abs(prior - results.deviance)
+    df = abs(count - results.n_parameters)
+    title = ("Statistics for current covariance components model" if results.method == "reml"
+             else "Statistics for the current model")
+    return DevianceTest(chi2=chi2, df=df, p=float(sps.chi2.sf(chi2, df)),
+                        deviance=results.deviance, n_parameters=results.n_parameters,
+                        other_deviance=prior, other_n_parameters=count, method=results.method,
+                        convention="standard", title=title, labels=("current model", other))
+
+
+def compare3(a: HLM3Results, b: HLM3Results) -> DevianceTest:
+    """Deviance test of two fitted three-level models (nested, same data, same method)."""
+    if a.method != b.method:
+        raise HypothesisError("compare models fitted with the same method (both REML or both ML)")
+    if a.n_level1 != b.n_level1:
+        raise HypothesisError("the models were fitted to different numbers of level-1 records")
+    if a.method == "reml" and [r.gamma for r in a.fixed] != [r.gamma for r in b.fixed]:
+        raise HypothesisError("REML deviances are comparable only for models with the same "
+                              "fixed effects; refit both with method='ml'")
+    return deviance_test3(a, deviance=b.deviance, n_parameters=b.n_parameters, other="model b")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from openhlm.report.hypothesis_sections import glh_text
+from openhlm.report.hypothesis_sections import deviance_test_text, glh_text
 from openhlm.report.residual_files import ResidualTable, write_table
 from openhlm.results.hooks import set_renderer
 from openhlm.results.three_level import HLM3Results
@@ -136,6 +136,8 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
               f" Number of estimated parameters = {res.n_parameters}"]
     if not res.converged:
         lines.append(" WARNING: the optimiser did not report convergence")
+    if "deviance_test" in res.extras:
+        lines += ["", *deviance_test_text(res.extras["deviance_test"])]
     if "glh" in res.extras:
         lines += ["", *glh_text(res.extras["glh"])]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ from openhlm.errors import SpecError
 from openhlm.estimation.three_level.design import build_design3
 from openhlm.estimation.three_level.fit import estimate3
 from openhlm.inference.hypotheses import hypotheses_requested
-from openhlm.inference.three_level import glh3, infer3
+from openhlm.inference.three_level import deviance_test3, glh3, infer3
 from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
@@ -69,8 +69,9 @@ def _unsupported(options: FitOptions) -> list[str]:
     tests = options.tests
     if tests.homogeneity:
         out.append("the homogeneity test of sigma^2")
-    if tests.deviance_test is not None:
-        out.append("deviance tests (compare the deviances of two fits)")
+    if tests.deviance_test is not None and dict(tests.deviance_test).get(
+            "convention", "standard") != "standard":
+        out.append("deviance tests in HLM's convention")
     if options.exploratory is not None:
         out.append("exploratory analysis")
     return out
@@ -91,4 +92,8 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
     results = infer3(est, mode=options.mode)
     if hypotheses_requested(options.tests.hypotheses):
         results.extras["glh"] = glh3(results, options.tests.hypotheses)
+    if options.tests.deviance_test is not None:
+        prior = dict(options.tests.deviance_test)
+        results.extras["deviance_test"] = deviance_test3(
+            results, deviance=prior["deviance"], n_parameters=prior["n_parameters"])
     return results

@@ -125,3 +125,21 @@ def test_glh_on_three_level_gammas():
         g.iloc[i] ** 2 / res.covariance[i, i], rel=1e-10)
     assert "Results of General Linear Hypothesis Testing" in str(res)
     assert np.isfinite(block.hypotheses[0].robust.p)
+
+
+def test_deviance_tests():
+    from openhlm.inference.three_level import compare3
+
+    m = openhlm.build_mdm(simulate(), id=("child", "school"))
+    full = openhlm.fit(MODEL, m, method="ml")
+    small = openhlm.fit("y = P0 + P1*t + E; P0 = B00 + B01*x2 + R0; P1 = B10 + R1;"
+                        "B00 = G000 + G001*w + U00", m, method="ml")
+    test = compare3(full, small)
+    assert test.chi2 == pytest.approx(small.deviance - full.deviance)
+    assert test.df == full.n_parameters - small.n_parameters == 2
+    again = openhlm.fit(MODEL, m, method="ml", deviance_test={
+        "deviance": small.deviance, "n_parameters": small.n_parameters})
+    assert again.extras["deviance_test"].chi2 == pytest.approx(test.chi2)
+    assert "Chi-square statistic" in str(again) or "chi-square" in str(again).lower()
+    with pytest.raises(openhlm.HypothesisError, match="same fixed effects"):
+        compare3(openhlm.fit(MODEL, m), openhlm.fit("y = P0 + E; P0 = B00 + R0", m))
