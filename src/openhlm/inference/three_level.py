@@ -26,7 +26,7 @@ from scipy import stats as sps
 
 from openhlm.errors import HypothesisError
 from openhlm.estimation.three_level.design import level3_values
-from openhlm.estimation.three_level.fit import Estimates3
+from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
 from openhlm.results.hypotheses import DevianceTest, GLHResult, LinearHypothesis
@@ -98,8 +98,10 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
         components.append(VarianceComponent3(3, f"U{beta.p}{beta.q}", label,
                                              float(np.sqrt(max(v, 0))), v, df, c, p))
     eb = _eb(est)
+    ses = _variance_ses(est)
     return HLM3Results(
         **eb,
+        **ses,
         spec=spec, method=est.method, mode=mode, n_level1=N, n_level2=J, n_level3=K,
         deleted_rows=design.deleted_rows, sources=tuple(design.mdm.sources), fixed=tuple(rows),
         covariance=est.cov_gamma, robust_covariance=est.cov_gamma_robust, sigma2=est.sigma2,
@@ -109,6 +111,23 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
         reliability_level3=rel3, deviance=est.deviance, n_parameters=est.n_parameters,
         converged=est.converged, iterations=est.iterations,
         id_names=tuple(design.mdm.ids))  # type: ignore[arg-type]
+
+
+def _variance_ses(est: Estimates3) -> dict:
+    """SEs of sigma^2, tau(pi) and tau(beta) from their asymptotic covariance."""
+    stats = est.extras["stats"]
+    cov = variance_covariance(stats, est.theta, est.sigma2, est.method == "reml")
+    se = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else \
+        np.full(len(cov), np.nan)
+    out: dict = {"sigma2_se": float(se[0])}
+    start = 1
+    for key, r in (("tau_pi_se", stats.n_r2), ("tau_beta_se", stats.n_r3)):
+        m = np.zeros((r, r))
+        low = np.tril_indices(r)
+        m[low] = se[start:start + len(low[0])]
+        out[key] = m + np.tril(m, -1).T
+        start += len(low[0])
+    return out
 
 
 def _eb(est: Estimates3) -> dict:

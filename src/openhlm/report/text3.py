@@ -52,6 +52,14 @@ def _tau_block(title: str, tau: np.ndarray, labels: list[str]) -> list[str]:
     return lines
 
 
+def _se_block(title: str, se: np.ndarray, labels: list[str]) -> list[str]:
+    if not len(labels) or not np.all(np.isfinite(se)):
+        return []
+    width = max(len(s) for s in labels) + 1
+    return ["", f" {title}", *[f" {lab:>{width}}" + "".join(f"{v:12.5f}" for v in row)
+                              for lab, row in zip(labels, se, strict=True)]]
+
+
 def _reliability(title: str, labels: list[str], values: tuple[float, ...]) -> list[str]:
     if not values:
         return []
@@ -117,14 +125,18 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
     lines += ["", " Level-1 Model", *[f"     {s}" for s in text[:n1]],
               "", " Level-2 Model", *[f"     {s}" for s in text[n1:n2]],
               "", " Level-3 Model", *[f"     {s}" for s in text[n2:]]]
-    lines += ["", f" Sigma_squared = {res.sigma2:12.5f}"]
+    lines += ["", f" Sigma_squared = {res.sigma2:12.5f}"
+                  + (f"   (standard error {res.sigma2_se:.5f})"
+                     if math.isfinite(res.sigma2_se) else "")]
     pi_labels = [f"{lab},P{p.index}" for lab, p in zip(res.tau_pi_labels, res.spec.random_pis,
                                                        strict=True)]
     lines += _tau_block("Tau(pi)", res.tau_pi, pi_labels)
+    lines += _se_block("Standard errors of tau(pi)", res.tau_pi_se, pi_labels)
     lines += _reliability("Random level-1 coefficient", pi_labels, res.reliability_level2)
     beta_labels = [f"{lab},B{b.p}{b.q}" for lab, b in zip(res.tau_beta_labels,
                                                           res.spec.random_betas, strict=True)]
     lines += _tau_block("Tau(beta)", res.tau_beta, beta_labels)
+    lines += _se_block("Standard errors of tau(beta)", res.tau_beta_se, beta_labels)
     lines += _reliability("Random level-2 coefficient", beta_labels, res.reliability_level3)
     lines += _fixed(res, robust=False)
     lines += _fixed(res, robust=True)
@@ -153,9 +165,12 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
         "iterations": int(res.iterations), "n_level1": res.n_level1,
         "n_level2": res.n_level2, "n_level3": res.n_level3, "outcome": res.spec.outcome,
         "equations": str(res.spec), "sigma2": _num(res.sigma2),
+        "sigma2_se": _num(res.sigma2_se),
         "tau": {"labels": list(res.tau_pi_labels), "matrix": _matrix(res.tau_pi),
+                "se": _matrix(res.tau_pi_se),
                 "correlations": _matrix(HLM3Results.correlations(res.tau_pi))},
         "tau_beta": {"labels": list(res.tau_beta_labels), "matrix": _matrix(res.tau_beta),
+                     "se": _matrix(res.tau_beta_se),
                      "correlations": _matrix(HLM3Results.correlations(res.tau_beta))},
         "reliability": {lab: _num(v) for lab, v in zip(res.tau_pi_labels,
                                                        res.reliability_level2, strict=True)},

@@ -93,6 +93,10 @@ class HLM3Results:
     level3_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     eb_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     fixed_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: asymptotic SEs of sigma^2, tau(pi), tau(beta) (inverse information of the deviance)
+    sigma2_se: float = float("nan")
+    tau_pi_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    tau_beta_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     # ------------------------------------------------------------------ views
     @property

@@ -192,3 +192,54 @@ def test_empirical_bayes_equals_dense(design, tmp_path):
     assert l2.NJ.sum() == design.n1
     written = res.write_residuals(level2=tmp_path / "l2.csv", level3=tmp_path / "l3.sav")
     assert set(written) == {"level2", "level3"} and (tmp_path / "l3.sav").exists()
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_variance_component_ses_equal_dense_information(method):
+    """SEs of sigma^2, tau(pi), tau(beta): twice the inverse Hessian of a dense deviance in
+    (sigma^2, vech tau(pi), vech tau(beta)), numerically differentiated (a data set with an
+    interior optimum)."""
+    m = openhlm.build_mdm(simulate(n3=20, n2=6, n1=4, seed=2), id=("child", "school"),
+                          level1_variables=["t", "y"], level2_variables=["x2"],
+                          level3_variables=["w"])
+    design = build_design3(parse_model3(MODEL, level1_variables=m.level1_variables,
+                                        level2_variables=m.level2_variables,
+                                        level3_variables=m.level3_variables), m)
+    est = estimate3(design, method=method)
+    res = infer3(est)
+    A, y = design.A, design.y
+    same2 = design.unit_index[:, None] == design.unit_index[None, :]
+    row3 = design.row_level3_index
+    same3 = row3[:, None] == row3[None, :]
+    low = np.tril_indices(2)
+
+    def sym(v):
+        m = np.zeros((2, 2))
+        m[low] = v
+        return m + np.tril(m, -1).T
+
+    def dev(psi):
+        T2, T3 = sym(psi[1:4]), sym(psi[4:7])
+        V = (psi[0] * np.eye(design.n1) + same2 * (design.Z2 @ T2 @ design.Z2.T)
+             + same3 * (design.Z3 @ T3 @ design.Z3.T))
+        Vi = np.linalg.inv(V)
+        H = A.T @ Vi @ A
+        gamma = np.linalg.solve(H, A.T @ Vi @ y)
+        r = y - A @ gamma
+        out = np.linalg.slogdet(V)[1] + r @ Vi @ r
+        return out + (np.linalg.slogdet(H)[1] if method == "reml" else 0.0)
+
+    psi = np.concatenate([[est.sigma2], est.tau_pi[low], est.tau_beta[low]])
+    k = len(psi)
+    h = 1e-4 * np.maximum(np.abs(psi), 1e-2)
+    H = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            e_i, e_j = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            H[i, j] = H[j, i] = (dev(psi + e_i + e_j) - dev(psi + e_i - e_j)
+                                 - dev(psi - e_i + e_j) + dev(psi - e_i - e_j)) / (
+                4 * h[i] * h[j])
+    se = np.sqrt(np.diag(2 * np.linalg.inv(H)))
+    np.testing.assert_allclose(res.sigma2_se, se[0], rtol=2e-3)
+    np.testing.assert_allclose(res.tau_pi_se[low], se[1:4], rtol=2e-3)
+    np.testing.assert_allclose(res.tau_beta_se[low], se[4:7], rtol=2e-3)

@@ -27,13 +27,15 @@ from openhlm.estimation.three_level.design import Design3
 from openhlm.estimation.three_level.likelihood import (
     Evaluation,
     deviance_and_gradient,
+    deviance_parts,
     diagonal_positions,
     evaluate,
     theta_size,
+    unpack,
 )
 from openhlm.estimation.three_level.statistics import Stats3, unit_statistics
 
-__all__ = ["Estimates3", "estimate3", "estimates3_at"]
+__all__ = ["Estimates3", "estimate3", "estimates3_at", "variance_covariance"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,3 +173,50 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
     converged = decrement <= 1e-6
     return estimates3_at(design, stats, x, method, converged=converged,
                          iterations=int(res.nit), evaluations=fg.n, message=str(res.message))
+
+
+def variance_covariance(stats: Stats3, theta: np.ndarray, sigma2: float, reml: bool
+                        ) -> np.ndarray:
+    """Asymptotic covariance of (sigma^2, vech tau(pi), vech tau(beta)) (lower triangles row by
+    row): twice the inverse Hessian of the unprofiled deviance
+    ``D(s, theta) = logdet(theta) + nu log(2 pi s) + Q(theta) / s`` (REML: the restricted one)
+    at the optimum, mapped by the delta method through ``T = s L L'``.  The second derivatives
+    in theta are central differences of the analytic first derivatives of ``logdet`` and ``Q``;
+    those in s are exact.  NaN when the Hessian is not positive definite (an estimate on the
+    boundary)."""
+    r2, r3 = stats.n_r2, stats.n_r3
+    k = len(theta)
+    base = deviance_parts(stats, theta, reml)
+    s, Q, nu = float(sigma2), base.Q, base.nu
+    H = np.zeros((k + 1, k + 1))
+    H[0, 0] = -nu / s**2 + 2.0 * Q / s**3
+    H[0, 1:] = H[1:, 0] = -base.d_Q / s**2
+    for i in range(k):
+        h = 1e-5 * max(1.0, abs(theta[i]))
+        plus, minus = theta.copy(), theta.copy()
+        plus[i] += h
+        minus[i] -= h
+        p, m = deviance_parts(stats, plus, reml), deviance_parts(stats, minus, reml)
+        H[1:, 1 + i] = ((p.d_logdet - m.d_logdet) + (p.d_Q - m.d_Q) / s) / (2 * h)
+    H[1:, 1:] = (H[1:, 1:] + H[1:, 1:].T) / 2
+    n_out = 1 + r2 * (r2 + 1) // 2 + r3 * (r3 + 1) // 2
+    try:
+        np.linalg.cholesky(H)
+        cov_phi = 2.0 * np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        return np.full((n_out, n_out), np.nan)
+    L2, L3 = unpack(theta, r2, r3)
+    J = np.zeros((n_out, k + 1))
+    J[0, 0] = 1.0
+    row, col = 1, 1
+    for L in (L2, L3):
+        r = L.shape[0]
+        low = np.tril_indices(r)
+        J[row:row + len(low[0]), 0] = (L @ L.T)[low]
+        for a, b in zip(*low, strict=True):
+            E = np.zeros((r, r))
+            E[a, b] = 1.0
+            J[row:row + len(low[0]), col] = (s * (E @ L.T + L @ E.T))[low]
+            col += 1
+        row += len(low[0])
+    return J @ cov_phi @ J.T

@@ -180,9 +180,22 @@ def _small_inv(M: np.ndarray) -> np.ndarray:
     return np.linalg.inv(M) if M.shape[-1] else M
 
 
-def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
-                          ) -> tuple[float, np.ndarray]:
-    """The profiled deviance and its analytic gradient in theta.
+@dataclass(frozen=True, eq=False)
+class Parts:
+    """The pieces of the deviance and their gradients in theta: the profiled deviance is
+    ``logdet + nu (1 + log(2 pi Q / nu))`` (``logdet`` holds log|A'V^-1A| under REML); without
+    profiling sigma^2 it is ``logdet + nu log(2 pi sigma^2) + Q / sigma^2``."""
+
+    deviance: float
+    logdet: float
+    Q: float
+    nu: int
+    d_logdet: np.ndarray
+    d_Q: np.ndarray
+
+
+def deviance_parts(stats: Stats3, theta: np.ndarray, reml: bool) -> Parts:
+    """The profiled deviance, its pieces and their analytic gradients in theta.
 
     With ``V = I + Z Lambda Lambda' Z'`` and E the unit matrix of a lower-triangle element of L
     (L2 or L3), ``dV = Z (E L' + L E') Z'`` over the units that share L, so (Bates et al.
@@ -228,14 +241,13 @@ def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
     A_idx = np.arange(F)
     y_idx = F + r3
 
-    def grad_matrix(G: np.ndarray, qq: np.ndarray, DHD: np.ndarray, L: np.ndarray
-                    ) -> np.ndarray:
-        out = 2.0 * G @ L - (nu / Q) * 2.0 * qq @ L
-        if reml:
-            out -= 2.0 * DHD @ L
-        return out
+    def pieces(G: np.ndarray, qq: np.ndarray, DHD: np.ndarray, L: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        d_logdet = 2.0 * G @ L - (2.0 * DHD @ L if reml else 0.0)
+        low = np.tril_indices(L.shape[0])
+        return d_logdet[low], (-2.0 * qq @ L)[low]
 
-    grads = []
+    d_logdets, d_qs = [], []
     if r2:
         assert X2 is not None
         zz2 = np.arange(g, g + r2)
@@ -257,8 +269,9 @@ def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
         q = ZVX[:, :, F] - D @ gamma
         qq = q.T @ q
         DHD = np.tensordot(D @ Hinv, D, axes=([0, 2], [0, 2])) if F else np.zeros((r2, r2))
-        gm = grad_matrix(G2, qq, DHD, L2)
-        grads.append(gm[np.tril_indices(r2)])
+        piece_logdet, piece_q = pieces(G2, qq, DHD, L2)
+        d_logdets.append(piece_logdet)
+        d_qs.append(piece_q)
     if r3:
         ZVX3 = Ck[:, z][:, :, list(A_idx) + [y_idx]]                  # (K, r3, F+1)
         G3 = Ck[:, z][:, :, z].sum(axis=0)
@@ -266,9 +279,20 @@ def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
         q3 = ZVX3[:, :, F] - D3 @ gamma
         qq3 = q3.T @ q3
         DHD3 = np.tensordot(D3 @ Hinv, D3, axes=([0, 2], [0, 2])) if F else np.zeros((r3, r3))
-        gm = grad_matrix(G3, qq3, DHD3, L3)
-        grads.append(gm[np.tril_indices(r3)])
-    return float(dev), np.concatenate(grads) if grads else np.zeros(0)
+        piece_logdet, piece_q = pieces(G3, qq3, DHD3, L3)
+        d_logdets.append(piece_logdet)
+        d_qs.append(piece_q)
+    d_logdet = np.concatenate(d_logdets) if d_logdets else np.zeros(0)
+    d_q = np.concatenate(d_qs) if d_qs else np.zeros(0)
+    return Parts(deviance=float(dev), logdet=logdet + (logdet_a if reml else 0.0), Q=Q,
+                 nu=nu, d_logdet=d_logdet, d_Q=d_q)
+
+
+def deviance_and_gradient(stats: Stats3, theta: np.ndarray, reml: bool
+                          ) -> tuple[float, np.ndarray]:
+    """The profiled deviance and its analytic gradient in theta (:func:`deviance_parts`)."""
+    p = deviance_parts(stats, theta, reml)
+    return p.deviance, p.d_logdet + (p.nu / p.Q) * p.d_Q
 
 
 def random_effects(stats: Stats3, theta: np.ndarray, gamma_centred: np.ndarray
