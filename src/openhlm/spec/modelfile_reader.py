@@ -301,7 +301,8 @@ def _hypotheses_section(ctx: _Context, doc: dict[str, Any]) -> HypothesesSection
 def _output_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> OutputSection:
     t = ("output",)
     d = _table(ctx, doc, "output")
-    keys = ("report", "json", "html", "level1_residuals", "level2_residuals")
+    keys = ("report", "json", "html", "level1_residuals", "level2_residuals",
+            "level3_residuals")
     _check_keys(ctx, t, d, keys + ("format", "exploratory"))
     paths = {k: _path(ctx, t, d, k, base) for k in keys}
     return OutputSection(**paths, format=_choice(ctx, t, d, "format", RESIDUAL_FORMATS, "csv"),

@@ -128,6 +128,8 @@ class OutputSection:
     level1_residuals: Path | None = None
     level2_residuals: Path | None = None
     format: str = "csv"
+    #: three-level models: the level-3 residual file
+    level3_residuals: Path | None = None
     exploratory: tuple[str, ...] = ()
 
 

@@ -77,7 +77,8 @@ def format_model_file(mf: ModelFile) -> str:
         out.append(f"deviance_test = {{deviance = {h.deviance_test.deviance!r}, "
                    f"parameters = {h.deviance_test.parameters}{convention}}}")
     out += ["", "[output]"]
-    for key in ("report", "json", "html", "level1_residuals", "level2_residuals"):
+    for key in ("report", "json", "html", "level1_residuals", "level2_residuals",
+                "level3_residuals"):
         if getattr(o, key) is not None:
             out.append(f"{key} = {_toml_path(getattr(o, key), base)}")
     out.append(f"format = {_toml_string(o.format)}")

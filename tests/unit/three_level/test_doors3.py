@@ -143,3 +143,21 @@ def test_deviance_tests():
     assert "Chi-square statistic" in str(again) or "chi-square" in str(again).lower()
     with pytest.raises(openhlm.HypothesisError, match="same fixed effects"):
         compare3(openhlm.fit(MODEL, m), openhlm.fit("y = P0 + E; P0 = B00 + R0", m))
+
+
+def test_toml_residual_files(files):
+    path = files / "model.toml"
+    path.write_text(f'[data]\nlevel1 = "all.csv"\nid = ["child", "school"]\n\n[model]\n'
+                    f'equations = """\n{MODEL}\n"""\n\n[output]\nreport = "out.txt"\n'
+                    'level2_residuals = "res2.csv"\nlevel3_residuals = "res3.csv"\n',
+                    encoding="utf-8")
+    assert main(["fit", str(path)]) == 0
+    import pandas as pd
+
+    l2 = pd.read_csv(files / "res2.csv")
+    l3 = pd.read_csv(files / "res3.csv")
+    assert len(l3) == 12 and {"EBU00", "ECB10"} <= set(l3.columns)
+    assert {"L2ID", "EBR0", "EBR1"} <= set(l2.columns)
+    from openhlm.spec.modelfile import format_model_file
+
+    assert 'level3_residuals = "res3.csv"' in format_model_file(load_model_file(path))

@@ -294,16 +294,16 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
 
 # -- running it ------------------------------------------------------------------------------
 
-def run_job(job: FitJob) -> tuple[HLMResults, str]:
+def run_job(job: FitJob) -> tuple[Any, str]:
     """Fit the job's model (:func:`openhlm.runner.run`) and render the text report:
-    ``(results, text)``."""
+    ``(results, text)``; three-level models give ``HLM3Results`` and HLM3's report."""
     from openhlm.report.text import render_text
     from openhlm.results.three_level import HLM3Results
     from openhlm.runner import run
 
-    results = run(job.model, job.mdm, job.options)
+    results: Any = run(job.model, job.mdm, job.options)
     if isinstance(results, HLM3Results):
-        return results, results.report()  # type: ignore[return-value]
+        return results, results.report()
     o = job.options.output
     text = render_text(results, ols_units=o.ols_units, full=o.full, title=o.title,
                        command_file=job.options.sources.get("command_file"))
@@ -347,13 +347,15 @@ def _fit(args: argparse.Namespace) -> int:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
     report = None if _is_stdout(o.report) else o.report
+    results: Any
     results, text = run_job(job)
     from openhlm.results.three_level import HLM3Results
 
     if isinstance(results, HLM3Results) and (o.html is not None
-                                             or job.options.residuals.requested):
-        raise SpecError("HTML reports and residual files are not available for three-level "
-                        "models yet (use the text report and --json)")
+                                             or job.options.residuals.level1 is not None):
+        raise SpecError("HTML reports and level-1 residual files are not available for "
+                        "three-level models yet (use the text report, --json and the level-2 "
+                        "and level-3 residual files)")
     if report is not None:
         _write(report, text)
     elif not (_is_stdout(o.json) or _is_stdout(o.html)):
@@ -370,6 +372,10 @@ def _fit(args: argparse.Namespace) -> int:
         _write(o.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
                        "report</title></head><body>\n" + render_html(results)
                        + "\n</body></html>\n")
-    if job.options.residuals.requested:
+    if isinstance(results, HLM3Results):
+        r = job.options.residuals
+        if r.level2 is not None or r.level3 is not None:
+            results.write_residuals(level2=r.level2, level3=r.level3, format=r.format)
+    elif job.options.residuals.requested:
         write_residual_files(results, job.options.residuals)
     return 0

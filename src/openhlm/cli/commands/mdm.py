@@ -11,10 +11,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from openhlm.data.mdm import MDM
+from typing import Any
 
 __all__ = ["register"]
 
