@@ -15,6 +15,11 @@ model set-up from an in-memory data frame, not reading files.  A script, not a t
 
 from __future__ import annotations
 
+import os
+
+# small dense algebra: threaded BLAS only adds synchronisation (set before numpy loads)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import json
 import shutil
@@ -92,7 +97,7 @@ for (i in seq_len({repeats})) {{
 cat(jsonlite::toJSON(list(time = median(ts), deviance = dev), digits = NA, auto_unbox = TRUE))
 """
         out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                             timeout=7200)
+                             check=False, timeout=7200)
         if out.returncode:
             print(out.stderr, file=sys.stderr)
             return None
