@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from openhlm.report.hypothesis_sections import deviance_test_text, glh_text
+from openhlm.report import hypothesis_sections  # noqa: F401  (registers the test blocks)
+from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.report.residual_files import ResidualTable, write_table
 from openhlm.results.hooks import set_renderer
 from openhlm.results.three_level import HLM3Results
@@ -148,18 +149,19 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
               f" Number of estimated parameters = {res.n_parameters}"]
     if not res.converged:
         lines.append(" WARNING: the optimiser did not report convergence")
-    if "deviance_test" in res.extras:
-        lines += ["", *deviance_test_text(res.extras["deviance_test"])]
-    if "glh" in res.extras:
-        lines += ["", *glh_text(res.extras["glh"])]
+    for key, block in res.extras.items():
+        render_block = renderer_for(key).text
+        if render_block is not None:
+            lines += ["", *render_block(block, res)]
     return "\n".join(lines) + "\n"
 
 
 def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
-    """``res`` as JSON data: the two-level schema plus ``tau_beta`` and ``n_level3``."""
+    """``res`` as JSON data: the two-level schema plus ``tau_beta`` and ``n_level3``; the
+    optional blocks of ``res.extras`` (tests) under their keys, as for two-level models."""
     from openhlm._version import __version__
 
-    return {
+    out = {
         "schema_version": 1, "openhlm_version": __version__, "levels": 3,
         "method": res.method, "mode": res.mode, "converged": bool(res.converged),
         "iterations": int(res.iterations), "n_level1": res.n_level1,
@@ -183,6 +185,12 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
                                 for c in res.variance_components],
         "deviance": _num(res.deviance), "n_parameters": int(res.n_parameters),
     }
+    for key, block in res.extras.items():
+        if key in out:
+            raise ValueError(f"results.extras key {key!r} clashes with a standard JSON key")
+        convert = renderer_for(key).json
+        out[key] = convert(block, res) if convert is not None else to_jsonable(block)
+    return out
 
 
 def write_residuals3(res: HLM3Results, level2: Any = None, level3: Any = None,

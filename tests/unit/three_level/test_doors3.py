@@ -125,6 +125,8 @@ def test_glh_on_three_level_gammas():
         g.iloc[i] ** 2 / res.covariance[i, i], rel=1e-10)
     assert "Results of General Linear Hypothesis Testing" in str(res)
     assert np.isfinite(block.hypotheses[0].robust.p)
+    data = json.loads(res.to_json())
+    assert len(data["glh"]["hypotheses"]) == 2
 
 
 def test_deviance_tests():
@@ -161,3 +163,8 @@ def test_toml_residual_files(files):
     from openhlm.spec.modelfile import format_model_file
 
     assert 'level3_residuals = "res3.csv"' in format_model_file(load_model_file(path))
+
+
+def test_three_level_equations_with_two_level_data_is_a_clear_error():
+    with pytest.raises(SpecError, match="three-level format"):
+        openhlm.fit(MODEL, openhlm.build_mdm(simulate(), id="child"))
