@@ -15,8 +15,10 @@ REF = load_case("egsingle3")
 MODELS = sorted(REF["models"])
 # lme4's optimum is itself only accurate to its optimiser's tolerance; openhlm's deviance must
 # be no worse (<= lme4 + 1e-6) and its estimates agree to this relative tolerance.
-RTOL_GAMMA = 2e-5
-RTOL_VAR = 1e-4
+# (observed: gammas 3e-7, SEs 7e-7, variances 5e-6 relative apart, or 3e-7 absolute on
+# elements near 0)
+RTOL_GAMMA = 1e-6
+RTOL_VAR = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +72,9 @@ def test_estimates_match_lme4(fits, key):
                                rtol=RTOL_VAR)
     assert res.sigma2 == pytest.approx(ref["sigma2"], rel=RTOL_VAR)
     np.testing.assert_allclose(res.tau_pi, np.atleast_2d(ref["tau_pi"]), rtol=RTOL_VAR,
-                               atol=1e-7)
+                               atol=5e-7)
     np.testing.assert_allclose(res.tau_beta, np.atleast_2d(ref["tau_beta"]), rtol=RTOL_VAR,
-                               atol=1e-7)
+                               atol=5e-7)
 
 
 def test_report_and_json(fits):
