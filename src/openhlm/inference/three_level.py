@@ -39,15 +39,6 @@ def _two_sided(t: float, df: float) -> float:
     return float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else float("nan")
 
 
-def _inv_or_none(M: np.ndarray) -> np.ndarray | None:
-    try:
-        if np.linalg.cond(M) > 1e12:
-            return None
-        return np.linalg.inv(M)
-    except np.linalg.LinAlgError:
-        return None
-
-
 def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
     """The :class:`HLM3Results` of ``est``."""
     design = est.design
@@ -187,7 +178,7 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         # EB: T3 Z3'V_k^-1 r = T3 (I + Wzz T3)^-1 s
         u_hat = np.einsum("ab,kb->ka", T3, np.linalg.solve(
             np.eye(r3) + Wzz @ T3, s[:, :, None])[:, :, 0])
-        good = np.array([np.linalg.cond(W) < 1e12 for W in Wzz])
+        good = np.linalg.cond(Wzz) < 1e12                            # batched over units
         Vk = sigma2 * np.linalg.inv(Wzz[good])
         d = np.linalg.solve(Wzz[good], s[good][:, :, None])[:, :, 0]
         for i, beta in enumerate(spec.random_betas):
