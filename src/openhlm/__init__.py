@@ -14,7 +14,7 @@ Quick start::
 from openhlm import datasets
 from openhlm._version import __version__
 from openhlm.api import fit
-from openhlm.data import MDM, Table, build_mdm, read_table
+from openhlm.data import MDM, MDM3, Table, build_mdm, build_mdm3, read_table
 from openhlm.imputation import fit_imputed
 from openhlm.errors import (
     CommandFileError,
@@ -31,6 +31,7 @@ from openhlm.inference.exploratory import ExploratoryAnalysis, exploratory
 from openhlm.inference.homogeneity import homogeneity_test
 from openhlm.inference.hypotheses import compare, deviance_test, glh
 from openhlm.results import HLMResults
+from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations import parse_model
 from openhlm.spec.options import FitOptions
 from openhlm.spec.model import (
@@ -48,5 +49,5 @@ __all__ = [
     "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
     "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
     "glh", "compare", "deviance_test", "homogeneity_test", "fit_imputed",
-    "exploratory", "ExploratoryAnalysis", "FitOptions",
+    "exploratory", "ExploratoryAnalysis", "FitOptions", "MDM3", "build_mdm3", "HLM3Results",
 ]

@@ -29,7 +29,7 @@ _REEXPORTED = (as_mdm, as_spec, hlm_single_precision)
 def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "reml",
         mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
         max_iterations: int | None = None, tolerance: float | None = None,
-        id: str | None = None, level2: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
+        id: Any = None, level2: Any = None, level3: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
         imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
@@ -45,7 +45,9 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         B0 = G00 + G01*sector + U0; B1 = G10 + U1"``.
     data : MDM, DataFrame or path
         An :class:`openhlm.MDM`; a DataFrame or file path needs ``id=`` (and optionally a
-        ``level2=`` table).
+        ``level2=`` table).  Three-level models (HLM3's equation format, ``P``/``B``/``G``
+        coefficients): an :class:`openhlm.MDM3`, or data with ``id=(level-2 ID, level-3 ID)``
+        and optionally ``level2=`` and ``level3=`` tables; the result is an ``HLM3Results``.
     method : {"reml", "ml"}
         Restricted (HLM's default) or full maximum likelihood.
     mode : {"exact", "hlm"}
@@ -101,4 +103,4 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
         exploratory=exploratory)
-    return run(model, data, options, id=id, level2=level2)
+    return run(model, data, options, id=id, level2=level2, level3=level3)

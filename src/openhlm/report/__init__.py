@@ -22,6 +22,7 @@ from openhlm.report import (
     exploratory_sections,  # noqa: F401  (registers its renderers)
     heterogeneous_sections,  # noqa: F401  (registers its renderers)
     hypothesis_sections,  # noqa: F401  (registers its renderers)
+    text3,  # noqa: F401  (registers the three-level renderers)
     weighting,  # noqa: F401  (registers its renderers)
 )
 from openhlm.report.extras import register_extra
@@ -64,6 +65,7 @@ def register_renderers() -> None:
                     (DevianceTest, _lines(hypothesis_sections.deviance_test_text)),
                     (ExploratoryAnalysis, _lines(exploratory_sections.exploratory_text))):
         set_renderer("text", cls, fn, replace=False)
+    text3.register_renderers3()
 
 
 register_renderers()

@@ -28,7 +28,9 @@ from openhlm.inference.infer import infer
 from openhlm.results import HLMResults
 from openhlm.runner.imputed import data_sets, pool_results
 from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
+from openhlm.runner.three_level import is_three_level, run3
 from openhlm.spec.equations import validate_spec
+from openhlm.spec.equations3 import looks_three_level
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 
@@ -36,7 +38,7 @@ __all__ = ["run"]
 
 
 def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
-        id: str | None = None, level2: Any = None) -> HLMResults:
+        id: Any = None, level2: Any = None, level3: Any = None) -> HLMResults:
     """Fit ``model`` to ``data`` as ``options`` say, and compute everything HLM2 prints.
 
     Parameters
@@ -46,7 +48,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         ``options.heterogeneous_sigma2`` are added to it).
     data : MDM, DataFrame, path, or a list of them
         A DataFrame or a path needs ``id=`` (and optionally ``level2=``); a list of data sets,
-        or ``options.imputation``, means multiply imputed data (pooled).
+        or ``options.imputation``, means multiply imputed data (pooled).  An ``MDM3``, a
+        ``level3=`` table or ``id=(level-2 ID, level-3 ID)`` means a three-level model
+        (:mod:`openhlm.runner.three_level`; returns ``HLM3Results``).
     options : FitOptions, optional
         Defaults: :class:`FitOptions()`.
 
@@ -55,6 +59,13 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
     HLMResults
     """
     options = FitOptions() if options is None else options
+    if is_three_level(data, id, level3):
+        return run3(model, data, options, id=id, level2=level2, level3=level3)  # type: ignore
+    if isinstance(model, str) and looks_three_level(model):
+        raise SpecError("the model is in HLM3's three-level format (P, B, G coefficients) but "
+                        "the data are two-level: build a three-level MDM with "
+                        "openhlm.build_mdm(..., id=(level-2 ID, level-3 ID)) or pass "
+                        "id=(level-2 ID, level-3 ID)")
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed(model, data, options, id=id, level2=level2)
     return _run_one(model, as_mdm(data, id=id, level2=level2), options)

@@ -166,19 +166,36 @@ def _table(ctx: _Context, doc: dict[str, Any], key: str, required: bool = False)
     return dict(value)
 
 
+def _ids(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``id = "id"`` (two levels) or ``id = ["childid", "schoolid"]`` (three levels)."""
+    value = d.get("id")
+    if isinstance(value, list):
+        if len(value) != 2 or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ctx.error(t + ("id",), "must be one name, or two names for a three-level "
+                            "model (the level-2 ID, then the level-3 ID)")
+        return value[0].strip(), value[1].strip()
+    return _name(ctx, t, d, "id"), None
+
+
 def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> DataSection:
     t = ("data",)
     d = _table(ctx, doc, "data", required=True)
-    _check_keys(ctx, t, d, ("level1", "level2", "mdm", "id", "missing"))
+    _check_keys(ctx, t, d, ("level1", "level2", "level3", "mdm", "id", "missing"))
+    id2, id3 = _ids(ctx, t, d)
     section = DataSection(
         level1=_path(ctx, t, d, "level1", base),
         level2=_path(ctx, t, d, "level2", base),
         mdm=_path(ctx, t, d, "mdm", base),
-        id=_name(ctx, t, d, "id"),
+        id=id2,
         missing=_choice(  # type: ignore[arg-type]
             ctx, t, d, "missing", ("analysis", "listwise"), "analysis"
         ),
+        level3=_path(ctx, t, d, "level3", base),
+        id3=id3,
     )
+    if section.level3 is not None and section.id3 is None:
+        raise ctx.error(t + ("id",), "must name the level-2 and the level-3 ID with a level3 "
+                        "file", ' (e.g. id = ["childid", "schoolid"])')
     if section.mdm is None and section.level1 is None:
         raise ctx.error(t, "needs level1 (and usually level2 and id), or mdm",
                         " (e.g. level1 = \"hsb1.sav\", level2 = \"hsb2.sav\", id = \"id\")")
@@ -284,7 +301,8 @@ def _hypotheses_section(ctx: _Context, doc: dict[str, Any]) -> HypothesesSection
 def _output_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> OutputSection:
     t = ("output",)
     d = _table(ctx, doc, "output")
-    keys = ("report", "json", "html", "level1_residuals", "level2_residuals")
+    keys = ("report", "json", "html", "level1_residuals", "level2_residuals",
+            "level3_residuals")
     _check_keys(ctx, t, d, keys + ("format", "exploratory"))
     paths = {k: _path(ctx, t, d, k, base) for k in keys}
     return OutputSection(**paths, format=_choice(ctx, t, d, "format", RESIDUAL_FORMATS, "csv"),

@@ -48,6 +48,14 @@ class DataSection:
     mdm: Path | None = None
     id: str | None = None
     missing: Literal["analysis", "listwise"] = "analysis"
+    #: three-level models (HLM3): the level-3 file and the level-3 ID (``id = ["childid",
+    #: "schoolid"]`` in the file: the IDs from level 2 upward)
+    level3: Path | None = None
+    id3: str | None = None
+
+    @property
+    def three_level(self) -> bool:
+        return self.level3 is not None or self.id3 is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,8 @@ class OutputSection:
     level1_residuals: Path | None = None
     level2_residuals: Path | None = None
     format: str = "csv"
+    #: three-level models: the level-3 residual file
+    level3_residuals: Path | None = None
     exploratory: tuple[str, ...] = ()
 
 

@@ -48,10 +48,12 @@ def format_model_file(mf: ModelFile) -> str:
     base = mf.path.parent if mf.path is not None else None
     d, m, e, w, h, o = mf.data, mf.model, mf.estimation, mf.weights, mf.hypotheses, mf.output
     out = [f"title = {_toml_string(mf.title)}", "", "[data]"]
-    for key in ("level1", "level2", "mdm"):
+    for key in ("level1", "level2", "level3", "mdm"):
         if getattr(d, key) is not None:
             out.append(f"{key} = {_toml_path(getattr(d, key), base)}")
-    if d.id is not None:
+    if d.id is not None and d.id3 is not None:
+        out.append(f"id = [{_toml_string(d.id)}, {_toml_string(d.id3)}]")
+    elif d.id is not None:
         out.append(f"id = {_toml_string(d.id)}")
     out += [f"missing = {_toml_string(d.missing)}", "", "[model]",
             f"equations = {_toml_equations(m.equations)}"]
@@ -75,7 +77,8 @@ def format_model_file(mf: ModelFile) -> str:
         out.append(f"deviance_test = {{deviance = {h.deviance_test.deviance!r}, "
                    f"parameters = {h.deviance_test.parameters}{convention}}}")
     out += ["", "[output]"]
-    for key in ("report", "json", "html", "level1_residuals", "level2_residuals"):
+    for key in ("report", "json", "html", "level1_residuals", "level2_residuals",
+                "level3_residuals"):
         if getattr(o, key) is not None:
             out.append(f"{key} = {_toml_path(getattr(o, key), base)}")
     out.append(f"format = {_toml_string(o.format)}")

@@ -259,7 +259,8 @@ class FitOptions:
             output=Output(report=o.report, json=o.json, html=o.html, title=mf.title or None),
             # csv is [output]'s default format: then each file's suffix decides
             residuals=Residuals(o.level1_residuals, o.level2_residuals,
-                                None if o.format == "csv" else o.format),
+                                None if o.format == "csv" else o.format,
+                                level3=o.level3_residuals),
             sources=sources)
         return options.with_overrides(**overrides)
 
@@ -354,7 +355,7 @@ class FitOptions:
                                          self.tests.homogeneity, deviance),
             output=OutputSection(
                 report=o.report, json=o.json, html=o.html, level1_residuals=r.level1,
-                level2_residuals=r.level2, format=r.format or "csv",
+                level2_residuals=r.level2, format=r.format or "csv", level3_residuals=r.level3,
                 exploratory=(self.exploratory,) if isinstance(self.exploratory, str)
                 else tuple(self.exploratory or ())))
 

@@ -141,9 +141,11 @@ class Residuals:
     format: str | None = None
     extra_level1: tuple[str, ...] = ()
     extra_level2: tuple[str, ...] = ()
+    #: three-level models: the level-3 residual file
+    level3: Path | None = None
 
     def __post_init__(self) -> None:
-        for key in ("level1", "level2"):
+        for key in ("level1", "level2", "level3"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, key, Path(value))
@@ -152,7 +154,7 @@ class Residuals:
 
     @property
     def requested(self) -> bool:
-        return self.level1 is not None or self.level2 is not None
+        return self.level1 is not None or self.level2 is not None or self.level3 is not None
 
 
 @dataclass(frozen=True)

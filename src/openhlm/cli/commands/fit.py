@@ -51,7 +51,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *,
     data = parser.add_argument_group("data (command files; overrides a TOML file's [data])")
     data.add_argument("--level1", metavar="FILE", help="level-1 data file (or the only file)")
     data.add_argument("--level2", metavar="FILE", help="level-2 data file")
-    data.add_argument("--id", metavar="ID", help="ID variable linking the levels")
+    data.add_argument("--level3", metavar="FILE",
+                      help="level-3 data file (three-level models; --id L2ID,L3ID)")
+    data.add_argument("--id", metavar="ID",
+                      help="ID variable linking the levels (three levels: L2ID,L3ID)")
     data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
     est = parser.add_argument_group("estimation (overrides the file's settings)")
     est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
@@ -126,15 +129,15 @@ class FitJob:
 
 # -- building the job ------------------------------------------------------------------------
 
-def _mdm_from_args(args: argparse.Namespace, *, required: bool, what: str) -> MDM | None:
+def _mdm_from_args(args: argparse.Namespace, *, required: bool, what: str) -> Any:
     from openhlm.errors import MDMError
 
     if args.mdm is not None:
         if args.level1 is not None:
             raise MDMError("give either --mdm or --level1/--level2/--id, not both")
-        from openhlm.data.mdm import MDM
+        from openhlm.data.build import load_any_mdm
 
-        return MDM.load(args.mdm)
+        return load_any_mdm(args.mdm)
     if args.level1 is None:
         if required:
             raise MDMError(f"{what} needs data: give --level1 FILE [--level2 FILE] --id ID "
@@ -142,8 +145,17 @@ def _mdm_from_args(args: argparse.Namespace, *, required: bool, what: str) -> MD
         return None
     if args.id is None:
         raise MDMError("--id is required with --level1 (the ID variable linking the levels)")
-    from openhlm.data.mdm import build_mdm
     from openhlm.datasets import resolve_path
+
+    level3 = getattr(args, "level3", None)
+    if level3 is not None or "," in args.id:
+        from openhlm.data.mdm3 import build_mdm3
+
+        ids = tuple(n.strip() for n in args.id.split(","))
+        return build_mdm3(resolve_path(args.level1),
+                          None if args.level2 is None else resolve_path(args.level2),
+                          None if level3 is None else resolve_path(level3), id=ids)
+    from openhlm.data.mdm import build_mdm
 
     return build_mdm(resolve_path(args.level1),
                      None if args.level2 is None else resolve_path(args.level2), id=args.id)
@@ -171,22 +183,37 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
     mdm = _mdm_from_args(args, required=False, what=str(path))
     if mdm is None:
         mdm = _mdm_from_model_file(mf)
+    from openhlm.data.mdm3 import MDM3
+
+    if isinstance(mdm, MDM3):
+        from openhlm.runner.three_level import as_spec3
+
+        options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
+                                             level2_variables=mdm.level2_variables, **overrides)
+        return FitJob(as_spec3(mf.model.equations, mdm), mdm, options)  # type: ignore[arg-type]
     spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
     options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                          level2_variables=mdm.level2_variables, **overrides)
     return FitJob(spec, mdm, options)
 
 
-def _mdm_from_model_file(mf: Any) -> MDM:
+def _mdm_from_model_file(mf: Any) -> Any:
     from openhlm.errors import CommandFileError
 
     d = mf.data
     if d.mdm is not None:
-        from openhlm.data.mdm import MDM
+        from openhlm.data.build import load_any_mdm
 
-        return MDM.load(d.mdm)
+        return load_any_mdm(d.mdm)
     if d.level1 is None or d.id is None:
         raise CommandFileError(f"{mf.source}: [data] needs level1 and id (or mdm)")
+    if d.three_level:
+        from openhlm.data.mdm3 import build_mdm3
+
+        return build_mdm3(_data_path(d.level1, "level1", mf.source),
+                          None if d.level2 is None else _data_path(d.level2, "level2", mf.source),
+                          None if d.level3 is None else _data_path(d.level3, "level3", mf.source),
+                          id=(d.id, d.id3), missing=d.missing)
     from openhlm.data.mdm import build_mdm
 
     return build_mdm(_data_path(d.level1, "level1", mf.source),
@@ -267,13 +294,16 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
 
 # -- running it ------------------------------------------------------------------------------
 
-def run_job(job: FitJob) -> tuple[HLMResults, str]:
+def run_job(job: FitJob) -> tuple[Any, str]:
     """Fit the job's model (:func:`openhlm.runner.run`) and render the text report:
-    ``(results, text)``."""
+    ``(results, text)``; three-level models give ``HLM3Results`` and HLM3's report."""
     from openhlm.report.text import render_text
+    from openhlm.results.three_level import HLM3Results
     from openhlm.runner import run
 
-    results = run(job.model, job.mdm, job.options)
+    results: Any = run(job.model, job.mdm, job.options)
+    if isinstance(results, HLM3Results):
+        return results, results.report()
     o = job.options.output
     text = render_text(results, ols_units=o.ols_units, full=o.full, title=o.title,
                        command_file=job.options.sources.get("command_file"))
@@ -317,7 +347,15 @@ def _fit(args: argparse.Namespace) -> int:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
     report = None if _is_stdout(o.report) else o.report
+    results: Any
     results, text = run_job(job)
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results) and (o.html is not None
+                                             or job.options.residuals.level1 is not None):
+        raise SpecError("HTML reports and level-1 residual files are not available for "
+                        "three-level models yet (use the text report, --json and the level-2 "
+                        "and level-3 residual files)")
     if report is not None:
         _write(report, text)
     elif not (_is_stdout(o.json) or _is_stdout(o.html)):
@@ -325,13 +363,19 @@ def _fit(args: argparse.Namespace) -> int:
     if o.json is not None:
         from openhlm.report.json import results_to_dict
 
-        _write(o.json, json.dumps(results_to_dict(results), indent=2, allow_nan=False) + "\n")
+        data = results.to_dict() if isinstance(results, HLM3Results) else \
+            results_to_dict(results)
+        _write(o.json, json.dumps(data, indent=2, allow_nan=False) + "\n")
     if o.html is not None:
         from openhlm.report.html import render_html
 
         _write(o.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
                        "report</title></head><body>\n" + render_html(results)
                        + "\n</body></html>\n")
-    if job.options.residuals.requested:
+    if isinstance(results, HLM3Results):
+        r = job.options.residuals
+        if r.level2 is not None or r.level3 is not None:
+            results.write_residuals(level2=r.level2, level3=r.level3, format=r.format)
+    elif job.options.residuals.requested:
         write_residual_files(results, job.options.residuals)
     return 0

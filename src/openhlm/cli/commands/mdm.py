@@ -11,10 +11,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from openhlm.data.mdm import MDM
+from typing import Any
 
 __all__ = ["register"]
 
@@ -46,10 +43,23 @@ def _add_data_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
         help="level-2 data file, one record per unit (omit for a single file)",
     )
     group.add_argument(
+        "--level3",
+        metavar="FILE",
+        help="level-3 data file, one record per level-3 unit (three-level MDM; with "
+        "--id L2ID,L3ID)",
+    )
+    group.add_argument(
         "--id",
         metavar="ID",
         required=required,
-        help="ID variable linking the levels (case-insensitive)",
+        help="ID variable linking the levels (case-insensitive); a three-level MDM: the "
+        "level-2 and the level-3 ID, L2ID,L3ID",
+    )
+    group.add_argument(
+        "--level3-vars",
+        metavar="E,F",
+        type=_names,
+        help="level-3 variables to keep (three-level MDM)",
     )
     group.add_argument(
         "--level1-vars",
@@ -123,10 +133,21 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _mdm_from_files(args: argparse.Namespace) -> MDM:
+def _mdm_from_files(args: argparse.Namespace) -> Any:
     from openhlm.data.mdm import build_mdm
     from openhlm.datasets import resolve_path
 
+    if args.level3 is not None or "," in args.id:
+        from openhlm.data.mdm3 import build_mdm3
+
+        return build_mdm3(
+            resolve_path(args.level1),
+            None if args.level2 is None else resolve_path(args.level2),
+            None if args.level3 is None else resolve_path(args.level3),
+            id=tuple(n.strip() for n in args.id.split(",")),
+            level1_variables=args.level1_vars, level2_variables=args.level2_vars,
+            level3_variables=args.level3_vars, missing=args.missing,
+            drop_incomplete_units=args.drop_incomplete_units)
     return build_mdm(
         resolve_path(args.level1),
         None if args.level2 is None else resolve_path(args.level2),
@@ -155,9 +176,9 @@ def _describe(args: argparse.Namespace) -> int:
             "give exactly one of: an MDM file, --example NAME, or --level1 FILE (with --id)"
         )
     if args.mdm_file is not None:
-        from openhlm.data.mdm import MDM
+        from openhlm.data.build import load_any_mdm
 
-        mdm = MDM.load(args.mdm_file)
+        mdm = load_any_mdm(args.mdm_file)
     elif args.example is not None:
         from openhlm.datasets import load
 

@@ -1,0 +1,291 @@
+"""Every number HLM3 prints, computed once from :class:`Estimates3`: :func:`infer3`.
+
+* Fixed effects: model-based SEs ``sqrt(diag(sigma^2 (A'V^-1A)^-1))`` and robust SEs (CR0
+  sandwich clustered on level-3 units), t ratios, HLM's approximate d.f.: ``K - F_pq`` for a
+  gamma of ``Bpq`` random at level 3; else ``J - F_p`` (``F_p`` gammas of ``Pp``) when ``Pp``
+  is random at level 2; else ``N - F``.
+* Reliabilities (Raudenbush & Bryk 2002, ch. 8): level 2, the mean over level-2 units with
+  full-rank ``Z2'Z2`` of ``tau_pi,pp / (tau_pi,pp + v_jk,pp)``, ``v_jk = sigma^2 (Z2'Z2)^-1``
+  (the unit's OLS sampling variance of its random pi's); level 3, the mean over level-3 units of
+  ``tau_beta,qq / (tau_beta,qq + V_k,qq)``, ``V_k = sigma^2 (Z3' V_b^-1 Z3)_k^-1`` (the
+  sampling variance of the unit's GLS estimate given level 2).
+* Chi-square tests of tau = 0: level 3, ``sum_k d_kq^2 / V_k,qq`` over those units, ``d_k`` the
+  unit's GLS deviation of its random betas from the fitted fixed part, d.f. ``K' - F_pq``;
+  level 2, ``sum_j d_jp^2 / v_jk,pp`` over units with more rows than random pi's, ``d_j`` the
+  unit's OLS deviation of its random pi's from the fitted fixed part plus the level-3 empirical
+  Bayes effects, d.f. ``J' - Q_p`` (``Q_p`` betas in the equation of ``Pp``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from scipy import special
+from scipy import stats as sps
+
+from openhlm.errors import HypothesisError
+from openhlm.estimation.three_level.design import level3_values
+from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
+from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
+from openhlm.inference.glh import parse_hypothesis_rows, wald_test
+from openhlm.results.hypotheses import DevianceTest, GLHResult, LinearHypothesis
+from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
+
+__all__ = ["compare3", "deviance_test3", "glh3", "infer3"]
+
+
+def _two_sided(t: float, df: float) -> float:
+    return float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else float("nan")
+
+
+def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
+    """The :class:`HLM3Results` of ``est``."""
+    design = est.design
+    spec = design.spec
+    N, J, K = design.n1, design.n2, design.n3
+    F = design.n_fixed
+    se = np.sqrt(np.diag(est.cov_gamma))
+    rse = np.sqrt(np.diag(est.cov_gamma_robust))
+    rows = []
+    f = 0
+    for pi in spec.pis:
+        F_p = sum(b.equation.n_gammas for b in pi.betas)
+        for beta in pi.betas:
+            eq = beta.equation
+            if eq.random:
+                df = K - eq.n_gammas
+            elif pi.random:
+                df = J - F_p
+            else:
+                df = N - F
+            preds = (["INTRCPT3"] if eq.intercept else []) + [p.name.upper()
+                                                              for p in eq.predictors]
+            for pred, label in zip(preds, beta.gamma_labels(), strict=True):
+                t, rt = est.gamma[f] / se[f], est.gamma[f] / rse[f]
+                rows.append(FixedEffect3(pi=pi.label, beta=beta.label, predictor=pred,
+                                         gamma=label, estimate=float(est.gamma[f]),
+                                         se=float(se[f]), t=float(t), df=int(df),
+                                         p=_two_sided(t, df), robust_se=float(rse[f]),
+                                         robust_t=float(rt), robust_p=_two_sided(rt, df)))
+                f += 1
+    rel2, rel3, chi2 = _reliability_and_chi2(est)
+    random_pis = spec.random_pis
+    random_betas = spec.random_betas
+    components = [VarianceComponent3(1, "e", "level-1", float(np.sqrt(est.sigma2)),
+                                     float(est.sigma2))]
+    for i, pi in enumerate(random_pis):
+        v = float(est.tau_pi[i, i])
+        df, c, p = chi2["level2"][i]
+        components.append(VarianceComponent3(2, f"R{pi.index}", pi.short_label,
+                                             float(np.sqrt(max(v, 0))), v, df, c, p))
+    beta_labels = []
+    for i, beta in enumerate(random_betas):
+        pi = next(p for p in spec.pis if p.index == beta.p)
+        label = f"{pi.short_label}/{beta.label}"
+        beta_labels.append(label)
+        v = float(est.tau_beta[i, i])
+        df, c, p = chi2["level3"][i]
+        components.append(VarianceComponent3(3, f"U{beta.p}{beta.q}", label,
+                                             float(np.sqrt(max(v, 0))), v, df, c, p))
+    eb = _eb(est)
+    ses = _variance_ses(est)
+    return HLM3Results(
+        **eb,
+        **ses,
+        spec=spec, method=est.method, mode=mode, n_level1=N, n_level2=J, n_level3=K,
+        deleted_rows=design.deleted_rows, sources=tuple(design.mdm.sources), fixed=tuple(rows),
+        covariance=est.cov_gamma, robust_covariance=est.cov_gamma_robust, sigma2=est.sigma2,
+        tau_pi=est.tau_pi, tau_pi_labels=tuple(p.short_label for p in random_pis),
+        tau_beta=est.tau_beta, tau_beta_labels=tuple(beta_labels),
+        variance_components=tuple(components), reliability_level2=rel2,
+        reliability_level3=rel3, deviance=est.deviance, n_parameters=est.n_parameters,
+        converged=est.converged, iterations=est.iterations,
+        id_names=tuple(design.mdm.ids))  # type: ignore[arg-type]
+
+
+def _variance_ses(est: Estimates3) -> dict:
+    """SEs of sigma^2, tau(pi) and tau(beta) from their asymptotic covariance."""
+    stats = est.extras["stats"]
+    cov = variance_covariance(stats, est.theta, est.sigma2, est.method == "reml")
+    se = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else \
+        np.full(len(cov), np.nan)
+    out: dict = {"sigma2_se": float(se[0])}
+    start = 1
+    for key, r in (("tau_pi_se", stats.n_r2), ("tau_beta_se", stats.n_r3)):
+        m = np.zeros((r, r))
+        low = np.tril_indices(r)
+        m[low] = se[start:start + len(low[0])]
+        out[key] = m + np.tril(m, -1).T
+        start += len(low[0])
+    return out
+
+
+def _eb(est: Estimates3) -> dict:
+    """The empirical Bayes block of the results (residual files)."""
+    stats = est.extras["stats"]
+    design = est.design
+    mdm = design.mdm
+    gamma_c = est.gamma.copy()
+    if stats.intercept is not None:
+        gamma_c[stats.intercept] += float(stats.shift @ est.gamma) - stats.y_mean
+    r_hat, u_hat = random_effects(stats, est.theta, gamma_c)
+    fixed = np.zeros((design.n3, len(design.spec.random_betas)))
+    f = 0
+    col = 0
+    for beta in design.spec.betas:
+        eq = beta.equation
+        preds = ([None] if eq.intercept else []) + list(eq.predictors)
+        if eq.random:
+            for k, pred in enumerate(preds):
+                fixed[:, col] += est.gamma[f + k] * level3_values(mdm, pred)
+            col += 1
+        f += len(preds)
+    ids3 = np.asarray(mdm.level3_ids)
+    return {
+        "level2_ids": tuple(str(u) for u in mdm.unit_ids),
+        "level2_level3": tuple(str(u) for u in ids3[np.asarray(design.level3_index)]),
+        "level2_n": np.bincount(design.unit_index, minlength=design.n2),
+        "eb_level2": r_hat,
+        "level3_ids": tuple(str(u) for u in ids3),
+        "level3_n": np.bincount(design.level3_index, minlength=design.n3),
+        "eb_level3": u_hat,
+        "fixed_level3": fixed,
+    }
+
+
+def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[float, ...],
+                                                    dict[str, list]]:
+    stats = est.extras["stats"]
+    design = est.design
+    F, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
+    sigma2 = est.sigma2
+    # centred gamma (the statistics are of the centred columns)
+    gamma_c = est.gamma.copy()
+    if stats.intercept is not None:
+        gamma_c[stats.intercept] += float(stats.shift @ est.gamma) - stats.y_mean
+    spec = design.spec
+    out: dict[str, list] = {"level2": [], "level3": []}
+    # ---- level 3
+    rel3: list[float] = []
+    u_hat = np.zeros((design.n3, r3))
+    if r3:
+        Wk = level3_blocks(stats, est.theta)
+        z = list(range(F, F + r3))
+        Wzz = Wk[:, z][:, :, z]
+        s = Wk[:, z, F + r3] - Wk[:, z][:, :, :F] @ gamma_c      # Z3'V_b^-1 r
+        T3 = est.tau_beta / sigma2
+        # EB: T3 Z3'V_k^-1 r = T3 (I + Wzz T3)^-1 s
+        u_hat = np.einsum("ab,kb->ka", T3, np.linalg.solve(
+            np.eye(r3) + Wzz @ T3, s[:, :, None])[:, :, 0])
+        good = np.linalg.cond(Wzz) < 1e12                            # batched over units
+        Vk = sigma2 * np.linalg.inv(Wzz[good])
+        d = np.linalg.solve(Wzz[good], s[good][:, :, None])[:, :, 0]
+        for i, beta in enumerate(spec.random_betas):
+            tau = est.tau_beta[i, i]
+            rel3.append(float(np.mean(tau / (tau + Vk[:, i, i]))))
+            c = float(np.sum(d[:, i] ** 2 / Vk[:, i, i]))
+            df = int(good.sum()) - beta.equation.n_gammas
+            out["level3"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
+    # ---- level 2
+    rel2: list[float] = []
+    if r2:
+        S = stats.S
+        Szz = S[:, g:, g:]
+        n_j = np.bincount(design.unit_index, minlength=design.n2)
+        cond = np.linalg.cond(Szz)
+        good = (cond < 1e12) & (n_j > r2)
+        ok = cond < 1e12
+        inv = np.linalg.inv(Szz[ok])
+        for i in range(r2):
+            tau = est.tau_pi[i, i]
+            rel2.append(float(np.mean(tau / (tau + sigma2 * inv[:, i, i]))))
+        rhs = S[:, g:, F + r3] - S[:, g:, :F] @ gamma_c
+        if r3:
+            rhs = rhs - np.einsum("jab,jb->ja", S[:, g:, F:F + r3],
+                                  u_hat[design.level3_index])
+        d = np.linalg.solve(Szz[good], rhs[good][:, :, None])[:, :, 0]
+        inv_good = np.linalg.inv(Szz[good])
+        for i, pi in enumerate(spec.random_pis):
+            c = float(np.sum(d[:, i] ** 2 / (sigma2 * inv_good[:, i, i])))
+            df = int(good.sum()) - len(pi.betas)
+            out["level2"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
+    return tuple(rel2), tuple(rel3), out
+
+
+def glh3(results: HLM3Results, hypotheses: Any, *, robust: bool | None = None) -> GLHResult:
+    """General linear hypotheses ``C gamma = d`` on a three-level model's gammas (HLM's
+    "Hypothesis Testing"): Wald chi-squares with the robust (primary, as HLM prints) and the
+    model-based covariance.
+
+    ``hypotheses``: one hypothesis as text rows (``"G001 = 0; G101 = 0"``, ``"G010 = G020"``)
+    or a list of row strings inside a list (``[["G001 = 0", "G101 = 0"]]``); a list of
+    strings is a list of hypotheses.
+    """
+    if isinstance(hypotheses, str):
+        items: list[Any] = [hypotheses]
+    elif isinstance(hypotheses, (list, tuple)):
+        items = list(hypotheses)
+    else:
+        raise HypothesisError("three-level hypotheses are text rows such as 'G001 = 0; "
+                              "G101 = 0' (or a list of them)")
+    labels = tuple(r.gamma for r in results.fixed)
+    g = np.array([r.estimate for r in results.fixed])
+    V, Vr = results.covariance, results.robust_covariance
+    primary: Literal["robust", "model"] = "model" if robust is False else "robust"
+    out = []
+    for h in items:
+        C, d, names = parse_hypothesis_rows(h, labels)
+        if np.linalg.matrix_rank(C) < C.shape[0]:
+            raise HypothesisError(f"the rows of the hypothesis '{'; '.join(names)}' are "
+                                  "linearly dependent: remove the redundant rows")
+        out.append(LinearHypothesis(
+            label="; ".join(names), rows=names, contrast=C, rhs=d, estimate=C @ g - d,
+            se=np.sqrt(np.diag(C @ V @ C.T)), robust_se=np.sqrt(np.diag(C @ Vr @ C.T)),
+            model=wald_test(g, V, C, d), robust=wald_test(g, Vr, C, d), primary=primary))
+    return GLHResult(gammas=labels, coefficients=tuple(r.pi for r in results.fixed),
+                     coefficient_codes=tuple(r.gamma[:3].replace("G", "B") for r in
+                                             results.fixed),
+                     predictors=tuple(r.predictor for r in results.fixed), estimates=g,
+                     hypotheses=tuple(out))
+
+
+def deviance_test3(results: HLM3Results, *, deviance: float, n_parameters: int,
+                   other: str = "prior model") -> DevianceTest:
+    """Deviance (likelihood-ratio) test of a three-level model against a prior model given by
+    its deviance and number of estimated parameters (standard convention: -2 log-likelihood, as
+    ``results.deviance`` and lme4).  Under REML only models with the same fixed effects are
+    comparable (the caller's responsibility, as in HLM)."""
+    try:
+        prior = float(deviance)
+        count = int(n_parameters)
+    except (TypeError, ValueError):
+        raise HypothesisError("the prior model's deviance and number of parameters must be "
+                              "numbers") from None
+    if not np.isfinite(prior) or count < 1 or count != n_parameters:
+        raise HypothesisError("the prior model's deviance must be finite and its number of "
+                              "parameters a whole number of at least 1")
+    if count == results.n_parameters:
+        raise HypothesisError(f"the prior model has as many parameters as this one ({count}): "
+                              "a deviance test compares nested models with different numbers "
+                              "of parameters")
+    chi2 = abs(prior - results.deviance)
+    df = abs(count - results.n_parameters)
+    title = ("Statistics for current covariance components model" if results.method == "reml"
+             else "Statistics for the current model")
+    return DevianceTest(chi2=chi2, df=df, p=float(sps.chi2.sf(chi2, df)),
+                        deviance=results.deviance, n_parameters=results.n_parameters,
+                        other_deviance=prior, other_n_parameters=count, method=results.method,
+                        convention="standard", title=title, labels=("current model", other))
+
+
+def compare3(a: HLM3Results, b: HLM3Results) -> DevianceTest:
+    """Deviance test of two fitted three-level models (nested, same data, same method)."""
+    if a.method != b.method:
+        raise HypothesisError("compare models fitted with the same method (both REML or both ML)")
+    if a.n_level1 != b.n_level1:
+        raise HypothesisError("the models were fitted to different numbers of level-1 records")
+    if a.method == "reml" and [r.gamma for r in a.fixed] != [r.gamma for r in b.fixed]:
+        raise HypothesisError("REML deviances are comparable only for models with the same "
+                              "fixed effects; refit both with method='ml'")
+    return deviance_test3(a, deviance=b.deviance, n_parameters=b.n_parameters, other="model b")

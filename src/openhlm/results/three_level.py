@@ -1,0 +1,171 @@
+"""The results of a fitted three-level model (HLM3): immutable, typed, numbers only.
+
+Computed once in :mod:`openhlm.inference.three_level`; printed by :mod:`openhlm.report.text3`
+through the hook of :mod:`openhlm.results.hooks` (``str``, ``report()``, ``to_dict()``,
+``to_json()``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openhlm.results.hooks import render
+from openhlm.spec.model3 import ModelSpec3
+
+__all__ = ["FixedEffect3", "HLM3Results", "VarianceComponent3"]
+
+
+@dataclass(frozen=True)
+class FixedEffect3:
+    """One row of HLM3's "Final estimation of fixed effects"."""
+
+    pi: str                 # "INTRCPT1", "YEAR slope"
+    beta: str               # "INTRCPT2", "BLACK"
+    predictor: str          # "INTRCPT3", "LOWINC"
+    gamma: str              # "G001"
+    estimate: float
+    se: float
+    t: float
+    df: int
+    p: float
+    robust_se: float
+    robust_t: float
+    robust_p: float
+
+
+@dataclass(frozen=True)
+class VarianceComponent3:
+    """One row of "Final estimation of level-1/2/3 variance components"."""
+
+    level: int
+    effect: str             # "e", "R0", "U00"
+    label: str              # "INTRCPT1", "INTRCPT1/INTRCPT2", "level-1"
+    sd: float
+    variance: float
+    df: int | None = None
+    chi2: float | None = None
+    p: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class HLM3Results:
+    """Everything HLM3 prints for one model."""
+
+    spec: ModelSpec3
+    method: str
+    mode: str
+    n_level1: int
+    n_level2: int
+    n_level3: int
+    deleted_rows: int
+    sources: tuple[str, ...]
+    fixed: tuple[FixedEffect3, ...]
+    covariance: np.ndarray
+    robust_covariance: np.ndarray
+    sigma2: float
+    tau_pi: np.ndarray
+    tau_pi_labels: tuple[str, ...]     # "INTRCPT1", "YEAR"
+    tau_beta: np.ndarray
+    tau_beta_labels: tuple[str, ...]   # "INTRCPT1/INTRCPT2", "YEAR/INTRCPT2"
+    variance_components: tuple[VarianceComponent3, ...]
+    reliability_level2: tuple[float, ...]
+    reliability_level3: tuple[float, ...]
+    deviance: float
+    n_parameters: int
+    converged: bool
+    iterations: int
+    id_names: tuple[str, str] = ("", "")
+    extras: dict[str, Any] = field(default_factory=dict)
+    #: empirical Bayes estimates: level-2 units (IDs, their level-3 unit, records, r_hat (J, R2))
+    #: and level-3 units (IDs, level-2 units, u_hat (K, R3), fixed part of each random beta)
+    level2_ids: tuple[str, ...] = ()
+    level2_level3: tuple[str, ...] = ()
+    level2_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eb_level2: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    level3_ids: tuple[str, ...] = ()
+    level3_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eb_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fixed_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: asymptotic SEs of sigma^2, tau(pi), tau(beta) (inverse information of the deviance)
+    sigma2_se: float = float("nan")
+    tau_pi_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    tau_beta_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    # ------------------------------------------------------------------ views
+    @property
+    def gamma(self) -> pd.Series:
+        return pd.Series([r.estimate for r in self.fixed], index=[r.gamma for r in self.fixed],
+                         name="gamma")
+
+    @property
+    def fixed_effects(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.fixed])
+
+    @property
+    def variance_table(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.variance_components])
+
+    @staticmethod
+    def correlations(tau: np.ndarray) -> np.ndarray:
+        """Correlations of a tau matrix (NaN where a variance is 0)."""
+        sd = np.sqrt(np.clip(np.diag(tau), 0, None))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tau / np.outer(sd, sd)
+
+    def level2_residuals(self) -> pd.DataFrame:
+        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ`` and ``EBRp`` (the EB estimate
+        of ``r_p`` for each random ``Pp``)."""
+        frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3),
+                              "NJ": np.asarray(self.level2_n)})
+        for i, pi in enumerate(self.spec.random_pis):
+            frame[f"EBR{pi.index}"] = self.eb_level2[:, i]
+        return frame
+
+    def level3_residuals(self) -> pd.DataFrame:
+        """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units) and, for each random
+        ``Bpq``, ``FVBpq`` (fixed part), ``EBUpq`` (EB estimate of u) and ``ECBpq`` (their
+        sum, the EB coefficient)."""
+        frame = pd.DataFrame({"L3ID": list(self.level3_ids), "NK": np.asarray(self.level3_n)})
+        for i, beta in enumerate(self.spec.random_betas):
+            frame[f"FVB{beta.p}{beta.q}"] = self.fixed_level3[:, i]
+            frame[f"EBU{beta.p}{beta.q}"] = self.eb_level3[:, i]
+            frame[f"ECB{beta.p}{beta.q}"] = self.fixed_level3[:, i] + self.eb_level3[:, i]
+        return frame
+
+    def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,
+                        format: str | None = None) -> dict[str, Path]:
+        """Write the level-2 and/or level-3 residual files (format from the suffix, as for
+        two-level models); ``{"level2": path, "level3": path}``."""
+        written: dict[str, Path] = render("write_residuals", self, level2, level3, format)
+        return written
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = render("dict", self)
+        return out
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
+        kwargs.setdefault("indent", 2)
+        text = json.dumps(self.to_dict(), **kwargs)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def report(self, **options: Any) -> str:
+        text: str = render("text", self, **options)
+        return text
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def __repr__(self) -> str:
+        return (f"HLM3Results(method={self.method!r}, deviance={self.deviance:.6f}, "
+                f"n_level1={self.n_level1}, n_level2={self.n_level2}, "
+                f"n_level3={self.n_level3})")

@@ -1,0 +1,99 @@
+"""The runner of three-level models (HLM3): data -> MDM3 -> ModelSpec3 -> design -> exact
+REML/ML -> HLM3Results.  :func:`openhlm.runner.run` sends here an :class:`MDM3`, a ``level3=``
+table or a two-name ``id=``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pandas as pd
+
+from openhlm.data.mdm3 import MDM3, build_mdm3
+from openhlm.errors import SpecError
+from openhlm.estimation.three_level.design import build_design3
+from openhlm.estimation.three_level.fit import estimate3
+from openhlm.inference.hypotheses import hypotheses_requested
+from openhlm.inference.three_level import deviance_test3, glh3, infer3
+from openhlm.results.three_level import HLM3Results
+from openhlm.spec.equations3 import parse_model3
+from openhlm.spec.model3 import ModelSpec3
+from openhlm.spec.options import FitOptions
+
+__all__ = ["as_mdm3", "as_spec3", "is_three_level", "run3"]
+
+
+def is_three_level(data: Any, id: Any = None, level3: Any = None) -> bool:
+    """Whether the runner's inputs describe three-level data."""
+    return (isinstance(data, MDM3) or level3 is not None
+            or (id is not None and not isinstance(id, str)))
+
+
+def as_mdm3(data: Any, *, id: Any = None, level2: Any = None,
+            level3: Any = None) -> MDM3:
+    if isinstance(data, MDM3):
+        return data
+    if isinstance(data, (pd.DataFrame, str, os.PathLike)):
+        if id is None or isinstance(id, str):
+            raise SpecError("three-level data need id=(level-2 ID, level-3 ID), e.g. "
+                            "id=('childid', 'schoolid')")
+        return build_mdm3(data, level2, level3, id=tuple(id))
+    raise SpecError(f"data must be an openhlm MDM3, a pandas DataFrame or a file path, not "
+                    f"{type(data).__name__}")
+
+
+def as_spec3(model: str | ModelSpec3, mdm: MDM3) -> ModelSpec3:
+    if isinstance(model, ModelSpec3):
+        return model
+    if not isinstance(model, str):
+        raise SpecError(f"model must be equation text or a ModelSpec3, not "
+                        f"{type(model).__name__}")
+    return parse_model3(model, level1_variables=mdm.level1_variables,
+                        level2_variables=mdm.level2_variables,
+                        level3_variables=mdm.level3_variables)
+
+
+def _unsupported(options: FitOptions) -> list[str]:
+    out = []
+    if options.mode != "exact":
+        out.append("mode='hlm' (HLM 6's EM for HLM3)")
+    if tuple(options.constraints):
+        out.append("constraints")
+    if options.weights.used:
+        out.append("weights")
+    if options.heterogeneous_sigma2:
+        out.append("heterogeneous sigma^2")
+    if options.imputation.requested:
+        out.append("multiply imputed data")
+    tests = options.tests
+    if tests.homogeneity:
+        out.append("the homogeneity test of sigma^2")
+    if tests.deviance_test is not None and dict(tests.deviance_test).get(
+            "convention", "standard") != "standard":
+        out.append("deviance tests in HLM's convention")
+    if options.exploratory is not None:
+        out.append("exploratory analysis")
+    return out
+
+
+def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, *,
+         id: Any = None, level2: Any = None, level3: Any = None) -> HLM3Results:
+    """Fit a three-level model (exact REML or ML) and compute HLM3's report."""
+    options = FitOptions() if options is None else options
+    missing = _unsupported(options)
+    if missing:
+        raise SpecError("not available for three-level models yet: " + ", ".join(missing))
+    mdm = as_mdm3(data, id=id, level2=level2, level3=level3)
+    spec = as_spec3(model, mdm)
+    design = build_design3(spec, mdm)
+    est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
+                    tolerance=None)
+    results = infer3(est, mode=options.mode)
+    if hypotheses_requested(options.tests.hypotheses):
+        results.extras["glh"] = glh3(results, options.tests.hypotheses)
+    if options.tests.deviance_test is not None:
+        prior = dict(options.tests.deviance_test)
+        results.extras["deviance_test"] = deviance_test3(
+            results, deviance=prior["deviance"], n_parameters=prior["n_parameters"])
+    return results
