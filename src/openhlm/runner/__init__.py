@@ -53,8 +53,14 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
     Returns
     -------
     HLMResults
+        (:class:`~openhlm.results.glmm.GLMMResults` for a non-normal ``options.outcome``:
+        :mod:`openhlm.runner.glmm`.)
     """
     options = FitOptions() if options is None else options
+    if not options.outcome.normal:
+        from openhlm.runner.glmm import _refuse, run_glmm
+        _refuse(options)
+        return run_glmm(model, as_mdm(data, id=id, level2=level2), options)  # type: ignore
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed(model, data, options, id=id, level2=level2)
     return _run_one(model, as_mdm(data, id=id, level2=level2), options)

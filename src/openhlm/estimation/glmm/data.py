@@ -14,7 +14,7 @@ import numpy as np
 from openhlm.estimation.design import Design
 from openhlm.estimation.glmm.families import Family
 
-__all__ = ["GLMMData", "unit_sum", "unit_outer"]
+__all__ = ["GLMMData", "auxiliary", "check_outcome", "glmm_data", "unit_outer", "unit_sum"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,85 @@ def unit_outer(unit: np.ndarray, w: np.ndarray, X: np.ndarray, Y: np.ndarray,
                 continue
             out[:, r, c] = np.bincount(unit, weights=wX[:, r] * Y[:, c], minlength=J)
     return out
+
+
+def _where(design: Design, rows: np.ndarray) -> str:
+    i = int(np.flatnonzero(rows)[0])
+    units = design.unit_ids[design.unit[rows]]
+    more = f" (and {int(rows.sum()) - 1} more rows)" if rows.sum() > 1 else ""
+    return f"unit {units[0]}, analysis row {i + 1}{more}"
+
+
+def auxiliary(design: Design, name: str | None, what: str) -> np.ndarray | None:
+    """A level-1 variable of the analysis rows (trials, exposure), without missing values."""
+    if name is None:
+        return None
+    frame = design.level1_data
+    cols = {c.lower(): c for c in frame.columns}
+    if name.lower() not in cols:
+        from openhlm.errors import SpecError
+        raise SpecError(f"{what} variable '{name}' is not a level-1 variable of the data "
+                        f"(available: {', '.join(map(str, frame.columns))})")
+    values = frame[cols[name.lower()]].to_numpy(dtype=float)
+    missing = np.isnan(values)
+    if missing.any():
+        from openhlm.errors import DataError
+        raise DataError(f"{what} variable '{name}' is missing in {_where(design, missing)}; "
+                        "delete those rows or fill them in")
+    return values
+
+
+def check_outcome(design: Design, fam: Family, trials: np.ndarray | None,
+                  exposure: np.ndarray | None, *, trials_name: str | None = None,
+                  exposure_name: str | None = None) -> tuple[str, ...]:
+    """Refuse outcomes the distribution cannot have (one-line :class:`DataError` naming the
+    variable and a unit); return notes on units whose outcome never varies."""
+    from openhlm.errors import DataError
+    y = np.asarray(design.y, dtype=float)
+    name = design.spec.outcome
+    whole = np.abs(y - np.round(y)) < 1e-9
+    if fam.distribution == "bernoulli":
+        bad = (y != 0) & (y != 1)
+        if bad.any():
+            v = y[bad][0]
+            raise DataError(f"outcome '{name}' must be 0 or 1 for distribution='bernoulli'; "
+                            f"{_where(design, bad)} has {v:g} (for k of n successes use "
+                            "distribution='binomial' with trials=)")
+    else:
+        bad = (y < 0) | ~whole
+        if bad.any():
+            kind = "successes" if fam.distribution == "binomial" else "counts"
+            raise DataError(f"outcome '{name}' must hold non-negative whole numbers ({kind}) "
+                            f"for distribution='{fam.distribution}'; {_where(design, bad)} has "
+                            f"{y[bad][0]:g}")
+    if trials is not None:
+        bad = (trials <= 0) | (np.abs(trials - np.round(trials)) > 1e-9)
+        if bad.any():
+            raise DataError(f"trials variable '{trials_name}' must hold positive whole numbers; "
+                            f"{_where(design, bad)} has {trials[bad][0]:g}")
+        bad = y > trials
+        if bad.any():
+            raise DataError(f"outcome '{name}' exceeds the number of trials '{trials_name}' in "
+                            f"{_where(design, bad)} ({y[bad][0]:g} > {trials[bad][0]:g})")
+    if exposure is not None:
+        bad = ~(exposure > 0) | ~np.isfinite(exposure)
+        if bad.any():
+            raise DataError(f"exposure variable '{exposure_name}' must be positive; "
+                            f"{_where(design, bad)} has {exposure[bad][0]:g}")
+    notes = []
+    J = design.n_level2
+    n = np.ones_like(y) if trials is None else trials
+    if fam.is_binomial:
+        s = np.bincount(design.unit, weights=y, minlength=J)
+        m = np.bincount(design.unit, weights=n, minlength=J)
+        constant = int(((s == 0) | (s == m)).sum())
+        if constant:
+            notes.append(f"{constant} of {J} units have an outcome that never varies (all "
+                         "0 or all 1); they are kept (they inform the random-effect "
+                         "variance), but their empirical Bayes estimates rest on the prior.")
+    else:
+        s = np.bincount(design.unit, weights=y, minlength=J)
+        zero = int((s == 0).sum())
+        if zero:
+            notes.append(f"{zero} of {J} units have only zero counts.")
+    return tuple(notes)
