@@ -108,7 +108,7 @@ def _solve(st: LinearisedStats, theta: np.ndarray, R: int, reml: bool,
     return _Solved(float(value), beta, sigma2, XtVX, Minv, Lam)
 
 
-def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = True,
+def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
             max_iterations: int = 200, tolerance: float = 1e-10) -> GLMMEstimates:
     """PQL estimates (see the module docstring)."""
     if data.R == 0:
