@@ -224,7 +224,7 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "overdispersion": _num(results.overdispersion),
         "deviance": _num(results.deviance),
         "n_parameters": results.n_parameters,
-        "convergence": {"converged": results.converged, "iterations": results.iterations,
+        "convergence": {"converged": bool(results.converged), "iterations": results.iterations,
                         "micro_iterations": results.micro_iterations,
                         "message": results.message},
         "notes": list(results.notes),

@@ -86,6 +86,9 @@ _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_
            "deviance_test", "exploratory", "distribution", "trials", "exposure",
            "quadrature_points", "overdispersion", "pql_likelihood")
 #: Flat names :meth:`FitOptions.with_overrides` accepts for fields of the parts.
+#: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
+_OUTCOME = ("distribution", "trials", "exposure", "quadrature_points", "overdispersion",
+            "pql_likelihood")
 _FLAT = {"ols_units": "output", "full": "output", "title": "output", "report": "output",
          "json": "output", "html": "output"}
 
@@ -229,6 +232,21 @@ class FitOptions:
         top: dict[str, Any] = {}
         parts: dict[str, dict[str, Any]] = {}
         names = {f.name for f in dataclasses.fields(self)}
+        overrides = dict(overrides)
+        changes = {k: overrides.pop(k) for k in _OUTCOME if overrides.get(k) is not None}
+        for k in _OUTCOME:
+            overrides.pop(k, None)
+        distribution = changes.get("distribution", self.outcome.distribution)
+        if overrides.get("method") is not None and distribution != "normal":
+            changes["method"] = overrides.pop("method")
+        if changes:
+            current = dataclasses.asdict(self.outcome)
+            if distribution == "normal":
+                current.update(method=None, quadrature_points=None, overdispersion=False)
+            elif (changes.get("method", current["method"]) != "agq"
+                  and "quadrature_points" not in changes):
+                current["quadrature_points"] = None
+            top["outcome"] = Outcome(**{**current, **changes})
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -237,7 +255,8 @@ class FitOptions:
             elif key in names:
                 top[key] = value
             else:
-                hint = did_you_mean(close_matches(key, sorted(names | set(_FLAT))))
+                hint = did_you_mean(close_matches(key, sorted(names | set(_FLAT)
+                                                          | set(_OUTCOME))))
                 raise SpecError(f"unknown fit option '{key}'{hint}")
         for part, values in parts.items():
             top[part] = dataclasses.replace(top.get(part, getattr(self, part)), **values)
@@ -269,8 +288,16 @@ class FitOptions:
         sources = {"tests": mf.source}
         if o.exploratory:
             sources["exploratory"] = f"{mf.source}: [output] exploratory"
+        m = mf.model
+        hglm = m.distribution != "normal"
+        try:
+            outcome = Outcome(m.distribution, m.trials, m.exposure,
+                              est.method if hglm else None,
+                              est.quadrature_points, m.overdispersion)
+        except SpecError as exc:
+            raise SpecError(f"{mf.source}: {exc}") from None
         options = cls(
-            method=est.method, mode=mode,
+            method="reml" if hglm else est.method, mode=mode, outcome=outcome,
             max_iterations=_file_limit(est.max_iterations, HLM_LIMITS.max_iterations),
             tolerance=_file_limit(est.tolerance, HLM_LIMITS.tolerance),
             constraints=mf.model.constraints, heterogeneous_sigma2=mf.model.heterogeneous_sigma2,
@@ -362,14 +389,19 @@ class FitOptions:
         w, o, r = self.weights, self.output, self.residuals
         mode = str(w.normalize)
         normalize: bool | str = {"within": True, "none": False}.get(mode, mode)
+        oc = self.outcome
         return ModelFile(
             path=Path(path) if path is not None else None, title=o.title or "", data=data,
-            model=ModelSection(equations, constraints, tuple(variance)),
+            model=ModelSection(equations, constraints, tuple(variance),
+                               distribution=oc.distribution, trials=oc.trials,
+                               exposure=oc.exposure, overdispersion=oc.overdispersion),
             estimation=EstimationSection(
-                self.method, self.mode,  # type: ignore[arg-type]
+                self.method if oc.normal else oc.method,  # type: ignore[arg-type]
+                self.mode,  # type: ignore[arg-type]
                 HLM_LIMITS.max_iterations if self.max_iterations is None
                 else self.max_iterations,
-                HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance),
+                HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance,
+                oc.quadrature_points if oc.method == "agq" else None),
             weights=WeightsSection(w.level1, w.level2, w.precision, normalize),
             hypotheses=HypothesesSection(_text_hypotheses(self.tests.hypotheses),
                                          self.tests.homogeneity, deviance),

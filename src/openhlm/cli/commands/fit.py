@@ -16,6 +16,7 @@ file's settings: the run is one :class:`~openhlm.spec.options.FitOptions`, fitte
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,11 +55,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, *,
     data.add_argument("--id", metavar="ID", help="ID variable linking the levels")
     data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
     est = parser.add_argument_group("estimation (overrides the file's settings)")
-    est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
+    est.add_argument("--method", choices=("reml", "ml", "pql", "laplace", "agq"),
+                     help="linear model: REML (default) or full ML; non-normal outcome: pql "
+                          "(default), laplace or agq")
     est.add_argument("--mode", choices=("exact", "hlm"),
                      help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
     est.add_argument("--max-iterations", type=_positive_int, metavar="N",
                      help="iteration limit")
+    est.add_argument("--distribution", choices=("normal", "bernoulli", "binomial", "poisson"),
+                     help="level-1 sampling model (HGLM; default normal = linear model)")
+    est.add_argument("--trials", metavar="VAR", help="binomial: number-of-trials variable")
+    est.add_argument("--exposure", metavar="VAR", help="Poisson: exposure variable")
+    est.add_argument("--quadrature-points", type=_positive_int, metavar="N",
+                     help="--method agq: Gauss-Hermite nodes per random effect (default 10)")
+    est.add_argument("--overdispersion", action="store_true", default=None,
+                     help="PQL (binomial, Poisson): estimate an over-dispersion scale")
     est.add_argument("--tolerance", type=_positive_float, metavar="X",
                      help="convergence criterion (a number > 0)")
 
@@ -171,9 +182,13 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
     mdm = _mdm_from_args(args, required=False, what=str(path))
     if mdm is None:
         mdm = _mdm_from_model_file(mf)
-    spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
     options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                          level2_variables=mdm.level2_variables, **overrides)
+    if not options.outcome.normal and mf.model.distribution == "normal":
+        # distribution given on the command line: the equations need no R
+        mf = dataclasses.replace(mf, model=dataclasses.replace(
+            mf.model, distribution=options.outcome.distribution))
+    spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
     return FitJob(spec, mdm, options)
 
 
@@ -231,7 +246,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's settings (``None``: not given, the file's setting stays)."""
     out: dict[str, Any] = {
         "method": args.method, "mode": args.mode, "max_iterations": args.max_iterations,
-        "tolerance": args.tolerance, "full": True if getattr(args, "full", False) else None}
+        "tolerance": args.tolerance, "full": True if getattr(args, "full", False) else None,
+        "distribution": getattr(args, "distribution", None),
+        "trials": getattr(args, "trials", None), "exposure": getattr(args, "exposure", None),
+        "quadrature_points": getattr(args, "quadrature_points", None),
+        "overdispersion": getattr(args, "overdispersion", None)}
     ols_units = getattr(args, "ols_units", None)
     out["ols_units"] = None if ols_units is None else max(ols_units, 0)
     if getattr(args, "exploratory", None):
@@ -274,6 +293,8 @@ def run_job(job: FitJob) -> tuple[HLMResults, str]:
     from openhlm.runner import run
 
     results = run(job.model, job.mdm, job.options)
+    if not job.options.outcome.normal:
+        return results, results.report()  # type: ignore[return-value]
     o = job.options.output
     text = render_text(results, ols_units=o.ols_units, full=o.full, title=o.title,
                        command_file=job.options.sources.get("command_file"))
@@ -316,6 +337,10 @@ def _fit(args: argparse.Namespace) -> int:
     if len(to_stdout) > 1:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
+    if not job.options.outcome.normal and (o.html is not None
+                                           or job.options.residuals.requested):
+        raise SpecError("HTML reports and residual files are not available for non-normal "
+                        "outcomes yet; use --json (it holds the EB estimates' summary)")
     report = None if _is_stdout(o.report) else o.report
     results, text = run_job(job)
     if report is not None:
@@ -325,7 +350,9 @@ def _fit(args: argparse.Namespace) -> int:
     if o.json is not None:
         from openhlm.report.json import results_to_dict
 
-        _write(o.json, json.dumps(results_to_dict(results), indent=2, allow_nan=False) + "\n")
+        data = (results_to_dict(results) if job.options.outcome.normal
+                else results.to_dict())
+        _write(o.json, json.dumps(data, indent=2, allow_nan=False) + "\n")
     if o.html is not None:
         from openhlm.report.html import render_html
 

@@ -157,7 +157,7 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
             H = obj.hessian(phi)
             break
         H = obj.hessian(phi)
-    converged = bool(res.success) or np.max(np.abs(obj.gradient(phi))) < 1e-3
+    converged = bool(res.success or np.max(np.abs(obj.gradient(phi))) < 1e-3)
     message = "converged" if converged else (
         f"the optimiser stopped without converging ({res.message}); try more "
         "max_iterations, fewer random effects, or method='pql' for starting values")
