@@ -58,8 +58,8 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
     """
     options = FitOptions() if options is None else options
     if not options.outcome.normal:
-        from openhlm.runner.glmm import _refuse, run_glmm
-        _refuse(options)
+        from openhlm.runner.glmm import refuse_unsupported, run_glmm
+        refuse_unsupported(options)
         return run_glmm(model, as_mdm(data, id=id, level2=level2), options)  # type: ignore
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed(model, data, options, id=id, level2=level2)

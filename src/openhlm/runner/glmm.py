@@ -24,10 +24,10 @@ from openhlm.runner.inputs import as_spec
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 
-__all__ = ["run_glmm"]
+__all__ = ["refuse_unsupported", "run_glmm"]
 
 
-def _refuse(options: FitOptions) -> None:
+def refuse_unsupported(options: FitOptions) -> None:
     oc = options.outcome
     what = [name for name, bad in (
         ("mode='hlm' (HLM's own PQL iterations)", options.mode == "hlm"),
@@ -44,7 +44,7 @@ def _refuse(options: FitOptions) -> None:
 
 
 def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResults:
-    _refuse(options)
+    refuse_unsupported(options)
     oc = options.outcome
     spec = as_spec(model, mdm, options.constraints, residual=False)
     design = build_design(spec, mdm)

@@ -230,13 +230,24 @@ def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection
     if not tolerance > 0:
         raise ctx.error(t + ("tolerance",), f"must be positive, not {tolerance}")
     return EstimationSection(
-        method=_choice(ctx, t, d, "method",  # type: ignore[arg-type]
-                       ("reml", "ml", "pql", "laplace", "agq"), "reml"),
+        method=_method(ctx, t, d),  # type: ignore[arg-type]
         mode=_choice(ctx, t, d, "mode", ("exact", "hlm"), "exact"),  # type: ignore[arg-type]
         max_iterations=iterations,
         tolerance=tolerance,
         quadrature_points=_get(ctx, t, d, "quadrature_points", int, None),
     )
+
+
+def _method(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> str:
+    """``method``: reml / ml, or an HGLM's pql / laplace / agq."""
+    value = d.get("method")
+    if isinstance(value, str) and value.lower() in ("pql", "laplace", "agq"):
+        return value.lower()
+    try:
+        return _choice(ctx, t, d, "method", ("reml", "ml"), "reml")
+    except CommandFileError as exc:
+        raise CommandFileError(f"{exc} (or 'pql', 'laplace', 'agq' for a non-normal "
+                               "[model] distribution)") from None
 
 
 def _weights_section(ctx: _Context, doc: dict[str, Any]) -> WeightsSection:

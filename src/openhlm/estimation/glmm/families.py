@@ -60,6 +60,13 @@ class Family:
         mu = np.exp(eta)
         return y - mu, mu
 
+    def weight_derivative(self, eta: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """d w / d eta (minus the third derivative of the row log-density)."""
+        if self.is_binomial:
+            mu = expit(eta)
+            return n * mu * (1.0 - mu) * (1.0 - 2.0 * mu)
+        return np.exp(eta)
+
     def mean(self, eta: np.ndarray) -> np.ndarray:
         """mu: the probability (binomial) or the rate per unit of exposure (Poisson, eta
         without the offset)."""

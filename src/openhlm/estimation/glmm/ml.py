@@ -21,7 +21,7 @@ from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.glmm.quadrature import (
     conditional_modes,
     lambda_matrix,
-    n_theta,
+    laplace_gradient,
     theta_of,
     unit_loglik,
 )
@@ -44,23 +44,33 @@ def glm_start(data: GLMMData, max_iter: int = 50) -> np.ndarray:
 
 
 class Objective:
-    """-2 log L as a function of phi = (beta, theta), with warm-started modes."""
+    """-2 log L as a function of phi = (beta, theta), with warm-started modes.
+
+    Laplace (``nodes=1``) has the exact gradient (:func:`laplace_gradient`); AGQ uses central
+    differences of the deviance.
+    """
 
     def __init__(self, data: GLMMData, nodes: int) -> None:
         self.data, self.nodes = data, nodes
         self.b: np.ndarray | None = None
         self.newton_steps = 0
+        self.evaluations = 0
 
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.data.p
         return phi[:p], lambda_matrix(phi[p:], self.data.R)
 
-    def units(self, phi: np.ndarray, keep: bool = False) -> np.ndarray:
+    def modes(self, phi: np.ndarray, keep: bool = False):
         beta, Lam = self.split(phi)
         modes = conditional_modes(self.data, beta, Lam, self.b)
         self.newton_steps += modes.iterations
+        self.evaluations += 1
         if keep or self.b is None:
             self.b = modes.b
+        return beta, Lam, modes
+
+    def units(self, phi: np.ndarray, keep: bool = False) -> np.ndarray:
+        beta, Lam, modes = self.modes(phi, keep)
         return unit_loglik(self.data, beta, Lam, modes, self.nodes)
 
     def __call__(self, phi: np.ndarray, keep: bool = False) -> float:
@@ -70,7 +80,18 @@ class Objective:
     def steps(self, phi: np.ndarray, rel: float) -> np.ndarray:
         return rel * np.maximum(1.0, np.abs(phi))
 
+    def value_and_gradient(self, phi: np.ndarray, keep: bool = True
+                           ) -> tuple[float, np.ndarray]:
+        if self.nodes != 1:
+            return self(phi, keep), self.gradient(phi)
+        beta, Lam, modes = self.modes(phi, keep)
+        value = -2.0 * (unit_loglik(self.data, beta, Lam, modes, 1).sum() + self.data.constant)
+        gb, gt = laplace_gradient(self.data, beta, Lam, modes)
+        return float(value), -2.0 * np.concatenate([gb, gt])
+
     def gradient(self, phi: np.ndarray, rel: float = 1e-5) -> np.ndarray:
+        if self.nodes == 1:
+            return self.value_and_gradient(phi, keep=False)[1]
         h = self.steps(phi, rel)
         g = np.empty_like(phi)
         for i in range(phi.size):
@@ -80,8 +101,16 @@ class Objective:
         return g
 
     def hessian(self, phi: np.ndarray, rel: float = 1e-4) -> np.ndarray:
-        h = self.steps(phi, rel)
         n = phi.size
+        if self.nodes == 1:      # central differences of the exact gradient
+            h = self.steps(phi, rel / 10.0)
+            H = np.empty((n, n))
+            for i in range(n):
+                e = np.zeros(n)
+                e[i] = h[i]
+                H[:, i] = (self.gradient(phi + e) - self.gradient(phi - e)) / (2.0 * h[i])
+            return (H + H.T) / 2.0
+        h = self.steps(phi, rel)
         f0 = self(phi)
         H = np.empty((n, n))
         for i in range(n):
@@ -97,7 +126,10 @@ class Objective:
         return H
 
     def unit_scores(self, phi: np.ndarray, rel: float = 1e-5) -> np.ndarray:
-        """d log L_j / d beta for every unit (J, p), by central differences."""
+        """d log L_j / d beta for every unit (J, p)."""
+        if self.nodes == 1:
+            beta, Lam, modes = self.modes(phi)
+            return laplace_gradient(self.data, beta, Lam, modes, per_unit=True)[0]
         p = self.data.p
         h = self.steps(phi, rel)
         S = np.empty((self.data.J, p))
@@ -111,12 +143,18 @@ class Objective:
 def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
            tolerance: float = 1e-8, start: tuple[np.ndarray, np.ndarray] | None = None
            ) -> GLMMEstimates:
-    """Maximum likelihood by Laplace (``nodes=1``) or AGQ with ``nodes`` per dimension."""
+    """Maximum likelihood by Laplace (``nodes=1``) or AGQ with ``nodes`` per dimension.
+
+    AGQ starts from the Laplace estimates.
+    """
     if nodes < 1:
         raise EstimationError("quadrature_points must be a positive integer")
     if data.R == 0:
         raise EstimationError("the model has no random effect: fit it as a GLM (add a U term)")
     p, R = data.p, data.R
+    if start is None and nodes > 1:
+        lap = fit_ml(data, 1, max_iterations=max_iterations, tolerance=tolerance)
+        start = (lap.beta, lap.theta)
     obj = Objective(data, nodes)
     if start is None:
         phi0 = np.concatenate([glm_start(data), theta_of(np.eye(R))])
@@ -125,23 +163,22 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     obj(phi0, keep=True)
     notes: list[str] = []
 
-    def fun(phi: np.ndarray) -> float:
-        return obj(phi, keep=True)
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(fun, phi0, jac=lambda x: obj.gradient(x), method="BFGS",
-                       options={"maxiter": max_iterations, "gtol": 1e-6})
+        res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
+                       method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
     phi = res.x
     f = obj(phi, keep=True)
-    # Newton polish on the numerical Hessian (also the information matrix)
+    # Newton polish on the Hessian (also the information matrix)
     H = obj.hessian(phi)
-    for _ in range(10):
-        g = obj.gradient(phi, rel=1e-6)
+    for _ in range(8):
+        g = obj.gradient(phi)
         try:
             np.linalg.cholesky(H)
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
+            break
+        if np.max(np.abs(step)) < tolerance:
             break
         t = 1.0
         while t > 1e-4:
@@ -152,15 +189,14 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
             t *= 0.5
         else:
             break
-        phi, f_old, f = trial, f, obj(trial, keep=True)
-        if np.max(np.abs(t * step)) < tolerance or f_old - f < 1e-12:
+        phi, f = trial, obj(trial, keep=True)
+        if np.max(np.abs(t * step)) < 1e-6:
             H = obj.hessian(phi)
-            break
-        H = obj.hessian(phi)
-    converged = bool(res.success or np.max(np.abs(obj.gradient(phi))) < 1e-3)
+    gmax = float(np.max(np.abs(obj.gradient(phi))))
+    converged = bool(res.success or gmax < 1e-3)
     message = "converged" if converged else (
-        f"the optimiser stopped without converging ({res.message}); try more "
-        "max_iterations, fewer random effects, or method='pql' for starting values")
+        f"the optimiser stopped without converging ({res.message}; largest gradient "
+        f"{gmax:.2g}); try more max_iterations, fewer random effects, or method='pql'")
     beta, Lam = obj.split(phi)
     theta = phi[p:]
     tau = Lam @ Lam.T

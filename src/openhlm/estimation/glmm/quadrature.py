@@ -32,8 +32,8 @@ from scipy.special import logsumexp
 from openhlm.errors import EstimationError
 from openhlm.estimation.glmm.data import GLMMData, unit_outer, unit_sum
 
-__all__ = ["Modes", "conditional_modes", "gh_grid", "lambda_matrix", "n_theta",
-           "unit_loglik"]
+__all__ = ["Modes", "conditional_modes", "gh_grid", "lambda_matrix", "laplace_gradient",
+           "n_theta", "theta_of", "unit_loglik"]
 
 
 def n_theta(R: int) -> int:
@@ -132,3 +132,41 @@ def unit_loglik(data: GLMMData, beta: np.ndarray, Lam: np.ndarray, modes: Modes,
         shift = np.linalg.solve(LT, np.broadcast_to(z, (data.J, R))[:, :, None])[:, :, 0]
         terms[m] = logw + 0.5 * z @ z + _g(data, eta0, ZL, modes.b + shift)
     return logsumexp(terms, axis=0) - logdet
+
+
+def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
+                     modes: Modes, *, per_unit: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact gradient of the Laplace log-likelihood in (beta, theta).
+
+    With v_i = Lambda' z_i, H_j = I + sum_i w_i v_i v_i', h_i = v_i' H_j^{-1} v_i,
+    c_i = -w'_i h_i / 2, q_j = H_j^{-1} sum_i c_i v_i and e_i = s_i + c_i - w_i v_i'q_j
+    (the mode's dependence on the parameters is carried by q_j, by the implicit function
+    theorem; ``per_unit=True``: the (J, p) per-unit beta scores instead):
+
+        d l / d beta        = sum_i e_i a_i
+        d l / d Lambda_kl   = sum_j [(Z'e)_j b_j' + (Z's)_j q_j' - (Z'WZ)_j Lambda H_j^{-1}]_kl
+    """
+    J, R = data.J, data.R
+    ZL = data.Z @ Lam
+    b = modes.b
+    eta = data.A @ beta + data.offset + np.einsum("nr,nr->n", ZL, b[data.unit])
+    s, w = data.family.score_weight(eta, data.y, data.n)
+    dw = data.family.weight_derivative(eta, data.n)
+    chol = modes.chol
+    Hinv = np.linalg.inv(np.einsum("jab,jcb->jac", chol, chol))
+    HinvV = np.einsum("nab,nb->na", Hinv[data.unit], ZL)      # H_j^{-1} v_i
+    h = np.einsum("na,na->n", ZL, HinvV)
+    c = -0.5 * dw * h
+    m = unit_sum(data.unit, ZL * c[:, None], J)
+    q = np.einsum("jab,jb->ja", Hinv, m)
+    e = s + c - w * np.einsum("na,na->n", ZL, q[data.unit])
+    if per_unit:      # (J, p) scores of the units' log-likelihoods in beta
+        return unit_sum(data.unit, data.A * e[:, None], J), np.empty(0)
+    g_beta = data.A.T @ e
+    Ze = unit_sum(data.unit, data.Z * e[:, None], J)
+    Zs = unit_sum(data.unit, data.Z * s[:, None], J)
+    ZWZ = unit_outer(data.unit, w, data.Z, data.Z, J)
+    G = (np.einsum("jk,jl->kl", Ze, b) + np.einsum("jk,jl->kl", Zs, q)
+         - np.einsum("jkm,ml,jln->kn", ZWZ, Lam, Hinv))
+    return g_beta, theta_of(np.tril(G))
