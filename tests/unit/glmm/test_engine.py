@@ -171,3 +171,20 @@ def test_pql_robust_se_is_the_linearised_sandwich(contra):
     Bi = np.linalg.inv(bread)
     np.testing.assert_allclose(est.cov_beta_robust, Bi @ meat @ Bi, rtol=1e-6)
     np.testing.assert_allclose(est.cov_beta, Bi, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["contra_ri", "epil_rs", "cbpp"])
+def test_laplace_gradient_is_exact(name):
+    """The analytic Laplace gradient against central differences of the deviance."""
+    from openhlm.estimation.glmm.ml import Objective
+
+    d = _data(name)
+    p = d.p
+    phi = np.concatenate([np.linspace(-0.5, 0.3, p), [0.6, 0.1, 0.4][: d.R * (d.R + 1) // 2]])
+    obj = Objective(d, 1)
+    obj(phi, keep=True)
+    _, grad = obj.value_and_gradient(phi)
+    h = 1e-6
+    num = np.array([(obj(phi + h * e) - obj(phi - h * e)) / (2 * h)
+                    for e in np.eye(phi.size)])
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-5)

@@ -31,6 +31,17 @@ class GLMMData:
     unit: np.ndarray
     J: int
     constant: float          # sum of the rows' constants (see Family.constant)
+    starts: np.ndarray | None = None   # first row of each unit when rows are sorted by unit
+
+    def usum(self, values: np.ndarray) -> np.ndarray:
+        """Per-unit sums of a row vector (``np.add.reduceat`` on sorted rows)."""
+        if self.starts is not None:
+            return np.add.reduceat(values, self.starts)
+        return np.bincount(self.unit, weights=values, minlength=self.J)
+
+    def gather(self, per_unit: np.ndarray) -> np.ndarray:
+        """A per-unit vector (J,) spread to the rows (N,)."""
+        return np.take(per_unit, self.unit)
 
     @property
     def N(self) -> int:
@@ -50,9 +61,15 @@ def glmm_data(design: Design, fam: Family, trials: np.ndarray | None = None,
     y = np.asarray(design.y, dtype=float)
     n = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
     offset = np.zeros_like(y) if exposure is None else np.log(np.asarray(exposure, dtype=float))
+    unit = np.asarray(design.unit, dtype=np.int64)
+    J = design.n_level2
+    starts = None
+    if unit.size and np.all(np.diff(unit) >= 0) and np.array_equal(np.unique(unit),
+                                                                    np.arange(J)):
+        starts = np.flatnonzero(np.r_[True, np.diff(unit) > 0])
     return GLMMData(design=design, family=fam, y=y, n=n, offset=offset, A=design.A(),
-                    Z=design.Z(), unit=np.asarray(design.unit, dtype=np.int64),
-                    J=design.n_level2, constant=float(fam.constant(y, n).sum()))
+                    Z=np.ascontiguousarray(design.Z()), unit=unit, J=J,
+                    constant=float(fam.constant(y, n).sum()), starts=starts)
 
 
 def unit_sum(unit: np.ndarray, values: np.ndarray, J: int) -> np.ndarray:

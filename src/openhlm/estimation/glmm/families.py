@@ -67,6 +67,18 @@ class Family:
             return n * mu * (1.0 - mu) * (1.0 - 2.0 * mu)
         return np.exp(eta)
 
+    def evaluate(self, eta: np.ndarray, y: np.ndarray, n: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`kernel`, and the score and weight of :meth:`score_weight`, with one exp."""
+        if self.is_binomial:
+            e = np.exp(-np.abs(eta))
+            inv = 1.0 / (1.0 + e)
+            mu = np.where(eta >= 0, inv, e * inv)
+            kernel = y * eta - n * (np.maximum(eta, 0.0) + np.log1p(e))
+            return kernel, y - n * mu, n * mu * (1.0 - mu)
+        mu = np.exp(eta)
+        return y * eta - mu, y - mu, mu
+
     def mean(self, eta: np.ndarray) -> np.ndarray:
         """mu: the probability (binomial) or the rate per unit of exposure (Poisson, eta
         without the offset)."""
