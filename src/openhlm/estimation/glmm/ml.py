@@ -218,8 +218,10 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     Hinv = np.linalg.inv(np.einsum("jab,jcb->jac", modes.chol, modes.chol))
     u = modes.b @ Lam.T
     u_cov = np.einsum("ab,jbc,dc->jad", Lam, Hinv, Lam)
-    if np.any(np.abs(np.diag(Lam)) < 1e-6):
-        notes.append("a variance of the random effects is estimated as 0 (boundary fit)")
+    eig = np.linalg.eigvalsh(tau)
+    if eig[0] <= 1e-8 * max(float(eig[-1]), 1e-300):
+        notes.append("T is singular (a variance of 0 or a correlation of +-1: a boundary "
+                     "fit, as glmer's isSingular); consider fewer random effects")
     return GLMMEstimates(
         data=data, method="laplace" if nodes == 1 else "agq", nodes=nodes, beta=beta, tau=tau,
         theta=theta, cov_beta=cov_beta, cov_beta_robust=cov_robust, deviance=float(f),
