@@ -12,15 +12,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 from openhlm.estimation.glmm.data import unit_outer, unit_sum
 from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.errors import HypothesisError
+from openhlm.inference.glh import glh as _linear_glh
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
+from openhlm.results.hypotheses import DevianceTest, GLHResult
 
-__all__ = ["infer_glmm", "linearised"]
+__all__ = ["glmm_compare", "glmm_glh", "infer_glmm", "linearised"]
 
 
 def _p(t: float, df: float) -> float:
@@ -132,10 +138,24 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
             variance=var, df=df, chi2=chi, p=pv))
     labels = tuple(spec.coefficients[p].short_label for p in rc)
     eb = pd.DataFrame({"unit": design.unit_ids, "n": design.n_per_unit})
-    for r, p in enumerate(rc):
-        name = spec.coefficients[p].short_label.lower()
-        eb[f"eb_{name}"] = est.u[:, r]
-        eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
+    gamma = est.gamma
+    for p, coef in enumerate(spec.coefficients):
+        name = coef.short_label.lower()
+        cols = np.flatnonzero(design.gamma_column == p)
+        fitted = design.W[:, cols] @ gamma[cols]
+        if coef.equation.random:
+            r = int(np.flatnonzero(rc == p)[0])
+            eb[f"eb_{name}"] = est.u[:, r]
+            eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
+            fitted = fitted + est.u[:, r]
+        eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
+    eta_fixed = d.A @ est.beta + d.offset
+    eta = eta_fixed + np.einsum("nr,nr->n", d.Z, est.u[d.unit])
+    level1 = pd.DataFrame({
+        "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
+        "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
+        "probability" if d.family.is_binomial else "rate": d.family.mean(eta - d.offset),
+        "eta_fixed": eta_fixed - d.offset})
     all_notes = list(notes) + list(est.notes)
     if Jp < design.n_level2:
         all_notes.append(f"The chi-square statistics reported above are based on only {Jp} of "
@@ -156,5 +176,56 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
         overdispersion=est.sigma2, n_level1=d.N, n_level2=d.J,
         deleted_rows=design.deleted_rows, outcome=spec.outcome, trials=trials,
         exposure=exposure, converged=est.converged, iterations=est.iterations,
-        micro_iterations=est.micro_iterations, message=est.message, eb=eb,
+        micro_iterations=est.micro_iterations, message=est.message, eb=eb, level1=level1,
         notes=tuple(all_notes), options=dict(options or {}))
+
+
+def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = None
+             ) -> GLHResult:
+    """General linear hypotheses C gamma = d on an HGLM's (unit-specific) fixed effects:
+    Wald chi-squares with the model-based and the robust covariance, as
+    :func:`openhlm.glh` for linear models (same hypothesis syntax)."""
+    fixed = SimpleNamespace(rows=results.fixed_effects, covariance=results.covariance,
+                            robust_covariance=results.robust_covariance)
+    view = SimpleNamespace(fixed=fixed, spec=results.spec, estimates=None)
+    return _linear_glh(view, hypotheses, robust=robust)  # type: ignore[arg-type]
+
+
+def _key(r: GLMMResults) -> tuple:
+    return (r.outcome, r.distribution, r.trials, r.exposure, r.n_level1, r.n_level2)
+
+
+def glmm_compare(a: GLMMResults, b: GLMMResults, *,
+                 labels: tuple[str, str] = ("model a", "model b")) -> DevianceTest:
+    """Deviance (likelihood-ratio) test between two Laplace / AGQ fits of the same data."""
+    for r in (a, b):
+        if not isinstance(r, GLMMResults):
+            raise HypothesisError("glmm_compare() needs two HGLM fits")
+        if r.deviance is None:
+            raise HypothesisError("PQL has no deviance: refit both models with "
+                                  "method='laplace' or method='agq' to compare them")
+    if _key(a) != _key(b):
+        raise HypothesisError("the two models were fitted to different data or outcomes")
+    if (a.method, a.quadrature_points) != (b.method, b.quadrature_points):
+        raise HypothesisError(f"cannot compare a {a.method} deviance with a {b.method} one "
+                              "(or different numbers of quadrature points): refit both the "
+                              "same way")
+    if a.n_parameters == b.n_parameters:
+        raise HypothesisError(f"both models have {a.n_parameters} estimated parameters: a "
+                              "deviance test compares nested models")
+    chi2 = abs(a.deviance - b.deviance)
+    df = abs(a.n_parameters - b.n_parameters)
+    notes = []
+    small, large = (a, b) if a.n_parameters < b.n_parameters else (b, a)
+    if large.deviance > small.deviance + 1e-6:
+        notes.append("The model with more parameters has the larger deviance: the models are "
+                     "not nested, or one fit did not converge.")
+    if a.tau.shape != b.tau.shape:
+        notes.append("The models differ in their random effects: the chi-square reference "
+                     "distribution is conservative for a variance on the boundary (0).")
+    return DevianceTest(chi2=chi2, df=df, p=float(stats.chi2.sf(chi2, df)),
+                        deviance=a.deviance, n_parameters=a.n_parameters,
+                        other_deviance=b.deviance, other_n_parameters=b.n_parameters,
+                        method=a.method, convention="standard",
+                        title="Statistics for the model comparison test", labels=labels,
+                        notes=tuple(notes))

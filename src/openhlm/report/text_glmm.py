@@ -182,6 +182,8 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
         lines += ["", f" Optimiser iterations: {results.iterations}"]
     for note in results.notes:
         lines += ["", " " + note]
+    for block in results.tests.values():
+        lines += [""] + str(block).splitlines()
     return "\n".join(lines) + "\n"
 
 

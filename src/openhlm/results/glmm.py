@@ -72,8 +72,13 @@ class GLMMResults:
 
     ``deviance`` is -2 log L (Laplace, AGQ; comparable with R's ``-2*logLik(glmer(...))``),
     ``None`` for PQL.  ``overdispersion`` is the level-1 scale sigma^2 when requested (PQL),
-    else ``None``.  ``eb`` holds the empirical Bayes (conditional mode) estimates of the
-    random effects on the linear-predictor scale with their posterior SDs, one row per unit.
+    else ``None``.  ``eb`` holds, one row per unit, the empirical Bayes (conditional mode)
+    estimates of the random effects ``eb_<coef>`` on the linear-predictor scale with their
+    posterior SDs ``eb_<coef>_sd``, and the unit-specific coefficients ``b_<coef>`` (fixed
+    part + EB).  ``level1`` holds, one row per analysis row, the outcome, the unit-specific
+    linear predictor ``eta`` (without the offset), the ``probability`` (logit) or ``rate`` per
+    unit of exposure (log) it implies, the ``fitted`` mean (trials x probability, exposure x
+    rate) and ``eta_fixed`` (random effects at 0).
     """
 
     spec: ModelSpec
@@ -104,8 +109,12 @@ class GLMMResults:
     micro_iterations: int
     message: str
     eb: pd.DataFrame
+    level1: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    #: requested tests: ``"glh"`` (:class:`~openhlm.results.hypotheses.GLHResult`),
+    #: ``"deviance_test"`` (:class:`~openhlm.results.hypotheses.DevianceTest`)
+    tests: dict[str, Any] = field(default_factory=dict)
 
     # -- views -----------------------------------------------------------------------------
     @property

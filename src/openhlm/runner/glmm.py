@@ -8,6 +8,7 @@ non-randomly varying / random / random-only coefficients, no-intercept models); 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ from openhlm.errors import SpecError
 from openhlm.estimation.design import build_design
 from openhlm.estimation.glmm import family, fit_ml, fit_pql, glmm_data
 from openhlm.estimation.glmm.data import auxiliary, check_outcome
-from openhlm.inference.glmm import infer_glmm
+from openhlm.inference.glmm import glmm_compare, glmm_glh, infer_glmm
 from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.results.glmm import GLMMResults
 from openhlm.runner.inputs import as_spec
@@ -34,8 +35,9 @@ def refuse_unsupported(options: FitOptions) -> None:
         ("design or precision weights", options.weights.used),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
         ("multiply imputed data", options.imputation.requested),
-        ("hypothesis tests", hypotheses_requested(options.tests.hypotheses)
-         or options.tests.homogeneity or options.tests.deviance_test is not None),
+        ("the homogeneity test of level-1 variance", options.tests.homogeneity),
+        ("a deviance test with PQL (no deviance; use method='laplace' or 'agq')",
+         options.tests.deviance_test is not None and oc.method == "pql"),
         ("the exploratory analysis", options.exploratory is not None),
     ) if bad]
     if what:
@@ -72,5 +74,18 @@ def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResul
         extra.append("Some fixed effects exceed 15 in absolute value on the logit scale: the "
                      "outcome may be (quasi-)completely separated by a predictor, so those "
                      "estimates and their standard errors are not reliable.")
-    return infer_glmm(est, trials=oc.trials, exposure=oc.exposure,
-                      options=options.to_kwargs(), notes=notes + tuple(extra))
+    results = infer_glmm(est, trials=oc.trials, exposure=oc.exposure,
+                         options=options.to_kwargs(), notes=notes + tuple(extra))
+    tests = options.tests
+    if hypotheses_requested(tests.hypotheses):
+        results.tests["glh"] = glmm_glh(results, tests.hypotheses)
+    if tests.deviance_test is not None:
+        dev = dict(tests.deviance_test)
+        if dev.get("convention", "standard") != "standard":
+            raise SpecError("an HGLM deviance test takes the standard deviance (-2 log L)")
+        n = int(dev.get("n_parameters", dev.get("parameters", dev.get("df"))))
+        prior = dataclasses.replace(results, deviance=float(dev["deviance"]), n_parameters=n,
+                                    tests={})
+        results.tests["deviance_test"] = glmm_compare(results, prior,
+                                                      labels=("current model", "prior model"))
+    return results

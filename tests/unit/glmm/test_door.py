@@ -183,3 +183,40 @@ def test_errors_are_openhlm_errors(contra):
 
 def test_data_files_are_committed():
     assert (CASE_DIR / "make_reference.R").is_file()
+
+
+def test_glh_and_deviance_tests(contra, laplace):
+    from openhlm.inference.glmm import glmm_compare, glmm_glh
+
+    res = glmm_glh(laplace, "G01 = 0; G20 = 0")
+    h = res[0]
+    rows = {r.gamma: k for k, r in enumerate(laplace.fixed_effects)}
+    idx = [rows["G01"], rows["G20"]]
+    g = np.array([r.estimate for r in laplace.fixed_effects])[idx]
+    V = laplace.covariance[np.ix_(idx, idx)]
+    assert h.model.chi2 == pytest.approx(g @ np.linalg.solve(V, g), rel=1e-10)
+    Vr = laplace.robust_covariance[np.ix_(idx, idx)]
+    assert h.robust.chi2 == pytest.approx(g @ np.linalg.solve(Vr, g), rel=1e-10)
+    slope = openhlm.fit(CONTRA.replace("B2 = G20", "B2 = G20 + U2"), contra, id="district",
+                        distribution="bernoulli", method="laplace",
+                        deviance_test={"deviance": laplace.deviance,
+                                       "n_parameters": laplace.n_parameters})
+    test = slope.tests["deviance_test"]
+    assert test.df == 2 and test.chi2 == pytest.approx(laplace.deviance - slope.deviance)
+    assert "model comparison test" in str(slope)
+    assert glmm_compare(slope, laplace).chi2 == pytest.approx(test.chi2)
+    with pytest.raises(openhlm.HypothesisError, match="PQL has no deviance"):
+        glmm_compare(slope, openhlm.fit(CONTRA, contra, id="district",
+                                        distribution="bernoulli"))
+    with_glh = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli",
+                           hypotheses=["G01 = 0"])
+    assert "General Linear Hypothesis" in str(with_glh)
+
+
+def test_eb_and_level1_tables(laplace):
+    eb = laplace.eb
+    assert len(eb) == 60 and {"eb_intrcpt1", "eb_intrcpt1_sd", "b_intrcpt1", "b_age"} <= set(eb)
+    lv1 = laplace.level1
+    assert len(lv1) == 1934
+    assert np.allclose(lv1["probability"], 1 / (1 + np.exp(-lv1["eta"])))
+    assert lv1["probability"].between(0, 1).all()
