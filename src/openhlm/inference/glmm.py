@@ -213,19 +213,20 @@ def glmm_compare(a: GLMMResults, b: GLMMResults, *,
     if a.n_parameters == b.n_parameters:
         raise HypothesisError(f"both models have {a.n_parameters} estimated parameters: a "
                               "deviance test compares nested models")
-    chi2 = abs(a.deviance - b.deviance)
+    dev_a, dev_b = float(a.deviance), float(b.deviance)   # type: ignore[arg-type]
+    chi2 = abs(dev_a - dev_b)
     df = abs(a.n_parameters - b.n_parameters)
     notes = []
-    small, large = (a, b) if a.n_parameters < b.n_parameters else (b, a)
-    if large.deviance > small.deviance + 1e-6:
+    small, large = (dev_a, dev_b) if a.n_parameters < b.n_parameters else (dev_b, dev_a)
+    if large > small + 1e-6:
         notes.append("The model with more parameters has the larger deviance: the models are "
                      "not nested, or one fit did not converge.")
     if a.tau.shape != b.tau.shape:
         notes.append("The models differ in their random effects: the chi-square reference "
                      "distribution is conservative for a variance on the boundary (0).")
     return DevianceTest(chi2=chi2, df=df, p=float(stats.chi2.sf(chi2, df)),
-                        deviance=a.deviance, n_parameters=a.n_parameters,
-                        other_deviance=b.deviance, other_n_parameters=b.n_parameters,
+                        deviance=dev_a, n_parameters=a.n_parameters,
+                        other_deviance=dev_b, other_n_parameters=b.n_parameters,
                         method=a.method, convention="standard",
                         title="Statistics for the model comparison test", labels=labels,
                         notes=tuple(notes))

@@ -83,7 +83,7 @@ def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResul
         dev = dict(tests.deviance_test)
         if dev.get("convention", "standard") != "standard":
             raise SpecError("an HGLM deviance test takes the standard deviance (-2 log L)")
-        n = int(dev.get("n_parameters", dev.get("parameters", dev.get("df"))))
+        n = int(dev.get("n_parameters", dev.get("parameters", dev.get("df", 0))))
         prior = dataclasses.replace(results, deviance=float(dev["deviance"]), n_parameters=n,
                                     tests={})
         results.tests["deviance_test"] = glmm_compare(results, prior,

@@ -19,6 +19,7 @@ from openhlm.errors import EstimationError
 from openhlm.estimation.glmm.data import GLMMData
 from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.glmm.quadrature import (
+    Modes,
     conditional_modes,
     lambda_matrix,
     laplace_gradient,
@@ -60,7 +61,8 @@ class Objective:
         p = self.data.p
         return phi[:p], lambda_matrix(phi[p:], self.data.R)
 
-    def modes(self, phi: np.ndarray, keep: bool = False):
+    def modes(self, phi: np.ndarray, keep: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, Modes]:
         beta, Lam = self.split(phi)
         modes = conditional_modes(self.data, beta, Lam, self.b)
         self.newton_steps += modes.iterations
