@@ -72,8 +72,20 @@ def glmm_data(design: Design, fam: Family, trials: np.ndarray | None = None,
                     constant=float(fam.constant(y, n).sum()), starts=starts)
 
 
+def _starts(unit: np.ndarray, J: int) -> np.ndarray | None:
+    if unit.size and unit[0] == 0 and unit[-1] == J - 1:
+        d = np.diff(unit)
+        if np.all((d == 0) | (d == 1)):
+            return np.flatnonzero(np.r_[True, d > 0])
+    return None
+
+
 def unit_sum(unit: np.ndarray, values: np.ndarray, J: int) -> np.ndarray:
-    """Per-unit sums of ``values`` (N,) or (N, k) -> (J,) or (J, k)."""
+    """Per-unit sums of ``values`` (N,) or (N, k) -> (J,) or (J, k) (``np.add.reduceat``
+    when the rows are sorted by unit with every unit present, else ``np.bincount``)."""
+    starts = _starts(unit, J)
+    if starts is not None:
+        return np.add.reduceat(values, starts, axis=0)
     if values.ndim == 1:
         return np.bincount(unit, weights=values, minlength=J)
     return np.stack([np.bincount(unit, weights=values[:, k], minlength=J)
@@ -84,8 +96,12 @@ def unit_outer(unit: np.ndarray, w: np.ndarray, X: np.ndarray, Y: np.ndarray,
                J: int) -> np.ndarray:
     """Per-unit sum_i w_i X_i Y_i' -> (J, a, b)."""
     a, b = X.shape[1], Y.shape[1]
-    out = np.empty((J, a, b))
+    starts = _starts(unit, J)
     wX = X * w[:, None]
+    if starts is not None:
+        prod = (wX[:, :, None] * Y[:, None, :]).reshape(len(w), a * b)
+        return np.add.reduceat(prod, starts, axis=0).reshape(J, a, b)
+    out = np.empty((J, a, b))
     symmetric = X is Y
     for r in range(a):
         for c in range(b):

@@ -76,17 +76,18 @@ class _Solved:
 def _solve(st: LinearisedStats, theta: np.ndarray, R: int, reml: bool,
            fixed_sigma2: bool) -> _Solved:
     Lam = lambda_matrix(theta, R)
-    J = st.ZWZ.shape[0]
-    M = np.einsum("ba,jbc,cd->jad", Lam, st.ZWZ, Lam) + np.eye(R)
+    J, p = st.ZWA.shape[0], st.ZWA.shape[2]
+    M = Lam.T @ st.ZWZ @ Lam + np.eye(R)
     C = np.linalg.cholesky(M)
     logdetM = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum()
     Minv = np.linalg.inv(M)
-    P = np.einsum("ba,jbf->jaf", Lam, st.ZWA)          # Lambda' Z'WA
-    q = st.ZWz @ Lam                                   # Lambda' Z'Wz
+    P = Lam.T @ st.ZWA                                 # Lambda' Z'WA   (J, R, p)
+    q = st.ZWz @ Lam                                   # Lambda' Z'Wz   (J, R)
     MinvP = Minv @ P
-    XtVX = st.AWA - np.einsum("jaf,jag->fg", P, MinvP)
-    XtVz = st.AWz - np.einsum("jaf,ja->f", MinvP, q)
-    ztVz = st.zWz - np.einsum("ja,jab,jb->", q, Minv, q)
+    Minvq = (Minv @ q[:, :, None])[:, :, 0]
+    XtVX = st.AWA - P.reshape(J * R, p).T @ MinvP.reshape(J * R, p)
+    XtVz = st.AWz - MinvP.reshape(J * R, p).T @ q.reshape(J * R)
+    ztVz = st.zWz - float(q.ravel() @ Minvq.ravel())
     try:
         beta = np.linalg.solve(XtVX, XtVz)
         sign, logdetX = np.linalg.slogdet(XtVX)
@@ -104,7 +105,6 @@ def _solve(st: LinearisedStats, theta: np.ndarray, R: int, reml: bool,
         value = dof * (LOG_2PI + np.log(sigma2) + 1.0) + logdetV
     if reml:
         value += logdetX
-    del J
     return _Solved(float(value), beta, sigma2, XtVX, Minv, Lam)
 
 
