@@ -26,7 +26,10 @@ def data(name: str) -> pd.DataFrame:
 
 
 def r_names(model: dict) -> dict[str, str]:
-    """R's fixed-effect names -> openhlm's gammas, from the openhlm equations."""
+    """R's fixed-effect names -> openhlm's gammas (the record's ``names``, or read from the
+    openhlm equations)."""
+    if model.get("names"):
+        return dict(model["names"])
     out = {}
     for eq in model["openhlm"].split(";")[1:]:
         lhs, rhs = (s.strip() for s in eq.split("="))

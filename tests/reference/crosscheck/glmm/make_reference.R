@@ -31,6 +31,7 @@ contra <- data.frame(district = as.integer(as.character(Contraception$district))
                      urban = as.integer(Contraception$urban == "Y"),
                      children = as.integer(Contraception$livch != "0"))
 contra$durban <- ave(contra$urban, contra$district)          # level-2: share urban
+contra$rural <- 1L - contra$urban
 contra <- contra[order(contra$district), ]
 write_csv_full(contra, file.path(out_dir, "contraception.csv"))
 
@@ -94,6 +95,27 @@ models$contra_rs <- list(
   data = "contraception.csv", id = "district", distribution = "bernoulli",
   laplace = glmer_record(f2, contra, binomial, 1),
   pql = pql_both(use ~ age + urban, ~ urban | district, contra, binomial))
+# random-only slope (B2 = U2: no fixed urban effect), correlated with the intercept
+models$contra_random_only <- list(
+  openhlm = "use = B0 + B1*age + B2*urban; B0 = G00 + U0; B1 = G10; B2 = U2",
+  data = "contraception.csv", id = "district", distribution = "bernoulli",
+  names = list("(Intercept)" = "G00", age = "G10"),
+  laplace = glmer_record(use ~ age + (urban | district), contra, binomial, 1))
+# equality constraint G10 = G20 (one coefficient for age and urban) and group-mean centred age
+contra$age_c <- contra$age - ave(contra$age, contra$district)
+models$contra_constrained <- list(
+  openhlm = paste("use = B0 + B1*group(age) + B2*urban; B0 = G00 + U0; B1 = G10; B2 = G20;",
+                  "G10 = G20"),
+  data = "contraception.csv", id = "district", distribution = "bernoulli",
+  names = list("(Intercept)" = "G00", "I(age_c + urban)" = "G10"),
+  laplace = glmer_record(use ~ I(age_c + urban) + (1 | district), contra, binomial, 1))
+# no level-1 intercept: urban and rural intercepts as two dummies, both random
+models$contra_no_intercept <- list(
+  openhlm = "use = B1*rural + B2*urban; B1 = G10 + U1; B2 = G20 + U2",
+  data = "contraception.csv", id = "district", distribution = "bernoulli",
+  names = list(rural = "G10", urban = "G20"),
+  laplace = glmer_record(use ~ 0 + rural + urban + (0 + rural + urban | district), contra,
+                         binomial, 1))
 f3 <- cbind(incidence, size - incidence) ~ period2 + period3 + period4 + (1 | herd)
 models$cbpp <- list(
   openhlm = paste("incidence = B0 + B1*period2 + B2*period3 + B3*period4;",
