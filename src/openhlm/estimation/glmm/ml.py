@@ -170,11 +170,12 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
         res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
                        method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
     phi = res.x
-    f = obj(phi, keep=True)
-    # Newton polish on the Hessian (also the information matrix)
+    # Newton polish on the Hessian (central differences of the gradient), which is also the
+    # information matrix; recomputed only if the polish moved the estimates
     H = obj.hessian(phi)
-    for _ in range(8):
-        g = obj.gradient(phi)
+    moved = 0.0
+    f, g = obj.value_and_gradient(phi, keep=True)
+    for _ in range(6):
         try:
             np.linalg.cholesky(H)
             step = np.linalg.solve(H, g)
@@ -185,16 +186,17 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
         t = 1.0
         while t > 1e-4:
             trial = phi - t * step
-            ft = obj(trial)
+            ft, gt = obj.value_and_gradient(trial, keep=True)
             if ft <= f:
                 break
             t *= 0.5
         else:
             break
-        phi, f = trial, obj(trial, keep=True)
-        if np.max(np.abs(t * step)) < 1e-6:
-            H = obj.hessian(phi)
-    gmax = float(np.max(np.abs(obj.gradient(phi))))
+        phi, f, g = trial, ft, gt
+        moved = max(moved, float(np.max(np.abs(t * step) / np.maximum(1.0, np.abs(phi)))))
+    if moved > 1e-4:
+        H = obj.hessian(phi)
+    gmax = float(np.max(np.abs(g)))
     converged = bool(res.success or gmax < 1e-3)
     message = "converged" if converged else (
         f"the optimiser stopped without converging ({res.message}; largest gradient "
