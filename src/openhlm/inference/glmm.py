@@ -42,7 +42,12 @@ def linearised(est: GLMMEstimates) -> tuple[np.ndarray, np.ndarray]:
     return eta - d.offset + s / w, w
 
 
-def _fixed_effects(est: GLMMEstimates) -> tuple[list[GLMMFixedEffect], np.ndarray]:
+def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
+                   cov: np.ndarray | None = None, cov_robust: np.ndarray | None = None
+                   ) -> tuple[list[GLMMFixedEffect], np.ndarray]:
+    beta = est.beta if beta is None else beta
+    cov = est.cov_beta if cov is None else cov
+    cov_robust = est.cov_beta_robust if cov_robust is None else cov_robust
     design = est.data.design
     spec = design.spec
     K = design.constraint_matrix
@@ -61,9 +66,9 @@ def _fixed_effects(est: GLMMEstimates) -> tuple[list[GLMMFixedEffect], np.ndarra
         p, predictor, centering = info[f]
         coef = spec.coefficients[p]
         df = J - int(F_q[p]) if coef.equation.random else N - Fp
-        b = float(est.beta[k])
-        se = float(np.sqrt(est.cov_beta[k, k]))
-        rse = float(np.sqrt(est.cov_beta_robust[k, k]))
+        b = float(beta[k])
+        se = float(np.sqrt(cov[k, k]))
+        rse = float(np.sqrt(cov_robust[k, k]))
         crit = float(stats.t.ppf(0.975, df)) if df > 0 else float("nan")
         t = b / se if se > 0 else float("nan")
         rt = b / rse if rse > 0 else float("nan")
@@ -125,6 +130,9 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
     design = d.design
     spec = design.spec
     rows, _ = _fixed_effects(est)
+    pa_rows = None
+    if est.population_average is not None:
+        pa_rows = tuple(_fixed_effects(est, *est.population_average)[0])
     chis, dfs, rel, Jp = _chi_square(est)
     rc = design.random_columns
     comps = []
@@ -170,6 +178,7 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
         spec=spec, distribution=d.family.distribution, link=d.family.link, method=est.method,
         quadrature_points=est.nodes if est.method == "agq" else None,
         pql_likelihood=est.linearised_likelihood, fixed_effects=tuple(rows),
+        fixed_effects_population_average=pa_rows,
         covariance=est.cov_beta, robust_covariance=est.cov_beta_robust, tau=est.tau,
         tau_labels=labels, variance_components=tuple(comps), reliability=tuple(rel),
         chi2_units=Jp, deviance=est.deviance, n_parameters=est.n_parameters,

@@ -53,17 +53,21 @@ def _method_line(results: GLMMResults) -> str:
     return f" Results for Non-linear Model with the {link} Link Function:"
 
 
-def _fixed(results: GLMMResults, robust: bool) -> list[str]:
-    head = (" Final estimation of fixed effects\n (Unit-specific model with robust standard "
-            "errors)" if robust else " Final estimation of fixed effects:\n (Unit-specific "
+def _fixed(results: GLMMResults, robust: bool, population_average: bool = False
+           ) -> list[str]:
+    model = "Population-average" if population_average else "Unit-specific"
+    head = (f" Final estimation of fixed effects\n ({model} model with robust standard "
+            "errors)" if robust else f" Final estimation of fixed effects:\n ({model} "
             "model)")
+    rows = (results.fixed_effects_population_average if population_average
+            else results.fixed_effects) or ()
     lines = head.splitlines() + [
         FIXED_RULE,
         "                                       Standard             Approx.",
         "    Fixed Effect         Coefficient   Error      T-ratio   d.f.     P-value",
         FIXED_RULE]
     current = None
-    for r in results.fixed_effects:
+    for r in rows:
         if r.coefficient != current:
             current = r.coefficient
             lines.append(f" For{r.coefficient:>15}, B{r.coefficient_index}")
@@ -81,7 +85,7 @@ def _fixed(results: GLMMResults, robust: bool) -> list[str]:
               f"    Fixed Effect         Coefficient   {ratio:<18} Confidence Interval",
               FIXED_RULE]
     current = None
-    for r in results.fixed_effects:
+    for r in rows:
         if r.coefficient != current:
             current = r.coefficient
             lines.append(f" For{r.coefficient:>15}, B{r.coefficient_index}")
@@ -174,6 +178,11 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
                   "between models)", ""]
     lines += _fixed(results, robust=False) + [""] + _fixed(results, robust=True) + [""]
     lines += _variance(results)
+    if results.fixed_effects_population_average is not None:
+        lines += ["", " Results for Population-average Model (generalised estimating "
+                  "equations, working covariance from the unit-specific T)", ""]
+        lines += (_fixed(results, robust=False, population_average=True) + [""]
+                  + _fixed(results, robust=True, population_average=True))
     if results.method == "pql":
         lines += ["", f" Macro iterations: {results.iterations}; micro iterations: "
                   f"{results.micro_iterations} (linearised model by "
@@ -216,7 +225,11 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "n_level2": results.n_level2,
         "deleted_rows": results.deleted_rows,
         "fixed_effects": fe,
-        "fixed_effects_population_average": None,
+        "fixed_effects_population_average": None
+        if results.fixed_effects_population_average is None else [
+            {k: (_num(v) if isinstance(v, (float, np.floating)) else v)
+             for k, v in r.__dict__.items()}
+            for r in results.fixed_effects_population_average],
         "tau": [[_num(v) for v in row] for row in results.tau],
         "tau_labels": list(results.tau_labels),
         "reliability": [_num(v) for v in results.reliability],

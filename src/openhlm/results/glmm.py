@@ -110,6 +110,9 @@ class GLMMResults:
     message: str
     eb: pd.DataFrame
     level1: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: PQL: the population-average model's fixed effects (GEE with the unit-specific T as
+    #: working covariance); ``None`` for Laplace / AGQ
+    fixed_effects_population_average: tuple[GLMMFixedEffect, ...] | None = None
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     #: requested tests: ``"glh"`` (:class:`~openhlm.results.hypotheses.GLHResult`),

@@ -67,11 +67,18 @@ def test_json_schema(laplace):
     assert "fixed_effects_population_average" in d
 
 
-def test_pql_has_no_deviance(contra):
+def test_pql_has_no_deviance_and_a_population_average_model(contra):
     res = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli")
     assert res.method == "pql" and res.deviance is None
-    assert "no deviance" in str(res)
-    assert json.loads(res.to_json())["deviance"] is None
+    text = str(res)
+    assert "no deviance" in text
+    assert "(Population-average model with robust standard errors)" in text
+    d = json.loads(res.to_json())
+    assert d["deviance"] is None
+    assert len(d["fixed_effects_population_average"]) == 4
+    assert json.loads(openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli",
+                                  method="laplace").to_json())[
+        "fixed_effects_population_average"] is None
 
 
 def test_poisson_exposure_prints_rate_model():

@@ -188,3 +188,31 @@ def test_laplace_gradient_is_exact(name):
     num = np.array([(obj(phi + h * e) - obj(phi - h * e)) / (2 * h)
                     for e in np.eye(phi.size)])
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-5)
+
+
+def test_population_average_solves_its_estimating_equations(contra):
+    """PQL's population-average model: sum_j A_j' V_j^-1 (y_j - mu_j) / w_j = 0 at the
+    marginal mean, V_j = W_j^-1 + Z_j T Z_j' (T from the unit-specific fit), and the CR0
+    sandwich, both built densely unit by unit."""
+    est = fit_pql(contra)
+    g, cov, rcov = est.population_average
+    d = contra
+    eta = d.A @ g + d.offset
+    s, w = d.family.score_weight(eta, d.y, d.n)
+    ee = np.zeros(d.p)
+    bread = np.zeros((d.p, d.p))
+    meat = np.zeros((d.p, d.p))
+    for j in range(d.J):
+        rows = d.unit == j
+        A, Z = d.A[rows], d.Z[rows]
+        Vi = np.linalg.inv(np.diag(1 / w[rows]) + Z @ est.tau @ Z.T)
+        a = A.T @ Vi @ (s[rows] / w[rows])
+        ee += a
+        bread += A.T @ Vi @ A
+        meat += np.outer(a, a)
+    assert np.max(np.abs(ee)) < 1e-7
+    Bi = np.linalg.inv(bread)
+    np.testing.assert_allclose(cov, Bi, rtol=1e-6)
+    np.testing.assert_allclose(rcov, Bi @ meat @ Bi, rtol=1e-6)
+    # attenuated towards 0 relative to the unit-specific effects (logit link)
+    assert np.all(np.abs(g[[0, 3]]) < np.abs(est.beta[[0, 3]]))

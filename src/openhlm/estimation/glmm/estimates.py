@@ -41,6 +41,8 @@ class GLMMEstimates:
     message: str
     linearised_likelihood: str | None = None   # PQL: "reml" | "ml"
     notes: tuple[str, ...] = field(default=())
+    #: PQL: the population-average model's (beta, model-based cov, robust cov)
+    population_average: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def gamma(self) -> np.ndarray:

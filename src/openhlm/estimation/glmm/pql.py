@@ -34,7 +34,7 @@ from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.glmm.ml import glm_start
 from openhlm.estimation.glmm.quadrature import lambda_matrix, n_theta, theta_of
 
-__all__ = ["fit_pql", "LinearisedStats"]
+__all__ = ["LinearisedStats", "fit_pql", "population_average"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -166,9 +166,53 @@ def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
         f"PQL did not converge in {max_iterations} macro iterations (largest change in the "
         "linear predictor still above the tolerance); try more max_iterations or "
         "method='laplace'")
+    pa = population_average(data, solved.beta, theta, sigma2=sigma2,
+                            max_iterations=max_iterations, tolerance=tolerance)
     return GLMMEstimates(
-        data=data, method="pql", nodes=0, beta=solved.beta, tau=tau,
+        data=data, method="pql", nodes=0, beta=solved.beta, tau=tau, population_average=pa,
         theta=theta * np.sqrt(sigma2), cov_beta=cov_beta, cov_beta_robust=cov_robust,
         deviance=None, sigma2=sigma2 if overdispersion else None, u=u, u_cov=u_cov,
         converged=converged, iterations=macro, micro_iterations=micro, message=message,
         linearised_likelihood="reml" if reml else "ml")
+
+
+def population_average(data: GLMMData, beta: np.ndarray, theta: np.ndarray, *,
+                       sigma2: float = 1.0, max_iterations: int = 200,
+                       tolerance: float = 1e-10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The population-average model's fixed effects with model-based and robust (CR0)
+    covariances: generalised estimating equations with the unit-specific model's T as the
+    working covariance (Zeger, Liang & Albert 1988; RB02 ch. 10).
+
+    The linearisation is at the marginal linear predictor eta = A gamma + offset (random
+    effects at 0), z = eta - offset + (y - E y) / w, and gamma solves the GLS equations
+    sum_j A_j' V_j^{-1} (z_j - A_j gamma) = 0 with V_j = sigma^2 (W_j^{-1} + Z_j T* Z_j'),
+    T held at its unit-specific estimate; iterated to a fixed point.
+    """
+    R = data.R
+    fam = data.family
+    g = beta.copy()
+    for _ in range(max_iterations):
+        eta = data.A @ g + data.offset
+        s, w = fam.score_weight(eta, data.y, data.n)
+        w = np.maximum(w, 1e-12)
+        z = eta - data.offset + s / w
+        st = LinearisedStats.of(data, z, w)
+        solved = _solve(st, theta, R, False, True)
+        change = float(np.max(np.abs(solved.beta - g)))
+        g = solved.beta
+        if change < tolerance:
+            break
+    eta = data.A @ g + data.offset
+    s, w = fam.score_weight(eta, data.y, data.n)
+    w = np.maximum(w, 1e-12)
+    z = eta - data.offset + s / w
+    st = LinearisedStats.of(data, z, w)
+    solved = _solve(st, theta, R, False, True)
+    bread = np.linalg.inv(solved.XtVX)
+    r = z - data.A @ g
+    J = data.J
+    AWr = unit_sum(data.unit, data.A * (w * r)[:, None], J)
+    ZWr = unit_sum(data.unit, data.Z * (w * r)[:, None], J)
+    P = np.einsum("ba,jbf->jaf", solved.Lam, st.ZWA)
+    a = AWr - np.einsum("jaf,jab,jb->jf", P, solved.Minv, ZWr @ solved.Lam)
+    return g, sigma2 * bread, bread @ (a.T @ a) @ bread
