@@ -15,6 +15,7 @@ import numpy as np
 
 from openhlm.report import numfmt
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
+from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
 __all__ = ["glmm_text", "glmm_to_dict", "level1_model_lines"]
 
@@ -203,44 +204,65 @@ def _num(v: Any) -> Any:
     return v if np.isfinite(v) else None
 
 
+def _equations(results: GLMMResults) -> str:
+    """The model in equation format, without the level-1 R (HGLMs have none)."""
+    first, _, rest = str(results.spec).partition("\n")
+    if first.endswith(" + R"):
+        first = first[: -len(" + R")]
+    return first + ("\n" + rest if rest else "")
+
+
+def _rows(rows: Any) -> list[dict[str, Any]]:
+    return [{k: (_num(v) if isinstance(v, (float, np.floating)) else v)
+             for k, v in r.__dict__.items()} for r in rows]
+
+
 def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
-    """The JSON form (schema ``openhlm-hglm`` version :data:`GLMM_JSON_SCHEMA_VERSION`)."""
-    fe = []
-    for r in results.fixed_effects:
-        row = {k: (_num(v) if isinstance(v, (float, np.floating)) else v)
-               for k, v in r.__dict__.items()}
-        fe.append(row)
+    """The JSON form: the linear model's keys (``docs/json-schema.md``, ``schema_version``)
+    with their HGLM meaning, plus the HGLM keys (``hglm_schema_version``
+    :data:`GLMM_JSON_SCHEMA_VERSION`)."""
+    from openhlm._version import __version__
+
+    corr = results.tau_correlation
     return {
-        "schema": {"name": "openhlm-hglm", "version": GLMM_JSON_SCHEMA_VERSION},
-        "model": str(results.spec),
-        "outcome": results.outcome,
-        "distribution": results.distribution,
-        "link": results.link,
+        "schema_version": JSON_SCHEMA_VERSION,
+        "hglm_schema_version": GLMM_JSON_SCHEMA_VERSION,
+        "openhlm_version": __version__,
         "method": results.method,
-        "quadrature_points": results.quadrature_points,
-        "pql_likelihood": results.pql_likelihood,
-        "trials": results.trials,
-        "exposure": results.exposure,
+        "mode": "exact",
+        "converged": bool(results.converged),
+        "iterations": int(results.iterations),
         "n_level1": results.n_level1,
         "n_level2": results.n_level2,
-        "deleted_rows": results.deleted_rows,
-        "fixed_effects": fe,
-        "fixed_effects_population_average": None
-        if results.fixed_effects_population_average is None else [
-            {k: (_num(v) if isinstance(v, (float, np.floating)) else v)
-             for k, v in r.__dict__.items()}
-            for r in results.fixed_effects_population_average],
-        "tau": [[_num(v) for v in row] for row in results.tau],
-        "tau_labels": list(results.tau_labels),
-        "reliability": [_num(v) for v in results.reliability],
-        "variance_components": [{k: (_num(v) if isinstance(v, (float, np.floating)) else v)
-                                 for k, v in c.__dict__.items()}
-                                for c in results.variance_components],
-        "overdispersion": _num(results.overdispersion),
+        "outcome": results.outcome,
+        "equations": _equations(results),
+        "sigma2": None,
+        "sigma2_se": None,
+        "tau": {"labels": list(results.tau_labels),
+                "matrix": [[_num(v) for v in row] for row in results.tau],
+                "se": None,
+                "correlations": [[_num(v) for v in row] for row in corr]},
+        "reliability": {label: _num(v) for label, v in zip(results.tau_labels,
+                                                           results.reliability)},
+        "fixed_effects": _rows(results.fixed_effects),
+        "variance_components": _rows(results.variance_components),
         "deviance": _num(results.deviance),
+        "deviance_hlm": None,
         "n_parameters": results.n_parameters,
-        "convergence": {"converged": bool(results.converged), "iterations": results.iterations,
-                        "micro_iterations": results.micro_iterations,
-                        "message": results.message},
+        "units_used_for_chi2": results.chi2_units,
         "notes": list(results.notes),
+        # HGLM keys
+        "distribution": results.distribution,
+        "link": results.link,
+        "trials": results.trials,
+        "exposure": results.exposure,
+        "quadrature_points": results.quadrature_points,
+        "pql_likelihood": results.pql_likelihood,
+        "overdispersion": _num(results.overdispersion),
+        "fixed_effects_population_average": None
+        if results.fixed_effects_population_average is None
+        else _rows(results.fixed_effects_population_average),
+        "micro_iterations": int(results.micro_iterations),
+        "deleted_rows": results.deleted_rows,
+        "message": results.message,
     }

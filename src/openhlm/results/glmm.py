@@ -21,7 +21,8 @@ from openhlm.spec.model import ModelSpec
 __all__ = ["GLMM_JSON_SCHEMA_VERSION", "GLMMFixedEffect", "GLMMResults",
            "GLMMVarianceComponent"]
 
-#: Version of the HGLM JSON schema (``results.to_dict()["schema"]``).
+#: Version of the HGLM keys of the JSON (``results.to_dict()["hglm_schema_version"]``); the
+#: keys shared with linear models follow ``JSON_SCHEMA_VERSION``.
 GLMM_JSON_SCHEMA_VERSION = 1
 
 

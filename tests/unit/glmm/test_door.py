@@ -59,7 +59,11 @@ def test_report_prints_hlm_level1_model_and_ratios(laplace):
 
 def test_json_schema(laplace):
     d = json.loads(laplace.to_json())
-    assert d["schema"] == {"name": "openhlm-hglm", "version": 1}
+    assert d["schema_version"] == 1 and d["hglm_schema_version"] == 1
+    linear = openhlm.fit(CONTRA.replace(";", " + R;", 1), data("contraception.csv"),
+                         id="district").to_dict()
+    assert set(linear) <= set(d)            # the linear keys, plus the HGLM ones
+    assert d["sigma2"] is None and d["tau"]["labels"] == ["INTRCPT1"]
     assert d["distribution"] == "bernoulli" and d["link"] == "logit"
     assert d["method"] == "laplace" and d["overdispersion"] is None
     assert d["deviance"] == pytest.approx(laplace.deviance)
