@@ -62,6 +62,8 @@ class Modes:
     chol: np.ndarray       # (J, R, R) lower Cholesky factors of H_j
     g: np.ndarray          # (J,) g_j(b_j) without the rows' and the normal's constants
     iterations: int
+    score: np.ndarray | None = None     # (N,) s_i at the modes
+    weight: np.ndarray | None = None    # (N,) w_i at the modes
 
 
 def _random_part(data: GLMMData, ZL: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,7 +132,7 @@ def conditional_modes(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
         raise EstimationError("the conditional modes of the random effects did not converge "
                               f"in {max_iter} Newton steps; the model may be unidentified")
     H = _curvature(data, ZL, w)
-    return Modes(b=b, chol=np.linalg.cholesky(H), g=f, iterations=it)
+    return Modes(b=b, chol=np.linalg.cholesky(H), g=f, iterations=it, score=s, weight=w)
 
 
 def gh_grid(nodes: int, R: int) -> tuple[np.ndarray, np.ndarray]:
@@ -177,13 +179,17 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     J, R = data.J, data.R
     ZL = data.Z @ Lam
     b = modes.b
-    eta = data.A @ beta + data.offset + _random_part(data, ZL, b)
-    _, s, w = data.family.evaluate(eta, data.y, data.n)
-    dw = data.family.weight_derivative(eta, data.n)
+    if modes.score is not None and modes.weight is not None:
+        s, w = modes.score, modes.weight
+    else:
+        eta = data.A @ beta + data.offset + _random_part(data, ZL, b)
+        _, s, w = data.family.evaluate(eta, data.y, data.n)
+    # w' = w (1 - 2 mu) for the binomial (mu = (y - s) / n), = w for the Poisson
+    dw = w * (1.0 - 2.0 * (data.y - s) / data.n) if data.family.is_binomial else w
     chol = modes.chol
     Hinv = np.linalg.inv(np.einsum("jab,jcb->jac", chol, chol))
     # h_i = v_i' H_j^{-1} v_i, column by column
-    h = np.zeros_like(eta)
+    h = np.zeros_like(s)
     for a in range(R):
         for c in range(R):
             h += ZL[:, a] * ZL[:, c] * data.gather(Hinv[:, a, c])
