@@ -17,7 +17,7 @@ from openhlm.report import numfmt
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
-__all__ = ["glmm_text", "glmm_to_dict", "level1_model_lines"]
+__all__ = ["glmm_html", "glmm_text", "glmm_to_dict", "level1_model_lines"]
 
 RULE = " " + "-" * 76
 FIXED_RULE = " " + "-" * 77
@@ -266,3 +266,12 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "deleted_rows": results.deleted_rows,
         "message": results.message,
     }
+
+
+def glmm_html(results: GLMMResults, **_: Any) -> str:
+    """An HTML fragment: the text report in a ``<pre>`` block (a laid-out HTML report as for
+    linear models is still to come)."""
+    import html
+
+    return ('<div class="openhlm-report openhlm-hglm"><pre>'
+            + html.escape(glmm_text(results)) + "</pre></div>")

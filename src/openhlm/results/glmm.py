@@ -144,6 +144,9 @@ class GLMMResults:
     def to_dict(self) -> dict[str, Any]:
         return render("dict", self)
 
+    def _repr_html_(self) -> str:
+        return render("html", self)
+
     def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
         text = json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), **kwargs)
         if path is not None:

@@ -71,6 +71,12 @@ def test_json_schema(laplace):
     assert "fixed_effects_population_average" in d
 
 
+def test_html_fragment(laplace):
+    html = laplace._repr_html_()
+    assert html.startswith('<div class="openhlm-report openhlm-hglm"><pre>')
+    assert "Prob(Y=1|B) = P" in html and "log[P/(1-P)]" in html
+
+
 def test_pql_has_no_deviance_and_a_population_average_model(contra):
     res = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli")
     assert res.method == "pql" and res.deviance is None

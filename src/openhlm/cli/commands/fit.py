@@ -337,10 +337,9 @@ def _fit(args: argparse.Namespace) -> int:
     if len(to_stdout) > 1:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
-    if not job.options.outcome.normal and (o.html is not None
-                                           or job.options.residuals.requested):
-        raise SpecError("HTML reports and residual files are not available for non-normal "
-                        "outcomes yet; use --json (it holds the EB estimates' summary)")
+    if not job.options.outcome.normal and job.options.residuals.requested:
+        raise SpecError("residual files are not available for non-normal outcomes yet; the "
+                        "EB estimates are in the Python results (results.eb, results.level1)")
     report = None if _is_stdout(o.report) else o.report
     results, text = run_job(job)
     if report is not None:
@@ -356,8 +355,12 @@ def _fit(args: argparse.Namespace) -> int:
     if o.html is not None:
         from openhlm.report.html import render_html
 
+        from openhlm.report.text_glmm import glmm_html
+
+        body = (render_html(results) if job.options.outcome.normal
+                else glmm_html(results))  # type: ignore[arg-type]
         _write(o.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
-                       "report</title></head><body>\n" + render_html(results)
+                       "report</title></head><body>\n" + body
                        + "\n</body></html>\n")
     if job.options.residuals.requested:
         write_residual_files(results, job.options.residuals)
