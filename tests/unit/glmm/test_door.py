@@ -191,6 +191,14 @@ def test_toml_round_trip_and_cli(tmp_path, contra, capsys):
     assert "Laplace (ML) Estimation" in capsys.readouterr().out
     assert json.loads(out.read_text())["deviance"] == pytest.approx(2496.91329464152,
                                                                      abs=1e-4)
+    eb, fitted = tmp_path / "eb.csv", tmp_path / "fitted.csv"
+    assert main(["fit", str(path), "--method", "laplace", "--html", str(tmp_path / "r.html"),
+                 "-o", str(tmp_path / "r.txt")]) == 0
+    assert "openhlm-hglm" in (tmp_path / "r.html").read_text()
+    path.write_text(path.read_text() + f'[output]\nlevel2_residuals = "{eb}"\n'
+                    f'level1_residuals = "{fitted}"\n')
+    assert main(["fit", str(path), "--method", "laplace", "-o", str(tmp_path / "r.txt")]) == 0
+    assert len(pd.read_csv(eb)) == 60 and len(pd.read_csv(fitted)) == 1934
 
 
 def test_errors_are_openhlm_errors(contra):
