@@ -85,10 +85,10 @@ _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_
            "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
            "deviance_test", "exploratory", "distribution", "trials", "exposure",
            "quadrature_points", "overdispersion", "pql_likelihood")
-#: Flat names :meth:`FitOptions.with_overrides` accepts for fields of the parts.
 #: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
 _OUTCOME = ("distribution", "trials", "exposure", "quadrature_points", "overdispersion",
             "pql_likelihood")
+#: Flat names :meth:`FitOptions.with_overrides` accepts for fields of the parts.
 _FLAT = {"ols_units": "output", "full": "output", "title": "output", "report": "output",
          "json": "output", "html": "output"}
 
