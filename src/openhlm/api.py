@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from openhlm.results import HLMResults
+from openhlm.results.glmm import GLMMResults
 from openhlm.runner import run
 from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.spec.model import Constraint, ModelSpec
@@ -26,7 +27,8 @@ __all__ = ["as_mdm", "as_spec", "fit"]
 _REEXPORTED = (as_mdm, as_spec, hlm_single_precision)
 
 
-def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "reml",
+def fit(model: str | ModelSpec, data: Any, *,
+        method: Literal["reml", "ml", "pql", "laplace", "agq"] | None = None,
         mode: Literal["exact", "hlm"] = "exact", constraints: Iterable[str | Constraint] = (),
         max_iterations: int | None = None, tolerance: float | None = None,
         id: Any = None, level2: Any = None, level3: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
@@ -35,7 +37,11 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
         heterogeneous_sigma2: str | Iterable[str] = (), hypotheses: Any = None,
         homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
-        exploratory: Iterable[str] | None = None) -> HLMResults:
+        exploratory: Iterable[str] | None = None,
+        distribution: Literal["normal", "bernoulli", "binomial", "poisson"] = "normal",
+        trials: str | None = None, exposure: str | None = None,
+        quadrature_points: int | None = None, overdispersion: bool = False,
+        pql_likelihood: Literal["ml", "reml"] = "ml") -> HLMResults | GLMMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -48,8 +54,10 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         ``level2=`` table).  Three-level models (HLM3's equation format, ``P``/``B``/``G``
         coefficients): an :class:`openhlm.MDM3`, or data with ``id=(level-2 ID, level-3 ID)``
         and optionally ``level2=`` and ``level3=`` tables; the result is an ``HLM3Results``.
-    method : {"reml", "ml"}
-        Restricted (HLM's default) or full maximum likelihood.
+    method : {"reml", "ml"} or {"pql", "laplace", "agq"}
+        Linear model: restricted (HLM's default) or full maximum likelihood.  Non-normal
+        outcome (``distribution=``): penalised quasi-likelihood (HLM's default), or maximum
+        likelihood by the Laplace approximation or adaptive Gauss-Hermite quadrature.
     mode : {"exact", "hlm"}
         ``"exact"`` maximises the likelihood to convergence; ``"hlm"`` reproduces HLM 6's EM
         iterations, starting values and stopping rule (and so its printed numbers).
@@ -91,9 +99,27 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         coefficient regressed on each variable; see :func:`openhlm.exploratory`), stored in
         ``results.extras["exploratory"]`` and printed at the end of the report.
 
+    distribution : {"normal", "bernoulli", "binomial", "poisson"}
+        The level-1 sampling model.  ``"normal"`` is the linear model; the others are HLM's
+        HGLMs (logit link for Bernoulli / binomial, log link for Poisson) and return
+        :class:`~openhlm.results.glmm.GLMMResults` (``docs/hglm.md``).  The level-1 equation
+        needs no ``R`` then.  Ordinal and multinomial outcomes are refused for now.
+    trials : str, optional
+        Binomial: the level-1 variable with each row's number of trials (the outcome counts
+        the successes).
+    exposure : str, optional
+        Poisson: the level-1 variable with each row's exposure (log exposure is an offset).
+    quadrature_points : int, optional
+        ``method="agq"``: Gauss-Hermite nodes per random effect (default 10; the grid has
+        nodes^R points).
+    overdispersion : bool
+        PQL with binomial or Poisson outcomes: estimate a level-1 scale sigma^2.
+    pql_likelihood : {"ml", "reml"}
+        The likelihood of PQL's linearised model (``"ml"`` as MASS::glmmPQL).
+
     Returns
     -------
-    HLMResults
+    HLMResults or GLMMResults
     """
     options = FitOptions.from_kwargs(
         method=method, mode=mode, constraints=constraints, max_iterations=max_iterations,
@@ -102,5 +128,7 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         precision_weight=precision_weight, imputation=imputation,
         plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
-        exploratory=exploratory)
+        exploratory=exploratory, distribution=distribution, trials=trials,
+        exposure=exposure, quadrature_points=quadrature_points, overdispersion=overdispersion,
+        pql_likelihood=pql_likelihood)
     return run(model, data, options, id=id, level2=level2, level3=level3)

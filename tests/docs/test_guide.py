@@ -345,3 +345,19 @@ def test_guide_mentions_every_seminar_section():
                     "Constraints of fixed effects", "random effect but not as a fixed effect",
                     "multi-degree-of-freedom", "sampling weights", "multiply imputed data"):
         assert re.search(re.escape(heading), text, re.IGNORECASE), heading
+
+
+# -- HGLM: a binary outcome --------------------------------------------------------------------
+
+def test_binary_outcome_matches_glmer(ns, workdir):
+    """lme4 1.1.31: glmer(high ~ cses + minority + sector + meanses + (1 | id), binomial,
+    bobyqa, tight): deviance 6168.863 (-2 logLik), fixef -1.6346866932, 0.5221370789,
+    -0.9684300116, 0.2351328420, 1.0978369088, theta 0.454166102."""
+    high = ns["high"]
+    assert high.deviance == approx(6168.863235, 1e-5)
+    for g, v in {"G00": -1.6346866932, "G01": 0.2351328420, "G02": 1.0978369088,
+                 "G10": 0.5221370789, "G20": -0.9684300116}.items():
+        assert high.gamma[g] == pytest.approx(v, rel=1e-4)
+    assert high.tau[0, 0] == pytest.approx(0.454166102 ** 2, rel=1e-4)
+    assert ns["pql"].deviance is None
+    assert (workdir / "high.json").exists()

@@ -34,6 +34,7 @@ from openhlm.report.residual_files import (
     write_residuals,
 )
 from openhlm.report.text import render_text
+from openhlm.report.text_glmm import glmm_html, glmm_text, glmm_to_dict
 from openhlm.results import (
     DevianceTest,
     ExploratoryAnalysis,
@@ -41,6 +42,7 @@ from openhlm.results import (
     HLMResults,
     HomogeneityTest,
 )
+from openhlm.results.glmm import GLMMResults
 from openhlm.results.hooks import set_renderer
 
 __all__ = ["register_extra", "register_renderers", "render_html", "render_text",
@@ -60,6 +62,9 @@ def register_renderers() -> None:
                      ("level2_residuals", level2_residual_table),
                      ("write_residuals", write_residuals)):
         set_renderer(kind, HLMResults, fn, replace=False)
+    set_renderer("text", GLMMResults, glmm_text, replace=False)
+    set_renderer("dict", GLMMResults, glmm_to_dict, replace=False)
+    set_renderer("html", GLMMResults, glmm_html, replace=False)
     for cls, fn in ((GLHResult, _lines(hypothesis_sections.glh_text)),
                     (HomogeneityTest, _lines(hypothesis_sections.homogeneity_text)),
                     (DevianceTest, _lines(hypothesis_sections.deviance_test_text)),

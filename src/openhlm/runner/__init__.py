@@ -57,6 +57,8 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
     Returns
     -------
     HLMResults
+        (:class:`~openhlm.results.glmm.GLMMResults` for a non-normal ``options.outcome``:
+        :mod:`openhlm.runner.glmm`.)
     """
     options = FitOptions() if options is None else options
     if is_three_level(data, id, level3):
@@ -66,6 +68,10 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
                         "the data are two-level: build a three-level MDM with "
                         "openhlm.build_mdm(..., id=(level-2 ID, level-3 ID)) or pass "
                         "id=(level-2 ID, level-3 ID)")
+    if not options.outcome.normal:
+        from openhlm.runner.glmm import refuse_unsupported, run_glmm
+        refuse_unsupported(options)
+        return run_glmm(model, as_mdm(data, id=id, level2=level2), options)  # type: ignore
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed(model, data, options, id=id, level2=level2)
     return _run_one(model, as_mdm(data, id=id, level2=level2), options)

@@ -37,11 +37,12 @@ def as_mdm(data: Any, *, id: str | None = None, level2: Any = None) -> MDM:
                     f"{type(data).__name__}")
 
 
-def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constraint] = ()
-            ) -> ModelSpec:
+def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constraint] = (),
+            *, residual: bool = True) -> ModelSpec:
     """Parse equation text against the MDM's variables (or validate a ModelSpec).
 
     ``constraints`` are added to the model; one the model already has is not added twice.
+    ``residual=False`` (non-normal outcomes) makes the level-1 ``R`` optional.
     """
     constraints = tuple(constraints)
     if isinstance(model, ModelSpec):
@@ -56,7 +57,8 @@ def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constr
     if not isinstance(model, str):
         raise SpecError(f"model must be equation text or a ModelSpec, not {type(model).__name__}")
     return parse_model(model, level1_variables=mdm.level1_variables,
-                       level2_variables=mdm.level2_variables, constraints=constraints)
+                       level2_variables=mdm.level2_variables, constraints=constraints,
+                       residual=residual)
 
 
 def hlm_single_precision(mdm: MDM) -> MDM:

@@ -250,7 +250,10 @@ def _parse(text: str, source: str, names: VariableNames) -> CommandFile:
             if line.value.strip().lower() not in ("n", "no", ""):
                 raise line.error(
                     f"HGLM (nonlin:{line.value.strip()}) is not supported",
-                    hint=" (openhlm fits two-level linear models: nonlin:n)",
+                    hint=" in command files (fit it with openhlm.fit(..., distribution="
+                         "'bernoulli'|'binomial'|"
+                         "'poisson') or a TOML model file's [model] distribution; "
+                         "docs/hglm.md)",
                 )
         elif key == "level3":
             raise line.error("three-level models (level3:) are not supported",

@@ -80,7 +80,7 @@ class _Level1:
     stmt: Statement
 
 
-def _resolve_level1(eq: Equation, names: VariableNames) -> _Level1:
+def _resolve_level1(eq: Equation, names: VariableNames, residual: bool = True) -> _Level1:
     stmt = eq.statement
     outcome = _resolve_outcome(eq, names)
     slopes: dict[int, Predictor] = {}
@@ -144,7 +144,7 @@ def _resolve_level1(eq: Equation, names: VariableNames) -> _Level1:
         owner[name] = q
         slopes[q] = Predictor(name, term.predictor.centering)
         last = q
-    if not has_r:
+    if not has_r and residual:
         raise stmt.error(
             "the level-1 equation has no residual", stmt.tokens[-1].column, 1,
             " (end it with '+ R')",
@@ -273,6 +273,7 @@ def parse_model(
     variance_predictors: Iterable[str] = (),
     source: str | None = None,
     first_line: int = 1,
+    residual: bool = True,
 ) -> ModelSpec:
     """Parse a model written in HLM's equation format.
 
@@ -291,6 +292,9 @@ def parse_model(
         Level-1 variables of a log-linear model for sigma^2 (heterogeneous level-1 variance).
     source, first_line
         Where the text comes from, for error messages: ``"line 9 of model.toml"``.
+    residual
+        Whether the level-1 equation must end with ``R``: ``False`` for non-normal outcomes
+        (HGLM), whose level-1 model has no residual term (``R`` is then optional).
 
     Returns
     -------
@@ -332,7 +336,7 @@ def parse_model(
             f"a second level-1 equation (the first is in {level1_eqs[0].statement.where})",
             second.lhs, " (a model has one outcome; level-2 equations start with Bq =)",
         )
-    level1 = _resolve_level1(level1_eqs[0], names)
+    level1 = _resolve_level1(level1_eqs[0], names, residual)
     numbers = set(level1.slopes) | ({0} if level1.intercept else set())
     level2: dict[int, Level2Equation] = {}
     seen_at: dict[int, str] = {}

@@ -210,7 +210,8 @@ def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Data
 def _model_section(ctx: _Context, doc: dict[str, Any]) -> ModelSection:
     t = ("model",)
     d = _table(ctx, doc, "model", required=True)
-    _check_keys(ctx, t, d, ("equations", "constraints", "heterogeneous_sigma2"))
+    _check_keys(ctx, t, d, ("equations", "constraints", "heterogeneous_sigma2", "distribution",
+                            "trials", "exposure", "overdispersion"))
     equations = _get(ctx, t, d, "equations", str, required=True)
     if not equations.strip():
         raise ctx.error(t + ("equations",), "is empty",
@@ -226,13 +227,19 @@ def _model_section(ctx: _Context, doc: dict[str, Any]) -> ModelSection:
         constraints=_strings(ctx, t, d, "constraints"),
         heterogeneous_sigma2=_strings(ctx, t, d, "heterogeneous_sigma2"),
         equations_line=line,
+        distribution=_choice(ctx, t, d, "distribution",
+                             ("normal", "bernoulli", "binomial", "poisson"), "normal"),
+        trials=_name(ctx, t, d, "trials"),
+        exposure=_name(ctx, t, d, "exposure"),
+        overdispersion=bool(_get(ctx, t, d, "overdispersion", bool, False)),
     )
 
 
 def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection:
     t = ("estimation",)
     d = _table(ctx, doc, "estimation")
-    _check_keys(ctx, t, d, ("method", "mode", "max_iterations", "tolerance"))
+    _check_keys(ctx, t, d, ("method", "mode", "max_iterations", "tolerance",
+                            "quadrature_points"))
     iterations = _get(ctx, t, d, "max_iterations", int, HLM_LIMITS.max_iterations)
     if iterations < 1:
         raise ctx.error(t + ("max_iterations",), f"must be at least 1, not {iterations}")
@@ -240,11 +247,24 @@ def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection
     if not tolerance > 0:
         raise ctx.error(t + ("tolerance",), f"must be positive, not {tolerance}")
     return EstimationSection(
-        method=_choice(ctx, t, d, "method", ("reml", "ml"), "reml"),  # type: ignore[arg-type]
+        method=_method(ctx, t, d),  # type: ignore[arg-type]
         mode=_choice(ctx, t, d, "mode", ("exact", "hlm"), "exact"),  # type: ignore[arg-type]
         max_iterations=iterations,
         tolerance=tolerance,
+        quadrature_points=_get(ctx, t, d, "quadrature_points", int, None),
     )
+
+
+def _method(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> str:
+    """``method``: reml / ml, or an HGLM's pql / laplace / agq."""
+    value = d.get("method")
+    if isinstance(value, str) and value.lower() in ("pql", "laplace", "agq"):
+        return value.lower()
+    try:
+        return _choice(ctx, t, d, "method", ("reml", "ml"), "reml")
+    except CommandFileError as exc:
+        raise CommandFileError(f"{exc} (or 'pql', 'laplace', 'agq' for a non-normal "
+                               "[model] distribution)") from None
 
 
 def _weights_section(ctx: _Context, doc: dict[str, Any]) -> WeightsSection:

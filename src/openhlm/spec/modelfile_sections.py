@@ -70,6 +70,11 @@ class ModelSection:
     constraints: tuple[str, ...] = ()
     heterogeneous_sigma2: tuple[str, ...] = ()
     equations_line: int = field(default=1, compare=False)
+    #: the level-1 sampling model (HGLM: ``docs/hglm.md``); ``"normal"`` = linear model
+    distribution: str = "normal"
+    trials: str | None = None
+    exposure: str | None = None
+    overdispersion: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +82,11 @@ class EstimationSection:
     """``[estimation]``: REML or ML; ``mode`` ``"exact"`` (to convergence) or ``"hlm"``
     (HLM 6's iteration and stopping rule)."""
 
-    method: Literal["reml", "ml"] = "reml"
+    method: Literal["reml", "ml", "pql", "laplace", "agq"] = "reml"
     mode: Literal["exact", "hlm"] = "exact"
     max_iterations: int = HLM_LIMITS.max_iterations
     tolerance: float = HLM_LIMITS.tolerance
+    quadrature_points: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +189,7 @@ class ModelFile:
             parse_model(
                 m.equations, level1_variables=level1, level2_variables=level2,
                 source=self.source, first_line=m.equations_line,
+                residual=m.distribution == "normal",
             )
         except SpecError as exc:
             raise CommandFileError(f"[model] equations: {exc}") from None
@@ -190,6 +197,7 @@ class ModelFile:
             parse_model(
                 m.equations, level1_variables=level1, level2_variables=level2,
                 constraints=m.constraints, source=self.source, first_line=m.equations_line,
+                residual=m.distribution == "normal",
             )
         except SpecError as exc:
             raise CommandFileError(f"{self._where('model', 'constraints')}: {exc}") from None
@@ -198,6 +206,7 @@ class ModelFile:
                 m.equations, level1_variables=level1, level2_variables=level2,
                 constraints=m.constraints, variance_predictors=m.heterogeneous_sigma2,
                 source=self.source, first_line=m.equations_line,
+                residual=m.distribution == "normal",
             )
         except SpecError as exc:
             detail = str(exc).removeprefix("heterogeneous sigma^2: ")

@@ -60,9 +60,19 @@ def format_model_file(mf: ModelFile) -> str:
     out.append("constraints = [" + ", ".join(map(_toml_string, m.constraints)) + "]")
     out.append("heterogeneous_sigma2 = ["
                + ", ".join(map(_toml_string, m.heterogeneous_sigma2)) + "]")
+    if m.distribution != "normal":
+        out.append(f"distribution = {_toml_string(m.distribution)}")
+        for key in ("trials", "exposure"):
+            if getattr(m, key) is not None:
+                out.append(f"{key} = {_toml_string(getattr(m, key))}")
+        if m.overdispersion:
+            out.append("overdispersion = true")
     out += ["", "[estimation]", f"method = {_toml_string(e.method)}",
             f"mode = {_toml_string(e.mode)}", f"max_iterations = {e.max_iterations}",
-            f"tolerance = {e.tolerance!r}", "", "[weights]"]
+            f"tolerance = {e.tolerance!r}"]
+    if e.quadrature_points is not None:
+        out.append(f"quadrature_points = {e.quadrature_points}")
+    out += ["", "[weights]"]
     for key in ("level1", "level2", "precision"):
         if getattr(w, key) is not None:
             out.append(f"{key} = {_toml_string(getattr(w, key))}")

@@ -53,6 +53,7 @@ from openhlm.spec.settings import (
     MODES,
     NORMALIZATIONS,
     Imputation,
+    Outcome,
     Output,
     Residuals,
     Tests,
@@ -69,6 +70,7 @@ __all__ = [
     "NORMALIZATIONS",
     "FitOptions",
     "Imputation",
+    "Outcome",
     "Output",
     "Residuals",
     "Tests",
@@ -81,7 +83,11 @@ __all__ = [
 _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_units",
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
            "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
-           "deviance_test", "exploratory")
+           "deviance_test", "exploratory", "distribution", "trials", "exposure",
+           "quadrature_points", "overdispersion", "pql_likelihood")
+#: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
+_OUTCOME = ("distribution", "trials", "exposure", "quadrature_points", "overdispersion",
+            "pql_likelihood")
 #: Flat names :meth:`FitOptions.with_overrides` accepts for fields of the parts.
 _FLAT = {"ols_units": "output", "full": "output", "title": "output", "report": "output",
          "json": "output", "html": "output"}
@@ -94,6 +100,7 @@ class FitOptions:
     Attributes
     ----------
     method : {"reml", "ml"}
+        Of the linear model (for an HGLM, ``outcome.method`` is the estimation method).
     mode : {"exact", "hlm"}
     max_iterations, tolerance : int, float or None
         ``None``: the mode's default (:attr:`limits`).
@@ -108,6 +115,9 @@ class FitOptions:
         Level-2 variables for HLM's exploratory analysis (``None``: not run).
     output : Output
     residuals : Residuals
+    outcome : Outcome
+        The level-1 sampling model (``distribution``, ``trials``, ``exposure``, the HGLM
+        ``method``, ``quadrature_points``, ``overdispersion``); default normal = linear model.
     sources : mapping, not compared
         Where settings came from, for error messages and the report header: ``"tests"``,
         ``"exploratory"``, ``"command_file"``.
@@ -125,6 +135,7 @@ class FitOptions:
     exploratory: tuple[str, ...] | str | None = None
     output: Output = field(default_factory=Output)
     residuals: Residuals = field(default_factory=Residuals)
+    outcome: Outcome = field(default_factory=Outcome)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -170,8 +181,16 @@ class FitOptions:
             hint = did_you_mean(close_matches(unknown[0], _KWARGS))
             raise SpecError(f"unknown fit option '{unknown[0]}'{hint}")
         k = kwargs.get
+        distribution = k("distribution") or "normal"
+        method = k("method")
+        glmm_method = None
+        if not (isinstance(distribution, str) and distribution.lower() == "normal"):
+            glmm_method, method = method, None
+        outcome = Outcome(distribution, k("trials"), k("exposure"), glmm_method,
+                          k("quadrature_points"), bool(k("overdispersion", False)),
+                          k("pql_likelihood") or "ml")
         return cls(
-            method=k("method", "reml"), mode=k("mode", "exact"),
+            method=method or "reml", mode=k("mode", "exact"), outcome=outcome,
             max_iterations=k("max_iterations"), tolerance=k("tolerance"),
             constraints=k("constraints", ()), heterogeneous_sigma2=k("heterogeneous_sigma2", ()),
             weights=Weights(k("level1_weight"), k("level2_weight"), k("precision_weight"),
@@ -183,8 +202,13 @@ class FitOptions:
 
     def to_kwargs(self) -> dict[str, Any]:
         """The :func:`openhlm.fit` keywords of these options (files and display left out)."""
-        w, t, i = self.weights, self.tests, self.imputation
-        return {"method": self.method, "mode": self.mode, "constraints": self.constraints,
+        w, t, i, oc = self.weights, self.tests, self.imputation, self.outcome
+        hglm = {} if oc.normal else {
+            "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
+            "quadrature_points": oc.quadrature_points, "overdispersion": oc.overdispersion,
+            "pql_likelihood": oc.pql_likelihood}
+        return {**hglm, "method": self.method if oc.normal else oc.method, "mode": self.mode,
+                "constraints": self.constraints,
                 "max_iterations": self.max_iterations, "tolerance": self.tolerance,
                 "ols_units": self.output.ols_units, "level1_weight": w.level1,
                 "level2_weight": w.level2, "normalize_weights": w.normalize,
@@ -208,6 +232,21 @@ class FitOptions:
         top: dict[str, Any] = {}
         parts: dict[str, dict[str, Any]] = {}
         names = {f.name for f in dataclasses.fields(self)}
+        overrides = dict(overrides)
+        changes = {k: overrides.pop(k) for k in _OUTCOME if overrides.get(k) is not None}
+        for k in _OUTCOME:
+            overrides.pop(k, None)
+        distribution = changes.get("distribution", self.outcome.distribution)
+        if overrides.get("method") is not None and distribution != "normal":
+            changes["method"] = overrides.pop("method")
+        if changes:
+            current = dataclasses.asdict(self.outcome)
+            if distribution == "normal":
+                current.update(method=None, quadrature_points=None, overdispersion=False)
+            elif (changes.get("method", current["method"]) != "agq"
+                  and "quadrature_points" not in changes):
+                current["quadrature_points"] = None
+            top["outcome"] = Outcome(**{**current, **changes})
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -216,7 +255,8 @@ class FitOptions:
             elif key in names:
                 top[key] = value
             else:
-                hint = did_you_mean(close_matches(key, sorted(names | set(_FLAT))))
+                hint = did_you_mean(close_matches(key, sorted(names | set(_FLAT)
+                                                          | set(_OUTCOME))))
                 raise SpecError(f"unknown fit option '{key}'{hint}")
         for part, values in parts.items():
             top[part] = dataclasses.replace(top.get(part, getattr(self, part)), **values)
@@ -248,8 +288,16 @@ class FitOptions:
         sources = {"tests": mf.source}
         if o.exploratory:
             sources["exploratory"] = f"{mf.source}: [output] exploratory"
+        m = mf.model
+        hglm = m.distribution != "normal"
+        try:
+            outcome = Outcome(m.distribution, m.trials, m.exposure,
+                              est.method if hglm else None,
+                              est.quadrature_points, m.overdispersion)
+        except SpecError as exc:
+            raise SpecError(f"{mf.source}: {exc}") from None
         options = cls(
-            method=est.method, mode=mode,
+            method="reml" if hglm else est.method, mode=mode, outcome=outcome,
             max_iterations=_file_limit(est.max_iterations, HLM_LIMITS.max_iterations),
             tolerance=_file_limit(est.tolerance, HLM_LIMITS.tolerance),
             constraints=mf.model.constraints, heterogeneous_sigma2=mf.model.heterogeneous_sigma2,
@@ -342,14 +390,19 @@ class FitOptions:
         w, o, r = self.weights, self.output, self.residuals
         mode = str(w.normalize)
         normalize: bool | str = {"within": True, "none": False}.get(mode, mode)
+        oc = self.outcome
         return ModelFile(
             path=Path(path) if path is not None else None, title=o.title or "", data=data,
-            model=ModelSection(equations, constraints, tuple(variance)),
+            model=ModelSection(equations, constraints, tuple(variance),
+                               distribution=oc.distribution, trials=oc.trials,
+                               exposure=oc.exposure, overdispersion=oc.overdispersion),
             estimation=EstimationSection(
-                self.method, self.mode,  # type: ignore[arg-type]
+                self.method if oc.normal else oc.method,  # type: ignore[arg-type]
+                self.mode,  # type: ignore[arg-type]
                 HLM_LIMITS.max_iterations if self.max_iterations is None
                 else self.max_iterations,
-                HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance),
+                HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance,
+                oc.quadrature_points if oc.method == "agq" else None),
             weights=WeightsSection(w.level1, w.level2, w.precision, normalize),
             hypotheses=HypothesesSection(_text_hypotheses(self.tests.hypotheses),
                                          self.tests.homogeneity, deviance),

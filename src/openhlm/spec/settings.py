@@ -15,6 +15,11 @@ from openhlm.errors import SpecError
 
 __all__ = [
     "DEFAULT_NORMALIZATION",
+    "DEFAULT_QUADRATURE_POINTS",
+    "DISTRIBUTIONS",
+    "GLMM_METHODS",
+    "LATER_DISTRIBUTIONS",
+    "Outcome",
     "DEFAULT_OLS_UNITS",
     "METHODS",
     "MODES",
@@ -196,3 +201,106 @@ class Imputation:
     @property
     def requested(self) -> bool:
         return self.column is not None or bool(self.plausible_values)
+
+
+#: Level-1 sampling models: ``"normal"`` is the linear model; the others are HGLMs.
+DISTRIBUTIONS = ("normal", "bernoulli", "binomial", "poisson")
+#: HLM's other HGLM sampling models, refused for now.
+LATER_DISTRIBUTIONS = ("ordinal", "multinomial", "negative_binomial")
+#: Estimation of an HGLM: penalised quasi-likelihood (HLM's default), Laplace, adaptive
+#: Gauss-Hermite quadrature.
+GLMM_METHODS = ("pql", "laplace", "agq")
+#: Gauss-Hermite nodes per random effect when ``method="agq"`` gives none.
+DEFAULT_QUADRATURE_POINTS = 10
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The level-1 sampling model: normal (linear model) or an HGLM.
+
+    ``trials`` names the number-of-trials variable (binomial), ``exposure`` the exposure
+    variable (Poisson, optional); ``method`` is ``"pql"``, ``"laplace"`` or ``"agq"`` (HGLMs
+    only), ``quadrature_points`` the nodes per random effect (``agq``); ``overdispersion``
+    estimates a level-1 scale sigma^2 (PQL, binomial and Poisson only);
+    ``pql_likelihood`` is the likelihood of PQL's linearised model (``"ml"`` as
+    MASS::glmmPQL, or ``"reml"``).
+    """
+
+    distribution: str = "normal"
+    trials: str | None = None
+    exposure: str | None = None
+    method: str | None = None
+    quadrature_points: int | None = None
+    overdispersion: bool = False
+    pql_likelihood: str = "ml"
+
+    def __post_init__(self) -> None:
+        d = self.distribution
+        if not isinstance(d, str):
+            raise SpecError(f"distribution must be text such as 'bernoulli', not {d!r}")
+        d = d.lower().replace("-", "_")
+        if d in LATER_DISTRIBUTIONS:
+            raise SpecError(f"distribution '{d}' is not supported yet (openhlm fits "
+                            f"{', '.join(DISTRIBUTIONS)}); fit a binary or count model instead")
+        if d not in DISTRIBUTIONS:
+            raise SpecError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, "
+                            f"not {self.distribution!r}")
+        object.__setattr__(self, "distribution", d)
+        variable_name(self.trials, "trials")
+        variable_name(self.exposure, "exposure")
+        if self.trials is not None and d != "binomial":
+            raise SpecError(f"trials= is for distribution='binomial' (the number of trials), "
+                            f"not '{d}'")
+        if d == "binomial" and self.trials is None:
+            raise SpecError("distribution='binomial' needs trials= (the level-1 variable "
+                            "holding each row's number of trials); for 0/1 outcomes use "
+                            "'bernoulli'")
+        if self.exposure is not None and d != "poisson":
+            raise SpecError(f"exposure= is for distribution='poisson', not '{d}'")
+        if not isinstance(self.overdispersion, (bool, np.bool_)):
+            raise SpecError(f"overdispersion must be True or False, not {self.overdispersion!r}")
+        q = self.quadrature_points
+        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, np.integer))
+                              or q < 1):
+            raise SpecError(f"quadrature_points must be a positive integer, not {q!r}")
+        if self.pql_likelihood not in ("ml", "reml"):
+            raise SpecError(f"pql_likelihood must be 'ml' or 'reml', not "
+                            f"{self.pql_likelihood!r}")
+        if d == "normal":
+            bad = [name for name, v in (("method", self.method),
+                                        ("quadrature_points", q),
+                                        ("overdispersion", self.overdispersion or None))
+                   if v is not None]
+            if bad:
+                raise SpecError(f"{bad[0]}= applies to non-normal outcomes only (give "
+                                "distribution='bernoulli', 'binomial' or 'poisson')")
+            return
+        method = (self.method or "pql")
+        if not isinstance(method, str) or method.lower() not in GLMM_METHODS:
+            raise SpecError(f"with distribution='{d}', method must be 'pql', 'laplace' or "
+                            f"'agq', not {self.method!r}")
+        method = method.lower()
+        object.__setattr__(self, "method", method)
+        if q is not None and method != "agq":
+            raise SpecError(f"quadrature_points= applies to method='agq', not '{method}'")
+        if method == "agq" and q is None:
+            object.__setattr__(self, "quadrature_points", DEFAULT_QUADRATURE_POINTS)
+        if method == "agq" and q == 1:
+            object.__setattr__(self, "method", "laplace")
+        if self.overdispersion and method != "pql":
+            raise SpecError("overdispersion=True is available with method='pql' only (as in "
+                            "HLM); Laplace and AGQ fit the likelihood without a scale")
+        if self.overdispersion and d == "bernoulli":
+            raise SpecError("overdispersion is not identified for a Bernoulli (0/1) outcome; "
+                            "use it with 'binomial' or 'poisson'")
+
+    @property
+    def normal(self) -> bool:
+        return self.distribution == "normal"
+
+    @property
+    def nodes(self) -> int:
+        """Gauss-Hermite nodes per dimension: 1 for Laplace, 0 for PQL."""
+        if self.method == "laplace":
+            return 1
+        return int(self.quadrature_points or 0) if self.method == "agq" else 0

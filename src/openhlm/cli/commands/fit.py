@@ -16,6 +16,7 @@ file's settings: the run is one :class:`~openhlm.spec.options.FitOptions`, fitte
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,11 +58,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, *,
                       help="ID variable linking the levels (three levels: L2ID,L3ID)")
     data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
     est = parser.add_argument_group("estimation (overrides the file's settings)")
-    est.add_argument("--method", choices=("reml", "ml"), help="REML (default) or full ML")
+    est.add_argument("--method", choices=("reml", "ml", "pql", "laplace", "agq"),
+                     help="linear model: REML (default) or full ML; non-normal outcome: pql "
+                          "(default), laplace or agq")
     est.add_argument("--mode", choices=("exact", "hlm"),
                      help="exact: iterate to the optimum (default); hlm: HLM 6's iterations")
     est.add_argument("--max-iterations", type=_positive_int, metavar="N",
                      help="iteration limit")
+    est.add_argument("--distribution", choices=("normal", "bernoulli", "binomial", "poisson"),
+                     help="level-1 sampling model (HGLM; default normal = linear model)")
+    est.add_argument("--trials", metavar="VAR", help="binomial: number-of-trials variable")
+    est.add_argument("--exposure", metavar="VAR", help="Poisson: exposure variable")
+    est.add_argument("--quadrature-points", type=_positive_int, metavar="N",
+                     help="--method agq: Gauss-Hermite nodes per random effect (default 10)")
+    est.add_argument("--overdispersion", action="store_true", default=None,
+                     help="PQL (binomial, Poisson): estimate an over-dispersion scale")
     est.add_argument("--tolerance", type=_positive_float, metavar="X",
                      help="convergence criterion (a number > 0)")
 
@@ -191,9 +202,13 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
         options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                              level2_variables=mdm.level2_variables, **overrides)
         return FitJob(as_spec3(mf.model.equations, mdm), mdm, options)  # type: ignore[arg-type]
-    spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
     options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                          level2_variables=mdm.level2_variables, **overrides)
+    if not options.outcome.normal and mf.model.distribution == "normal":
+        # distribution given on the command line: the equations need no R
+        mf = dataclasses.replace(mf, model=dataclasses.replace(
+            mf.model, distribution=options.outcome.distribution))
+    spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
     return FitJob(spec, mdm, options)
 
 
@@ -258,7 +273,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's settings (``None``: not given, the file's setting stays)."""
     out: dict[str, Any] = {
         "method": args.method, "mode": args.mode, "max_iterations": args.max_iterations,
-        "tolerance": args.tolerance, "full": True if getattr(args, "full", False) else None}
+        "tolerance": args.tolerance, "full": True if getattr(args, "full", False) else None,
+        "distribution": getattr(args, "distribution", None),
+        "trials": getattr(args, "trials", None), "exposure": getattr(args, "exposure", None),
+        "quadrature_points": getattr(args, "quadrature_points", None),
+        "overdispersion": getattr(args, "overdispersion", None)}
     ols_units = getattr(args, "ols_units", None)
     out["ols_units"] = None if ols_units is None else max(ols_units, 0)
     if getattr(args, "exploratory", None):
@@ -302,7 +321,7 @@ def run_job(job: FitJob) -> tuple[Any, str]:
     from openhlm.runner import run
 
     results: Any = run(job.model, job.mdm, job.options)
-    if isinstance(results, HLM3Results):
+    if isinstance(results, HLM3Results) or not job.options.outcome.normal:
         return results, results.report()
     o = job.options.output
     text = render_text(results, ols_units=o.ols_units, full=o.full, title=o.title,
@@ -346,6 +365,13 @@ def _fit(args: argparse.Namespace) -> int:
     if len(to_stdout) > 1:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
+    res = job.options.residuals
+    if not job.options.outcome.normal and res.requested and (
+            res.extra_level1 or res.extra_level2 or any(
+                p is not None and p.suffix.lower() != ".csv" for p in (res.level1, res.level2))):
+        raise SpecError("for non-normal outcomes the residual files are CSV files of the EB "
+                        "table (level 2) and of the fitted values (level 1), without extra "
+                        "variables: name them *.csv")
     report = None if _is_stdout(o.report) else o.report
     results: Any
     results, text = run_job(job)
@@ -363,19 +389,30 @@ def _fit(args: argparse.Namespace) -> int:
     if o.json is not None:
         from openhlm.report.json import results_to_dict
 
-        data = results.to_dict() if isinstance(results, HLM3Results) else \
-            results_to_dict(results)
+        data = (results_to_dict(results)
+                if job.options.outcome.normal and not isinstance(results, HLM3Results)
+                else results.to_dict())
         _write(o.json, json.dumps(data, indent=2, allow_nan=False) + "\n")
     if o.html is not None:
         from openhlm.report.html import render_html
 
+        from openhlm.report.text_glmm import glmm_html
+
+        body = (render_html(results) if job.options.outcome.normal
+                else glmm_html(results))  # type: ignore[arg-type]
         _write(o.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
-                       "report</title></head><body>\n" + render_html(results)
+                       "report</title></head><body>\n" + body
                        + "\n</body></html>\n")
     if isinstance(results, HLM3Results):
         r = job.options.residuals
         if r.level2 is not None or r.level3 is not None:
             results.write_residuals(level2=r.level2, level3=r.level3, format=r.format)
     elif job.options.residuals.requested:
-        write_residual_files(results, job.options.residuals)
+        if job.options.outcome.normal:
+            write_residual_files(results, job.options.residuals)
+        else:   # HGLM: results.eb (level 2) and results.level1 (level 1) as CSV
+            for path, table in ((res.level2, "eb"), (res.level1, "level1")):
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    getattr(results, table).to_csv(path, index=False)
     return 0

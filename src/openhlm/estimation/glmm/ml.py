@@ -1,0 +1,233 @@
+"""Maximum likelihood for two-level GLMMs: Laplace and adaptive Gauss-Hermite quadrature.
+
+The deviance -2 log L(beta, theta) (:mod:`openhlm.estimation.glmm.quadrature`) is minimised
+jointly over the fixed effects and theta (lme4's parameterisation of T = Lambda Lambda') by
+BFGS on central-difference gradients, then polished by Newton steps on a central-difference
+Hessian, which is also the model-based covariance of the estimates (as ``vcov`` of glmer:
+2 H^{-1}, the fixed-effects block).  Every evaluation re-finds all units' modes by batched
+Newton steps from the previous modes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+
+from openhlm.errors import EstimationError
+from openhlm.estimation.glmm.data import GLMMData
+from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.estimation.glmm.quadrature import (
+    Modes,
+    conditional_modes,
+    lambda_matrix,
+    laplace_gradient,
+    theta_of,
+    unit_loglik,
+)
+
+__all__ = ["fit_ml", "glm_start", "Objective"]
+
+
+def glm_start(data: GLMMData, max_iter: int = 50) -> np.ndarray:
+    """Fixed effects of the GLM without random effects (IRLS), as starting values."""
+    beta = np.zeros(data.p)
+    for _ in range(max_iter):
+        eta = data.A @ beta + data.offset
+        s, w = data.family.score_weight(eta, data.y, data.n)
+        w = np.maximum(w, 1e-10)
+        step = np.linalg.lstsq(data.A * np.sqrt(w)[:, None], s / np.sqrt(w), rcond=None)[0]
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+class Objective:
+    """-2 log L as a function of phi = (beta, theta), with warm-started modes.
+
+    Laplace (``nodes=1``) has the exact gradient (:func:`laplace_gradient`); AGQ uses central
+    differences of the deviance.
+    """
+
+    def __init__(self, data: GLMMData, nodes: int) -> None:
+        self.data, self.nodes = data, nodes
+        self.b: np.ndarray | None = None
+        self.newton_steps = 0
+        self.evaluations = 0
+
+    def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.data.p
+        return phi[:p], lambda_matrix(phi[p:], self.data.R)
+
+    def modes(self, phi: np.ndarray, keep: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, Modes]:
+        beta, Lam = self.split(phi)
+        modes = conditional_modes(self.data, beta, Lam, self.b)
+        self.newton_steps += modes.iterations
+        self.evaluations += 1
+        if keep or self.b is None:
+            self.b = modes.b
+        return beta, Lam, modes
+
+    def units(self, phi: np.ndarray, keep: bool = False) -> np.ndarray:
+        beta, Lam, modes = self.modes(phi, keep)
+        return unit_loglik(self.data, beta, Lam, modes, self.nodes)
+
+    def __call__(self, phi: np.ndarray, keep: bool = False) -> float:
+        value = -2.0 * (self.units(phi, keep).sum() + self.data.constant)
+        return float(value) if np.isfinite(value) else np.inf
+
+    def steps(self, phi: np.ndarray, rel: float) -> np.ndarray:
+        return rel * np.maximum(1.0, np.abs(phi))
+
+    def value_and_gradient(self, phi: np.ndarray, keep: bool = True
+                           ) -> tuple[float, np.ndarray]:
+        if self.nodes != 1:
+            return self(phi, keep), self.gradient(phi)
+        beta, Lam, modes = self.modes(phi, keep)
+        value = -2.0 * (unit_loglik(self.data, beta, Lam, modes, 1).sum() + self.data.constant)
+        gb, gt = laplace_gradient(self.data, beta, Lam, modes)
+        return float(value), -2.0 * np.concatenate([gb, gt])
+
+    def gradient(self, phi: np.ndarray, rel: float = 1e-5) -> np.ndarray:
+        if self.nodes == 1:
+            return self.value_and_gradient(phi, keep=False)[1]
+        h = self.steps(phi, rel)
+        g = np.empty_like(phi)
+        for i in range(phi.size):
+            e = np.zeros_like(phi)
+            e[i] = h[i]
+            g[i] = (self(phi + e) - self(phi - e)) / (2.0 * h[i])
+        return g
+
+    def hessian(self, phi: np.ndarray, rel: float = 1e-4) -> np.ndarray:
+        n = phi.size
+        if self.nodes == 1:      # central differences of the exact gradient
+            h = self.steps(phi, rel / 10.0)
+            H = np.empty((n, n))
+            for i in range(n):
+                e = np.zeros(n)
+                e[i] = h[i]
+                H[:, i] = (self.gradient(phi + e) - self.gradient(phi - e)) / (2.0 * h[i])
+            return (H + H.T) / 2.0
+        h = self.steps(phi, rel)
+        f0 = self(phi)
+        H = np.empty((n, n))
+        for i in range(n):
+            ei = np.zeros(n)
+            ei[i] = h[i]
+            H[i, i] = (self(phi + ei) - 2.0 * f0 + self(phi - ei)) / h[i] ** 2
+            for k in range(i):
+                ek = np.zeros(n)
+                ek[k] = h[k]
+                H[i, k] = H[k, i] = (self(phi + ei + ek) - self(phi + ei - ek)
+                                     - self(phi - ei + ek) + self(phi - ei - ek)) / (
+                    4.0 * h[i] * h[k])
+        return H
+
+    def unit_scores(self, phi: np.ndarray, rel: float = 1e-5) -> np.ndarray:
+        """d log L_j / d beta for every unit (J, p)."""
+        if self.nodes == 1:
+            beta, Lam, modes = self.modes(phi)
+            return laplace_gradient(self.data, beta, Lam, modes, per_unit=True)[0]
+        p = self.data.p
+        h = self.steps(phi, rel)
+        S = np.empty((self.data.J, p))
+        for i in range(p):
+            e = np.zeros_like(phi)
+            e[i] = h[i]
+            S[:, i] = (self.units(phi + e) - self.units(phi - e)) / (2.0 * h[i])
+        return S
+
+
+def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
+           tolerance: float = 1e-8, start: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> GLMMEstimates:
+    """Maximum likelihood by Laplace (``nodes=1``) or AGQ with ``nodes`` per dimension.
+
+    AGQ starts from the Laplace estimates.
+    """
+    if nodes < 1:
+        raise EstimationError("quadrature_points must be a positive integer")
+    if data.R == 0:
+        raise EstimationError("the model has no random effect: fit it as a GLM (add a U term)")
+    p, R = data.p, data.R
+    if start is None and nodes > 1:
+        lap = fit_ml(data, 1, max_iterations=max_iterations, tolerance=tolerance)
+        start = (lap.beta, lap.theta)
+    obj = Objective(data, nodes)
+    if start is None:
+        phi0 = np.concatenate([glm_start(data), theta_of(np.eye(R))])
+    else:
+        phi0 = np.concatenate([start[0], start[1]])
+    obj(phi0, keep=True)
+    notes: list[str] = []
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
+                       method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
+    phi = res.x
+    # Newton polish on the Hessian (central differences of the gradient), which is also the
+    # information matrix; recomputed only if the polish moved the estimates
+    H = obj.hessian(phi)
+    moved = 0.0
+    f, g = obj.value_and_gradient(phi, keep=True)
+    for _ in range(6):
+        try:
+            np.linalg.cholesky(H)
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if np.max(np.abs(step)) < tolerance:
+            break
+        t = 1.0
+        while t > 1e-4:
+            trial = phi - t * step
+            ft, gt = obj.value_and_gradient(trial, keep=True)
+            if ft <= f:
+                break
+            t *= 0.5
+        else:
+            break
+        phi, f, g = trial, ft, gt
+        moved = max(moved, float(np.max(np.abs(t * step) / np.maximum(1.0, np.abs(phi)))))
+    if moved > 1e-4:
+        H = obj.hessian(phi)
+    gmax = float(np.max(np.abs(g)))
+    converged = bool(res.success or gmax < 1e-3)
+    message = "converged" if converged else (
+        f"the optimiser stopped without converging ({res.message}; largest gradient "
+        f"{gmax:.2g}); try more max_iterations, fewer random effects, or method='pql'")
+    beta, Lam = obj.split(phi)
+    theta = phi[p:]
+    tau = Lam @ Lam.T
+    # model-based covariance: 2 H^{-1}, fixed-effect block (H over beta and theta)
+    try:
+        cov_full = 2.0 * np.linalg.inv(H)
+        cov_beta = cov_full[:p, :p]
+        if not np.all(np.diag(cov_beta) > 0):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        cov_beta = 2.0 * np.linalg.inv(H[:p, :p])
+        notes.append("the information matrix of (gamma, tau) is singular (a variance on the "
+                     "boundary); model-based standard errors hold tau fixed")
+    # CR0 sandwich over units, tau held fixed: A^{-1} (sum s_j s_j') A^{-1}, A = H_bb / 2
+    S = obj.unit_scores(phi)
+    bread = np.linalg.inv(H[:p, :p] / 2.0)
+    cov_robust = bread @ (S.T @ S) @ bread
+    modes = conditional_modes(data, beta, Lam, obj.b)
+    Hinv = np.linalg.inv(np.einsum("jab,jcb->jac", modes.chol, modes.chol))
+    u = modes.b @ Lam.T
+    u_cov = np.einsum("ab,jbc,dc->jad", Lam, Hinv, Lam)
+    eig = np.linalg.eigvalsh(tau)
+    if eig[0] <= 1e-8 * max(float(eig[-1]), 1e-300):
+        notes.append("T is singular (a variance of 0 or a correlation of +-1: a boundary "
+                     "fit, as glmer's isSingular); consider fewer random effects")
+    return GLMMEstimates(
+        data=data, method="laplace" if nodes == 1 else "agq", nodes=nodes, beta=beta, tau=tau,
+        theta=theta, cov_beta=cov_beta, cov_beta_robust=cov_robust, deviance=float(f),
+        sigma2=None, u=u, u_cov=u_cov, converged=converged, iterations=int(res.nit),
+        micro_iterations=obj.newton_steps, message=message, notes=tuple(notes))

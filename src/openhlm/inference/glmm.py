@@ -1,0 +1,241 @@
+"""Everything the HGLM report prints, from :class:`GLMMEstimates`: :func:`infer_glmm`.
+
+* Fixed effects: t = gamma / se with HLM's approximate d.f. (J - F_q for a random
+  coefficient's gammas, N - F' otherwise; docs/statistics.md 3), model-based and robust (CR0)
+  standard errors, exp(gamma) (odds ratio / event-rate ratio) and its 95% interval
+  exp(gamma -/+ t(.975, d.f.) se).
+* Variance components: T; the chi-square test of tau_qq = 0 and the reliabilities as for
+  linear models (docs/statistics.md 4-5) on the model linearised at the final estimates
+  (working variable z = eta - offset + (y - E y) / w with precisions w = Var(y | eta), and
+  sigma^2 = 1 or the over-dispersion estimate): HLM computes them from PQL's linearised model.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from openhlm.estimation.glmm.data import unit_outer, unit_sum
+from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.errors import HypothesisError
+from openhlm.inference.glh import glh as _linear_glh
+from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
+from openhlm.results.hypotheses import DevianceTest, GLHResult
+
+__all__ = ["glmm_compare", "glmm_glh", "infer_glmm", "linearised"]
+
+
+def _p(t: float, df: float) -> float:
+    return float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else float("nan")
+
+
+def linearised(est: GLMMEstimates) -> tuple[np.ndarray, np.ndarray]:
+    """The working variable z and precisions w at the final estimates (with the EB u)."""
+    d = est.data
+    eta = d.A @ est.beta + np.einsum("nr,nr->n", d.Z, est.u[d.unit]) + d.offset
+    s, w = d.family.score_weight(eta, d.y, d.n)
+    w = np.maximum(w, 1e-12)
+    return eta - d.offset + s / w, w
+
+
+def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
+                   cov: np.ndarray | None = None, cov_robust: np.ndarray | None = None
+                   ) -> tuple[list[GLMMFixedEffect], np.ndarray]:
+    beta = est.beta if beta is None else beta
+    cov = est.cov_beta if cov is None else cov
+    cov_robust = est.cov_beta_robust if cov_robust is None else cov_robust
+    design = est.data.design
+    spec = design.spec
+    K = design.constraint_matrix
+    first = [int(np.flatnonzero(K[:, k])[0]) for k in range(K.shape[1])]
+    info = []
+    for p, coef in enumerate(spec.coefficients):
+        if coef.equation.intercept:
+            info.append((p, "INTRCPT2", "none"))
+        for pred in coef.equation.predictors:
+            info.append((p, pred.name, pred.centering.value))
+    owner = np.array([info[f][0] for f in first], dtype=int)
+    F_q = np.bincount(owner, minlength=len(spec.coefficients))
+    J, N, Fp = design.n_level2, design.n_level1, design.n_free_gammas
+    rows = []
+    for k, f in enumerate(first):
+        p, predictor, centering = info[f]
+        coef = spec.coefficients[p]
+        df = J - int(F_q[p]) if coef.equation.random else N - Fp
+        b = float(beta[k])
+        se = float(np.sqrt(cov[k, k]))
+        rse = float(np.sqrt(cov_robust[k, k]))
+        crit = float(stats.t.ppf(0.975, df)) if df > 0 else float("nan")
+        t = b / se if se > 0 else float("nan")
+        rt = b / rse if rse > 0 else float("nan")
+        rows.append(GLMMFixedEffect(
+            coefficient=coef.label, coefficient_index=coef.index, predictor=predictor,
+            gamma=design.gamma_labels[f], estimate=b, se=se, t=t, df=int(df), p=_p(t, df),
+            ratio=float(np.exp(b)), ci_low=float(np.exp(b - crit * se)),
+            ci_high=float(np.exp(b + crit * se)), robust_se=rse, robust_t=rt,
+            robust_p=_p(rt, df), robust_ci_low=float(np.exp(b - crit * rse)),
+            robust_ci_high=float(np.exp(b + crit * rse)),
+            constrained=bool(K[:, k].sum() > 1), centering=centering))
+    return rows, F_q
+
+
+def _chi_square(est: GLMMEstimates) -> tuple[list[float | None], list[int | None],
+                                            list[float], int]:
+    """Chi-square of tau_qq = 0 and reliabilities on the linearised model (statistics.md 4-5)."""
+    d = est.data
+    design = d.design
+    spec = design.spec
+    z, w = linearised(est)
+    sigma2 = est.sigma2 if est.sigma2 is not None else 1.0
+    gamma = est.gamma
+    rc = design.random_columns
+    A_full = design.X[:, design.gamma_column] * design.W[d.unit]
+    nonrandom = ~np.isin(design.gamma_column, rc)
+    fixed_part = A_full[:, nonrandom] @ gamma[nonrandom]
+    XR = design.X[:, rc]
+    J, R = d.J, rc.size
+    XtX = unit_outer(d.unit, w, XR, XR, J)
+    Xty = unit_sum(d.unit, XR * (w * (z - fixed_part))[:, None], J)
+    eig = np.linalg.eigvalsh(XtX)
+    ok = (design.n_per_unit > R) & (eig[:, 0] > 1e-10 * np.maximum(eig[:, -1], 1e-300))
+    Jp = int(ok.sum())
+    chis: list[float | None] = []
+    dfs: list[int | None] = []
+    rel: list[float] = []
+    if Jp == 0:
+        return [None] * R, [None] * R, [float("nan")] * R, 0
+    inv = np.linalg.inv(XtX[ok])
+    bhat = np.einsum("jab,jb->ja", inv, Xty[ok])
+    for r, p in enumerate(rc):
+        cols = np.flatnonzero(design.gamma_column == p)
+        fitted = design.W[ok][:, cols] @ gamma[cols]
+        V = sigma2 * inv[:, r, r]
+        chi = float(np.sum((bhat[:, r] - fitted) ** 2 / V))
+        F_q = spec.coefficients[p].equation.n_gammas
+        df = Jp - F_q
+        chis.append(chi)
+        dfs.append(df)
+        tau = est.tau[r, r]
+        rel.append(float(np.mean(tau / (tau + V))))
+    return chis, dfs, rel, Jp
+
+
+def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str | None = None,
+               options: dict | None = None, notes: tuple[str, ...] = ()) -> GLMMResults:
+    d = est.data
+    design = d.design
+    spec = design.spec
+    rows, _ = _fixed_effects(est)
+    pa_rows = None
+    if est.population_average is not None:
+        pa_rows = tuple(_fixed_effects(est, *est.population_average)[0])
+    chis, dfs, rel, Jp = _chi_square(est)
+    rc = design.random_columns
+    comps = []
+    for r, p in enumerate(rc):
+        coef = spec.coefficients[p]
+        var = float(est.tau[r, r])
+        chi, df = chis[r], dfs[r]
+        pv = float(stats.chi2.sf(chi, df)) if chi is not None and df and df > 0 else None
+        comps.append(GLMMVarianceComponent(
+            effect=f"U{coef.index}", coefficient=coef.label, sd=float(np.sqrt(max(var, 0.0))),
+            variance=var, df=df, chi2=chi, p=pv))
+    labels = tuple(spec.coefficients[p].short_label for p in rc)
+    eb = pd.DataFrame({"unit": design.unit_ids, "n": design.n_per_unit})
+    gamma = est.gamma
+    for p, coef in enumerate(spec.coefficients):
+        name = coef.short_label.lower()
+        cols = np.flatnonzero(design.gamma_column == p)
+        fitted = design.W[:, cols] @ gamma[cols]
+        if coef.equation.random:
+            r = int(np.flatnonzero(rc == p)[0])
+            eb[f"eb_{name}"] = est.u[:, r]
+            eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
+            fitted = fitted + est.u[:, r]
+        eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
+    eta_fixed = d.A @ est.beta + d.offset
+    eta = eta_fixed + np.einsum("nr,nr->n", d.Z, est.u[d.unit])
+    level1 = pd.DataFrame({
+        "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
+        "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
+        "probability" if d.family.is_binomial else "rate": d.family.mean(eta - d.offset),
+        "eta_fixed": eta_fixed - d.offset})
+    all_notes = list(notes) + list(est.notes)
+    if Jp < design.n_level2:
+        all_notes.append(f"The chi-square statistics reported above are based on only {Jp} of "
+                         f"{design.n_level2} units that had sufficient data for computation. "
+                         "Fixed effects and variance components are based on all the data.")
+    if est.method == "pql":
+        all_notes.append("PQL maximises a quasi-likelihood: no deviance is printed, and "
+                         "deviance tests are not available (use method='laplace' or 'agq').")
+    if not est.converged:
+        all_notes.append(est.message)
+    return GLMMResults(
+        spec=spec, distribution=d.family.distribution, link=d.family.link, method=est.method,
+        quadrature_points=est.nodes if est.method == "agq" else None,
+        pql_likelihood=est.linearised_likelihood, fixed_effects=tuple(rows),
+        fixed_effects_population_average=pa_rows,
+        covariance=est.cov_beta, robust_covariance=est.cov_beta_robust, tau=est.tau,
+        tau_labels=labels, variance_components=tuple(comps), reliability=tuple(rel),
+        chi2_units=Jp, deviance=est.deviance, n_parameters=est.n_parameters,
+        overdispersion=est.sigma2, n_level1=d.N, n_level2=d.J,
+        deleted_rows=design.deleted_rows, outcome=spec.outcome, trials=trials,
+        exposure=exposure, converged=est.converged, iterations=est.iterations,
+        micro_iterations=est.micro_iterations, message=est.message, eb=eb, level1=level1,
+        notes=tuple(all_notes), options=dict(options or {}))
+
+
+def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = None
+             ) -> GLHResult:
+    """General linear hypotheses C gamma = d on an HGLM's (unit-specific) fixed effects:
+    Wald chi-squares with the model-based and the robust covariance, as
+    :func:`openhlm.glh` for linear models (same hypothesis syntax)."""
+    fixed = SimpleNamespace(rows=results.fixed_effects, covariance=results.covariance,
+                            robust_covariance=results.robust_covariance)
+    view = SimpleNamespace(fixed=fixed, spec=results.spec, estimates=None)
+    return _linear_glh(view, hypotheses, robust=robust)  # type: ignore[arg-type]
+
+
+def _key(r: GLMMResults) -> tuple:
+    return (r.outcome, r.distribution, r.trials, r.exposure, r.n_level1, r.n_level2)
+
+
+def glmm_compare(a: GLMMResults, b: GLMMResults, *,
+                 labels: tuple[str, str] = ("model a", "model b")) -> DevianceTest:
+    """Deviance (likelihood-ratio) test between two Laplace / AGQ fits of the same data."""
+    for r in (a, b):
+        if not isinstance(r, GLMMResults):
+            raise HypothesisError("glmm_compare() needs two HGLM fits")
+        if r.deviance is None:
+            raise HypothesisError("PQL has no deviance: refit both models with "
+                                  "method='laplace' or method='agq' to compare them")
+    if _key(a) != _key(b):
+        raise HypothesisError("the two models were fitted to different data or outcomes")
+    if (a.method, a.quadrature_points) != (b.method, b.quadrature_points):
+        raise HypothesisError(f"cannot compare a {a.method} deviance with a {b.method} one "
+                              "(or different numbers of quadrature points): refit both the "
+                              "same way")
+    if a.n_parameters == b.n_parameters:
+        raise HypothesisError(f"both models have {a.n_parameters} estimated parameters: a "
+                              "deviance test compares nested models")
+    dev_a, dev_b = float(a.deviance), float(b.deviance)   # type: ignore[arg-type]
+    chi2 = abs(dev_a - dev_b)
+    df = abs(a.n_parameters - b.n_parameters)
+    notes = []
+    small, large = (dev_a, dev_b) if a.n_parameters < b.n_parameters else (dev_b, dev_a)
+    if large > small + 1e-6:
+        notes.append("The model with more parameters has the larger deviance: the models are "
+                     "not nested, or one fit did not converge.")
+    if a.tau.shape != b.tau.shape:
+        notes.append("The models differ in their random effects: the chi-square reference "
+                     "distribution is conservative for a variance on the boundary (0).")
+    return DevianceTest(chi2=chi2, df=df, p=float(stats.chi2.sf(chi2, df)),
+                        deviance=dev_a, n_parameters=a.n_parameters,
+                        other_deviance=dev_b, other_n_parameters=b.n_parameters,
+                        method=a.method, convention="standard",
+                        title="Statistics for the model comparison test", labels=labels,
+                        notes=tuple(notes))

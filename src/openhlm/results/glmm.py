@@ -1,0 +1,154 @@
+"""The results of a two-level HGLM (binary, binomial or count outcome): immutable, numbers only.
+
+Computed once in :mod:`openhlm.inference.glmm`; printed by :mod:`openhlm.report.text_glmm`
+through the hook of :mod:`openhlm.results.hooks` (``str(results)``, ``to_dict``, ``to_json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openhlm.results.hooks import render
+from openhlm.spec.model import ModelSpec
+
+__all__ = ["GLMM_JSON_SCHEMA_VERSION", "GLMMFixedEffect", "GLMMResults",
+           "GLMMVarianceComponent"]
+
+#: Version of the HGLM keys of the JSON (``results.to_dict()["hglm_schema_version"]``); the
+#: keys shared with linear models follow ``JSON_SCHEMA_VERSION``.
+GLMM_JSON_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GLMMFixedEffect:
+    """One row of the unit-specific model's fixed effects.
+
+    ``ratio`` is exp(gamma) (odds ratio for logit, event-rate ratio for log) with the 95%
+    interval exp(gamma -/+ t(.975, df) se) from the model-based (``ci_*``) and robust
+    (``robust_ci_*``) standard errors.
+    """
+
+    coefficient: str
+    coefficient_index: int
+    predictor: str
+    gamma: str
+    estimate: float
+    se: float
+    t: float
+    df: int
+    p: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+    robust_se: float
+    robust_t: float
+    robust_p: float
+    robust_ci_low: float
+    robust_ci_high: float
+    constrained: bool = False
+    centering: str = "none"
+
+
+@dataclass(frozen=True)
+class GLMMVarianceComponent:
+    effect: str                 # "U0", "U1", ...
+    coefficient: str            # "INTRCPT1", "URBAN slope"
+    sd: float
+    variance: float
+    df: int | None = None
+    chi2: float | None = None
+    p: float | None = None
+
+
+@dataclass(frozen=True)
+class GLMMResults:
+    """Everything the HGLM report prints.
+
+    ``deviance`` is -2 log L (Laplace, AGQ; comparable with R's ``-2*logLik(glmer(...))``),
+    ``None`` for PQL.  ``overdispersion`` is the level-1 scale sigma^2 when requested (PQL),
+    else ``None``.  ``eb`` holds, one row per unit, the empirical Bayes (conditional mode)
+    estimates of the random effects ``eb_<coef>`` on the linear-predictor scale with their
+    posterior SDs ``eb_<coef>_sd``, and the unit-specific coefficients ``b_<coef>`` (fixed
+    part + EB).  ``level1`` holds, one row per analysis row, the outcome, the unit-specific
+    linear predictor ``eta`` (without the offset), the ``probability`` (logit) or ``rate`` per
+    unit of exposure (log) it implies, the ``fitted`` mean (trials x probability, exposure x
+    rate) and ``eta_fixed`` (random effects at 0).
+    """
+
+    spec: ModelSpec
+    distribution: str
+    link: str
+    method: str
+    quadrature_points: int | None
+    pql_likelihood: str | None
+    fixed_effects: tuple[GLMMFixedEffect, ...]
+    covariance: np.ndarray
+    robust_covariance: np.ndarray
+    tau: np.ndarray
+    tau_labels: tuple[str, ...]
+    variance_components: tuple[GLMMVarianceComponent, ...]
+    reliability: tuple[float, ...]
+    chi2_units: int
+    deviance: float | None
+    n_parameters: int
+    overdispersion: float | None
+    n_level1: int
+    n_level2: int
+    deleted_rows: int
+    outcome: str
+    trials: str | None
+    exposure: str | None
+    converged: bool
+    iterations: int
+    micro_iterations: int
+    message: str
+    eb: pd.DataFrame
+    level1: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: PQL: the population-average model's fixed effects (GEE with the unit-specific T as
+    #: working covariance); ``None`` for Laplace / AGQ
+    fixed_effects_population_average: tuple[GLMMFixedEffect, ...] | None = None
+    notes: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    #: requested tests: ``"glh"`` (:class:`~openhlm.results.hypotheses.GLHResult`),
+    #: ``"deviance_test"`` (:class:`~openhlm.results.hypotheses.DevianceTest`)
+    tests: dict[str, Any] = field(default_factory=dict)
+
+    # -- views -----------------------------------------------------------------------------
+    @property
+    def tau_correlation(self) -> np.ndarray:
+        sd = np.sqrt(np.diag(self.tau))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.tau / np.outer(sd, sd)
+
+    @property
+    def gamma(self) -> dict[str, float]:
+        return {r.gamma: r.estimate for r in self.fixed_effects}
+
+    def fixed_effects_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.fixed_effects])
+
+    # -- output (through the report layer) -------------------------------------------------
+    def report(self) -> str:
+        return render("text", self)
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def to_dict(self) -> dict[str, Any]:
+        return render("dict", self)
+
+    def _repr_html_(self) -> str:
+        return render("html", self)
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
+        text = json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), **kwargs)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text

@@ -1,0 +1,91 @@
+"""The HGLM branch of the runner: non-normal outcomes (``options.outcome``), from the MDM to
+:class:`~openhlm.results.glmm.GLMMResults`.
+
+Same specification and design as the linear model (centring, constraints, fixed /
+non-randomly varying / random / random-only coefficients, no-intercept models); the level-1
+``R`` is optional.  What the HGLM path does not do yet is refused with one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from openhlm.data import MDM
+from openhlm.errors import SpecError
+from openhlm.estimation.design import build_design
+from openhlm.estimation.glmm import family, fit_ml, fit_pql, glmm_data
+from openhlm.estimation.glmm.data import auxiliary, check_outcome
+from openhlm.inference.glmm import glmm_compare, glmm_glh, infer_glmm
+from openhlm.inference.hypotheses import hypotheses_requested
+from openhlm.results.glmm import GLMMResults
+from openhlm.runner.inputs import as_spec
+from openhlm.spec.model import ModelSpec
+from openhlm.spec.options import FitOptions
+
+__all__ = ["refuse_unsupported", "run_glmm"]
+
+
+def refuse_unsupported(options: FitOptions) -> None:
+    oc = options.outcome
+    what = [name for name, bad in (
+        ("mode='hlm' (HLM's own PQL iterations)", options.mode == "hlm"),
+        ("design or precision weights", options.weights.used),
+        ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
+        ("multiply imputed data", options.imputation.requested),
+        ("the homogeneity test of level-1 variance", options.tests.homogeneity),
+        ("a deviance test with PQL (no deviance; use method='laplace' or 'agq')",
+         options.tests.deviance_test is not None and oc.method == "pql"),
+        ("the exploratory analysis", options.exploratory is not None),
+    ) if bad]
+    if what:
+        raise SpecError(f"distribution='{oc.distribution}' does not support {what[0]} yet; "
+                        "fit without it")
+
+
+def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResults:
+    refuse_unsupported(options)
+    oc = options.outcome
+    spec = as_spec(model, mdm, options.constraints, residual=False)
+    design = build_design(spec, mdm)
+    if design.n_random == 0:
+        raise SpecError("an HGLM needs at least one random coefficient (a U term); without "
+                        "one it is an ordinary GLM")
+    fam = family(oc.distribution)
+    trials = auxiliary(design, oc.trials, "trials")
+    exposure = auxiliary(design, oc.exposure, "exposure")
+    notes = check_outcome(design, fam, trials, exposure, trials_name=oc.trials,
+                          exposure_name=oc.exposure)
+    data = glmm_data(design, fam, trials, exposure)
+    limits = options.limits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if oc.method == "pql":
+            est = fit_pql(data, overdispersion=oc.overdispersion,
+                          reml=oc.pql_likelihood == "reml",
+                          max_iterations=max(limits.max_iterations, 200)
+                          if options.max_iterations is None else options.max_iterations)
+        else:
+            est = fit_ml(data, oc.nodes, max_iterations=limits.max_iterations)
+    extra = []
+    if fam.is_binomial and np.any(np.abs(est.beta) > 15):
+        extra.append("Some fixed effects exceed 15 in absolute value on the logit scale: the "
+                     "outcome may be (quasi-)completely separated by a predictor, so those "
+                     "estimates and their standard errors are not reliable.")
+    results = infer_glmm(est, trials=oc.trials, exposure=oc.exposure,
+                         options=options.to_kwargs(), notes=notes + tuple(extra))
+    tests = options.tests
+    if hypotheses_requested(tests.hypotheses):
+        results.tests["glh"] = glmm_glh(results, tests.hypotheses)
+    if tests.deviance_test is not None:
+        dev = dict(tests.deviance_test)
+        if dev.get("convention", "standard") != "standard":
+            raise SpecError("an HGLM deviance test takes the standard deviance (-2 log L)")
+        n = int(dev.get("n_parameters", dev.get("parameters", dev.get("df", 0))))
+        prior = dataclasses.replace(results, deviance=float(dev["deviance"]), n_parameters=n,
+                                    tests={})
+        results.tests["deviance_test"] = glmm_compare(results, prior,
+                                                      labels=("current model", "prior model"))
+    return results
