@@ -35,7 +35,9 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
         heterogeneous_sigma2: str | Iterable[str] = (), hypotheses: Any = None,
         homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
-        exploratory: Iterable[str] | None = None) -> HLMResults:
+        exploratory: Iterable[str] | None = None,
+        engine: Literal["memory", "duckdb", "dask"] = "memory", scheduler: str | None = None,
+        quiet: bool = False) -> HLMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -88,6 +90,16 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         "Exploratory Analysis" of potential level-2 predictors (the EB residuals of each random
         coefficient regressed on each variable; see :func:`openhlm.exploratory`), stored in
         ``results.extras["exploratory"]`` and printed at the end of the report.
+    engine : {"memory", "duckdb", "dask"}
+        What computes the per-unit statistics (``docs/scale.md``): ``"memory"`` (the rows in
+        memory, the default); ``"duckdb"``: Parquet or CSV files (one file, a glob such as
+        ``"scores/*.parquet"``, or a folder) aggregated by DuckDB out of core, with bounded
+        memory; ``"dask"``: a ``dask.dataframe.DataFrame`` (or files) on Dask.  Same results;
+        ``pip install "openhlm[scale]"``.
+    scheduler : str, optional
+        ``engine="dask"``: address of a Dask scheduler (``"tcp://host:8786"``).
+    quiet : bool
+        No progress lines (rows read, elapsed time) on standard error during the pass.
 
     Returns
     -------
@@ -100,5 +112,5 @@ def fit(model: str | ModelSpec, data: Any, *, method: Literal["reml", "ml"] = "r
         precision_weight=precision_weight, imputation=imputation,
         plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
-        exploratory=exploratory)
+        exploratory=exploratory, engine=engine, scheduler=scheduler, quiet=quiet)
     return run(model, data, options, id=id, level2=level2)

@@ -46,7 +46,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         ``options.heterogeneous_sigma2`` are added to it).
     data : MDM, DataFrame, path, or a list of them
         A DataFrame or a path needs ``id=`` (and optionally ``level2=``); a list of data sets,
-        or ``options.imputation``, means multiply imputed data (pooled).
+        or ``options.imputation``, means multiply imputed data (pooled).  With
+        ``options.engine`` ``"duckdb"`` or ``"dask"``: Parquet/CSV file(s), a glob or a folder,
+        or a Dask DataFrame (:mod:`openhlm.scale`).
     options : FitOptions, optional
         Defaults: :class:`FitOptions()`.
 
@@ -55,6 +57,11 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
     HLMResults
     """
     options = FitOptions() if options is None else options
+    if options.engine != "memory":   # out of core / distributed (docs/scale.md)
+        from openhlm.scale.run import scaled_estimates
+
+        est, where = scaled_estimates(model, data, options, id=id, level2=level2)
+        return _infer(est, options, where)
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed(model, data, options, id=id, level2=level2)
     return _run_one(model, as_mdm(data, id=id, level2=level2), options)
@@ -74,7 +81,7 @@ def _run_one(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> HLMResult
     return _infer(est, options, mdm)
 
 
-def _infer(est: Estimates, options: FitOptions, mdm: MDM) -> HLMResults:
+def _infer(est: Estimates, options: FitOptions, mdm: Any) -> HLMResults:
     """Everything printed, from the estimates: the one call into inference."""
     tests = options.tests
     try:

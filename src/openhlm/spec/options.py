@@ -49,6 +49,7 @@ from openhlm.spec.printing import format_equations
 from openhlm.spec.settings import (
     DEFAULT_NORMALIZATION,
     DEFAULT_OLS_UNITS,
+    ENGINES,
     METHODS,
     MODES,
     NORMALIZATIONS,
@@ -81,7 +82,7 @@ __all__ = [
 _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_units",
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
            "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
-           "deviance_test", "exploratory")
+           "deviance_test", "exploratory", "engine", "scheduler", "quiet")
 #: Flat names :meth:`FitOptions.with_overrides` accepts for fields of the parts.
 _FLAT = {"ols_units": "output", "full": "output", "title": "output", "report": "output",
          "json": "output", "html": "output"}
@@ -108,6 +109,14 @@ class FitOptions:
         Level-2 variables for HLM's exploratory analysis (``None``: not run).
     output : Output
     residuals : Residuals
+    engine : {"memory", "duckdb", "dask"}
+        What computes the per-unit statistics (``docs/scale.md``): the rows in memory (the
+        default), DuckDB over Parquet/CSV files out of core, or Dask.
+    scheduler : str or None
+        ``engine="dask"``: the address of a running Dask scheduler (``"tcp://host:8786"``);
+        ``None``: the current ``distributed.Client`` if any, else Dask's default scheduler.
+    quiet : bool
+        No progress lines on standard error during the pass over the data.
     sources : mapping, not compared
         Where settings came from, for error messages and the report header: ``"tests"``,
         ``"exploratory"``, ``"command_file"``.
@@ -125,10 +134,13 @@ class FitOptions:
     exploratory: tuple[str, ...] | str | None = None
     output: Output = field(default_factory=Output)
     residuals: Residuals = field(default_factory=Residuals)
+    engine: str = "memory"
+    scheduler: str | None = None
+    quiet: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for key, allowed in (("method", METHODS), ("mode", MODES)):
+        for key, allowed in (("method", METHODS), ("mode", MODES), ("engine", ENGINES)):
             value = getattr(self, key)
             if not isinstance(value, str) or value.lower() not in allowed:
                 raise SpecError(f"{key} must be {' or '.join(map(repr, allowed))}, not {value!r}")
@@ -179,7 +191,8 @@ class FitOptions:
             imputation=Imputation(k("imputation"), k("plausible_values") or ()),
             tests=Tests(k("hypotheses"), k("homogeneity", False), k("deviance_test")),
             exploratory=k("exploratory"),
-            output=Output(ols_units=k("ols_units", DEFAULT_OLS_UNITS)))
+            output=Output(ols_units=k("ols_units", DEFAULT_OLS_UNITS)),
+            engine=k("engine", "memory"), scheduler=k("scheduler"), quiet=bool(k("quiet", False)))
 
     def to_kwargs(self) -> dict[str, Any]:
         """The :func:`openhlm.fit` keywords of these options (files and display left out)."""
@@ -192,7 +205,8 @@ class FitOptions:
                 "plausible_values": i.plausible_values or None,
                 "heterogeneous_sigma2": self.heterogeneous_sigma2, "hypotheses": t.hypotheses,
                 "homogeneity": t.homogeneity, "deviance_test": t.deviance_test,
-                "exploratory": self.exploratory}
+                "exploratory": self.exploratory, "engine": self.engine,
+                "scheduler": self.scheduler, "quiet": self.quiet}
 
     def replace(self, **changes: Any) -> FitOptions:
         """A copy with fields replaced (``dataclasses.replace``)."""

@@ -1,0 +1,83 @@
+"""Per-unit statistics on Dask: one task per partition, a tree of exact merges, no shuffle.
+
+Each partition (a pandas DataFrame on a worker) is reduced to its per-unit statistics by the
+in-memory two-pass algorithm (:func:`openhlm.scale.partial.partial_from_frame`); the partial
+statistics, a few numbers per unit, are merged pairwise in a binary tree of tasks
+(:meth:`~openhlm.scale.partial.PartialStats.merge`, exact for any split of a unit's rows), so
+a unit may span partitions and no row ever moves between workers.  One pass over the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openhlm.errors import MDMError, SpecError
+from openhlm.scale.partial import PartialStats, partial_from_frame
+from openhlm.scale.sources import Files, Progress, require
+
+__all__ = ["dask_statistics", "dask_frame"]
+
+
+def _merge(a: PartialStats, b: PartialStats) -> PartialStats:
+    return a.merge(b)
+
+
+def _checked(frame: Any, id_name: str, variables: tuple[str, ...],
+             level2_variables: tuple[str, ...]) -> PartialStats:
+    missing = int(frame[id_name].isna().sum())
+    if missing:
+        raise MDMError(f"{missing} level-1 row(s) have a missing ID")
+    return partial_from_frame(frame, id_name, variables, level2_variables)
+
+
+def dask_frame(files: Files) -> Any:
+    """The files as a Dask DataFrame (one partition per Parquet row group set / CSV block)."""
+    dd = require("dask.dataframe")
+    if files.format == "parquet":
+        return dd.read_parquet(list(files.paths))
+    return dd.read_csv(list(files.paths), na_values=["", "NA", "."], assume_missing=True)
+
+
+def dask_statistics(frame: Any, id_name: str, variables: tuple[str, ...],
+                    level2_variables: tuple[str, ...] = (), *, progress: Progress,
+                    client: Any = None) -> PartialStats:
+    """Per-unit statistics of a Dask DataFrame (module docstring).
+
+    ``client``: a ``distributed.Client`` to compute on (default: the current client if one is
+    running, else Dask's default scheduler).
+    """
+    dask = require("dask")
+    columns = [str(c) for c in frame.columns]
+    lower = {c.lower(): c for c in columns}
+
+    def col(name: str) -> str:
+        if name in columns:
+            return name
+        if name.lower() in lower:
+            return lower[name.lower()]
+        raise SpecError(f"the Dask DataFrame has no column '{name}' (columns: "
+                        f"{', '.join(columns)})")
+
+    idc = col(id_name)
+    v = tuple(col(n) for n in variables)
+    l2 = tuple(col(n) for n in level2_variables)
+    parts = frame[list(dict.fromkeys([idc, *v, *l2]))].to_delayed()
+    progress.note(f"{len(parts)} partition(s)")
+    delayed = dask.delayed
+    tasks = [delayed(_checked)(p, idc, v, l2) for p in parts]
+    while len(tasks) > 1:
+        nxt = [delayed(_merge)(tasks[i], tasks[i + 1]) for i in range(0, len(tasks) - 1, 2)]
+        if len(tasks) % 2:
+            nxt.append(tasks[-1])
+        tasks = nxt
+    if client is not None:
+        result = client.compute(tasks[0]).result()
+    else:
+        (result,) = dask.compute(tasks[0])
+    # names as the model spells them
+    out = PartialStats(ids=result.ids, variables=tuple(variables), moments=result.moments,
+                       rows=result.rows, infinite=result.infinite,
+                       level2_variables=tuple(level2_variables), level2_min=result.level2_min,
+                       level2_max=result.level2_max)
+    progress.update(int(out.rows.sum()))
+    return out
