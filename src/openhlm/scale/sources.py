@@ -24,15 +24,41 @@ _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".tsv", ".txt")
 
 
+def _missing(package: str) -> SpecError:
+    return SpecError(f"this engine needs the optional package '{package}': "
+                     'pip install "openhlm[scale]"')
+
+
 def require(module: str) -> Any:
     """Import an optional dependency of ``openhlm[scale]`` or say how to install it."""
-    import importlib
-
     try:
-        return importlib.import_module(module)
+        if module == "duckdb":
+            import duckdb
+
+            return duckdb
+        if module == "dask":
+            import dask
+
+            return dask
+        if module == "dask.dataframe":
+            import dask.dataframe
+
+            return dask.dataframe
+        if module == "distributed":
+            import distributed
+
+            return distributed
+        if module == "pyarrow":
+            import pyarrow
+
+            return pyarrow
+        if module == "pyarrow.parquet":
+            import pyarrow.parquet
+
+            return pyarrow.parquet
     except ImportError:
-        raise SpecError(f"engine needs the optional package '{module.split('.')[0]}': "
-                        'pip install "openhlm[scale]"') from None
+        raise _missing(module.split(".")[0]) from None
+    raise ValueError(f"require: {module!r} is not a dependency of openhlm[scale]")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from openhlm.spec.modelfile_sections import (
     WeightsSection,
 )
 from openhlm.spec.names import close_matches, did_you_mean
+from openhlm.spec.settings import ENGINES
 
 __all__ = ["load_model_file", "parse_model_file"]
 
@@ -169,7 +170,7 @@ def _table(ctx: _Context, doc: dict[str, Any], key: str, required: bool = False)
 def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> DataSection:
     t = ("data",)
     d = _table(ctx, doc, "data", required=True)
-    _check_keys(ctx, t, d, ("level1", "level2", "mdm", "id", "missing"))
+    _check_keys(ctx, t, d, ("level1", "level2", "mdm", "id", "missing", "engine", "scheduler"))
     section = DataSection(
         level1=_path(ctx, t, d, "level1", base),
         level2=_path(ctx, t, d, "level2", base),
@@ -178,7 +179,12 @@ def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Data
         missing=_choice(  # type: ignore[arg-type]
             ctx, t, d, "missing", ("analysis", "listwise"), "analysis"
         ),
+        engine=_choice(ctx, t, d, "engine", ENGINES, "memory"),
+        scheduler=_name(ctx, t, d, "scheduler"),
     )
+    if section.engine != "memory" and section.mdm is not None:
+        raise ctx.error(t + ("engine",), f"{section.engine!r} reads level1 data files (Parquet "
+                        "or CSV, a glob or a folder), not an mdm")
     if section.mdm is None and section.level1 is None:
         raise ctx.error(t, "needs level1 (and usually level2 and id), or mdm",
                         " (e.g. level1 = \"hsb1.sav\", level2 = \"hsb2.sav\", id = \"id\")")

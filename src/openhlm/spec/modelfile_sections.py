@@ -40,7 +40,10 @@ class DataSection:
     Paths are relative to the TOML file's folder (already joined to it when the file was
     loaded from disk).  ``missing``: ``"analysis"`` deletes incomplete level-1 records when
     running the analysis (only the variables in the model count), ``"listwise"`` when making
-    the MDM (all variables count), as in HLM's MDM dialog.
+    the MDM (all variables count), as in HLM's MDM dialog.  ``engine``: what computes the
+    per-unit statistics (``"memory"``, ``"duckdb"``: ``level1`` may then be a glob or a folder of
+    Parquet/CSV files read out of core, ``"dask"``); ``scheduler``: a Dask scheduler address
+    (``docs/scale.md``).
     """
 
     level1: Path | None = None
@@ -48,6 +51,8 @@ class DataSection:
     mdm: Path | None = None
     id: str | None = None
     missing: Literal["analysis", "listwise"] = "analysis"
+    engine: str = "memory"
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,7 +274,7 @@ class FitOptions:
             # csv is [output]'s default format: then each file's suffix decides
             residuals=Residuals(o.level1_residuals, o.level2_residuals,
                                 None if o.format == "csv" else o.format),
-            sources=sources)
+            engine=mf.data.engine, scheduler=mf.data.scheduler, sources=sources)
         return options.with_overrides(**overrides)
 
     @classmethod
