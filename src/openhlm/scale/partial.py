@@ -117,7 +117,7 @@ def partial_from_frame(frame: pd.DataFrame, id_name: str, variables: tuple[str, 
     values = values[keep_id]
     codes = codes[keep_id]
     infinite = np.isinf(values).sum(axis=0).astype(np.int64)
-    ok = ~np.isnan(values).any(axis=1)
+    ok = np.isfinite(values).all(axis=1)   # infinite values are counted, then refused
     rows = np.bincount(codes, minlength=J).astype(np.int64)
     mom = moments_from_rows(values[ok], codes[ok], J)
     lo = hi = None
