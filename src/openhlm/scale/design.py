@@ -118,7 +118,7 @@ def _level2_from_table(stats: PartialStats, keys: np.ndarray, level2: pd.DataFra
                        f"{_listed(np.unique(keys2[codes][dup.to_numpy()]))}")
     index = pd.Index(keys)
     pos = index.get_indexer(keys2)
-    unknown = np.setdiff1d(keys, keys2)
+    unknown = np.asarray(keys)[~pd.Index(keys).isin(pd.Index(keys2))]
     if unknown.size:
         raise MDMError(f"{unknown.size} level-1 ID(s) have no record in the level-2 table: "
                        f"{_listed(unknown)}")
