@@ -96,11 +96,8 @@ def child(args: argparse.Namespace) -> None:
             res = openhlm.fit(MODEL, data, id="unit", level2=level2, engine="dask", quiet=True)
     elif args.child in ("memory", "duckdb-subset"):
         import pandas as pd
-        import pyarrow.dataset as ds
 
-        table = ds.dataset(str(Path(args.dir) / "level1"), format="parquet").head(
-            args.memory_rows)
-        frame = table.to_pandas()
+        frame = first_units(args, args.memory_rows)
         l2 = pd.read_parquet(level2)
         if args.child == "memory":
             t0 = time.perf_counter()
@@ -121,9 +118,19 @@ def child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(info))
 
 
+def first_units(args: argparse.Namespace, rows: int):
+    """The rows of the first units, about ``rows`` of them (units keep their size)."""
+    import pyarrow.dataset as ds
+
+    keep = max(int(args.units * rows / args.rows), 2)
+    data = ds.dataset(str(Path(args.dir) / "level1"), format="parquet")
+    return data.to_table(filter=ds.field("unit") < keep).to_pandas()
+
+
 def run_child(args: argparse.Namespace, what: str, **extra: object) -> dict | None:
     cmd = [sys.executable, __file__, "--child", what, "--dir", str(args.dir),
-           "--memory-rows", str(args.memory_rows)]
+           "--memory-rows", str(args.memory_rows), "--rows", str(args.rows),
+           "--units", str(args.units)]
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
     env = dict(os.environ)
@@ -138,10 +145,8 @@ def run_child(args: argparse.Namespace, what: str, **extra: object) -> dict | No
 def peers(args: argparse.Namespace) -> dict:
     """statsmodels MixedLM and lme4 on the first ``--peer-rows`` rows (in memory)."""
     import pandas as pd
-    import pyarrow.dataset as ds
 
-    frame = ds.dataset(str(Path(args.dir) / "level1"), format="parquet").head(
-        args.peer_rows).to_pandas()
+    frame = first_units(args, args.peer_rows)
     frame = frame.merge(pd.read_parquet(Path(args.dir) / "level2.parquet"), on="unit")
     out: dict = {"rows": len(frame)}
     import openhlm
@@ -193,7 +198,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    units = args.units or max(args.rows // 100, 1)
+    units = args.units = args.units or max(args.rows // 100, 1)
     tmp = None
     if args.dir is None:
         tmp = tempfile.mkdtemp(prefix="openhlm-scale-")
@@ -233,12 +238,12 @@ def main() -> None:
             rel = abs(mem["deviance"] - sub["deviance"]) / abs(mem["deviance"])
             gam = max(abs(a - b) / max(abs(a), 1e-300) for a, b in zip(mem["gammas"],
                                                                          sub["gammas"]))
-            print(f"{args.memory_rows:,} rows in memory: {mem['seconds']:.2f} s, peak "
+            print(f"{mem['n1']:,} rows ({mem['n2']:,} units) in memory: {mem['seconds']:.2f} s, peak "
                   f"{mem['peak_mb']:.0f} MB; the same rows by DuckDB: {sub['seconds']:.2f} s, "
                   f"peak {sub['peak_mb']:.0f} MB; deviance differs by {rel:.1e} relative, "
                   f"gammas by {gam:.1e}")
             if duck:
-                per_row_mem = mem["seconds"] / args.memory_rows
+                per_row_mem = mem["seconds"] / mem["n1"]
                 per_row_duck = duck["seconds"] / args.rows
                 print(f"  time per row: DuckDB out of core / in memory = "
                       f"{per_row_duck / per_row_mem:.2f}")

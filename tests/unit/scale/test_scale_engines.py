@@ -61,6 +61,9 @@ def assert_same(a, b, *, rel_dev: float = 1e-9, rel: float = 1e-8) -> None:
     for ra, rb in zip(a.variance.rows, b.variance.rows):
         if ra.chi2 is not None:
             np.testing.assert_allclose(rb.chi2, ra.chi2, rtol=1e-7)
+    ols_a, ols_b = a.level1_ols, b.level1_ols      # the "first units" table
+    assert ols_a.unit_ids == ols_b.unit_ids and ols_a.units_used == ols_b.units_used
+    np.testing.assert_allclose(ols_b.coefficients, ols_a.coefficients, rtol=1e-7, atol=1e-9)
     for k in a.reliability:
         np.testing.assert_allclose(b.reliability[k], a.reliability[k], rtol=1e-8)
 
