@@ -108,17 +108,27 @@ def _level2_from_table(stats: PartialStats, keys: np.ndarray, level2: pd.DataFra
     """(position in ``keys`` of each level-2 unit with rows, their level-2 values)."""
     cols = [str(c) for c in level2.columns]
     idc = _resolve(cols, id_name, "level-2 table")
-    codes, keys2 = canonical_ids(level2[idc])
-    if (codes < 0).any():
-        raise MDMError(f"the level-2 table has {int((codes < 0).sum())} record(s) with a missing "
-                       "ID")
-    if len(keys2) != len(level2):
-        dup = pd.Series(keys2[codes]).duplicated(keep=False)
-        raise MDMError(f"duplicated IDs in the level-2 table: "
-                       f"{_listed(np.unique(keys2[codes][dup.to_numpy()]))}")
-    index = pd.Index(keys)
-    pos = index.get_indexer(keys2)
-    unknown = np.asarray(keys)[~pd.Index(keys).isin(pd.Index(keys2))]
+    raw2 = level2[idc].to_numpy()
+    if raw2.dtype.kind in "iu" and stats.ids.dtype.kind in "iu":
+        # integer IDs on both sides: match the integers (the canonical text of an integer is
+        # its decimal form, so the result is the same, without a Python call per unit)
+        mine, theirs = pd.Index(stats.ids), pd.Index(raw2)
+        keys2 = raw2.astype(str).astype(object)
+    else:
+        codes, keys2 = canonical_ids(level2[idc])
+        if (codes < 0).any():
+            raise MDMError(f"the level-2 table has {int((codes < 0).sum())} record(s) with a "
+                           "missing ID")
+        if len(keys2) != len(level2):
+            dup = pd.Series(keys2[codes]).duplicated(keep=False)
+            raise MDMError(f"duplicated IDs in the level-2 table: "
+                           f"{_listed(np.unique(keys2[codes][dup.to_numpy()]))}")
+        mine, theirs = pd.Index(keys), pd.Index(keys2)
+    if not theirs.is_unique:
+        dup = theirs[theirs.duplicated()]
+        raise MDMError(f"duplicated IDs in the level-2 table: {_listed(np.asarray(dup))}")
+    pos = mine.get_indexer(theirs)
+    unknown = np.asarray(keys)[~mine.isin(theirs)]
     if unknown.size:
         raise MDMError(f"{unknown.size} level-1 ID(s) have no record in the level-2 table: "
                        f"{_listed(unknown)}")
@@ -175,7 +185,10 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
         if count:
             raise DataError(f"level-1 variable '{name}' has {int(count)} infinite value(s); "
                             "recode them as missing or fix the data")
-    _, keys = canonical_ids(stats.ids)
+    if stats.ids.dtype.kind in "iu":
+        keys = stats.ids.astype(str).astype(object)
+    else:
+        _, keys = canonical_ids(stats.ids)
     if len(keys) != stats.n_units:
         raise MDMError("two level-1 ID values denote the same unit (e.g. 12 and '12.0') in "
                        "different files; store the ID with one type")
@@ -184,8 +197,9 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
     if level2 is not None:
         order, l2 = _level2_from_table(stats, keys, level2, id_name, l2_names)
     else:
-        l2 = _level2_from_rows(stats, keys)
-        order = np.arange(stats.n_units)
+        # units in ID order (the files' row order is not meaningful out of core)
+        order = np.argsort(stats.ids, kind="stable")
+        l2 = _level2_from_rows(stats, keys).iloc[order].reset_index(drop=True)
     mom_all = stats.moments
     n_kept = mom_all.n[order]
     present = n_kept > 0

@@ -1,8 +1,9 @@
 """Per-unit statistics by DuckDB SQL aggregation over Parquet or CSV files (out of core).
 
-One ``GROUP BY`` unit per file (DuckDB reads the file in parallel and holds one aggregate
-state per unit, never the rows), the files' statistics merged exactly
-(:meth:`openhlm.scale.partial.PartialStats.merge`).  Per unit and per pair of the model's raw
+One ``GROUP BY`` unit over all the files (DuckDB reads them in parallel, holds one aggregate
+state per unit, never the rows, and merges its threads' states by the pairwise update below);
+files whose columns are spelled differently go into separate queries whose statistics are
+merged exactly (:func:`openhlm.scale.partial.merge_all`).  Per unit and per pair of the model's raw
 level-1 variables a, b, over the rows complete on all of them:
 
 * the count n_j and the mean m_ja = fsum(a) / n_j (``fsum``: compensated Kahan-Babuska
@@ -19,6 +20,8 @@ varies within a unit).  One pass over the data.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -39,15 +42,18 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _source(path: str, fmt: str) -> str:
+def _source(paths: list[str], fmt: str) -> str:
+    files = "[" + ", ".join(_lit(p) for p in paths) + "]"
     if fmt == "parquet":
-        return f"read_parquet({_lit(path)})"
-    return f"read_csv({_lit(path)}, header=true, nullstr=['', 'NA', '.'])"
+        return f"read_parquet({files}, union_by_name=true)"
+    return (f"read_csv({files}, header=true, union_by_name=true, "
+            "nullstr=['', 'NA', '.'])")
 
 
-def statistics_sql(path: str, fmt: str, schema: Schema, id_name: str,
+def statistics_sql(paths: list[str], fmt: str, schema: Schema, id_name: str,
                    variables: tuple[str, ...], level2_variables: tuple[str, ...]) -> str:
-    """The aggregation query of one file (module docstring)."""
+    """The aggregation query over ``paths`` (files whose columns are spelled as in
+    ``schema``; module docstring)."""
     col = {n: schema.resolve(n) or n for n in (id_name, *variables, *level2_variables)}
     u = [f"CAST({_q(col[v])} AS DOUBLE) AS u{k}" for k, v in enumerate(variables)]
     l2 = [f"CASE WHEN isnan(CAST({_q(col[v])} AS DOUBLE)) THEN NULL ELSE "
@@ -55,7 +61,7 @@ def statistics_sql(path: str, fmt: str, schema: Schema, id_name: str,
     ok = " AND ".join(f"coalesce(NOT isnan(u{k}), false)" for k in range(len(variables))) \
         or "true"
     inner = (f"SELECT {_q(col[id_name])} AS __id, {', '.join(u + l2)} "
-             f"FROM {_source(path, fmt)}")
+             f"FROM {_source(paths, fmt)}")
     K = len(variables)
     aggs = ["count(*) AS __rows", "count(*) FILTER (WHERE __ok) AS __n"]
     aggs += [f"fsum(u{k}) FILTER (WHERE __ok) AS s{k}" for k in range(K)]
@@ -64,7 +70,7 @@ def statistics_sql(path: str, fmt: str, schema: Schema, id_name: str,
     aggs += [f"count(*) FILTER (WHERE isinf(u{k})) AS inf{k}" for k in range(K)]
     aggs += [f"min(l{k}) AS lo{k}, max(l{k}) AS hi{k}" for k in range(len(level2_variables))]
     return (f"SELECT __id, {', '.join(aggs)} FROM (SELECT *, {ok} AS __ok FROM ({inner})) "
-            "GROUP BY __id ORDER BY __id")
+            "GROUP BY __id")
 
 
 def _partial(frame: object, variables: tuple[str, ...],
@@ -98,11 +104,73 @@ def _partial(frame: object, variables: tuple[str, ...],
                         level2_variables=level2_variables, level2_min=lo, level2_max=hi)
 
 
+def _groups(files: Files, schemas: list[Schema], names: tuple[str, ...]
+            ) -> list[tuple[list[str], Schema]]:
+    """Files whose columns are spelled alike go into one query (usually all of them)."""
+    groups: dict[tuple[str | None, ...], tuple[list[str], Schema]] = {}
+    for path, schema in zip(files.paths, schemas):
+        key = tuple(schema.resolve(n) for n in names)
+        groups.setdefault(key, ([], schema))[0].append(path)
+    return list(groups.values())
+
+
+def _total_rows(paths: list[str], fmt: str) -> int | None:
+    """Rows in the files from the Parquet footers (None for CSV: unknown before reading)."""
+    if fmt != "parquet":
+        return None
+    pq = require("pyarrow.parquet")
+    try:
+        return int(sum(pq.ParquetFile(p).metadata.num_rows for p in paths))
+    except Exception:   # the query will name the unreadable file
+        return None
+
+
+def _run(con: object, sql: str, paths: list[str], fmt: str, progress: Progress,
+         every: float) -> object:
+    """Run the query in a thread and report its progress every ``every`` seconds."""
+    duckdb = require("duckdb")
+    total = _total_rows(paths, fmt)
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["frame"] = con.execute(sql).df()  # type: ignore[attr-defined]
+        except Exception as exc:   # re-raised in the calling thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(every)
+        if thread.is_alive() and not progress.quiet:
+            try:
+                pct = float(con.query_progress())  # type: ignore[attr-defined]
+            except Exception:
+                pct = -1.0
+            if pct >= 0 and total:
+                progress.note(f"~{int(total * pct / 100):,} of {total:,} rows read, "
+                              f"{progress.elapsed():.1f} s")
+            elif pct >= 0:
+                progress.note(f"{pct:.0f}% read, {progress.elapsed():.1f} s")
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, duckdb.Error):
+            first = str(exc).splitlines()[0]
+            where = next((p for p in paths if p in str(exc)), None)
+            raise DataError(f"cannot read {where or ', '.join(paths[:3])!r}: {first}") from None
+        raise exc  # type: ignore[misc]
+    return box["frame"]
+
+
 def duckdb_statistics(files: Files, schemas: list[Schema], id_name: str,
                       variables: tuple[str, ...], level2_variables: tuple[str, ...] = (), *,
                       progress: Progress, threads: int | None = None,
-                      memory_limit: str | None = None) -> PartialStats:
-    """Per-unit statistics of the rows of ``files`` (module docstring); one pass."""
+                      memory_limit: str | None = None, every: float = 5.0) -> PartialStats:
+    """Per-unit statistics of the rows of ``files`` (module docstring); one pass.
+
+    One query over all the files (DuckDB reads them in parallel and merges its aggregate
+    states); progress (rows read, elapsed) every ``every`` seconds on standard error.
+    """
     duckdb = require("duckdb")
     con = duckdb.connect()
     try:
@@ -112,20 +180,19 @@ def duckdb_statistics(files: Files, schemas: list[Schema], id_name: str,
             con.execute(f"SET memory_limit = {_lit(memory_limit)}")
         con.execute("SET enable_progress_bar = false")
         parts = []
-        for i, (path, schema) in enumerate(zip(files.paths, schemas)):
-            sql = statistics_sql(path, files.format, schema, id_name, variables,
+        for paths, schema in _groups(files, schemas,
+                                     (id_name, *variables, *level2_variables)):
+            sql = statistics_sql(paths, files.format, schema, id_name, variables,
                                  level2_variables)
-            try:
-                frame = con.execute(sql).df()
-            except duckdb.Error as exc:
-                raise DataError(f"cannot read {path!r}: {str(exc).splitlines()[0]}") from None
+            frame = _run(con, sql, paths, files.format, progress, every)
             try:
                 part = _partial(frame, variables, level2_variables)
             except DataError:
-                bad = int(frame.loc[frame["__id"].isna(), "__rows"].sum())
-                raise MDMError(f"{bad} level-1 row(s) of {path!r} have a missing ID") from None
+                bad = int(frame.loc[frame["__id"].isna(), "__rows"].sum())  # type: ignore
+                raise MDMError(f"{bad} level-1 row(s) of {', '.join(paths[:3])}"
+                               f"{' ...' if len(paths) > 3 else ''} have a missing ID") from None
             parts.append(part)
-            progress.update(int(part.rows.sum()), f"file {i + 1} of {len(files.paths)}")
+            progress.update(int(part.rows.sum()), f"{len(paths)} file(s)")
     finally:
         con.close()
     if not parts:

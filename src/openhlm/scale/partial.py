@@ -23,7 +23,7 @@ import pandas as pd
 
 from openhlm.estimation.statistics import UnitMoments, moments_from_rows
 
-__all__ = ["PartialStats", "partial_from_frame", "merge_all", "empty_partial"]
+__all__ = ["PartialStats", "partial_from_frame", "merge_all", "merge_many", "empty_partial"]
 
 
 @dataclass(frozen=True)
@@ -135,13 +135,67 @@ def partial_from_frame(frame: pd.DataFrame, id_name: str, variables: tuple[str, 
                         level2_min=lo, level2_max=hi)
 
 
-def merge_all(parts: list[PartialStats]) -> PartialStats:
-    """Pairwise (tree) merge of a list of partial statistics."""
+def merge_many(parts: list[PartialStats]) -> PartialStats:
+    """Merge any number of partial statistics at once (exact; the k-way form of the pairwise
+    update).
+
+    For the parts i of a unit with counts W_i, means m_i and centred cross-products C_i:
+
+        W = sum_i W_i,   m = sum_i W_i m_i / W,   C = sum_i [C_i + W_i (m_i - m)(m_i - m)'],
+
+    the identity the pairwise update of :meth:`UnitMoments.merge` applies two at a time (the
+    cross-products are centred at the unit's mean, so no offset of the data enters).  The IDs
+    are matched by one hash factorisation of all parts' IDs, so merging k parts of J units costs
+    O(k J), not O(k J log J).
+    """
+    if not parts:
+        raise ValueError("merge_many: no statistics")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for p in parts[1:]:
+        if p.variables != first.variables or p.level2_variables != first.level2_variables:
+            raise ValueError("merge: the statistics describe different variables")
+    ids = np.concatenate([p.ids for p in parts])
+    codes, uniques = pd.factorize(ids, sort=True)
+    uniques = np.asarray(uniques)
+    J, K = uniques.shape[0], len(first.variables)
+    cat = lambda name: np.concatenate([getattr(p.moments, name) for p in parts])  # noqa: E731
+    w_i, m_i, c_i = cat("weight"), cat("mean"), cat("centred")
+    W = np.bincount(codes, weights=w_i, minlength=J)
+    safe = np.where(W > 0, W, 1.0)
+    mean = np.empty((J, K))
+    for k in range(K):
+        mean[:, k] = np.bincount(codes, weights=w_i * m_i[:, k], minlength=J) / safe
+    d = np.where((w_i > 0)[:, None], m_i - mean[codes], 0.0)
+    C = np.empty((J, K, K))
+    for a in range(K):
+        for b in range(a, K):
+            C[:, a, b] = C[:, b, a] = np.bincount(
+                codes, weights=c_i[:, a, b] + w_i * d[:, a] * d[:, b], minlength=J)
+    mom = UnitMoments(weight=W, mean=mean, centred=C,
+                      n=np.bincount(codes, weights=cat("n"), minlength=J),
+                      sum_log_w=np.bincount(codes, weights=cat("sum_log_w"), minlength=J))
+    rows = np.bincount(codes, weights=np.concatenate([p.rows for p in parts]),
+                       minlength=J).astype(np.int64)
+    lo = hi = None
+    q = len(first.level2_variables)
+    if all(p.level2_min is not None for p in parts):
+        lo_i = np.concatenate([p.level2_min for p in parts])  # type: ignore[misc]
+        hi_i = np.concatenate([p.level2_max for p in parts])  # type: ignore[misc]
+        lo, hi = np.full((J, q), np.nan), np.full((J, q), np.nan)
+        for k in range(q):
+            lo[:, k] = pd.Series(lo_i[:, k]).groupby(codes).min().to_numpy()
+            hi[:, k] = pd.Series(hi_i[:, k]).groupby(codes).max().to_numpy()
+    return PartialStats(ids=uniques, variables=first.variables, moments=mom, rows=rows,
+                        infinite=np.sum([p.infinite for p in parts], axis=0),
+                        level2_variables=first.level2_variables, level2_min=lo, level2_max=hi)
+
+
+def merge_all(parts: list[PartialStats], fan_in: int = 16) -> PartialStats:
+    """Merge a list of partial statistics (:func:`merge_many`, ``fan_in`` at a time)."""
     if not parts:
         raise ValueError("merge_all: no statistics")
     while len(parts) > 1:
-        nxt = [parts[i].merge(parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        if len(parts) % 2:
-            nxt.append(parts[-1])
-        parts = nxt
+        parts = [merge_many(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
     return parts[0]
