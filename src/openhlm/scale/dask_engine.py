@@ -2,9 +2,9 @@
 
 Each partition (a pandas DataFrame on a worker) is reduced to its per-unit statistics by the
 in-memory two-pass algorithm (:func:`openhlm.scale.partial.partial_from_frame`); the partial
-statistics, a few numbers per unit, are merged pairwise in a binary tree of tasks
-(:meth:`~openhlm.scale.partial.PartialStats.merge`, exact for any split of a unit's rows), so
-a unit may span partitions and no row ever moves between workers.  One pass over the data.
+statistics, a few numbers per unit, are merged in a tree of tasks
+(:func:`~openhlm.scale.partial.merge_many`, exact for any split of a unit's rows), so a unit
+may span partitions and no row ever moves between workers.  One pass over the data.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from openhlm.errors import MDMError, SpecError
-from openhlm.scale.partial import PartialStats, partial_from_frame
+from openhlm.scale.partial import PartialStats, merge_many, partial_from_frame
 from openhlm.scale.sources import Files, Progress, require
 
 __all__ = ["dask_statistics", "dask_frame"]
 
+#: partial statistics merged per task (each is a few numbers per unit)
+FAN_IN = 8
 
-def _merge(a: PartialStats, b: PartialStats) -> PartialStats:
-    return a.merge(b)
+
+def _merge(*parts: PartialStats) -> PartialStats:
+    return merge_many(list(parts))
 
 
 def _checked(frame: Any, id_name: str, variables: tuple[str, ...],
@@ -65,11 +68,9 @@ def dask_statistics(frame: Any, id_name: str, variables: tuple[str, ...],
     progress.note(f"{len(parts)} partition(s)")
     delayed = dask.delayed
     tasks = [delayed(_checked)(p, idc, v, l2) for p in parts]
-    while len(tasks) > 1:
-        nxt = [delayed(_merge)(tasks[i], tasks[i + 1]) for i in range(0, len(tasks) - 1, 2)]
-        if len(tasks) % 2:
-            nxt.append(tasks[-1])
-        tasks = nxt
+    while len(tasks) > 1:   # a tree of exact k-way merges, FAN_IN partial statistics each
+        tasks = [delayed(_merge)(*tasks[i:i + FAN_IN]) if len(tasks[i:i + FAN_IN]) > 1
+                 else tasks[i] for i in range(0, len(tasks), FAN_IN)]
     if client is not None:
         result = client.compute(tasks[0]).result()
     else:
