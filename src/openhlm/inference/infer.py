@@ -46,6 +46,10 @@ def _fingerprint(est: Estimates) -> str:
     d = est.design
     for a in (d.y, d.X, d.unit, d.W):
         h.update(np.ascontiguousarray(a).tobytes())
+    summary = getattr(d, "outcome_moments", None)   # out of core: the per-unit statistics
+    if summary is not None:
+        h.update(np.ascontiguousarray(d.n_per_unit).tobytes())
+        h.update(np.ascontiguousarray(summary).tobytes())
     return h.hexdigest()[:16]
 
 

@@ -70,6 +70,9 @@ class SummaryDesign(Design):
     passes: int = 1
     rows_read: int = 0
     seconds: float = 0.0
+    #: (J, 2) per-unit mean and centred sum of squares of the outcome: what identifies the
+    #: outcome values when the rows are not in memory (deviance tests compare them)
+    outcome_moments: np.ndarray | None = None
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -233,7 +236,9 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
         deleted_rows=int(stats.rows.sum() - mom_all.n.sum()), dropped_units=dropped,
         level1_data=pd.DataFrame(columns=level1_names))
     design = SummaryDesign(**fields, n_rows=int(round(float(mom.n.sum()))), engine=engine,
-                           passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds)
+                           passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
+                           outcome_moments=np.column_stack([moments.mean[:, -1],
+                                                            moments.centred[:, -1, -1]]))
     return design, moments
 
 

@@ -199,3 +199,44 @@ def test_progress_on_stderr_and_quiet(hsb, tmp_path, capsys):
     assert "7,185 rows read" in err and " s" in err
     openhlm.fit(MODEL4, files, id="id", level2=l2, engine="duckdb", quiet=True)
     assert capsys.readouterr().err == ""
+
+
+def test_tests_out_of_core_equal_memory(hsb, tmp_path):
+    """GLH, the homogeneity test and deviance tests come from the statistics: same numbers."""
+    l1, l2 = hsb
+    files = write_split(l1, tmp_path, "t", parts=3)
+    kw = dict(id="id", level2=l2, method="ml", hypotheses=["G01 = 0; G11 = 0"],
+              homogeneity=True, deviance_test={"deviance": 46600.0, "n_parameters": 4})
+    mem = openhlm.fit(MODEL4, l1, **kw)
+    duck = openhlm.fit(MODEL4, files, engine="duckdb", quiet=True, **kw)
+    for key in ("glh", "homogeneity", "deviance_test"):
+        assert key in duck.extras
+    np.testing.assert_allclose(duck.extras["glh"][0].chi2, mem.extras["glh"][0].chi2, rtol=1e-8)
+    np.testing.assert_allclose(duck.extras["homogeneity"].chi2, mem.extras["homogeneity"].chi2,
+                               rtol=1e-8)
+    np.testing.assert_allclose(duck.extras["deviance_test"].chi2,
+                               mem.extras["deviance_test"].chi2, rtol=1e-8)
+    # two out-of-core fits compared: as in memory
+    small = "mathach = B0 + B1*group(ses) + R; B0 = G00 + G01*sector + U0; B1 = G10 + U1"
+    a_mem = openhlm.fit(small, l1, id="id", level2=l2, method="ml")
+    a_duck = openhlm.fit(small, files, id="id", level2=l2, method="ml", engine="duckdb",
+                         quiet=True)
+    np.testing.assert_allclose(openhlm.compare(duck, a_duck).chi2,
+                               openhlm.compare(mem, a_mem).chi2, rtol=1e-8)
+
+
+def test_deviance_tests_refuse_what_the_statistics_cannot_show(hsb, tmp_path):
+    from openhlm.errors import HypothesisError
+
+    l1, l2 = hsb
+    files = write_split(l1, tmp_path, "d", parts=2)
+    other = write_split(l1.assign(mathach=l1.mathach * 1.01), tmp_path, "e", parts=2)
+    small = "mathach = B0 + B1*group(ses) + R; B0 = G00 + G01*sector + U0; B1 = G10 + U1"
+    a = openhlm.fit(MODEL4, files, id="id", level2=l2, engine="duckdb", quiet=True)
+    b = openhlm.fit(small, files, id="id", level2=l2, engine="duckdb", quiet=True)
+    c = openhlm.fit(small, other, id="id", level2=l2, engine="duckdb", quiet=True, method="ml")
+    d = openhlm.fit(MODEL4, files, id="id", level2=l2, engine="duckdb", quiet=True, method="ml")
+    with pytest.raises(HypothesisError, match="REML"):
+        openhlm.compare(a, b)            # REML, different fixed effects
+    with pytest.raises(HypothesisError, match="different outcome values"):
+        openhlm.compare(d, c)            # same units and counts, other outcome values
