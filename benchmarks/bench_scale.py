@@ -89,7 +89,7 @@ def child(args: argparse.Namespace) -> None:
         from distributed import Client, LocalCluster
 
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, memory_limit="3GB") as cluster, \
+                          dashboard_address=":0", memory_limit="3GB") as cluster, \
                 Client(cluster) as client:
             client.run(_warm)       # workers import openhlm and the readers before the clock
             t0 = time.perf_counter()

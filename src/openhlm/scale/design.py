@@ -267,7 +267,12 @@ def design_moments(spec: ModelSpec, variables: tuple[str, ...], raw: UnitMoments
             shift[:, p] = -raw.mean[:, k]
     L[index[spec.outcome], P] = 1.0
     mean = raw.mean @ L + shift
-    centred = np.einsum("ka,jkl,lb->jab", L, raw.centred, L, optimize=True)
+    # L selects one raw variable per column (none for the intercept): C = L'C_raw L by indexing
+    pick = np.array([int(np.flatnonzero(L[:, a])[0]) if L[:, a].any() else -1
+                     for a in range(P + 1)])
+    on = np.flatnonzero(pick >= 0)
+    centred = np.zeros((J, P + 1, P + 1))
+    centred[:, on[:, None], on[None, :]] = raw.centred[:, pick[on][:, None], pick[on][None, :]]
     return UnitMoments(weight=raw.weight.copy(), mean=mean, centred=centred, n=raw.n.copy(),
                        sum_log_w=raw.sum_log_w.copy()), means
 

@@ -72,7 +72,7 @@ def assert_same(a, b, *, rel_dev: float = 1e-9, rel: float = 1e-8) -> None:
 def dask_client():
     distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     client = distributed.Client(cluster)
     yield client
     client.close()
