@@ -240,7 +240,7 @@ def main() -> None:
             gam = max(abs(a - b) / max(abs(a), 1e-300) for a, b in zip(mem["gammas"],
                                                                          sub["gammas"]))
             print(f"{mem['n1']:,} rows ({mem['n2']:,} units) in memory (reading the Parquet file "
-                  "included): {mem['seconds']:.2f} s, peak "
+                  f"included): {mem['seconds']:.2f} s, peak "
                   f"{mem['peak_mb']:.0f} MB; the same rows by DuckDB: {sub['seconds']:.2f} s, "
                   f"peak {sub['peak_mb']:.0f} MB; deviance differs by {rel:.1e} relative, "
                   f"gammas by {gam:.1e}")

@@ -352,6 +352,8 @@ class FitOptions:
             n = dev.get("n_parameters", dev.get("parameters", dev.get("df")))
             deviance = DevianceTest(float(dev["deviance"]), int(n),
                                     dev.get("convention", "standard"))
+        if self.engine != "memory" or self.scheduler is not None:   # [data] engine, scheduler
+            data = dataclasses.replace(data, engine=self.engine, scheduler=self.scheduler)
         w, o, r = self.weights, self.output, self.residuals
         mode = str(w.normalize)
         normalize: bool | str = {"within": True, "none": False}.get(mode, mode)
