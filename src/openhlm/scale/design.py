@@ -140,7 +140,7 @@ def _level2_from_table(stats: PartialStats, keys: np.ndarray, level2: pd.DataFra
                       f"dropped: {_listed(keys2[pos < 0])}", DataWarning, stacklevel=4)
     resolved = [_resolve(cols, n, "level-2 table") for n in names]
     frame = pd.DataFrame({n: pd.to_numeric(level2[r], errors="coerce").to_numpy(dtype=float)
-                          for n, r in zip(names, resolved)})
+                          for n, r in zip(names, resolved)}, index=pd.RangeIndex(len(level2)))
     frame = frame.loc[pos >= 0].reset_index(drop=True)
     order = pos[pos >= 0]
     missing = frame.isna().any(axis=1).to_numpy()
@@ -164,7 +164,8 @@ def _level2_from_rows(stats: PartialStats, keys: np.ndarray) -> pd.DataFrame:
         if missing.any():
             raise MDMError(f"level-2 variable '{name}' is missing for unit(s) "
                            f"{_listed(keys[missing])}")
-    return pd.DataFrame({n: lo[:, k] for k, n in enumerate(stats.level2_variables)})
+    return pd.DataFrame({n: lo[:, k] for k, n in enumerate(stats.level2_variables)},
+                        index=pd.RangeIndex(stats.n_units))
 
 
 def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,

@@ -240,3 +240,19 @@ def test_deviance_tests_refuse_what_the_statistics_cannot_show(hsb, tmp_path):
         openhlm.compare(a, b)            # REML, different fixed effects
     with pytest.raises(HypothesisError, match="different outcome values"):
         openhlm.compare(d, c)            # same units and counts, other outcome values
+
+
+def test_null_model_constraints_and_a_unit_with_every_row_deleted(hsb, tmp_path):
+    l1, l2 = hsb
+    l1 = l1.copy()
+    first = l1.id.iloc[0]
+    l1.loc[l1.id == first, "mathach"] = np.nan           # this unit has no complete row
+    files = write_split(l1, tmp_path, "n", parts=3)
+    null = "mathach = B0 + R; B0 = G00 + U0"
+    constrained = ("mathach = B0 + B1*group(ses) + R; B0 = G00 + G01*sector + G02*meanses + U0;"
+                   " B1 = G10 + G11*sector + G12*meanses + U1")
+    for model, kw in ((null, {}), (constrained, {"constraints": ["G02 = G12"]})):
+        mem = openhlm.fit(model, l1, id="id", level2=l2, **kw)
+        duck = openhlm.fit(model, files, id="id", level2=l2, engine="duckdb", quiet=True, **kw)
+        assert_same(mem, duck)
+        assert duck.data.dropped_units == mem.data.dropped_units == (str(first),)
