@@ -101,8 +101,10 @@ def compare(a: HLMResults, b: HLMResults, *, labels: tuple[str, str] = ("model a
             f"before building the MDM so that both models use the same data")
     ya, yb = (getattr(r.estimates.design, "outcome_moments", None) if r.estimates is not None
               else None for r in (a, b))
-    if (ya is None) != (yb is None) or (ya is not None and not np.allclose(
-            ya, yb, rtol=1e-9, atol=1e-12 * float(np.abs(ya).max()))):
+    differ = (ya is None) != (yb is None)
+    if ya is not None and yb is not None:
+        differ = not np.allclose(ya, yb, rtol=1e-9, atol=1e-12 * float(np.abs(ya).max()))
+    if differ:
         raise HypothesisError(
             f"the two models were fitted to different data ({_describe(a)} vs {_describe(b)}, "
             "different outcome values, or one fit in memory and one out of core): a deviance "
