@@ -15,7 +15,7 @@ from openhlm.errors import MDMError, SpecError
 from openhlm.scale.partial import PartialStats, merge_many, partial_from_frame
 from openhlm.scale.sources import Files, Progress, require
 
-__all__ = ["dask_statistics", "dask_frame"]
+__all__ = ["dask_frame", "dask_statistics"]
 
 #: partial statistics merged per task (each is a few numbers per unit)
 FAN_IN = 8

@@ -52,7 +52,7 @@ from openhlm.spec.defaults import STOP_EXACT, STOP_MAX_ITERATIONS, iteration_lim
 from openhlm.spec.model import Centering, ModelSpec
 from openhlm.spec.options import Weights
 
-__all__ = ["SummaryDesign", "summary_design", "design_moments", "estimate_from_moments"]
+__all__ = ["SummaryDesign", "design_moments", "estimate_from_moments", "summary_design"]
 
 _LISTED = 10
 
@@ -236,7 +236,7 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                                      if k.startswith("level2:")}},
         deleted_rows=int(stats.rows.sum() - mom_all.n.sum()), dropped_units=dropped,
         level1_data=pd.DataFrame(columns=level1_names))
-    design = SummaryDesign(**fields, n_rows=int(round(float(mom.n.sum()))), engine=engine,
+    design = SummaryDesign(**fields, n_rows=round(float(mom.n.sum())), engine=engine,
                            passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
                            outcome_moments=np.column_stack([moments.mean[:, -1],
                                                             moments.centred[:, -1, -1]]))

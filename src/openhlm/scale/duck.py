@@ -121,7 +121,7 @@ def _total_rows(paths: list[str], fmt: str) -> int | None:
     pq = require("pyarrow.parquet")
     try:
         return int(sum(pq.ParquetFile(p).metadata.num_rows for p in paths))
-    except Exception:   # the query will name the unreadable file
+    except Exception:  # noqa: BLE001 - the query will name the unreadable file
         return None
 
 
@@ -135,7 +135,7 @@ def _run(con: object, sql: str, paths: list[str], fmt: str, progress: Progress,
     def work() -> None:
         try:
             box["frame"] = con.execute(sql).df()  # type: ignore[attr-defined]
-        except Exception as exc:   # re-raised in the calling thread
+        except Exception as exc:  # noqa: BLE001 - re-raised in the calling thread
             box["error"] = exc
 
     thread = threading.Thread(target=work, daemon=True)
@@ -145,7 +145,7 @@ def _run(con: object, sql: str, paths: list[str], fmt: str, progress: Progress,
         if thread.is_alive() and not progress.quiet:
             try:
                 pct = float(con.query_progress())  # type: ignore[attr-defined]
-            except Exception:
+            except Exception:  # noqa: BLE001 - progress is best effort
                 pct = -1.0
             if pct >= 0 and total:
                 progress.note(f"~{int(total * pct / 100):,} of {total:,} rows read, "

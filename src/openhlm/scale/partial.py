@@ -23,7 +23,7 @@ import pandas as pd
 
 from openhlm.estimation.statistics import UnitMoments, moments_from_rows
 
-__all__ = ["PartialStats", "partial_from_frame", "merge_all", "merge_many", "empty_partial"]
+__all__ = ["PartialStats", "empty_partial", "merge_all", "merge_many", "partial_from_frame"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class PartialStats:
 
 
 def empty_partial(variables: tuple[str, ...], level2_variables: tuple[str, ...] = (),
-                  id_dtype: object = object) -> PartialStats:
+                  id_dtype: type = object) -> PartialStats:
     K, q = len(variables), len(level2_variables)
     mom = UnitMoments(weight=np.zeros(0), mean=np.zeros((0, K)), centred=np.zeros((0, K, K)),
                       n=np.zeros(0), sum_log_w=np.zeros(0))
@@ -160,7 +160,7 @@ def merge_many(parts: list[PartialStats]) -> PartialStats:
     codes, uniques = pd.factorize(ids, sort=True)
     uniques = np.asarray(uniques)
     J, K = uniques.shape[0], len(first.variables)
-    cat = lambda name: np.concatenate([getattr(p.moments, name) for p in parts])  # noqa: E731
+    cat = lambda name: np.concatenate([getattr(p.moments, name) for p in parts])
     w_i, m_i, c_i = cat("weight"), cat("mean"), cat("centred")
     W = np.bincount(codes, weights=w_i, minlength=J)
     safe = np.where(W > 0, W, 1.0)

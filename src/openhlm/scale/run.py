@@ -23,7 +23,7 @@ from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 from openhlm.spec.settings import ENGINES
 
-__all__ = ["ENGINES", "ScaledInput", "scaled_estimates", "refuse_unsupported", "is_dask_frame"]
+__all__ = ["ENGINES", "ScaledInput", "is_dask_frame", "refuse_unsupported", "scaled_estimates"]
 
 
 @dataclass(frozen=True)

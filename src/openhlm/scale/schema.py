@@ -14,7 +14,7 @@ import pandas as pd
 from openhlm.errors import DataError, MDMError
 from openhlm.scale.sources import Files, require
 
-__all__ = ["Schema", "file_schema", "check_files"]
+__all__ = ["Schema", "check_files", "file_schema"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def _parquet_schema(path: str) -> Schema:
     pq = require("pyarrow.parquet")
     try:
         schema = pq.read_schema(path)
-    except Exception as exc:   # pyarrow raises ArrowInvalid, OSError, ...
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
         raise DataError(f"cannot read {path!r} as Parquet: {exc}") from None
     kinds = {}
     for f in schema:
@@ -52,7 +52,7 @@ def _parquet_schema(path: str) -> Schema:
 def _csv_schema(path: str) -> Schema:
     try:
         head = pd.read_csv(path, nrows=2000)
-    except Exception as exc:   # pandas raises ParserError, UnicodeDecodeError, OSError, ...
+    except Exception as exc:  # noqa: BLE001 - pandas: ParserError, UnicodeDecodeError, ...
         raise DataError(f"cannot read {path!r} as CSV: {exc}") from None
     kinds = {str(c): ("number" if pd.api.types.is_numeric_dtype(head[c])
                       or pd.api.types.is_bool_dtype(head[c]) else "text") for c in head.columns}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from openhlm.errors import DataError, SpecError
 
-__all__ = ["Files", "resolve_files", "require", "Progress", "read_level2"]
+__all__ = ["Files", "Progress", "read_level2", "require", "resolve_files"]
 
 _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".tsv", ".txt")

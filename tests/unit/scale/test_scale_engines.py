@@ -205,8 +205,8 @@ def test_tests_out_of_core_equal_memory(hsb, tmp_path):
     """GLH, the homogeneity test and deviance tests come from the statistics: same numbers."""
     l1, l2 = hsb
     files = write_split(l1, tmp_path, "t", parts=3)
-    kw = dict(id="id", level2=l2, method="ml", hypotheses=["G01 = 0; G11 = 0"],
-              homogeneity=True, deviance_test={"deviance": 46600.0, "n_parameters": 4})
+    kw = {"id": "id", "level2": l2, "method": "ml", "hypotheses": ["G01 = 0; G11 = 0"],
+          "homogeneity": True, "deviance_test": {"deviance": 46600.0, "n_parameters": 4}}
     mem = openhlm.fit(MODEL4, l1, **kw)
     duck = openhlm.fit(MODEL4, files, engine="duckdb", quiet=True, **kw)
     for key in ("glh", "homogeneity", "deviance_test"):
