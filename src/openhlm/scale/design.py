@@ -73,6 +73,8 @@ class SummaryDesign(Design):
     #: (J, 2) per-unit mean and centred sum of squares of the outcome: what identifies the
     #: outcome values when the rows are not in memory (deviance tests compare them)
     outcome_moments: np.ndarray | None = None
+    #: the level-1 data the statistics were made from (files, "<dask DataFrame>")
+    sources: tuple[str, ...] = ()
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -239,7 +241,8 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
     design = SummaryDesign(**fields, n_rows=round(float(mom.n.sum())), engine=engine,
                            passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
                            outcome_moments=np.column_stack([moments.mean[:, -1],
-                                                            moments.centred[:, -1, -1]]))
+                                                            moments.centred[:, -1, -1]]),
+                           sources=tuple(sources))
     return design, moments
 
 

@@ -12,10 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from openhlm.errors import SpecError
+import pandas as pd
+
+from openhlm.errors import MDMError, SpecError
 from openhlm.estimation.estimates import Estimates
-from openhlm.scale.design import estimate_from_moments, summary_design
-from openhlm.scale.partial import PartialStats
+from openhlm.estimation.statistics import UnitMoments
+from openhlm.scale.design import SummaryDesign, estimate_from_moments, summary_design
+from openhlm.scale.partial import PartialStats, partial_from_frame
 from openhlm.scale.schema import check_files
 from openhlm.scale.sources import Progress, read_level2, require, resolve_files
 from openhlm.spec.equations import validate_spec
@@ -23,7 +26,8 @@ from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 from openhlm.spec.settings import ENGINES
 
-__all__ = ["ENGINES", "ScaledInput", "is_dask_frame", "refuse_unsupported", "scaled_estimates"]
+__all__ = ["ENGINES", "ScaledInput", "is_dask_frame", "refuse_unsupported", "scaled_estimates",
+           "unit_statistics"]
 
 
 @dataclass(frozen=True)
@@ -92,10 +96,32 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
     (``engine="dask"``).  ``id`` names the unit ID; ``level2`` is an optional level-2 table
     (DataFrame or file, read into memory: one row per unit).
     """
-    engine = options.engine
-    if engine not in ("duckdb", "dask"):
-        raise SpecError(f"scaled_estimates: engine must be 'duckdb' or 'dask', not {engine!r}")
+    if options.engine not in ("duckdb", "dask"):
+        raise SpecError(f"scaled_estimates: engine must be 'duckdb' or 'dask', not "
+                        f"{options.engine!r}")
     refuse_unsupported(options)
+    design, moments = unit_statistics(model, data, options, id=id, level2=level2)
+    progress = Progress(options.engine, quiet=options.quiet)
+    est = estimate_from_moments(design, moments, method=options.method,
+                                max_iterations=options.max_iterations,
+                                tolerance=options.tolerance)
+    progress.note(f"fitted in {design.seconds + progress.elapsed():.1f} s")
+    return est, ScaledInput(sources=design.sources)
+
+
+def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
+                    id: str | None, level2: Any = None) -> tuple[SummaryDesign, UnitMoments]:
+    """The one statistics interface: the design of ``model`` without rows and the per-unit
+    moments of its columns [X, y], made by ``options.engine``.
+
+    ``"duckdb"``: files (one, a glob, a folder); ``"dask"``: files or a Dask DataFrame;
+    ``"memory"``: a pandas DataFrame, in memory (numpy, :func:`partial_from_frame`).  The
+    moments are the same :class:`~openhlm.estimation.statistics.UnitMoments` the in-memory
+    estimator forms from a design's rows (``estimation.sufficient.design_moments``), and
+    :func:`openhlm.scale.design.estimate_from_moments` fits from them.
+    """
+    options = FitOptions(engine="duckdb") if options is None else options
+    engine = options.engine
     if id is None:
         raise SpecError(f"engine={engine!r} needs the level-2 ID variable: id=...")
     progress = Progress(engine, quiet=options.quiet)
@@ -103,13 +129,21 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
     l2_table = read_level2(level2)
     frame = None
     files = None
-    if is_dask_frame(data):
+    if isinstance(data, pd.DataFrame):
+        if engine != "memory":
+            raise SpecError(f"engine={engine!r} reads files (or a Dask DataFrame), not a pandas "
+                            "DataFrame; use engine='memory'")
+        columns = [str(c) for c in data.columns]
+        sources: tuple[str, ...] = ("<DataFrame>",)
+    elif is_dask_frame(data):
         if engine != "dask":
             raise SpecError("a Dask DataFrame needs engine='dask'")
         frame = data
         columns = [str(c) for c in frame.columns]
-        sources: tuple[str, ...] = ("<dask DataFrame>",)
+        sources = ("<dask DataFrame>",)
     else:
+        if engine == "memory":
+            raise SpecError("engine='memory' statistics need a pandas DataFrame")
         files = resolve_files(data)
         from openhlm.scale.schema import file_schema
 
@@ -128,7 +162,14 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
         l2_rows = tuple(dict.fromkeys([*spec.level2_variables(), *(
             [options.weights.level2] if options.weights.level2 else [])]))
     stats: PartialStats
-    if files is not None:
+    if isinstance(data, pd.DataFrame):
+        idc = next(c for c in data.columns if str(c).lower() == idl) if idl in {
+            str(c).lower() for c in data.columns} else id
+        if data[idc].isna().any():
+            raise MDMError(f"{int(data[idc].isna().sum())} level-1 row(s) have a missing ID")
+        stats = partial_from_frame(data, idc, variables, l2_rows)
+        progress.update(len(data))
+    elif files is not None:
         schemas, _ = check_files(files, id, [*variables, *l2_rows])
         progress.note(f"{len(files.paths)} {files.format} file(s)")
         if engine == "duckdb":
@@ -144,11 +185,6 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
 
         stats = dask_statistics(frame, id, variables, l2_rows, progress=progress,
                                 client=_client(options.scheduler))
-    design, moments = summary_design(spec, stats, id_name=id, level2=l2_table,
-                                     weights=options.weights, engine=engine, passes=1,
-                                     sources=sources, seconds=time.perf_counter() - t0)
-    est = estimate_from_moments(design, moments, method=options.method,
-                                max_iterations=options.max_iterations,
-                                tolerance=options.tolerance)
-    progress.note(f"fitted in {progress.elapsed():.1f} s")
-    return est, ScaledInput(sources=tuple(sources))
+    return summary_design(spec, stats, id_name=id, level2=l2_table, weights=options.weights,
+                          engine=engine, passes=1, sources=sources,
+                          seconds=time.perf_counter() - t0)
