@@ -9,6 +9,7 @@ may span partitions and no row ever moves between workers.  One pass over the da
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from openhlm.errors import MDMError, SpecError
@@ -31,6 +32,46 @@ def _checked(frame: Any, id_name: str, variables: tuple[str, ...],
     if missing:
         raise MDMError(f"{missing} level-1 row(s) have a missing ID")
     return partial_from_frame(frame, id_name, variables, level2_variables)
+
+
+def _compute(dask: Any, task: Any, client: Any, progress: Progress, n_parts: int,
+             every: float = 5.0) -> PartialStats:
+    """Compute ``task``, with progress lines every ``every`` seconds: partitions done and rows
+    read (local schedulers), or the elapsed time (a distributed cluster)."""
+    if client is None:
+        try:
+            from distributed import default_client
+
+            client = default_client()
+        except (ImportError, ValueError):   # no distributed, or no client running
+            client = None
+    if client is not None:
+        future = client.compute(task)
+        while True:
+            try:
+                return future.result(timeout=every)  # type: ignore[no-any-return]
+            except TimeoutError:
+                progress.note(f"computing on the cluster, {progress.elapsed():.1f} s")
+    from dask.callbacks import Callback
+    from dask.utils import key_split
+
+    state = {"parts": 0, "rows": 0, "last": time.perf_counter()}
+
+    class _Count(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, st: Any, worker: Any) -> None:
+            if key_split(key).lstrip("_") != "checked" or not isinstance(result, PartialStats):
+                return
+            state["parts"] += 1
+            state["rows"] += int(result.rows.sum())
+            now = time.perf_counter()
+            if now - state["last"] >= every and not progress.quiet:
+                state["last"] = now
+                progress.note(f"{state['rows']:,} rows read ({state['parts']} of {n_parts} "
+                              f"partitions), {progress.elapsed():.1f} s")
+
+    with _Count():
+        (result,) = dask.compute(task)
+    return result  # type: ignore[no-any-return]
 
 
 def dask_frame(files: Files) -> Any:
@@ -71,10 +112,7 @@ def dask_statistics(frame: Any, id_name: str, variables: tuple[str, ...],
     while len(tasks) > 1:   # a tree of exact k-way merges, FAN_IN partial statistics each
         tasks = [delayed(_merge)(*tasks[i:i + FAN_IN]) if len(tasks[i:i + FAN_IN]) > 1
                  else tasks[i] for i in range(0, len(tasks), FAN_IN)]
-    if client is not None:
-        result = client.compute(tasks[0]).result()
-    else:
-        (result,) = dask.compute(tasks[0])
+    result = _compute(dask, tasks[0], client, progress, len(parts))
     # names as the model spells them
     out = PartialStats(ids=result.ids, variables=tuple(variables), moments=result.moments,
                        rows=result.rows, infinite=result.infinite,

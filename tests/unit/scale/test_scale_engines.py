@@ -256,3 +256,27 @@ def test_null_model_constraints_and_a_unit_with_every_row_deleted(hsb, tmp_path)
         duck = openhlm.fit(model, files, id="id", level2=l2, engine="duckdb", quiet=True, **kw)
         assert_same(mem, duck)
         assert duck.data.dropped_units == mem.data.dropped_units == (str(first),)
+
+
+def test_dask_progress_per_partition_on_a_local_scheduler(hsb, capsys, monkeypatch):
+    import dask
+
+    import openhlm.scale.dask_engine as engine
+
+    l1, l2 = hsb
+    compute = engine._compute
+    monkeypatch.setattr(engine, "_compute", lambda *a, **k: compute(*a, **{**k, "every": 0.0}))
+    def no_client():
+        raise ValueError("no client")   # as distributed says when none is running
+
+    try:
+        import distributed
+    except ImportError:
+        pass
+    else:
+        monkeypatch.setattr(distributed, "default_client", no_client)
+    with dask.config.set(scheduler="threads"):
+        openhlm.fit("mathach = B0 + R; B0 = G00 + U0", dd.from_pandas(l1, npartitions=3),
+                    id="id", level2=l2, engine="dask")
+    err = capsys.readouterr().err
+    assert "(3 of 3 partitions)" in err and "7,185 rows read" in err
