@@ -41,7 +41,9 @@ def fit(model: str | ModelSpec, data: Any, *,
         distribution: Literal["normal", "bernoulli", "binomial", "poisson"] = "normal",
         trials: str | None = None, exposure: str | None = None,
         quadrature_points: int | None = None, overdispersion: bool = False,
-        pql_likelihood: Literal["ml", "reml"] = "ml") -> HLMResults | GLMMResults:
+        pql_likelihood: Literal["ml", "reml"] = "ml",
+        engine: Literal["memory", "duckdb", "dask"] = "memory", scheduler: str | None = None,
+        quiet: bool = False) -> HLMResults | GLMMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
 
     Parameters
@@ -98,6 +100,16 @@ def fit(model: str | ModelSpec, data: Any, *,
         "Exploratory Analysis" of potential level-2 predictors (the EB residuals of each random
         coefficient regressed on each variable; see :func:`openhlm.exploratory`), stored in
         ``results.extras["exploratory"]`` and printed at the end of the report.
+    engine : {"memory", "duckdb", "dask"}
+        What computes the per-unit statistics (``docs/scale.md``): ``"memory"`` (the rows in
+        memory, the default); ``"duckdb"``: Parquet or CSV files (one file, a glob such as
+        ``"scores/*.parquet"``, or a folder) aggregated by DuckDB out of core, with bounded
+        memory; ``"dask"``: a ``dask.dataframe.DataFrame`` (or files) on Dask.  Same results;
+        ``pip install "openhlm[scale]"``.
+    scheduler : str, optional
+        ``engine="dask"``: address of a Dask scheduler (``"tcp://host:8786"``).
+    quiet : bool
+        No progress lines (rows read, elapsed time) on standard error during the pass.
 
     distribution : {"normal", "bernoulli", "binomial", "poisson"}
         The level-1 sampling model.  ``"normal"`` is the linear model; the others are HLM's
@@ -130,5 +142,6 @@ def fit(model: str | ModelSpec, data: Any, *,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
         exploratory=exploratory, distribution=distribution, trials=trials,
         exposure=exposure, quadrature_points=quadrature_points, overdispersion=overdispersion,
-        pql_likelihood=pql_likelihood)
+        pql_likelihood=pql_likelihood, engine=engine, scheduler=scheduler,
+        quiet=quiet)
     return run(model, data, options, id=id, level2=level2, level3=level3)

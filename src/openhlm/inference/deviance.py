@@ -47,6 +47,9 @@ def _data_key(results: HLMResults) -> tuple[Any, ...]:
         return (results.data.outcome.lower(), results.n_level1, results.n_level2)
     d = est.design
     h = hashlib.sha256()
+    if not getattr(d, "rows_in_memory", True):   # out of core: units and their counts (the
+        h.update(b"summary")                      # outcome values are compared in compare())
+        h.update(np.ascontiguousarray(d.n_per_unit).tobytes())
     h.update(np.ascontiguousarray(d.y).tobytes())
     h.update(np.ascontiguousarray(d.unit).tobytes())
     h.update("\x00".join(map(str, d.unit_ids)).encode())
@@ -55,7 +58,9 @@ def _data_key(results: HLMResults) -> tuple[Any, ...]:
 
 def _same_fixed_effects(a: HLMResults, b: HLMResults) -> bool:
     """Do the two models span the same fixed-effects design (same columns up to reparametrisation)?"""
-    if a.estimates is None or b.estimates is None:
+    no_rows = any(not getattr(r.estimates.design, "rows_in_memory", True)
+                  for r in (a, b) if r.estimates is not None)
+    if a.estimates is None or b.estimates is None or no_rows:
         def terms(r: HLMResults) -> tuple[Any, ...]:
             return tuple(sorted((f.coefficient, f.predictor, f.centering) for f in r.fixed.rows))
         return terms(a) == terms(b)
@@ -94,6 +99,16 @@ def compare(a: HLMResults, b: HLMResults, *, labels: tuple[str, str] = ("model a
             f"{'' if (a.n_level1, a.n_level2) != (b.n_level1, b.n_level2) else ', different records or outcome values'}"
             f"): a deviance test needs both fitted to the same records; delete incomplete rows "
             f"before building the MDM so that both models use the same data")
+    ya, yb = (getattr(r.estimates.design, "outcome_moments", None) if r.estimates is not None
+              else None for r in (a, b))
+    differ = (ya is None) != (yb is None)
+    if ya is not None and yb is not None:
+        differ = not np.allclose(ya, yb, rtol=1e-9, atol=1e-12 * float(np.abs(ya).max()))
+    if differ:
+        raise HypothesisError(
+            f"the two models were fitted to different data ({_describe(a)} vs {_describe(b)}, "
+            "different outcome values, or one fit in memory and one out of core): a deviance "
+            "test needs both fitted to the same records by the same engine")
     if a.method != b.method:
         raise HypothesisError(
             f"cannot compare a {a.method.upper()} deviance with a {b.method.upper()} one: refit "

@@ -46,6 +46,10 @@ def _fingerprint(est: Estimates) -> str:
     d = est.design
     for a in (d.y, d.X, d.unit, d.W):
         h.update(np.ascontiguousarray(a).tobytes())
+    summary = getattr(d, "outcome_moments", None)   # out of core: the per-unit statistics
+    if summary is not None:
+        h.update(np.ascontiguousarray(d.n_per_unit).tobytes())
+        h.update(np.ascontiguousarray(summary).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -109,6 +113,9 @@ def _notes(est: Estimates, units_used: int) -> list[str]:
         notes.append(f"Tau is singular (rank {rank} of {len(labels)}): the random "
                      "coefficients are perfectly correlated at the maximum of the likelihood, "
                      "on the boundary of the parameter space; consider a simpler random part.")
+    how = getattr(d, "statistics_note", None)   # out-of-core / distributed statistics
+    if how:
+        notes.append(how)
     if est.mode == "exact" and est.converged:
         notes.append("Estimates are fully converged (openhlm exact mode); HLM 6 stops its EM "
                      "iterations earlier, so its printed values can differ in the last digits.")
@@ -131,7 +138,10 @@ def _estimation_extras(est: Estimates) -> dict:
 
 
 def _eb(est: Estimates) -> EBEstimates | None:
-    """The EB estimates of the residual files and plots; None without random coefficients."""
+    """The EB estimates of the residual files and plots; None without random coefficients or
+    when the level-1 rows were never in memory (an out-of-core fit, openhlm.scale)."""
+    if not getattr(est.design, "rows_in_memory", True):
+        return None
     return eb_estimates(est) if est.design.n_random else None
 
 

@@ -50,7 +50,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         A DataFrame or a path needs ``id=`` (and optionally ``level2=``); a list of data sets,
         or ``options.imputation``, means multiply imputed data (pooled).  An ``MDM3``, a
         ``level3=`` table or ``id=(level-2 ID, level-3 ID)`` means a three-level model
-        (:mod:`openhlm.runner.three_level`; returns ``HLM3Results``).
+        (:mod:`openhlm.runner.three_level`; returns ``HLM3Results``).  With ``options.engine``
+        ``"duckdb"`` or ``"dask"``: Parquet/CSV file(s), a glob or a folder, or a Dask
+        DataFrame (:mod:`openhlm.scale`).
     options : FitOptions, optional
         Defaults: :class:`FitOptions()`.
 
@@ -61,6 +63,14 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         :mod:`openhlm.runner.glmm`.)
     """
     options = FitOptions() if options is None else options
+    if options.engine != "memory":   # out of core / distributed (docs/scale.md)
+        if not options.outcome.normal or is_three_level(data, id, level3):
+            raise SpecError(f"engine={options.engine!r} fits two-level linear models only; use "
+                            "engine='memory' for HGLMs and three-level models")
+        from openhlm.scale.run import scaled_estimates
+
+        est, where = scaled_estimates(model, data, options, id=id, level2=level2)
+        return _infer(est, options, where)
     if is_three_level(data, id, level3):
         return run3(model, data, options, id=id, level2=level2, level3=level3)  # type: ignore
     if isinstance(model, str) and looks_three_level(model):
@@ -91,7 +101,7 @@ def _run_one(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> HLMResult
     return _infer(est, options, mdm)
 
 
-def _infer(est: Estimates, options: FitOptions, mdm: MDM) -> HLMResults:
+def _infer(est: Estimates, options: FitOptions, mdm: Any) -> HLMResults:
     """Everything printed, from the estimates: the one call into inference."""
     tests = options.tests
     try:

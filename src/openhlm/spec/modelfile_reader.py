@@ -34,6 +34,7 @@ from openhlm.spec.modelfile_sections import (
     WeightsSection,
 )
 from openhlm.spec.names import close_matches, did_you_mean
+from openhlm.spec.settings import ENGINES
 
 __all__ = ["load_model_file", "parse_model_file"]
 
@@ -180,7 +181,8 @@ def _ids(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> tuple[str | No
 def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> DataSection:
     t = ("data",)
     d = _table(ctx, doc, "data", required=True)
-    _check_keys(ctx, t, d, ("level1", "level2", "level3", "mdm", "id", "missing"))
+    _check_keys(ctx, t, d, ("level1", "level2", "level3", "mdm", "id", "missing", "engine",
+                                "scheduler"))
     id2, id3 = _ids(ctx, t, d)
     section = DataSection(
         level1=_path(ctx, t, d, "level1", base),
@@ -192,10 +194,15 @@ def _data_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Data
         ),
         level3=_path(ctx, t, d, "level3", base),
         id3=id3,
+        engine=_choice(ctx, t, d, "engine", ENGINES, "memory"),
+        scheduler=_name(ctx, t, d, "scheduler"),
     )
     if section.level3 is not None and section.id3 is None:
         raise ctx.error(t + ("id",), "must name the level-2 and the level-3 ID with a level3 "
                         "file", ' (e.g. id = ["childid", "schoolid"])')
+    if section.engine != "memory" and section.mdm is not None:
+        raise ctx.error(t + ("engine",), f"{section.engine!r} reads level1 data files (Parquet "
+                        "or CSV, a glob or a folder), not an mdm")
     if section.mdm is None and section.level1 is None:
         raise ctx.error(t, "needs level1 (and usually level2 and id), or mdm",
                         " (e.g. level1 = \"hsb1.sav\", level2 = \"hsb2.sav\", id = \"id\")")

@@ -40,7 +40,10 @@ class DataSection:
     Paths are relative to the TOML file's folder (already joined to it when the file was
     loaded from disk).  ``missing``: ``"analysis"`` deletes incomplete level-1 records when
     running the analysis (only the variables in the model count), ``"listwise"`` when making
-    the MDM (all variables count), as in HLM's MDM dialog.
+    the MDM (all variables count), as in HLM's MDM dialog.  ``engine``: what computes the
+    per-unit statistics (``"memory"``, ``"duckdb"``: ``level1`` may then be a glob or a folder of
+    Parquet/CSV files read out of core, ``"dask"``); ``scheduler``: a Dask scheduler address
+    (``docs/scale.md``).
     """
 
     level1: Path | None = None
@@ -52,6 +55,8 @@ class DataSection:
     #: "schoolid"]`` in the file: the IDs from level 2 upward)
     level3: Path | None = None
     id3: str | None = None
+    engine: str = "memory"
+    scheduler: str | None = None
 
     @property
     def three_level(self) -> bool:

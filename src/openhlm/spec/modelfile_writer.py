@@ -55,7 +55,12 @@ def format_model_file(mf: ModelFile) -> str:
         out.append(f"id = [{_toml_string(d.id)}, {_toml_string(d.id3)}]")
     elif d.id is not None:
         out.append(f"id = {_toml_string(d.id)}")
-    out += [f"missing = {_toml_string(d.missing)}", "", "[model]",
+    out.append(f"missing = {_toml_string(d.missing)}")
+    if d.engine != "memory":
+        out.append(f"engine = {_toml_string(d.engine)}")
+    if d.scheduler is not None:
+        out.append(f"scheduler = {_toml_string(d.scheduler)}")
+    out += ["", "[model]",
             f"equations = {_toml_equations(m.equations)}"]
     out.append("constraints = [" + ", ".join(map(_toml_string, m.constraints)) + "]")
     out.append("heterogeneous_sigma2 = ["

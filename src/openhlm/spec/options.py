@@ -49,6 +49,7 @@ from openhlm.spec.printing import format_equations
 from openhlm.spec.settings import (
     DEFAULT_NORMALIZATION,
     DEFAULT_OLS_UNITS,
+    ENGINES,
     METHODS,
     MODES,
     NORMALIZATIONS,
@@ -84,7 +85,8 @@ _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
            "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
            "deviance_test", "exploratory", "distribution", "trials", "exposure",
-           "quadrature_points", "overdispersion", "pql_likelihood")
+           "quadrature_points", "overdispersion", "pql_likelihood", "engine", "scheduler",
+           "quiet")
 #: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
 _OUTCOME = ("distribution", "trials", "exposure", "quadrature_points", "overdispersion",
             "pql_likelihood")
@@ -118,6 +120,14 @@ class FitOptions:
     outcome : Outcome
         The level-1 sampling model (``distribution``, ``trials``, ``exposure``, the HGLM
         ``method``, ``quadrature_points``, ``overdispersion``); default normal = linear model.
+    engine : {"memory", "duckdb", "dask"}
+        What computes the per-unit statistics (``docs/scale.md``): the rows in memory (the
+        default), DuckDB over Parquet/CSV files out of core, or Dask.
+    scheduler : str or None
+        ``engine="dask"``: the address of a running Dask scheduler (``"tcp://host:8786"``);
+        ``None``: the current ``distributed.Client`` if any, else Dask's default scheduler.
+    quiet : bool
+        No progress lines on standard error during the pass over the data.
     sources : mapping, not compared
         Where settings came from, for error messages and the report header: ``"tests"``,
         ``"exploratory"``, ``"command_file"``.
@@ -136,10 +146,13 @@ class FitOptions:
     output: Output = field(default_factory=Output)
     residuals: Residuals = field(default_factory=Residuals)
     outcome: Outcome = field(default_factory=Outcome)
+    engine: str = "memory"
+    scheduler: str | None = None
+    quiet: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for key, allowed in (("method", METHODS), ("mode", MODES)):
+        for key, allowed in (("method", METHODS), ("mode", MODES), ("engine", ENGINES)):
             value = getattr(self, key)
             if not isinstance(value, str) or value.lower() not in allowed:
                 raise SpecError(f"{key} must be {' or '.join(map(repr, allowed))}, not {value!r}")
@@ -198,7 +211,8 @@ class FitOptions:
             imputation=Imputation(k("imputation"), k("plausible_values") or ()),
             tests=Tests(k("hypotheses"), k("homogeneity", False), k("deviance_test")),
             exploratory=k("exploratory"),
-            output=Output(ols_units=k("ols_units", DEFAULT_OLS_UNITS)))
+            output=Output(ols_units=k("ols_units", DEFAULT_OLS_UNITS)),
+            engine=k("engine", "memory"), scheduler=k("scheduler"), quiet=bool(k("quiet", False)))
 
     def to_kwargs(self) -> dict[str, Any]:
         """The :func:`openhlm.fit` keywords of these options (files and display left out)."""
@@ -216,7 +230,8 @@ class FitOptions:
                 "plausible_values": i.plausible_values or None,
                 "heterogeneous_sigma2": self.heterogeneous_sigma2, "hypotheses": t.hypotheses,
                 "homogeneity": t.homogeneity, "deviance_test": t.deviance_test,
-                "exploratory": self.exploratory}
+                "exploratory": self.exploratory, "engine": self.engine,
+                "scheduler": self.scheduler, "quiet": self.quiet}
 
     def replace(self, **changes: Any) -> FitOptions:
         """A copy with fields replaced (``dataclasses.replace``)."""
@@ -309,7 +324,7 @@ class FitOptions:
             residuals=Residuals(o.level1_residuals, o.level2_residuals,
                                 None if o.format == "csv" else o.format,
                                 level3=o.level3_residuals),
-            sources=sources)
+            engine=mf.data.engine, scheduler=mf.data.scheduler, sources=sources)
         return options.with_overrides(**overrides)
 
     @classmethod
@@ -387,6 +402,8 @@ class FitOptions:
             n = dev.get("n_parameters", dev.get("parameters", dev.get("df")))
             deviance = DevianceTest(float(dev["deviance"]), int(n),
                                     dev.get("convention", "standard"))
+        if self.engine != "memory" or self.scheduler is not None:   # [data] engine, scheduler
+            data = dataclasses.replace(data, engine=self.engine, scheduler=self.scheduler)
         w, o, r = self.weights, self.output, self.residuals
         mode = str(w.normalize)
         normalize: bool | str = {"within": True, "none": False}.get(mode, mode)

@@ -21,6 +21,7 @@ __all__ = [
     "LATER_DISTRIBUTIONS",
     "Outcome",
     "DEFAULT_OLS_UNITS",
+    "ENGINES",
     "METHODS",
     "MODES",
     "NORMALIZATIONS",
@@ -36,6 +37,9 @@ __all__ = [
 METHODS = ("reml", "ml")
 #: ``"exact"``: to the maximum of the likelihood; ``"hlm"``: HLM 6's EM, start and stop rule.
 MODES = ("exact", "hlm")
+#: What computes the per-unit statistics: the rows in memory (``"memory"``), DuckDB over
+#: Parquet/CSV files out of core (``"duckdb"``) or Dask (``"dask"``); docs/scale.md.
+ENGINES = ("memory", "duckdb", "dask")
 #: Accepted normalisations of design weights (``docs/weights-and-imputation.md``).
 NORMALIZATIONS = ("within", "overall", "none")
 #: What ``normalize_weights=True`` means.

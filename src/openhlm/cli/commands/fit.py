@@ -57,6 +57,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, *,
     data.add_argument("--id", metavar="ID",
                       help="ID variable linking the levels (three levels: L2ID,L3ID)")
     data.add_argument("--mdm", metavar="FILE.mdmz", help="a saved MDM instead of data files")
+    data.add_argument("--engine", choices=("memory", "duckdb", "dask"),
+                      help="what computes the per-unit statistics: memory (default); duckdb: "
+                           "Parquet/CSV files (--level1 may be a glob or a folder) out of core; "
+                           "dask: on Dask (docs/scale.md)")
+    data.add_argument("--scheduler", metavar="ADDRESS",
+                      help="with --engine dask: a Dask scheduler, e.g. tcp://host:8786")
     est = parser.add_argument_group("estimation (overrides the file's settings)")
     est.add_argument("--method", choices=("reml", "ml", "pql", "laplace", "agq"),
                      help="linear model: REML (default) or full ML; non-normal outcome: pql "
@@ -134,8 +140,21 @@ class FitJob:
     line's overrides)."""
 
     model: str | ModelSpec
-    mdm: MDM
+    mdm: MDM | ScaledData
     options: FitOptions
+
+
+@dataclass(frozen=True)
+class ScaledData:
+    """The level-1 files (a path, glob or folder), level-2 file and ID of an out-of-core
+    (``engine="duckdb"``) or Dask fit: read by the engine, never into an MDM."""
+
+    level1: str
+    level2: str | None
+    id: str
+
+    def run_arguments(self) -> dict[str, Any]:
+        return {"id": self.id, "level2": self.level2}
 
 
 # -- building the job ------------------------------------------------------------------------
@@ -191,6 +210,9 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
     from openhlm.spec.options import FitOptions
 
     mf = load_model_file(path)
+    engine = overrides.get("engine") or mf.data.engine
+    if engine != "memory":
+        return _scaled_toml_job(args, mf, overrides)
     mdm = _mdm_from_args(args, required=False, what=str(path))
     if mdm is None:
         mdm = _mdm_from_model_file(mf)
@@ -210,6 +232,23 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
             mf.model, distribution=options.outcome.distribution))
     spec = mf.model_spec(mdm.level1_variables, mdm.level2_variables)
     return FitJob(spec, mdm, options)
+
+
+def _scaled_toml_job(args: argparse.Namespace, mf: Any, overrides: dict[str, Any]) -> FitJob:
+    """A TOML model file fitted out of core: the files go to the engine, not into an MDM."""
+    from openhlm.errors import MDMError
+    from openhlm.spec.options import FitOptions
+
+    d = mf.data
+    level1 = args.level1 if args.level1 is not None else d.level1
+    level2 = args.level2 if args.level1 is not None else d.level2
+    id_name = args.id or d.id
+    if level1 is None or id_name is None or args.mdm is not None:
+        raise MDMError(f"{mf.source}: an out-of-core fit needs level1 files and id "
+                       "(not an mdm)")
+    options = FitOptions.from_model_file(mf, **overrides)
+    return FitJob(mf.model.equations, ScaledData(str(level1), None if level2 is None
+                                                 else str(level2), id_name), options)
 
 
 def _mdm_from_model_file(mf: Any) -> Any:
@@ -277,7 +316,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "distribution": getattr(args, "distribution", None),
         "trials": getattr(args, "trials", None), "exposure": getattr(args, "exposure", None),
         "quadrature_points": getattr(args, "quadrature_points", None),
-        "overdispersion": getattr(args, "overdispersion", None)}
+        "overdispersion": getattr(args, "overdispersion", None),
+        "engine": getattr(args, "engine", None), "scheduler": getattr(args, "scheduler", None)}
     ols_units = getattr(args, "ols_units", None)
     out["ols_units"] = None if ols_units is None else max(ols_units, 0)
     if getattr(args, "exploratory", None):
@@ -313,6 +353,19 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
 
 # -- running it ------------------------------------------------------------------------------
 
+def run_fit(job: FitJob) -> HLMResults:
+    """:func:`openhlm.runner.run` on the job (an MDM, or files for an out-of-core engine)."""
+    from openhlm.errors import SpecError
+    from openhlm.runner import run
+
+    if isinstance(job.mdm, ScaledData):
+        return run(job.model, job.mdm.level1, job.options, **job.mdm.run_arguments())
+    if job.options.engine != "memory":
+        raise SpecError(f"engine={job.options.engine!r} reads data files: give --level1 FILES "
+                        "--id ID (and --level2 FILE) or a TOML model file with [data] files")
+    return run(job.model, job.mdm, job.options)
+
+
 def run_job(job: FitJob) -> tuple[Any, str]:
     """Fit the job's model (:func:`openhlm.runner.run`) and render the text report:
     ``(results, text)``; three-level models give ``HLM3Results`` and HLM3's report."""
@@ -320,7 +373,7 @@ def run_job(job: FitJob) -> tuple[Any, str]:
     from openhlm.results.three_level import HLM3Results
     from openhlm.runner import run
 
-    results: Any = run(job.model, job.mdm, job.options)
+    results: Any = run_fit(job)
     if isinstance(results, HLM3Results) or not job.options.outcome.normal:
         return results, results.report()
     o = job.options.output

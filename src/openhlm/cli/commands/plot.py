@@ -83,6 +83,9 @@ def _plot(args: argparse.Namespace) -> int:
     from openhlm.runner import run
 
     job = job_from_args(args)
+    if job.options.engine != "memory":
+        raise SpecError(f"graphs need the level-1 rows in memory; not available with "
+                        f"engine={job.options.engine!r} (use --engine memory)")
     results = run(job.model, job.mdm, job.options)
     options: dict[str, Any] = {"model_name": args.name}
     for key in GRAPHS[args.graph][1]:

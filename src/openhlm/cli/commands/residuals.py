@@ -79,6 +79,9 @@ def _residuals(args: argparse.Namespace) -> int:
                           tuple(args.extra2) or files.extra_level2)
     if not files.requested:
         raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
+    if job.options.engine != "memory":
+        raise SpecError(f"residual files need the level-1 rows in memory; not available with "
+                        f"engine={job.options.engine!r} (use --engine memory)")
     results = run(job.model, job.mdm, job.options)
     written = fit_command.write_residual_files(results, files)
     for level, path in written.items():

@@ -1,0 +1,19 @@
+"""Fits beyond one machine's memory: per-unit statistics from DuckDB (out of core) or Dask
+(distributed), the same estimation as an in-memory fit (``docs/scale.md``).
+
+``openhlm.fit(model, "scores/*.parquet", id="school", level2="schools.parquet",
+engine="duckdb")`` goes :func:`openhlm.runner.run` -> :func:`openhlm.scale.run.scaled_estimates`:
+
+* :mod:`~openhlm.scale.sources`: the files (one, a glob, a folder), the level-2 table, progress;
+* :mod:`~openhlm.scale.schema`: every file readable and with the same columns;
+* :mod:`~openhlm.scale.duck` / :mod:`~openhlm.scale.dask_engine`: one pass making the
+  mergeable per-unit statistics (:mod:`~openhlm.scale.partial`);
+* :mod:`~openhlm.scale.design`: the design without rows and exact estimation from the moments.
+
+Nothing here is imported by ``import openhlm``; duckdb, dask and pyarrow are imported when an
+engine needs them (``pip install "openhlm[scale]"``).
+"""
+
+from openhlm.scale.partial import PartialStats, merge_all, partial_from_frame
+
+__all__ = ["PartialStats", "merge_all", "partial_from_frame"]
