@@ -52,7 +52,7 @@ from openhlm.errors import ConvergenceWarning, EstimationError
 from openhlm.estimation.basis import working_basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import em_step
-from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.estimates import Estimates, WorkingFit
 from openhlm.estimation.exact import start_theta
 from openhlm.estimation.likelihood import (
     Evaluation,
@@ -215,6 +215,7 @@ class _Point:
     evaluation: Evaluation
     p_total: np.ndarray
     deviance: float
+    working: WorkingFit | None = None   # exact mode: the point in the working basis
 
 
 class HeterogeneousDeviance(Objective):
@@ -283,13 +284,15 @@ class HeterogeneousDeviance(Objective):
         prec, mom, stats = self.statistics(a)
         dev, sigma2, _ = profiled_deviance(theta, stats, False)
         L = theta_to_lower(theta, self.R)
-        ev = self.basis.evaluation_to_original(evaluate(stats, sigma2, sigma2 * (L @ L.T)))
+        ev_w = evaluate(stats, sigma2, sigma2 * (L @ L.T))
+        ev = self.basis.evaluation_to_original(ev_w)
         design = self.design
         original = stats_from_raw(mom.raw(), design.G(), design.random_columns, mom.n,
                                   mom.sum_log_w, self.unit_weights)
         alpha = np.concatenate([[np.log(sigma2)], a])
         return _Point(alpha=alpha, stats=original, evaluation=ev,
-                      p_total=_total_precision(design, prec), deviance=float(dev))
+                      p_total=_total_precision(design, prec), deviance=float(dev),
+                      working=WorkingFit(basis=self.basis, stats=stats, evaluation=ev_w))
 
 
 def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
@@ -480,4 +483,5 @@ def estimate_heterogeneous(design: Design, homogeneous: Estimates, *, method: st
                      fixed_evaluation=ev, iterations=int(iterations), converged=converged,
                      stop_reason=reason, tolerance=tol, max_iterations=max_it,
                      loglik_history=tuple(history), boundary=boundary, start=hom.start,
-                     row_precision=relative_precision(vd, point.alpha[1:]), heterogeneous=het)
+                     row_precision=relative_precision(vd, point.alpha[1:]), heterogeneous=het,
+                     working=point.working)

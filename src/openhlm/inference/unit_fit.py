@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openhlm.estimation.design import Design
 from openhlm.estimation.statistics import UnitMoments
 
 __all__ = ["UnitFit", "centred_unit_ols", "intercept_column"]
@@ -42,7 +43,7 @@ class UnitFit:
     centred_tt: np.ndarray   # the target's centred (or raw) sum of squares, the SSE's scale
 
 
-def intercept_column(design) -> int | None:
+def intercept_column(design: Design) -> int | None:
     """Index of the level-1 column that is all ones (the model's intercept), or None."""
     for p, c in enumerate(design.spec.coefficients):
         if c.predictor is None:

@@ -1,0 +1,69 @@
+"""Heterogeneous sigma^2: the standard errors of alpha, sigma^2 and T are formed in the
+working basis and mapped back (inference/heterogeneous.py), so an outcome offset, a change of
+a random predictor's units or an offset of it leaves them unchanged (T's transformed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import openhlm
+from openhlm.inference.heterogeneous import _covariance, heterogeneous_sigma2
+
+M4_UNCENTRED = """mathach = B0 + B1*ses + R
+B0 = G00 + G01*sector + G02*meanses + U0
+B1 = G10 + G11*sector + G12*meanses + U1"""
+
+
+def run(l1, l2):
+    res = openhlm.fit(M4_UNCENTRED, openhlm.build_mdm(l1, l2, id="id"), method="ml",
+                      heterogeneous_sigma2=["female"])
+    assert res.converged
+    return res
+
+
+@pytest.fixture(scope="module")
+def base():
+    l1 = pd.read_csv(openhlm.datasets.path("hsb1.csv"))
+    l2 = pd.read_csv(openhlm.datasets.path("hsb2.csv"))
+    return l1, l2, run(l1, l2)
+
+
+def vech_jacobian(B, pairs):
+    """d vech(B T B') / d vech T."""
+    Jac = np.zeros((len(pairs), len(pairs)))
+    for a, (k, l) in enumerate(pairs):
+        for b, (m, n) in enumerate(pairs):
+            Jac[a, b] = B[k, m] * B[l, n] + (B[k, n] * B[l, m] if m != n else 0.0)
+    return Jac
+
+
+@pytest.mark.parametrize("transform", [("y+", 1e8), ("x*", 1e6), ("x*", 1e-6), ("x+", 1e3),
+                                       ("x+", 1e6)])
+def test_heterogeneous_standard_errors_are_invariant(base, transform):
+    l1, l2, b = base
+    kind, value = transform
+    if kind == "y+":
+        new = run(l1.assign(mathach=l1["mathach"] + value), l2)
+        B = np.eye(2)
+    elif kind == "x*":
+        new = run(l1.assign(ses=l1["ses"] * value), l2)
+        B = np.diag([1.0, 1.0 / value])
+    else:
+        new = run(l1.assign(ses=l1["ses"] + value), l2)
+        B = np.array([[1.0, -value], [0.0, 1.0]])
+    # y + 1e8 keeps ~8 digits of y (the per-unit means are stored in y's units)
+    tol = 1e-7 if kind == "y+" else 1e-9
+    ha, hb = heterogeneous_sigma2(new.estimates), heterogeneous_sigma2(b.estimates)
+    np.testing.assert_allclose([r.se for r in ha.rows], [r.se for r in hb.rows], rtol=tol)
+    assert new.sigma2_se == pytest.approx(b.sigma2_se, rel=tol)
+    Ka = len(hb.rows)
+    pairs = [(0, 0), (1, 0), (1, 1)]
+    Jac = vech_jacobian(B, pairs)
+    cov_b = _covariance(b.estimates, Ka, pinv=False)[Ka:, Ka:]
+    expected = np.sqrt(np.diag(Jac @ cov_b @ Jac.T))
+    # scale of each transformed SE: its largest term
+    scale = np.sqrt(np.abs(Jac) ** 2 @ np.diag(cov_b))
+    got = np.array([new.tau_se[k, l] for k, l in pairs])
+    assert np.all(np.abs(got - expected) <= tol * expected + 1e-9 * scale), (got, expected)
