@@ -57,7 +57,7 @@ def test_outcome_offset(hsb, offset):
     close(n.olsrsvar, b.olsrsvar, 1e-12)
     close(n.lntotvar, b.lntotvar, 1e-12)
     # the remaining quantities depend on the fit, whose per-unit outcome means are stored in
-    # the outcome's units (~eps * offset absolute: docs/engine.md section 6)
+    # the outcome's units (~eps * offset absolute: docs/engine.md, "What is not (yet) exact")
     tol = 3e-16 * offset
     close(n.eb_residuals, b.eb_residuals, tol)
     close(n.ols_residuals, b.ols_residuals, tol)
@@ -88,3 +88,30 @@ def test_level1_predictor_offset_and_units(hsb, kind, value):
     close(n.level1_residuals, b.level1_residuals, 1e-9)
     close(n.level1_fitted, b.level1_fitted, 1e-9)
     close(n.mdrsvar, b.mdrsvar, 1e-9)
+
+
+@pytest.mark.parametrize("kind,value", [("y+", 1e8), ("x+", 1e6), ("x*", 1e6)])
+def test_chi_square_reliability_and_level1_ols(hsb, kind, value):
+    """Exact mode: the slope's variance-component chi-square and reliability and the level-1
+    OLS table from centred moments (ses + 1e6 moved them by ~1e-4 before).  The intercept's
+    refer to ses = 0 and change under a shift of ses by design."""
+    l1 = hsb[0]
+    if kind == "y+":
+        y = l1["mathach"] + value
+        base, new = fit(hsb, l1.assign(mathach=y - value)), fit(hsb, l1.assign(mathach=y))
+    else:
+        base = fit(hsb, l1)
+        new = fit(hsb, l1.assign(ses=l1["ses"] + value if kind == "x+" else l1["ses"] * value))
+    rows = {r.effect: r for r in base.variance.rows}
+    # y + 1e8: T itself moves by ~2e-8 (per-unit means stored in y's units)
+    tol = 1e-7 if kind == "y+" else 1e-9
+    for r in new.variance.rows:
+        if r.chi2 is not None and (r.effect != "U0" or kind != "x+"):
+            assert r.chi2 == pytest.approx(rows[r.effect].chi2, rel=tol), r.effect
+    for k, v in base.reliability.items():
+        if k != "INTRCPT1" or kind != "x+":
+            assert new.reliability[k] == pytest.approx(v, rel=tol), k
+    slope = 1.0 / value if kind == "x*" else 1.0
+    assert new.level1_ols.average[1] == pytest.approx(base.level1_ols.average[1] * slope,
+                                                      rel=1e-9)
+    assert new.level1_ols.units_used == base.level1_ols.units_used

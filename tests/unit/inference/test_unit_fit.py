@@ -63,3 +63,25 @@ def test_singular_unit_is_nan():
                            np.tile([0.0, 0.0, 0.0, 1.0], (J, 1)), 0)
     assert np.isnan(fit.sse[2]) and np.isnan(fit.coef[2]).all()
     assert np.isfinite(fit.sse[[0, 1, 3]]).all()
+
+
+@pytest.mark.parametrize("constant", [0, None])
+def test_inverse_cross_products(constant):
+    unit, J, V = rows()
+    V[:, 1] += 1e6                              # an offset: the inverse is still accurate
+    w = np.random.default_rng(4).uniform(0.5, 2, size=unit.size)
+    mom = moments_from_rows(V, unit, J, design_weights=w)
+    cols = np.array([0, 1, 2]) if constant is not None else np.array([1, 2])
+    fit = centred_unit_ols(mom, cols, np.tile([0.0, 0.0, 0.0, 1.0], (J, 1)), constant)
+    for j in range(J):
+        sel = unit == j
+        X = V[sel][:, cols] - (np.r_[0.0, 1e6, 0.0] if constant is not None else 0.0)
+        # the same inverse from the unshifted columns, mapped: S = X_c D with D unit-triangular
+        D = np.eye(cols.size)
+        if constant is not None:
+            D[0, 1] = 1e6
+        inv_c = np.linalg.inv(X.T @ (X * w[sel][:, None]))
+        Di = np.linalg.inv(D)
+        expected = Di @ inv_c @ Di.T
+        np.testing.assert_allclose(fit.inverse[j], expected, rtol=1e-8,
+                                   atol=1e-8 * np.abs(expected).max())
