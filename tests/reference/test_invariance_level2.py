@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import openhlm
+from openhlm.inference.fixed import robust_covariance
 
 M4 = """mathach = B0 + B1*group(ses) + R
 B0 = G00 + G01*sector + G02*meanses + U0
@@ -100,10 +101,12 @@ def test_fit_is_invariant_to_level2_units_and_offsets(case, method):
         assert np.all(err <= 1e-7 * se + 1e-9 * scale_se), (tag, err, se)
         assert new.sigma2_se == pytest.approx(base.sigma2_se, rel=1e-8), tag
         np.testing.assert_allclose(new.tau_se, base.tau_se, rtol=1e-7, err_msg=tag)
-        if kind == "*":
-            robust = np.abs(np.diag(L)) * base.fixed_effects["robust_se"].to_numpy()
-            np.testing.assert_allclose(new.fixed_effects["robust_se"].to_numpy(), robust,
-                                       rtol=1e-7, err_msg=tag)
+        # robust SEs: the sandwich transforms as L Cov L' (formed in the working basis)
+        rcov = L @ robust_covariance(base.estimates) @ L.T
+        robust = np.sqrt(np.diag(rcov))
+        scale_r = np.abs(L) @ base.fixed_effects["robust_se"].to_numpy()
+        err = np.abs(new.fixed_effects["robust_se"].to_numpy() - robust)
+        assert np.all(err <= 1e-7 * robust + 1e-9 * scale_r), (tag, err, robust)
         for k, v in base.reliability.items():
             assert new.reliability[k] == pytest.approx(v, rel=1e-8), (tag, k)
         chi = [r.chi2 for r in new.variance.rows if r.chi2 is not None]

@@ -112,6 +112,9 @@ def test_chi_square_reliability_and_level1_ols(hsb, kind, value):
         if k != "INTRCPT1" or kind != "x+":
             assert new.reliability[k] == pytest.approx(v, rel=tol), k
     slope = 1.0 / value if kind == "x*" else 1.0
+    # robust SEs of the slope's gammas (G1s: unchanged by a shift, rescaled by a scaling)
+    rb, rn = (r.fixed_effects["robust_se"].to_numpy()[3:] for r in (base, new))
+    np.testing.assert_allclose(rn, rb * slope, rtol=tol)
     assert new.level1_ols.average[1] == pytest.approx(base.level1_ols.average[1] * slope,
                                                       rel=1e-9)
     assert new.level1_ols.units_used == base.level1_ols.units_used

@@ -111,7 +111,7 @@ def homogeneity_test(results: HLMResults, *, min_df: int = 1) -> HomogeneityTest
     n = design.n_per_unit.astype(float)
     P = stats.XX.shape[1]
     ok, _, _ = unit_ols(stats.XX, stats.Xy, n)     # which units: the offset-free rank test
-    # SSE_j from the centred moments (offset-free; docs/engine.md section 6), with the row
+    # SSE_j from the centred moments (offset-free; docs/engine.md section 7), with the row
     # weights the fit's statistics carry
     mom = design_moments(design, getattr(est, "row_precision", None))
     target = np.zeros((design.n_level2, P + 1))

@@ -124,7 +124,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     work = _working(est)
     if work is None:
         u = np.einsum("rs,js->jr", tau, ev.ZVe)
-    else:   # exact mode: from the working basis, u_j = E_R u_w,j (docs/engine.md, section 6)
+    else:   # exact mode: from the working basis, u_j = E_R u_w,j (docs/engine.md, section 7)
         evw = work.evaluation
         u_w = np.einsum("rs,js->jr", evw.tau, evw.ZVe)
         u = u_w @ work.basis.E_R.T
