@@ -67,3 +67,9 @@ def test_heterogeneous_standard_errors_are_invariant(base, transform):
     scale = np.sqrt(np.abs(Jac) ** 2 @ np.diag(cov_b))
     got = np.array([new.tau_se[k, l] for k, l in pairs])
     assert np.all(np.abs(got - expected) <= tol * expected + 1e-9 * scale), (got, expected)
+    # residual-file quantities and the slope's reliability (formed in the working basis too)
+    np.testing.assert_allclose(new.eb.mdist, b.eb.mdist, rtol=0,
+                               atol=10 * tol * b.eb.mdist.max())
+    err = np.abs(new.eb.level1_residuals - b.eb.level1_residuals)
+    assert err.max() <= 10 * tol * np.abs(b.eb.level1_residuals).max()
+    assert new.reliability["SES"] == pytest.approx(b.reliability["SES"], rel=10 * tol)

@@ -91,10 +91,11 @@ def _sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _working(est: Estimates) -> WorkingFit | None:
-    """The exact fit's working basis, if ``est.evaluation`` is the one mapped from it (not an
-    evaluation replaced afterwards, e.g. with other row precisions)."""
+    """The exact fit's working basis (homogeneous or heterogeneous sigma^2), if
+    ``est.evaluation`` is the one mapped from it (not an evaluation replaced afterwards, e.g.
+    with other row precisions)."""
     work = getattr(est, "working", None)
-    if work is None or getattr(est, "row_precision", None) is not None:
+    if work is None:
         return None
     ev = est.evaluation
     if (work.evaluation.sigma2 != ev.sigma2
