@@ -45,7 +45,12 @@ def test_heterogeneous_standard_errors_are_invariant(base, transform):
     l1, l2, b = base
     kind, value = transform
     if kind == "y+":
-        new = run(l1.assign(mathach=l1["mathach"] + value), l2)
+        # compared with the same rounded data shifted back ((y + c) - c is exact): y + 1e8
+        # itself keeps ~8 digits of y, and the optimiser's stopping point in the flat tau_11
+        # direction then moves at ~1e-5
+        y = l1["mathach"] + value
+        b = run(l1.assign(mathach=y - value), l2)
+        new = run(l1.assign(mathach=y), l2)
         B = np.eye(2)
     elif kind == "x*":
         new = run(l1.assign(ses=l1["ses"] * value), l2)
@@ -53,8 +58,10 @@ def test_heterogeneous_standard_errors_are_invariant(base, transform):
     else:
         new = run(l1.assign(ses=l1["ses"] + value), l2)
         B = np.array([[1.0, -value], [0.0, 1.0]])
-    # y + 1e8 keeps ~8 digits of y (the per-unit means are stored in y's units)
-    tol = 1e-7 if kind == "y+" else 1e-9
+    # the per-unit means of y + 1e8 are stored in y's units (~1e-8 absolute), and the
+    # optimiser stops within its Newton-decrement tolerance (1e-10 deviance units) at points
+    # that differ by ~1e-5 in the flat tau_11 direction: the SEs follow at ~4e-7
+    tol = 2e-6 if kind == "y+" else 1e-9
     ha, hb = heterogeneous_sigma2(new.estimates), heterogeneous_sigma2(b.estimates)
     np.testing.assert_allclose([r.se for r in ha.rows], [r.se for r in hb.rows], rtol=tol)
     assert new.sigma2_se == pytest.approx(b.sigma2_se, rel=tol)
@@ -73,3 +80,43 @@ def test_heterogeneous_standard_errors_are_invariant(base, transform):
     err = np.abs(new.eb.level1_residuals - b.eb.level1_residuals)
     assert err.max() <= 10 * tol * np.abs(b.eb.level1_residuals).max()
     assert new.reliability["SES"] == pytest.approx(b.reliability["SES"], rel=10 * tol)
+
+
+RI_SLOPE = """mathach = B0 + B1*ses + R
+B0 = G00 + G01*sector + U0
+B1 = G10 + U1"""
+
+
+def run_v(l1, l2):
+    res = openhlm.fit(RI_SLOPE, openhlm.build_mdm(l1, l2, id="id"), method="ml",
+                      heterogeneous_sigma2=["v"])
+    assert res.converged
+    return res
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e4])
+def test_variance_predictor_offset(base, offset):
+    """A continuous variance predictor stored with an offset: the optimiser works with centred,
+    scaled variance predictors (before: v + 1e4 stopped unconverged 1.75 deviance units above
+    the optimum, v + 1e6 'converged' with alpha_1 ~ 0).  alpha_0 absorbs -c alpha_1."""
+    l1, l2, _ = base
+    l1 = l1.assign(v=l1["ses"])
+    b = run_v(l1, l2)
+    n = run_v(l1.assign(v=l1["v"] + offset), l2)
+    ab, an = b.estimates.heterogeneous.alpha, n.estimates.heterogeneous.alpha
+    assert n.deviance == pytest.approx(b.deviance, rel=1e-10)
+    assert an[1] == pytest.approx(ab[1], rel=1e-8)
+    assert an[0] == pytest.approx(ab[0] - offset * ab[1], rel=1e-8)
+    np.testing.assert_allclose(n.tau, b.tau, rtol=1e-8)
+    np.testing.assert_allclose(n.tau_se, b.tau_se, rtol=1e-8)
+    np.testing.assert_allclose(n.estimates.heterogeneous.level1_variance,
+                               b.estimates.heterogeneous.level1_variance, rtol=1e-8)
+    hb, hn = heterogeneous_sigma2(b.estimates), heterogeneous_sigma2(n.estimates)
+    assert hn.rows[1].se == pytest.approx(hb.rows[1].se, rel=1e-8)
+
+
+def test_variance_predictor_far_from_zero_is_refused_with_the_cause(base):
+    l1, l2, _ = base
+    with pytest.raises(openhlm.errors.EstimationError, match="centre the variance predictors"):
+        openhlm.fit(RI_SLOPE, openhlm.build_mdm(l1.assign(v=l1["ses"] + 1e6), l2, id="id"),
+                    method="ml", heterogeneous_sigma2=["v"])

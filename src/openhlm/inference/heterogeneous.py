@@ -44,7 +44,7 @@ from scipy import special
 
 from openhlm.errors import EstimationError
 from openhlm.estimation.estimates import Estimates
-from openhlm.estimation.heterogeneous import HeterogeneousFit
+from openhlm.estimation.heterogeneous import HeterogeneousFit, working_variance_predictors
 from openhlm.results.heterogeneous import (
     EXTRA_KEY,
     AlphaRow,
@@ -99,14 +99,15 @@ def variance_information(est: Estimates, *, working: bool = False
     design = est.design
     unit, J, R = design.unit, design.n_level2, design.n_random
     r = design.random_columns
+    C = het.variance.C
     if working and est.working is not None:
         work = est.working
         s, ev = work.stats, work.evaluation
         Z = (design.X[:, r] - work.basis.shift[r]) / work.basis.scale[r]
+        C = working_variance_predictors(C)[2]
     else:
         s, ev = est.stats, est.evaluation
         Z = design.X[:, r]
-    C = het.variance.C
     Ka = C.shape[1]
     sigma2, K = ev.sigma2, ev.K
     p = sigma2 / het.level1_variance                       # total precision per row
@@ -147,9 +148,9 @@ def variance_information(est: Estimates, *, working: bool = False
 def _covariance(est: Estimates, Ka: int, *, pinv: bool) -> np.ndarray:
     """Inverse information of (alpha, vech T) in the original parameterisation.
 
-    Exact fits form the information in the working basis and map its inverse back,
-    Cov = J Cov_w J' with J = blockdiag(I, d vech(E_R T_w E_R') / d vech T_w) (the alphas do
-    not depend on the basis).  A singular matrix (T on the boundary) gives the pseudo-inverse
+    Exact fits form the information in the working basis, with centred and scaled variance
+    predictors, and map its inverse back, Cov = J Cov_w J' with
+    J = blockdiag(d alpha / d alpha_w, d vech(E_R T_w E_R') / d vech T_w).  A singular matrix (T on the boundary) gives the pseudo-inverse
     with ``pinv``, NaN otherwise.
     """
     work = est.working
@@ -161,6 +162,10 @@ def _covariance(est: Estimates, Ka: int, *, pinv: bool) -> np.ndarray:
     if work is not None:
         E = work.basis.E_R
         Jac = np.eye(info.shape[0])
+        # alpha = [[1, -c'/s], [0, diag(1/s)]] alpha_w (working variance predictors)
+        c, sc, _ = working_variance_predictors(_heterogeneous_fit(est).variance.C)
+        Jac[0, 1:Ka] = -c / sc
+        Jac[np.arange(1, Ka), np.arange(1, Ka)] = 1.0 / sc
         for a, (k, l) in enumerate(pairs, start=Ka):
             for b, (m, n) in enumerate(pairs, start=Ka):
                 Jac[a, b] = E[k, m] * E[l, n] + (E[k, n] * E[l, m] if m != n else 0.0)
