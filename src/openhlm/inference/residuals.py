@@ -156,7 +156,8 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     # the OLS coefficients of e_j = y_j - X_j (G_j gamma_hat) on Z_j, from the centred moments
     # (inference/unit_fit.py; no offset of y or x costs digits).  Which units have enough data
     # is decided on the cross-products, as before.
-    mom = design_moments(d)
+    mom = (est.working.moments if est.working is not None and est.working.moments is not None
+           and getattr(est, "row_precision", None) is None else design_moments(d))
     raw = mom.raw()
     XX, Xy = raw[:, :P, :P], raw[:, :P, P]
     fixed_cols = np.setdiff1d(np.arange(P), r)

@@ -140,7 +140,11 @@ def centred_unit_ols(mom: UnitMoments, cols: np.ndarray, target: np.ndarray,
 
 def _moments(est: Estimates) -> UnitMoments:
     """The moments of [X, y] with the row weights of ``est.stats`` (design weights, known
-    precisions and, under heterogeneous sigma^2, the fitted row precisions)."""
+    precisions and, under heterogeneous sigma^2, the fitted row precisions): those the exact
+    fit kept, or one pass over the rows."""
+    work = getattr(est, "working", None)
+    if work is not None and work.moments is not None:
+        return work.moments
     return design_moments(est.design, getattr(est, "row_precision", None))
 
 
