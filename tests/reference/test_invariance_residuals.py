@@ -118,3 +118,15 @@ def test_chi_square_reliability_and_level1_ols(hsb, kind, value):
     assert new.level1_ols.average[1] == pytest.approx(base.level1_ols.average[1] * slope,
                                                       rel=1e-9)
     assert new.level1_ols.units_used == base.level1_ols.units_used
+
+
+def test_exploratory_candidate_with_an_offset(hsb):
+    """A level-2 candidate stored as 1e6 + value is not 'the same value in every unit', and its
+    coefficients are those of the value."""
+    from openhlm.inference.exploratory import exploratory
+    l1, l2 = hsb
+    res = openhlm.fit("mathach = B0 + B1*group(ses) + R; B0 = G00 + U0; B1 = G10 + U1",
+                      openhlm.build_mdm(l1, l2.assign(m6=l2["meanses"] + 1e6), id="id"))
+    a, b = exploratory(res, ["meanses"]), exploratory(res, ["m6"])
+    np.testing.assert_allclose(b.estimate, a.estimate, rtol=1e-9)
+    np.testing.assert_allclose(b.se, a.se, rtol=1e-9)
