@@ -123,14 +123,31 @@ def working_basis(design: Design, mom: UnitMoments) -> Basis:
     total = max(float(wt.sum()), 1e-300)
     pooled_mean = wt @ mom.mean / total
 
-    # partner of every gamma in the intercept equation (same level-2 values, a free effect)
+    # level-2 shifts: W_f -> W_f - d_f where the equation of gamma f has an intercept gamma
+    # (level-2 value 1) that is a free effect of its own, which absorbs d_f
+    own_intercept = np.full(P, -1)
+    for q in range(P):
+        for f0 in np.flatnonzero(gc == q):
+            if singleton[free[f0]] and np.all(W[:, f0] == 1.0):
+                own_intercept[q] = f0
+                break
+    d = np.zeros(F)
+    for f in range(F):
+        w = W[:, f]
+        if own_intercept[gc[f]] >= 0 and w.size and not np.all(w == w[0]):
+            d[f] = wt @ w / total
+    d[~np.isfinite(d)] = 0.0
+
+    # partner of every gamma in the intercept equation (same level-2 values and shift, a free
+    # effect)
     partner = np.full(F, -1)
     if p0 is not None:
         for f in range(F):
             if gc[f] == p0:
                 continue
             for f0 in np.flatnonzero(gc == p0):
-                if singleton[free[f0]] and np.array_equal(W[:, f0], W[:, f]):
+                if (singleton[free[f0]] and np.array_equal(W[:, f0], W[:, f])
+                        and d[f0] == d[f]):
                     partner[f] = f0
                     break
 
@@ -165,14 +182,24 @@ def working_basis(design: Design, mom: UnitMoments) -> Basis:
     r = design.random_columns
     E_R = E[np.ix_(r, r)]
 
-    Q_shift = np.eye(Fp)
+    # A_w = A Q2 Q1: Q2 shifts the level-2 values (x_q W_f -> x_q (W_f - d_f) = col f -
+    # d_f col(own intercept of q)), Q1 then the level-1 columns ((x_q - c_q)(W_f - d_f) =
+    # col f - c_q col(partner f)).  Each is I + N with N^2 = 0 (N maps into intercept
+    # columns, which are never shifted), so its inverse is I - N.
+    Q2 = np.eye(Fp)
+    for f in range(F):
+        if d[f] != 0.0:
+            Q2[free[own_intercept[gc[f]]], free[f]] -= d[f] * K[f, free[f]]
+    Q1 = np.eye(Fp)
     for f in range(F):
         if gc[f] != p0 and shift[gc[f]] != 0.0:
-            Q_shift[free[partner[f]], free[f]] -= shift[gc[f]] * K[f, free[f]]
-    # working G_j before column scaling: A_w col k = sum_f s_q(f) x_w,q(f) W_f (times K)
+            Q1[free[partner[f]], free[f]] -= shift[gc[f]] * K[f, free[f]]
+    Q_shift = Q2 @ Q1
+    Q_shift_inv = (2.0 * np.eye(Fp) - Q1) @ (2.0 * np.eye(Fp) - Q2)
+    # working G_j before column scaling: A_w col k = sum_f s_q(f) x_w,q(f) (W_f - d_f) (times K)
     J = design.n_level2
     G0 = np.zeros((J, P, F))
-    G0[:, gc, np.arange(F)] = W * scale[gc]
+    G0[:, gc, np.arange(F)] = (W - d) * scale[gc]
     G = G0 @ K
     # fixed-effect column scales: pooled RMS of the shifted columns A_w
     m = (mom.mean[:, :P] - shift[:P]) / scale[:P]
@@ -182,6 +209,6 @@ def working_basis(design: Design, mom: UnitMoments) -> Basis:
     a = np.sqrt(np.where(np.isfinite(aa) & (aa > 0), aa, 1.0))
     G = G / a
     Q = Q_shift / a[None, :]
-    Q_inv = (2.0 * np.eye(Fp) - Q_shift) * a[:, None]    # Q_shift = I + N with N^2 = 0
+    Q_inv = Q_shift_inv * a[:, None]
     return Basis(shift=shift, scale=scale, E=E, E_R=E_R, Q=Q, Q_inv=Q_inv,
                  intercept_beta=g00, log_abs_det_Q=float(-np.log(a).sum()), G=G)

@@ -16,6 +16,7 @@ from openhlm.estimation.basis import Basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import StartingValues
 from openhlm.estimation.likelihood import LOG_2PI, Evaluation
+from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import UnitStats
 from openhlm.estimation.variance_model import HeterogeneousFit
 
@@ -29,6 +30,9 @@ class WorkingFit:
     basis: Basis
     stats: UnitStats
     evaluation: Evaluation
+    #: the per-unit moments of [X, y] the statistics were formed from (with the fit's row
+    #: precisions), reused by the offset-free per-unit regressions of inference/unit_fit.py
+    moments: UnitMoments | None = None
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,
                      max_iterations=max_it, loglik_history=(ev.loglik(reml),),
                      boundary=sol.boundary, start=fit.start,
                      working=WorkingFit(basis=fit.basis, stats=fit.working_stats,
-                                        evaluation=fit.working_evaluation))
+                                        evaluation=fit.working_evaluation, moments=mom))
 
 
 def _estimate_heterogeneous(design: Design, method: str, mode: str, max_iterations: int | None,

@@ -52,7 +52,7 @@ from openhlm.errors import ConvergenceWarning, EstimationError
 from openhlm.estimation.basis import working_basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import em_step
-from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.estimates import Estimates, WorkingFit
 from openhlm.estimation.exact import start_theta
 from openhlm.estimation.likelihood import (
     Evaluation,
@@ -143,6 +143,19 @@ def variance_design(design: Design, names: tuple[str, ...] | None = None) -> Var
     return VarianceDesign(C=C, labels=labels, names=names)
 
 
+def working_variance_predictors(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(c, s, C_w): the variance predictors centred and scaled, C_w = [1, (C_k - c_k) / s_k].
+
+    An exact reparameterisation: alpha_w,0 = alpha_0 + sum_k alpha_k c_k and
+    alpha_w,k = alpha_k s_k give the same sigma^2_ij (docs/engine.md section 7).
+    """
+    Ck = C[:, 1:]
+    c = Ck.mean(axis=0) if Ck.shape[0] else np.zeros(Ck.shape[1])
+    ms = np.sqrt(np.mean((Ck - c) ** 2, axis=0)) if Ck.shape[0] else np.ones(Ck.shape[1])
+    s = np.where(np.isfinite(ms) & (ms > 0), ms, 1.0)
+    return c, s, np.column_stack([C[:, :1], (Ck - c) / s])
+
+
 def relative_precision(vd: VarianceDesign, alpha_rest: np.ndarray) -> np.ndarray:
     """p_ij = exp(-sum_{k>=1} alpha_k C_kij)  (sigma^2_ij = exp(alpha_0) / p_ij)."""
     eta = vd.C[:, 1:] @ np.asarray(alpha_rest, dtype=float)
@@ -215,6 +228,7 @@ class _Point:
     evaluation: Evaluation
     p_total: np.ndarray
     deviance: float
+    working: WorkingFit | None = None   # exact mode: the point in the working basis
 
 
 class HeterogeneousDeviance(Objective):
@@ -230,7 +244,12 @@ class HeterogeneousDeviance(Objective):
 
     def __init__(self, design: Design, vd: VarianceDesign, *, sigma2_0: float,
                  tau0: np.ndarray) -> None:
-        self.design, self.vd = design, vd
+        self.design, self.vd_original = design, vd
+        # working variance predictors (C_k - c_k) / s_k: alpha_w,0 = alpha_0 + sum alpha_k c_k,
+        # alpha_w,k = alpha_k s_k (exact; a predictor stored as 1e4 + value otherwise makes
+        # alpha_0 and alpha_k nearly collinear)
+        self.c_alpha, self.s_alpha, Cw = working_variance_predictors(vd.C)
+        self.vd = VarianceDesign(C=Cw, labels=vd.labels, names=vd.names)
         self.R = design.n_random
         self.basis = working_basis(design, design_moments(design))
         self.unit_weights = (np.ones(design.n_level2) if design.unit_weights is None
@@ -278,18 +297,37 @@ class HeterogeneousDeviance(Objective):
         return Point(x=x, value=float(dev), gradient=grad, hessian=hess)
 
     def point(self, x: np.ndarray) -> _Point:
-        """The fit at x, in the original basis."""
-        theta, a = x[:self.n_theta], x[self.n_theta:]
-        prec, mom, stats = self.statistics(a)
-        dev, sigma2, _ = profiled_deviance(theta, stats, False)
+        """The fit at x, in the original basis and the original alpha (sigma^2 = exp(alpha_0),
+        p_ij = exp(-sum alpha_k C_kij) with the user's C)."""
+        theta, a_w = x[:self.n_theta], x[self.n_theta:]
+        _, _, stats_w = self.statistics(a_w)
+        dev, sigma2_w, _ = profiled_deviance(theta, stats_w, False)
         L = theta_to_lower(theta, self.R)
-        ev = self.basis.evaluation_to_original(evaluate(stats, sigma2, sigma2 * (L @ L.T)))
+        T_w = sigma2_w * (L @ L.T)
+        a = a_w / self.s_alpha
+        alpha0 = float(np.log(sigma2_w) - a @ self.c_alpha)
+        alpha = np.concatenate([[alpha0], a])
+        # the same V_j in the original alpha: sigma^2 and p_ij both scaled by exp(-a'c)
+        eta = self.vd_original.C[:, 1:] @ a
+        if abs(alpha0) > 700.0 or np.any(np.abs(eta) > 700.0):
+            raise EstimationError(
+                "heterogeneous sigma^2: the level-1 variance at variance predictors "
+                f"{', '.join(self.vd_original.names)} = 0, exp(alpha_0) = exp({alpha0:.6g}), "
+                "is not representable in floating point; centre the variance predictors "
+                "(their values are far from 0)")
+        prec = relative_precision(self.vd_original, a)
+        mom = design_moments(self.design, prec)
+        stats = self.basis.stats(mom, self.design.random_columns, self.unit_weights)
+        sigma2 = float(np.exp(alpha0))
+        ev_w = evaluate(stats, sigma2, T_w)
+        ev = self.basis.evaluation_to_original(ev_w)
         design = self.design
         original = stats_from_raw(mom.raw(), design.G(), design.random_columns, mom.n,
                                   mom.sum_log_w, self.unit_weights)
-        alpha = np.concatenate([[np.log(sigma2)], a])
         return _Point(alpha=alpha, stats=original, evaluation=ev,
-                      p_total=_total_precision(design, prec), deviance=float(dev))
+                      p_total=_total_precision(design, prec), deviance=float(dev),
+                      working=WorkingFit(basis=self.basis, stats=stats, evaluation=ev_w,
+                                         moments=mom))
 
 
 def fit_exact(design: Design, vd: VarianceDesign, *, sigma2_0: float, tau0: np.ndarray,
@@ -480,4 +518,5 @@ def estimate_heterogeneous(design: Design, homogeneous: Estimates, *, method: st
                      fixed_evaluation=ev, iterations=int(iterations), converged=converged,
                      stop_reason=reason, tolerance=tol, max_iterations=max_it,
                      loglik_history=tuple(history), boundary=boundary, start=hom.start,
-                     row_precision=relative_precision(vd, point.alpha[1:]), heterogeneous=het)
+                     row_precision=relative_precision(vd, point.alpha[1:]), heterogeneous=het,
+                     working=point.working)

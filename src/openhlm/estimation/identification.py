@@ -271,23 +271,30 @@ def _centred_level2(design: Design) -> tuple[np.ndarray, np.ndarray]:
     (``w + 1e7`` in a cross-level interaction), and (x_p - m_p) W_s differs from x_p W_s by
     m_p times the column W_s of the intercept's equation, which must be in the model for the
     level-1 predictor x_p to be shifted (``ses + 1e6`` with B0 and B1 on the same level-2
-    predictors).  With constraints across equations ``design.G()`` is used as it is.
+    predictors).  With constraints across equations only the level-2 centring is done, and
+    only in equations whose intercept is a free effect of its own (still an invertible map of
+    the free columns: col k -> col k - sum_f d_f col(G_q(f)0)).
     """
     P = design.X.shape[1]
     shifts = np.zeros(P)
-    if design.n_free_gammas != design.n_gammas:
-        return design.G(), shifts
+    K = design.constraint_matrix
+    constrained = design.n_free_gammas != design.n_gammas
+    singleton = (K != 0).sum(axis=0) == 1
     W = design.W.copy()
     ones = np.all(W == 1.0, axis=0)
+    if constrained:
+        ones &= singleton[np.argmax(K != 0, axis=1)]
     column = design.gamma_column
     for p in np.unique(column):
         group = np.flatnonzero(column == p)
         if ones[group].any():
-            others = group[~ones[group]]
+            others = group[~np.all(W[:, group] == 1.0, axis=0)]
             W[:, others] -= W[:, others].mean(axis=0)
     J = design.n_level2
     G = np.zeros((J, P, design.n_gammas))
     G[:, column, np.arange(design.n_gammas)] = W
+    if constrained:
+        return G @ K, shifts
     intercepts = [p for p, c in enumerate(design.spec.coefficients) if c.predictor is None]
     if intercepts:
         base = W[:, column == intercepts[0]]

@@ -153,7 +153,9 @@ def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> Explora
     x = W - W.mean(axis=0)
     sxx = np.einsum("jk,jk->k", x, x)                       # (K,)
     for k, name in enumerate(names):
-        if not sxx[k] > 1e-12 * J * max(1.0, float(np.abs(W[:, k]).max()) ** 2):
+        # centring leaves ~eps |W| of rounding per unit: constant when the spread is not above
+        # that (a level-2 variable stored as 1e6 + value is not constant)
+        if not sxx[k] > J * (1e-9 * max(1.0, float(np.abs(W[:, k]).max()))) ** 2:
             raise SpecError(f"exploratory candidate '{name}' has the same value in every unit "
                             f"of the analysis: it cannot predict anything")
     uc = u - u.mean(axis=0)

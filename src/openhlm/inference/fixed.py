@@ -31,6 +31,13 @@ def robust_covariance(est: Estimates) -> np.ndarray:
     """Sandwich covariance of the free fixed effects (F' x F')."""
     ev = est.fixed_evaluation
     w2 = est.stats.unit_weights
+    work = est.working
+    if work is not None and ev is est.evaluation:
+        # exact fits: the sandwich in the working basis, mapped by Q (docs/engine.md 7)
+        evw = work.evaluation
+        meat = np.einsum("j,jf,jg->fg", w2**2, evw.AVe, evw.AVe)
+        Q = work.basis.Q
+        return Q @ (evw.beta_cov @ meat @ evw.beta_cov) @ Q.T
     meat = np.einsum("j,jf,jg->fg", w2**2, ev.AVe, ev.AVe)
     return ev.beta_cov @ meat @ ev.beta_cov
 

@@ -44,7 +44,7 @@ from scipy import special
 
 from openhlm.errors import EstimationError
 from openhlm.estimation.estimates import Estimates
-from openhlm.estimation.heterogeneous import HeterogeneousFit
+from openhlm.estimation.heterogeneous import HeterogeneousFit, working_variance_predictors
 from openhlm.results.heterogeneous import (
     EXTRA_KEY,
     AlphaRow,
@@ -86,17 +86,29 @@ def _row_sums(unit: np.ndarray, J: int, weights: np.ndarray, Z: np.ndarray) -> n
     return out
 
 
-def variance_information(est: Estimates) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def variance_information(est: Estimates, *, working: bool = False
+                         ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Expected ML information of (alpha_0..K, tau_kl for k >= l) at the estimates.
 
-    Returns the matrix and the (k, l) pairs of the tau parameters (after the alphas).
+    Returns the matrix and the (k, l) pairs of the tau parameters (after the alphas).  With
+    ``working`` (exact fits, ``est.working`` set) the tau parameters are those of the working
+    basis, T_w with T = E_R T_w E_R' (docs/engine.md): well conditioned whatever the units and
+    offsets of the random predictors; :func:`_covariance` maps the inverse back.
     """
     het = _heterogeneous_fit(est)
-    design, s, ev = est.design, est.stats, est.evaluation
-    C = het.variance.C
-    Ka = C.shape[1]
+    design = est.design
     unit, J, R = design.unit, design.n_level2, design.n_random
-    Z = design.X[:, design.random_columns]
+    r = design.random_columns
+    C = het.variance.C
+    if working and est.working is not None:
+        work = est.working
+        s, ev = work.stats, work.evaluation
+        Z = (design.X[:, r] - work.basis.shift[r]) / work.basis.scale[r]
+        C = working_variance_predictors(C)[2]
+    else:
+        s, ev = est.stats, est.evaluation
+        Z = design.X[:, r]
+    Ka = C.shape[1]
     sigma2, K = ev.sigma2, ev.K
     p = sigma2 / het.level1_variance                       # total precision per row
     d = np.ones(design.n_level1) if design.row_weights is None else design.row_weights
@@ -133,6 +145,34 @@ def variance_information(est: Estimates) -> tuple[np.ndarray, list[tuple[int, in
     return 0.5 * info, pairs
 
 
+def _covariance(est: Estimates, Ka: int, *, pinv: bool) -> np.ndarray:
+    """Inverse information of (alpha, vech T) in the original parameterisation.
+
+    Exact fits form the information in the working basis, with centred and scaled variance
+    predictors, and map its inverse back, Cov = J Cov_w J' with
+    J = blockdiag(d alpha / d alpha_w, d vech(E_R T_w E_R') / d vech T_w).  A singular matrix (T on the boundary) gives the pseudo-inverse
+    with ``pinv``, NaN otherwise.
+    """
+    work = est.working
+    info, pairs = variance_information(est, working=work is not None)
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.linalg.pinv(info) if pinv else np.full(info.shape, np.nan)
+    if work is not None:
+        E = work.basis.E_R
+        Jac = np.eye(info.shape[0])
+        # alpha = [[1, -c'/s], [0, diag(1/s)]] alpha_w (working variance predictors)
+        c, sc, _ = working_variance_predictors(_heterogeneous_fit(est).variance.C)
+        Jac[0, 1:Ka] = -c / sc
+        Jac[np.arange(1, Ka), np.arange(1, Ka)] = 1.0 / sc
+        for a, (k, l) in enumerate(pairs, start=Ka):
+            for b, (m, n) in enumerate(pairs, start=Ka):
+                Jac[a, b] = E[k, m] * E[l, n] + (E[k, n] * E[l, m] if m != n else 0.0)
+        cov = Jac @ cov @ Jac.T
+    return cov
+
+
 def _implied(het: HeterogeneousFit, alpha: np.ndarray) -> tuple[ImpliedVariance, ...]:
     out = []
     C = het.variance.C
@@ -152,14 +192,8 @@ def heterogeneous_sigma2(est: Estimates) -> HeterogeneousSigma2:
     het = _heterogeneous_fit(est)
     alpha = np.asarray(het.alpha, dtype=float)
     Ka = alpha.size
-    info, _ = variance_information(est)
-    try:
-        cov_full = np.linalg.inv(info)
-        cov = cov_full[:Ka, :Ka]
-        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    except np.linalg.LinAlgError:   # T on the boundary makes the full matrix singular
-        cov = np.linalg.pinv(info)[:Ka, :Ka]
-        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    cov = _covariance(est, Ka, pinv=True)[:Ka, :Ka]
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     rows = []
     for k, (label, a, s_) in enumerate(zip(het.variance.labels, alpha, se)):
         z = float(a / s_) if s_ > 0 else float("nan")
@@ -189,13 +223,10 @@ def variance_standard_errors_heterogeneous(est: Estimates) -> tuple[float, np.nd
     ratios exp(alpha_k C_k) as known; here they are estimated with T.  SE(sigma^2) is the delta
     method, sigma^2 SE(alpha_0).
     """
-    info, pairs = variance_information(est)
     Ka = len(_heterogeneous_fit(est).alpha)
-    try:
-        se = np.sqrt(np.clip(np.diag(np.linalg.inv(info)), 0.0, None))
-    except np.linalg.LinAlgError:
-        se = np.full(info.shape[0], np.nan)
     R = est.design.n_random
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    se = np.sqrt(np.clip(np.diag(_covariance(est, Ka, pinv=False)), 0.0, None))
     tau_se = np.zeros((R, R))
     for t, (k, l) in enumerate(pairs):
         tau_se[k, l] = tau_se[l, k] = se[Ka + t]

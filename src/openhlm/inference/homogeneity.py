@@ -51,6 +51,8 @@ import numpy as np
 from scipy import special
 
 from openhlm.errors import HypothesisError
+from openhlm.estimation.sufficient import design_moments
+from openhlm.inference.unit_fit import centred_unit_ols, intercept_column
 from openhlm.inference.variance import unit_ols
 from openhlm.results.hypotheses import RULE, HomogeneityTest
 
@@ -106,15 +108,20 @@ def homogeneity_test(results: HLMResults, *, min_df: int = 1) -> HomogeneityTest
     if min_df < 1:
         raise HypothesisError(f"min_df must be at least 1, not {min_df}")
     design, stats = est.design, est.stats
-    XX, Xy, yy = stats.XX, stats.Xy, stats.yy
     n = design.n_per_unit.astype(float)
-    P = XX.shape[1]
-    ok, b, _ = unit_ols(XX, Xy, n)
-    sse = np.where(ok, yy - np.einsum("jp,jp->j", np.nan_to_num(b), Xy), np.nan)
+    P = stats.XX.shape[1]
+    ok, _, _ = unit_ols(stats.XX, stats.Xy, n)     # which units: the offset-free rank test
+    # SSE_j from the centred moments (offset-free; docs/engine.md section 7), with the row
+    # weights the fit's statistics carry
+    mom = design_moments(design, getattr(est, "row_precision", None))
+    target = np.zeros((design.n_level2, P + 1))
+    target[:, P] = 1.0
+    fit = centred_unit_ols(mom, np.arange(P), target, intercept_column(design))
+    sse = np.where(ok, fit.sse, np.nan)
     f = n - P
     with np.errstate(invalid="ignore"):
-        # SSE from cross-products: a perfect fit leaves rounding noise, so compare with y'y
-        use = ok & (f >= min_df) & (sse > 1e-12 * np.maximum(yy, 1e-300))
+        # a perfect fit leaves rounding noise: compare with the outcome's (centred) sum of squares
+        use = ok & (f >= min_df) & (sse > 1e-12 * np.maximum(fit.centred_tt, 1e-300))
     J2 = int(use.sum())
     if J2 < 2:
         raise HypothesisError(

@@ -32,8 +32,9 @@ import numpy as np
 from scipy import special
 
 from openhlm.errors import EstimationError
-from openhlm.estimation.estimates import Estimates
-from openhlm.estimation.sufficient import unit_cross_products
+from openhlm.estimation.estimates import Estimates, WorkingFit
+from openhlm.estimation.sufficient import design_moments
+from openhlm.inference.unit_fit import centred_unit_ols, intercept_column
 from openhlm.inference.variance import unit_ols
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
@@ -89,6 +90,20 @@ def _sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.
     return terms.sum(axis=1), keep.sum(axis=1)
 
 
+def _working(est: Estimates) -> WorkingFit | None:
+    """The exact fit's working basis (homogeneous or heterogeneous sigma^2), if
+    ``est.evaluation`` is the one mapped from it (not an evaluation replaced afterwards, e.g.
+    with other row precisions)."""
+    work = getattr(est, "working", None)
+    if work is None:
+        return None
+    ev = est.evaluation
+    if (work.evaluation.sigma2 != ev.sigma2
+            or not np.array_equal(work.basis.beta_to_original(work.evaluation.beta), ev.beta)):
+        return None
+    return work
+
+
 def eb_estimates(est: Estimates) -> EBEstimates:
     """Compute every residual-file quantity of ``est`` at its final (sigma^2, T).
 
@@ -101,12 +116,19 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     if d.n_random == 0:
         raise EstimationError(NO_RANDOM_COEFFICIENTS)
     J, R = d.n_level2, d.n_random
+    P = d.X.shape[1]
     r = d.random_columns
     tau = ev.tau
     beta = ev.beta
     G = d.G()                                               # (J, P, F')
     fitted = np.einsum("jpf,f->jp", G, beta)
-    u = np.einsum("rs,js->jr", tau, ev.ZVe)
+    work = _working(est)
+    if work is None:
+        u = np.einsum("rs,js->jr", tau, ev.ZVe)
+    else:   # exact mode: from the working basis, u_j = E_R u_w,j (docs/engine.md, section 7)
+        evw = work.evaluation
+        u_w = np.einsum("rs,js->jr", evw.tau, evw.ZVe)
+        u = u_w @ work.basis.E_R.T
     eb_coef = fitted.copy()
     eb_coef[:, r] += u
 
@@ -121,21 +143,44 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     u_cov = TZVZT - BMB
     sym = lambda a: 0.5 * (a + np.swapaxes(a, 1, 2))
     cond, posterior, coef_cov, u_cov = sym(cond), sym(posterior), sym(coef_cov), sym(u_cov)
-    mdist, rank = _sym_pinv_quadratic(u_cov, u)
+    if work is None:
+        mdist, rank = _sym_pinv_quadratic(u_cov, u)
+    else:   # u'Var(u)^+ u is the same in every basis: formed where it is well conditioned
+        Bw = evw.tau @ evw.ZVA
+        u_cov_w = sym(evw.tau @ evw.ZVZ @ evw.tau - Bw @ evw.beta_cov @ np.swapaxes(Bw, 1, 2))
+        mdist, rank = _sym_pinv_quadratic(u_cov_w, u_w)
     chipct = chi_square_order_quantiles(mdist, R)
 
     # OLS residuals of the random coefficients (fixed part at gamma_hat removed), as in the
-    # chi-square test of tau_qq (inference/variance.py), but at this evaluation's gamma_hat.
-    XX, Xy, yy, _ = unit_cross_products(d)
-    fixed_cols = np.setdiff1d(np.arange(d.X.shape[1]), r)
+    # chi-square test of tau_qq (inference/variance.py), but at this evaluation's gamma_hat:
+    # the OLS coefficients of e_j = y_j - X_j (G_j gamma_hat) on Z_j, from the centred moments
+    # (inference/unit_fit.py; no offset of y or x costs digits).  Which units have enough data
+    # is decided on the cross-products, as before.
+    mom = (est.working.moments if est.working is not None and est.working.moments is not None
+           and getattr(est, "row_precision", None) is None else design_moments(d))
+    raw = mom.raw()
+    XX, Xy = raw[:, :P, :P], raw[:, :P, P]
+    fixed_cols = np.setdiff1d(np.arange(P), r)
     rhs = Xy[:, r] - np.einsum("jrf,jf->jr", XX[:, r][:, :, fixed_cols], fitted[:, fixed_cols])
-    ok_r, b_r, _ = unit_ols(XX[:, r][:, :, r], rhs, d.n_per_unit)
-    ols_resid = b_r - fitted[:, r]
+    ok_r, _, _ = unit_ols(XX[:, r][:, :, r], rhs, d.n_per_unit)
+    p0 = intercept_column(d)
+    target = np.concatenate([-fitted, np.ones((J, 1))], axis=1)       # e_j = [X, y] a_j
+    ols_resid = centred_unit_ols(mom, r, target, p0).coef
 
     # Level-1 fitted values and residuals with the EB coefficients.
     unit, n = d.unit, d.n_per_unit.astype(float)
-    l1_fitted = np.einsum("ip,ip->i", d.X, eb_coef[unit])
-    l1_resid = d.y - l1_fitted
+    if work is None:
+        l1_fitted = np.einsum("ip,ip->i", d.X, eb_coef[unit])
+        l1_resid = d.y - l1_fitted
+    else:
+        # residual y_w - X_w beta*_w in the working basis (shifted, scaled columns: no large
+        # terms cancel), fitted value y - residual
+        bs = work.basis
+        eb_w = np.einsum("jpf,f->jp", bs.G, evw.beta)
+        eb_w[:, r] += u_w
+        Xw = (d.X - bs.shift[:P]) / bs.scale[:P]
+        l1_resid = (d.y - bs.shift[P]) - np.einsum("ip,ip->i", Xw, eb_w[unit])
+        l1_fitted = d.y - l1_resid
     precision = row_precision(est)
     sigma = np.sqrt(ev.sigma2 / precision) if precision is not None else np.full(
         d.n_level1, np.sqrt(ev.sigma2))
@@ -143,9 +188,11 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     ybar = np.bincount(unit, weights=d.y, minlength=J) / n
     ss_tot = np.bincount(unit, weights=(d.y - ybar[unit]) ** 2, minlength=J)
     lntotvar = _log_sd(ss_tot, n - 1)
-    ok_full, b_full, _ = unit_ols(XX, Xy, d.n_per_unit)
-    sse = yy - np.einsum("jp,jp->j", np.nan_to_num(b_full), Xy)
-    olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - XX.shape[1])
+    ok_full, _, _ = unit_ols(XX, Xy, d.n_per_unit)
+    y_only = np.zeros((J, P + 1))
+    y_only[:, P] = 1.0
+    sse = centred_unit_ols(mom, np.arange(P), y_only, p0).sse
+    olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - P)
     mdrsvar = _log_sd(np.bincount(unit, weights=l1_resid**2, minlength=J), n)
 
     return EBEstimates(

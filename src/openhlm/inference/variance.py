@@ -22,6 +22,7 @@ from scipy import special
 
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.sufficient import unit_ols
+from openhlm.inference.unit_fit import level1_fit, random_coefficient_fit
 from openhlm.results import OLSTable, VarianceComponent, VarianceComponentsTable
 
 __all__ = ["unit_ols", "variance_components_table", "reliabilities", "level1_ols_table",
@@ -37,6 +38,8 @@ def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:
     beta_j = np.einsum("jpf,f->jp", design.G(), est.fixed_evaluation.beta)  # W_j gamma per coef
     rhs = Xy[:, r] - np.einsum("jrf,jf->jr", XX[:, r][:, :, fixed_cols], beta_j[:, fixed_cols])
     ok, b, XXi = unit_ols(XX[:, r][:, :, r], rhs, design.n_per_unit)
+    if est.working is not None:   # exact fits: from centred moments (offset-free; unit_fit.py)
+        b, XXi = random_coefficient_fit(est, beta_j, ok)
     return {"sufficient": ok, "beta_hat": b, "XXinv": XXi, "fitted": beta_j[:, r]}
 
 
@@ -84,6 +87,8 @@ def level1_ols_table(est: Estimates, n_units: int = 10) -> OLSTable:
     design = est.design
     XX, Xy = est.stats.XX, est.stats.Xy
     ok, b, _ = unit_ols(XX, Xy, design.n_per_unit)
+    if est.working is not None:   # exact fits: from centred moments (offset-free; unit_fit.py)
+        b = level1_fit(est, ok)
     shown = np.flatnonzero(ok)[:n_units]
     avg = b[ok].mean(axis=0) if ok.any() else np.full(XX.shape[1], np.nan)
     return OLSTable(labels=design.coefficient_labels,
