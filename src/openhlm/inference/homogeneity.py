@@ -113,7 +113,9 @@ def homogeneity_test(results: HLMResults, *, min_df: int = 1) -> HomogeneityTest
     ok, _, _ = unit_ols(stats.XX, stats.Xy, n)     # which units: the offset-free rank test
     # SSE_j from the centred moments (offset-free; docs/engine.md section 7), with the row
     # weights the fit's statistics carry
-    mom = design_moments(design, getattr(est, "row_precision", None))
+    work = getattr(est, "working", None)   # the exact fit's moments (also out of core)
+    mom = (work.moments if work is not None and work.moments is not None
+           else design_moments(design, getattr(est, "row_precision", None)))
     target = np.zeros((design.n_level2, P + 1))
     target[:, P] = 1.0
     fit = centred_unit_ols(mom, np.arange(P), target, intercept_column(design))

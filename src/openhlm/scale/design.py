@@ -316,7 +316,7 @@ def estimate_from_moments(design: Design, mom: UnitMoments, *, method: str = "re
                      max_iterations=max_it, loglik_history=(ev.loglik(reml),),
                      boundary=sol.boundary, start=fit.start,
                      working=WorkingFit(basis=fit.basis, stats=fit.working_stats,
-                                        evaluation=fit.working_evaluation))
+                                        evaluation=fit.working_evaluation, moments=mom))
 
 
 def check_identified_from_moments(design: Design, mom: UnitMoments, wstats: Any) -> None:
