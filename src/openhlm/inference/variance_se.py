@@ -81,15 +81,24 @@ def _standard_errors(info: np.ndarray, E: np.ndarray | None) -> tuple[float, np.
 
 
 def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
-    """The expected information of (sigma^2, vech T) (module docstring)."""
+    """The expected information of (sigma^2, vech T) (module docstring).
+
+    Every sum over units is a matrix product of the stacked per-unit blocks.  With
+    V^-1 = (Omega - Omega Z K Z' Omega) / sigma^2 per unit, Z'V^-1 Om^-1 V^-1 Z =
+    Z'V^-1 Z (I - K Z'Z) / sigma^2 and A'V^-1 Om^-1 V^-1 Z = A'V^-1 Z (I - K Z'Z) / sigma^2;
+    the traces tr(M^-1 sum_j A'V^-1 X V^-1 Y V^-1 A) are sum_j tr(X_j' S_j) with the R x R
+    S_j = Z'V^-1 A M^-1 A'V^-1 [Om^-1 V^-1] Z.
+    """
     sigma2, K = ev.sigma2, ev.K
     w2 = s.unit_weights
     R = s.n_random
+    J = K.shape[0]
     ZZ, AZ = s.ZZ, s.AZ
     ZA = s.ZA
     KZZ = K @ ZZ
+    IKZZ = np.eye(R) - KZZ
     ZVZ = ev.ZVZ
-    ZWZ = (ZZ - 2 * ZZ @ KZZ + ZZ @ KZZ @ KZZ) / sigma2**2        # Z'V^-1 Om^-1 V^-1 Z
+    ZWZ = ZVZ @ IKZZ / sigma2                                     # Z'V^-1 Om^-1 V^-1 Z
     tWW = (s.n - 2 * np.trace(KZZ, axis1=1, axis2=2)
            + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
     pairs = [(k, l) for k in range(R) for l in range(k + 1)]
@@ -103,31 +112,49 @@ def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
             val = sum(w2 @ (ZVZ[:, q, r_] * ZVZ[:, s_, p_])
                       for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
             info[a, b] = info[b, a] = val
-    if reml and ev.beta.size:
+    F = ev.beta.size
+    if reml and F:
         Minv = ev.beta_cov
-        AVZ = np.ascontiguousarray(np.swapaxes(ev.ZVA, 1, 2))
-        ZVA = ev.ZVA
+        ZVA = ev.ZVA                                              # (J, R, F)
+        AVZ = np.swapaxes(ZVA, 1, 2)
+        AWZ = AVZ @ IKZZ / sigma2                                 # A'V^-1 Om^-1 V^-1 Z
         KZA = K @ ZA
-        AWA = (s.AA - 2 * AZ @ KZA + np.swapaxes(KZA, 1, 2) @ ZZ @ KZA) / sigma2**2
-        AWZ = (AZ - 2 * AZ @ KZZ + AZ @ KZZ @ KZZ) / sigma2**2
-        AWWA = (s.AA - 3 * AZ @ KZA + 3 * AZ @ K @ ZZ @ KZA
-                - AZ @ K @ ZZ @ KZZ @ KZA) / sigma2**3
-        Q = [np.tensordot(w2, AWA, axes=1)]
-        Q += [_sandwich(w2, AVZ, pair, ZVA) for pair in pairs]
-
-        def triple(a: int, b: int) -> np.ndarray:
-            if a == 0 and b == 0:
-                return np.tensordot(w2, AWWA, axes=1)
-            if a == 0 or b == 0:
-                return _sandwich(w2, AWZ, pairs[max(a, b) - 1], ZVA)
-            return _sandwich(w2, AVZ, pairs[a - 1], ZVA, ZVZ, pairs[b - 1])
-
+        ZZKZA = ZZ @ KZA
+        KZZKZA = K @ ZZKZA
+        wflat = lambda X: (X * w2[:, None, None]).reshape(J * R, F).T   # noqa: E731
+        flat = lambda X: X.reshape(J * R, F)                              # noqa: E731
+        sum_AA = np.tensordot(w2, s.AA, axes=1)
+        AZKZA = wflat(ZA) @ flat(KZA)                             # sum_j w A'Z K Z'A
+        AZKZZKZA = wflat(KZA) @ flat(ZZKZA)                       # sum_j w A'Z K Z'Z K Z'A
+        AZKZZKZZKZA = wflat(ZZKZA) @ flat(KZZKZA)
+        Q = np.empty((n_par, F, F))
+        Q[0] = (sum_AA - 2 * AZKZA + AZKZZKZA) / sigma2**2        # sum_j w A'V^-1 Om^-1 V^-1 A
+        AWWA = (sum_AA - 3 * AZKZA + 3 * AZKZZKZA - AZKZZKZZKZA) / sigma2**3
+        # blocks [p, f, q, g] = sum_j w (A'V^-1 Z)_fp (Z'V^-1 A)_qg: Q_a = sum over E_a's ones
+        VV = ((ZVA * w2[:, None, None]).transpose(1, 2, 0).reshape(R * F, J)
+              @ ZVA.reshape(J, R * F)).reshape(R, F, R, F)
+        for a, pair in enumerate(pairs, start=1):
+            Q[a] = sum(VV[p_, :, q, :] for p_, q in _nonzeros(*pair))
+        # S_j = Z'V^-1 A M^-1 [A'V^-1 Z | A'V^-1 Om^-1 V^-1 Z], (J, R, 2R)
+        HM = (ZVA.reshape(J * R, F) @ Minv).reshape(J, R, F)
+        SS = HM @ np.concatenate([AVZ, AWZ], axis=2)
+        S, S2 = SS[:, :, :R], SS[:, :, R:]
+        T = np.empty((n_par, n_par))                              # tr(M^-1 triple(a, b))
+        T[0, 0] = np.sum(Minv * AWWA.T)
+        for a, (k, l) in enumerate(pairs, start=1):
+            # tr(M^-1 sum_j w A'WZ E_a Z'V^-1 A) = sum_j w tr(E_a S2_j)
+            T[a, 0] = T[0, a] = sum(w2 @ S2[:, q, p_] for p_, q in _nonzeros(k, l))
+            for b, (m, n) in enumerate(pairs[:a + 1], start=1):
+                # tr(M^-1 sum_j w A'V^-1 Z E_a Z'V^-1 Z E_b Z'V^-1 A) = sum w tr(E_a ZVZ E_b S)
+                T[a, b] = sum(w2 @ (ZVZ[:, q, r_] * S[:, s_, p_])
+                              for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
+        MQ = Minv @ Q
+        tr2 = MQ.reshape(n_par, F * F) @ np.swapaxes(MQ, 1, 2).reshape(n_par, F * F).T
+        corr = -2 * T + tr2
         for a in range(n_par):
             for b in range(a + 1):
-                corr = (-2 * np.sum(Minv * triple(a, b).T)
-                        + np.trace(Minv @ Q[a] @ Minv @ Q[b]))
-                info[a, b] += corr
+                info[a, b] += corr[a, b]
                 if a != b:
-                    info[b, a] += corr
+                    info[b, a] += corr[a, b]
     info *= 0.5
     return info
