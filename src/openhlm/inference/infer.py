@@ -8,6 +8,7 @@ patches it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from openhlm.inference.variance import (
 )
 from openhlm.inference.variance_se import variance_standard_errors
 from openhlm.results import ConvergenceInfo, DataSummary, EBEstimates, HLMResults
+from openhlm.results.residuals import LazyEBEstimates
 
 if TYPE_CHECKING:
     from openhlm.estimation.weights import WeightingSpec
@@ -131,8 +133,11 @@ def _estimation_extras(est: Estimates) -> dict:
 
 
 def _eb(est: Estimates) -> EBEstimates | None:
-    """The EB estimates of the residual files and plots; None without random coefficients."""
-    return eb_estimates(est) if est.design.n_random else None
+    """The EB estimates of the residual files and plots; None without random coefficients.
+
+    Computed on first use (:class:`openhlm.results.residuals.LazyEBEstimates`), once: the
+    printed report does not need them."""
+    return LazyEBEstimates(functools.partial(eb_estimates, est)) if est.design.n_random else None
 
 
 def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
