@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,6 +82,19 @@ class Design:
     @property
     def n_level1(self) -> int:
         return int(self.y.shape[0])
+
+    @cached_property
+    def unit_starts(self) -> np.ndarray | None:
+        """First row of every unit when the rows are grouped by unit in the order 0..J-1 with
+        every unit present (as :func:`build_design` makes them), else None."""
+        unit, J = self.unit, self.n_level2
+        if unit.size == 0 or unit[0] != 0 or unit[-1] != J - 1:
+            return None
+        steps = np.diff(unit)
+        if np.any((steps != 0) & (steps != 1)):
+            return None
+        starts = np.concatenate([[0], np.flatnonzero(steps) + 1])
+        return starts if starts.size == J else None
 
     @property
     def n_level2(self) -> int:

@@ -185,12 +185,13 @@ def design_moments(design: Design, precision: np.ndarray | None = None) -> UnitM
                              design_weights=design.row_weights, precision=p)
 
 
-def stable_unit_stats(design: Design, precision: np.ndarray | None = None
-                      ) -> tuple[UnitStats, UnitMoments]:
+def stable_unit_stats(design: Design, precision: np.ndarray | None = None,
+                      moments: UnitMoments | None = None) -> tuple[UnitStats, UnitMoments]:
     """Original-basis statistics formed from centred moments (C_j + W_j m_j m_j'), and the
     moments themselves.  The same fields as :func:`unit_stats`, each entry accurate to a few
-    units of its own rounding (no sum of squares of large numbers is ever subtracted)."""
-    mom = design_moments(design, precision)
+    units of its own rounding (no sum of squares of large numbers is ever subtracted).
+    ``moments``: those of ``design`` (and ``precision``), if already computed."""
+    mom = design_moments(design, precision) if moments is None else moments
     uw = (np.ones(design.n_level2) if design.unit_weights is None
           else np.asarray(design.unit_weights, dtype=float))
     stats = stats_from_raw(mom.raw(), design.G(), design.random_columns, mom.n, mom.sum_log_w, uw)
