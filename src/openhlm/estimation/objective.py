@@ -104,6 +104,15 @@ def _units(R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return E, rows, cols
 
 
+@cache
+def _pairs(R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D_ab != 0, i.e. equal columns; row of a; row of b) for every pair of theta's
+    coordinates."""
+    rows, cols = lower_order(R)
+    ia, ib = np.meshgrid(rows, rows, indexing="ij")
+    return cols[:, None] == cols[None, :], ia, ib
+
+
 def _directions(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """D_a = E_a L' + L E_a' (k, R, R) and the (row, column) of every theta coordinate."""
     E, rows, cols = _units(L.shape[0])
@@ -123,8 +132,9 @@ class ProfiledDeviance(Objective):
         self.boundary_candidates = np.flatnonzero(rows == cols)
         self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
         self.evaluations = 0
-        ia, ib = np.meshgrid(rows, rows, indexing="ij")
-        self._pairs = (cols[:, None] == cols[None, :], ia, ib)   # D_ab != 0: equal columns
+        self._pairs = _pairs(R)
+        same, ia, ib = self._pairs
+        self._dab = (ia * R + ib, np.where(same, 2.0, 0.0))   # tr(S D_ab) = S.flat[idx] * fac
         self._small = R <= 2 and stats.AZ.shape[0] > 0
         if self._small:
             self._prepare_small()
@@ -306,11 +316,10 @@ class ProfiledDeviance(Objective):
             return Point(x=x, value=np.inf)
         logdet_M = 0.0
         beta = np.zeros(F)
-        Minv = np.zeros((0, 0))
+        Li = np.zeros((0, 0))
         if F:
-            Li = np.linalg.inv(chol[:F, :F])
+            Li = np.linalg.inv(chol[:F, :F])                    # M^-1 = Li' Li
             beta = Li.T @ chol[F, :F]
-            Minv = Li.T @ Li
             logdet_M = 2.0 * float(np.log(np.diagonal(chol)[:F]).sum())
         dof = s.n_total - F if self.reml else s.n_total
         sigma2 = r2 / dof
@@ -331,37 +340,41 @@ class ProfiledDeviance(Objective):
             np.multiply(z10[:, None], KZ[0], out=PH[1])
             PH[1] += z11[:, None] * KZ[1]
             np.subtract(Zc, PH, out=PH)
-        P = np.ascontiguousarray(PH[:, :, :R])                   # [r, j, s] = (P_j)_rs
-        H = np.ascontiguousarray(PH[:, :, R:R + F])              # [r, j, f] = (H_j)_rf
-        g = PH[:, :, R + F] - H @ beta                          # [r, j] = (g_j)_r
+        P = PH[:, :, :R]                                        # [r, j, s] = (P_j)_rs
+        g = PH[:, :, R:] @ np.append(-beta, 1.0)                # [r, j] = (g_j)_r = h_y - H beta
         D, _, _ = _directions(L)
         k = D.shape[0]
         Psum = s.sum_ZZ - N[:R, :R]                             # sum_j w P_j
         ggs = (g * w) @ g.T
-        S = np.zeros((R, J, R))
-        if self.reml and F:
-            HM = H @ Minv
+        # with M^-1 = Li' Li, every M^-1 product goes through HL_j = H_j Li' (R x F)
+        HL = PH[:, :, R:R + F] @ Li.T if F else PH[:, :, R:R]
+        reml = self.reml and F > 0
+        if reml:
+            S = np.empty((R, J, R))                             # S_j = H_j M^-1 H_j'
             for r in range(R):
                 for q in range(r, R):
-                    S[r, :, q] = S[q, :, r] = np.einsum("jf,jf->j", HM[r], H[q])
+                    S[r, :, q] = S[q, :, r] = np.einsum("jf,jf->j", HL[r], HL[q])
             HMH = w @ S                                         # sum_j w H_j M^-1 H_j'
+            Gmat = Psum - (dof / r2) * ggs - HMH
         else:
-            HMH = np.zeros((R, R))
-        Gmat = Psum - (dof / r2) * ggs - HMH
+            Gmat = Psum - (dof / r2) * ggs
         grad = D.reshape(k, R * R) @ Gmat.reshape(R * R)
         if order == 1:
             return Point(x=x, value=float(value), gradient=grad, extra=extra)
-        same, ia, ib = self._pairs
-
-        def d_ab(S: np.ndarray) -> np.ndarray:             # tr(S D_ab) for symmetric S
-            return np.where(same, 2.0 * S[ia, ib], 0.0)
-
+        idx, fac = self._dab
+        # Every term below is one matrix product over the stacked (R, J, .) arrays; terms whose
+        # transposes add up are doubled instead (the Hessian is symmetrised at the end):
+        #   tr(S D_ab) terms:             tr(Gmat D_ab)
+        #   - sum_j w tr(P D_a P D_b) + 2 sum_j w tr(P D_a S D_b)  =  sum_j w tr(P D_a Q D_b),
+        #     Q = 2 S - P
+        #   r^2 terms:  c (2 sum w g'D_a P D_b g - 2 u_a'M^-1 u_b - r2_a r2_b / r^2), c = d / r^2
+        #   log|M| term:  - tr(M^-1 M_a M^-1 M_b) = - <Li M_a Li', Li M_b Li'>
         Dcat = np.swapaxes(D, 0, 1).reshape(R, k * R)          # [s, (a, t)] = D_a[s, t]
         PD = (P.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)   # [r, j, a, t] = (P_j D_a)_rt
-        X = PD.transpose(2, 0, 3, 1).reshape(k, R * R * J)      # [a, (r, t, j)] = (P_j D_a)_rt
-        Xw = X * self._wrep
-        Y = PD.transpose(2, 3, 0, 1).reshape(k, R * R * J)      # [b, (r, t, j)] = (P_j D_b)_tr
-        hess = d_ab(Psum) - Xw @ Y.T                            # sum_j w tr(P D_a P D_b)
+        Xw = PD.transpose(2, 0, 3, 1).reshape(k, R * R * J) * self._wrep
+        Q = (2.0 * S - P) if reml else -P
+        QD = (Q.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)
+        hess = Gmat.reshape(-1)[idx] * fac + Xw @ QD.transpose(2, 3, 0, 1).reshape(k, R * R * J).T
         Dg = D @ g                                              # [a, r, j] = (D_a g_j)_r
         Dgw = (Dg * w).reshape(k, R * J)
         r2_a = -(Dgw @ g.reshape(R * J))
@@ -370,22 +383,17 @@ class ProfiledDeviance(Objective):
             PDg[:, r] = P[r, :, 0] * Dg[:, 0]
             for q in range(1, R):
                 PDg[:, r] += P[r, :, q] * Dg[:, q]
-        r2_ab = -d_ab(ggs) + 2.0 * Dgw @ PDg.reshape(k, R * J).T
+        c = dof / r2
+        hess += (2.0 * c) * (Dgw @ PDg.reshape(k, R * J).T) - (c / r2) * np.outer(r2_a, r2_a)
         if F:
-            u = Dgw @ H.reshape(R * J, F)                       # (k, F): sum_j w H_j' D_a g_j
-            r2_ab -= 2.0 * u @ Minv @ u.T
-        hess += dof * (r2_ab / r2 - np.outer(r2_a, r2_a) / r2**2)
-        if self.reml and F:
-            SD = (S.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)
-            T1 = Xw @ SD.transpose(2, 3, 0, 1).reshape(k, R * R * J).T   # sum w tr(P D_a S D_b)
-            Hw = H * w[None, :, None]
-            HH = (Hw.transpose(0, 2, 1).reshape(R * F, J)
-                  @ H.transpose(1, 0, 2).reshape(J, R * F)).reshape(R, F, R, F)
-            Ma = (D.reshape(k, R * R) @ HH.transpose(0, 2, 1, 3).reshape(R * R, F * F)
-                  ).reshape(k, F, F)                            # sum_j w H_j' D_a H_j
-            MiMa = Minv @ Ma
-            tr2 = MiMa.reshape(k, F * F) @ np.swapaxes(MiMa, 1, 2).reshape(k, F * F).T
-            hess += T1 + T1.T - d_ab(HMH) - tr2
+            uL = Dgw @ HL.reshape(R * J, F)                     # u_a' Li', u_a = sum w H'D_a g
+            hess -= (2.0 * c) * (uL @ uL.T)
+        if reml:
+            HLc = HL.transpose(1, 0, 2).reshape(J, R * F)
+            LHHL = (HLc * w[:, None]).T @ HLc                   # [(r, f), (s, g)]
+            B = D.reshape(k, R * R) @ LHHL.reshape(R, F, R, F).transpose(0, 2, 1, 3).reshape(
+                R * R, F * F)                                   # Li M_a Li', flattened
+            hess -= B @ B.T
         hess = 0.5 * (hess + hess.T)
         return Point(x=x, value=float(value), gradient=grad, hessian=hess, extra=extra)
 
