@@ -47,7 +47,7 @@ def _fingerprint(est: Estimates) -> str:
     h = hashlib.sha256()
     d = est.design
     for a in (d.y, d.X, d.unit, d.W):
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a).data)   # the bytes, without a copy
     return h.hexdigest()[:16]
 
 
@@ -203,7 +203,7 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
         tau_correlations=tau_correlations(est.tau), reliability=rel,
         reliability_units_used=rel_units, fixed=fixed, variance=variance,
         deviance=est.deviance, deviance_hlm=est.deviance_hlm, loglik=est.loglik,
-        n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units),
+        n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units, ols),
         few_units_warning=d.n_level2 < FEW_UNITS_THRESHOLD, notes=notes,
         version=__version__, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         estimates=est, eb=_eb(est))
