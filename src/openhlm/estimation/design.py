@@ -124,7 +124,13 @@ class Design:
         J, P = self.n_level2, self.X.shape[1]
         G = np.zeros((J, P, self.n_gammas))
         G[:, self.gamma_column, np.arange(self.n_gammas)] = self.W
-        return G @ self.constraint_matrix
+        return G if self.unconstrained else G @ self.constraint_matrix
+
+    @cached_property
+    def unconstrained(self) -> bool:
+        """No equality constraints: K is the identity (gamma = beta)."""
+        K = self.constraint_matrix
+        return K.shape[0] == K.shape[1] and bool(np.array_equal(K, np.eye(K.shape[0])))
 
     def A(self) -> np.ndarray:
         """The fixed-effects design A (N x F'), materialised (for residuals and tests only)."""

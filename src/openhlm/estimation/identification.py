@@ -313,7 +313,8 @@ def check_design(design: Design, ws: WithinUnit | None = None) -> None:
             "aggregate?) or model unit means with a single-level regression")
 
 
-def _centred_level2(design: Design) -> tuple[np.ndarray, np.ndarray]:
+def _centred_level2(design: Design, means: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(G, level-1 shifts): ``design.G()`` with every level-2 predictor centred in equations
     that have an intercept, and the means to subtract from level-1 predictors.
 
@@ -350,10 +351,11 @@ def _centred_level2(design: Design) -> tuple[np.ndarray, np.ndarray]:
             mine = W[:, column == p]
             if all(any(np.array_equal(w, b) for b in base.T) for w in mine.T):
                 # the grand mean from the unit sums (exact enough: it only has to remove
-                # the bulk of the offset)
-                shifts[p] = float(np.bincount(design.unit, weights=X[:, p], minlength=J).sum()
-                                  / n.sum())
-    return G @ design.constraint_matrix, shifts
+                # the bulk of the offset); ``means``: the unit means of X, if known
+                total = (float(n @ means[:, p]) if means is not None else
+                         float(np.bincount(design.unit, weights=X[:, p], minlength=J).sum()))
+                shifts[p] = total / n.sum()
+    return (G if design.unconstrained else G @ design.constraint_matrix), shifts
 
 
 def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
@@ -368,7 +370,7 @@ def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
     ws = within_unit(design) if ws is None else ws
     X = design.X
     P = X.shape[1]
-    G, shifts = _centred_level2(design)
+    G, shifts = _centred_level2(design, ws.means)
     n = design.n_per_unit.astype(float)
     xbar = ws.means[:, :P] - shifts
     S = ws.gram[:, :P, :P]
