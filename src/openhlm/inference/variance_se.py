@@ -15,6 +15,8 @@ expected or observed information is not documented (open question 6); we use the
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from openhlm.estimation.estimates import Estimates
@@ -80,6 +82,42 @@ def _standard_errors(info: np.ndarray, E: np.ndarray | None) -> tuple[float, np.
     return float(se[0]), tau_se
 
 
+@functools.cache
+def _trace_terms(R: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                 tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Index lists of the traces of the information: ``one`` = (entries (0, a) and (a, 0),
+    flat positions (s, r) of X in tr(X E_a)); ``two`` = (entries (a, b) and (b, a) for
+    1 <= b <= a, flat positions (q, r) and (s, p) in tr(X E_a Y E_b) = sum X_qr Y_sp over
+    the ones (p, q) of E_a and (r, s) of E_b)."""
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    e1: list[tuple[int, int]] = []
+    x1: list[int] = []
+    e2: list[tuple[int, int]] = []
+    x2: list[int] = []
+    y2: list[int] = []
+    for a, (k, l) in enumerate(pairs, start=1):
+        for r_, s_ in _nonzeros(k, l):
+            e1.append((0, a))
+            x1.append(s_ * R + r_)
+        for b, (m, n) in enumerate(pairs[:a], start=1):
+            for p_, q in _nonzeros(k, l):
+                for r_, s_ in _nonzeros(m, n):
+                    e2.append((a, b))
+                    x2.append(q * R + r_)
+                    y2.append(s_ * R + p_)
+    return ((np.array(e1, dtype=np.int64).reshape(-1, 2), np.array(x1, dtype=np.int64)),
+            (np.array(e2, dtype=np.int64).reshape(-1, 2), np.array(x2, dtype=np.int64),
+             np.array(y2, dtype=np.int64)))
+
+
+def _accumulate(out: np.ndarray, entries: np.ndarray, values: np.ndarray) -> None:
+    """out[a, b] += v, and out[b, a] += v when a != b, for every (a, b) of ``entries``."""
+    a, b = entries[:, 0], entries[:, 1]
+    np.add.at(out, (a, b), values)
+    off = a != b
+    np.add.at(out, (b[off], a[off]), values[off])
+
+
 def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
     """The expected information of (sigma^2, vech T) (module docstring).
 
@@ -103,15 +141,13 @@ def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
            + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
     pairs = [(k, l) for k in range(R) for l in range(k + 1)]
     n_par = 1 + len(pairs)
+    one, two = _trace_terms(R)
     info = np.zeros((n_par, n_par))
     info[0, 0] = w2 @ tWW
-    for a, (k, l) in enumerate(pairs, start=1):
-        info[0, a] = info[a, 0] = sum(w2 @ ZWZ[:, s_, r_] for r_, s_ in _nonzeros(k, l))
-        for b, (m, n) in enumerate(pairs[:a], start=1):
-            # tr(ZVZ E_a ZVZ E_b)
-            val = sum(w2 @ (ZVZ[:, q, r_] * ZVZ[:, s_, p_])
-                      for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
-            info[a, b] = info[b, a] = val
+    # tr(ZWZ E_a) and tr(ZVZ E_a ZVZ E_b), every term of every pair at once
+    _accumulate(info, one[0], w2 @ ZWZ.reshape(J, R * R)[:, one[1]])
+    _accumulate(info, two[0], w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
+                                    * ZVZ.reshape(J, R * R)[:, two[2]]))
     F = ev.beta.size
     if reml and F:
         Minv = ev.beta_cov
@@ -139,15 +175,13 @@ def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
         HM = (ZVA.reshape(J * R, F) @ Minv).reshape(J, R, F)
         SS = HM @ np.concatenate([AVZ, AWZ], axis=2)
         S, S2 = SS[:, :, :R], SS[:, :, R:]
-        T = np.empty((n_par, n_par))                              # tr(M^-1 triple(a, b))
+        T = np.zeros((n_par, n_par))                              # tr(M^-1 triple(a, b))
         T[0, 0] = np.sum(Minv * AWWA.T)
-        for a, (k, l) in enumerate(pairs, start=1):
-            # tr(M^-1 sum_j w A'WZ E_a Z'V^-1 A) = sum_j w tr(E_a S2_j)
-            T[a, 0] = T[0, a] = sum(w2 @ S2[:, q, p_] for p_, q in _nonzeros(k, l))
-            for b, (m, n) in enumerate(pairs[:a + 1], start=1):
-                # tr(M^-1 sum_j w A'V^-1 Z E_a Z'V^-1 Z E_b Z'V^-1 A) = sum w tr(E_a ZVZ E_b S)
-                T[a, b] = sum(w2 @ (ZVZ[:, q, r_] * S[:, s_, p_])
-                              for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
+        # tr(M^-1 sum_j w A'WZ E_a Z'V^-1 A) = sum_j w tr(E_a S2_j) and
+        # tr(M^-1 sum_j w A'V^-1 Z E_a Z'V^-1 Z E_b Z'V^-1 A) = sum_j w tr(E_a ZVZ_j E_b S_j)
+        _accumulate(T, one[0], w2 @ np.ascontiguousarray(S2).reshape(J, R * R)[:, one[1]])
+        _accumulate(T, two[0], w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
+                                     * np.ascontiguousarray(S).reshape(J, R * R)[:, two[2]]))
         MQ = Minv @ Q
         tr2 = MQ.reshape(n_par, F * F) @ np.swapaxes(MQ, 1, 2).reshape(n_par, F * F).T
         corr = -2 * T + tr2
