@@ -55,7 +55,7 @@ def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
     """
     work = est.working
     if work is None:
-        return _standard_errors(_information(est.evaluation, est.stats, est.reml), None)
+        return _standard_errors(_information_hlm(est.evaluation, est.stats, est.reml), None)
     info = _information(work.evaluation, work.stats, est.reml)
     return _standard_errors(info, work.basis.E_R)
 
@@ -190,5 +190,60 @@ def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
                 info[a, b] += corr[a, b]
                 if a != b:
                     info[b, a] += corr[a, b]
+    info *= 0.5
+    return info
+
+
+def _information_hlm(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
+    """The expected information of (sigma^2, vech T) (module docstring), computed as HLM
+    mode has always computed it (its printed SEs stay the same to the last bit); exact fits
+    use :func:`_information`, equal to rounding and faster."""
+    sigma2, K = ev.sigma2, ev.K
+    w2 = s.unit_weights
+    R = s.n_random
+    ZZ, AZ = s.ZZ, s.AZ
+    ZA = s.ZA
+    KZZ = K @ ZZ
+    ZVZ = ev.ZVZ
+    ZWZ = (ZZ - 2 * ZZ @ KZZ + ZZ @ KZZ @ KZZ) / sigma2**2        # Z'V^-1 Om^-1 V^-1 Z
+    tWW = (s.n - 2 * np.trace(KZZ, axis1=1, axis2=2)
+           + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    n_par = 1 + len(pairs)
+    info = np.zeros((n_par, n_par))
+    info[0, 0] = w2 @ tWW
+    for a, (k, l) in enumerate(pairs, start=1):
+        info[0, a] = info[a, 0] = sum(w2 @ ZWZ[:, s_, r_] for r_, s_ in _nonzeros(k, l))
+        for b, (m, n) in enumerate(pairs[:a], start=1):
+            # tr(ZVZ E_a ZVZ E_b)
+            val = sum(w2 @ (ZVZ[:, q, r_] * ZVZ[:, s_, p_])
+                      for p_, q in _nonzeros(k, l) for r_, s_ in _nonzeros(m, n))
+            info[a, b] = info[b, a] = val
+    if reml and ev.beta.size:
+        Minv = ev.beta_cov
+        AVZ = np.ascontiguousarray(np.swapaxes(ev.ZVA, 1, 2))
+        ZVA = ev.ZVA
+        KZA = K @ ZA
+        AWA = (s.AA - 2 * AZ @ KZA + np.swapaxes(KZA, 1, 2) @ ZZ @ KZA) / sigma2**2
+        AWZ = (AZ - 2 * AZ @ KZZ + AZ @ KZZ @ KZZ) / sigma2**2
+        AWWA = (s.AA - 3 * AZ @ KZA + 3 * AZ @ K @ ZZ @ KZA
+                - AZ @ K @ ZZ @ KZZ @ KZA) / sigma2**3
+        Q = [np.tensordot(w2, AWA, axes=1)]
+        Q += [_sandwich(w2, AVZ, pair, ZVA) for pair in pairs]
+
+        def triple(a: int, b: int) -> np.ndarray:
+            if a == 0 and b == 0:
+                return np.tensordot(w2, AWWA, axes=1)
+            if a == 0 or b == 0:
+                return _sandwich(w2, AWZ, pairs[max(a, b) - 1], ZVA)
+            return _sandwich(w2, AVZ, pairs[a - 1], ZVA, ZVZ, pairs[b - 1])
+
+        for a in range(n_par):
+            for b in range(a + 1):
+                corr = (-2 * np.sum(Minv * triple(a, b).T)
+                        + np.trace(Minv @ Q[a] @ Minv @ Q[b]))
+                info[a, b] += corr
+                if a != b:
+                    info[b, a] += corr
     info *= 0.5
     return info
