@@ -94,10 +94,21 @@ class Basis:
         return Evaluation(
             sigma2=ev.sigma2, tau=self.tau_to_original(ev.tau),
             beta=self.beta_to_original(ev.beta), beta_cov=0.5 * (beta_cov + beta_cov.T),
-            M=QiT @ ev.M @ Qi, K=self.E_R @ ev.K @ self.E_R.T, AVA=QiT @ ev.AVA @ Qi,
-            AVy=AVy @ Qi, ZVZ=EiT @ ev.ZVZ @ Ei, ZVA=EiT @ ev.ZVA @ Qi, ZVe=ev.ZVe @ Ei,
+            M=QiT @ ev.M @ Qi, K=_congruent(self.E_R, ev.K, self.E_R.T),
+            AVA=_congruent(QiT, ev.AVA, Qi), AVy=AVy @ Qi, ZVZ=_congruent(EiT, ev.ZVZ, Ei),
+            ZVA=_congruent(EiT, ev.ZVA, Qi), ZVe=ev.ZVe @ Ei,
             AVe=ev.AVe @ Qi, logdet_V=ev.logdet_V, quad=ev.quad, loglik_ml=ev.loglik_ml,
             loglik_reml=ev.loglik_reml + self.log_abs_det_Q)
+
+
+def _congruent(left: np.ndarray, X: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """left @ X_j @ right for every j of X (J, a, b), as two matrix products of the stacked
+    blocks (a batched product of small matrices costs far more)."""
+    J, a, b = X.shape
+    c, d = right.shape[1], left.shape[0]
+    XR = (X.reshape(J * a, b) @ right).reshape(J, a, c)
+    LXR = (np.swapaxes(XR, 1, 2).reshape(J * c, a) @ left.T).reshape(J, c, d)
+    return np.ascontiguousarray(np.swapaxes(LXR, 1, 2))
 
 
 def _free_index(K: np.ndarray) -> np.ndarray:
@@ -180,7 +191,7 @@ def working_basis(design: Design, mom: UnitMoments) -> Basis:
             E[p0, q] = -shift[q] / scale[q]
         E[q, q] = 1.0 / scale[q]
     r = design.random_columns
-    E_R = E[np.ix_(r, r)]
+    E_R = E[r][:, r]
 
     # A_w = A Q2 Q1: Q2 shifts the level-2 values (x_q W_f -> x_q (W_f - d_f) = col f -
     # d_f col(own intercept of q)), Q1 then the level-1 columns ((x_q - c_q)(W_f - d_f) =
@@ -205,7 +216,7 @@ def working_basis(design: Design, mom: UnitMoments) -> Basis:
     m = (mom.mean[:, :P] - shift[:P]) / scale[:P]
     C = mom.centred[:, :P, :P] / (scale[:P, None] * scale[None, :P])
     XXw = C + mom.weight[:, None, None] * (m[:, :, None] * m[:, None, :])
-    aa = np.einsum("j,jpf,jpq,jqf->f", uw, G, XXw, G) / total
+    aa = uw @ np.sum(G * (XXw @ G), axis=1) / total        # sum_j w_j diag(G_j' XXw_j G_j)
     a = np.sqrt(np.where(np.isfinite(aa) & (aa > 0), aa, 1.0))
     G = G / a
     Q = Q_shift / a[None, :]

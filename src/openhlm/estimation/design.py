@@ -19,7 +19,9 @@ the unweighted mean over the units that remain (verified against HLM, docs/stati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,6 +83,19 @@ class Design:
     def n_level1(self) -> int:
         return int(self.y.shape[0])
 
+    @cached_property
+    def unit_starts(self) -> np.ndarray | None:
+        """First row of every unit when the rows are grouped by unit in the order 0..J-1 with
+        every unit present (as :func:`build_design` makes them), else None."""
+        unit, J = self.unit, self.n_level2
+        if unit.size == 0 or unit[0] != 0 or unit[-1] != J - 1:
+            return None
+        steps = np.diff(unit)
+        if np.any((steps != 0) & (steps != 1)):
+            return None
+        starts = np.concatenate([[0], np.flatnonzero(steps) + 1])
+        return starts if starts.size == J else None
+
     @property
     def n_level2(self) -> int:
         return int(self.n_per_unit.shape[0])
@@ -109,7 +124,13 @@ class Design:
         J, P = self.n_level2, self.X.shape[1]
         G = np.zeros((J, P, self.n_gammas))
         G[:, self.gamma_column, np.arange(self.n_gammas)] = self.W
-        return G @ self.constraint_matrix
+        return G if self.unconstrained else G @ self.constraint_matrix
+
+    @cached_property
+    def unconstrained(self) -> bool:
+        """No equality constraints: K is the identity (gamma = beta)."""
+        K = self.constraint_matrix
+        return K.shape[0] == K.shape[1] and bool(np.array_equal(K, np.eye(K.shape[0])))
 
     def A(self) -> np.ndarray:
         """The fixed-effects design A (N x F'), materialised (for residuals and tests only)."""
@@ -131,9 +152,8 @@ def _centre_level1(values: np.ndarray, centering: Centering, unit: np.ndarray, J
     return values - (sums / counts)[unit], None
 
 
-def _level2_column(level2: pd.DataFrame, predictor: Predictor,
+def _level2_column(values: np.ndarray, predictor: Predictor,
                    means: dict[str, float]) -> np.ndarray:
-    values = level2[predictor.name].to_numpy(dtype=float)
     if predictor.centering is Centering.GRAND:
         mean = float(values.mean())
         means[f"level2:{predictor.name}"] = mean
@@ -166,27 +186,46 @@ def _constraint_matrix(spec: ModelSpec) -> np.ndarray:
     return K
 
 
-def _refuse_infinite(values: np.ndarray, names: list[str], units: np.ndarray, level: str) -> None:
-    """An infinite value cannot be estimated with: name the variable and the units."""
+def _refuse_infinite(values: np.ndarray, names: list[str], units: Callable[[], np.ndarray],
+                     level: str) -> None:
+    """An infinite value cannot be estimated with: name the variable and the units.
+
+    ``units`` gives the unit ID of every row of ``values`` (called only to name them)."""
     bad = np.isinf(values)
     if not bad.any():
         return
     k = int(np.flatnonzero(bad.any(axis=0))[0])
-    where = list(dict.fromkeys(str(u) for u in units[bad[:, k]]))
+    where = list(dict.fromkeys(str(u) for u in units()[bad[:, k]]))
     raise DataError(
         f"{level} variable '{names[k]}' has infinite values in unit(s) "
         f"{', '.join(where[:10])}{' ...' if len(where) > 10 else ''}; recode them as missing or "
         "fix the data")
 
 
-def _column(frame: pd.DataFrame, name: str, level: str) -> np.ndarray:
-    if name not in frame.columns:
-        lower = {c.lower(): c for c in frame.columns}
-        if name.lower() not in lower:
-            raise SpecError(f"variable '{name}' is not a {level} variable of the MDM "
-                            f"(available: {', '.join(map(str, frame.columns))})")
-        name = lower[name.lower()]
-    return frame[name].to_numpy(dtype=float)
+class _Columns:
+    """The float64 columns of a DataFrame by name (exact, else case-insensitive), as numpy
+    views: no pandas indexing in the design build (an MDM's frames are one read-only float64
+    block, so ``to_numpy`` is a view)."""
+
+    def __init__(self, frame: pd.DataFrame, level: str) -> None:
+        self.frame, self.level = frame, level
+        self.values = frame.to_numpy(dtype=float)
+        self.names = [str(c) for c in frame.columns]
+        self.position = {c: k for k, c in enumerate(self.names)}
+
+    def index(self, name: str) -> int:
+        k = self.position.get(name)
+        if k is None:
+            lower = {c.lower(): i for i, c in enumerate(self.names)}
+            if name.lower() not in lower:
+                raise SpecError(f"variable '{name}' is not a {self.level} variable of the MDM "
+                                f"(available: {', '.join(map(str, self.frame.columns))})")
+            k = lower[name.lower()]
+        return k
+
+    def column(self, name: str, rows: np.ndarray | None) -> np.ndarray:
+        values = self.values[:, self.index(name)]
+        return values if rows is None else values[rows]
 
 
 def build_design(spec: ModelSpec, mdm: MDM, *, weights: Weights | None = None,
@@ -217,47 +256,56 @@ def build_design(spec: ModelSpec, mdm: MDM, *, weights: Weights | None = None,
         raise SpecError("give the weights either as weights=Weights(...) or as arrays, not both")
     level1 = mdm.level1
     level2 = mdm.level2
+    cols1, cols2 = _Columns(level1, "level-1"), _Columns(level2, "level-2")
     unit_all = np.asarray(mdm.unit_index, dtype=np.int64)
+    all_ids = np.asarray(mdm.unit_ids)
 
     l1_names = [spec.outcome, *spec.level1_variables(), *spec.variance_predictors]
     if isinstance(row_weights, str):
         l1_names.append(row_weights)
-    l1_names = [n for n in dict.fromkeys(l1_names) if n in level1.columns]
-    used = level1[l1_names].to_numpy(dtype=float)
-    _refuse_infinite(used, l1_names, np.asarray(mdm.unit_ids)[unit_all], "level-1")
-    l2_names = [n for n in spec.level2_variables() if n in level2.columns]
-    _refuse_infinite(level2[l2_names].to_numpy(dtype=float), l2_names,
-                     np.asarray(mdm.unit_ids), "level-2")
+    l1_names = [n for n in dict.fromkeys(l1_names) if n in cols1.position]
+    used = cols1.values[:, [cols1.position[n] for n in l1_names]]
+    _refuse_infinite(used, l1_names, lambda: all_ids[unit_all], "level-1")
+    l2_names = [n for n in spec.level2_variables() if n in cols2.position]
+    _refuse_infinite(cols2.values[:, [cols2.position[n] for n in l2_names]], l2_names,
+                     lambda: all_ids, "level-2")
     keep = ~np.isnan(used).any(axis=1)
     if isinstance(row_weights, np.ndarray):
         keep &= ~np.isnan(row_weights)
     if precision_weights is not None:
         keep &= ~np.isnan(np.asarray(precision_weights, dtype=float))
     deleted = int((~keep).sum())
+    rows = None if deleted == 0 else keep     # None: every row is kept (no copies)
 
-    unit_kept = unit_all[keep]
-    present = np.unique(unit_kept)
-    J_all = len(mdm.unit_ids)
-    dropped = tuple(str(u) for u in np.asarray(mdm.unit_ids)[np.setdiff1d(np.arange(J_all), present)])
+    unit_kept = unit_all if rows is None else unit_all[rows]
+    J_all = len(all_ids)
+    alive = np.bincount(unit_kept, minlength=J_all) > 0
+    present = np.flatnonzero(alive)
+    dropped = tuple(str(u) for u in all_ids[~alive])
     if present.size == 0:
         raise EstimationError("no level-1 rows are left after deleting rows with missing values "
                               f"in {', '.join(l1_names)}")
-    remap = np.full(J_all, -1, dtype=np.int64)
-    remap[present] = np.arange(present.size)
-    unit = remap[unit_kept]
     J = int(present.size)
-    l1 = level1.loc[keep].reset_index(drop=True)
-    l2 = level2.iloc[present].reset_index(drop=True)
-    unit_ids = np.asarray(mdm.unit_ids)[present]
+    if J == J_all:
+        unit = unit_kept.copy() if rows is None else unit_kept
+        units = None                           # None: every unit is kept
+    else:
+        remap = np.full(J_all, -1, dtype=np.int64)
+        remap[present] = np.arange(J)
+        unit = remap[unit_kept]
+        units = present
+    l1 = level1 if rows is None else level1.loc[keep].reset_index(drop=True)
+    l2 = level2 if units is None else level2.iloc[present].reset_index(drop=True)
+    unit_ids = all_ids.copy() if units is None else all_ids[present]
 
     means: dict[str, float] = {}
-    y = _column(l1, spec.outcome, "level-1")
+    y = cols1.column(spec.outcome, rows)
     columns = []
     for coef in spec.coefficients:
         if coef.predictor is None:
             columns.append(np.ones(len(y)))
             continue
-        raw = _column(l1, coef.predictor.name, "level-1")
+        raw = cols1.column(coef.predictor.name, rows)
         centred, mean = _centre_level1(raw, coef.predictor.centering, unit, J, None)
         if mean is not None:
             means[f"level1:{coef.predictor.name}"] = mean
@@ -271,18 +319,18 @@ def build_design(spec: ModelSpec, mdm: MDM, *, weights: Weights | None = None,
             w_cols.append(np.ones(J))
             gamma_column.append(p)
         for pred in eq.predictors:
-            w_cols.append(_level2_column(l2, pred, means))
+            w_cols.append(_level2_column(cols2.column(pred.name, units), pred, means))
             gamma_column.append(p)
     W = np.column_stack(w_cols) if w_cols else np.empty((J, 0))
     random_columns = np.array([p for p, c in enumerate(spec.coefficients) if c.equation.random],
                               dtype=np.int64)
     rw = None
     if row_weights is not None:
-        rw = (_column(l1, row_weights, "level-1") if isinstance(row_weights, str)
+        rw = (cols1.column(row_weights, rows) if isinstance(row_weights, str)
               else np.asarray(row_weights, dtype=float)[keep])
     uw = None
     if unit_weights is not None:
-        uw = (_column(l2, unit_weights, "level-2") if isinstance(unit_weights, str)
+        uw = (cols2.column(unit_weights, units) if isinstance(unit_weights, str)
               else np.asarray(unit_weights, dtype=float)[present])
     pw = None if precision_weights is None else np.asarray(precision_weights, dtype=float)[keep]
     weighting = None

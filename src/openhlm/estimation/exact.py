@@ -20,7 +20,13 @@ import numpy as np
 
 from openhlm.estimation.basis import Basis, working_basis
 from openhlm.estimation.em import StartingValues, starting_values
-from openhlm.estimation.likelihood import Evaluation, evaluate, lower_to_theta, theta_to_lower
+from openhlm.estimation.likelihood import (
+    LOG_2PI,
+    Evaluation,
+    evaluate,
+    lower_to_theta,
+    theta_to_lower,
+)
 from openhlm.estimation.objective import ProfiledDeviance
 from openhlm.estimation.optimise import minimise
 from openhlm.estimation.sufficient import UnitStats
@@ -77,6 +83,90 @@ def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None =
                          converged=res.converged, message=res.message, boundary=zero)
 
 
+def _batched_K(ZZ: np.ndarray, sigma2: float, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K_j = (sigma^2 I + T Z'Z_j)^-1 T, log|sigma^2 I + T Z'Z_j|) for every unit; closed
+    forms for R <= 2."""
+    J, R = ZZ.shape[0], ZZ.shape[1]
+    if R == 1:
+        b = sigma2 + tau[0, 0] * ZZ[:, 0, 0]
+        return (tau[0, 0] / b)[:, None, None], np.log(b)
+    if R == 2:
+        t00, t01, t10, t11 = tau[0, 0], tau[0, 1], tau[1, 0], tau[1, 1]
+        z00, z01, z10, z11 = ZZ[:, 0, 0], ZZ[:, 0, 1], ZZ[:, 1, 0], ZZ[:, 1, 1]
+        b00 = sigma2 + t00 * z00 + t01 * z10
+        b01 = t00 * z01 + t01 * z11
+        b10 = t10 * z00 + t11 * z10
+        b11 = sigma2 + t10 * z01 + t11 * z11
+        det = b00 * b11 - b01 * b10
+        K = np.empty((J, 2, 2))
+        K[:, 0, 0] = (b11 * t00 - b01 * t10) / det
+        K[:, 0, 1] = (b11 * t01 - b01 * t11) / det
+        K[:, 1, 0] = (b00 * t10 - b10 * t00) / det
+        K[:, 1, 1] = (b00 * t11 - b10 * t01) / det
+        return K, np.log(det)
+    B = sigma2 * np.eye(R) + tau @ ZZ
+    return np.linalg.solve(B, np.broadcast_to(tau, B.shape)), np.linalg.slogdet(B)[1]
+
+
+def evaluate_stacked(stats: UnitStats, sigma2: float, tau: np.ndarray) -> Evaluation:
+    """:func:`openhlm.estimation.likelihood.evaluate` (the same fields, equal to rounding)
+    with the per-unit products written as sums over the R random effects of products of
+    (J, .) arrays, and closed-form 1 x 1 / 2 x 2 solves: the exact engine's final
+    evaluation for R <= 2 (``evaluate`` itself otherwise, and in HLM mode, bit for bit)."""
+    R = stats.n_random
+    if R > 2 or stats.AZ.shape[0] == 0:     # no gain over the batched products
+        return evaluate(stats, sigma2, tau)
+    tau = np.asarray(tau, dtype=float).reshape(R, R)
+    ZZ, AZ, ZA, Zy = stats.ZZ, stats.AZ, stats.ZA, stats.Zy
+    J, F = AZ.shape[0], AZ.shape[1]
+    K, logdet_B = _batched_K(ZZ, sigma2, tau)
+    # K Z'A, K Z'y, Z'Z K: sums over the R columns of K
+    KZA = K[:, :, 0, None] * ZA[:, None, 0, :]
+    KZy = K[:, :, 0] * Zy[:, 0, None]
+    ZZK = ZZ[:, :, 0, None] * K[:, None, 0, :]
+    for r in range(1, R):
+        KZA += K[:, :, r, None] * ZA[:, None, r, :]
+        KZy += K[:, :, r] * Zy[:, r, None]
+        ZZK += ZZ[:, :, r, None] * K[:, None, r, :]
+    AZKZA = AZ[:, :, 0, None] * KZA[:, None, 0, :]
+    AZKZy = AZ[:, :, 0] * KZy[:, 0, None]
+    ZZKZZ = ZZK[:, :, 0, None] * ZZ[:, None, 0, :]
+    ZZKZA = ZZK[:, :, 0, None] * ZA[:, None, 0, :]
+    ZZKZy = ZZK[:, :, 0] * Zy[:, 0, None]
+    for r in range(1, R):
+        AZKZA += AZ[:, :, r, None] * KZA[:, None, r, :]
+        AZKZy += AZ[:, :, r] * KZy[:, r, None]
+        ZZKZZ += ZZK[:, :, r, None] * ZZ[:, None, r, :]
+        ZZKZA += ZZK[:, :, r, None] * ZA[:, None, r, :]
+        ZZKZy += ZZK[:, :, r] * Zy[:, r, None]
+    AVA = (stats.AA - AZKZA) / sigma2
+    AVy = (stats.Ay - AZKZy) / sigma2
+    ZVZ = (ZZ - ZZKZZ) / sigma2
+    ZVA = (ZA - ZZKZA) / sigma2
+    ZVy = (Zy - ZZKZy) / sigma2
+    yVy = (stats.yy - np.einsum("jr,jr->j", Zy, KZy)) / sigma2
+    w2 = stats.unit_weights
+    M = (w2 @ AVA.reshape(J, F * F)).reshape(F, F)
+    b = w2 @ AVy
+    if F:
+        beta = np.linalg.solve(M, b)
+        beta_cov = np.linalg.inv(M)
+        beta_cov = 0.5 * (beta_cov + beta_cov.T)
+        sign, logdet_M = np.linalg.slogdet(M)
+    else:
+        beta, beta_cov, logdet_M, sign = np.zeros(0), np.zeros((0, 0)), 0.0, 1.0
+    AVAb = AVA.reshape(J * F, F) @ beta if F else np.zeros(J * F)
+    AVe = AVy - AVAb.reshape(J, F)
+    ZVe = ZVy - (ZVA.reshape(J * R, F) @ beta).reshape(J, R) if F else ZVy.copy()
+    quad = yVy - 2.0 * AVy @ beta + AVAb.reshape(J, F) @ beta
+    logdet_V = (stats.n - R) * np.log(sigma2) - stats.sum_log_w + logdet_B
+    minus2_ml = float(w2 @ (stats.n * LOG_2PI + logdet_V + quad))
+    minus2_reml = minus2_ml - F * LOG_2PI + (logdet_M if sign > 0 else np.inf)
+    return Evaluation(sigma2=float(sigma2), tau=tau, beta=beta, beta_cov=beta_cov, M=M, K=K,
+                      AVA=AVA, AVy=AVy, ZVZ=ZVZ, ZVA=ZVA, ZVe=ZVe, AVe=AVe, logdet_V=logdet_V,
+                      quad=quad, loglik_ml=-0.5 * minus2_ml, loglik_reml=-0.5 * minus2_reml)
+
+
 @dataclass(frozen=True)
 class ExactFit:
     """An exact homogeneous fit: the solution, the original-basis evaluation and the start."""
@@ -108,9 +198,9 @@ def fit_exact_homogeneous(wstats: UnitStats, basis: Basis, random_columns: np.nd
     sv, start = working_start(basis, wstats, random_columns)
     sol = minimise_profiled(wstats, reml, tau0=sv.tau, sigma2_0=sv.sigma2, tolerance=tolerance,
                             max_iterations=max_iterations)
-    ev_w = evaluate(wstats, sol.sigma2, sol.tau)
+    ev_w = evaluate_stacked(wstats, sol.sigma2, sol.tau)
     return ExactFit(solution=sol, evaluation=basis.evaluation_to_original(ev_w), start=start,
                     basis=basis, working_stats=wstats, working_evaluation=ev_w)
 
 
-__all__ += ["ExactFit", "working_basis", "working_start"]
+__all__ += ["ExactFit", "evaluate_stacked", "working_basis", "working_start"]

@@ -14,7 +14,12 @@ from openhlm.estimation.em import run_em, starting_values
 from openhlm.estimation.estimates import Estimates, WorkingFit
 from openhlm.estimation.exact import fit_exact_homogeneous, working_basis
 from openhlm.estimation.heterogeneous import estimate_heterogeneous, refuse_reml, variance_design
-from openhlm.estimation.identification import check_design, check_fixed_effects, within_unit
+from openhlm.estimation.identification import (
+    WithinUnit,
+    check_design,
+    check_fixed_effects,
+    within_unit,
+)
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, stable_unit_stats, unit_stats
 from openhlm.spec.defaults import (
@@ -27,7 +32,7 @@ from openhlm.spec.defaults import (
 __all__ = ["check_identified", "check_max_iterations", "estimate", "estimates_at"]
 
 
-def check_identified(design: Design, stats: UnitStats | None = None) -> None:
+def check_identified(design: Design, stats: UnitStats | None = None) -> WithinUnit | None:
     """Refuse a design that cannot be estimated, naming the cause (one-line errors).
 
     The variance components (:func:`openhlm.estimation.identification.check_design`: a
@@ -35,7 +40,8 @@ def check_identified(design: Design, stats: UnitStats | None = None) -> None:
     slope constant within every unit, an outcome constant within every unit) and the fixed
     effects (:func:`~openhlm.estimation.identification.check_fixed_effects`: constant, zero or
     collinear columns, decided scale-free from centred columns).  ``stats`` is not needed
-    (kept for callers that pass it).
+    (kept for callers that pass it).  Returns the pass over the rows the checks made
+    (:func:`openhlm.estimation.identification.within_unit`), which also gives the moments.
     """
     if design.n_random == 0:
         raise EstimationError("the model has no random coefficient: add U0 (or another Uq) to a "
@@ -43,6 +49,7 @@ def check_identified(design: Design, stats: UnitStats | None = None) -> None:
     ws = within_unit(design)   # one stable pass over the rows, shared by both checks
     check_design(design, ws)
     check_fixed_effects(design, _free_labels(design), ws)
+    return ws
 
 
 def check_max_iterations(max_iterations: int | None) -> None:
@@ -82,12 +89,12 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
         raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")
     check_max_iterations(max_iterations)
     check_tolerance(tolerance)
-    check_identified(design)
+    ws = check_identified(design)
     if design.spec.variance_predictors:   # heterogeneous sigma^2 (docs/statistics.md 10)
         return _estimate_heterogeneous(design, method, mode, max_iterations, tolerance)
     reml = method == "reml"
     if mode == "exact":
-        return _estimate_exact(design, reml, max_iterations, tolerance)
+        return _estimate_exact(design, reml, max_iterations, tolerance, ws)
     stats = unit_stats(design)
     start = starting_values(stats, stats.XX, stats.Xy, stats.yy, design.G(),
                             design.random_columns)
@@ -111,13 +118,16 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
 
 
 def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,
-                    tolerance: float | None) -> Estimates:
+                    tolerance: float | None, ws: WithinUnit | None = None) -> Estimates:
     """Exact mode (docs/engine.md): working basis, bounded Newton, back to the original basis.
 
     ``max_iterations`` counts Newton iterations (default 1000); ``tolerance`` is the Newton
     decrement, in deviance units, below which the optimum is declared reached (1e-10).
     """
-    stats, mom = stable_unit_stats(design)
+    moments = None
+    if ws is not None and design.row_weights is None and design.precision_weights is None:
+        moments = ws.moments(design.n_per_unit)   # the checks' pass over the rows
+    stats, mom = stable_unit_stats(design, moments=moments)
     basis = working_basis(design, mom)
     wstats = basis.stats(mom, design.random_columns, stats.unit_weights)
     max_it, tol = _limits("exact", max_iterations, tolerance)

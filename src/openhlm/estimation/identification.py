@@ -30,6 +30,7 @@ import numpy as np
 
 from openhlm.errors import DataError, EstimationError
 from openhlm.estimation.design import Design
+from openhlm.estimation.statistics import UnitMoments
 
 __all__ = [
     "CONSTANT_TOLERANCE",
@@ -64,6 +65,14 @@ class WithinUnit:
     means: np.ndarray
     scale: np.ndarray
     gram: np.ndarray
+
+    def moments(self, n: np.ndarray) -> UnitMoments:
+        """The unweighted per-unit moments of [X, y] (:mod:`openhlm.estimation.statistics`)
+        from this pass: counts ``n``, the unit means and the centred cross-products (the same
+        two-pass quantities, from values centred after subtracting each unit's first value)."""
+        W = np.asarray(n, dtype=float)
+        return UnitMoments(weight=W, mean=self.means, centred=self.gram, n=W,
+                           sum_log_w=np.zeros(W.shape[0]))
 
 
 def _unit_sums(rows: np.ndarray, unit: np.ndarray, J: int, starts: np.ndarray | None
@@ -104,6 +113,24 @@ def _unit_means(rows: np.ndarray, unit: np.ndarray, J: int,
     return shifted, (first + means).T
 
 
+def _centre_rows(rows: np.ndarray, unit: np.ndarray, J: int, starts: np.ndarray | None
+                 ) -> np.ndarray:
+    """:func:`_unit_means` in place: ``rows`` (k, N) become their per-unit centred values;
+    returns the unit means (J, k)."""
+    if starts is not None:
+        counts = np.diff(np.append(starts, unit.shape[0]))
+        first = rows[:, starts]
+        spread = lambda a: np.repeat(a, counts, axis=1)   # noqa: E731
+    else:
+        counts = np.bincount(unit, minlength=J)
+        first = rows[:, _first_rows(unit, J)]
+        spread = lambda a: a[:, unit]                      # noqa: E731
+    rows -= spread(first)
+    means = _unit_sums(rows, unit, J, starts).T / np.maximum(counts, 1)   # (k, J)
+    rows -= spread(means)
+    return (first + means).T
+
+
 def within_unit_deviations(values: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
     """Per-unit centred values of the columns of ``values`` (N,) or (N, k), numerically stable.
 
@@ -136,16 +163,40 @@ def _gram(rows: np.ndarray, unit: np.ndarray, J: int, starts: np.ndarray | None
 
 
 def within_unit(design: Design) -> WithinUnit:
-    """The :class:`WithinUnit` pass of ``design`` (shared by every check)."""
+    """The :class:`WithinUnit` pass of ``design`` (shared by every check).
+
+    The level-1 intercepts (columns of ones by construction) are constant: their centred
+    values are zeros and their means ones, without a pass over the rows."""
     J = design.n_level2
-    rows = np.vstack([design.X.T, design.y[None, :]])
-    starts = _blocks(design.unit, J)
-    centred, means = _unit_means(rows, design.unit, J, starts)
-    scale = _scale(rows)
-    for r, tol in zip(centred, CONSTANT_TOLERANCE * scale):
-        r[np.abs(r) <= tol] = 0.0
-    return WithinUnit(centred=centred, means=means, scale=scale,
-                      gram=_gram(centred, design.unit, J, starts))
+    X, y, unit = design.X, design.y, design.unit
+    P = X.shape[1]
+    N = y.shape[0]
+    ones = {p for p, c in enumerate(design.spec.coefficients) if c.predictor is None}
+    vary = [p for p in range(P) if p not in ones] + [P]
+    k = len(vary)
+    centred = np.zeros((P + 1, N)) if k < P + 1 else np.empty((P + 1, N))
+    contiguous = vary == list(range(vary[0], P + 1))
+    rows = centred[vary[0]:] if contiguous else np.empty((k, N))
+    for i, p in enumerate(vary):
+        rows[i] = X[:, p] if p < P else y
+    starts = design.unit_starts
+    scale_v = _scale(rows)
+    means_v = _centre_rows(rows, unit, J, starts)
+    for r, tol in zip(rows, CONSTANT_TOLERANCE * scale_v):
+        np.copyto(r, 0.0, where=np.abs(r) <= tol)
+    if not contiguous:
+        centred[vary] = rows
+    gram_v = _gram(rows, unit, J, starts)
+    if k == P + 1:
+        return WithinUnit(centred=centred, means=means_v, scale=scale_v, gram=gram_v)
+    means = np.ones((J, P + 1))
+    means[:, vary] = means_v
+    scale = np.ones(P + 1)
+    scale[vary] = scale_v
+    gram = np.zeros((J, P + 1, P + 1))
+    idx = np.array(vary)
+    gram[:, idx[:, None], idx[None, :]] = gram_v
+    return WithinUnit(centred=centred, means=means, scale=scale, gram=gram)
 
 
 def _random_parts(design: Design) -> tuple[bool, np.ndarray, list[str]]:
@@ -174,7 +225,7 @@ def _unit_ranks_and_fit(design: Design, ws: WithinUnit) -> tuple[np.ndarray, np.
         M = ws.gram[:, idx][:, :, idx]
     else:
         rows = np.vstack([design.X[:, slopes].T, design.y[None, :]])
-        M = _gram(rows, design.unit, J, _blocks(design.unit, J))
+        M = _gram(rows, design.unit, J, design.unit_starts)
     k = slopes.size
     d_all = np.sqrt(np.clip(np.diagonal(M, axis1=1, axis2=2), 0.0, None))
     d, dy = d_all[:, :k], d_all[:, k]
@@ -262,7 +313,8 @@ def check_design(design: Design, ws: WithinUnit | None = None) -> None:
             "aggregate?) or model unit means with a single-level regression")
 
 
-def _centred_level2(design: Design) -> tuple[np.ndarray, np.ndarray]:
+def _centred_level2(design: Design, means: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(G, level-1 shifts): ``design.G()`` with every level-2 predictor centred in equations
     that have an intercept, and the means to subtract from level-1 predictors.
 
@@ -306,10 +358,11 @@ def _centred_level2(design: Design) -> tuple[np.ndarray, np.ndarray]:
             mine = W[:, column == p]
             if all(any(np.array_equal(w, b) for b in base.T) for w in mine.T):
                 # the grand mean from the unit sums (exact enough: it only has to remove
-                # the bulk of the offset)
-                shifts[p] = float(np.bincount(design.unit, weights=X[:, p], minlength=J).sum()
-                                  / n.sum())
-    return G @ design.constraint_matrix, shifts
+                # the bulk of the offset); ``means``: the unit means of X, if known
+                total = (float(n @ means[:, p]) if means is not None else
+                         float(np.bincount(design.unit, weights=X[:, p], minlength=J).sum()))
+                shifts[p] = total / n.sum()
+    return (G if design.unconstrained else G @ design.constraint_matrix), shifts
 
 
 def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
@@ -324,12 +377,13 @@ def fixed_effects_gram(design: Design, ws: WithinUnit | None = None
     ws = within_unit(design) if ws is None else ws
     X = design.X
     P = X.shape[1]
-    G, shifts = _centred_level2(design)
+    G, shifts = _centred_level2(design, ws.means)
     n = design.n_per_unit.astype(float)
     xbar = ws.means[:, :P] - shifts
     S = ws.gram[:, :P, :P]
-    within = np.einsum("jpf,jpq,jqg->fg", G, S, G, optimize=True)
-    a = np.einsum("jp,jpf->jf", xbar, G)
+    J, F = G.shape[0], G.shape[2]
+    within = G.reshape(J * P, F).T @ (S @ G).reshape(J * P, F)    # sum_j G_j' S_j G_j
+    a = (xbar[:, None, :] @ G)[:, 0, :]                             # G_j' xbar_j
     mean = n @ a / n.sum()
     dev = a - mean
     between = (dev * n[:, None]).T @ dev

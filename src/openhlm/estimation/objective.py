@@ -104,6 +104,15 @@ def _units(R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return E, rows, cols
 
 
+@cache
+def _pairs(R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D_ab != 0, i.e. equal columns; row of a; row of b) for every pair of theta's
+    coordinates."""
+    rows, cols = lower_order(R)
+    ia, ib = np.meshgrid(rows, rows, indexing="ij")
+    return cols[:, None] == cols[None, :], ia, ib
+
+
 def _directions(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """D_a = E_a L' + L E_a' (k, R, R) and the (row, column) of every theta coordinate."""
     E, rows, cols = _units(L.shape[0])
@@ -123,12 +132,43 @@ class ProfiledDeviance(Objective):
         self.boundary_candidates = np.flatnonzero(rows == cols)
         self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
         self.evaluations = 0
-        ia, ib = np.meshgrid(rows, rows, indexing="ij")
-        self._pairs = (cols[:, None] == cols[None, :], ia, ib)   # D_ab != 0: equal columns
+        self._pairs = _pairs(R)
+        same, ia, ib = self._pairs
+        self._dab = (ia * R + ib, np.where(same, 2.0, 0.0))   # tr(S D_ab) = S.flat[idx] * fac
+        self._small = R <= 2 and stats.AZ.shape[0] > 0
+        if self._small:
+            self._prepare_small()
+
+    def _prepare_small(self) -> None:
+        """Component-major layout of the per-unit statistics for R <= 2 (:meth:`_evaluate_small`).
+
+        ``_Zc[r, j]`` is row r of [Z'Z_j | Z'A_j | Z'y_j] (R + F + 1 values), ``_Zw`` the same
+        weighted by w_j as one (R + F + 1, R J) matrix, ``_Caug`` [[sum A'A, sum A'y],
+        [sum y'A, sum y'y]].
+        """
+        s = self.stats
+        R = s.n_random
+        J, F = s.AZ.shape[0], s.AZ.shape[1]
+        C = R + F + 1
+        Zc = np.empty((R, J, C))
+        Zc[:, :, :R] = np.swapaxes(s.ZZ, 0, 1)
+        Zc[:, :, R:R + F] = np.swapaxes(s.ZA, 0, 1)
+        Zc[:, :, R + F] = s.Zy.T
+        w = s.unit_weights
+        self._Zc = Zc
+        self._Zw = np.ascontiguousarray((Zc * w[None, :, None]).reshape(R * J, C).T)
+        Caug = np.empty((F + 1, F + 1))
+        Caug[:F, :F] = s.sum_AA
+        Caug[:F, F] = Caug[F, :F] = s.sum_Ay
+        Caug[F, F] = s.sum_yy
+        self._Caug = Caug
+        self._wrep = np.tile(w, R * R)
 
     def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
         """Deviance (order 0), with the gradient (1) and the analytic Hessian (2)."""
         self.evaluations += 1
+        if self._small:
+            return self._evaluate_small(x, order)
         s = self.stats
         R = s.n_random
         L = theta_to_lower(x, R)
@@ -225,6 +265,135 @@ class ProfiledDeviance(Objective):
             Ma = np.einsum("ars,rfsg->afg", D, HH)
             MiMa = Minv[None] @ Ma
             hess += T1 + T1.T - d_ab(HMH) - np.einsum("afg,bgf->ab", MiMa, MiMa)
+        hess = 0.5 * (hess + hess.T)
+        return Point(x=x, value=float(value), gradient=grad, hessian=hess, extra=extra)
+
+    def _evaluate_small(self, x: np.ndarray, order: int) -> Point:
+        """:meth:`evaluate` for one or two random effects: the same quantities with every
+        per-unit R x R product written out on (J,) vectors (numpy's stacked products of tiny
+        matrices cost far more than the arithmetic), M, A'V1^-1 y and y'V1^-1 y from one
+        product of the stacked statistics and one Cholesky factor of the augmented
+        [[M, b], [b', y'V1^-1 y]] (which gives log|M|, z = chol(M)^-1 b and r^2 at once)."""
+        s = self.stats
+        R = s.n_random
+        J, F = s.AZ.shape[0], s.AZ.shape[1]
+        w = s.unit_weights
+        L = theta_to_lower(x, R)
+        Tr = L @ L.T
+        Zc = self._Zc
+        C = Zc.shape[2]
+        KZ = np.empty((R, J, C))
+        if R == 1:
+            det = 1.0 + Tr[0, 0] * Zc[0, :, 0]                 # B = I + Tr Z'Z
+            if not det.min() > 0:
+                return Point(x=x, value=np.inf)
+            k00 = Tr[0, 0] / det                                # K = B^-1 Tr
+            np.multiply(k00[:, None], Zc[0], out=KZ[0])
+        else:
+            t00, t01, t11 = Tr[0, 0], Tr[0, 1], Tr[1, 1]
+            z00, z01, z10, z11 = Zc[0, :, 0], Zc[0, :, 1], Zc[1, :, 0], Zc[1, :, 1]
+            b00 = 1.0 + t00 * z00 + t01 * z10
+            b01 = t00 * z01 + t01 * z11
+            b10 = t01 * z00 + t11 * z10
+            b11 = 1.0 + t01 * z01 + t11 * z11
+            det = b00 * b11 - b01 * b10
+            if not det.min() > 0:
+                return Point(x=x, value=np.inf)
+            k00 = (b11 * t00 - b01 * t01) / det
+            k01 = (b11 * t01 - b01 * t11) / det
+            k11 = (b00 * t11 - b10 * t01) / det
+            np.multiply(k00[:, None], Zc[0], out=KZ[0])
+            KZ[0] += k01[:, None] * Zc[1]
+            np.multiply(k01[:, None], Zc[0], out=KZ[1])
+            KZ[1] += k11[:, None] * Zc[1]
+        N = self._Zw @ KZ.reshape(R * J, C)                     # sum_j w Zc_j' K_j Zc_j
+        try:
+            chol = np.linalg.cholesky(self._Caug - N[R:, R:])
+        except np.linalg.LinAlgError:
+            return Point(x=x, value=np.inf)
+        r2 = float(chol[F, F]) ** 2
+        if not (r2 > 0) or not np.isfinite(r2):
+            return Point(x=x, value=np.inf)
+        logdet_M = 0.0
+        beta = np.zeros(F)
+        Li = np.zeros((0, 0))
+        if F:
+            Li = np.linalg.inv(chol[:F, :F])                    # M^-1 = Li' Li
+            beta = Li.T @ chol[F, :F]
+            logdet_M = 2.0 * float(np.log(np.diagonal(chol)[:F]).sum())
+        dof = s.n_total - F if self.reml else s.n_total
+        sigma2 = r2 / dof
+        value = (float(w @ np.log(det)) - s.sum_weighted_log_w
+                 + dof * (1.0 + np.log(2.0 * np.pi * sigma2)))
+        if self.reml:
+            value += logdet_M
+        extra = {"sigma2": sigma2, "beta": beta}
+        if order == 0:
+            return Point(x=x, value=float(value), extra=extra)
+        # P_j = Z'Z - Z'Z K Z'Z, H_j = Z'A - Z'Z K Z'A, Z'y - Z'Z K Z'y: Zc - Z'Z K Zc
+        if R == 1:
+            PH = Zc - Zc[0, :, 0][None, :, None] * KZ
+        else:
+            PH = np.empty((R, J, C))
+            np.multiply(z00[:, None], KZ[0], out=PH[0])
+            PH[0] += z01[:, None] * KZ[1]
+            np.multiply(z10[:, None], KZ[0], out=PH[1])
+            PH[1] += z11[:, None] * KZ[1]
+            np.subtract(Zc, PH, out=PH)
+        P = PH[:, :, :R]                                        # [r, j, s] = (P_j)_rs
+        g = PH[:, :, R:] @ np.append(-beta, 1.0)                # [r, j] = (g_j)_r = h_y - H beta
+        D, _, _ = _directions(L)
+        k = D.shape[0]
+        Psum = s.sum_ZZ - N[:R, :R]                             # sum_j w P_j
+        ggs = (g * w) @ g.T
+        # with M^-1 = Li' Li, every M^-1 product goes through HL_j = H_j Li' (R x F)
+        HL = PH[:, :, R:R + F] @ Li.T if F else PH[:, :, R:R]
+        reml = self.reml and F > 0
+        if reml:
+            S = np.empty((R, J, R))                             # S_j = H_j M^-1 H_j'
+            for r in range(R):
+                for q in range(r, R):
+                    S[r, :, q] = S[q, :, r] = np.einsum("jf,jf->j", HL[r], HL[q])
+            HMH = w @ S                                         # sum_j w H_j M^-1 H_j'
+            Gmat = Psum - (dof / r2) * ggs - HMH
+        else:
+            Gmat = Psum - (dof / r2) * ggs
+        grad = D.reshape(k, R * R) @ Gmat.reshape(R * R)
+        if order == 1:
+            return Point(x=x, value=float(value), gradient=grad, extra=extra)
+        idx, fac = self._dab
+        # Every term below is one matrix product over the stacked (R, J, .) arrays; terms whose
+        # transposes add up are doubled instead (the Hessian is symmetrised at the end):
+        #   tr(S D_ab) terms:             tr(Gmat D_ab)
+        #   - sum_j w tr(P D_a P D_b) + 2 sum_j w tr(P D_a S D_b)  =  sum_j w tr(P D_a Q D_b),
+        #     Q = 2 S - P
+        #   r^2 terms:  c (2 sum w g'D_a P D_b g - 2 u_a'M^-1 u_b - r2_a r2_b / r^2), c = d / r^2
+        #   log|M| term:  - tr(M^-1 M_a M^-1 M_b) = - <Li M_a Li', Li M_b Li'>
+        Dcat = np.swapaxes(D, 0, 1).reshape(R, k * R)          # [s, (a, t)] = D_a[s, t]
+        PD = (P.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)   # [r, j, a, t] = (P_j D_a)_rt
+        Xw = PD.transpose(2, 0, 3, 1).reshape(k, R * R * J) * self._wrep
+        Q = (2.0 * S - P) if reml else -P
+        QD = (Q.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)
+        hess = Gmat.reshape(-1)[idx] * fac + Xw @ QD.transpose(2, 3, 0, 1).reshape(k, R * R * J).T
+        Dg = D @ g                                              # [a, r, j] = (D_a g_j)_r
+        Dgw = (Dg * w).reshape(k, R * J)
+        r2_a = -(Dgw @ g.reshape(R * J))
+        PDg = np.empty((k, R, J))                               # [b, r, j] = (P_j D_b g_j)_r
+        for r in range(R):
+            PDg[:, r] = P[r, :, 0] * Dg[:, 0]
+            for q in range(1, R):
+                PDg[:, r] += P[r, :, q] * Dg[:, q]
+        c = dof / r2
+        hess += (2.0 * c) * (Dgw @ PDg.reshape(k, R * J).T) - (c / r2) * np.outer(r2_a, r2_a)
+        if F:
+            uL = Dgw @ HL.reshape(R * J, F)                     # u_a' Li', u_a = sum w H'D_a g
+            hess -= (2.0 * c) * (uL @ uL.T)
+        if reml:
+            HLc = HL.transpose(1, 0, 2).reshape(J, R * F)
+            LHHL = (HLc * w[:, None]).T @ HLc                   # [(r, f), (s, g)]
+            B = D.reshape(k, R * R) @ LHHL.reshape(R, F, R, F).transpose(0, 2, 1, 3).reshape(
+                R * R, F * F)                                   # Li M_a Li', flattened
+            hess -= B @ B.T
         hess = 0.5 * (hess + hess.T)
         return Point(x=x, value=float(value), gradient=grad, hessian=hess, extra=extra)
 

@@ -80,22 +80,28 @@ def _direction(pt: Point, free: np.ndarray) -> _Direction:
     curvature direction (a saddle or a maximum has a zero gradient but is no optimum)."""
     g, H = pt.gradient, pt.hessian
     assert g is not None and H is not None
-    step = np.zeros_like(g)
-    descent = np.zeros_like(g)
-    if not free.any():
-        return _Direction(step, 0.0, 0.0, descent)
-    gf = g[free]
-    Hf = H[np.ix_(free, free)]
-    if not np.all(np.isfinite(Hf)):
-        return _Direction(step, np.inf, 0.0, descent)
+    every = bool(free.all())
+    if every:
+        gf, Hf = g, H
+    else:
+        if not free.any():
+            return _Direction(np.zeros_like(g), 0.0, 0.0, np.zeros_like(g))
+        gf = g[free]
+        Hf = H[np.ix_(free, free)]
+    if not np.isfinite(Hf).all():
+        return _Direction(np.zeros_like(g), np.inf, 0.0, np.zeros_like(g))
     lam, V = np.linalg.eigh(Hf)
     top = max(float(np.abs(lam).max()), 1e-300)
-    descent[free] = V[:, 0]
     mod = np.maximum(np.abs(lam), 1e-10 * top)
-    coef = (V.T @ gf) / mod
-    step[free] = -(V @ coef)
-    return _Direction(step, 0.5 * float(np.sum((V.T @ gf) * coef)), float(lam[0]) / top,
-                      descent)
+    Vg = V.T @ gf
+    coef = Vg / mod
+    if every:
+        step, descent = -(V @ coef), V[:, 0].copy()
+    else:
+        step, descent = np.zeros_like(g), np.zeros_like(g)
+        descent[free] = V[:, 0]
+        step[free] = -(V @ coef)
+    return _Direction(step, 0.5 * float(np.sum(Vg * coef)), float(lam[0]) / top, descent)
 
 
 def _newton_direction(pt: Point, free: np.ndarray) -> tuple[np.ndarray, float]:

@@ -23,7 +23,7 @@ from openhlm.estimation.design import Design
 from openhlm.estimation.statistics import UnitMoments, moments_from_rows
 
 __all__ = ["UnitStats", "design_moments", "stable_unit_stats", "stats_from_raw",
-           "unit_cross_products", "unit_ols", "unit_stats"]
+           "unit_cross_products", "unit_ols", "unit_ols_many", "unit_stats"]
 
 
 def _precision(design: Design, precision: np.ndarray | None) -> np.ndarray | None:
@@ -185,12 +185,13 @@ def design_moments(design: Design, precision: np.ndarray | None = None) -> UnitM
                              design_weights=design.row_weights, precision=p)
 
 
-def stable_unit_stats(design: Design, precision: np.ndarray | None = None
-                      ) -> tuple[UnitStats, UnitMoments]:
+def stable_unit_stats(design: Design, precision: np.ndarray | None = None,
+                      moments: UnitMoments | None = None) -> tuple[UnitStats, UnitMoments]:
     """Original-basis statistics formed from centred moments (C_j + W_j m_j m_j'), and the
     moments themselves.  The same fields as :func:`unit_stats`, each entry accurate to a few
-    units of its own rounding (no sum of squares of large numbers is ever subtracted)."""
-    mom = design_moments(design, precision)
+    units of its own rounding (no sum of squares of large numbers is ever subtracted).
+    ``moments``: those of ``design`` (and ``precision``), if already computed."""
+    mom = design_moments(design, precision) if moments is None else moments
     uw = (np.ones(design.n_level2) if design.unit_weights is None
           else np.asarray(design.unit_weights, dtype=float))
     stats = stats_from_raw(mom.raw(), design.G(), design.random_columns, mom.n, mom.sum_log_w, uw)
@@ -270,7 +271,17 @@ def _swept_solve(XX: np.ndarray, Xy: np.ndarray, p: int) -> tuple[np.ndarray, np
 
 def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-unit OLS; returns (sufficient, coefficients, (X'X)^-1), NaN where insufficient.
+    """Per-unit OLS; returns (sufficient, coefficients, (X'X)^-1), NaN where insufficient
+    (:func:`unit_ols_many` with one right-hand side)."""
+    ok, bs, XXi = unit_ols_many(XX, [Xy], n)
+    return ok, bs[0], XXi
+
+
+def unit_ols_many(XX: np.ndarray, rhs: list[np.ndarray], n: np.ndarray
+                  ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Per-unit OLS for several right-hand sides (each (J, P)) with one decomposition of
+    each X_j'X_j; returns (sufficient, [coefficients per right-hand side], (X'X)^-1), NaN
+    where insufficient.
 
     "Sufficient": more rows than columns and full column rank by the scale- and offset-free
     test of :func:`_full_rank_by_pivot` (a calendar-year column or x + 1e5 next to the
@@ -282,9 +293,9 @@ def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
     n = np.asarray(n, dtype=float)
     ok = n > P
     XXi = np.full((J, P, P), np.nan)
-    b = np.full((J, P), np.nan)
+    bs = [np.full((J, P), np.nan) for _ in rhs]
     if not P or not ok.any():
-        return ok, b, XXi
+        return ok, bs, XXi
     W = np.where(ok, n, 0.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # a well-conditioned raw X'X is full rank: solved directly (as before); only the
@@ -302,10 +313,13 @@ def unit_ols(XX: np.ndarray, Xy: np.ndarray, n: np.ndarray
             ok[rest] = rank_ok
             pivot[rest] = pivot_rest
         if direct.any():
-            XXi[direct] = np.linalg.inv(XX[direct])
-            b[direct] = np.einsum("jpq,jq->jp", XXi[direct], Xy[direct])
+            inv = np.linalg.inv(XX[direct])
+            XXi[direct] = inv
+            for b, Xy in zip(bs, rhs):
+                b[direct] = np.einsum("jpq,jq->jp", inv, Xy[direct])
         for p in range(P):
             sel = ok & ~direct & (pivot == p)
             if sel.any():
-                b[sel], XXi[sel] = _swept_solve(XX[sel], Xy[sel], p)
-    return ok, b, XXi
+                for b, Xy in zip(bs, rhs):
+                    b[sel], XXi[sel] = _swept_solve(XX[sel], Xy[sel], p)
+    return ok, bs, XXi

@@ -8,6 +8,7 @@ patches it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from openhlm.inference.variance import (
 )
 from openhlm.inference.variance_se import variance_standard_errors
 from openhlm.results import ConvergenceInfo, DataSummary, EBEstimates, HLMResults
+from openhlm.results.residuals import LazyEBEstimates
 
 if TYPE_CHECKING:
     from openhlm.estimation.weights import WeightingSpec
@@ -45,7 +47,7 @@ def _fingerprint(est: Estimates) -> str:
     h = hashlib.sha256()
     d = est.design
     for a in (d.y, d.X, d.unit, d.W):
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a).data)   # the bytes, without a copy
     summary = getattr(d, "outcome_moments", None)   # out of core: the per-unit statistics
     if summary is not None:
         h.update(np.ascontiguousarray(d.n_per_unit).tobytes())
@@ -139,10 +141,13 @@ def _estimation_extras(est: Estimates) -> dict:
 
 def _eb(est: Estimates) -> EBEstimates | None:
     """The EB estimates of the residual files and plots; None without random coefficients or
-    when the level-1 rows were never in memory (an out-of-core fit, openhlm.scale)."""
+    when the level-1 rows were never in memory (an out-of-core fit, openhlm.scale).
+
+    Computed on first use (:class:`openhlm.results.residuals.LazyEBEstimates`), once: the
+    printed report does not need them."""
     if not getattr(est.design, "rows_in_memory", True):
         return None
-    return eb_estimates(est) if est.design.n_random else None
+    return LazyEBEstimates(functools.partial(eb_estimates, est)) if est.design.n_random else None
 
 
 def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
@@ -208,7 +213,7 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
         tau_correlations=tau_correlations(est.tau), reliability=rel,
         reliability_units_used=rel_units, fixed=fixed, variance=variance,
         deviance=est.deviance, deviance_hlm=est.deviance_hlm, loglik=est.loglik,
-        n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units),
+        n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units, ols),
         few_units_warning=d.n_level2 < FEW_UNITS_THRESHOLD, notes=notes,
         version=__version__, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         estimates=est, eb=_eb(est))

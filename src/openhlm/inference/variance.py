@@ -21,7 +21,7 @@ import numpy as np
 from scipy import special
 
 from openhlm.estimation.estimates import Estimates
-from openhlm.estimation.sufficient import unit_ols
+from openhlm.estimation.sufficient import unit_ols, unit_ols_many
 from openhlm.inference.unit_fit import level1_fit, random_coefficient_fit
 from openhlm.results import OLSTable, VarianceComponent, VarianceComponentsTable
 
@@ -37,6 +37,12 @@ def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:
     fixed_cols = np.setdiff1d(np.arange(design.X.shape[1]), r)
     beta_j = np.einsum("jpf,f->jp", design.G(), est.fixed_evaluation.beta)  # W_j gamma per coef
     rhs = Xy[:, r] - np.einsum("jrf,jf->jr", XX[:, r][:, :, fixed_cols], beta_j[:, fixed_cols])
+    if est.working is None and np.array_equal(r, np.arange(XX.shape[1])):
+        # every coefficient random (HLM mode, fixed parameters): the level-1 OLS table's regressions have the same X'X,
+        # solved with it (level1_ols_table reads "level1_beta")
+        ok, (b, b1), XXi = unit_ols_many(XX, [rhs, Xy], design.n_per_unit)
+        return {"sufficient": ok, "beta_hat": b, "XXinv": XXi, "fitted": beta_j[:, r],
+                "level1_beta": b1}
     ok, b, XXi = unit_ols(XX[:, r][:, :, r], rhs, design.n_per_unit)
     if est.working is not None:   # exact fits: from centred moments (offset-free; unit_fit.py)
         b, XXi = random_coefficient_fit(est, beta_j, ok)
@@ -83,12 +89,19 @@ def reliabilities(est: Estimates, ols: dict[str, np.ndarray] | None = None
     return out, int(ok.sum())
 
 
-def level1_ols_table(est: Estimates, n_units: int = 10) -> OLSTable:
+def level1_ols_table(est: Estimates, n_units: int = 10,
+                     ols: dict[str, np.ndarray] | None = None) -> OLSTable:
+    """The table; ``ols``: :func:`random_coefficient_ols` of ``est``, whose regressions it
+    reuses when every coefficient is random."""
     design = est.design
     XX, Xy = est.stats.XX, est.stats.Xy
-    ok, b, _ = unit_ols(XX, Xy, design.n_per_unit)
     if est.working is not None:   # exact fits: from centred moments (offset-free; unit_fit.py)
+        ok, b, _ = unit_ols(XX, Xy, design.n_per_unit)
         b = level1_fit(est, ok)
+    elif ols is not None and "level1_beta" in ols:
+        ok, b = ols["sufficient"], ols["level1_beta"]
+    else:
+        ok, b, _ = unit_ols(XX, Xy, design.n_per_unit)
     shown = np.flatnonzero(ok)[:n_units]
     avg = b[ok].mean(axis=0) if ok.any() else np.full(XX.shape[1], np.nan)
     return OLSTable(labels=design.coefficient_labels,

@@ -15,6 +15,8 @@ expected or observed information is not documented (open question 6); we use the
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from openhlm.estimation.estimates import Estimates
@@ -53,7 +55,7 @@ def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
     """
     work = est.working
     if work is None:
-        return _standard_errors(_information(est.evaluation, est.stats, est.reml), None)
+        return _standard_errors(_information_hlm(est.evaluation, est.stats, est.reml), None)
     info = _information(work.evaluation, work.stats, est.reml)
     return _standard_errors(info, work.basis.E_R)
 
@@ -80,8 +82,122 @@ def _standard_errors(info: np.ndarray, E: np.ndarray | None) -> tuple[float, np.
     return float(se[0]), tau_se
 
 
+@functools.cache
+def _trace_terms(R: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                 tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Index lists of the traces of the information: ``one`` = (entries (0, a) and (a, 0),
+    flat positions (s, r) of X in tr(X E_a)); ``two`` = (entries (a, b) and (b, a) for
+    1 <= b <= a, flat positions (q, r) and (s, p) in tr(X E_a Y E_b) = sum X_qr Y_sp over
+    the ones (p, q) of E_a and (r, s) of E_b)."""
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    e1: list[tuple[int, int]] = []
+    x1: list[int] = []
+    e2: list[tuple[int, int]] = []
+    x2: list[int] = []
+    y2: list[int] = []
+    for a, (k, l) in enumerate(pairs, start=1):
+        for r_, s_ in _nonzeros(k, l):
+            e1.append((0, a))
+            x1.append(s_ * R + r_)
+        for b, (m, n) in enumerate(pairs[:a], start=1):
+            for p_, q in _nonzeros(k, l):
+                for r_, s_ in _nonzeros(m, n):
+                    e2.append((a, b))
+                    x2.append(q * R + r_)
+                    y2.append(s_ * R + p_)
+    return ((np.array(e1, dtype=np.int64).reshape(-1, 2), np.array(x1, dtype=np.int64)),
+            (np.array(e2, dtype=np.int64).reshape(-1, 2), np.array(x2, dtype=np.int64),
+             np.array(y2, dtype=np.int64)))
+
+
+def _accumulate(out: np.ndarray, entries: np.ndarray, values: np.ndarray) -> None:
+    """out[a, b] += v, and out[b, a] += v when a != b, for every (a, b) of ``entries``."""
+    a, b = entries[:, 0], entries[:, 1]
+    np.add.at(out, (a, b), values)
+    off = a != b
+    np.add.at(out, (b[off], a[off]), values[off])
+
+
 def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
-    """The expected information of (sigma^2, vech T) (module docstring)."""
+    """The expected information of (sigma^2, vech T) (module docstring).
+
+    Every sum over units is a matrix product of the stacked per-unit blocks.  With
+    V^-1 = (Omega - Omega Z K Z' Omega) / sigma^2 per unit, Z'V^-1 Om^-1 V^-1 Z =
+    Z'V^-1 Z (I - K Z'Z) / sigma^2 and A'V^-1 Om^-1 V^-1 Z = A'V^-1 Z (I - K Z'Z) / sigma^2;
+    the traces tr(M^-1 sum_j A'V^-1 X V^-1 Y V^-1 A) are sum_j tr(X_j' S_j) with the R x R
+    S_j = Z'V^-1 A M^-1 A'V^-1 [Om^-1 V^-1] Z.
+    """
+    sigma2, K = ev.sigma2, ev.K
+    w2 = s.unit_weights
+    R = s.n_random
+    J = K.shape[0]
+    ZZ, AZ = s.ZZ, s.AZ
+    ZA = s.ZA
+    KZZ = K @ ZZ
+    IKZZ = np.eye(R) - KZZ
+    ZVZ = ev.ZVZ
+    ZWZ = ZVZ @ IKZZ / sigma2                                     # Z'V^-1 Om^-1 V^-1 Z
+    tWW = (s.n - 2 * np.trace(KZZ, axis1=1, axis2=2)
+           + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    n_par = 1 + len(pairs)
+    one, two = _trace_terms(R)
+    info = np.zeros((n_par, n_par))
+    info[0, 0] = w2 @ tWW
+    # tr(ZWZ E_a) and tr(ZVZ E_a ZVZ E_b), every term of every pair at once
+    _accumulate(info, one[0], w2 @ ZWZ.reshape(J, R * R)[:, one[1]])
+    _accumulate(info, two[0], w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
+                                    * ZVZ.reshape(J, R * R)[:, two[2]]))
+    F = ev.beta.size
+    if reml and F:
+        Minv = ev.beta_cov
+        ZVA = ev.ZVA                                              # (J, R, F)
+        AVZ = np.swapaxes(ZVA, 1, 2)
+        AWZ = AVZ @ IKZZ / sigma2                                 # A'V^-1 Om^-1 V^-1 Z
+        KZA = K @ ZA
+        ZZKZA = ZZ @ KZA
+        KZZKZA = K @ ZZKZA
+        wflat = lambda X: (X * w2[:, None, None]).reshape(J * R, F).T   # noqa: E731
+        flat = lambda X: X.reshape(J * R, F)                              # noqa: E731
+        sum_AA = np.tensordot(w2, s.AA, axes=1)
+        AZKZA = wflat(ZA) @ flat(KZA)                             # sum_j w A'Z K Z'A
+        AZKZZKZA = wflat(KZA) @ flat(ZZKZA)                       # sum_j w A'Z K Z'Z K Z'A
+        AZKZZKZZKZA = wflat(ZZKZA) @ flat(KZZKZA)
+        Q = np.empty((n_par, F, F))
+        Q[0] = (sum_AA - 2 * AZKZA + AZKZZKZA) / sigma2**2        # sum_j w A'V^-1 Om^-1 V^-1 A
+        AWWA = (sum_AA - 3 * AZKZA + 3 * AZKZZKZA - AZKZZKZZKZA) / sigma2**3
+        # blocks [p, f, q, g] = sum_j w (A'V^-1 Z)_fp (Z'V^-1 A)_qg: Q_a = sum over E_a's ones
+        VV = ((ZVA * w2[:, None, None]).transpose(1, 2, 0).reshape(R * F, J)
+              @ ZVA.reshape(J, R * F)).reshape(R, F, R, F)
+        for a, pair in enumerate(pairs, start=1):
+            Q[a] = sum(VV[p_, :, q, :] for p_, q in _nonzeros(*pair))
+        # S_j = Z'V^-1 A M^-1 [A'V^-1 Z | A'V^-1 Om^-1 V^-1 Z], (J, R, 2R)
+        HM = (ZVA.reshape(J * R, F) @ Minv).reshape(J, R, F)
+        SS = HM @ np.concatenate([AVZ, AWZ], axis=2)
+        S, S2 = SS[:, :, :R], SS[:, :, R:]
+        T = np.zeros((n_par, n_par))                              # tr(M^-1 triple(a, b))
+        T[0, 0] = np.sum(Minv * AWWA.T)
+        # tr(M^-1 sum_j w A'WZ E_a Z'V^-1 A) = sum_j w tr(E_a S2_j) and
+        # tr(M^-1 sum_j w A'V^-1 Z E_a Z'V^-1 Z E_b Z'V^-1 A) = sum_j w tr(E_a ZVZ_j E_b S_j)
+        _accumulate(T, one[0], w2 @ np.ascontiguousarray(S2).reshape(J, R * R)[:, one[1]])
+        _accumulate(T, two[0], w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
+                                     * np.ascontiguousarray(S).reshape(J, R * R)[:, two[2]]))
+        MQ = Minv @ Q
+        tr2 = MQ.reshape(n_par, F * F) @ np.swapaxes(MQ, 1, 2).reshape(n_par, F * F).T
+        corr = -2 * T + tr2
+        for a in range(n_par):
+            for b in range(a + 1):
+                info[a, b] += corr[a, b]
+                if a != b:
+                    info[b, a] += corr[a, b]
+    info *= 0.5
+    return info
+
+
+def _information_hlm(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
+    """The expected information of (sigma^2, vech T) (module docstring), computed as HLM
+    mode has always computed it (its printed SEs stay the same to the last bit); exact fits
+    use :func:`_information`, equal to rounding and faster."""
     sigma2, K = ev.sigma2, ev.K
     w2 = s.unit_weights
     R = s.n_random

@@ -7,11 +7,13 @@ the plots and the exploratory analysis read them from there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
-__all__ = ["EBEstimates", "NO_RANDOM_COEFFICIENTS"]
+__all__ = ["EBEstimates", "LazyEBEstimates", "NO_RANDOM_COEFFICIENTS"]
 
 #: Why a model has no EB estimates (``HLMResults.eb is None``) when it has no random coefficient.
 NO_RANDOM_COEFFICIENTS = "residual files need at least one random coefficient (Uq)"
@@ -58,3 +60,58 @@ class EBEstimates:
     @property
     def random_indices(self) -> tuple[int, ...]:
         return tuple(self.coefficient_indices[p] for p in self.random_positions)
+
+
+_EB_FIELDS = tuple(f.name for f in fields(EBEstimates))
+
+
+class LazyEBEstimates(EBEstimates):
+    """:class:`EBEstimates` computed on first use, once, by ``compute()`` (a pure function of
+    the fitted model, e.g. ``functools.partial(eb_estimates, est)``).
+
+    The EB estimates are read by the residual files, the plots and the exploratory analysis
+    only; a fit that prints its report never pays for them.  Every field reads as the
+    computed value; pickling and copying give a plain :class:`EBEstimates`.
+    """
+
+    def __init__(self, compute: Callable[[], EBEstimates] | None = None, **values: Any) -> None:
+        if compute is None:     # dataclasses.replace(...) passes every field
+            for name in _EB_FIELDS:
+                object.__setattr__(self, name, values[name])
+        else:
+            object.__setattr__(self, "_compute", compute)
+
+    def _force(self) -> None:
+        compute = self.__dict__.get("_compute")
+        if compute is None:
+            return
+        value = compute()
+        for name in _EB_FIELDS:
+            object.__setattr__(self, name, getattr(value, name))
+        del self.__dict__["_compute"]
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes not set yet: the fields before the first use
+        if name in _EB_FIELDS and "_compute" in self.__dict__:
+            self._force()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def computed(self) -> EBEstimates:
+        """The plain :class:`EBEstimates` (computing it if not done yet)."""
+        self._force()
+        return EBEstimates(**{name: self.__dict__[name] for name in _EB_FIELDS})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        plain = self.computed()
+        return (EBEstimates, tuple(getattr(plain, name) for name in _EB_FIELDS))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyEBEstimates):
+            other = other.computed()
+        return self.computed() == other
+
+    __hash__ = EBEstimates.__hash__
+
+    def __repr__(self) -> str:
+        return repr(self.computed())

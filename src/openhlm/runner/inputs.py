@@ -8,6 +8,7 @@ Used by the runner (:mod:`openhlm.runner`) and by the multiple-imputation helper
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -56,8 +57,23 @@ def as_spec(model: str | ModelSpec, mdm: MDM, constraints: Iterable[str | Constr
                              level2_variables=mdm.level2_variables)
     if not isinstance(model, str):
         raise SpecError(f"model must be equation text or a ModelSpec, not {type(model).__name__}")
-    return parse_model(model, level1_variables=mdm.level1_variables,
-                       level2_variables=mdm.level2_variables, constraints=constraints,
+    try:
+        return _parse_cached(model, mdm.level1_variables, mdm.level2_variables, constraints,
+                             residual)
+    except TypeError:   # an unhashable constraint: parse without the cache
+        return parse_model(model, level1_variables=mdm.level1_variables,
+                           level2_variables=mdm.level2_variables, constraints=constraints,
+                           residual=residual)
+
+
+@functools.lru_cache(maxsize=128)
+def _parse_cached(model: str, level1_variables: tuple[str, ...],
+                  level2_variables: tuple[str, ...],
+                  constraints: tuple[str | Constraint, ...], residual: bool = True) -> ModelSpec:
+    """:func:`parse_model`, remembered: a ModelSpec is frozen data and parsing is a pure
+    function of the text and the variable names (a refit of the same model skips it)."""
+    return parse_model(model, level1_variables=level1_variables,
+                       level2_variables=level2_variables, constraints=constraints,
                        residual=residual)
 
 
