@@ -93,6 +93,12 @@ class HLM3Results:
     level3_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     eb_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     fixed_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: level-1 records analysed: level-2 unit of each (index into level2_ids), fitted values
+    #: with the EB coefficients (A gamma + Z3 u_k + Z2 r_j) and the raw outcome and level-1
+    #: predictors of the model
+    level1_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    level1_fitted: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    level1_data: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: asymptotic SEs of sigma^2, tau(pi), tau(beta) (inverse information of the deviance)
     sigma2_se: float = float("nan")
     tau_pi_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -128,6 +134,22 @@ class HLM3Results:
             frame[f"EBR{pi.index}"] = self.eb_level2[:, i]
         return frame
 
+    def level1_residuals(self) -> pd.DataFrame:
+        """One row per level-1 record analysed: ``L2ID``, ``L3ID``, ``FITVAL`` (fitted value
+        with the EB coefficients, ``A gamma + Z3 u_k + Z2 r_j``), ``L1RESID`` (outcome -
+        FITVAL), ``SIGMA`` (sqrt(sigma^2)), the outcome and the level-1 predictors (raw)."""
+        unit = np.asarray(self.level1_unit)
+        ids2 = np.asarray(self.level2_ids, dtype=object)
+        ids3 = np.asarray(self.level2_level3, dtype=object)
+        y = self.level1_data[self.spec.outcome].to_numpy(dtype=float)
+        frame = pd.DataFrame({"L2ID": ids2[unit], "L3ID": ids3[unit],
+                              "FITVAL": np.asarray(self.level1_fitted),
+                              "L1RESID": y - np.asarray(self.level1_fitted),
+                              "SIGMA": np.full(len(y), np.sqrt(self.sigma2))})
+        for column in self.level1_data.columns:
+            frame[column] = self.level1_data[column].to_numpy()
+        return frame
+
     def level3_residuals(self) -> pd.DataFrame:
         """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units) and, for each random
         ``Bpq``, ``FVBpq`` (fixed part), ``EBUpq`` (EB estimate of u) and ``ECBpq`` (their
@@ -140,10 +162,12 @@ class HLM3Results:
         return frame
 
     def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,
-                        format: str | None = None) -> dict[str, Path]:
-        """Write the level-2 and/or level-3 residual files (format from the suffix, as for
-        two-level models); ``{"level2": path, "level3": path}``."""
-        written: dict[str, Path] = render("write_residuals", self, level2, level3, format)
+                        format: str | None = None, level1: str | Path | None = None
+                        ) -> dict[str, Path]:
+        """Write the level-1, level-2 and/or level-3 residual files (format from the suffix,
+        as for two-level models); ``{"level1": path, "level2": path, "level3": path}``."""
+        written: dict[str, Path] = render("write_residuals", self, level2, level3, format,
+                                          level1=level1)
         return written
 
     # ------------------------------------------------------------------ output
@@ -164,6 +188,10 @@ class HLM3Results:
 
     def __str__(self) -> str:
         return self.report()
+
+    def _repr_html_(self) -> str:
+        html: str = render("html", self)
+        return html
 
     def __repr__(self) -> str:
         return (f"HLM3Results(method={self.method!r}, deviance={self.deviance:.6f}, "
