@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy import special
 from scipy import stats as sps
 
@@ -142,7 +143,17 @@ def _eb(est: Estimates3) -> dict:
             col += 1
         f += len(preds)
     ids3 = np.asarray(mdm.level3_ids)
+    unit = np.asarray(design.unit_index)
+    fitted = design.A @ est.gamma
+    if r_hat.shape[1]:
+        fitted = fitted + np.einsum("na,na->n", design.Z2, r_hat[unit])
+    if u_hat.shape[1]:
+        fitted = fitted + np.einsum("na,na->n", design.Z3, u_hat[design.row_level3_index])
+    spec = design.spec
+    names = list(dict.fromkeys([spec.outcome, *spec.level1_variables()]))
+    level1 = pd.DataFrame({name: mdm.level1[name].to_numpy() for name in names})
     return {
+        "level1_unit": unit, "level1_fitted": fitted, "level1_data": level1,
         "level2_ids": tuple(str(u) for u in mdm.unit_ids),
         "level2_level3": tuple(str(u) for u in ids3[np.asarray(design.level3_index)]),
         "level2_n": np.bincount(design.unit_index, minlength=design.n2),

@@ -1,0 +1,147 @@
+"""Three-level outputs: the HTML report, the level-1 residual file (against a dense
+computation), residual files through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import openhlm
+from openhlm.cli.main import main
+from openhlm.estimation.three_level.design import build_design3
+from openhlm.spec.equations3 import parse_model3
+
+from .conftest import simulate
+
+MODEL = """y = P0 + P1*t + E
+P0 = B00 + B01*x2 + R0
+P1 = B10 + R1
+B00 = G000 + G001*w + U00
+B10 = G100 + U10"""
+
+
+@pytest.fixture(scope="module")
+def mdm():
+    return openhlm.build_mdm(simulate(), id=("child", "school"), level1_variables=["t", "y"],
+                             level2_variables=["x2"], level3_variables=["w"])
+
+
+@pytest.fixture(scope="module")
+def res(mdm):
+    return openhlm.fit(MODEL, mdm)
+
+
+@pytest.fixture(scope="module")
+def design(mdm):
+    spec = parse_model3(MODEL, level1_variables=mdm.level1_variables,
+                        level2_variables=mdm.level2_variables,
+                        level3_variables=mdm.level3_variables)
+    return build_design3(spec, mdm)
+
+
+# -- HTML -----------------------------------------------------------------------------------
+
+def test_html_report_has_hlm3_tables(res):
+    html = res._repr_html_()
+    assert html.startswith("<style>") and html.rstrip().endswith("</div>")
+    for caption in ("Tau(pi)", "Tau(beta)", "Standard errors of tau(beta)",
+                    "Reliability of the random level-1 coefficients",
+                    "Reliability of the random level-2 coefficients",
+                    "Final estimation of fixed effects",
+                    "Final estimation of fixed effects (with robust standard errors)",
+                    "Final estimation of level-1 and level-2 variance components",
+                    "Final estimation of level-3 variance components",
+                    "Statistics for current covariance components model"):
+        assert f"<caption>{caption}</caption>" in html
+    for r in res.fixed:
+        assert f"{r.predictor}, {r.gamma}" in html
+        assert f"{r.estimate:.6f}" in html and f"{r.robust_se:.6f}" in html
+    for c in res.variance_components:
+        assert f"{c.variance:.5f}" in html
+        if c.chi2 is not None:
+            assert f"{c.chi2:.5f}" in html
+    for v in (*res.reliability_level2, *res.reliability_level3):
+        assert f"<td class=\"\">{v:.3f}</td>" in html
+    assert f"{res.deviance:.6f}" in html
+    assert "three-level" in html and "B00 = G000 + G001*W + U00".lower() in html.lower()
+
+
+def test_html_carries_the_glh_block(mdm):
+    res = openhlm.fit(MODEL, mdm, hypotheses=["G001 = 0; G100 = 0"])
+    assert "G001" in res._repr_html_() and "<pre>" in res._repr_html_()
+
+
+# -- level-1 residual file ------------------------------------------------------------------
+
+def test_level1_residuals_equal_dense(res, design):
+    gamma = res.gamma.to_numpy()
+    T2, T3, s2 = res.tau_pi, res.tau_beta, res.sigma2
+    A, y = design.A, design.y
+    unit, row3 = design.unit_index, design.row_level3_index
+    same2 = unit[:, None] == unit[None, :]
+    same3 = row3[:, None] == row3[None, :]
+    Z2, Z3 = design.Z2, design.Z3
+    V = s2 * np.eye(len(y)) + same2 * (Z2 @ T2 @ Z2.T) + same3 * (Z3 @ T3 @ Z3.T)
+    Ve = np.linalg.solve(V, y - A @ gamma)
+    # fitted = A gamma + Cov(Z b, y) V^-1 e, the dense BLUP of every record
+    fitted = A @ gamma + (same2 * (Z2 @ T2 @ Z2.T) + same3 * (Z3 @ T3 @ Z3.T)) @ Ve
+    table = res.level1_residuals()
+    assert list(table.columns) == ["L2ID", "L3ID", "FITVAL", "L1RESID", "SIGMA", "y", "t"]
+    assert len(table) == res.n_level1
+    np.testing.assert_allclose(table.FITVAL, fitted, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(table.L1RESID, y - fitted, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(table.SIGMA, np.sqrt(s2))
+    d = simulate()
+    np.testing.assert_array_equal(table.L2ID, d.child)
+    np.testing.assert_array_equal(table.L3ID.astype(int), d.school)
+    np.testing.assert_allclose(table.t, d.t)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".sav", ".dta", ".xpt", ".parquet", ".xlsx"])
+def test_level1_residual_file_formats(res, tmp_path, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    if suffix == ".xlsx":
+        pytest.importorskip("openpyxl")
+    if suffix in (".sav", ".xpt"):
+        pytest.importorskip("pyreadstat")
+    path = tmp_path / f"l1{suffix}"
+    written = res.write_residuals(level1=path)
+    assert written == {"level1": path} and path.exists()
+    if suffix == ".csv":
+        back = pd.read_csv(path)
+        np.testing.assert_allclose(back.FITVAL, res.level1_residuals().FITVAL, rtol=1e-12)
+
+
+# -- the CLI --------------------------------------------------------------------------------
+
+@pytest.fixture()
+def toml(tmp_path: Path) -> Path:
+    simulate().to_csv(tmp_path / "all.csv", index=False)
+    path = tmp_path / "model.toml"
+    path.write_text(f'[data]\nlevel1 = "all.csv"\nid = ["child", "school"]\n\n'
+                    f'[model]\nequations = """\n{MODEL}\n"""\n', encoding="utf-8")
+    return path
+
+
+def test_cli_fit_html(toml, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["fit", str(toml), "--html", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "Tau(beta)" in text
+    assert "HLM3" in capsys.readouterr().out
+
+
+def test_cli_residuals_three_levels(toml, tmp_path, capsys):
+    r1, r2, r3 = tmp_path / "r1.csv", tmp_path / "r2.csv", tmp_path / "r3.dta"
+    assert main(["residuals", str(toml), "--res1", str(r1), "--res2", str(r2),
+                 "--res3", str(r3)]) == 0
+    printed = capsys.readouterr().out
+    assert "level-1 residual file" in printed and "level-3 residual file" in printed
+    l1 = pd.read_csv(r1)
+    assert {"L2ID", "L3ID", "FITVAL", "L1RESID"} <= set(l1.columns)
+    assert len(l1) == len(simulate())
+    assert r2.exists() and r3.exists()
