@@ -203,12 +203,12 @@ def write_residuals3(res: HLM3Results, level2: Any = None, level3: Any = None,
         if path is None:
             continue
         data = frame()
-        labels = {c: _label3(c, res) for c in data.columns}
+        labels = {c: _label3(c, res, level) for c in data.columns}
         written[key] = write_table(ResidualTable(data, labels, level), path, format)
     return written
 
 
-def _label3(column: str, res: HLM3Results) -> str:
+def _label3(column: str, res: HLM3Results, level: int) -> str:
     fixed = {"L2ID": "level-2 unit ID", "L3ID": "level-3 unit ID",
              "NJ": "level-1 records in the level-2 unit",
              "NK": "level-2 units in the level-3 unit",
@@ -219,6 +219,12 @@ def _label3(column: str, res: HLM3Results) -> str:
         return fixed[column]
     if column in res.level1_data.columns:
         return "outcome" if column == res.spec.outcome else "level-1 predictor (raw)"
+    if column.startswith("PVC"):
+        return f"Posterior var/cov of EB coefficients {column[3:]}"
+    if column.startswith("PV"):
+        which = "REML" if res.method == "reml" else "ML"
+        what = "r" if level == 2 else "u"
+        return f"Posterior var/cov of {what} {column[2:]} ({which})"
     kind = {"EBR": "EB estimate of r", "FVB": "fixed part of beta", "EBU": "EB estimate of u",
             "ECB": "EB coefficient beta"}
     return f"{kind.get(column[:3], column)} {column[3:]}"

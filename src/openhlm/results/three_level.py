@@ -99,6 +99,12 @@ class HLM3Results:
     level1_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     level1_fitted: np.ndarray = field(default_factory=lambda: np.zeros(0))
     level1_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: posterior (co)variances: of r_j (J, R2, R2) and u_k (K, R3, R3) -- REML: with gamma's
+    #: uncertainty, ML: given gamma -- and of the EB coefficients G_k gamma + u_k (K, R3, R3),
+    #: with gamma's uncertainty under both methods
+    posterior_level2: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    posterior_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    posterior_coef_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     #: asymptotic SEs of sigma^2, tau(pi), tau(beta) (inverse information of the deviance)
     sigma2_se: float = float("nan")
     tau_pi_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -126,12 +132,17 @@ class HLM3Results:
             return tau / np.outer(sd, sd)
 
     def level2_residuals(self) -> pd.DataFrame:
-        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ`` and ``EBRp`` (the EB estimate
-        of ``r_p`` for each random ``Pp``)."""
+        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ``, ``EBRp`` (the EB estimate
+        of ``r_p`` for each random ``Pp``) and ``PVp_p'`` (posterior (co)variances of r)."""
         frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3),
                               "NJ": np.asarray(self.level2_n)})
-        for i, pi in enumerate(self.spec.random_pis):
+        pis = self.spec.random_pis
+        for i, pi in enumerate(pis):
             frame[f"EBR{pi.index}"] = self.eb_level2[:, i]
+        if len(self.posterior_level2):
+            for a in range(len(pis)):
+                for b in range(a + 1):
+                    frame[f"PV{pis[b].index}_{pis[a].index}"] = self.posterior_level2[:, b, a]
         return frame
 
     def level1_residuals(self) -> pd.DataFrame:
@@ -153,12 +164,19 @@ class HLM3Results:
     def level3_residuals(self) -> pd.DataFrame:
         """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units) and, for each random
         ``Bpq``, ``FVBpq`` (fixed part), ``EBUpq`` (EB estimate of u) and ``ECBpq`` (their
-        sum, the EB coefficient)."""
+        sum, the EB coefficient), then ``PVpq_p'q'`` (posterior (co)variances of u) and
+        ``PVCpq_p'q'`` (of the EB coefficients)."""
         frame = pd.DataFrame({"L3ID": list(self.level3_ids), "NK": np.asarray(self.level3_n)})
         for i, beta in enumerate(self.spec.random_betas):
             frame[f"FVB{beta.p}{beta.q}"] = self.fixed_level3[:, i]
             frame[f"EBU{beta.p}{beta.q}"] = self.eb_level3[:, i]
             frame[f"ECB{beta.p}{beta.q}"] = self.fixed_level3[:, i] + self.eb_level3[:, i]
+        betas = [f"{b.p}{b.q}" for b in self.spec.random_betas]
+        for key, cov in (("PV", self.posterior_level3), ("PVC", self.posterior_coef_level3)):
+            if len(cov):
+                for a in range(len(betas)):
+                    for b in range(a + 1):
+                        frame[f"{key}{betas[b]}_{betas[a]}"] = cov[:, b, a]
         return frame
 
     def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,

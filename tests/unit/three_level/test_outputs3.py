@@ -145,3 +145,64 @@ def test_cli_residuals_three_levels(toml, tmp_path, capsys):
     assert {"L2ID", "L3ID", "FITVAL", "L1RESID"} <= set(l1.columns)
     assert len(l1) == len(simulate())
     assert r2.exists() and r3.exists()
+
+
+# -- posterior variances ----------------------------------------------------------------------
+
+def _expand(Z: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """(N, n * r): the columns of Z placed in the block of each row's unit."""
+    r = Z.shape[1]
+    out = np.zeros((len(Z), n * r))
+    for a in range(r):
+        out[np.arange(len(Z)), index * r + a] = Z[:, a]
+    return out
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_posterior_variances_equal_henderson(mdm, design, method):
+    """PV and PVC against the dense prediction-error covariance on the whole data,
+    ``G - G Z'P Z G`` (REML: gamma estimated) or ``G - G Z'V^-1 Z G`` (ML: given gamma), and
+    the joint covariance of (gamma_hat - gamma, b_hat - b) for the EB coefficients."""
+    res = openhlm.fit(MODEL, mdm, method=method)
+    s2, T2, T3 = res.sigma2, res.tau_pi, res.tau_beta
+    J, K = res.n_level2, res.n_level3
+    r2, r3 = T2.shape[0], T3.shape[0]
+    A = design.A
+    Z = np.hstack([_expand(design.Z3, design.row_level3_index, K),
+                   _expand(design.Z2, design.unit_index, J)])
+    G = np.zeros((Z.shape[1], Z.shape[1]))        # singular at a boundary tau: no G^-1 used
+    G[:K * r3, :K * r3] = np.kron(np.eye(K), T3)
+    G[K * r3:, K * r3:] = np.kron(np.eye(J), T2)
+    F = A.shape[1]
+    V = s2 * np.eye(len(A)) + Z @ G @ Z.T
+    Vi = np.linalg.inv(V)
+    cov = np.linalg.inv(A.T @ Vi @ A)
+    P = Vi - Vi @ A @ cov @ A.T @ Vi
+    given_gamma = G - G @ Z.T @ Vi @ Z @ G
+    cross = -cov @ A.T @ Vi @ Z @ G                # Cov(gamma_hat - gamma, b_hat - b)
+    C = np.block([[cov, cross], [cross.T, G - G @ Z.T @ P @ Z @ G]])
+    np.testing.assert_allclose(cov, res.covariance, rtol=1e-6)
+    pe = C[F:, F:] if method == "reml" else given_gamma
+    pv3 = np.stack([pe[k * r3:(k + 1) * r3, k * r3:(k + 1) * r3] for k in range(K)])
+    o = K * r3
+    pv2 = np.stack([pe[o + j * r2:o + (j + 1) * r2, o + j * r2:o + (j + 1) * r2]
+                    for j in range(J)])
+    np.testing.assert_allclose(res.posterior_level3, pv3, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(res.posterior_level2, pv2, rtol=1e-6, atol=1e-10)
+    # the EB coefficients G_k gamma + u_k: L' C L with gamma's uncertainty
+    w = mdm.level3["w"].to_numpy()
+    g = list(res.gamma.index)
+    pvc = np.zeros((K, r3, r3))
+    for k in range(K):
+        L = np.zeros((r3, F + Z.shape[1]))
+        L[0, g.index("G000")], L[0, g.index("G001")] = 1.0, w[k]
+        L[1, g.index("G100")] = 1.0
+        L[:, F + k * r3:F + (k + 1) * r3] += np.eye(r3)
+        pvc[k] = L @ C @ L.T
+    np.testing.assert_allclose(res.posterior_coef_level3, pvc, rtol=1e-6, atol=1e-10)
+    l2, l3 = res.level2_residuals(), res.level3_residuals()
+    np.testing.assert_allclose(l2["PV0_1"], pv2[:, 0, 1], rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(l3["PV00_10"], pv3[:, 0, 1], rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(l3["PVC10_10"], pvc[:, 1, 1], rtol=1e-6, atol=1e-10)
+    assert {"PV0_0", "PV1_1"} <= set(l2.columns)
+    assert {"PV00_00", "PV10_10", "PVC00_00", "PVC00_10"} <= set(l3.columns)
