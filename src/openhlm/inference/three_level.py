@@ -26,7 +26,7 @@ from scipy import special
 from scipy import stats as sps
 
 from openhlm.errors import HypothesisError
-from openhlm.estimation.three_level.design import level3_values
+from openhlm.estimation.three_level.design import level1_values, level2_values, level3_values
 from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
@@ -231,6 +231,7 @@ def _eb(est: Estimates3) -> dict:
     names = list(dict.fromkeys([spec.outcome, *spec.level1_variables()]))
     level1 = pd.DataFrame({name: mdm.level1[name].to_numpy() for name in names})
     return {
+        **_graph_data(design),
         "level1_unit": unit, "level1_fitted": fitted, "level1_data": level1,
         "level2_ids": tuple(str(u) for u in mdm.unit_ids),
         "level2_level3": tuple(str(u) for u in ids3[np.asarray(design.level3_index)]),
@@ -240,6 +241,35 @@ def _eb(est: Estimates3) -> dict:
         "level3_n": np.bincount(design.level3_index, minlength=design.n3),
         "eb_level3": u_hat,
         "fixed_level3": fixed,
+    }
+
+
+def _graph_data(design: Any) -> dict:
+    """The predictors as they enter the model (``name|centring`` columns) and the raw level-2
+    and level-3 predictors, for the model graph."""
+    spec, mdm = design.spec, design.mdm
+    unit = np.asarray(design.unit_index)
+    l1, l2, l3 = {}, {}, {}
+    for pi in spec.pis:
+        if pi.predictor is not None:
+            l1[f"{pi.predictor.name}|{pi.predictor.centering.value}"] = level1_values(
+                mdm, pi.predictor, unit, design.n2)
+        for beta in pi.betas:
+            if beta.predictor is not None:
+                l2[f"{beta.predictor.name}|{beta.predictor.centering.value}"] = level2_values(
+                    mdm, beta.predictor)
+            for pred in beta.equation.predictors:
+                l3[f"{pred.name}|{pred.centering.value}"] = level3_values(mdm, pred)
+    return {
+        "level1_design": pd.DataFrame(l1, index=pd.RangeIndex(design.n1)),
+        "level2_design": pd.DataFrame(l2, index=pd.RangeIndex(design.n2)),
+        "level3_design": pd.DataFrame(l3, index=pd.RangeIndex(design.n3)),
+        "level2_data": pd.DataFrame({n: mdm.level2[n].to_numpy(dtype=float)
+                                     for n in spec.level2_variables()},
+                                    index=pd.RangeIndex(design.n2)),
+        "level3_data": pd.DataFrame({n: mdm.level3[n].to_numpy(dtype=float)
+                                     for n in spec.level3_variables()},
+                                    index=pd.RangeIndex(design.n3)),
     }
 
 

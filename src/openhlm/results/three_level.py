@@ -99,6 +99,14 @@ class HLM3Results:
     level1_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     level1_fitted: np.ndarray = field(default_factory=lambda: np.zeros(0))
     level1_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: for the model graph: the predictors as they enter the model (columns ``name|centring``)
+    #: over the level-1 records, level-2 and level-3 units, and the raw level-2 and level-3
+    #: predictors of the model
+    level1_design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level2_design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level3_design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level2_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level3_data: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: posterior (co)variances: of r_j (J, R2, R2) and u_k (K, R3, R3) -- REML: with gamma's
     #: uncertainty, ML: given gamma -- and of the EB coefficients G_k gamma + u_k (K, R3, R3),
     #: with gamma's uncertainty under both methods

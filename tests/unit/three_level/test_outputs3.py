@@ -206,3 +206,90 @@ def test_posterior_variances_equal_henderson(mdm, design, method):
     np.testing.assert_allclose(l3["PVC10_10"], pvc[:, 1, 1], rtol=1e-6, atol=1e-10)
     assert {"PV0_0", "PV1_1"} <= set(l2.columns)
     assert {"PV00_00", "PV10_10", "PVC00_00", "PVC00_10"} <= set(l3.columns)
+
+
+# -- graphs -----------------------------------------------------------------------------------
+
+def test_model_graph_lines_equal_the_fixed_part(res, mdm):
+    from openhlm.plots import model_graph
+
+    fig = model_graph(res, x="t", by="x2", quartiles_of="w")
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 2 * 3                          # x2 = 0, 1 times the quartiles of w
+    labels = [ln.get_label() for ln in lines]
+    assert labels[0].startswith("X2 = 0, W Q1") and labels[-1].startswith("X2 = 1, W Q3")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+    assert ax.get_xlabel() == "T" and ax.get_ylabel() == "Predicted Y"
+    assert "Model graph: predicted Y by T" in ax.get_title() and "K = 12" in ax.get_title()
+    g = res.gamma
+    w = mdm.level3["w"].to_numpy()
+    q3 = np.percentile(w, 75)
+    xs, ys = lines[-1].get_data()
+    expected = (g["G000"] + g["G001"] * q3 + g["G010"] * 1.0) + g["G100"] * xs
+    np.testing.assert_allclose(ys, expected, rtol=1e-12)
+    # no by: one line at the means (x2 over level-2 units, w over level-3 units)
+    (line,) = model_graph(res).axes[0].get_lines()
+    xs, ys = line.get_data()
+    x2 = res.level2_data["x2"].mean()
+    np.testing.assert_allclose(ys, g["G000"] + g["G001"] * w.mean() + g["G010"] * x2
+                               + g["G100"] * xs, rtol=1e-12)
+
+
+def test_model_graph_centred_predictors(mdm):
+    res = openhlm.fit("""y = P0 + P1*group(t) + E
+P0 = B00 + B01*grand(x2) + R0
+P1 = B10 + R1
+B00 = G000 + G001*grand(w) + U00
+B10 = G100 + U10""", mdm)
+    from openhlm.plots import model_graph
+
+    ax = model_graph(res, by="w", max_levels=2).axes[0]
+    assert ax.get_xlabel() == "T (group-mean centred)"
+    g = res.gamma
+    w = mdm.level3["w"].to_numpy()
+    xs, ys = ax.get_lines()[1].get_data()               # median of w, raw value in the label
+    assert ax.get_lines()[1].get_label() == f"W median ({np.median(w):.2f})"
+    np.testing.assert_allclose(ys, g["G000"] + g["G001"] * (np.median(w) - w.mean())
+                               + g["G100"] * xs, rtol=1e-10, atol=1e-12)
+
+
+def test_model_graph_errors(res):
+    from openhlm.errors import SpecError
+    from openhlm.plots import level1_equations, model_graph
+
+    with pytest.raises(SpecError, match="not a level-1 predictor"):
+        model_graph(res, x="w")
+    with pytest.raises(SpecError, match="not a level-2 or level-3 predictor"):
+        model_graph(res, by="t")
+    with pytest.raises(SpecError, match="not available for three-level models"):
+        level1_equations(res)
+
+
+def test_caterpillar_level3_and_level2(res):
+    from openhlm.plots import caterpillar
+
+    ax = caterpillar(res).axes[0]
+    (container,) = ax.containers
+    ys = container.lines[0].get_ydata()
+    np.testing.assert_allclose(ys, np.sort(res.eb_level3[:, 0]))
+    assert len(ys) == res.n_level3
+    assert "Level-3 units" in ax.get_xlabel() and "U00" in ax.get_ylabel()
+    ax = caterpillar(res, "B10", kind="coefficient").axes[0]
+    np.testing.assert_allclose(ax.containers[0].lines[0].get_ydata(),
+                               np.sort(res.eb_level3[:, 1] + res.fixed_level3[:, 1]))
+    ax = caterpillar(res, "R1", level_of_units=2).axes[0]
+    assert len(ax.containers[0].lines[0].get_ydata()) == res.n_level2
+    assert "R1" in ax.get_ylabel()
+
+
+def test_cli_plot_three_levels(toml, tmp_path, capsys):
+    out = tmp_path / "m.png"
+    assert main(["plot", "model", str(toml), "--by", "x2", "--quartiles-of", "w",
+                 "-o", str(out)]) == 0
+    assert out.stat().st_size > 0
+    out = tmp_path / "c.svg"
+    assert main(["plot", "caterpillar", str(toml), "--units", "2", "-o", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert main(["plot", "qq-mdist", str(toml), "-o", str(tmp_path / "q.png")]) != 0
+    assert "not available for three-level models" in capsys.readouterr().err
