@@ -293,3 +293,13 @@ def test_cli_plot_three_levels(toml, tmp_path, capsys):
     assert out.stat().st_size > 0
     assert main(["plot", "qq-mdist", str(toml), "-o", str(tmp_path / "q.png")]) != 0
     assert "not available for three-level models" in capsys.readouterr().err
+
+
+def test_cli_hlm3_command_file_is_a_clear_error(tmp_path, capsys):
+    simulate().to_csv(tmp_path / "all.csv", index=False)
+    cmd = tmp_path / "m.hlm"
+    cmd.write_text("#WHLM CMD FILE\nnumit:100\nlevel1:Y=INTRCPT1+T+RANDOM\n"
+                   "level2:INTRCPT1=INTRCPT2+random/\n", encoding="utf-8")
+    assert main(["fit", str(cmd), "--level1", str(tmp_path / "all.csv"),
+                 "--id", "child,school"]) != 0
+    assert "command files for three-level models (HLM3) are not read" in capsys.readouterr().err

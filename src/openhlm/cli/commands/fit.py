@@ -264,6 +264,15 @@ def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str,
 
     mdm = _mdm_from_args(args, required=True, what=f"the command file {path}")
     assert mdm is not None
+    from openhlm.data.mdm3 import MDM3
+
+    if isinstance(mdm, MDM3):
+        from openhlm.errors import SpecError
+
+        raise SpecError(f"{path}: HLM 6 command files for three-level models (HLM3) are not "
+                        "read (no documentation of their format was found); write the model in "
+                        "a TOML model file ([data] level3 = ..., id = [L2ID, L3ID]) or pass "
+                        "the equations to openhlm.fit")
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
     return FitJob(cf.spec, mdm, FitOptions.from_command_file(cf, **overrides))
