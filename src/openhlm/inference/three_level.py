@@ -144,7 +144,7 @@ def _posterior(est: Estimates3) -> dict:
     J, K = design.n2, design.n3
     reml = est.method == "reml"
     # centred columns: A = A_c T^-1 (Stats3.to_original), so B_orig = B_c T^-1
-    Tinv = np.eye(F)
+    Tinv: np.ndarray = np.eye(F)
     if stats.intercept is not None:
         Tm = np.eye(F)
         Tm[stats.intercept] -= stats.shift

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from scipy import stats as st
 
 from openhlm.errors import SpecError
@@ -94,6 +95,11 @@ def _choices(results: HLM3Results, name: str, quartiles: bool, max_levels: int
                     f"(predictors: {', '.join(names) or 'none'})")
 
 
+def _value(chosen: dict[str, float], frame: pd.DataFrame, column: str) -> float:
+    """The chosen model-metric value of a predictor, else its mean over its units."""
+    return chosen.get(column, float(frame[column].mean()))
+
+
 def model_graph3(results: HLM3Results, x: str | None = None, by: str | None = None,
                  quartiles_of: str | None = None, *, max_levels: int = 6, n_points: int = 50,
                  ax: Axes | None = None, model_name: str | None = None) -> Figure:
@@ -112,21 +118,21 @@ def model_graph3(results: HLM3Results, x: str | None = None, by: str | None = No
         (line style).
     """
     spec = results.spec
-    slopes = [pi for pi in spec.pis if pi.predictor is not None]
+    slopes = [(pi, pi.predictor) for pi in spec.pis if pi.predictor is not None]
     if not slopes:
         raise SpecError("the model has no level-1 predictor to draw against")
     if x is None:
-        shown = slopes[0]
+        shown, x_pred = slopes[0]
     else:
-        found = [pi for pi in slopes if pi.predictor.name.lower() == x.lower()]
+        found = [(pi, p) for pi, p in slopes if p.name.lower() == x.lower()]
         if not found:
             raise SpecError(f"'{x}' is not a level-1 predictor of the model (predictors: "
-                            f"{', '.join(pi.predictor.name for pi in slopes)})")
-        shown = found[0]
+                            f"{', '.join(p.name for _, p in slopes)})")
+        shown, x_pred = found[0]
     gamma = dict(zip((r.gamma for r in results.fixed), (r.estimate for r in results.fixed),
                      strict=True))
     l1, l2, l3 = results.level1_design, results.level2_design, results.level3_design
-    x_column = f"{shown.predictor.name}|{shown.predictor.centering.value}"
+    x_column = f"{x_pred.name}|{x_pred.centering.value}"
     grid = np.linspace(l1[x_column].min(), l1[x_column].max(), n_points)
     groups = []
     for k, name in enumerate((by, quartiles_of)):
@@ -137,21 +143,17 @@ def model_graph3(results: HLM3Results, x: str | None = None, by: str | None = No
     for a, (text_a, set_a) in enumerate(groups[0]):
         for b, (text_b, set_b) in enumerate(groups[1]):
             chosen = {**set_a, **set_b}
-
-            def value(frame, column: str) -> float:
-                return chosen.get(column, float(frame[column].mean()))
-
             line = np.zeros(n_points)
             for pi in spec.pis:
                 coef = 0.0
                 for beta in pi.betas:
-                    xq = 1.0 if beta.predictor is None else value(
-                        l2, f"{beta.predictor.name}|{beta.predictor.centering.value}")
+                    xq = 1.0 if beta.predictor is None else _value(
+                        chosen, l2, f"{beta.predictor.name}|{beta.predictor.centering.value}")
                     eq = beta.equation
                     preds = ([None] if eq.intercept else []) + list(eq.predictors)
                     for pred, label in zip(preds, beta.gamma_labels(), strict=True):
-                        ws = 1.0 if pred is None else value(
-                            l3, f"{pred.name}|{pred.centering.value}")
+                        ws = 1.0 if pred is None else _value(
+                            chosen, l3, f"{pred.name}|{pred.centering.value}")
                         coef += gamma[label] * xq * ws
                 if pi.predictor is None:
                     line += coef
@@ -167,8 +169,8 @@ def model_graph3(results: HLM3Results, x: str | None = None, by: str | None = No
     ax.set_ylabel(f"Predicted {spec.outcome.upper()}")
     if by is not None or quartiles_of is not None:
         ax.legend(fontsize=8, frameon=False)
-    _title(ax, f"Model graph: predicted {spec.outcome.upper()} by "
-               f"{shown.predictor.name.upper()}", results, model_name)
+    _title(ax, f"Model graph: predicted {spec.outcome.upper()} by {x_pred.name.upper()}",
+           results, model_name)
     return finish(ax)
 
 

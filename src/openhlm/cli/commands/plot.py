@@ -87,7 +87,7 @@ def _plot(args: argparse.Namespace) -> int:
     from openhlm.runner import run
 
     job = job_from_args(args)
-    results = run(job.model, job.mdm, job.options)
+    results: Any = run(job.model, job.mdm, job.options)
     options: dict[str, Any] = {"model_name": args.name}
     for key in GRAPHS[args.graph][1]:
         value = getattr(args, key)

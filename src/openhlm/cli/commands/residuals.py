@@ -82,7 +82,7 @@ def _residuals(args: argparse.Namespace) -> int:
                           tuple(args.extra2) or files.extra_level2, files.level3)
     if not files.requested:
         raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
-    results = run(job.model, job.mdm, job.options)
+    results: Any = run(job.model, job.mdm, job.options)
     from openhlm.results.three_level import HLM3Results
 
     if isinstance(results, HLM3Results):
