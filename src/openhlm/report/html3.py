@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 
 from openhlm.report.extras import renderer_for
-from openhlm.report.html import _STYLE
+from openhlm.report.html import STYLE
 from openhlm.results.three_level import HLM3Results
 
 __all__ = ["render_html3"]
@@ -140,7 +140,7 @@ def render_html3(res: HLM3Results) -> str:
                  [["Deviance", _fmt(res.deviance, 6)],
                   ["Number of estimated parameters", str(res.n_parameters)]])
     parts = [
-        _STYLE, '<div class="openhlm-report">', head, equations, f"<p>{_e(sigma)}</p>",
+        STYLE, '<div class="openhlm-report">', head, equations, f"<p>{_e(sigma)}</p>",
         _matrix("Tau(pi)", res.tau_pi, pi_labels, 5),
         _matrix("Standard errors of tau(pi)", res.tau_pi_se, pi_labels, 5), corr,
         _reliability("Reliability of the random level-1 coefficients", pi_labels,
