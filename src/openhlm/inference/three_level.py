@@ -21,11 +21,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy import special
 from scipy import stats as sps
 
 from openhlm.errors import HypothesisError
-from openhlm.estimation.three_level.design import level3_values
+from openhlm.estimation.three_level.design import level1_values, level2_values, level3_values
 from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
@@ -90,9 +91,11 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
                                              float(np.sqrt(max(v, 0))), v, df, c, p))
     eb = _eb(est)
     ses = _variance_ses(est)
+    post = _posterior(est)
     return HLM3Results(
         **eb,
         **ses,
+        **post,
         spec=spec, method=est.method, mode=mode, n_level1=N, n_level2=J, n_level3=K,
         deleted_rows=design.deleted_rows, sources=tuple(design.mdm.sources), fixed=tuple(rows),
         covariance=est.cov_gamma, robust_covariance=est.cov_gamma_robust, sigma2=est.sigma2,
@@ -121,6 +124,82 @@ def _variance_ses(est: Estimates3) -> dict:
     return out
 
 
+def _posterior(est: Estimates3) -> dict:
+    """Posterior (co)variances of the EB estimates, batched over units (as the two-level
+    residual file's PV and PVC; ``docs/three-level.md``).
+
+    With ``T2 = T_pi / sigma^2``, ``T3 = T_beta / sigma^2``, ``V`` relative to sigma^2, ``Vb``
+    its level-2 part (without ``Z3 T3 Z3'``) and ``P_k = (I + Z3k'Vb^-1 Z3k T3)^-1``:
+
+    * given gamma: ``Var(u_k - u*_k) = T_beta P_k`` and ``Var(r_j - r*_j) = T_pi - T_pi
+      (Z2j'Vj^-1 Z2j - Q23 T3 P_k Q23') T_pi / sigma^2``, ``Q23 = Z2j'Vj^-1 Z3j``;
+    * with gamma's uncertainty (REML, and the EB coefficients under both methods), plus
+      ``B Cov(gamma) B'`` with ``B_k = T3 Z3k'V_k^-1 A_k`` and ``B_j = T2 Z2j'(V^-1 A)_j``
+      (``- G_k`` for the coefficients ``G_k gamma + u_k``).
+    """
+    stats = est.extras["stats"]
+    design = est.design
+    F, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
+    s2 = est.sigma2
+    J, K = design.n2, design.n3
+    reml = est.method == "reml"
+    # centred columns: A = A_c T^-1 (Stats3.to_original), so B_orig = B_c T^-1
+    Tinv: np.ndarray = np.eye(F)
+    if stats.intercept is not None:
+        Tm = np.eye(F)
+        Tm[stats.intercept] -= stats.shift
+        Tinv = np.linalg.inv(Tm)
+    cov = est.cov_gamma
+    out = {"posterior_level2": np.zeros((J, r2, r2)),
+           "posterior_level3": np.zeros((K, r3, r3)),
+           "posterior_coef_level3": np.zeros((K, r3, r3))}
+    T3 = est.tau_beta / s2
+    if r3:
+        Wk = level3_blocks(stats, est.theta)
+        z = list(range(F, F + r3))
+        Wzz = Wk[:, z][:, :, z]
+        Wza = Wk[:, z, :F]
+        P = np.linalg.inv(np.eye(r3) + Wzz @ T3)                           # (K, r3, r3)
+        cond = est.tau_beta @ P
+        cond = 0.5 * (cond + np.swapaxes(cond, 1, 2))
+        B = np.einsum("ab,kbc->kac", T3, P @ Wza) @ Tinv                   # (K, r3, F)
+        extra = B @ cov @ np.swapaxes(B, 1, 2)
+        out["posterior_level3"] = cond + extra if reml else cond
+        G = np.zeros((K, r3, F))
+        f = col = 0
+        for beta in design.spec.betas:
+            eq = beta.equation
+            preds = ([None] if eq.intercept else []) + list(eq.predictors)
+            if eq.random:
+                for i, pred in enumerate(preds):
+                    G[:, col, f + i] = level3_values(design.mdm, pred)
+                col += 1
+            f += len(preds)
+        D = G - B
+        out["posterior_coef_level3"] = cond + D @ cov @ np.swapaxes(D, 1, 2)
+    if r2:
+        S = stats.S
+        T2 = est.tau_pi / s2
+        S22 = S[:, g:, g:]
+        M2 = np.einsum("ab,jbc->jac", T2, np.linalg.inv(np.eye(r2) + S22 @ T2))
+        Q22 = S22 - S22 @ M2 @ S22
+        Q2A = S[:, g:, :F] - S22 @ M2 @ S[:, g:, :F]
+        inner = Q22
+        if r3:
+            S23 = S[:, g:, F:F + r3]
+            Q23 = S23 - S22 @ M2 @ S23
+            TP = (T3 @ P)[stats.level3_of]                                 # (J, r3, r3)
+            inner = Q22 - Q23 @ TP @ np.swapaxes(Q23, 1, 2)
+            Q2A = Q2A - Q23 @ TP @ Wza[stats.level3_of]
+        cond = s2 * (T2 - np.einsum("ab,jbc,cd->jad", T2, inner, T2))
+        cond = 0.5 * (cond + np.swapaxes(cond, 1, 2))
+        if reml:
+            B2 = np.einsum("ab,jbc->jac", T2, Q2A) @ Tinv
+            cond = cond + B2 @ cov @ np.swapaxes(B2, 1, 2)
+        out["posterior_level2"] = cond
+    return out
+
+
 def _eb(est: Estimates3) -> dict:
     """The empirical Bayes block of the results (residual files)."""
     stats = est.extras["stats"]
@@ -142,7 +221,18 @@ def _eb(est: Estimates3) -> dict:
             col += 1
         f += len(preds)
     ids3 = np.asarray(mdm.level3_ids)
+    unit = np.asarray(design.unit_index)
+    fitted = design.A @ est.gamma
+    if r_hat.shape[1]:
+        fitted = fitted + np.einsum("na,na->n", design.Z2, r_hat[unit])
+    if u_hat.shape[1]:
+        fitted = fitted + np.einsum("na,na->n", design.Z3, u_hat[design.row_level3_index])
+    spec = design.spec
+    names = list(dict.fromkeys([spec.outcome, *spec.level1_variables()]))
+    level1 = pd.DataFrame({name: mdm.level1[name].to_numpy() for name in names})
     return {
+        **_graph_data(design),
+        "level1_unit": unit, "level1_fitted": fitted, "level1_data": level1,
         "level2_ids": tuple(str(u) for u in mdm.unit_ids),
         "level2_level3": tuple(str(u) for u in ids3[np.asarray(design.level3_index)]),
         "level2_n": np.bincount(design.unit_index, minlength=design.n2),
@@ -151,6 +241,35 @@ def _eb(est: Estimates3) -> dict:
         "level3_n": np.bincount(design.level3_index, minlength=design.n3),
         "eb_level3": u_hat,
         "fixed_level3": fixed,
+    }
+
+
+def _graph_data(design: Any) -> dict:
+    """The predictors as they enter the model (``name|centring`` columns) and the raw level-2
+    and level-3 predictors, for the model graph."""
+    spec, mdm = design.spec, design.mdm
+    unit = np.asarray(design.unit_index)
+    l1, l2, l3 = {}, {}, {}
+    for pi in spec.pis:
+        if pi.predictor is not None:
+            l1[f"{pi.predictor.name}|{pi.predictor.centering.value}"] = level1_values(
+                mdm, pi.predictor, unit, design.n2)
+        for beta in pi.betas:
+            if beta.predictor is not None:
+                l2[f"{beta.predictor.name}|{beta.predictor.centering.value}"] = level2_values(
+                    mdm, beta.predictor)
+            for pred in beta.equation.predictors:
+                l3[f"{pred.name}|{pred.centering.value}"] = level3_values(mdm, pred)
+    return {
+        "level1_design": pd.DataFrame(l1, index=pd.RangeIndex(design.n1)),
+        "level2_design": pd.DataFrame(l2, index=pd.RangeIndex(design.n2)),
+        "level3_design": pd.DataFrame(l3, index=pd.RangeIndex(design.n3)),
+        "level2_data": pd.DataFrame({n: mdm.level2[n].to_numpy(dtype=float)
+                                     for n in spec.level2_variables()},
+                                    index=pd.RangeIndex(design.n2)),
+        "level3_data": pd.DataFrame({n: mdm.level3[n].to_numpy(dtype=float)
+                                     for n in spec.level3_variables()},
+                                    index=pd.RangeIndex(design.n3)),
     }
 
 

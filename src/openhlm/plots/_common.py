@@ -66,6 +66,9 @@ def variable_label(results: HLMResults, name: str, centring: str | None = None) 
 
 def eb_of(results: HLMResults) -> EBEstimates:
     """The EB estimates stored in the results (plots compute nothing)."""
+    if not hasattr(results, "estimates"):
+        raise SpecError("this graph is not available for three-level models (the model graph "
+                        "and the caterpillar plot are)")
     if results.estimates is None:
         raise EstimationError("these results carry no estimates; refit the model to plot them")
     if results.eb is None:

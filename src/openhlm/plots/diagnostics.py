@@ -130,9 +130,19 @@ def eb_residuals_vs(results: HLMResults, variable: str, coefficient: str = "INTR
 
 def caterpillar(results: HLMResults, coefficient: str = "INTRCPT1", *, level: float = 0.95,
                 kind: str = "residual", ax: Axes | None = None,
-                model_name: str | None = None) -> Figure:
+                model_name: str | None = None, level_of_units: int = 3) -> Figure:
     """EB residuals (``kind="residual"``) or EB coefficients (``kind="coefficient"``) of one
-    random coefficient, sorted, with intervals +/- z * posterior SD (PV resp. PVC)."""
+    random coefficient, sorted, with intervals +/- z * posterior SD (PV resp. PVC).
+
+    For a three-level model (HLM3Results) the level-3 units' EB estimates
+    (:func:`openhlm.plots.three_level.caterpillar3`; ``level_of_units=2`` for the r's)."""
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results):
+        from openhlm.plots.three_level import caterpillar3
+
+        return caterpillar3(results, coefficient, level=level_of_units, conf=level, kind=kind,
+                            ax=ax, model_name=model_name)
     if kind not in ("residual", "coefficient"):
         from openhlm.errors import SpecError
 

@@ -122,7 +122,17 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
     Returns
     -------
     matplotlib.figure.Figure
+
+    For a three-level model (HLM3Results) ``by`` and ``quartiles_of`` may be level-2 or
+    level-3 predictors (:func:`openhlm.plots.three_level.model_graph3`).
     """
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results):
+        from openhlm.plots.three_level import model_graph3
+
+        return model_graph3(results, x, by, quartiles_of, max_levels=max_levels,
+                            n_points=n_points, ax=ax, model_name=model_name)
     est = results.estimates
     d = est.design
     p = _slope_position(results, x)
@@ -174,6 +184,7 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
     by : str, optional
         Level-2 variable with few values (e.g. SECTOR) to colour the lines by.
     """
+    eb_of(results)   # a clear error for results without two-level EB estimates (HLM3)
     est = results.estimates
     d = est.design
     eb = eb_of(results)

@@ -38,6 +38,9 @@ _STYLE = """<style>
 .openhlm-report pre {font-size: 0.95em;}
 </style>"""
 
+#: the report's ``<style>``, shared with the three-level report (:mod:`openhlm.report.html3`)
+STYLE = _STYLE
+
 
 def _e(text: str) -> str:
     return escape(text, quote=True)

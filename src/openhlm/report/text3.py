@@ -194,25 +194,37 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
 
 
 def write_residuals3(res: HLM3Results, level2: Any = None, level3: Any = None,
-                     format: str | None = None) -> dict[str, Any]:
-    """Write the level-2 and level-3 residual files of a three-level model."""
+                     format: str | None = None, level1: Any = None) -> dict[str, Any]:
+    """Write the level-1, level-2 and level-3 residual files of a three-level model."""
     written = {}
-    for key, path, frame, level in (("level2", level2, res.level2_residuals, 2),
+    for key, path, frame, level in (("level1", level1, res.level1_residuals, 1),
+                                    ("level2", level2, res.level2_residuals, 2),
                                     ("level3", level3, res.level3_residuals, 3)):
         if path is None:
             continue
         data = frame()
-        labels = {c: _label3(c) for c in data.columns}
+        labels = {c: _label3(c, res, level) for c in data.columns}
         written[key] = write_table(ResidualTable(data, labels, level), path, format)
     return written
 
 
-def _label3(column: str) -> str:
+def _label3(column: str, res: HLM3Results, level: int) -> str:
     fixed = {"L2ID": "level-2 unit ID", "L3ID": "level-3 unit ID",
              "NJ": "level-1 records in the level-2 unit",
-             "NK": "level-2 units in the level-3 unit"}
+             "NK": "level-2 units in the level-3 unit",
+             "FITVAL": "Fitted value with EB coefficients",
+             "L1RESID": "Level-1 residual: outcome - FITVAL",
+             "SIGMA": "Level-1 residual SD, sqrt(sigma^2)"}
     if column in fixed:
         return fixed[column]
+    if column in res.level1_data.columns:
+        return "outcome" if column == res.spec.outcome else "level-1 predictor (raw)"
+    if column.startswith("PVC"):
+        return f"Posterior var/cov of EB coefficients {column[3:]}"
+    if column.startswith("PV"):
+        which = "REML" if res.method == "reml" else "ML"
+        what = "r" if level == 2 else "u"
+        return f"Posterior var/cov of {what} {column[2:]} ({which})"
     kind = {"EBR": "EB estimate of r", "FVB": "fixed part of beta", "EBU": "EB estimate of u",
             "ECB": "EB coefficient beta"}
     return f"{kind.get(column[:3], column)} {column[3:]}"
@@ -224,6 +236,9 @@ def register_renderers3() -> None:
     set_renderer("text", HLM3Results, render_text3, replace=False)
     set_renderer("dict", HLM3Results, results3_to_dict, replace=False)
     set_renderer("write_residuals", HLM3Results, write_residuals3, replace=False)
+    from openhlm.report.html3 import render_html3
+
+    set_renderer("html", HLM3Results, render_html3, replace=False)
 
 
 register_renderers3()

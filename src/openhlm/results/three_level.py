@@ -93,6 +93,26 @@ class HLM3Results:
     level3_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     eb_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     fixed_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: level-1 records analysed: level-2 unit of each (index into level2_ids), fitted values
+    #: with the EB coefficients (A gamma + Z3 u_k + Z2 r_j) and the raw outcome and level-1
+    #: predictors of the model
+    level1_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    level1_fitted: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    level1_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: for the model graph: the predictors as they enter the model (columns ``name|centring``)
+    #: over the level-1 records, level-2 and level-3 units, and the raw level-2 and level-3
+    #: predictors of the model
+    level1_design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level2_design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level3_design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level2_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level3_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: posterior (co)variances: of r_j (J, R2, R2) and u_k (K, R3, R3) -- REML: with gamma's
+    #: uncertainty, ML: given gamma -- and of the EB coefficients G_k gamma + u_k (K, R3, R3),
+    #: with gamma's uncertainty under both methods
+    posterior_level2: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    posterior_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    posterior_coef_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     #: asymptotic SEs of sigma^2, tau(pi), tau(beta) (inverse information of the deviance)
     sigma2_se: float = float("nan")
     tau_pi_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -120,30 +140,60 @@ class HLM3Results:
             return tau / np.outer(sd, sd)
 
     def level2_residuals(self) -> pd.DataFrame:
-        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ`` and ``EBRp`` (the EB estimate
-        of ``r_p`` for each random ``Pp``)."""
+        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ``, ``EBRp`` (the EB estimate
+        of ``r_p`` for each random ``Pp``) and ``PVp_p'`` (posterior (co)variances of r)."""
         frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3),
                               "NJ": np.asarray(self.level2_n)})
-        for i, pi in enumerate(self.spec.random_pis):
+        pis = self.spec.random_pis
+        for i, pi in enumerate(pis):
             frame[f"EBR{pi.index}"] = self.eb_level2[:, i]
+        if len(self.posterior_level2):
+            for a in range(len(pis)):
+                for b in range(a + 1):
+                    frame[f"PV{pis[b].index}_{pis[a].index}"] = self.posterior_level2[:, b, a]
+        return frame
+
+    def level1_residuals(self) -> pd.DataFrame:
+        """One row per level-1 record analysed: ``L2ID``, ``L3ID``, ``FITVAL`` (fitted value
+        with the EB coefficients, ``A gamma + Z3 u_k + Z2 r_j``), ``L1RESID`` (outcome -
+        FITVAL), ``SIGMA`` (sqrt(sigma^2)), the outcome and the level-1 predictors (raw)."""
+        unit = np.asarray(self.level1_unit)
+        ids2 = np.asarray(self.level2_ids, dtype=object)
+        ids3 = np.asarray(self.level2_level3, dtype=object)
+        y = self.level1_data[self.spec.outcome].to_numpy(dtype=float)
+        frame = pd.DataFrame({"L2ID": ids2[unit], "L3ID": ids3[unit],
+                              "FITVAL": np.asarray(self.level1_fitted),
+                              "L1RESID": y - np.asarray(self.level1_fitted),
+                              "SIGMA": np.full(len(y), np.sqrt(self.sigma2))})
+        for column in self.level1_data.columns:
+            frame[column] = self.level1_data[column].to_numpy()
         return frame
 
     def level3_residuals(self) -> pd.DataFrame:
         """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units) and, for each random
         ``Bpq``, ``FVBpq`` (fixed part), ``EBUpq`` (EB estimate of u) and ``ECBpq`` (their
-        sum, the EB coefficient)."""
+        sum, the EB coefficient), then ``PVpq_p'q'`` (posterior (co)variances of u) and
+        ``PVCpq_p'q'`` (of the EB coefficients)."""
         frame = pd.DataFrame({"L3ID": list(self.level3_ids), "NK": np.asarray(self.level3_n)})
         for i, beta in enumerate(self.spec.random_betas):
             frame[f"FVB{beta.p}{beta.q}"] = self.fixed_level3[:, i]
             frame[f"EBU{beta.p}{beta.q}"] = self.eb_level3[:, i]
             frame[f"ECB{beta.p}{beta.q}"] = self.fixed_level3[:, i] + self.eb_level3[:, i]
+        betas = [f"{b.p}{b.q}" for b in self.spec.random_betas]
+        for key, cov in (("PV", self.posterior_level3), ("PVC", self.posterior_coef_level3)):
+            if len(cov):
+                for a in range(len(betas)):
+                    for b in range(a + 1):
+                        frame[f"{key}{betas[b]}_{betas[a]}"] = cov[:, b, a]
         return frame
 
     def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,
-                        format: str | None = None) -> dict[str, Path]:
-        """Write the level-2 and/or level-3 residual files (format from the suffix, as for
-        two-level models); ``{"level2": path, "level3": path}``."""
-        written: dict[str, Path] = render("write_residuals", self, level2, level3, format)
+                        format: str | None = None, level1: str | Path | None = None
+                        ) -> dict[str, Path]:
+        """Write the level-1, level-2 and/or level-3 residual files (format from the suffix,
+        as for two-level models); ``{"level1": path, "level2": path, "level3": path}``."""
+        written: dict[str, Path] = render("write_residuals", self, level2, level3, format,
+                                          level1=level1)
         return written
 
     # ------------------------------------------------------------------ output
@@ -164,6 +214,10 @@ class HLM3Results:
 
     def __str__(self) -> str:
         return self.report()
+
+    def _repr_html_(self) -> str:
+        html: str = render("html", self)
+        return html
 
     def __repr__(self) -> str:
         return (f"HLM3Results(method={self.method!r}, deviance={self.deviance:.6f}, "

@@ -303,6 +303,15 @@ def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str,
 
     mdm = _mdm_from_args(args, required=True, what=f"the command file {path}")
     assert mdm is not None
+    from openhlm.data.mdm3 import MDM3
+
+    if isinstance(mdm, MDM3):
+        from openhlm.errors import SpecError
+
+        raise SpecError(f"{path}: HLM 6 command files for three-level models (HLM3) are not "
+                        "read (no documentation of their format was found); write the model in "
+                        "a TOML model file ([data] level3 = ..., id = [L2ID, L3ID]) or pass "
+                        "the equations to openhlm.fit")
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
     return FitJob(cf.spec, mdm, FitOptions.from_command_file(cf, **overrides))
@@ -430,11 +439,10 @@ def _fit(args: argparse.Namespace) -> int:
     results, text = run_job(job)
     from openhlm.results.three_level import HLM3Results
 
-    if isinstance(results, HLM3Results) and (o.html is not None
-                                             or job.options.residuals.level1 is not None):
-        raise SpecError("HTML reports and level-1 residual files are not available for "
-                        "three-level models yet (use the text report, --json and the level-2 "
-                        "and level-3 residual files)")
+    if isinstance(results, HLM3Results) and (job.options.residuals.extra_level1
+                                             or job.options.residuals.extra_level2):
+        raise SpecError("extra variables in the residual files are not available for "
+                        "three-level models yet")
     if report is not None:
         _write(report, text)
     elif not (_is_stdout(o.json) or _is_stdout(o.html)):
@@ -451,15 +459,17 @@ def _fit(args: argparse.Namespace) -> int:
 
         from openhlm.report.text_glmm import glmm_html
 
-        body = (render_html(results) if job.options.outcome.normal
+        body = (results._repr_html_() if isinstance(results, HLM3Results)
+                else render_html(results) if job.options.outcome.normal
                 else glmm_html(results))  # type: ignore[arg-type]
         _write(o.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>openhlm "
                        "report</title></head><body>\n" + body
                        + "\n</body></html>\n")
     if isinstance(results, HLM3Results):
         r = job.options.residuals
-        if r.level2 is not None or r.level3 is not None:
-            results.write_residuals(level2=r.level2, level3=r.level3, format=r.format)
+        if r.level1 is not None or r.level2 is not None or r.level3 is not None:
+            results.write_residuals(level2=r.level2, level3=r.level3, level1=r.level1,
+                                    format=r.format)
     elif job.options.residuals.requested:
         if job.options.outcome.normal:
             write_residual_files(results, job.options.residuals)

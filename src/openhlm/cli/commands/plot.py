@@ -8,7 +8,8 @@
     openhlm plot caterpillar model4.toml --coefficient INTRCPT1 -o cat.png
 
 Graphs: model, level1, qq-mdist, mdrsvar-hist, mdrsvar-qq, eb-vs, caterpillar.  The model and
-data options are those of ``openhlm fit``.
+data options are those of ``openhlm fit``.  Three-level models: model (``--by`` and
+``--quartiles-of`` take level-2 or level-3 predictors) and caterpillar (``--units 3`` or 2).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def register(subparsers: Any) -> None:
                    help="random coefficient (eb-vs, caterpillar; default INTRCPT1)")
     g.add_argument("--kind", choices=("residual", "coefficient"), default="residual",
                    help="caterpillar of EB residuals or EB coefficients")
+    g.add_argument("--units", type=int, choices=(2, 3), default=3,
+                   help="three-level models: caterpillar of the level-3 (u, default) or "
+                        "level-2 (r) EB estimates")
     g.add_argument("--name", metavar="TEXT", help="model name in the title (e.g. 'Model 4')")
     g.add_argument("--dpi", type=int, default=150, help="resolution of PNG files")
     parser.set_defaults(func=_plot)
@@ -86,13 +90,21 @@ def _plot(args: argparse.Namespace) -> int:
     if job.options.engine != "memory":
         raise SpecError(f"graphs need the level-1 rows in memory; not available with "
                         f"engine={job.options.engine!r} (use --engine memory)")
-    results = run(job.model, job.mdm, job.options)
+    results: Any = run(job.model, job.mdm, job.options)
     options: dict[str, Any] = {"model_name": args.name}
     for key in GRAPHS[args.graph][1]:
         value = getattr(args, key)
         if key == "sample":
             value = None if value <= 0 else value
         options[key] = value
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results):
+        if args.graph not in ("model", "caterpillar"):
+            raise SpecError(f"the {args.graph} graph is not available for three-level models "
+                            "(model and caterpillar are)")
+        if args.graph == "caterpillar":
+            options["level_of_units"] = args.units
     figure = PLOTS[args.graph](results, **options)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # as for reports and residual files

@@ -50,6 +50,8 @@ def register(subparsers: Any) -> None:
     out = parser.add_argument_group("residual files")
     out.add_argument("--res2", metavar="FILE", help="level-2 residual file to write")
     out.add_argument("--res1", metavar="FILE", help="level-1 residual file to write")
+    out.add_argument("--res3", metavar="FILE",
+                     help="level-3 residual file to write (three-level models)")
     out.add_argument("--extra2", metavar="A,B", type=_names, default=[],
                      help="extra level-2 variables for the level-2 file")
     out.add_argument("--extra1", metavar="A,B", type=_names, default=[],
@@ -65,26 +67,39 @@ def _residuals(args: argparse.Namespace) -> int:
     from openhlm.runner import run
     from openhlm.spec.options import Residuals
 
-    if "-" in (args.res2, args.res1):
+    if "-" in (args.res2, args.res1, args.res3):
         raise SpecError("residual files are written to files (SPSS, Stata, SAS, CSV, ...), not to "
                         "standard output: give a file name such as res2.csv")
     job = fit_command.job_from_args(args)
     files = job.options.residuals
-    if args.res2 is not None or args.res1 is not None:
+    if args.res2 is not None or args.res1 is not None or args.res3 is not None:
         files = Residuals(level1=args.res1, level2=args.res2, format=args.format,
-                          extra_level1=tuple(args.extra1), extra_level2=tuple(args.extra2))
+                          extra_level1=tuple(args.extra1), extra_level2=tuple(args.extra2),
+                          level3=args.res3)
     else:
         files = Residuals(files.level1, files.level2, args.format or files.format,
                           tuple(args.extra1) or files.extra_level1,
-                          tuple(args.extra2) or files.extra_level2)
+                          tuple(args.extra2) or files.extra_level2, files.level3)
     if not files.requested:
         raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
     if job.options.engine != "memory":
         raise SpecError(f"residual files need the level-1 rows in memory; not available with "
                         f"engine={job.options.engine!r} (use --engine memory)")
-    results = run(job.model, job.mdm, job.options)
-    written = fit_command.write_residual_files(results, files)
+    results: Any = run(job.model, job.mdm, job.options)
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results):
+        if files.extra_level1 or files.extra_level2:
+            raise SpecError("extra variables in the residual files are not available for "
+                            "three-level models yet")
+        written = results.write_residuals(level2=files.level2, level3=files.level3,
+                                          level1=files.level1, format=files.format)
+    else:
+        if files.level3 is not None:
+            raise SpecError("--res3 (a level-3 residual file) needs a three-level model")
+        written = fit_command.write_residual_files(results, files)
     for level, path in written.items():
-        rows = results.n_level2 if level == "level2" else results.n_level1
+        rows = {"level1": results.n_level1, "level2": results.n_level2,
+                "level3": getattr(results, "n_level3", 0)}[level]
         print(f"{level[:5]}-{level[5:]} residual file ({rows} records): {path}")
     return 0

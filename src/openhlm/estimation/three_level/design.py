@@ -26,7 +26,7 @@ from openhlm.errors import EstimationError
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import ModelSpec3
 
-__all__ = ["Design3", "build_design3", "level3_values"]
+__all__ = ["Design3", "build_design3", "level1_values", "level2_values", "level3_values"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +103,17 @@ def level3_values(mdm: MDM3, pred: Predictor | None) -> np.ndarray:
     """A level-3 predictor as it enters the model (centred as written), shape (K,); ones for
     INTRCPT3."""
     return _level3(mdm, pred)
+
+
+def level1_values(mdm: MDM3, pred: Predictor | None, unit_index: np.ndarray,
+                  n2: int) -> np.ndarray:
+    """A level-1 predictor as it enters the model, shape (N,) (``mdm`` already subset)."""
+    return _level1(mdm, pred, unit_index, n2)
+
+
+def level2_values(mdm: MDM3, pred: Predictor | None) -> np.ndarray:
+    """A level-2 predictor as it enters the model, shape (J,)."""
+    return _level2(mdm, pred)
 
 
 def build_design3(spec: ModelSpec3, mdm: MDM3) -> Design3:
