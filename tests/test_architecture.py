@@ -44,7 +44,6 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 #: sorted).  The lead empties this list after merging those branches; an entry that no longer
 #: occurs makes the test fail (so it is removed, never left behind).
 KNOWN_VIOLATIONS: dict[str, str] = {
-    # grammar branch: ModelSpec.__str__ imports the printer that imports ModelSpec
 }
 
 #: Modules allowed to import by name at run time, and why.

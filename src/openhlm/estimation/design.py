@@ -164,7 +164,7 @@ def _level2_column(values: np.ndarray, predictor: Predictor,
     return values
 
 
-def _constraint_matrix(spec: ModelSpec) -> np.ndarray:
+def constraint_matrix(spec: ModelSpec) -> np.ndarray:
     labels = spec.gamma_labels()
     index = {g: i for i, g in enumerate(labels)}
     F = len(labels)
@@ -345,7 +345,7 @@ def build_design(spec: ModelSpec, mdm: MDM, *, weights: Weights | None = None,
         n_per_unit=np.bincount(unit, minlength=J), W=W,
         gamma_column=np.asarray(gamma_column, dtype=np.int64),
         gamma_labels=spec.gamma_labels(), random_columns=random_columns,
-        constraint_matrix=_constraint_matrix(spec), row_weights=rw, unit_weights=uw,
+        constraint_matrix=constraint_matrix(spec), row_weights=rw, unit_weights=uw,
         precision_weights=pw,
         level2_data=l2, level1_data=l1, centering_means=means, deleted_rows=deleted,
         dropped_units=dropped, weighting=weighting,

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,14 +32,20 @@ from openhlm.estimation.objective import ProfiledDeviance
 from openhlm.estimation.optimise import minimise
 from openhlm.estimation.sufficient import UnitStats
 
-__all__ = ["ExactSolution", "fit_exact_homogeneous", "minimise_profiled", "start_theta"]
+__all__ = [
+    "ExactSolution",
+    "fit_exact_homogeneous",
+    "minimise_profiled",
+    "minimize_profiled",
+    "start_theta",
+]
 
 
 @dataclass(frozen=True)
 class ExactSolution:
     theta: np.ndarray          # working basis
     sigma2: float
-    tau: np.ndarray            # working basis (of the stats passed to minimise_profiled)
+    tau: np.ndarray            # working basis (of the stats passed to minimize_profiled)
     deviance: float            # working-basis criterion
     iterations: int
     function_evaluations: int
@@ -62,7 +69,7 @@ def start_theta(tau0: np.ndarray | None, sigma2_0: float | None, R: int) -> np.n
     return lower_to_theta(np.linalg.cholesky(rel))
 
 
-def minimise_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None = None,
+def minimize_profiled(stats: UnitStats, reml: bool, *, tau0: np.ndarray | None = None,
                       sigma2_0: float | None = None, tolerance: float = 1e-10,
                       max_iterations: int = 1000) -> ExactSolution:
     """Minimise the profiled (RE)ML deviance of ``stats`` over theta (bounded Newton)."""
@@ -196,7 +203,7 @@ def fit_exact_homogeneous(wstats: UnitStats, basis: Basis, random_columns: np.nd
     """Steps 2-4 of the module docstring on the working statistics ``wstats``
     (``basis.stats(moments, ...)``)."""
     sv, start = working_start(basis, wstats, random_columns)
-    sol = minimise_profiled(wstats, reml, tau0=sv.tau, sigma2_0=sv.sigma2, tolerance=tolerance,
+    sol = minimize_profiled(wstats, reml, tau0=sv.tau, sigma2_0=sv.sigma2, tolerance=tolerance,
                             max_iterations=max_iterations)
     ev_w = evaluate_stacked(wstats, sol.sigma2, sol.tau)
     return ExactFit(solution=sol, evaluation=basis.evaluation_to_original(ev_w), start=start,
@@ -204,3 +211,12 @@ def fit_exact_homogeneous(wstats: UnitStats, basis: Basis, random_columns: np.nd
 
 
 __all__ += ["ExactFit", "evaluate_stacked", "working_basis", "working_start"]
+
+
+def minimise_profiled(*args: Any, **kwargs: Any) -> ExactSolution:
+    """Deprecated spelling of :func:`minimize_profiled` (public names use the -ize family)."""
+    import warnings
+
+    warnings.warn("minimise_profiled is deprecated; use minimize_profiled", DeprecationWarning,
+                  stacklevel=2)
+    return minimize_profiled(*args, **kwargs)

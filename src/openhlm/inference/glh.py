@@ -158,9 +158,9 @@ def _contrast(h: Any, labels: tuple[str, ...], K: np.ndarray
 def _constraint_matrix_of(results: HLMResults) -> np.ndarray:
     if results.estimates is not None:
         return results.estimates.design.constraint_matrix
-    from openhlm.estimation.design import _constraint_matrix
+    from openhlm.estimation.design import constraint_matrix
 
-    return _constraint_matrix(results.spec)
+    return constraint_matrix(results.spec)
 
 
 def wald_test(estimate: np.ndarray, covariance: np.ndarray, contrast: np.ndarray,
