@@ -33,11 +33,16 @@ __all__ = ["fit_ml", "glm_start", "Objective"]
 def glm_start(data: GLMMData, max_iter: int = 50) -> np.ndarray:
     """Fixed effects of the GLM without random effects (IRLS), as starting values."""
     beta = np.zeros(data.p)
+    AT = np.ascontiguousarray(data.A.T)
     for _ in range(max_iter):
         eta = data.A @ beta + data.offset
         s, w = data.family.score_weight(eta, data.y, data.n)
         w = np.maximum(w, 1e-10)
-        step = np.linalg.lstsq(data.A * np.sqrt(w)[:, None], s / np.sqrt(w), rcond=None)[0]
+        try:      # Fisher scoring by the normal equations (A'WA) step = A's
+            step = np.linalg.solve((AT * w) @ data.A, AT @ s)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(data.A * np.sqrt(w)[:, None], s / np.sqrt(w),
+                                   rcond=None)[0]
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
             break
@@ -142,6 +147,74 @@ class Objective:
         return S
 
 
+_EM_STEPS = 2
+
+
+def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
+                  ) -> tuple[np.ndarray, float, np.ndarray, int, bool, str]:
+    """Minimise the Laplace deviance by BFGS started from the outer product of the units'
+    scores (BHHH: 2 sum_j s_j s_j' approximates the deviance's Hessian, so the first steps
+    are already scaled), with Armijo backtracking (the full step is nearly always taken).
+
+    Stops when the quasi-Newton step is below 1e-5 relative (the Newton polish on the
+    finite-difference Hessian that follows then converges in a step and the Hessian need not
+    be recomputed) or the gradient below 1e-5.
+    """
+    data = obj.data
+    p, R = data.p, data.R
+    for _ in range(_EM_STEPS):      # EM steps for T from the modes: a better theta to start
+        beta, Lam, modes = obj.modes(phi, keep=True)
+        u = modes.b @ Lam.T
+        T = (u.T @ u + np.einsum("ab,jbc,dc->ad", Lam, np.linalg.inv(modes.H), Lam)) / data.J
+        try:
+            Lnew = np.linalg.cholesky(T + 1e-8 * np.eye(R))
+        except np.linalg.LinAlgError:
+            break
+        obj.b = np.linalg.solve(Lnew, u.T).T
+        phi = np.concatenate([phi[:p], theta_of(Lnew)])
+    beta, Lam, modes = obj.modes(phi, keep=True)
+    Sb, St = laplace_gradient(data, beta, Lam, modes, units=True)
+    S = np.concatenate([Sb, St], axis=1)
+    f = -2.0 * (unit_loglik(data, beta, Lam, modes, 1).sum() + data.constant)
+    g = -2.0 * S.sum(axis=0)
+    n = phi.size
+    try:
+        Hinv = np.linalg.inv(2.0 * (S.T @ S))
+        Hinv = (Hinv + Hinv.T) / 2.0
+        np.linalg.cholesky(Hinv)
+    except np.linalg.LinAlgError:
+        Hinv = np.eye(n) / max(1.0, float(np.max(np.abs(g))))
+    if not np.isfinite(f):
+        return phi, float(f), g, 0, False, "the deviance is not finite at the start"
+    for it in range(1, max_iterations + 1):
+        d = -Hinv @ g
+        if g @ d >= 0:                       # not a descent direction: restart
+            Hinv = np.eye(n) / max(1.0, float(np.max(np.abs(g))))
+            d = -Hinv @ g
+        if (np.max(np.abs(d) / np.maximum(1.0, np.abs(phi))) < 1e-5
+                or np.max(np.abs(g)) < 1e-5):
+            return phi, f, g, it - 1, True, "converged"
+        t = 1.0
+        slope = float(g @ d)
+        while True:
+            trial = phi + t * d
+            ft, gt = obj.value_and_gradient(trial, keep=True)
+            if np.isfinite(ft) and ft <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5 if not np.isfinite(ft) else max(0.1, min(0.5, -0.5 * slope * t / (
+                ft - f - slope * t)))
+            if t < 1e-10:
+                return phi, f, g, it, False, "the line search failed"
+        sv, yv = trial - phi, gt - g
+        sy = float(sv @ yv)
+        if sy > 1e-10 * float(np.sqrt((sv @ sv) * (yv @ yv))):
+            rho = 1.0 / sy
+            V = np.eye(n) - rho * np.outer(sv, yv)
+            Hinv = V @ Hinv @ V.T + rho * np.outer(sv, sv)
+        phi, f, g = trial, ft, gt
+    return phi, f, g, max_iterations, False, "the maximum number of iterations was reached"
+
+
 def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
            tolerance: float = 1e-8, start: tuple[np.ndarray, np.ndarray] | None = None
            ) -> GLMMEstimates:
@@ -162,19 +235,21 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
         phi0 = np.concatenate([glm_start(data), theta_of(np.eye(R))])
     else:
         phi0 = np.concatenate([start[0], start[1]])
-    obj(phi0, keep=True)
     notes: list[str] = []
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
-                       method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
-    phi = res.x
+        if nodes == 1:
+            phi, f, g, nit, success, why = _quasi_newton(obj, phi0, max_iterations)
+        else:
+            obj(phi0, keep=True)
+            res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
+                           method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
+            phi, nit, success, why = res.x, int(res.nit), bool(res.success), res.message
+            f, g = obj.value_and_gradient(phi, keep=True)
     # Newton polish on the Hessian (central differences of the gradient), which is also the
     # information matrix; recomputed only if the polish moved the estimates
     H = obj.hessian(phi)
     moved = 0.0
-    f, g = obj.value_and_gradient(phi, keep=True)
     for _ in range(6):
         try:
             np.linalg.cholesky(H)
@@ -197,9 +272,9 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     if moved > 1e-4:
         H = obj.hessian(phi)
     gmax = float(np.max(np.abs(g)))
-    converged = bool(res.success or gmax < 1e-3)
+    converged = bool(success or gmax < 1e-3)
     message = "converged" if converged else (
-        f"the optimiser stopped without converging ({res.message}; largest gradient "
+        f"the optimiser stopped without converging ({why}; largest gradient "
         f"{gmax:.2g}); try more max_iterations, fewer random effects, or method='pql'")
     beta, Lam = obj.split(phi)
     theta = phi[p:]
@@ -229,5 +304,5 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     return GLMMEstimates(
         data=data, method="laplace" if nodes == 1 else "agq", nodes=nodes, beta=beta, tau=tau,
         theta=theta, cov_beta=cov_beta, cov_beta_robust=cov_robust, deviance=float(f),
-        sigma2=None, u=u, u_cov=u_cov, converged=converged, iterations=int(res.nit),
+        sigma2=None, u=u, u_cov=u_cov, converged=converged, iterations=int(nit),
         micro_iterations=obj.newton_steps, message=message, notes=tuple(notes))

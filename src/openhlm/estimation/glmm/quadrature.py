@@ -97,15 +97,30 @@ class RowKernel:
             self.nsgn = 1.0 - 2.0 * data.y                  # -1 for y = 1, +1 for y = 0
             sgn = -self.nsgn
             self.sz = [sgn if z is None else sgn * z for z in self.z]
+        self.AT = np.ascontiguousarray(data.A.T)      # A'e as p contiguous dot products
+        self.counts = (None if data.starts is None
+                       else np.diff(np.r_[data.starts, data.N]).astype(np.int64))
         self.eta0 = None
         self._key = None
+
+    def gather(self, per_unit: np.ndarray) -> np.ndarray:
+        """A per-unit vector (J,) spread to the rows (N,) (``np.repeat`` on sorted rows)."""
+        if self.counts is not None:
+            return np.repeat(per_unit, self.counts)
+        return np.take(per_unit, self.data.unit)
+
+    def at(self, e: np.ndarray) -> np.ndarray:
+        """A'e (one product at a time: no threaded BLAS on N rows)."""
+        return np.array([np.einsum("i,i->", a, e) for a in self.AT])
 
     def base(self, beta: np.ndarray) -> np.ndarray:
         """a_i' beta + o_i (cached for the last beta)."""
         key = beta.tobytes()
         if key != self._key:
-            d = self.data
-            self.eta0 = d.A @ beta + d.offset
+            eta0 = self.data.offset.copy()   # column by column: no threaded BLAS on N rows
+            for bk, a in zip(beta, self.AT):
+                eta0 += bk * a
+            self.eta0 = eta0
             self._key = key
         return self.eta0
 
@@ -113,7 +128,7 @@ class RowKernel:
         d = self.data
         out = eta0.copy()
         for a in range(self.R):
-            ua = d.gather(u[:, a])
+            ua = self.gather(u[:, a])
             if self.z[a] is None:
                 out += ua
             else:
@@ -170,7 +185,7 @@ class RowKernel:
         h = None
         for k, (a, c) in enumerate(self.pairs):
             m = M[:, a, c] if a == c else 2.0 * M[:, a, c]
-            t = d.gather(m)
+            t = self.gather(m)
             if self.zz[k] is not None:
                 t *= self.zz[k]
             h = t if h is None else h + t
@@ -195,7 +210,18 @@ def _hess(zwz_full: np.ndarray, Lam: np.ndarray) -> np.ndarray:
     R = Lam.shape[0]
     if R == 1:
         return 1.0 + zwz_full * (Lam[0, 0] ** 2)
-    H = np.einsum("ba,jbc,cd->jad", Lam, zwz_full, Lam)
+    if R == 2 and Lam[0, 1] == 0.0:         # lower triangular: elementwise on (J,) columns
+        l00, l10, l11 = Lam[0, 0], Lam[1, 0], Lam[1, 1]
+        c00, c01, c11 = zwz_full[:, 0, 0], zwz_full[:, 0, 1], zwz_full[:, 1, 1]
+        m00 = c00 * l00 + c01 * l10
+        m10 = c01 * l00 + c11 * l10
+        m11 = c11 * l11
+        H = np.empty_like(zwz_full)
+        H[:, 0, 0] = l00 * m00 + l10 * m10 + 1.0
+        H[:, 0, 1] = H[:, 1, 0] = l10 * m11 + l00 * (c01 * l11)
+        H[:, 1, 1] = l11 * m11 + 1.0
+        return H
+    H = Lam.T @ zwz_full @ Lam
     H[:, np.arange(R), np.arange(R)] += 1.0
     return H
 
@@ -329,7 +355,7 @@ def unit_loglik(data: GLMMData, beta: np.ndarray, Lam: np.ndarray, modes: Modes,
 
 
 def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
-                     modes: Modes, *, per_unit: bool = False
+                     modes: Modes, *, per_unit: bool = False, units: bool = False
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Exact gradient of the Laplace log-likelihood in (beta, theta).
 
@@ -363,7 +389,7 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     else:
         dw = w
     Hinv = _inv(H)
-    M = np.einsum("ab,jbc,dc->jad", Lam, Hinv, Lam)
+    M = Lam @ Hinv @ Lam.T
     c_row = K.quad_rows(M)
     c_row *= dw
     c_row *= -0.5
@@ -372,9 +398,16 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     Lq = q @ Lam.T                           # Lambda q_j
     e = s + c_row
     e -= w * K.eta(np.zeros_like(s), Lq)
-    if per_unit:      # (J, p) scores of the units' log-likelihoods in beta
-        return unit_sum(data.unit, data.A * e[:, None], J), np.empty(0)
-    g_beta = data.A.T @ e
+    if per_unit and not units:      # (J, p) scores of the units' log-likelihoods in beta
+        return np.stack([data.usum(a * e) for a in K.AT], axis=1), np.empty(0)
     Ze = Zs + Zc - np.einsum("jab,jb->ja", ZWZ, Lq)
-    G = (Ze.T @ b + Zs.T @ q - np.einsum("jkm,ml,jln->kn", ZWZ, Lam, Hinv))
+    if units:         # (J, p) and (J, n_theta) per-unit scores
+        Gj = (Ze[:, :, None] * b[:, None, :] + Zs[:, :, None] * q[:, None, :]
+              - ZWZ @ Lam @ Hinv)
+        rows, cols = np.tril_indices(R)
+        order = np.lexsort((rows, cols))
+        return (np.stack([data.usum(a * e) for a in K.AT], axis=1),
+                Gj[:, rows[order], cols[order]])
+    g_beta = K.at(e)
+    G = Ze.T @ b + Zs.T @ q - (ZWZ @ Lam @ Hinv).sum(axis=0)
     return g_beta, theta_of(np.tril(G))
