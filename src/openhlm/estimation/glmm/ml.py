@@ -30,21 +30,43 @@ from openhlm.estimation.glmm.quadrature import (
 __all__ = ["fit_ml", "glm_start", "Objective"]
 
 
-def glm_start(data: GLMMData, max_iter: int = 50) -> np.ndarray:
-    """Fixed effects of the GLM without random effects (IRLS), as starting values."""
+#: below this many rows, products with A use BLAS (fast and not threaded at this size);
+#: above it, one column at a time (a threaded BLAS product on a loaded machine can take 100x)
+_SMALL = 20_000
+
+
+def glm_start(data: GLMMData, max_iter: int = 50, tol: float = 1e-6) -> np.ndarray:
+    """Fixed effects of the GLM without random effects (IRLS), as starting values (to
+    ``tol``: the joint optimisation refines them)."""
     beta = np.zeros(data.p)
     AT = np.ascontiguousarray(data.A.T)
+    p = data.p
+    small = data.N < _SMALL
     for _ in range(max_iter):
-        eta = data.A @ beta + data.offset
+        if small:
+            eta = data.A @ beta + data.offset
+        else:
+            eta = data.offset.copy()
+            for bk, a in zip(beta, AT):
+                eta += bk * a
         s, w = data.family.score_weight(eta, data.y, data.n)
         w = np.maximum(w, 1e-10)
-        try:      # Fisher scoring by the normal equations (A'WA) step = A's
-            step = np.linalg.solve((AT * w) @ data.A, AT @ s)
+        try:      # Fisher scoring by the normal equations (A'WA) step = A's (no BLAS on N)
+            AW = AT * w
+            if small:
+                M, r = AW @ data.A, AT @ s
+            else:
+                M = np.empty((p, p))
+                for k in range(p):
+                    for m in range(k, p):
+                        M[k, m] = M[m, k] = np.einsum("i,i->", AW[k], AT[m])
+                r = np.array([np.einsum("i,i->", a, s) for a in AT])
+            step = np.linalg.solve(M, r)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(data.A * np.sqrt(w)[:, None], s / np.sqrt(w),
                                    rcond=None)[0]
         beta = beta + step
-        if np.max(np.abs(step)) < 1e-10:
+        if np.max(np.abs(step)) < tol:
             break
     return beta
 
@@ -61,6 +83,7 @@ class Objective:
         self.b: np.ndarray | None = None
         self.newton_steps = 0
         self.evaluations = 0
+        self.kept: tuple | None = None     # (phi bytes, beta, Lam, modes) of the last keep
 
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.data.p
@@ -68,12 +91,17 @@ class Objective:
 
     def modes(self, phi: np.ndarray, keep: bool = False
               ) -> tuple[np.ndarray, np.ndarray, Modes]:
+        key = np.asarray(phi, dtype=float).tobytes()
+        if self.kept is not None and self.kept[0] == key:
+            return self.kept[1], self.kept[2], self.kept[3]
         beta, Lam = self.split(phi)
         modes = conditional_modes(self.data, beta, Lam, self.b)
         self.newton_steps += modes.iterations
         self.evaluations += 1
         if keep or self.b is None:
             self.b = modes.b
+        if keep:
+            self.kept = (key, beta, Lam, modes)
         return beta, Lam, modes
 
     def units(self, phi: np.ndarray, keep: bool = False) -> np.ndarray:
@@ -293,8 +321,9 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     S = obj.unit_scores(phi)
     bread = np.linalg.inv(H[:p, :p] / 2.0)
     cov_robust = bread @ (S.T @ S) @ bread
-    modes = conditional_modes(data, beta, Lam, obj.b)
-    Hinv = np.linalg.inv(np.einsum("jab,jcb->jac", modes.chol, modes.chol))
+    modes = obj.modes(phi)[2]
+    Hinv = np.linalg.inv(modes.H if modes.H is not None else
+                         np.einsum("jab,jcb->jac", modes.chol, modes.chol))
     u = modes.b @ Lam.T
     u_cov = np.einsum("ab,jbc,dc->jad", Lam, Hinv, Lam)
     eig = np.linalg.eigvalsh(tau)

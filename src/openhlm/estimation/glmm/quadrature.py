@@ -111,15 +111,21 @@ class RowKernel:
 
     def at(self, e: np.ndarray) -> np.ndarray:
         """A'e (one product at a time: no threaded BLAS on N rows)."""
+        if e.shape[0] < 20_000:
+            return self.AT @ e
         return np.array([np.einsum("i,i->", a, e) for a in self.AT])
 
     def base(self, beta: np.ndarray) -> np.ndarray:
         """a_i' beta + o_i (cached for the last beta)."""
         key = beta.tobytes()
         if key != self._key:
-            eta0 = self.data.offset.copy()   # column by column: no threaded BLAS on N rows
-            for bk, a in zip(beta, self.AT):
-                eta0 += bk * a
+            d = self.data
+            if d.N < 20_000:
+                eta0 = d.A @ beta + d.offset
+            else:
+                eta0 = d.offset.copy()   # column by column: no threaded BLAS on N rows
+                for bk, a in zip(beta, self.AT):
+                    eta0 += bk * a
             self.eta0 = eta0
             self._key = key
         return self.eta0
