@@ -95,8 +95,8 @@ class RowKernel:
         self.bernoulli = data.family.distribution == "bernoulli"
         if self.bernoulli:
             self.nsgn = 1.0 - 2.0 * data.y                  # -1 for y = 1, +1 for y = 0
-            sgn = -self.nsgn
-            self.sz = [sgn if z is None else sgn * z for z in self.z]
+            self.sgn = -self.nsgn
+        self._buf = np.empty(data.N)                       # scratch for products
         self.AT = np.ascontiguousarray(data.A.T)      # A'e as p contiguous dot products
         self.counts = (None if data.starts is None
                        else np.diff(np.r_[data.starts, data.N]).astype(np.int64))
@@ -157,14 +157,17 @@ class RowKernel:
             f = -usum(kern)
             if not np.all(np.isfinite(f)):    # overflow: the stable general formulas
                 return self._general(self.eta(eta0, u))
-            w = p * r
-            zs = np.stack([usum(r * sz) for sz in self.sz], axis=1)
+            w = p
+            w *= r
             s = r
-            s *= -self.nsgn
+            s *= self.sgn
         else:
             return self._general(eta)
-        zwz = np.stack([usum(w * zz) if zz is not None else usum(w) for zz in self.zz],
-                       axis=1)
+        buf = self._buf
+        zs = np.stack([usum(s) if z is None else usum(np.multiply(s, z, out=buf))
+                       for z in self.z], axis=1)
+        zwz = np.stack([usum(w) if zz is None else usum(np.multiply(w, zz, out=buf))
+                        for zz in self.zz], axis=1)
         return f, zs, zwz, s, w
 
     def _general(self, eta: np.ndarray):
