@@ -1,11 +1,12 @@
 """Maximum likelihood for two-level GLMMs: Laplace and adaptive Gauss-Hermite quadrature.
 
 The deviance -2 log L(beta, theta) (:mod:`openhlm.estimation.glmm.quadrature`) is minimised
-jointly over the fixed effects and theta (lme4's parameterisation of T = Lambda Lambda') by
-BFGS on central-difference gradients, then polished by Newton steps on a central-difference
-Hessian, which is also the model-based covariance of the estimates (as ``vcov`` of glmer:
-2 H^{-1}, the fixed-effects block).  Every evaluation re-finds all units' modes by batched
-Newton steps from the previous modes.
+jointly over the fixed effects and theta (lme4's parameterisation of T = Lambda Lambda'):
+Laplace by two EM steps for T, then BFGS on the exact gradient started from the BHHH matrix
+(:func:`_quasi_newton`); AGQ by BFGS on central-difference gradients.  Both are polished by
+Newton steps on a central-difference Hessian, which is also the model-based covariance of the
+estimates (as ``vcov`` of glmer: 2 H^{-1}, the fixed-effects block).  Every evaluation
+re-finds all units' modes by batched Newton steps from the previous modes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from openhlm.estimation.glmm.quadrature import (
     unit_loglik,
 )
 
-__all__ = ["fit_ml", "glm_start", "Objective"]
+__all__ = ["Objective", "fit_ml", "glm_start"]
 
 
 #: below this many rows, products with A use BLAS (fast and not threaded at this size);
@@ -184,7 +185,7 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
     scores (BHHH: 2 sum_j s_j s_j' approximates the deviance's Hessian, so the first steps
     are already scaled), with Armijo backtracking (the full step is nearly always taken).
 
-    Stops when the quasi-Newton step is below 1e-5 relative (the Newton polish on the
+    Stops when the quasi-Newton step is below 1e-7 relative (the Newton polish on the
     finite-difference Hessian that follows then converges in a step and the Hessian need not
     be recomputed) or the gradient below 1e-5.
     """
@@ -193,7 +194,8 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
     for _ in range(_EM_STEPS):      # EM steps for T from the modes: a better theta to start
         beta, Lam, modes = obj.modes(phi, keep=True)
         u = modes.b @ Lam.T
-        T = (u.T @ u + np.einsum("ab,jbc,dc->ad", Lam, np.linalg.inv(modes.H), Lam)) / data.J
+        Hm = modes.H if modes.H is not None else modes.chol @ np.swapaxes(modes.chol, 1, 2)
+        T = (u.T @ u + (Lam @ np.linalg.inv(Hm) @ Lam.T).sum(axis=0)) / data.J
         try:
             Lnew = np.linalg.cholesky(T + 1e-8 * np.eye(R))
         except np.linalg.LinAlgError:
@@ -219,7 +221,7 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
         if g @ d >= 0:                       # not a descent direction: restart
             Hinv = np.eye(n) / max(1.0, float(np.max(np.abs(g))))
             d = -Hinv @ g
-        if (np.max(np.abs(d) / np.maximum(1.0, np.abs(phi))) < 1e-5
+        if (np.max(np.abs(d) / np.maximum(1.0, np.abs(phi))) < 1e-7
                 or np.max(np.abs(g)) < 1e-5):
             return phi, f, g, it - 1, True, "converged"
         t = 1.0

@@ -30,7 +30,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import logsumexp
 
 from openhlm.errors import EstimationError
-from openhlm.estimation.glmm.data import GLMMData, unit_outer, unit_sum
+from openhlm.estimation.glmm.data import GLMMData
 
 __all__ = ["Modes", "conditional_modes", "gh_grid", "lambda_matrix", "laplace_gradient",
            "n_theta", "theta_of", "unit_loglik"]
@@ -69,6 +69,9 @@ class Modes:
     H: np.ndarray | None = None         # (J, R, R) H_j at the modes
 
 
+_Pass = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 class RowKernel:
     """What every pass over the rows needs, computed once per data set: the columns of Z
     (``None`` for a column of ones), the distinct products z_a z_c (``None`` for ones), and
@@ -100,8 +103,8 @@ class RowKernel:
         self.AT = np.ascontiguousarray(data.A.T)      # A'e as p contiguous dot products
         self.counts = (None if data.starts is None
                        else np.diff(np.r_[data.starts, data.N]).astype(np.int64))
-        self.eta0 = None
-        self._key = None
+        self.eta0: np.ndarray | None = None
+        self._key: bytes | None = None
 
     def gather(self, per_unit: np.ndarray) -> np.ndarray:
         """A per-unit vector (J,) spread to the rows (N,) (``np.repeat`` on sorted rows)."""
@@ -128,10 +131,11 @@ class RowKernel:
                     eta0 += bk * a
             self.eta0 = eta0
             self._key = key
+            return eta0
+        assert self.eta0 is not None
         return self.eta0
 
     def eta(self, eta0: np.ndarray, u: np.ndarray) -> np.ndarray:
-        d = self.data
         out = eta0.copy()
         for a in range(self.R):
             ua = self.gather(u[:, a])
@@ -142,7 +146,7 @@ class RowKernel:
                 out += ua
         return out
 
-    def evaluate(self, eta0: np.ndarray, u: np.ndarray):
+    def evaluate(self, eta0: np.ndarray, u: np.ndarray) -> _Pass:
         """(f (J,), zs (J, R), zwz pairs (J, P), s (N,), w (N,)) at u (J, R)."""
         d = self.data
         eta = self.eta(eta0, u)
@@ -170,7 +174,7 @@ class RowKernel:
                         for zz in self.zz], axis=1)
         return f, zs, zwz, s, w
 
-    def _general(self, eta: np.ndarray):
+    def _general(self, eta: np.ndarray) -> _Pass:
         d = self.data
         kern, s, w = d.family.evaluate(eta, d.y, d.n)
         f = d.usum(kern)
@@ -190,7 +194,6 @@ class RowKernel:
 
     def quad_rows(self, M: np.ndarray) -> np.ndarray:
         """z_i' M_j z_i for every row, M (J, R, R) symmetric."""
-        d = self.data
         h = None
         for k, (a, c) in enumerate(self.pairs):
             m = M[:, a, c] if a == c else 2.0 * M[:, a, c]
@@ -198,6 +201,7 @@ class RowKernel:
             if self.zz[k] is not None:
                 t *= self.zz[k]
             h = t if h is None else h + t
+        assert h is not None
         return h
 
     def zsum(self, v: np.ndarray) -> np.ndarray:
@@ -379,12 +383,13 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     Everything per row is done in Z's space (h_i = z_i' Lambda H_j^{-1} Lambda' z_i), and
     (Z'e)_j = (Z's)_j + (Z'c)_j - (Z'WZ)_j Lambda q_j needs no pass over the rows.
     """
-    J, R = data.J, data.R
+    R = data.R
     K = kernel(data)
     b = modes.b
     if modes.zs is None or modes.score is None:
         modes = conditional_modes(data, beta, Lam, b)
     s, w, Zs, ZWZ = modes.score, modes.weight, modes.zs, modes.zwz
+    assert s is not None and w is not None and Zs is not None and ZWZ is not None
     H = modes.H if modes.H is not None else _hess(ZWZ, Lam)
     # w' = w (1 - 2 mu) for the binomial (mu = (y - s) / n), = w for the Poisson
     if data.family.is_binomial:
