@@ -56,7 +56,7 @@ def glmer_r(path: Path, formula: str, repeat: int) -> str:
     script = (
         "suppressPackageStartupMessages(library(lme4));"
         f"d <- read.csv('{path}');"
-        f"ts <- replicate({repeat}, system.time(f <- glmer({formula}, data = d,"
+        f"ts <- replicate({repeat}, system.time(f <<- glmer({formula}, data = d,"
         " family = binomial, control = glmerControl(optimizer = 'bobyqa')))[['elapsed']]);"
         "cat(sprintf('%.4f %.6f', median(ts), -2 * as.numeric(logLik(f))))")
     out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
