@@ -2,10 +2,13 @@
 units by Laplace, and the Contraception random-intercept model (Laplace, AGQ, PQL).
 
     PYTHONPATH=src python benchmarks/bench_hglm.py [--rows 200000] [--units 2000] [--r]
+        [--mixedlm] [--repeat 5]
 
-``--r`` also times lme4::glmer on the same data (needs Rscript with lme4), ``--mixedlm``
-statsmodels' BinomialBayesMixedGLM.fit_map (its Laplace-type posterior mode; statsmodels has no
-maximum-likelihood binomial mixed model).
+Times are medians of ``--repeat`` runs (Contraception: 5x as many), with openhlm and
+``mixedlm`` (pip ``mixedlm``: lme4's glmer in Python with a Rust backend, Laplace) interleaved
+run by run in one process, so both see the same load on a shared machine.  ``--r`` also times
+lme4::glmer (Rscript with lme4; bobyqa for both stages) on the same
+data, medians inside R.
 """
 
 from __future__ import annotations
@@ -37,59 +40,94 @@ def simulate(rows: int, units: int, seed: int = 2026) -> pd.DataFrame:
     return pd.DataFrame({"g": g, "y": y, "x": x, "w": w[g]})
 
 
-def best_of(fn, repeat: int = 3) -> tuple[float, object]:
-    times, out = [], None
+def interleaved(fns: dict, repeat: int) -> dict:
+    """Median seconds of each function, the functions run in turn ``repeat`` times."""
+    times: dict = {k: [] for k in fns}
+    out: dict = {}
     for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            out[k] = fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: (float(np.median(v)), out[k]) for k, v in times.items()}
+
+
+def glmer_r(path: Path, formula: str, repeat: int) -> str:
+    script = (
+        "suppressPackageStartupMessages(library(lme4));"
+        f"d <- read.csv('{path}');"
+        f"ts <- replicate({repeat}, system.time(f <<- glmer({formula}, data = d,"
+        " family = binomial, control = glmerControl(optimizer = 'bobyqa')))[['elapsed']]);"
+        "cat(sprintf('%.4f %.6f', median(ts), -2 * as.numeric(logLik(f))))")
+    out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
+                         check=False)
+    return out.stdout.strip() or out.stderr.strip()[-300:]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--units", type=int, default=2_000)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--r", action="store_true")
     ap.add_argument("--mixedlm", action="store_true")
     a = ap.parse_args()
+    mixedlm = None
+    if a.mixedlm:
+        import mixedlm
 
     contra = pd.read_csv(CONTRA)
     model = "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; B2 = G20"
     mdm = openhlm.MDM.from_tables(contra, None, id="district")
-    for method, extra in (("laplace", {}), ("agq", {"quadrature_points": 10}), ("pql", {})):
-        t, res = best_of(lambda: openhlm.fit(model, mdm, distribution="bernoulli",
-                                             method=method, **extra), 5)
-        print(f"Contraception {method:8s} {t * 1000:8.1f} ms  deviance {res.deviance}")
+    for method, extra in (("agq", {"quadrature_points": 10}), ("pql", {})):
+        t, _ = interleaved({"o": lambda m=method, x=extra: openhlm.fit(  # type: ignore[misc]
+            model, mdm, distribution="bernoulli", method=m, **x)}, 5 * a.repeat)["o"]
+        print(f"Contraception {method:8s} openhlm {t * 1000:8.1f} ms")
+    fns = {"openhlm": lambda: openhlm.fit(model, mdm, distribution="bernoulli",
+                                          method="laplace")}
+    if mixedlm is not None:
+        fam = mixedlm.families.Binomial()
+        fns["mixedlm"] = lambda: mixedlm.glmer("use ~ age + urban + durban + (1|district)",
+                                               contra, family=fam)
+    fns["openhlm"]()
+    times = interleaved(fns, 5 * a.repeat)
+    base = times["openhlm"][0]
+    print(f"Contraception laplace  openhlm {base * 1000:8.1f} ms  deviance "
+          f"{times['openhlm'][1].deviance:.10f}")
+    if "mixedlm" in times:
+        t, r = times["mixedlm"]
+        print(f"Contraception laplace  mixedlm {t * 1000:8.1f} ms  deviance "
+              f"{float(r.deviance):.10f}  ({t / base:.1f}x openhlm)")
+    if a.r:
+        tr, dev = glmer_r(CONTRA, "use ~ age + urban + durban + (1 | district)",
+                          5 * a.repeat).split()[:2]
+        print(f"Contraception laplace  glmer   {float(tr) * 1000:8.1f} ms  deviance {dev}  "
+              f"({float(tr) / base:.1f}x openhlm)")
 
     df = simulate(a.rows, a.units)
     mdm = openhlm.MDM.from_tables(df, None, id="g")
     big = "y = B0 + B1*x; B0 = G00 + G01*w + U0; B1 = G10 + U1"
-    t, res = best_of(lambda: openhlm.fit(big, mdm, distribution="bernoulli",
-                                         method="laplace"), 1)
-    print(f"simulated {a.rows} rows / {a.units} units, random slope, Laplace: {t:.2f} s "
-          f"(deviance {res.deviance:.4f})")
+    fns = {"openhlm": lambda: openhlm.fit(big, mdm, distribution="bernoulli",
+                                          method="laplace")}
+    if mixedlm is not None:
+        fns["mixedlm"] = lambda: mixedlm.glmer("y ~ x + w + (x | g)", df, family=fam)
+    times = interleaved(fns, a.repeat)
+    base = times["openhlm"][0]
+    print(f"simulated {a.rows} rows / {a.units} units, random slope, Laplace: openhlm "
+          f"{base:.3f} s (deviance {times['openhlm'][1].deviance:.6f})")
+    if "mixedlm" in times:
+        t, r = times["mixedlm"]
+        print(f"  mixedlm {t:.3f} s (deviance {float(r.deviance):.6f}; {t / base:.1f}x openhlm)")
     if a.r:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "d.csv"
             df.to_csv(path, index=False)
-            script = (
-                "suppressPackageStartupMessages(library(lme4));"
-                f"d <- read.csv('{path}');"
-                "t <- system.time(f <- glmer(y ~ x + w + (x | g), data = d, family = binomial,"
-                " control = glmerControl(optimizer = 'bobyqa')));"
-                "cat(sprintf('glmer Laplace: %.2f s (deviance %.4f)\\n', t[['elapsed']],"
-                " -2 * as.numeric(logLik(f))))")
-            print(subprocess.run(["Rscript", "-e", script], capture_output=True,
-                                 text=True).stdout.strip())
-    if a.mixedlm:
-        from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
-        t0 = time.perf_counter()
-        m = BinomialBayesMixedGLM.from_formula("y ~ x + w", {"g": "0 + C(g)", "gx": "0 + C(g):x"},
-                                               df)
-        m.fit_map()
-        print(f"statsmodels BinomialBayesMixedGLM.fit_map (Laplace MAP): "
-              f"{time.perf_counter() - t0:.2f} s")
+            out = glmer_r(path, "y ~ x + w + (x | g)", 1).split()
+        try:
+            print(f"  glmer {float(out[0]):.2f} s (deviance {out[1]}; "
+                  f"{float(out[0]) / base:.0f}x openhlm)")
+        except (IndexError, ValueError):
+            print("  glmer failed:", " ".join(out))
 
 
 if __name__ == "__main__":

@@ -33,10 +33,21 @@ def _p(t: float, df: float) -> float:
     return float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else float("nan")
 
 
-def linearised(est: GLMMEstimates) -> tuple[np.ndarray, np.ndarray]:
+def _etas(est: GLMMEstimates) -> tuple[np.ndarray, np.ndarray]:
+    """a'beta + o and a'beta + z'u + o per row (the engine's row kernel: no (N, R) gathers,
+    no threaded BLAS on N rows)."""
+    from openhlm.estimation.glmm.quadrature import kernel
+    K = kernel(est.data)
+    fixed = K.base(np.asarray(est.beta, dtype=float)).copy()
+    return fixed, K.eta(fixed, np.asarray(est.u, dtype=float))
+
+
+def linearised(est: GLMMEstimates, eta: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """The working variable z and precisions w at the final estimates (with the EB u)."""
     d = est.data
-    eta = d.A @ est.beta + np.einsum("nr,nr->n", d.Z, est.u[d.unit]) + d.offset
+    if eta is None:
+        eta = _etas(est)[1]
     s, w = d.family.score_weight(eta, d.y, d.n)
     w = np.maximum(w, 1e-12)
     return eta - d.offset + s / w, w
@@ -83,13 +94,13 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
     return rows, F_q
 
 
-def _chi_square(est: GLMMEstimates) -> tuple[list[float | None], list[int | None],
-                                            list[float], int]:
+def _chi_square(est: GLMMEstimates, eta: np.ndarray | None = None
+                ) -> tuple[list[float | None], list[int | None], list[float], int]:
     """Chi-square of tau_qq = 0 and reliabilities on the linearised model (statistics.md 4-5)."""
     d = est.data
     design = d.design
     spec = design.spec
-    z, w = linearised(est)
+    z, w = linearised(est, eta)
     sigma2 = est.sigma2 if est.sigma2 is not None else 1.0
     gamma = est.gamma
     rc = design.random_columns
@@ -133,7 +144,8 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
     pa_rows = None
     if est.population_average is not None:
         pa_rows = tuple(_fixed_effects(est, *est.population_average)[0])
-    chis, dfs, rel, Jp = _chi_square(est)
+    eta_fixed, eta = _etas(est)
+    chis, dfs, rel, Jp = _chi_square(est, eta)
     rc = design.random_columns
     comps = []
     for r, p in enumerate(rc):
@@ -157,8 +169,6 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
             eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
             fitted = fitted + est.u[:, r]
         eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
-    eta_fixed = d.A @ est.beta + d.offset
-    eta = eta_fixed + np.einsum("nr,nr->n", d.Z, est.u[d.unit])
     level1 = pd.DataFrame({
         "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
         "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),

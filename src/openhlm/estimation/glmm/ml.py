@@ -1,11 +1,12 @@
 """Maximum likelihood for two-level GLMMs: Laplace and adaptive Gauss-Hermite quadrature.
 
 The deviance -2 log L(beta, theta) (:mod:`openhlm.estimation.glmm.quadrature`) is minimised
-jointly over the fixed effects and theta (lme4's parameterisation of T = Lambda Lambda') by
-BFGS on central-difference gradients, then polished by Newton steps on a central-difference
-Hessian, which is also the model-based covariance of the estimates (as ``vcov`` of glmer:
-2 H^{-1}, the fixed-effects block).  Every evaluation re-finds all units' modes by batched
-Newton steps from the previous modes.
+jointly over the fixed effects and theta (lme4's parameterisation of T = Lambda Lambda'):
+Laplace by two EM steps for T, then BFGS on the exact gradient started from the BHHH matrix
+(:func:`_quasi_newton`); AGQ by BFGS on central-difference gradients.  Both are polished by
+Newton steps on a central-difference Hessian, which is also the model-based covariance of the
+estimates (as ``vcov`` of glmer: 2 H^{-1}, the fixed-effects block).  Every evaluation
+re-finds all units' modes by batched Newton steps from the previous modes.
 """
 
 from __future__ import annotations
@@ -27,19 +28,46 @@ from openhlm.estimation.glmm.quadrature import (
     unit_loglik,
 )
 
-__all__ = ["fit_ml", "glm_start", "Objective"]
+__all__ = ["Objective", "fit_ml", "glm_start"]
 
 
-def glm_start(data: GLMMData, max_iter: int = 50) -> np.ndarray:
-    """Fixed effects of the GLM without random effects (IRLS), as starting values."""
+#: below this many rows, products with A use BLAS (fast and not threaded at this size);
+#: above it, one column at a time (a threaded BLAS product on a loaded machine can take 100x)
+_SMALL = 20_000
+
+
+def glm_start(data: GLMMData, max_iter: int = 50, tol: float = 1e-6) -> np.ndarray:
+    """Fixed effects of the GLM without random effects (IRLS), as starting values (to
+    ``tol``: the joint optimisation refines them)."""
     beta = np.zeros(data.p)
+    AT = np.ascontiguousarray(data.A.T)
+    p = data.p
+    small = data.N < _SMALL
     for _ in range(max_iter):
-        eta = data.A @ beta + data.offset
+        if small:
+            eta = data.A @ beta + data.offset
+        else:
+            eta = data.offset.copy()
+            for bk, a in zip(beta, AT):
+                eta += bk * a
         s, w = data.family.score_weight(eta, data.y, data.n)
         w = np.maximum(w, 1e-10)
-        step = np.linalg.lstsq(data.A * np.sqrt(w)[:, None], s / np.sqrt(w), rcond=None)[0]
+        try:      # Fisher scoring by the normal equations (A'WA) step = A's (no BLAS on N)
+            AW = AT * w
+            if small:
+                M, r = AW @ data.A, AT @ s
+            else:
+                M = np.empty((p, p))
+                for k in range(p):
+                    for m in range(k, p):
+                        M[k, m] = M[m, k] = np.einsum("i,i->", AW[k], AT[m])
+                r = np.array([np.einsum("i,i->", a, s) for a in AT])
+            step = np.linalg.solve(M, r)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(data.A * np.sqrt(w)[:, None], s / np.sqrt(w),
+                                   rcond=None)[0]
         beta = beta + step
-        if np.max(np.abs(step)) < 1e-10:
+        if np.max(np.abs(step)) < tol:
             break
     return beta
 
@@ -56,6 +84,7 @@ class Objective:
         self.b: np.ndarray | None = None
         self.newton_steps = 0
         self.evaluations = 0
+        self.kept: tuple | None = None     # (phi bytes, beta, Lam, modes) of the last keep
 
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.data.p
@@ -63,12 +92,20 @@ class Objective:
 
     def modes(self, phi: np.ndarray, keep: bool = False
               ) -> tuple[np.ndarray, np.ndarray, Modes]:
+        key = np.asarray(phi, dtype=float).tobytes()
+        if self.kept is not None and self.kept[0] == key:
+            return self.kept[1], self.kept[2], self.kept[3]
         beta, Lam = self.split(phi)
-        modes = conditional_modes(self.data, beta, Lam, self.b)
+        # AGQ's value is not stationary in the modes (they only centre the grid): solve them
+        # to 1e-7 (error 1e-14) for its central differences; Laplace's to 1e-5 (error 1e-10)
+        modes = conditional_modes(self.data, beta, Lam, self.b,
+                                  tol=1e-5 if self.nodes == 1 else 1e-7)
         self.newton_steps += modes.iterations
         self.evaluations += 1
         if keep or self.b is None:
             self.b = modes.b
+        if keep:
+            self.kept = (key, beta, Lam, modes)
         return beta, Lam, modes
 
     def units(self, phi: np.ndarray, keep: bool = False) -> np.ndarray:
@@ -142,6 +179,75 @@ class Objective:
         return S
 
 
+_EM_STEPS = 2
+
+
+def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
+                  ) -> tuple[np.ndarray, float, np.ndarray, int, bool, str]:
+    """Minimise the Laplace deviance by BFGS started from the outer product of the units'
+    scores (BHHH: 2 sum_j s_j s_j' approximates the deviance's Hessian, so the first steps
+    are already scaled), with Armijo backtracking (the full step is nearly always taken).
+
+    Stops when the quasi-Newton step is below 1e-7 relative (the Newton polish on the
+    finite-difference Hessian that follows then converges in a step and the Hessian need not
+    be recomputed) or the gradient below 1e-5.
+    """
+    data = obj.data
+    p, R = data.p, data.R
+    for _ in range(_EM_STEPS):      # EM steps for T from the modes: a better theta to start
+        beta, Lam, modes = obj.modes(phi, keep=True)
+        u = modes.b @ Lam.T
+        Hm = modes.H if modes.H is not None else modes.chol @ np.swapaxes(modes.chol, 1, 2)
+        T = (u.T @ u + (Lam @ np.linalg.inv(Hm) @ Lam.T).sum(axis=0)) / data.J
+        try:
+            Lnew = np.linalg.cholesky(T + 1e-8 * np.eye(R))
+        except np.linalg.LinAlgError:
+            break
+        obj.b = np.linalg.solve(Lnew, u.T).T
+        phi = np.concatenate([phi[:p], theta_of(Lnew)])
+    beta, Lam, modes = obj.modes(phi, keep=True)
+    Sb, St = laplace_gradient(data, beta, Lam, modes, units=True)
+    S = np.concatenate([Sb, St], axis=1)
+    f = -2.0 * (unit_loglik(data, beta, Lam, modes, 1).sum() + data.constant)
+    g = -2.0 * S.sum(axis=0)
+    n = phi.size
+    try:
+        Hinv = np.linalg.inv(2.0 * (S.T @ S))
+        Hinv = (Hinv + Hinv.T) / 2.0
+        np.linalg.cholesky(Hinv)
+    except np.linalg.LinAlgError:
+        Hinv = np.eye(n) / max(1.0, float(np.max(np.abs(g))))
+    if not np.isfinite(f):
+        return phi, float(f), g, 0, False, "the deviance is not finite at the start"
+    for it in range(1, max_iterations + 1):
+        d = -Hinv @ g
+        if g @ d >= 0:                       # not a descent direction: restart
+            Hinv = np.eye(n) / max(1.0, float(np.max(np.abs(g))))
+            d = -Hinv @ g
+        if (np.max(np.abs(d) / np.maximum(1.0, np.abs(phi))) < 1e-7
+                or np.max(np.abs(g)) < 1e-5):
+            return phi, f, g, it - 1, True, "converged"
+        t = 1.0
+        slope = float(g @ d)
+        while True:
+            trial = phi + t * d
+            ft, gt = obj.value_and_gradient(trial, keep=True)
+            if np.isfinite(ft) and ft <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5 if not np.isfinite(ft) else max(0.1, min(0.5, -0.5 * slope * t / (
+                ft - f - slope * t)))
+            if t < 1e-10:
+                return phi, f, g, it, False, "the line search failed"
+        sv, yv = trial - phi, gt - g
+        sy = float(sv @ yv)
+        if sy > 1e-10 * float(np.sqrt((sv @ sv) * (yv @ yv))):
+            rho = 1.0 / sy
+            V = np.eye(n) - rho * np.outer(sv, yv)
+            Hinv = V @ Hinv @ V.T + rho * np.outer(sv, sv)
+        phi, f, g = trial, ft, gt
+    return phi, f, g, max_iterations, False, "the maximum number of iterations was reached"
+
+
 def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
            tolerance: float = 1e-8, start: tuple[np.ndarray, np.ndarray] | None = None
            ) -> GLMMEstimates:
@@ -162,19 +268,21 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
         phi0 = np.concatenate([glm_start(data), theta_of(np.eye(R))])
     else:
         phi0 = np.concatenate([start[0], start[1]])
-    obj(phi0, keep=True)
     notes: list[str] = []
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
-                       method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
-    phi = res.x
+        if nodes == 1:
+            phi, f, g, nit, success, why = _quasi_newton(obj, phi0, max_iterations)
+        else:
+            obj(phi0, keep=True)
+            res = minimize(lambda x: obj.value_and_gradient(x, keep=True), phi0, jac=True,
+                           method="BFGS", options={"maxiter": max_iterations, "gtol": 1e-5})
+            phi, nit, success, why = res.x, int(res.nit), bool(res.success), res.message
+            f, g = obj.value_and_gradient(phi, keep=True)
     # Newton polish on the Hessian (central differences of the gradient), which is also the
     # information matrix; recomputed only if the polish moved the estimates
     H = obj.hessian(phi)
     moved = 0.0
-    f, g = obj.value_and_gradient(phi, keep=True)
     for _ in range(6):
         try:
             np.linalg.cholesky(H)
@@ -197,9 +305,9 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     if moved > 1e-4:
         H = obj.hessian(phi)
     gmax = float(np.max(np.abs(g)))
-    converged = bool(res.success or gmax < 1e-3)
+    converged = bool(success or gmax < 1e-3)
     message = "converged" if converged else (
-        f"the optimiser stopped without converging ({res.message}; largest gradient "
+        f"the optimiser stopped without converging ({why}; largest gradient "
         f"{gmax:.2g}); try more max_iterations, fewer random effects, or method='pql'")
     beta, Lam = obj.split(phi)
     theta = phi[p:]
@@ -218,8 +326,9 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     S = obj.unit_scores(phi)
     bread = np.linalg.inv(H[:p, :p] / 2.0)
     cov_robust = bread @ (S.T @ S) @ bread
-    modes = conditional_modes(data, beta, Lam, obj.b)
-    Hinv = np.linalg.inv(np.einsum("jab,jcb->jac", modes.chol, modes.chol))
+    modes = obj.modes(phi)[2]
+    Hinv = np.linalg.inv(modes.H if modes.H is not None else
+                         np.einsum("jab,jcb->jac", modes.chol, modes.chol))
     u = modes.b @ Lam.T
     u_cov = np.einsum("ab,jbc,dc->jad", Lam, Hinv, Lam)
     eig = np.linalg.eigvalsh(tau)
@@ -229,5 +338,5 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
     return GLMMEstimates(
         data=data, method="laplace" if nodes == 1 else "agq", nodes=nodes, beta=beta, tau=tau,
         theta=theta, cov_beta=cov_beta, cov_beta_robust=cov_robust, deviance=float(f),
-        sigma2=None, u=u, u_cov=u_cov, converged=converged, iterations=int(res.nit),
+        sigma2=None, u=u, u_cov=u_cov, converged=converged, iterations=int(nit),
         micro_iterations=obj.newton_steps, message=message, notes=tuple(notes))
