@@ -48,6 +48,9 @@ from openhlm.estimation.sufficient import UnitStats
 
 __all__ = ["Objective", "Point", "ProfiledDeviance"]
 
+#: units per block of the Hessian's per-unit products (:meth:`ProfiledDeviance._evaluate_small`)
+_BLOCK = 1 << 16
+
 
 @dataclass(frozen=True)
 class Point:
@@ -162,7 +165,6 @@ class ProfiledDeviance(Objective):
         Caug[:F, F] = Caug[F, :F] = s.sum_Ay
         Caug[F, F] = s.sum_yy
         self._Caug = Caug
-        self._wrep = np.tile(w, R * R)
 
     def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
         """Deviance (order 0), with the gradient (1) and the analytic Hessian (2)."""
@@ -340,6 +342,7 @@ class ProfiledDeviance(Objective):
             np.multiply(z10[:, None], KZ[0], out=PH[1])
             PH[1] += z11[:, None] * KZ[1]
             np.subtract(Zc, PH, out=PH)
+        del KZ                                                  # (R, J, C): not needed below
         P = PH[:, :, :R]                                        # [r, j, s] = (P_j)_rs
         g = PH[:, :, R:] @ np.append(-beta, 1.0)                # [r, j] = (g_j)_r = h_y - H beta
         D, _, _ = _directions(L)
@@ -370,11 +373,18 @@ class ProfiledDeviance(Objective):
         #   r^2 terms:  c (2 sum w g'D_a P D_b g - 2 u_a'M^-1 u_b - r2_a r2_b / r^2), c = d / r^2
         #   log|M| term:  - tr(M^-1 M_a M^-1 M_b) = - <Li M_a Li', Li M_b Li'>
         Dcat = np.swapaxes(D, 0, 1).reshape(R, k * R)          # [s, (a, t)] = D_a[s, t]
-        PD = (P.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)   # [r, j, a, t] = (P_j D_a)_rt
-        Xw = PD.transpose(2, 0, 3, 1).reshape(k, R * R * J) * self._wrep
-        Q = (2.0 * S - P) if reml else -P
-        QD = (Q.reshape(R * J, R) @ Dcat).reshape(R, J, k, R)
-        hess = Gmat.reshape(-1)[idx] * fac + Xw @ QD.transpose(2, 3, 0, 1).reshape(k, R * R * J).T
+        hess = Gmat.reshape(-1)[idx] * fac
+        # over blocks of units: the (R, J, k, R) products stay a block's size (one block,
+        # J <= _BLOCK, is the unblocked product bit for bit)
+        for j0 in range(0, J, _BLOCK):
+            b = slice(j0, min(J, j0 + _BLOCK))
+            nb = b.stop - j0
+            Pb = P[:, b]
+            PD = (Pb.reshape(R * nb, R) @ Dcat).reshape(R, nb, k, R)   # (P_j D_a)_rt
+            Xw = PD.transpose(2, 0, 3, 1).reshape(k, R * R * nb) * np.tile(w[b], R * R)
+            Q = (2.0 * S[:, b] - Pb) if reml else -Pb
+            QD = (Q.reshape(R * nb, R) @ Dcat).reshape(R, nb, k, R)
+            hess = hess + Xw @ QD.transpose(2, 3, 0, 1).reshape(k, R * R * nb).T
         Dg = D @ g                                              # [a, r, j] = (D_a g_j)_r
         Dgw = (Dg * w).reshape(k, R * J)
         r2_a = -(Dgw @ g.reshape(R * J))
@@ -385,9 +395,13 @@ class ProfiledDeviance(Objective):
                 PDg[:, r] += P[r, :, q] * Dg[:, q]
         c = dof / r2
         hess += (2.0 * c) * (Dgw @ PDg.reshape(k, R * J).T) - (c / r2) * np.outer(r2_a, r2_a)
+        del PDg, Dg, P, PH                                      # freed before the log|M| terms
+        if reml:
+            del S
         if F:
             uL = Dgw @ HL.reshape(R * J, F)                     # u_a' Li', u_a = sum w H'D_a g
             hess -= (2.0 * c) * (uL @ uL.T)
+        del Dgw
         if reml:
             HLc = HL.transpose(1, 0, 2).reshape(J, R * F)
             LHHL = (HLc * w[:, None]).T @ HLc                   # [(r, f), (s, g)]

@@ -74,13 +74,16 @@ def centred_unit_ols(mom: UnitMoments, cols: np.ndarray, target: np.ndarray,
         c = int(where[0])
         # the all-ones column: exactly no centred variation and mean 1 (with weights the
         # computed ones can differ by rounding, which a target's large coefficient would scale)
-        C = C.copy()
-        C[:, constant, :] = 0.0
-        C[:, :, constant] = 0.0
+        # (C with the constant's row and column zeroed, without copying the (J, K, K) C:
+        # the target's constant entry zeroed instead, and the constant's row of C a_j)
+        a0 = a.copy()
+        a0[:, constant] = 0.0
         mean = mean.copy()
         mean[:, constant] = 1.0
         o = np.delete(np.arange(m), c)
-        Ca = np.einsum("jkl,jl->jk", C, a)                   # C_j a_j
+        Ca = np.einsum("jkl,jl->jk", C, a0)                  # C_j a_j
+        Ca[:, constant] = 0.0
+        del a0
         tt = np.einsum("jk,jk->j", a, Ca)
         Sta = Ca[:, cols[o]]                                  # S_o' C_j a_j
         Soo = C[:, cols[o]][:, :, cols[o]]
@@ -160,8 +163,10 @@ def random_coefficient_fit(est: Estimates, beta_j: np.ndarray, ok: np.ndarray
     target[:, fixed_cols] = -beta_j[:, fixed_cols]
     target[:, P] = 1.0
     fit = centred_unit_ols(_moments(est), r, target, intercept_column(d))
-    return (np.where(ok[:, None], fit.coef, np.nan),
-            np.where(ok[:, None, None], fit.inverse, np.nan))
+    coef, inverse = fit.coef, fit.inverse        # this call's own arrays: NaN set in place
+    coef[~ok] = np.nan
+    inverse[~ok] = np.nan
+    return coef, inverse
 
 
 def level1_fit(est: Estimates, ok: np.ndarray) -> np.ndarray:
@@ -171,5 +176,6 @@ def level1_fit(est: Estimates, ok: np.ndarray) -> np.ndarray:
     P = d.X.shape[1]
     target = np.zeros((d.n_level2, P + 1))
     target[:, P] = 1.0
-    fit = centred_unit_ols(_moments(est), np.arange(P), target, intercept_column(d))
-    return np.where(ok[:, None], fit.coef, np.nan)
+    coef = centred_unit_ols(_moments(est), np.arange(P), target, intercept_column(d)).coef
+    coef[~ok] = np.nan                           # this call's own array: NaN set in place
+    return coef

@@ -43,9 +43,11 @@ def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:
         ok, (b, b1), XXi = unit_ols_many(XX, [rhs, Xy], design.n_per_unit)
         return {"sufficient": ok, "beta_hat": b, "XXinv": XXi, "fitted": beta_j[:, r],
                 "level1_beta": b1}
-    ok, b, XXi = unit_ols(XX[:, r][:, :, r], rhs, design.n_per_unit)
     if est.working is not None:   # exact fits: from centred moments (offset-free; unit_fit.py)
+        ok = unit_ols(XX[:, r][:, :, r], rhs, design.n_per_unit)[0]   # (J, ., .) freed at once
         b, XXi = random_coefficient_fit(est, beta_j, ok)
+    else:
+        ok, b, XXi = unit_ols(XX[:, r][:, :, r], rhs, design.n_per_unit)
     return {"sufficient": ok, "beta_hat": b, "XXinv": XXi, "fitted": beta_j[:, r]}
 
 
@@ -96,7 +98,7 @@ def level1_ols_table(est: Estimates, n_units: int = 10,
     design = est.design
     XX, Xy = est.stats.XX, est.stats.Xy
     if est.working is not None:   # exact fits: from centred moments (offset-free; unit_fit.py)
-        ok, b, _ = unit_ols(XX, Xy, design.n_per_unit)
+        ok = unit_ols(XX, Xy, design.n_per_unit)[0]   # its (J, P, P) inverses freed at once
         b = level1_fit(est, ok)
     elif ols is not None and "level1_beta" in ols:
         ok, b = ols["sufficient"], ols["level1_beta"]

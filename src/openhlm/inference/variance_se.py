@@ -118,80 +118,111 @@ def _accumulate(out: np.ndarray, entries: np.ndarray, values: np.ndarray) -> Non
     np.add.at(out, (b[off], a[off]), values[off])
 
 
+#: units per block of :func:`_information` (bounds its (J, ., .) temporaries at ~10 MB each)
+_BLOCK = 1 << 16
+
+
 def _information(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:
     """The expected information of (sigma^2, vech T) (module docstring).
 
-    Every sum over units is a matrix product of the stacked per-unit blocks.  With
-    V^-1 = (Omega - Omega Z K Z' Omega) / sigma^2 per unit, Z'V^-1 Om^-1 V^-1 Z =
-    Z'V^-1 Z (I - K Z'Z) / sigma^2 and A'V^-1 Om^-1 V^-1 Z = A'V^-1 Z (I - K Z'Z) / sigma^2;
-    the traces tr(M^-1 sum_j A'V^-1 X V^-1 Y V^-1 A) are sum_j tr(X_j' S_j) with the R x R
-    S_j = Z'V^-1 A M^-1 A'V^-1 [Om^-1 V^-1] Z.
+    Every sum over units is a matrix product of the stacked per-unit blocks, taken over
+    blocks of :data:`_BLOCK` units (:func:`_information_sums`) so that no (J, ., .)
+    temporary is larger than a block's; the sums are then combined as before (one block,
+    J <= ``_BLOCK``, gives the same numbers bit for bit as the unblocked products).
     """
     sigma2, K = ev.sigma2, ev.K
     w2 = s.unit_weights
     R = s.n_random
     J = K.shape[0]
-    ZZ, AZ = s.ZZ, s.AZ
-    ZA = s.ZA
-    KZZ = K @ ZZ
-    IKZZ = np.eye(R) - KZZ
-    ZVZ = ev.ZVZ
-    ZWZ = ZVZ @ IKZZ / sigma2                                     # Z'V^-1 Om^-1 V^-1 Z
-    tWW = (s.n - 2 * np.trace(KZZ, axis1=1, axis2=2)
-           + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
     pairs = [(k, l) for k in range(R) for l in range(k + 1)]
     n_par = 1 + len(pairs)
     one, two = _trace_terms(R)
-    info = np.zeros((n_par, n_par))
-    info[0, 0] = w2 @ tWW
-    # tr(ZWZ E_a) and tr(ZVZ E_a ZVZ E_b), every term of every pair at once
-    _accumulate(info, one[0], w2 @ ZWZ.reshape(J, R * R)[:, one[1]])
-    _accumulate(info, two[0], w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
-                                    * ZVZ.reshape(J, R * R)[:, two[2]]))
     F = ev.beta.size
-    if reml and F:
-        Minv = ev.beta_cov
-        ZVA = ev.ZVA                                              # (J, R, F)
-        AVZ = np.swapaxes(ZVA, 1, 2)
-        AWZ = AVZ @ IKZZ / sigma2                                 # A'V^-1 Om^-1 V^-1 Z
-        KZA = K @ ZA
-        ZZKZA = ZZ @ KZA
-        KZZKZA = K @ ZZKZA
-        wflat = lambda X: (X * w2[:, None, None]).reshape(J * R, F).T   # noqa: E731
-        flat = lambda X: X.reshape(J * R, F)                              # noqa: E731
-        sum_AA = np.tensordot(w2, s.AA, axes=1)
-        AZKZA = wflat(ZA) @ flat(KZA)                             # sum_j w A'Z K Z'A
-        AZKZZKZA = wflat(KZA) @ flat(ZZKZA)                       # sum_j w A'Z K Z'Z K Z'A
-        AZKZZKZZKZA = wflat(ZZKZA) @ flat(KZZKZA)
+    use_reml = bool(reml and F)
+    Minv = ev.beta_cov if use_reml else None
+    ZA = s.ZA
+    total: list | None = None
+    for j0 in range(0, max(J, 1), _BLOCK):
+        b = slice(j0, min(J, j0 + _BLOCK))
+        part = _information_sums(sigma2, K[b], s.ZZ[b], ZA[b], s.AA[b], s.n[b], w2[b],
+                                 ev.ZVZ[b], ev.ZVA[b], Minv, one, two)
+        total = part if total is None else [x + y for x, y in zip(total, part)]
+    assert total is not None
+    info = np.zeros((n_par, n_par))
+    info[0, 0] = total[0]
+    _accumulate(info, one[0], total[1])
+    _accumulate(info, two[0], total[2])
+    if use_reml:
+        assert Minv is not None
+        sum_AA, AZKZA, AZKZZKZA, AZKZZKZZKZA, VV, t_one, t_two = total[3:]
         Q = np.empty((n_par, F, F))
         Q[0] = (sum_AA - 2 * AZKZA + AZKZZKZA) / sigma2**2        # sum_j w A'V^-1 Om^-1 V^-1 A
         AWWA = (sum_AA - 3 * AZKZA + 3 * AZKZZKZA - AZKZZKZZKZA) / sigma2**3
-        # blocks [p, f, q, g] = sum_j w (A'V^-1 Z)_fp (Z'V^-1 A)_qg: Q_a = sum over E_a's ones
-        VV = ((ZVA * w2[:, None, None]).transpose(1, 2, 0).reshape(R * F, J)
-              @ ZVA.reshape(J, R * F)).reshape(R, F, R, F)
         for a, pair in enumerate(pairs, start=1):
             Q[a] = sum(VV[p_, :, q, :] for p_, q in _nonzeros(*pair))
-        # S_j = Z'V^-1 A M^-1 [A'V^-1 Z | A'V^-1 Om^-1 V^-1 Z], (J, R, 2R)
-        HM = (ZVA.reshape(J * R, F) @ Minv).reshape(J, R, F)
-        SS = HM @ np.concatenate([AVZ, AWZ], axis=2)
-        S, S2 = SS[:, :, :R], SS[:, :, R:]
         T = np.zeros((n_par, n_par))                              # tr(M^-1 triple(a, b))
         T[0, 0] = np.sum(Minv * AWWA.T)
-        # tr(M^-1 sum_j w A'WZ E_a Z'V^-1 A) = sum_j w tr(E_a S2_j) and
-        # tr(M^-1 sum_j w A'V^-1 Z E_a Z'V^-1 Z E_b Z'V^-1 A) = sum_j w tr(E_a ZVZ_j E_b S_j)
-        _accumulate(T, one[0], w2 @ np.ascontiguousarray(S2).reshape(J, R * R)[:, one[1]])
-        _accumulate(T, two[0], w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
-                                     * np.ascontiguousarray(S).reshape(J, R * R)[:, two[2]]))
+        _accumulate(T, one[0], t_one)
+        _accumulate(T, two[0], t_two)
         MQ = Minv @ Q
         tr2 = MQ.reshape(n_par, F * F) @ np.swapaxes(MQ, 1, 2).reshape(n_par, F * F).T
         corr = -2 * T + tr2
         for a in range(n_par):
-            for b in range(a + 1):
-                info[a, b] += corr[a, b]
-                if a != b:
-                    info[b, a] += corr[a, b]
+            for b_ in range(a + 1):
+                info[a, b_] += corr[a, b_]
+                if a != b_:
+                    info[b_, a] += corr[a, b_]
     info *= 0.5
     return info
+
+
+def _information_sums(sigma2: float, K: np.ndarray, ZZ: np.ndarray, ZA: np.ndarray,
+                      AA: np.ndarray, n: np.ndarray, w2: np.ndarray, ZVZ: np.ndarray,
+                      ZVA: np.ndarray, Minv: np.ndarray | None, one: tuple, two: tuple
+                      ) -> list:
+    """The sums over the units of one block that :func:`_information` needs.
+
+    With V^-1 = (Omega - Omega Z K Z' Omega) / sigma^2 per unit, Z'V^-1 Om^-1 V^-1 Z =
+    Z'V^-1 Z (I - K Z'Z) / sigma^2 and A'V^-1 Om^-1 V^-1 Z = A'V^-1 Z (I - K Z'Z) / sigma^2;
+    the traces tr(M^-1 sum_j A'V^-1 X V^-1 Y V^-1 A) are sum_j tr(X_j' S_j) with the R x R
+    S_j = Z'V^-1 A M^-1 A'V^-1 [Om^-1 V^-1] Z.
+    """
+    J, R = K.shape[0], K.shape[1]
+    KZZ = K @ ZZ
+    IKZZ = np.eye(R) - KZZ
+    ZWZ = ZVZ @ IKZZ / sigma2                                     # Z'V^-1 Om^-1 V^-1 Z
+    tWW = (n - 2 * np.trace(KZZ, axis1=1, axis2=2)
+           + np.sum(KZZ * np.swapaxes(KZZ, 1, 2), axis=(1, 2))) / sigma2**2   # tr((V^-1 Om^-1)^2)
+    # tr(ZWZ E_a) and tr(ZVZ E_a ZVZ E_b), every term of every pair at once
+    out = [w2 @ tWW, w2 @ ZWZ.reshape(J, R * R)[:, one[1]],
+           w2 @ (ZVZ.reshape(J, R * R)[:, two[1]] * ZVZ.reshape(J, R * R)[:, two[2]])]
+    if Minv is None:
+        return out
+    F = ZA.shape[2]
+    AVZ = np.swapaxes(ZVA, 1, 2)
+    AWZ = AVZ @ IKZZ / sigma2                                     # A'V^-1 Om^-1 V^-1 Z
+    KZA = K @ ZA
+    ZZKZA = ZZ @ KZA
+    KZZKZA = K @ ZZKZA
+    wflat = lambda X: (X * w2[:, None, None]).reshape(J * R, F).T   # noqa: E731
+    flat = lambda X: X.reshape(J * R, F)                              # noqa: E731
+    out.append(np.tensordot(w2, AA, axes=1))                      # sum_j w A'A
+    out.append(wflat(ZA) @ flat(KZA))                             # sum_j w A'Z K Z'A
+    out.append(wflat(KZA) @ flat(ZZKZA))                          # sum_j w A'Z K Z'Z K Z'A
+    out.append(wflat(ZZKZA) @ flat(KZZKZA))
+    # blocks [p, f, q, g] = sum_j w (A'V^-1 Z)_fp (Z'V^-1 A)_qg: Q_a = sum over E_a's ones
+    out.append(((ZVA * w2[:, None, None]).transpose(1, 2, 0).reshape(R * F, J)
+                @ ZVA.reshape(J, R * F)).reshape(R, F, R, F))
+    # S_j = Z'V^-1 A M^-1 [A'V^-1 Z | A'V^-1 Om^-1 V^-1 Z], (J, R, 2R)
+    HM = (ZVA.reshape(J * R, F) @ Minv).reshape(J, R, F)
+    SS = HM @ np.concatenate([AVZ, AWZ], axis=2)
+    S, S2 = SS[:, :, :R], SS[:, :, R:]
+    # tr(M^-1 sum_j w A'WZ E_a Z'V^-1 A) = sum_j w tr(E_a S2_j) and
+    # tr(M^-1 sum_j w A'V^-1 Z E_a Z'V^-1 Z E_b Z'V^-1 A) = sum_j w tr(E_a ZVZ_j E_b S_j)
+    out.append(w2 @ np.ascontiguousarray(S2).reshape(J, R * R)[:, one[1]])
+    out.append(w2 @ (ZVZ.reshape(J, R * R)[:, two[1]]
+                     * np.ascontiguousarray(S).reshape(J, R * R)[:, two[2]]))
+    return out
 
 
 def _information_hlm(ev: Evaluation, s: UnitStats, reml: bool) -> np.ndarray:

@@ -8,6 +8,8 @@ What needs the level-1 rows after the fit, or a pass per iteration, is refused w
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,12 +103,30 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
                         f"{options.engine!r}")
     refuse_unsupported(options)
     design, moments = unit_statistics(model, data, options, id=id, level2=level2)
+    release_heap()       # the engine's result frames, freed but kept by malloc
     progress = Progress(options.engine, quiet=options.quiet)
     est = estimate_from_moments(design, moments, method=options.method,
                                 max_iterations=options.max_iterations,
                                 tolerance=options.tolerance)
+    release_heap()       # the estimation's per-unit temporaries, before the inference's
     progress.note(f"fitted in {design.seconds + progress.elapsed():.1f} s")
     return est, ScaledInput(sources=design.sources)
+
+
+def release_heap() -> None:
+    """Give the freed small blocks of the C heap back to the system (glibc ``malloc_trim``).
+
+    With a million units, the per-unit arrays below glibc's mmap threshold stay in the heap
+    after they are freed, and a process's peak memory grows by a few hundred MB between the
+    pass, the estimation and the inference (measured: 170 MB after the DuckDB pass at 100M
+    rows).  Changes no number; does nothing where there is no glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
