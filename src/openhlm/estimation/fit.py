@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from openhlm.errors import ConvergenceWarning, EstimationError
+from openhlm.estimation.basis import Basis
 from openhlm.estimation.design import Design
 from openhlm.estimation.em import run_em, starting_values
 from openhlm.estimation.estimates import Estimates, WorkingFit
@@ -21,6 +22,7 @@ from openhlm.estimation.identification import (
     within_unit,
 )
 from openhlm.estimation.likelihood import evaluate
+from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import UnitStats, stable_unit_stats, unit_stats
 from openhlm.spec.defaults import (
     STOP_EXACT,
@@ -29,7 +31,8 @@ from openhlm.spec.defaults import (
     iteration_limits,
 )
 
-__all__ = ["check_identified", "check_max_iterations", "estimate", "estimates_at"]
+__all__ = ["check_identified", "check_max_iterations", "estimate", "estimate_exact_from",
+           "estimates_at"]
 
 
 def check_identified(design: Design, stats: UnitStats | None = None) -> WithinUnit | None:
@@ -130,13 +133,26 @@ def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,
     stats, mom = stable_unit_stats(design, moments=moments)
     basis = working_basis(design, mom)
     wstats = basis.stats(mom, design.random_columns, stats.unit_weights)
+    return estimate_exact_from(design, stats, mom, basis, wstats, reml,
+                               max_iterations=max_iterations, tolerance=tolerance)
+
+
+def estimate_exact_from(design: Design, stats: UnitStats, mom: UnitMoments, basis: Basis,
+                        wstats: UnitStats, reml: bool, *, max_iterations: int | None = None,
+                        tolerance: float | None = None,
+                        advice: str = "check the model for collinear predictors or try "
+                                      "mode='hlm'") -> Estimates:
+    """Exact mode from statistics already formed (the in-memory pass, or the per-unit moments
+    of an out-of-core engine, :mod:`openhlm.scale`): optimise in the working basis and build
+    the :class:`Estimates` (original-basis ``stats``, working-basis ``wstats``, ``mom`` kept
+    for the offset-free per-unit regressions of inference)."""
     max_it, tol = _limits("exact", max_iterations, tolerance)
     fit = fit_exact_homogeneous(wstats, basis, design.random_columns, reml, tolerance=tol,
                                 max_iterations=max_it)
     sol = fit.solution
     if not sol.converged:
-        warnings.warn("the optimiser did not converge (" + sol.message + "); check the model for "
-                      "collinear predictors or try mode='hlm'", ConvergenceWarning, stacklevel=3)
+        warnings.warn(f"the optimiser did not converge ({sol.message}); {advice}",
+                      ConvergenceWarning, stacklevel=4)
     ev = fit.evaluation
     if sol.converged:
         reason = STOP_EXACT

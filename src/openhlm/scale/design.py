@@ -41,15 +41,14 @@ import pandas as pd
 
 from openhlm.data import MDM
 from openhlm.data.ids import canonical_ids
-from openhlm.errors import ConvergenceWarning, DataError, DataWarning, EstimationError, MDMError
+from openhlm.errors import DataError, DataWarning, EstimationError, MDMError
 from openhlm.estimation.design import Design, build_design
-from openhlm.estimation.estimates import Estimates, WorkingFit
-from openhlm.estimation.exact import fit_exact_homogeneous, working_basis
-from openhlm.estimation.fit import check_max_iterations, check_tolerance
+from openhlm.estimation.estimates import Estimates
+from openhlm.estimation.exact import working_basis
+from openhlm.estimation.fit import check_max_iterations, check_tolerance, estimate_exact_from
 from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import stats_from_raw
 from openhlm.scale.partial import PartialStats
-from openhlm.spec.defaults import STOP_EXACT, STOP_MAX_ITERATIONS, iteration_limits
 from openhlm.spec.model import Centering, ModelSpec
 from openhlm.spec.options import Weights
 
@@ -295,28 +294,9 @@ def estimate_from_moments(design: Design, mom: UnitMoments, *, method: str = "re
     basis = working_basis(design, mom)
     wstats = basis.stats(mom, design.random_columns, uw)
     check_identified_from_moments(design, mom, wstats)
-    limits = iteration_limits("exact", max_iterations, tolerance)
-    max_it, tol = limits.max_iterations, limits.tolerance
-    fit = fit_exact_homogeneous(wstats, basis, design.random_columns, reml, tolerance=tol,
-                                max_iterations=max_it)
-    sol = fit.solution
-    if not sol.converged:
-        warnings.warn("the optimiser did not converge (" + sol.message + "); check the model for "
-                      "collinear predictors", ConvergenceWarning, stacklevel=3)
-    ev = fit.evaluation
-    if sol.converged:
-        reason = STOP_EXACT
-    elif sol.iterations >= max_it:
-        reason = STOP_MAX_ITERATIONS
-    else:
-        reason = "Iterations stopped before convergence (exact mode): " + sol.message
-    return Estimates(design=design, stats=stats, method="reml" if reml else "ml", mode="exact",
-                     evaluation=ev, fixed_evaluation=ev, iterations=sol.iterations,
-                     converged=sol.converged, stop_reason=reason, tolerance=tol,
-                     max_iterations=max_it, loglik_history=(ev.loglik(reml),),
-                     boundary=sol.boundary, start=fit.start,
-                     working=WorkingFit(basis=fit.basis, stats=fit.working_stats,
-                                        evaluation=fit.working_evaluation, moments=mom))
+    return estimate_exact_from(design, stats, mom, basis, wstats, reml,
+                               max_iterations=max_iterations, tolerance=tolerance,
+                               advice="check the model for collinear predictors")
 
 
 def check_identified_from_moments(design: Design, mom: UnitMoments, wstats: Any) -> None:
