@@ -6,16 +6,13 @@ through the hook of :mod:`openhlm.results.hooks` (``str(results)``, ``to_dict``,
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from openhlm.results.hooks import render
+from openhlm.results.output import RenderedResults
 from openhlm.spec.model import ModelSpec
 
 __all__ = ["GLMM_JSON_SCHEMA_VERSION", "GLMMFixedEffect", "GLMMResults",
@@ -68,7 +65,7 @@ class GLMMVarianceComponent:
 
 
 @dataclass(frozen=True)
-class GLMMResults:
+class GLMMResults(RenderedResults):
     """Everything the HGLM report prints.
 
     ``deviance`` is -2 log L (Laplace, AGQ; comparable with R's ``-2*logLik(glmer(...))``),
@@ -134,21 +131,4 @@ class GLMMResults:
     def fixed_effects_frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.__dict__ for r in self.fixed_effects])
 
-    # -- output (through the report layer) -------------------------------------------------
-    def report(self) -> str:
-        return render("text", self)
-
-    def __str__(self) -> str:
-        return self.report()
-
-    def to_dict(self) -> dict[str, Any]:
-        return render("dict", self)
-
-    def _repr_html_(self) -> str:
-        return render("html", self)
-
-    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
-        text = json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), **kwargs)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
+    # to_dict, to_json, report, str() and _repr_html_: RenderedResults (results/output.py)

@@ -10,8 +10,6 @@ is here; the methods that print or write (``__str__``, ``report``, ``to_dict``, 
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from openhlm.errors import DataError, SpecError
+from openhlm.errors import SpecError
 from openhlm.results.hooks import render
+from openhlm.results.output import RenderedResults
 from openhlm.spec.model import ModelSpec
 
 if TYPE_CHECKING:
@@ -29,8 +28,15 @@ if TYPE_CHECKING:
     from openhlm.results.residuals import EBEstimates
 
 __all__ = [
-    "FixedEffect", "FixedEffectsTable", "VarianceComponent", "VarianceComponentsTable",
-    "OLSTable", "ConvergenceInfo", "DataSummary", "HLMResults", "JSON_SCHEMA_VERSION",
+    "JSON_SCHEMA_VERSION",
+    "ConvergenceInfo",
+    "DataSummary",
+    "FixedEffect",
+    "FixedEffectsTable",
+    "HLMResults",
+    "OLSTable",
+    "VarianceComponent",
+    "VarianceComponentsTable",
 ]
 
 JSON_SCHEMA_VERSION = 1
@@ -152,7 +158,7 @@ class DataSummary:
 
 
 @dataclass(frozen=True)
-class HLMResults:
+class HLMResults(RenderedResults):
     """A fitted HLM2 model.  ``print(results)`` gives HLM's text report."""
 
     spec: ModelSpec
@@ -287,33 +293,7 @@ class HLMResults:
                                           extra_level1=extra_level1, format=format)
         return written
 
-    # -- output (openhlm.report, through openhlm.results.hooks) ---------------------------
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = render("dict", self)
-        return out
-
-    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
-        text = json.dumps(self.to_dict(), indent=2, **kwargs)
-        if path is not None:
-            target = Path(path)
-            if target.is_dir():
-                raise DataError(f"cannot write the JSON results to {target}: it is a folder; "
-                                "give a file name such as results.json")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        return text
-
-    def report(self, **options: Any) -> str:
-        text: str = render("text", self, **options)
-        return text
-
-    def __str__(self) -> str:
-        return self.report()
-
-    def _repr_html_(self) -> str:
-        html: str = render("html", self)
-        return html
-
+    # to_dict, to_json, report, str() and _repr_html_: RenderedResults (results/output.py)
     def __repr__(self) -> str:
         return (f"<HLMResults {self.method.upper()} ({self.mode}) {self.spec.outcome}: "
                 f"N={self.n_level1}, J={self.n_level2}, deviance={self.deviance:.6f}>")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EBEstimates", "LazyEBEstimates", "NO_RANDOM_COEFFICIENTS"]
+__all__ = ["NO_RANDOM_COEFFICIENTS", "EBEstimates", "LazyEBEstimates"]
 
 #: Why a model has no EB estimates (``HLMResults.eb is None``) when it has no random coefficient.
 NO_RANDOM_COEFFICIENTS = "residual files need at least one random coefficient (Uq)"

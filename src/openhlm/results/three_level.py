@@ -7,8 +7,6 @@ through the hook of :mod:`openhlm.results.hooks` (``str``, ``report()``, ``to_di
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from openhlm.results.hooks import render
+from openhlm.results.output import RenderedResults
 from openhlm.spec.model3 import ModelSpec3
 
 __all__ = ["FixedEffect3", "HLM3Results", "VarianceComponent3"]
@@ -55,7 +54,7 @@ class VarianceComponent3:
 
 
 @dataclass(frozen=True, eq=False)
-class HLM3Results:
+class HLM3Results(RenderedResults):
     """Everything HLM3 prints for one model."""
 
     spec: ModelSpec3
@@ -196,29 +195,7 @@ class HLM3Results:
                                           level1=level1)
         return written
 
-    # ------------------------------------------------------------------ output
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = render("dict", self)
-        return out
-
-    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
-        kwargs.setdefault("indent", 2)
-        text = json.dumps(self.to_dict(), **kwargs)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    def report(self, **options: Any) -> str:
-        text: str = render("text", self, **options)
-        return text
-
-    def __str__(self) -> str:
-        return self.report()
-
-    def _repr_html_(self) -> str:
-        html: str = render("html", self)
-        return html
-
+    # to_dict, to_json, report, str() and _repr_html_: RenderedResults (results/output.py)
     def __repr__(self) -> str:
         return (f"HLM3Results(method={self.method!r}, deviance={self.deviance:.6f}, "
                 f"n_level1={self.n_level1}, n_level2={self.n_level2}, "
