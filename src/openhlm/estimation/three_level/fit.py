@@ -33,6 +33,7 @@ from openhlm.estimation.three_level.likelihood import (
     theta_size,
     unpack,
 )
+from openhlm.estimation.three_level.optimise import optimise3
 from openhlm.estimation.three_level.statistics import Stats3, unit_statistics
 
 __all__ = ["Estimates3", "estimate3", "estimates3_at", "variance_covariance"]
@@ -161,18 +162,13 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
     x0[diag] = 1.0
     if k == 0:
         return estimates3_at(design, stats, x0, method, evaluations=1)
-    bounds = [(0.0, None) if i in diag else (None, None) for i in range(k)]
-    fg = _WithGradient(stats, method == "reml")
-    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iterations or 1000, "ftol": 1e-15,
-                            "gtol": tolerance or 1e-10, "maxcor": 20})
-    x, decrement = _newton_polish(fg, np.asarray(res.x, dtype=float), lower, steps=4)
-    value, _ = fg(x)
-    if not np.isfinite(value):
+    res, _ = optimise3(stats, method == "reml", tolerance=tolerance,
+                       max_iterations=max_iterations)
+    if not np.isfinite(res.value):
         raise EstimationError("the three-level likelihood could not be evaluated at the optimum")
-    converged = decrement <= 1e-6
-    return estimates3_at(design, stats, x, method, converged=converged,
-                         iterations=int(res.nit), evaluations=fg.n, message=str(res.message))
+    return estimates3_at(design, stats, res.x, method, converged=res.converged,
+                         iterations=res.iterations, evaluations=res.evaluations,
+                         message=res.message)
 
 
 def variance_covariance(stats: Stats3, theta: np.ndarray, sigma2: float, reml: bool

@@ -1,0 +1,346 @@
+"""The profiled three-level deviance with its analytic gradient and Hessian in theta.
+
+Notation as in :mod:`openhlm.estimation.three_level.likelihood`: ``V = I + Z2 L2 L2' Z2' +
+Z3 L3 L3' Z3'`` (relative to sigma^2), ``H = A'V^-1 A``, ``P = V^-1 - V^-1 A H^-1 A'V^-1``,
+``Q = y'P y``.  For a coordinate i of theta (an element (a, b) of L2 or L3, at level l)
+``dV_i = sum_u Z_u F_i Z_u'`` over the level-l units u, ``F_i = E_i L' + L E_i'``, and for two
+coordinates of the same L ``d2V_ij = sum_u Z_u (E_i E_j' + E_j E_i') Z_u'`` (else 0).  With
+``M = Z'P Z`` (REML) or ``Z'V^-1 Z`` (ML, for the log-determinant) in blocks ``M_uv`` between
+units, and ``q_u = Z_u'P y``:
+
+* ``d logdet_i      = tr(P dV_i)`` (REML, ``logdet = log|V| + log|H|``) or ``tr(V^-1 dV_i)``;
+* ``d2 logdet_ij    = tr(M d2V_ij) - sum_uv tr(F_i M_uv F_j M_vu)``;
+* ``d Q_i           = -sum_u q_u' F_i q_u``;
+* ``d2 Q_ij         = 2 sum_uv q_u' F_i (Z'PZ)_uv F_j q_v - sum_u q_u' (E_i E_j' + E_j E_i') q_u``;
+
+and the profiled deviance ``logdet + nu (1 + log(2 pi Q / nu))`` has the Hessian
+``d2 logdet + nu (d2 Q / Q - dQ dQ' / Q^2)``.
+
+The double sums over pairs of units never form ``Z'V^-1 Z``: with ``V_b`` the level-2 part of
+V (block diagonal over level-2 units j), ``C_j = Z2j'V_b^-1 Z2j``, ``a_j = Z2j'V_b^-1 Z3j``,
+``W_k = sum_{j in k} Z3j'V_b^-1 Z3j``, ``K_k = L3 (I + L3'W_k L3)^-1 L3'`` and
+``O_k = I - K_k W_k``, the blocks of ``Z'V^-1 Z`` are
+
+* ``(j, j')`` in the same level-3 unit k: ``delta_jj' C_j - a_j K_k a_j'``' (0 across units);
+* ``(j, k)``: ``a_j O_k``;  ``(k, k)``: ``W_k O_k``;
+
+so each sum is a per-level-2-unit term plus per-level-3-unit products of sums over the level-2
+units of the unit (``np.add.reduceat``), and the REML terms ``- D_u H^-1 D_v'`` with
+``D_u = Z_u'V^-1 A`` are rank-F corrections of the same bilinear forms.  Everything is batched
+over units; the cost is a few gradient evaluations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from openhlm.estimation.three_level.statistics import Stats3
+
+__all__ = ["Derivatives", "derivatives", "unit_directions"]
+
+LOG2PI = float(np.log(2.0 * np.pi))
+
+
+@cache
+def _lower(r: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.tril_indices(r)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
+
+
+def unit_directions(L: np.ndarray) -> np.ndarray:
+    """``F_i = E_i L' + L E_i'`` (n, r, r) for the lower-triangle positions of L, row by row."""
+    r = L.shape[0]
+    rows, cols = _lower(r)
+    n = len(rows)
+    EL = np.zeros((n, r, r))
+    EL[np.arange(n), rows, :] = L[:, cols].T            # row a of E L' is column b of L
+    return EL + np.swapaxes(EL, 1, 2)
+
+
+def _second_directions(r: int, G: np.ndarray) -> np.ndarray:
+    """``tr(G (E_i E_j' + E_j E_i'))`` for G symmetric: ``2 G[a_i, a_j]`` when ``b_i = b_j``."""
+    rows, cols = _lower(r)
+    same = cols[:, None] == cols[None, :]
+    return np.where(same, 2.0 * G[rows[:, None], rows[None, :]], 0.0)
+
+
+def _chol_small(M: np.ndarray) -> np.ndarray:
+    """Batched Cholesky factors of small SPD matrices (n, r, r), looping over r only."""
+    n, r, _ = M.shape
+    C = np.zeros_like(M)
+    for i in range(r):
+        for j in range(i + 1):
+            acc = M[:, i, j].copy()
+            for k in range(j):
+                acc -= C[:, i, k] * C[:, j, k]
+            if i == j:
+                if not np.all(acc > 0):
+                    raise np.linalg.LinAlgError("matrix not positive definite")
+                C[:, i, i] = np.sqrt(acc)
+            else:
+                C[:, i, j] = acc / C[:, j, j]
+    return C
+
+
+def _forward(C: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``C^-1 B`` for batched lower-triangular C (n, r, r) and B (n, r, c)."""
+    r = C.shape[1]
+    X = np.empty_like(B)
+    for i in range(r):
+        acc = B[:, i, :].copy()
+        for k in range(i):
+            acc -= C[:, i, k, None] * X[:, k, :]
+        X[:, i, :] = acc / C[:, i, i, None]
+    return X
+
+
+@dataclass(frozen=True, eq=False)
+class Derivatives:
+    """The profiled deviance at theta with its gradient and Hessian (``hessian`` None when not
+    asked for), and the pieces of the unprofiled deviance ``logdet + nu log(2 pi s) + Q / s``
+    with their first and second derivatives in theta."""
+
+    deviance: float
+    gradient: np.ndarray
+    hessian: np.ndarray | None
+    logdet: float
+    Q: float
+    nu: int
+    d_logdet: np.ndarray
+    d_Q: np.ndarray
+    dd_logdet: np.ndarray | None
+    dd_Q: np.ndarray | None
+    gamma: np.ndarray
+
+
+class _Forms:
+    """Bilinear forms ``sum_uv X_u' (Z'V^-1 Z)_uv Y_v`` from the unit blocks (module doc)."""
+
+    def __init__(self, C2, a, K3, O3, G3, starts, level3_of):
+        self.C2, self.a, self.K3, self.O3, self.G3 = C2, a, K3, O3, G3
+        self.starts, self.level3_of = starts, level3_of
+
+    def sum_a(self, X2: np.ndarray) -> np.ndarray:
+        """``sum_{j in k} a_j' X_j`` (K, r3, c)."""
+        return np.add.reduceat(np.swapaxes(self.a, 1, 2) @ X2, self.starts, axis=0)
+
+    def b22(self, X2, Y2, aX=None, aY=None):
+        out = np.tensordot(X2, self.C2 @ Y2, axes=([0, 1], [0, 1]))
+        if self.K3 is not None:
+            aX = self.sum_a(X2) if aX is None else aX
+            aY = self.sum_a(Y2) if aY is None else aY
+            out -= np.tensordot(aX, self.K3 @ aY, axes=([0, 1], [0, 1]))
+        return out
+
+    def b23(self, aX, Y3):
+        return np.tensordot(aX, self.O3 @ Y3, axes=([0, 1], [0, 1]))
+
+    def b33(self, X3, Y3):
+        return np.tensordot(X3, self.G3 @ Y3, axes=([0, 1], [0, 1]))
+
+
+def _trace_pairs(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``sum_u tr(U[u, i] V[u, l])`` (n_i, n_l) for U (n, n_i, r, r), V (n, n_l, r, r)."""
+    n, ni, r, _ = U.shape
+    Vt = np.swapaxes(V, 2, 3).reshape(n, V.shape[1], r * r)
+    return np.tensordot(U.reshape(n, ni, r * r), Vt, axes=([0, 2], [0, 2]))
+
+
+def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) -> Derivatives:
+    """The profiled deviance (module doc) with its gradient (``order >= 1``) and its Hessian
+    (``order == 2``); raises ``np.linalg.LinAlgError`` where V or A'V^-1A is singular."""
+    theta = np.asarray(theta, dtype=np.float64)
+    p, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
+    n2 = r2 * (r2 + 1) // 2
+    rows2, cols2 = _lower(r2)
+    rows3, cols3 = _lower(r3)
+    L2 = np.zeros((r2, r2))
+    L2[rows2, cols2] = theta[:n2]
+    L3 = np.zeros((r3, r3))
+    L3[rows3, cols3] = theta[n2:]
+    S = stats.S
+    J = S.shape[0]
+    starts, level3_of = stats.level3_starts, stats.level3_of
+    z = slice(p, p + r3)
+    zz2 = slice(g, g + r2)
+    X_idx = np.r_[0:p, p + r3]                        # the columns [A, y]
+    # level 2: W_j = S_j - S_j[:, Z2] L2 M_j^-1 L2' S_j[Z2, :],  M_j = I + L2' S_j[Z2, Z2] L2
+    if r2:
+        SL = stats.S_all_cross @ L2                   # (J, m, r2)
+        M = np.swapaxes(SL[:, g:, :], 1, 2) @ L2
+        M[:, range(r2), range(r2)] += 1.0
+        Cm = _chol_small(M)
+        Xf = _forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
+        logdet = 2.0 * float(np.log(Cm[:, range(r2), range(r2)]).sum())
+        Wz2 = S[:, g:, :] - np.swapaxes(Xf[:, :, g:], 1, 2) @ Xf    # (J, r2, m)
+        Wk = stats.S_k - np.add.reduceat(np.swapaxes(Xf, 1, 2) @ Xf, starts, axis=0)
+    else:
+        Wz2 = None
+        Wk = stats.S_k
+        logdet = 0.0
+    # level 3: V_k^-1 blocks through K_k = L3 N_k^-1 L3',  N_k = I + L3' W_k[Z3, Z3] L3
+    if r3:
+        Wzz = Wk[:, z, z]
+        N = L3.T @ Wzz @ L3
+        N[:, range(r3), range(r3)] += 1.0
+        cholN = np.linalg.cholesky(N)
+        logdet += 2.0 * float(np.log(cholN[:, range(r3), range(r3)]).sum())
+        K3 = L3 @ np.linalg.inv(N) @ L3.T                         # (K, r3, r3)
+        KW = K3 @ Wk[:, z, :]                                     # (K, r3, m)
+        Ck = Wk - Wk[:, :, z] @ KW
+    else:
+        K3 = KW = None
+        Ck = Wk
+    Cx = Ck[:, X_idx][:, :, X_idx].sum(axis=0)
+    H, Ay, yy = Cx[:p, :p], Cx[:p, p], float(Cx[p, p])
+    n = stats.n1
+    if p:
+        cholH = np.linalg.cholesky(H)
+        Hinv = np.linalg.inv(H)
+        gamma = Hinv @ Ay
+        logdet_a = 2.0 * float(np.log(np.diag(cholH)).sum())
+    else:
+        Hinv, gamma, logdet_a = np.zeros((0, 0)), np.zeros(0), 0.0
+    Q = yy - float(Ay @ gamma)
+    if not Q > 0:
+        raise np.linalg.LinAlgError("the residual quadratic form is not positive")
+    nu = n - p if reml else n
+    if reml:
+        logdet += logdet_a
+    dev = logdet + nu * (1.0 + LOG2PI + np.log(Q / nu))
+    if order == 0:
+        return Derivatives(float(dev), np.zeros(0), None, logdet, Q, nu, np.zeros(0),
+                           np.zeros(0), None, None, gamma)
+    gam1 = np.r_[-gamma, 1.0]
+    # per-unit Z'V^-1 [A, y], D = Z'V^-1 A, q = Z'P y, Gx = sum_u M_uu
+    parts_l, parts_q, Ds, qs, Gxs, Fs = [], [], [], [], [], []
+    if r2:
+        C2 = Wz2[:, :, zz2]
+        a = Wz2[:, :, z]
+        ZVX2 = Wz2[:, :, X_idx]
+        if r3:
+            aK = a @ K3[level3_of]                                # (J, r2, r3)
+            ZVX2 = ZVX2 - aK @ Wk[level3_of][:, z][:, :, X_idx]
+            G2 = (C2 - aK @ np.swapaxes(a, 1, 2)).sum(axis=0)
+        else:
+            G2 = C2.sum(axis=0)
+        D2 = ZVX2[:, :, :p]
+        q2 = ZVX2 @ gam1
+        Ds.append(D2)
+        qs.append(q2)
+        Gxs.append(G2)
+        Fs.append(unit_directions(L2))
+    if r3:
+        ZVX3 = Ck[:, z][:, :, X_idx]
+        D3 = ZVX3[:, :, :p]
+        q3 = ZVX3 @ gam1
+        Ds.append(D3)
+        qs.append(q3)
+        Gxs.append(Ck[:, z, z].sum(axis=0))
+        Fs.append(unit_directions(L3))
+    DHDs = []
+    for D, q, G, Fd, L in zip(Ds, qs, Gxs, Fs, (L for L, r in ((L2, r2), (L3, r3)) if r),
+                              strict=True):
+        DHD = np.tensordot(D @ Hinv, D, axes=([0, 2], [0, 2])) if (reml and p) else 0.0
+        DHDs.append(DHD)
+        Gx = G - DHD
+        qq = q.T @ q
+        rr, cc = _lower(L.shape[0])
+        parts_l.append(2.0 * (Gx @ L)[rr, cc])
+        parts_q.append(-2.0 * (qq @ L)[rr, cc])
+    d_logdet = np.concatenate(parts_l)
+    d_Q = np.concatenate(parts_q)
+    grad = d_logdet + (nu / Q) * d_Q
+    if order == 1:
+        return Derivatives(float(dev), grad, None, logdet, Q, nu, d_logdet, d_Q, None, None,
+                           gamma)
+    # --- second derivatives -------------------------------------------------------------
+    k = len(theta)
+    n3 = k - n2
+    s2, s3 = slice(0, n2), slice(n2, k)
+    T = np.zeros((k, k))     # sum_uv tr(F_i Mx_uv F_j Mx_vu)
+    R = np.zeros((k, k))     # sum_uv q_u' F_i (Z'PZ)_uv F_j q_v
+    forms = _Forms(C2 if r2 else None, a if (r2 and r3) else None,
+                   K3 if (r2 and r3) else None, np.eye(r3) - KW[:, :, z] if r3 else None,
+                   Ck[:, z, z] if r3 else None, starts, level3_of)
+    # columns per level: f = F_i q_u (n params) and FD = F_i D_u (n params x p)
+    X2 = X3 = None
+    if r2:
+        F2 = Fs[0]
+        f2 = np.einsum("iab,jb->jai", F2, q2)                              # (J, r2, n2)
+        FD2 = np.einsum("iab,jbf->jaif", F2, D2).reshape(J, r2, n2 * p)   # (J, r2, n2 p)
+        X2 = np.concatenate([f2, FD2], axis=2)
+    if r3:
+        F3 = Fs[-1]
+        Kn = Ck.shape[0]
+        f3 = np.einsum("iab,kb->kai", F3, q3)
+        FD3 = np.einsum("iab,kbf->kaif", F3, D3).reshape(Kn, r3, n3 * p)
+        X3 = np.concatenate([f3, FD3], axis=2)
+    c2 = X2.shape[2] if r2 else 0
+    c3 = X3.shape[2] if r3 else 0
+    B = np.zeros((c2 + c3, c2 + c3))                # sum_uv X_u' (Z'V^-1Z)_uv X_v
+    aX2 = forms.sum_a(X2) if (r2 and r3) else None
+    if r2:
+        B[:c2, :c2] = forms.b22(X2, X2, aX2, aX2)
+    if r3:
+        B[c2:, c2:] = forms.b33(X3, X3)
+        if r2:
+            B[:c2, c2:] = forms.b23(aX2, X3)
+            B[c2:, :c2] = B[:c2, c2:].T
+    # D' X summed over units: Phi (p, c)
+    Phi = np.zeros((p, c2 + c3))
+    if r2:
+        Phi[:, :c2] = np.tensordot(D2, X2, axes=([0, 1], [0, 1]))
+    if r3:
+        Phi[:, c2:] = np.tensordot(D3, X3, axes=([0, 1], [0, 1]))
+    # index maps: f columns and FD columns of the stacked parameters
+    f_cols = np.r_[0:n2, c2:c2 + n3] if r3 else np.arange(n2)
+    fd_cols = np.r_[n2:c2, c2 + n3:c2 + c3].astype(int)
+    Bff = B[np.ix_(f_cols, f_cols)]
+    Phif = Phi[:, f_cols]
+    R = Bff - Phif.T @ Hinv @ Phif
+    # quartic terms of Z'V^-1Z
+    if r2:
+        U = np.einsum("iab,jbc->jiac", F2, C2)                                   # F_i C_j
+        T[s2, s2] += _trace_pairs(U, U)
+        if r3:
+            Y = aK @ np.swapaxes(a, 1, 2)                                        # a K a'
+            Vy = np.einsum("iab,jbc->jiac", F2, Y)
+            T[s2, s2] -= 2.0 * _trace_pairs(U, Vy)
+            Sk = np.add.reduceat(np.einsum("jba,ibc,jcd->jiad", a, F2, a), starts, axis=0)
+            KS = K3[:, None] @ Sk                                                # (K, n2, r3, r3)
+            T[s2, s2] += _trace_pairs(KS, KS)
+            O3 = forms.O3
+            OFO = O3[:, None] @ F3[None] @ np.swapaxes(O3, 1, 2)[:, None]     # (K, n3, r3, r3)
+            T23 = _trace_pairs(Sk, OFO)
+            T[s2, s3] += T23
+            T[s3, s2] += T23.T
+    if r3:
+        U3 = np.einsum("iab,kbc->kiac", F3, Ck[:, z, z])
+        T[s3, s3] += _trace_pairs(U3, U3)
+    if reml and p:
+        # - 2 sum_uv tr(H^-1 (F_i D_u)' Mv_uv (F_j D_v)) + tr(H^-1 Phi_j H^-1 Phi_i)
+        Bdd = B[np.ix_(fd_cols, fd_cols)].reshape(k, p, k, p)
+        T -= 2.0 * np.einsum("ab,iajb->ij", Hinv, Bdd)
+        PhiD = Phi[:, fd_cols].reshape(p, k, p)                  # sum_u D_u' F_i D_u
+        HP = np.einsum("ab,bic->iac", Hinv, PhiD)                # (k, p, p)
+        T += np.einsum("iab,jba->ij", HP, HP)
+    T = 0.5 * (T + T.T)
+    R = 0.5 * (R + R.T)
+    dd_logdet = -T
+    dd_Q = 2.0 * R
+    off = 0
+    for G, DHD, q, r in zip(Gxs, DHDs, qs, [r for r in (r2, r3) if r], strict=True):
+        nn = r * (r + 1) // 2
+        sl = slice(off, off + nn)
+        dd_logdet[sl, sl] += _second_directions(r, G - DHD)
+        dd_Q[sl, sl] -= _second_directions(r, q.T @ q)
+        off += nn
+    hess = dd_logdet + nu * (dd_Q / Q - np.outer(d_Q, d_Q) / Q**2)
+    return Derivatives(float(dev), grad, hess, logdet, Q, nu, d_logdet, d_Q, dd_logdet, dd_Q,
+                       gamma)

@@ -1,0 +1,110 @@
+"""The three-level profiled deviance as an objective of the engine's bounded Newton method.
+
+:class:`Deviance3` gives :func:`openhlm.estimation.optimise.minimise` (projected Newton with
+an Armijo search, negative-curvature escape, inward probes at bounds, convergence on the
+Newton decrement, the boundary snap of small diagonal elements of L) the deviance, its
+analytic gradient and its analytic Hessian (:mod:`openhlm.estimation.three_level.hessian`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from openhlm.estimation.objective import Objective, Point
+from openhlm.estimation.optimise import OptimiserResult, minimise
+from openhlm.estimation.three_level.hessian import derivatives
+from openhlm.estimation.three_level.likelihood import diagonal_positions, theta_size
+from openhlm.estimation.three_level.statistics import Stats3
+
+__all__ = ["Deviance3", "optimise3"]
+
+
+class Deviance3(Objective):
+    """lme4's profiled REML/ML deviance of a three-level model over theta (L2, L3 rows)."""
+
+    def __init__(self, stats: Stats3, reml: bool, start: np.ndarray | None = None) -> None:
+        self.stats, self.reml = stats, reml
+        r2, r3 = stats.n_r2, stats.n_r3
+        k = theta_size(r2, r3)
+        diag = diagonal_positions(r2, r3)
+        self.lower = np.full(k, -np.inf)
+        self.lower[diag] = 0.0
+        self.upper = np.full(k, np.inf)
+        self.boundary_candidates = np.asarray(diag, dtype=int)
+        if start is None:
+            start = np.zeros(k)
+            start[diag] = 1.0          # lme4's start, L = I
+        self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
+        self.evaluations = 0
+
+    def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
+        self.evaluations += 1
+        x = np.asarray(x, dtype=float)
+        try:
+            with np.errstate(all="raise"):
+                d = derivatives(self.stats, x, self.reml, order)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return Point(x=x, value=np.inf)
+        if not np.isfinite(d.deviance) or (order and not np.all(np.isfinite(d.gradient))) \
+                or (order == 2 and not np.all(np.isfinite(d.hessian))):
+            return Point(x=x, value=np.inf)
+        return Point(x=x, value=d.deviance, gradient=d.gradient if order else None,
+                     hessian=d.hessian if order == 2 else None, extra={"derivatives": d})
+
+
+def _interior_phase(obj: Deviance3, pt: Point, iterations: int = 30,
+                    until: float = 1e-3) -> tuple[Point, int]:
+    """Newton steps that stay inside the bounds (fraction to the boundary).
+
+    The profiled deviance is not convex in theta: from a start far from the optimum a full
+    Newton step projected onto the bounds can set a diagonal element of L to 0 and leave the
+    iterations in a local minimum on the boundary (e.g. a level-3 intercept variance of 0).
+    So, first, each step is shortened so that a positive diagonal element falls to no less
+    than a tenth of its value, with halving until the deviance decreases; this phase ends once
+    the Newton decrement is below ``until`` (deviance units) or no step decreases the
+    deviance.  The bounded Newton method then finishes (projections, bound probes, snap)."""
+    used = 0
+    lower = obj.lower
+    bounded = np.isfinite(lower)
+    while used < iterations:
+        assert pt.gradient is not None and pt.hessian is not None
+        lam, V = np.linalg.eigh(pt.hessian)
+        top = max(float(np.abs(lam).max()), 1e-300)
+        mod = np.maximum(np.abs(lam), 1e-10 * top)
+        Vg = V.T @ pt.gradient
+        step = -(V @ (Vg / mod))
+        if 0.5 * float(np.sum(Vg * Vg / mod)) <= until:
+            break
+        room = pt.x - lower
+        shrinking = bounded & (step < 0) & (room > 0)
+        t = 1.0
+        if np.any(shrinking):
+            t = min(1.0, float(np.min(0.9 * room[shrinking] / -step[shrinking])))
+        if np.any(bounded & (step < 0) & (room <= 0)):
+            step = np.where(bounded & (room <= 0), np.maximum(step, 0.0), step)
+        accepted = None
+        for _ in range(30):
+            new = obj.evaluate(pt.x + t * step, 2)
+            if np.isfinite(new.value) and new.value < pt.value:
+                accepted = new
+                break
+            t *= 0.5
+        used += 1
+        if accepted is None:
+            break
+        pt = accepted
+    return pt, used
+
+
+def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
+              max_iterations: int | None = None) -> tuple[OptimiserResult, Deviance3]:
+    """Minimise the profiled deviance from lme4's start (L = I): interior Newton steps
+    (:func:`_interior_phase`), then the engine's bounded Newton method."""
+    obj = Deviance3(stats, reml)
+    first = obj.evaluate(obj.start, 2)
+    if np.isfinite(first.value):
+        pt, _ = _interior_phase(obj, first)
+        obj.start = pt.x
+    res = minimise(obj, tolerance=1e-10 if tolerance is None else tolerance,
+                   max_iterations=max_iterations or 200)
+    return res, obj
