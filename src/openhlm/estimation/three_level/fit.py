@@ -2,12 +2,11 @@
 
 The deviance (:mod:`openhlm.estimation.three_level.likelihood`) is minimised over theta, the
 lower triangles of the relative Cholesky factors L2 (T_pi / sigma^2 = L2 L2') and L3
-(T_beta / sigma^2 = L3 L3'), their diagonals bounded below by 0 (Bates et al. 2015): scipy's
-L-BFGS-B with the analytic gradient (:func:`~openhlm.estimation.three_level.likelihood.
-deviance_and_gradient`) from lme4's starting point (L = I), then projected Newton steps with
-the Hessian from central differences of the gradient on the free coordinates (a step is kept
-only when it lowers the deviance).  Converged when the Newton decrement lambda^2 / 2 (deviance
-units) is at most 1e-6.
+(T_beta / sigma^2 = L3 L3'), their diagonals bounded below by 0 (Bates et al. 2015), by Newton's
+method with the analytic gradient and Hessian (:mod:`openhlm.estimation.three_level.hessian`)
+from lme4's starting point (L = I): interior steps first, then the engine's bounded Newton
+method (:mod:`openhlm.estimation.three_level.optimise`).  Converged when the Newton decrement
+lambda^2 / 2 (deviance units) is at most 1e-10.
 
 At the optimum: sigma^2 = Q / (N - F) (REML) or Q / N (ML), T = sigma^2 L L', the model-based
 covariance of gamma sigma^2 (A'V^-1 A)^-1 and the robust (CR0 sandwich, clustered on level-3
@@ -20,15 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
 
 from openhlm.errors import EstimationError
 from openhlm.estimation.three_level.design import Design3
+from openhlm.estimation.three_level.hessian import derivatives
 from openhlm.estimation.three_level.likelihood import (
     Evaluation,
-    deviance_and_gradient,
-    deviance_parts,
-    diagonal_positions,
     evaluate,
     theta_size,
     unpack,
@@ -57,66 +53,6 @@ class Estimates3:
     evaluations: int
     message: str = ""
     extras: dict = field(default_factory=dict)
-
-
-class _WithGradient:
-    """The deviance and its analytic gradient; (inf, 0) where it cannot be evaluated."""
-
-    def __init__(self, stats: Stats3, reml: bool):
-        self.stats, self.reml, self.n = stats, reml, 0
-
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        self.n += 1
-        try:
-            value, grad = deviance_and_gradient(self.stats, theta, self.reml)
-        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-            return np.inf, np.zeros_like(theta)
-        if not np.isfinite(value):
-            return np.inf, np.zeros_like(theta)
-        return value, grad
-
-
-def _newton_polish(fg: _WithGradient, x: np.ndarray, lower: np.ndarray,
-                   steps: int = 3) -> tuple[np.ndarray, float]:
-    """Projected Newton steps with the Hessian from central differences of the analytic
-    gradient; a step is kept only when it lowers the deviance.  Stops when the Newton
-    decrement lambda^2 / 2 = g'H^-1 g / 2 of the free coordinates (an estimate of the distance
-    to the minimum in deviance units, scale-free) is below 1e-9; returns (x, decrement at the
-    last Hessian)."""
-    fx, g = fg(x)
-    decrement = np.inf
-    for _ in range(steps):
-        free = np.flatnonzero(~((x <= lower) & (g > 0)))
-        if not len(free):
-            break
-        H = np.zeros((len(free), len(free)))
-        for col, i in enumerate(free):
-            h = 1e-5 * max(1.0, abs(x[i]))
-            xp, xm = x.copy(), x.copy()
-            xp[i] += h
-            xm[i] = max(x[i] - h, lower[i])
-            H[:, col] = (fg(xp)[1][free] - fg(xm)[1][free]) / (xp[i] - xm[i])
-        H = (H + H.T) / 2
-        w, v = np.linalg.eigh(H)
-        w = np.maximum(np.abs(w), 1e-8 * max(float(np.abs(w).max()), 1e-12))
-        step = np.zeros_like(x)
-        step[free] = -(v @ ((v.T @ g[free]) / w))
-        decrement = float(-g[free] @ step[free]) / 2
-        if decrement <= 1e-9:
-            break
-        t, improved = 1.0, False
-        while t > 1e-3:
-            z = np.maximum(x + t * step, lower)
-            fz, gz = fg(z)
-            if fz < fx:
-                x, fx, g, improved = z, fz, gz, True
-                break
-            t /= 2
-        if not improved:
-            break
-    if not np.isfinite(decrement) and not len(np.flatnonzero(~((x <= lower) & (g > 0)))):
-        decrement = 0.0
-    return x, decrement
 
 
 def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str, *,
@@ -153,15 +89,9 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
     if method not in ("reml", "ml"):
         raise EstimationError(f"method must be 'reml' or 'ml', not {method!r}")
     stats = unit_statistics(design)
-    r2, r3 = stats.n_r2, stats.n_r3
-    k = theta_size(r2, r3)
-    diag = diagonal_positions(r2, r3)
-    lower = np.full(k, -np.inf)
-    lower[diag] = 0.0
-    x0 = np.zeros(k)
-    x0[diag] = 1.0
+    k = theta_size(stats.n_r2, stats.n_r3)
     if k == 0:
-        return estimates3_at(design, stats, x0, method, evaluations=1)
+        return estimates3_at(design, stats, np.zeros(0), method, evaluations=1)
     res, _ = optimise3(stats, method == "reml", tolerance=tolerance,
                        max_iterations=max_iterations)
     if not np.isfinite(res.value):
@@ -177,24 +107,18 @@ def variance_covariance(stats: Stats3, theta: np.ndarray, sigma2: float, reml: b
     row): twice the inverse Hessian of the unprofiled deviance
     ``D(s, theta) = logdet(theta) + nu log(2 pi s) + Q(theta) / s`` (REML: the restricted one)
     at the optimum, mapped by the delta method through ``T = s L L'``.  The second derivatives
-    in theta are central differences of the analytic first derivatives of ``logdet`` and ``Q``;
-    those in s are exact.  NaN when the Hessian is not positive definite (an estimate on the
+    in theta are analytic (:func:`openhlm.estimation.three_level.hessian.derivatives`), as are
+    those in s.  NaN when the Hessian is not positive definite (an estimate on the
     boundary)."""
     r2, r3 = stats.n_r2, stats.n_r3
     k = len(theta)
-    base = deviance_parts(stats, theta, reml)
+    base = derivatives(stats, theta, reml, 2)
     s, Q, nu = float(sigma2), base.Q, base.nu
     H = np.zeros((k + 1, k + 1))
     H[0, 0] = -nu / s**2 + 2.0 * Q / s**3
     H[0, 1:] = H[1:, 0] = -base.d_Q / s**2
-    for i in range(k):
-        h = 1e-5 * max(1.0, abs(theta[i]))
-        plus, minus = theta.copy(), theta.copy()
-        plus[i] += h
-        minus[i] -= h
-        p, m = deviance_parts(stats, plus, reml), deviance_parts(stats, minus, reml)
-        H[1:, 1 + i] = ((p.d_logdet - m.d_logdet) + (p.d_Q - m.d_Q) / s) / (2 * h)
-    H[1:, 1:] = (H[1:, 1:] + H[1:, 1:].T) / 2
+    assert base.dd_logdet is not None and base.dd_Q is not None
+    H[1:, 1:] = base.dd_logdet + base.dd_Q / s
     n_out = 1 + r2 * (r2 + 1) // 2 + r3 * (r3 + 1) // 2
     try:
         np.linalg.cholesky(H)

@@ -32,10 +32,12 @@ over units; the cost is a few gradient evaluations.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+from scipy import sparse
 
 from openhlm.estimation.three_level.statistics import Stats3
 
@@ -71,7 +73,7 @@ def _second_directions(r: int, G: np.ndarray) -> np.ndarray:
 
 def _chol_small(M: np.ndarray) -> np.ndarray:
     """Batched Cholesky factors of small SPD matrices (n, r, r), looping over r only."""
-    n, r, _ = M.shape
+    r = M.shape[1]
     C = np.zeros_like(M)
     for i in range(r):
         for j in range(i + 1):
@@ -118,19 +120,65 @@ class Derivatives:
     gamma: np.ndarray
 
 
+def _bmm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Per-unit products ``A_u @ B_u`` of (n, r, s) and (n, s, c) arrays: for a small inner
+    dimension s, s broadcast multiply-adds (numpy's stacked matmul is slow for tiny
+    matrices)."""
+    s = A.shape[-1]
+    if s > 3:
+        return A @ B
+    out = A[:, :, 0, None] * B[:, None, 0, :]
+    for b in range(1, s):
+        out += A[:, :, b, None] * B[:, None, b, :]
+    return out
+
+
+def _left(F: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``F_i X_u`` for fixed matrices F (n_i, r, r) and per-unit X (n, r, c), as one BLAS
+    product: (n_i, r, n, c)."""
+    return np.tensordot(F, X, axes=([2], [1]))
+
+
+class _Segments:
+    """Sums over the level-2 units of each level-3 unit as a sparse (K x J) product."""
+
+    def __init__(self, stats: Stats3) -> None:
+        J = len(stats.level3_of)
+        K = len(stats.level3_starts)
+        self.J, self.K = J, K
+        self.level3_of = stats.level3_of
+        self.matrix = sparse.csr_matrix(
+            (np.ones(J), (stats.level3_of, np.arange(J))), shape=(K, J))
+
+    def sum(self, X: np.ndarray) -> np.ndarray:
+        """(J, ...) -> (K, ...)."""
+        out = self.matrix @ X.reshape(self.J, -1)
+        return np.asarray(out).reshape((self.K,) + X.shape[1:])
+
+
+_SEGMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _segments(stats: Stats3) -> _Segments:
+    seg = _SEGMENTS.get(stats)
+    if seg is None:
+        seg = _SEGMENTS[stats] = _Segments(stats)
+    return seg
+
+
 class _Forms:
     """Bilinear forms ``sum_uv X_u' (Z'V^-1 Z)_uv Y_v`` from the unit blocks (module doc)."""
 
-    def __init__(self, C2, a, K3, O3, G3, starts, level3_of):
+    def __init__(self, C2, a, K3, O3, G3, seg):
         self.C2, self.a, self.K3, self.O3, self.G3 = C2, a, K3, O3, G3
-        self.starts, self.level3_of = starts, level3_of
+        self.seg = seg
 
     def sum_a(self, X2: np.ndarray) -> np.ndarray:
         """``sum_{j in k} a_j' X_j`` (K, r3, c)."""
-        return np.add.reduceat(np.swapaxes(self.a, 1, 2) @ X2, self.starts, axis=0)
+        return self.seg.sum(_bmm(np.swapaxes(self.a, 1, 2), X2))
 
     def b22(self, X2, Y2, aX=None, aY=None):
-        out = np.tensordot(X2, self.C2 @ Y2, axes=([0, 1], [0, 1]))
+        out = np.tensordot(X2, _bmm(self.C2, Y2), axes=([0, 1], [0, 1]))
         if self.K3 is not None:
             aX = self.sum_a(X2) if aX is None else aX
             aY = self.sum_a(Y2) if aY is None else aY
@@ -151,6 +199,13 @@ def _trace_pairs(U: np.ndarray, V: np.ndarray) -> np.ndarray:
     return np.tensordot(U.reshape(n, ni, r * r), Vt, axes=([0, 2], [0, 2]))
 
 
+def _trace_left(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``sum_u tr(U[i, :, u, :] V[l, :, u, :])`` (n_i, n_l) for U (n_i, r, n, r) and
+    V (n_l, r, n, r) (the layout of :func:`_left`)."""
+    Vt = np.swapaxes(V, 1, 3)
+    return U.reshape(U.shape[0], -1) @ Vt.reshape(V.shape[0], -1).T
+
+
 def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) -> Derivatives:
     """The profiled deviance (module doc) with its gradient (``order >= 1``) and its Hessian
     (``order == 2``); raises ``np.linalg.LinAlgError`` where V or A'V^-1A is singular."""
@@ -164,21 +219,25 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
     L3 = np.zeros((r3, r3))
     L3[rows3, cols3] = theta[n2:]
     S = stats.S
-    J = S.shape[0]
-    starts, level3_of = stats.level3_starts, stats.level3_of
+    seg = _segments(stats)
+    level3_of = stats.level3_of
     z = slice(p, p + r3)
     zz2 = slice(g, g + r2)
-    X_idx = np.r_[0:p, p + r3]                        # the columns [A, y]
-    # level 2: W_j = S_j - S_j[:, Z2] L2 M_j^-1 L2' S_j[Z2, :],  M_j = I + L2' S_j[Z2, Z2] L2
+    X_idx = _columns(p, r3)                          # the columns [A, y]
+    # level 2: W_j = S_j - X_j'X_j,  X_j = chol(M_j)^-1 L2' S_j[Z2, :],
+    # M_j = I + L2' S_j[Z2, Z2] L2
     if r2:
-        SL = stats.S_all_cross @ L2                   # (J, m, r2)
-        M = np.swapaxes(SL[:, g:, :], 1, 2) @ L2
+        SL = np.tensordot(stats.S_all_cross, L2, axes=([2], [0]))         # (J, m, r2)
+        M = np.tensordot(SL[:, g:, :], L2, axes=([1], [0]))               # L2' S L2
         M[:, range(r2), range(r2)] += 1.0
         Cm = _chol_small(M)
         Xf = _forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
         logdet = 2.0 * float(np.log(Cm[:, range(r2), range(r2)]).sum())
-        Wz2 = S[:, g:, :] - np.swapaxes(Xf[:, :, g:], 1, 2) @ Xf    # (J, r2, m)
-        Wk = stats.S_k - np.add.reduceat(np.swapaxes(Xf, 1, 2) @ Xf, starts, axis=0)
+        gram = Xf[:, 0, :, None] * Xf[:, 0, None, :]
+        for i in range(1, r2):
+            gram += Xf[:, i, :, None] * Xf[:, i, None, :]
+        Wz2 = S[:, g:, :] - gram[:, g:, :]                                # (J, r2, m)
+        Wk = stats.S_k - seg.sum(gram)
     else:
         Wz2 = None
         Wk = stats.S_k
@@ -196,7 +255,7 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
     else:
         K3 = KW = None
         Ck = Wk
-    Cx = Ck[:, X_idx][:, :, X_idx].sum(axis=0)
+    Cx = Ck.sum(axis=0)[np.ix_(X_idx, X_idx)]
     H, Ay, yy = Cx[:p, :p], Cx[:p, p], float(Cx[p, p])
     n = stats.n1
     if p:
@@ -216,17 +275,18 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
     if order == 0:
         return Derivatives(float(dev), np.zeros(0), None, logdet, Q, nu, np.zeros(0),
                            np.zeros(0), None, None, gamma)
-    gam1 = np.r_[-gamma, 1.0]
+    gam1 = np.append(-gamma, 1.0)
     # per-unit Z'V^-1 [A, y], D = Z'V^-1 A, q = Z'P y, Gx = sum_u M_uu
-    parts_l, parts_q, Ds, qs, Gxs, Fs = [], [], [], [], [], []
+    parts_l, parts_q, Ds, qs, Gxs, Fs, Ls = [], [], [], [], [], [], []
     if r2:
         C2 = Wz2[:, :, zz2]
         a = Wz2[:, :, z]
         ZVX2 = Wz2[:, :, X_idx]
         if r3:
-            aK = a @ K3[level3_of]                                # (J, r2, r3)
-            ZVX2 = ZVX2 - aK @ Wk[level3_of][:, z][:, :, X_idx]
-            G2 = (C2 - aK @ np.swapaxes(a, 1, 2)).sum(axis=0)
+            aK = _bmm(a, K3[level3_of])                           # (J, r2, r3)
+            ZVX2 = ZVX2 - _bmm(a, KW[:, :, X_idx][level3_of])
+            Y = _bmm(aK, np.swapaxes(a, 1, 2))                    # a K a'
+            G2 = C2.sum(axis=0) - Y.sum(axis=0)
         else:
             G2 = C2.sum(axis=0)
         D2 = ZVX2[:, :, :p]
@@ -235,6 +295,7 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
         qs.append(q2)
         Gxs.append(G2)
         Fs.append(unit_directions(L2))
+        Ls.append(L2)
     if r3:
         ZVX3 = Ck[:, z][:, :, X_idx]
         D3 = ZVX3[:, :, :p]
@@ -243,15 +304,18 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
         qs.append(q3)
         Gxs.append(Ck[:, z, z].sum(axis=0))
         Fs.append(unit_directions(L3))
+        Ls.append(L3)
     DHDs = []
-    for D, q, G, Fd, L in zip(Ds, qs, Gxs, Fs, (L for L, r in ((L2, r2), (L3, r3)) if r),
-                              strict=True):
-        DHD = np.tensordot(D @ Hinv, D, axes=([0, 2], [0, 2])) if (reml and p) else 0.0
+    for D, q, G, L in zip(Ds, qs, Gxs, Ls, strict=True):
+        if reml and p:
+            DH = np.tensordot(D, Hinv, axes=([2], [0]))
+            DHD = np.tensordot(DH, D, axes=([0, 2], [0, 2]))
+        else:
+            DHD = np.zeros_like(G)
         DHDs.append(DHD)
-        Gx = G - DHD
         qq = q.T @ q
         rr, cc = _lower(L.shape[0])
-        parts_l.append(2.0 * (Gx @ L)[rr, cc])
+        parts_l.append(2.0 * ((G - DHD) @ L)[rr, cc])
         parts_q.append(-2.0 * (qq @ L)[rr, cc])
     d_logdet = np.concatenate(parts_l)
     d_Q = np.concatenate(parts_q)
@@ -264,25 +328,26 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
     n3 = k - n2
     s2, s3 = slice(0, n2), slice(n2, k)
     T = np.zeros((k, k))     # sum_uv tr(F_i Mx_uv F_j Mx_vu)
-    R = np.zeros((k, k))     # sum_uv q_u' F_i (Z'PZ)_uv F_j q_v
     forms = _Forms(C2 if r2 else None, a if (r2 and r3) else None,
                    K3 if (r2 and r3) else None, np.eye(r3) - KW[:, :, z] if r3 else None,
-                   Ck[:, z, z] if r3 else None, starts, level3_of)
-    # columns per level: f = F_i q_u (n params) and FD = F_i D_u (n params x p)
+                   Ck[:, z, z] if r3 else None, seg)
+    # columns per level, unit-major: f = F_i q_u (n params), FD = F_i D_u (n params x p)
     X2 = X3 = None
+    c2 = c3 = 0
     if r2:
         F2 = Fs[0]
-        f2 = np.einsum("iab,jb->jai", F2, q2)                              # (J, r2, n2)
-        FD2 = np.einsum("iab,jbf->jaif", F2, D2).reshape(J, r2, n2 * p)   # (J, r2, n2 p)
-        X2 = np.concatenate([f2, FD2], axis=2)
+        J = S.shape[0]
+        f2 = np.tensordot(q2, F2, axes=([1], [2])).transpose(0, 2, 1)          # (J, r2, n2)
+        FD2 = np.tensordot(D2, F2, axes=([1], [2])).transpose(0, 3, 2, 1)      # (J, r2, n2, p)
+        X2 = np.concatenate([f2, FD2.reshape(J, r2, n2 * p)], axis=2)
+        c2 = X2.shape[2]
     if r3:
         F3 = Fs[-1]
         Kn = Ck.shape[0]
-        f3 = np.einsum("iab,kb->kai", F3, q3)
-        FD3 = np.einsum("iab,kbf->kaif", F3, D3).reshape(Kn, r3, n3 * p)
-        X3 = np.concatenate([f3, FD3], axis=2)
-    c2 = X2.shape[2] if r2 else 0
-    c3 = X3.shape[2] if r3 else 0
+        f3 = np.tensordot(q3, F3, axes=([1], [2])).transpose(0, 2, 1)
+        FD3 = np.tensordot(D3, F3, axes=([1], [2])).transpose(0, 3, 2, 1)
+        X3 = np.concatenate([f3, FD3.reshape(Kn, r3, n3 * p)], axis=2)
+        c3 = X3.shape[2]
     B = np.zeros((c2 + c3, c2 + c3))                # sum_uv X_u' (Z'V^-1Z)_uv X_v
     aX2 = forms.sum_a(X2) if (r2 and r3) else None
     if r2:
@@ -292,28 +357,24 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
         if r2:
             B[:c2, c2:] = forms.b23(aX2, X3)
             B[c2:, :c2] = B[:c2, c2:].T
-    # D' X summed over units: Phi (p, c)
-    Phi = np.zeros((p, c2 + c3))
+    Phi = np.zeros((p, c2 + c3))                    # sum_u D_u' X_u
     if r2:
         Phi[:, :c2] = np.tensordot(D2, X2, axes=([0, 1], [0, 1]))
     if r3:
         Phi[:, c2:] = np.tensordot(D3, X3, axes=([0, 1], [0, 1]))
-    # index maps: f columns and FD columns of the stacked parameters
-    f_cols = np.r_[0:n2, c2:c2 + n3] if r3 else np.arange(n2)
-    fd_cols = np.r_[n2:c2, c2 + n3:c2 + c3].astype(int)
-    Bff = B[np.ix_(f_cols, f_cols)]
+    f_cols, fd_cols = _stacked_columns(n2, n3, p)
     Phif = Phi[:, f_cols]
-    R = Bff - Phif.T @ Hinv @ Phif
+    R = B[np.ix_(f_cols, f_cols)] - Phif.T @ Hinv @ Phif
     # quartic terms of Z'V^-1Z
     if r2:
-        U = np.einsum("iab,jbc->jiac", F2, C2)                                   # F_i C_j
-        T[s2, s2] += _trace_pairs(U, U)
+        U = _left(F2, C2)                                         # F_i C_j  (n2, r2, J, r2)
+        T[s2, s2] += _trace_left(U, U)
         if r3:
-            Y = aK @ np.swapaxes(a, 1, 2)                                        # a K a'
-            Vy = np.einsum("iab,jbc->jiac", F2, Y)
-            T[s2, s2] -= 2.0 * _trace_pairs(U, Vy)
-            Sk = np.add.reduceat(np.einsum("jba,ibc,jcd->jiad", a, F2, a), starts, axis=0)
-            KS = K3[:, None] @ Sk                                                # (K, n2, r3, r3)
+            T[s2, s2] -= 2.0 * _trace_left(U, _left(F2, Y))
+            aa = a[:, :, None, :, None] * a[:, None, :, None, :]   # a_j[b,x] a_j[c,y]
+            Sk = np.tensordot(seg.sum(aa), F2, axes=([1, 2], [1, 2]))   # (K, r3, r3, n2)
+            Sk = Sk.transpose(0, 3, 1, 2)                         # sum_j a_j' F_i a_j
+            KS = K3[:, None] @ Sk                                 # (K, n2, r3, r3)
             T[s2, s2] += _trace_pairs(KS, KS)
             O3 = forms.O3
             OFO = O3[:, None] @ F3[None] @ np.swapaxes(O3, 1, 2)[:, None]     # (K, n3, r3, r3)
@@ -321,21 +382,22 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
             T[s2, s3] += T23
             T[s3, s2] += T23.T
     if r3:
-        U3 = np.einsum("iab,kbc->kiac", F3, Ck[:, z, z])
-        T[s3, s3] += _trace_pairs(U3, U3)
+        U3 = _left(F3, Ck[:, z, z])
+        T[s3, s3] += _trace_left(U3, U3)
     if reml and p:
         # - 2 sum_uv tr(H^-1 (F_i D_u)' Mv_uv (F_j D_v)) + tr(H^-1 Phi_j H^-1 Phi_i)
         Bdd = B[np.ix_(fd_cols, fd_cols)].reshape(k, p, k, p)
-        T -= 2.0 * np.einsum("ab,iajb->ij", Hinv, Bdd)
+        T -= 2.0 * np.tensordot(Bdd, Hinv, axes=([1, 3], [0, 1]))
         PhiD = Phi[:, fd_cols].reshape(p, k, p)                  # sum_u D_u' F_i D_u
-        HP = np.einsum("ab,bic->iac", Hinv, PhiD)                # (k, p, p)
-        T += np.einsum("iab,jba->ij", HP, HP)
+        HP = np.tensordot(Hinv, PhiD, axes=([1], [0]))           # (p, k, p)
+        T += np.tensordot(HP, HP, axes=([0, 2], [2, 0]))
     T = 0.5 * (T + T.T)
     R = 0.5 * (R + R.T)
     dd_logdet = -T
     dd_Q = 2.0 * R
     off = 0
-    for G, DHD, q, r in zip(Gxs, DHDs, qs, [r for r in (r2, r3) if r], strict=True):
+    for G, DHD, q, L in zip(Gxs, DHDs, qs, Ls, strict=True):
+        r = L.shape[0]
         nn = r * (r + 1) // 2
         sl = slice(off, off + nn)
         dd_logdet[sl, sl] += _second_directions(r, G - DHD)
@@ -344,3 +406,19 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
     hess = dd_logdet + nu * (dd_Q / Q - np.outer(d_Q, d_Q) / Q**2)
     return Derivatives(float(dev), grad, hess, logdet, Q, nu, d_logdet, d_Q, dd_logdet, dd_Q,
                        gamma)
+
+
+@cache
+def _columns(p: int, r3: int) -> np.ndarray:
+    out = np.append(np.arange(p), p + r3)
+    out.flags.writeable = False
+    return out
+
+
+@cache
+def _stacked_columns(n2: int, n3: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the f and FD columns in the stacked [X2 | X3] of :func:`derivatives`."""
+    c2 = n2 * (1 + p)
+    f_cols = np.r_[0:n2, c2:c2 + n3].astype(int)
+    fd_cols = np.r_[n2:c2, c2 + n3:c2 + n3 * (1 + p)].astype(int)
+    return f_cols, fd_cols

@@ -8,6 +8,8 @@ analytic gradient and its analytic Hessian (:mod:`openhlm.estimation.three_level
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from openhlm.estimation.objective import Objective, Point
@@ -36,10 +38,19 @@ class Deviance3(Objective):
             start[diag] = 1.0          # lme4's start, L = I
         self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
         self.evaluations = 0
+        self._last: tuple[int, Point] | None = None
 
     def evaluate(self, x: np.ndarray, order: int = 0) -> Point:
-        self.evaluations += 1
         x = np.asarray(x, dtype=float)
+        if self._last is not None and self._last[0] >= order and \
+                np.array_equal(self._last[1].x, x):
+            return self._last[1]      # the hand-over from the interior phase
+        self.evaluations += 1
+        pt = self._evaluate(x, order)
+        self._last = (order, pt)
+        return pt
+
+    def _evaluate(self, x: np.ndarray, order: int) -> Point:
         try:
             with np.errstate(all="raise"):
                 d = derivatives(self.stats, x, self.reml, order)
@@ -101,10 +112,12 @@ def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
     """Minimise the profiled deviance from lme4's start (L = I): interior Newton steps
     (:func:`_interior_phase`), then the engine's bounded Newton method."""
     obj = Deviance3(stats, reml)
+    budget = max_iterations or 200
     first = obj.evaluate(obj.start, 2)
+    used = 0
     if np.isfinite(first.value):
-        pt, _ = _interior_phase(obj, first)
+        pt, used = _interior_phase(obj, first, iterations=min(30, budget))
         obj.start = pt.x
     res = minimise(obj, tolerance=1e-10 if tolerance is None else tolerance,
-                   max_iterations=max_iterations or 200)
-    return res, obj
+                   max_iterations=max(budget - used, 1))
+    return replace(res, iterations=res.iterations + used), obj
