@@ -1,0 +1,98 @@
+"""The analytic Hessian of the three-level profiled deviance and of its pieces (log-determinant
+and residual quadratic form) against central differences of the analytic gradient (itself
+checked against differences of the deviance in test_estimation3.py), and the Newton optimiser
+against the dense likelihood's stationarity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import openhlm
+from openhlm.estimation.three_level.design import build_design3
+from openhlm.estimation.three_level.fit import estimate3
+from openhlm.estimation.three_level.hessian import derivatives
+from openhlm.estimation.three_level.likelihood import (
+    deviance_and_gradient,
+    deviance_parts,
+    evaluate,
+)
+from openhlm.estimation.three_level.statistics import unit_statistics
+from openhlm.spec.equations3 import parse_model3
+
+from .conftest import simulate
+
+MODELS = [
+    """y = P0 + P1*t + E
+P0 = B00 + B01*x2 + R0
+P1 = B10 + R1
+B00 = G000 + G001*w + U00
+B10 = G100 + G101*w + U10""",
+    "y = P0 + E; P0 = B00 + R0; B00 = G000 + U00",
+    "y = P0 + P1*t + E; P0 = B00 + R0; P1 = B10 + R1",
+    "y = P0 + P1*t + E; B00 = G000 + U00; B10 = G100 + U10",
+    "y = P0 + P1*t + E; P0 = B00 + R0; B10 = G100 + U10",
+    "y = P0 + P1*t + E; P0 = R0; P1 = B10 + R1; B10 = U10",
+]
+
+
+@pytest.fixture(scope="module")
+def mdm():
+    return openhlm.build_mdm(simulate(), id=("child", "school"), level1_variables=["t", "y"],
+                             level2_variables=["x2"], level3_variables=["w"])
+
+
+def _stats(mdm, text):
+    spec = parse_model3(text, level1_variables=mdm.level1_variables,
+                        level2_variables=mdm.level2_variables,
+                        level3_variables=mdm.level3_variables)
+    return unit_statistics(build_design3(spec, mdm))
+
+
+@pytest.mark.parametrize("text", MODELS)
+@pytest.mark.parametrize("reml", [True, False])
+def test_hessian_equals_differences_of_the_gradient(mdm, text, reml):
+    stats = _stats(mdm, text)
+    k = stats.n_r2 * (stats.n_r2 + 1) // 2 + stats.n_r3 * (stats.n_r3 + 1) // 2
+    rng = np.random.default_rng(len(text))
+    for _ in range(2):
+        theta = rng.normal(size=k) * 0.7 + 0.4
+        d = derivatives(stats, theta, reml)
+        value, grad = deviance_and_gradient(stats, theta, reml)
+        assert d.deviance == pytest.approx(value, rel=1e-12)
+        assert d.deviance == pytest.approx(evaluate(stats, theta, reml).deviance, rel=1e-12)
+        np.testing.assert_allclose(d.gradient, grad, rtol=1e-9, atol=1e-9)
+        h = 1e-6
+        fd = np.zeros((k, k))
+        fd_l = np.zeros((k, k))
+        fd_q = np.zeros((k, k))
+        for i, e in enumerate(np.eye(k)):
+            up = deviance_parts(stats, theta + h * e, reml)
+            down = deviance_parts(stats, theta - h * e, reml)
+            fd[:, i] = (deviance_and_gradient(stats, theta + h * e, reml)[1]
+                        - deviance_and_gradient(stats, theta - h * e, reml)[1]) / (2 * h)
+            fd_l[:, i] = (up.d_logdet - down.d_logdet) / (2 * h)
+            fd_q[:, i] = (up.d_Q - down.d_Q) / (2 * h)
+        for got, want in ((d.hessian, fd), (d.dd_logdet, fd_l), (d.dd_Q, fd_q)):
+            scale = np.abs(want).max()
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * scale)
+        np.testing.assert_allclose(d.hessian, d.hessian.T, rtol=0, atol=1e-12 * scale)
+        lower = derivatives(stats, theta, reml, order=1)
+        assert lower.hessian is None and lower.gradient == pytest.approx(d.gradient)
+
+
+@pytest.mark.parametrize("text", MODELS)
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_newton_optimum_is_stationary(mdm, text, method):
+    """At the optimum the projected gradient vanishes: free coordinates to rounding, and a
+    diagonal element of L held at 0 only with the deviance rising inwards."""
+    stats = _stats(mdm, text)
+    spec = parse_model3(text, level1_variables=mdm.level1_variables,
+                        level2_variables=mdm.level2_variables,
+                        level3_variables=mdm.level3_variables)
+    est = estimate3(build_design3(spec, mdm), method=method)
+    assert est.converged
+    d = derivatives(stats, est.theta, method == "reml")
+    free = est.theta != 0
+    assert np.abs(d.gradient[free]).max() < 1e-5
+    assert np.all(d.gradient[~free] >= -1e-6)
