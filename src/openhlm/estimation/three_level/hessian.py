@@ -150,6 +150,25 @@ class _Segments:
         self.matrix = sparse.csr_matrix(
             (np.ones(J), (stats.level3_of, np.arange(J))), shape=(K, J))
 
+        # the rows of each level-2 unit placed in a (K, max units, ...) array padded with
+        # zeros, for one batched BLAS product per level-3 unit; only while the padding is small
+        self.max_units = stats.max_units
+        self.padded = K * stats.max_units <= 4 * J + 64
+        self.slot = stats.level3_of * stats.max_units + stats.position
+
+    def gram(self, X: np.ndarray) -> np.ndarray:
+        """``sum_{j in k} X_j' X_j`` (K, c, c) for X (J, r, c)."""
+        J, r, c = X.shape
+        if not self.padded:
+            out = X[:, 0, :, None] * X[:, 0, None, :]
+            for i in range(1, r):
+                out += X[:, i, :, None] * X[:, i, None, :]
+            return self.sum(out)
+        pad = np.zeros((self.K * self.max_units, r * c))
+        pad[self.slot] = X.reshape(J, r * c)
+        pad = pad.reshape(self.K, self.max_units * r, c)
+        return np.swapaxes(pad, 1, 2) @ pad
+
     def sum(self, X: np.ndarray) -> np.ndarray:
         """(J, ...) -> (K, ...)."""
         out = self.matrix @ X.reshape(self.J, -1)
@@ -233,11 +252,8 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
         Cm = _chol_small(M)
         Xf = _forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
         logdet = 2.0 * float(np.log(Cm[:, range(r2), range(r2)]).sum())
-        gram = Xf[:, 0, :, None] * Xf[:, 0, None, :]
-        for i in range(1, r2):
-            gram += Xf[:, i, :, None] * Xf[:, i, None, :]
-        Wz2 = S[:, g:, :] - gram[:, g:, :]                                # (J, r2, m)
-        Wk = stats.S_k - seg.sum(gram)
+        Wz2 = S[:, g:, :] - _bmm(np.swapaxes(Xf[:, :, g:], 1, 2), Xf)     # (J, r2, m)
+        Wk = stats.S_k - seg.gram(Xf)
     else:
         Wz2 = None
         Wk = stats.S_k
