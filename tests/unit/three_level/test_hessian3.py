@@ -96,3 +96,35 @@ def test_newton_optimum_is_stationary(mdm, text, method):
     free = est.theta != 0
     assert np.abs(d.gradient[free]).max() < 1e-5
     assert np.all(d.gradient[~free] >= -1e-6)
+
+
+def test_small_batched_algebra_equals_numpy():
+    from openhlm.estimation.three_level.small import bmm, chol_small, spd_inverse
+
+    rng = np.random.default_rng(5)
+    for r in (1, 2, 3, 4):
+        X = rng.normal(size=(50, r + 2, r))
+        M = np.swapaxes(X, 1, 2) @ X
+        M[7] = 0.0                                      # singular: flagged, not inverted
+        inv, ok = spd_inverse(M)
+        assert not ok[7] and ok[np.arange(50) != 7].all()
+        np.testing.assert_allclose(inv[ok], np.linalg.inv(M[ok]), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(chol_small(M[ok]), np.linalg.cholesky(M[ok]), rtol=1e-12)
+        B = rng.normal(size=(50, r, 3))
+        np.testing.assert_allclose(bmm(M, B), M @ B, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("text", MODELS[:4])
+def test_moment_start_is_positive_definite_and_finite(mdm, text):
+    from openhlm.estimation.three_level.start import moment_start
+
+    spec = parse_model3(text, level1_variables=mdm.level1_variables,
+                        level2_variables=mdm.level2_variables,
+                        level3_variables=mdm.level3_variables)
+    design = build_design3(spec, mdm)
+    stats = unit_statistics(design)
+    theta = moment_start(stats, np.bincount(design.unit_index, minlength=design.n2))
+    assert theta is not None or text != MODELS[0]
+    if theta is not None:
+        assert np.all(np.isfinite(theta))
+        assert np.isfinite(evaluate(stats, theta, True).deviance)

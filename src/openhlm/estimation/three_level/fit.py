@@ -4,7 +4,8 @@ The deviance (:mod:`openhlm.estimation.three_level.likelihood`) is minimised ove
 lower triangles of the relative Cholesky factors L2 (T_pi / sigma^2 = L2 L2') and L3
 (T_beta / sigma^2 = L3 L3'), their diagonals bounded below by 0 (Bates et al. 2015), by Newton's
 method with the analytic gradient and Hessian (:mod:`openhlm.estimation.three_level.hessian`)
-from lme4's starting point (L = I): interior steps first, then the engine's bounded Newton
+from a moment start (:mod:`openhlm.estimation.three_level.start`; lme4's L = I when that
+has the lower deviance): interior steps first, then the engine's bounded Newton
 method (:mod:`openhlm.estimation.three_level.optimise`).  Converged when the Newton decrement
 lambda^2 / 2 (deviance units) is at most 1e-10.
 
@@ -30,6 +31,7 @@ from openhlm.estimation.three_level.likelihood import (
     unpack,
 )
 from openhlm.estimation.three_level.optimise import optimise3
+from openhlm.estimation.three_level.start import moment_start
 from openhlm.estimation.three_level.statistics import Stats3, unit_statistics
 
 __all__ = ["Estimates3", "estimate3", "estimates3_at", "variance_covariance"]
@@ -92,8 +94,9 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
     k = theta_size(stats.n_r2, stats.n_r3)
     if k == 0:
         return estimates3_at(design, stats, np.zeros(0), method, evaluations=1)
+    start = moment_start(stats, np.bincount(design.unit_index, minlength=design.n2))
     res, _ = optimise3(stats, method == "reml", tolerance=tolerance,
-                       max_iterations=max_iterations)
+                       max_iterations=max_iterations, start=start)
     if not np.isfinite(res.value):
         raise EstimationError("the three-level likelihood could not be evaluated at the optimum")
     return estimates3_at(design, stats, res.x, method, converged=res.converged,

@@ -39,6 +39,7 @@ from functools import cache
 import numpy as np
 from scipy import sparse
 
+from openhlm.estimation.three_level.small import bmm, chol_small, forward
 from openhlm.estimation.three_level.statistics import Stats3
 
 __all__ = ["Derivatives", "derivatives", "unit_directions"]
@@ -71,36 +72,6 @@ def _second_directions(r: int, G: np.ndarray) -> np.ndarray:
     return np.where(same, 2.0 * G[rows[:, None], rows[None, :]], 0.0)
 
 
-def _chol_small(M: np.ndarray) -> np.ndarray:
-    """Batched Cholesky factors of small SPD matrices (n, r, r), looping over r only."""
-    r = M.shape[1]
-    C = np.zeros_like(M)
-    for i in range(r):
-        for j in range(i + 1):
-            acc = M[:, i, j].copy()
-            for k in range(j):
-                acc -= C[:, i, k] * C[:, j, k]
-            if i == j:
-                if not np.all(acc > 0):
-                    raise np.linalg.LinAlgError("matrix not positive definite")
-                C[:, i, i] = np.sqrt(acc)
-            else:
-                C[:, i, j] = acc / C[:, j, j]
-    return C
-
-
-def _forward(C: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``C^-1 B`` for batched lower-triangular C (n, r, r) and B (n, r, c)."""
-    r = C.shape[1]
-    X = np.empty_like(B)
-    for i in range(r):
-        acc = B[:, i, :].copy()
-        for k in range(i):
-            acc -= C[:, i, k, None] * X[:, k, :]
-        X[:, i, :] = acc / C[:, i, i, None]
-    return X
-
-
 @dataclass(frozen=True, eq=False)
 class Derivatives:
     """The profiled deviance at theta with its gradient and Hessian (``hessian`` None when not
@@ -118,19 +89,6 @@ class Derivatives:
     dd_logdet: np.ndarray | None
     dd_Q: np.ndarray | None
     gamma: np.ndarray
-
-
-def _bmm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Per-unit products ``A_u @ B_u`` of (n, r, s) and (n, s, c) arrays: for a small inner
-    dimension s, s broadcast multiply-adds (numpy's stacked matmul is slow for tiny
-    matrices)."""
-    s = A.shape[-1]
-    if s > 3:
-        return A @ B
-    out = A[:, :, 0, None] * B[:, None, 0, :]
-    for b in range(1, s):
-        out += A[:, :, b, None] * B[:, None, b, :]
-    return out
 
 
 def _left(F: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -194,10 +152,10 @@ class _Forms:
 
     def sum_a(self, X2: np.ndarray) -> np.ndarray:
         """``sum_{j in k} a_j' X_j`` (K, r3, c)."""
-        return self.seg.sum(_bmm(np.swapaxes(self.a, 1, 2), X2))
+        return self.seg.sum(bmm(np.swapaxes(self.a, 1, 2), X2))
 
     def b22(self, X2, Y2, aX=None, aY=None):
-        out = np.tensordot(X2, _bmm(self.C2, Y2), axes=([0, 1], [0, 1]))
+        out = np.tensordot(X2, bmm(self.C2, Y2), axes=([0, 1], [0, 1]))
         if self.K3 is not None:
             aX = self.sum_a(X2) if aX is None else aX
             aY = self.sum_a(Y2) if aY is None else aY
@@ -249,10 +207,10 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
         SL = np.tensordot(stats.S_all_cross, L2, axes=([2], [0]))         # (J, m, r2)
         M = np.tensordot(SL[:, g:, :], L2, axes=([1], [0]))               # L2' S L2
         M[:, range(r2), range(r2)] += 1.0
-        Cm = _chol_small(M)
-        Xf = _forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
+        Cm = chol_small(M)
+        Xf = forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
         logdet = 2.0 * float(np.log(Cm[:, range(r2), range(r2)]).sum())
-        Wz2 = S[:, g:, :] - _bmm(np.swapaxes(Xf[:, :, g:], 1, 2), Xf)     # (J, r2, m)
+        Wz2 = S[:, g:, :] - bmm(np.swapaxes(Xf[:, :, g:], 1, 2), Xf)     # (J, r2, m)
         Wk = stats.S_k - seg.gram(Xf)
     else:
         Wz2 = None
@@ -299,9 +257,9 @@ def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) ->
         a = Wz2[:, :, z]
         ZVX2 = Wz2[:, :, X_idx]
         if r3:
-            aK = _bmm(a, K3[level3_of])                           # (J, r2, r3)
-            ZVX2 = ZVX2 - _bmm(a, KW[:, :, X_idx][level3_of])
-            Y = _bmm(aK, np.swapaxes(a, 1, 2))                    # a K a'
+            aK = bmm(a, K3[level3_of])                           # (J, r2, r3)
+            ZVX2 = ZVX2 - bmm(a, KW[:, :, X_idx][level3_of])
+            Y = bmm(aK, np.swapaxes(a, 1, 2))                    # a K a'
             G2 = C2.sum(axis=0) - Y.sum(axis=0)
         else:
             G2 = C2.sum(axis=0)

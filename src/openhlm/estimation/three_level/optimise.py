@@ -71,7 +71,7 @@ def _interior_phase(obj: Deviance3, pt: Point, iterations: int = 30,
     Newton step projected onto the bounds can set a diagonal element of L to 0 and leave the
     iterations in a local minimum on the boundary (e.g. a level-3 intercept variance of 0).
     So, first, each step is shortened so that a positive diagonal element falls to no less
-    than a tenth of its value, with halving until the deviance decreases; this phase ends once
+    than a quarter of its value, with halving until the deviance decreases; this phase ends once
     the Newton decrement is below ``until`` (deviance units) or no step decreases the
     deviance.  The bounded Newton method then finishes (projections, bound probes, snap)."""
     used = 0
@@ -90,7 +90,7 @@ def _interior_phase(obj: Deviance3, pt: Point, iterations: int = 30,
         shrinking = bounded & (step < 0) & (room > 0)
         t = 1.0
         if np.any(shrinking):
-            t = min(1.0, float(np.min(0.9 * room[shrinking] / -step[shrinking])))
+            t = min(1.0, float(np.min(0.75 * room[shrinking] / -step[shrinking])))
         if np.any(bounded & (step < 0) & (room <= 0)):
             step = np.where(bounded & (room <= 0), np.maximum(step, 0.0), step)
         accepted = None
@@ -108,12 +108,21 @@ def _interior_phase(obj: Deviance3, pt: Point, iterations: int = 30,
 
 
 def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
-              max_iterations: int | None = None) -> tuple[OptimiserResult, Deviance3]:
-    """Minimise the profiled deviance from lme4's start (L = I): interior Newton steps
-    (:func:`_interior_phase`), then the engine's bounded Newton method."""
+              max_iterations: int | None = None, start: np.ndarray | None = None
+              ) -> tuple[OptimiserResult, Deviance3]:
+    """Minimise the profiled deviance: interior Newton steps (:func:`_interior_phase`) from
+    ``start`` (e.g. :func:`~openhlm.estimation.three_level.start.moment_start`) or lme4's
+    L = I, whichever has the lower deviance, then the engine's bounded Newton method."""
     obj = Deviance3(stats, reml)
     budget = max_iterations or 200
-    first = obj.evaluate(obj.start, 2)
+    first = None
+    if start is not None:
+        identity = obj.evaluate(obj.start, 0)
+        candidate = obj.evaluate(np.maximum(np.asarray(start, dtype=float), obj.lower), 2)
+        if np.isfinite(candidate.value) and not candidate.value > identity.value:
+            first = candidate
+    if first is None:
+        first = obj.evaluate(obj.start, 2)
     used = 0
     if np.isfinite(first.value):
         pt, used = _interior_phase(obj, first, iterations=min(30, budget))
