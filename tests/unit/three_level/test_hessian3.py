@@ -77,8 +77,11 @@ def test_hessian_equals_differences_of_the_gradient(mdm, text, reml):
             scale = np.abs(want).max()
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * scale)
         np.testing.assert_allclose(d.hessian, d.hessian.T, rtol=0, atol=1e-12 * scale)
-        lower = derivatives(stats, theta, reml, order=1)
-        assert lower.hessian is None and lower.gradient == pytest.approx(d.gradient)
+        lower = derivatives(stats, theta + 0.01, reml, order=1)
+        assert lower.hessian is None
+        np.testing.assert_allclose(lower.gradient,
+                                   deviance_and_gradient(stats, theta + 0.01, reml)[1],
+                                   rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("text", MODELS)

@@ -183,10 +183,28 @@ def _trace_left(U: np.ndarray, V: np.ndarray) -> np.ndarray:
     return U.reshape(U.shape[0], -1) @ Vt.reshape(V.shape[0], -1).T
 
 
+_LAST: list = []     # [(weakref to stats, theta bytes, reml, order, Derivatives)]
+
+
 def derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int = 2) -> Derivatives:
     """The profiled deviance (module doc) with its gradient (``order >= 1``) and its Hessian
-    (``order == 2``); raises ``np.linalg.LinAlgError`` where V or A'V^-1A is singular."""
+    (``order == 2``); raises ``np.linalg.LinAlgError`` where V or A'V^-1A is singular.
+
+    The last evaluation is remembered, so the optimiser's final Hessian serves the standard
+    errors of the variance components (:func:`~openhlm.estimation.three_level.fit.
+    variance_covariance`) without recomputing it."""
     theta = np.asarray(theta, dtype=np.float64)
+    key = theta.tobytes()
+    if _LAST:
+        ref, last_key, last_reml, last_order, last = _LAST[0]
+        if ref() is stats and last_key == key and last_reml == reml and last_order >= order:
+            return last
+    out = _derivatives(stats, theta, reml, order)
+    _LAST[:] = [(weakref.ref(stats), key, reml, order, out)]
+    return out
+
+
+def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> Derivatives:
     p, r3, r2, g = stats.n_fixed, stats.n_r3, stats.n_r2, stats.g
     n2 = r2 * (r2 + 1) // 2
     rows2, cols2 = _lower(r2)

@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from openhlm.estimation.three_level.design import Design3
 
 __all__ = ["Stats3", "unit_statistics"]
 
-_CHUNK_CELLS = 4_000_000  # rows * m * m per chunk
+_CHUNK_CELLS = 4_000_000  # rows * m * m per chunk (bounds the memory of the pair products)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +61,20 @@ class Stats3:
         return out, T @ cov @ T.T
 
 
+def _unit_cross_products(block: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
+    """``D_j'D_j`` (J, m, m) for the rows of ``block`` of units ``unit`` (0..J-1): the products
+    of each pair of columns (upper triangle) summed per unit by one sparse (J x rows) product."""
+    n, m = block.shape
+    a, b = np.triu_indices(m)
+    pairs = block[:, a] * block[:, b]
+    members = sparse.csr_matrix((np.ones(n), (unit, np.arange(n))), shape=(J, n))
+    upper = np.asarray(members @ pairs)
+    out = np.empty((J, m, m))
+    out[:, a, b] = upper
+    out[:, b, a] = upper
+    return out
+
+
 def unit_statistics(design: Design3) -> Stats3:
     A = design.A
     F = A.shape[1]
@@ -86,9 +101,7 @@ def unit_statistics(design: Design3) -> Stats3:
         j1 = max(j1, j0 + 1)
         j1 = min(j1, J)
         r1 = starts[j1] if j1 < J else n
-        block = D[r0:r1]
-        outer = block[:, :, None] * block[:, None, :]
-        S[j0:j1] = np.add.reduceat(outer, starts[j0:j1] - r0, axis=0)
+        S[j0:j1] = _unit_cross_products(D[r0:r1], unit[r0:r1] - j0, j1 - j0)
         j0 = j1
     level3 = design.level3_index
     level3_starts = np.searchsorted(level3, np.arange(int(level3.max()) + 1))
