@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from openhlm.estimation.three_level.design import Design3
 
@@ -61,17 +60,36 @@ class Stats3:
         return out, T @ cov @ T.T
 
 
+_PAIR_ROWS = 4096  # rows per block of column-pair products (a small buffer, reused)
+
+
 def _unit_cross_products(block: np.ndarray, unit: np.ndarray, J: int) -> np.ndarray:
-    """``D_j'D_j`` (J, m, m) for the rows of ``block`` of units ``unit`` (0..J-1): the products
-    of each pair of columns (upper triangle) summed per unit by one sparse (J x rows) product."""
+    """``D_j'D_j`` (J, m, m) for the rows of ``block`` of units ``unit`` (0..J-1, sorted): the
+    products of each pair of columns (upper triangle), summed over each unit's rows
+    (contiguous) by ``np.add.reduceat``, in blocks of whole units through one reused buffer
+    (fresh large temporaries cost page faults that dominate at this size)."""
     n, m = block.shape
     a, b = np.triu_indices(m)
-    pairs = block[:, a] * block[:, b]
-    members = sparse.csr_matrix((np.ones(n), (unit, np.arange(n))), shape=(J, n))
-    upper = np.asarray(members @ pairs)
+    columns = np.ascontiguousarray(block.T)
+    starts = np.searchsorted(unit, np.arange(J + 1))
+    upper = np.empty((len(a), J))
+    pairs = np.empty((len(a), min(n, _PAIR_ROWS)))
+    j0 = 0
+    while j0 < J:
+        r0 = int(starts[j0])
+        j1 = int(np.searchsorted(starts, r0 + _PAIR_ROWS, side="right")) - 1
+        j1 = min(max(j1, j0 + 1), J)
+        r1 = int(starts[j1])
+        if r1 - r0 > pairs.shape[1]:
+            pairs = np.empty((len(a), r1 - r0))
+        buf = pairs[:, :r1 - r0]
+        for k in range(len(a)):
+            np.multiply(columns[a[k], r0:r1], columns[b[k], r0:r1], out=buf[k])
+        upper[:, j0:j1] = np.add.reduceat(buf, starts[j0:j1] - r0, axis=1)
+        j0 = j1
     out = np.empty((J, m, m))
-    out[:, a, b] = upper
-    out[:, b, a] = upper
+    out[:, a, b] = upper.T
+    out[:, b, a] = upper.T
     return out
 
 
