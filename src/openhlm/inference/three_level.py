@@ -29,6 +29,7 @@ from openhlm.errors import HypothesisError
 from openhlm.estimation.three_level.design import level1_values, level2_values, level3_values
 from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
+from openhlm.estimation.three_level.small import bmm, condition_and_inverse, inverse, left
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
 from openhlm.results.hypotheses import DevianceTest, GLHResult, LinearHypothesis
 from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
@@ -181,21 +182,25 @@ def _posterior(est: Estimates3) -> dict:
         S = stats.S
         T2 = est.tau_pi / s2
         S22 = S[:, g:, g:]
-        M2 = np.einsum("ab,jbc->jac", T2, np.linalg.inv(np.eye(r2) + S22 @ T2))
-        Q22 = S22 - S22 @ M2 @ S22
-        Q2A = S[:, g:, :F] - S22 @ M2 @ S[:, g:, :F]
+        # per-unit products of tiny matrices by broadcasting (small.bmm; numpy's stacked
+        # matmul calls a routine per unit)
+        M2 = left(T2, inverse(np.eye(r2) + bmm(S22, np.broadcast_to(T2, S22.shape))))
+        SM = bmm(S22, M2)
+        Q22 = S22 - bmm(SM, S22)
+        Q2A = S[:, g:, :F] - bmm(SM, S[:, g:, :F])
         inner = Q22
         if r3:
             S23 = S[:, g:, F:F + r3]
-            Q23 = S23 - S22 @ M2 @ S23
+            Q23 = S23 - bmm(SM, S23)
             TP = (T3 @ P)[stats.level3_of]                                 # (J, r3, r3)
-            inner = Q22 - Q23 @ TP @ np.swapaxes(Q23, 1, 2)
-            Q2A = Q2A - Q23 @ TP @ Wza[stats.level3_of]
-        cond = s2 * (T2 - np.einsum("ab,jbc,cd->jad", T2, inner, T2))
+            Q23TP = bmm(Q23, TP)
+            inner = Q22 - bmm(Q23TP, np.swapaxes(Q23, 1, 2))
+            Q2A = Q2A - bmm(Q23TP, Wza[stats.level3_of])
+        cond = s2 * (T2 - np.swapaxes(left(T2, np.swapaxes(left(T2, inner), 1, 2)), 1, 2))
         cond = 0.5 * (cond + np.swapaxes(cond, 1, 2))
         if reml:
-            B2 = np.einsum("ab,jbc->jac", T2, Q2A) @ Tinv
-            cond = cond + B2 @ cov @ np.swapaxes(B2, 1, 2)
+            B2 = np.tensordot(left(T2, Q2A), Tinv, axes=([2], [0]))
+            cond = cond + bmm(np.tensordot(B2, cov, axes=([2], [0])), np.swapaxes(B2, 1, 2))
         out["posterior_level2"] = cond
     return out
 
@@ -312,10 +317,10 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         S = stats.S
         Szz = S[:, g:, g:]
         n_j = np.bincount(design.unit_index, minlength=design.n2)
-        cond = np.linalg.cond(Szz)
+        cond, inv_all = condition_and_inverse(Szz)     # closed form for 2 x 2
         good = (cond < 1e12) & (n_j > r2)
         ok = cond < 1e12
-        inv = np.linalg.inv(Szz[ok])
+        inv = inv_all[ok]
         for i in range(r2):
             tau = est.tau_pi[i, i]
             rel2.append(float(np.mean(tau / (tau + sigma2 * inv[:, i, i]))))
@@ -323,8 +328,8 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         if r3:
             rhs = rhs - np.einsum("jab,jb->ja", S[:, g:, F:F + r3],
                                   u_hat[design.level3_index])
-        d = np.linalg.solve(Szz[good], rhs[good][:, :, None])[:, :, 0]
-        inv_good = np.linalg.inv(Szz[good])
+        inv_good = inv_all[good]
+        d = bmm(inv_good, rhs[good][:, :, None])[:, :, 0]
         for i, pi in enumerate(spec.random_pis):
             c = float(np.sum(d[:, i] ** 2 / (sigma2 * inv_good[:, i, i])))
             df = int(good.sum()) - len(pi.betas)

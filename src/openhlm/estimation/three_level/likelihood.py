@@ -18,6 +18,7 @@ and V the relative covariance of y (V = I + Z2 L2 L2' Z2' + Z3 L3 L3' Z3' by blo
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,12 +130,22 @@ def _segment_gram(stats: Stats3, X: np.ndarray) -> np.ndarray:
     return out
 
 
+_LEVEL2_LAST: list = []   # [(weakref to stats, L2 bytes, result)]: inference asks repeatedly
+
+
 def _level2(stats: Stats3, L2: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
     """(X of the level-2 collapse or None, W_k (K, m, m), sum of log|M_j|)."""
     if not stats.n_r2:
         return None, stats.S_k, 0.0
+    key = L2.tobytes()
+    if _LEVEL2_LAST and _LEVEL2_LAST[0][0]() is stats and _LEVEL2_LAST[0][1] == key:
+        return _LEVEL2_LAST[0][2]
     X, ld = _factor(stats.S_all_cross, stats.S_inner, L2)
-    return X, stats.S_k - _segment_gram(stats, X), float(ld.sum())
+    out = (X, stats.S_k - _segment_gram(stats, X), float(ld.sum()))
+    for a in out[:2]:
+        a.flags.writeable = False
+    _LEVEL2_LAST[:] = [(weakref.ref(stats), key, out)]
+    return out
 
 
 def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bmm", "chol_small", "forward", "spd_inverse"]
+__all__ = ["bmm", "chol_small", "condition_and_inverse", "forward", "inverse",
+           "left", "spd_inverse"]
 
 
 def chol_small(M: np.ndarray) -> np.ndarray:
@@ -44,7 +45,7 @@ def bmm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     dimension s, s broadcast multiply-adds (numpy's stacked matmul is slow for tiny
     matrices)."""
     s = A.shape[-1]
-    if s > 3:
+    if s > 8:
         return A @ B
     out = A[:, :, 0, None] * B[:, None, 0, :]
     for b in range(1, s):
@@ -72,3 +73,57 @@ def spd_inverse(M: np.ndarray, relative: float = 1e-10) -> tuple[np.ndarray, np.
                 C[:, i, j] = acc / C[:, j, j]
     Ci = forward(C, np.broadcast_to(np.eye(r), M.shape).copy())
     return bmm(np.swapaxes(Ci, 1, 2), Ci), ok
+
+
+def condition_and_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2-norm condition numbers (n,) and inverses (n, r, r) of symmetric positive
+    semi-definite matrices: in closed form for r <= 2 (``lambda_max^2 / det``; inf and NaN
+    rows when singular), else ``np.linalg.cond`` and ``np.linalg.inv`` of the finite ones."""
+    n, r, _ = M.shape
+    if r > 2:
+        cond = np.linalg.cond(M) if n else np.zeros(0)
+        inv = np.full_like(M, np.nan)
+        ok = np.isfinite(cond) & (cond < 1e300)
+        if ok.any():
+            inv[ok] = np.linalg.inv(M[ok])
+        return cond, inv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if r == 1:
+            a = M[:, 0, 0]
+            return np.where(a > 0, 1.0, np.inf), (1.0 / np.where(a > 0, a, np.nan))[:, None,
+                                                                                     None]
+        a, b, c = M[:, 0, 0], M[:, 0, 1], M[:, 1, 1]
+        det = a * c - b * b
+        lmax = 0.5 * (a + c) + np.sqrt(0.25 * (a - c) ** 2 + b * b)
+        good = det > 0
+        cond = np.where(good, lmax * lmax / np.where(good, det, 1.0), np.inf)
+        d = np.where(good, det, np.nan)
+        inv = np.empty_like(M)
+        inv[:, 0, 0] = c / d
+        inv[:, 1, 1] = a / d
+        inv[:, 0, 1] = inv[:, 1, 0] = -b / d
+    return cond, inv
+
+
+def inverse(M: np.ndarray) -> np.ndarray:
+    """Inverses of (n, r, r) matrices: in closed form for r <= 2, else ``np.linalg.inv``."""
+    r = M.shape[-1]
+    if r > 2:
+        return np.linalg.inv(M)
+    if r == 1:
+        return 1.0 / M
+    a, b, c, d = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
+    det = a * d - b * c
+    if not np.all(det != 0):
+        raise np.linalg.LinAlgError("singular matrix")
+    out = np.empty_like(M)
+    out[:, 0, 0] = d / det
+    out[:, 0, 1] = -b / det
+    out[:, 1, 0] = -c / det
+    out[:, 1, 1] = a / det
+    return out
+
+
+def left(T: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``T @ X_u`` for one fixed matrix T (r, s) and per-unit X (n, s, c), by BLAS."""
+    return np.tensordot(X, T, axes=([1], [1])).transpose(0, 2, 1)
