@@ -60,6 +60,20 @@ def match_key(text: str) -> str:
     return text if key is None else key
 
 
+def _integral_texts(uniques: Any) -> np.ndarray | None:
+    """Canonical texts of distinct integer (or integral float) IDs, vectorised; None for any
+    other kind of ID (those go through :func:`canonical_id` one distinct value at a time)."""
+    arr = np.asarray(uniques)
+    if arr.dtype.kind in "iu":
+        return arr.astype(str).astype(object)
+    if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) \
+            and np.all(np.abs(arr) < 2**53) and np.all(arr == np.floor(arr)):
+        texts = arr.astype(np.int64).astype(str)
+        if len(set(texts)) == len(texts):       # 0.0 and -0.0 are one ID
+            return texts.astype(object)
+    return None
+
+
 def canonical_ids(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Factorize ID values into canonical text.
 
@@ -76,6 +90,9 @@ def canonical_ids(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarra
         Distinct canonical IDs in order of first appearance.
     """
     raw_codes, raw_uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
+    fast = _integral_texts(raw_uniques)
+    if fast is not None:       # distinct integral numbers have distinct canonical texts
+        return np.asarray(raw_codes, dtype=np.int64), fast
     texts = [canonical_id(u) for u in np.asarray(raw_uniques, dtype=object)]
     # Distinct raw values may share canonical text (" 12" and "12"); re-factorize the texts.
     text_codes, text_uniques = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
