@@ -548,7 +548,7 @@ def _one_file(t1: Table, id2: str, id3: str, level1_variables: Sequence[str] | N
     c3 = _column(t1, id3, "")
     codes2, ids2 = _ids_of(t1, c2, "")
     codes3, ids3 = _ids_of(t1, c3, "")
-    _level3_of_level2(codes2, ids2, codes3, ids3, "")
+    level3_of_id2 = _level3_of_level2(codes2, ids2, codes3, ids3, "")
     listed = {*(level1_variables or ()), *(level2_variables or ())}
     listed = {str(n).casefold() for n in listed}
     if level3_variables is None:
@@ -578,7 +578,5 @@ def _one_file(t1: Table, id2: str, id3: str, level1_variables: Sequence[str] | N
     mdm = MDM(**mdm_fields(_without(t1, [c3, *names3]), None, id=id2,
                            level1_variables=level1_variables, level2_variables=level2_variables,
                            missing=missing, drop_incomplete_units=drop_incomplete_units))
-    of = dict(zip(ids2.tolist(), _level3_of_level2(codes2, ids2, codes3, ids3, "").tolist(),
-                  strict=True))
-    unit_level3 = np.array([of[u] for u in mdm.unit_ids.tolist()], dtype=np.int64)
-    return _finish(mdm, unit_level3, ids3, level3, c3)
+    unit_level3 = level3_of_id2[pd.Index(ids2).get_indexer(np.asarray(mdm.unit_ids))]
+    return _finish(mdm, unit_level3.astype(np.int64), ids3, level3, c3)

@@ -6,6 +6,7 @@ against the dense likelihood's stationarity."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import openhlm
@@ -131,3 +132,28 @@ def test_moment_start_is_positive_definite_and_finite(mdm, text):
     if theta is not None:
         assert np.all(np.isfinite(theta))
         assert np.isfinite(evaluate(stats, theta, True).deviance)
+
+
+@pytest.mark.parametrize("extra_rows", [0, 300])
+def test_unit_statistics_equal_direct_cross_products(extra_rows):
+    """Per-level-2-unit D_j'D_j against a direct loop, for balanced units and for one unit
+    with many rows (the zero-padded and the blocked summation paths)."""
+    data = simulate()
+    if extra_rows:
+        rng = np.random.default_rng(9)
+        big = data.iloc[:1].loc[np.zeros(extra_rows, dtype=int)].copy()
+        big["child"] = "big"
+        big["t"] = rng.normal(size=extra_rows)
+        big["y"] = rng.normal(size=extra_rows)
+        data = pd.concat([data, big], ignore_index=True)
+    m = openhlm.build_mdm(data, id=("child", "school"), level1_variables=["t", "y"],
+                          level2_variables=["x2"], level3_variables=["w"])
+    design = build_design3(parse_model3(MODELS[0], level1_variables=m.level1_variables,
+                                        level2_variables=m.level2_variables,
+                                        level3_variables=m.level3_variables), m)
+    stats = unit_statistics(design)
+    A = design.A - stats.shift
+    D = np.column_stack([A, design.Z3, design.y - stats.y_mean, design.Z2])
+    for j in range(design.n2):
+        rows = design.unit_index == j
+        np.testing.assert_allclose(stats.S[j], D[rows].T @ D[rows], rtol=1e-12, atol=1e-9)

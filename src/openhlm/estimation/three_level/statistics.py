@@ -70,8 +70,22 @@ def _unit_cross_products(block: np.ndarray, unit: np.ndarray, J: int) -> np.ndar
     (fresh large temporaries cost page faults that dominate at this size)."""
     n, m = block.shape
     a, b = np.triu_indices(m)
-    columns = np.ascontiguousarray(block.T)
     starts = np.searchsorted(unit, np.arange(J + 1))
+    position = np.arange(n) - starts[unit]
+    most = int(position.max()) + 1 if n else 1
+    if J * most <= 2 * n + 64:
+        # balanced units: each column as a zero-padded (J, most rows) array, and one row-wise
+        # dot product per pair of columns written straight into the output
+        padded = np.zeros((m, J * most))
+        padded[:, unit * most + position] = block.T
+        padded = padded.reshape(m, J, most)
+        out = np.empty((J, m, m))
+        for i, j in zip(a.tolist(), b.tolist(), strict=True):
+            np.einsum("jr,jr->j", padded[i], padded[j], out=out[:, i, j])
+            if i != j:
+                out[:, j, i] = out[:, i, j]
+        return out
+    columns = np.ascontiguousarray(block.T)
     upper = np.empty((len(a), J))
     pairs = np.empty((len(a), min(n, _PAIR_ROWS)))
     j0 = 0
