@@ -341,7 +341,18 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         X3 = np.concatenate([f3, FD3.reshape(Kn, r3, n3 * p)], axis=2)
         c3 = X3.shape[2]
     B = np.zeros((c2 + c3, c2 + c3))                # sum_uv X_u' (Z'V^-1Z)_uv X_v
-    aX2 = forms.sum_a(X2) if (r2 and r3) else None
+    aX2 = Sk = None
+    if r2 and r3:
+        # sum_{j in k} a_j' F_i [q_j, D_j, a_j] = sum_bc F_i[b, c] P_k[b, c], with
+        # P_k[b, c] = sum_{j in k} a_j[b, :]' [q_j, D_j, a_j][c, :]: one outer product per unit
+        # and one segment sum, then a BLAS contraction with the F_i
+        Zq = np.concatenate([q2[:, :, None], D2, a], axis=2)              # (J, r2, 1 + p + r3)
+        P = seg.sum(a[:, :, None, :, None] * Zq[:, None, :, None, :])   # (K, r2, r2, r3, .)
+        FP = np.tensordot(P, F2, axes=([1, 2], [1, 2]))                  # (K, r3, 1+p+r3, n2)
+        aX2 = np.concatenate([FP[:, :, 0, :],
+                              FP[:, :, 1:1 + p, :].transpose(0, 1, 3, 2).reshape(
+                                  Kn, r3, n2 * p)], axis=2)              # (K, r3, c2)
+        Sk = FP[:, :, 1 + p:, :].transpose(0, 3, 1, 2)                    # sum_j a_j' F_i a_j
     if r2:
         B[:c2, :c2] = forms.b22(X2, X2, aX2, aX2)
     if r3:
@@ -363,9 +374,6 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         T[s2, s2] += _trace_left(U, U)
         if r3:
             T[s2, s2] -= 2.0 * _trace_left(U, _left(F2, Y))
-            aa = a[:, :, None, :, None] * a[:, None, :, None, :]   # a_j[b,x] a_j[c,y]
-            Sk = np.tensordot(seg.sum(aa), F2, axes=([1, 2], [1, 2]))   # (K, r3, r3, n2)
-            Sk = Sk.transpose(0, 3, 1, 2)                         # sum_j a_j' F_i a_j
             KS = K3[:, None] @ Sk                                 # (K, n2, r3, r3)
             T[s2, s2] += _trace_pairs(KS, KS)
             O3 = forms.O3
