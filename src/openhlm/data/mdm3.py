@@ -386,6 +386,10 @@ def _ids_of(table: Table, column: str, role: str) -> tuple[np.ndarray, np.ndarra
 def _level3_of_level2(codes2: np.ndarray, ids2: np.ndarray, codes3: np.ndarray,
                       ids3: np.ndarray, role: str) -> np.ndarray:
     """Level-3 code of each level-2 code; error when a level-2 unit sits in two level-3 units."""
+    out = np.full(len(ids2), -1, dtype=np.int64)
+    out[codes2] = codes3
+    if np.array_equal(out[codes2], codes3):     # every level-2 unit in one level-3 unit
+        return out
     pairs = pd.DataFrame({"u2": codes2, "u3": codes3}).drop_duplicates()
     counts = pairs.groupby("u2").size()
     bad = counts.index[counts.to_numpy() > 1].to_numpy()
