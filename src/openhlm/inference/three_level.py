@@ -238,11 +238,12 @@ def _eb(est: Estimates3) -> dict:
     return {
         **_graph_data(design),
         "level1_unit": unit, "level1_fitted": fitted, "level1_data": level1,
-        "level2_ids": tuple(str(u) for u in mdm.unit_ids),
-        "level2_level3": tuple(str(u) for u in ids3[np.asarray(design.level3_index)]),
+        # the MDM holds the IDs as str already (MDM and MDM3 validate them)
+        "level2_ids": tuple(np.asarray(mdm.unit_ids, dtype=object).tolist()),
+        "level2_level3": tuple(ids3.astype(object)[np.asarray(design.level3_index)].tolist()),
         "level2_n": np.bincount(design.unit_index, minlength=design.n2),
         "eb_level2": r_hat,
-        "level3_ids": tuple(str(u) for u in ids3),
+        "level3_ids": tuple(ids3.astype(object).tolist()),
         "level3_n": np.bincount(design.level3_index, minlength=design.n3),
         "eb_level3": u_hat,
         "fixed_level3": fixed,
