@@ -8,7 +8,8 @@ statistics.Stats3`), ignoring the fixed part except through centring:
   pooled residual sum of squares, and ``T_pi`` the covariance of the ``b_j`` around their
   level-3 unit means less the mean sampling covariance ``sigma^2 (Z2'Z2)^-1``;
 * level 3: each level-3 unit's OLS coefficients on Z3, ``c_k = (Z3'Z3)^-1 Z3'y``, and
-  ``T_beta`` their covariance less the mean sampling covariance
+  ``T_beta`` the covariance of their residuals from a regression on the level-3 predictors
+  (fixed columns constant within level-3 units) less the mean sampling covariance
   ``(Z3'Z3)^-1 (sigma^2 Z3'Z3 + sum_j Z3j'Z2j T_pi Z2j'Z3j) (Z3'Z3)^-1``.
 
 Each covariance has its eigenvalues floored (a tenth of the sampling variance's scale) so the
@@ -88,8 +89,26 @@ def moment_start(stats: Stats3, rows_per_unit: np.ndarray) -> np.ndarray | None:
                 inner = inner + np.add.reduceat(bmm(ZT, np.swapaxes(Z3Z2, 1, 2)),
                                                 stats.level3_starts, axis=0)[ok3]
             sampling3 = (inv3 @ inner @ inv3).mean(axis=0)
-            dev3 = c - c.mean(axis=0)
-            T3 = _floored(dev3.T @ dev3 / (ok3.sum() - 1) - sampling3, sampling3)
+            # deviations from a regression on the fixed columns that are constant within
+            # level-3 units (level-3 predictors would otherwise count as variance of the
+            # random betas)
+            X3 = np.ones((int(ok3.sum()), 1))
+            if stats.intercept is not None:
+                i0 = stats.intercept
+                Sk = stats.S_k[ok3]
+                n_k = Sk[:, i0, i0]
+                means = Sk[:, :p, i0] / n_k[:, None]
+                within = np.einsum("kaa->ka", Sk[:, :p, :p]) - means**2 * n_k[:, None]
+                scale = np.einsum("kaa->ka", Sk[:, :p, :p]).max(axis=0) + 1e-300
+                level3 = np.all(np.abs(within) <= 1e-9 * scale, axis=0)
+                level3[i0] = False
+                X3 = np.column_stack([X3, means[:, level3]])
+            coef, _, rank, _ = np.linalg.lstsq(X3, c, rcond=None)
+            dev3 = c - X3 @ coef
+            dof3 = ok3.sum() - rank
+            if dof3 <= r3:
+                dev3, dof3 = c - c.mean(axis=0), ok3.sum() - 1
+            T3 = _floored(dev3.T @ dev3 / dof3 - sampling3, sampling3)
         if sigma2 is None or not sigma2 > 0 or not np.all(np.isfinite(T2)) or \
                 not np.all(np.isfinite(T3)):
             return None
