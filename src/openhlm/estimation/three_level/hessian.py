@@ -113,6 +113,7 @@ class _Segments:
         self.max_units = stats.max_units
         self.padded = K * stats.max_units <= 4 * J + 64
         self.slot = stats.level3_of * stats.max_units + stats.position
+        self._buffers: dict[str, np.ndarray] = {}
 
     def gram(self, X: np.ndarray) -> np.ndarray:
         """``sum_{j in k} X_j' X_j`` (K, c, c) for X (J, r, c)."""
@@ -122,10 +123,20 @@ class _Segments:
             for i in range(1, r):
                 out += X[:, i, :, None] * X[:, i, None, :]
             return self.sum(out)
-        pad = np.zeros((self.K * self.max_units, r * c))
+        pad = self.buffer("gram", (self.K * self.max_units, r * c))
+        pad.fill(0.0)
         pad[self.slot] = X.reshape(J, r * c)
         pad = pad.reshape(self.K, self.max_units * r, c)
         return np.swapaxes(pad, 1, 2) @ pad
+
+    def buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A work array kept between evaluations (fresh multi-100-kB arrays on every
+        evaluation cost page faults that, on some systems, rival the arithmetic).  Only for
+        intermediates that never leave :func:`derivatives`."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[name] = np.empty(shape)
+        return buf
 
     def sum(self, X: np.ndarray) -> np.ndarray:
         """(J, ...) -> (K, ...)."""
@@ -331,7 +342,8 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         J = S.shape[0]
         f2 = np.tensordot(q2, F2, axes=([1], [2])).transpose(0, 2, 1)          # (J, r2, n2)
         FD2 = np.tensordot(D2, F2, axes=([1], [2])).transpose(0, 3, 2, 1)      # (J, r2, n2, p)
-        X2 = np.concatenate([f2, FD2.reshape(J, r2, n2 * p)], axis=2)
+        X2 = np.concatenate([f2, FD2.reshape(J, r2, n2 * p)], axis=2,
+                            out=seg.buffer("X2", (J, r2, n2 * (1 + p))))
         c2 = X2.shape[2]
     if r3:
         F3 = Fs[-1]
@@ -347,7 +359,9 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         # P_k[b, c] = sum_{j in k} a_j[b, :]' [q_j, D_j, a_j][c, :]: one outer product per unit
         # and one segment sum, then a BLAS contraction with the F_i
         Zq = np.concatenate([q2[:, :, None], D2, a], axis=2)              # (J, r2, 1 + p + r3)
-        P = seg.sum(a[:, :, None, :, None] * Zq[:, None, :, None, :])   # (K, r2, r2, r3, .)
+        outer = seg.buffer("outer", (J, r2, r2, r3, Zq.shape[2]))
+        np.multiply(a[:, :, None, :, None], Zq[:, None, :, None, :], out=outer)
+        P = seg.sum(outer)                                              # (K, r2, r2, r3, .)
         FP = np.tensordot(P, F2, axes=([1, 2], [1, 2]))                  # (K, r3, 1+p+r3, n2)
         aX2 = np.concatenate([FP[:, :, 0, :],
                               FP[:, :, 1:1 + p, :].transpose(0, 1, 3, 2).reshape(
