@@ -42,7 +42,7 @@ from scipy import sparse
 from openhlm.estimation.three_level.small import bmm, chol_small, forward
 from openhlm.estimation.three_level.statistics import Stats3
 
-__all__ = ["Derivatives", "derivatives", "unit_directions"]
+__all__ = ["Derivatives", "derivatives", "release_workspace", "unit_directions"]
 
 LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -145,6 +145,11 @@ class _Segments:
 
 
 _SEGMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def release_workspace(stats: Stats3) -> None:
+    """Drop the work arrays kept for ``stats`` between evaluations (after the optimisation)."""
+    _SEGMENTS.pop(stats, None)
 
 
 def _segments(stats: Stats3) -> _Segments:

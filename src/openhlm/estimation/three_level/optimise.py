@@ -14,7 +14,7 @@ import numpy as np
 
 from openhlm.estimation.objective import Objective, Point
 from openhlm.estimation.optimise import OptimiserResult, minimise
-from openhlm.estimation.three_level.hessian import derivatives
+from openhlm.estimation.three_level.hessian import derivatives, release_workspace
 from openhlm.estimation.three_level.likelihood import diagonal_positions, theta_size
 from openhlm.estimation.three_level.statistics import Stats3
 
@@ -129,4 +129,5 @@ def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
         obj.start = pt.x
     res = minimise(obj, tolerance=1e-10 if tolerance is None else tolerance,
                    max_iterations=max(budget - used, 1))
+    release_workspace(stats)
     return replace(res, iterations=res.iterations + used), obj
