@@ -13,6 +13,7 @@ import pandas as pd
 from openhlm.data.mdm3 import MDM3, build_mdm3
 from openhlm.errors import SpecError
 from openhlm.estimation.three_level.design import build_design3
+from openhlm.estimation.three_level.em import estimate3_hlm
 from openhlm.estimation.three_level.fit import estimate3
 from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.inference.three_level import deviance_test3, glh3, infer3
@@ -56,8 +57,6 @@ def as_spec3(model: str | ModelSpec3, mdm: MDM3) -> ModelSpec3:
 
 def _unsupported(options: FitOptions) -> list[str]:
     out = []
-    if options.mode != "exact":
-        out.append("mode='hlm' (HLM 6's EM for HLM3)")
     if tuple(options.constraints):
         out.append("constraints")
     if options.weights.used:
@@ -87,8 +86,16 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
     mdm = as_mdm3(data, id=id, level2=level2, level3=level3)
     spec = as_spec3(model, mdm)
     design = build_design3(spec, mdm)
-    est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
-                    tolerance=None)
+    if options.mode == "hlm":
+        if options.method != "ml":
+            raise SpecError("mode='hlm' imitates HLM3, which estimates three-level models by "
+                            "full maximum likelihood only: pass method='ml' (TOML: "
+                            "[estimation] method = \"ml\")")
+        est = estimate3_hlm(design, max_iterations=options.max_iterations,
+                            tolerance=options.tolerance)
+    else:
+        est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
+                        tolerance=None)
     results = infer3(est, mode=options.mode)
     if hypotheses_requested(options.tests.hypotheses):
         results.extras["glh"] = glh3(results, options.tests.hypotheses)
