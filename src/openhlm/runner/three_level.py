@@ -15,6 +15,7 @@ from openhlm.errors import SpecError
 from openhlm.estimation.three_level.design import build_design3
 from openhlm.estimation.three_level.em import estimate3_hlm
 from openhlm.estimation.three_level.fit import estimate3
+from openhlm.inference.homogeneity3 import homogeneity_test3
 from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.inference.three_level import deviance_test3, glh3, infer3
 from openhlm.results.three_level import HLM3Results
@@ -66,8 +67,6 @@ def _unsupported(options: FitOptions) -> list[str]:
     if options.imputation.requested:
         out.append("multiply imputed data")
     tests = options.tests
-    if tests.homogeneity:
-        out.append("the homogeneity test of sigma^2")
     if tests.deviance_test is not None and dict(tests.deviance_test).get(
             "convention", "standard") != "standard":
         out.append("deviance tests in HLM's convention")
@@ -97,6 +96,8 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
         est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
                         tolerance=None)
     results = infer3(est, mode=options.mode)
+    if options.tests.homogeneity:
+        results.extras["homogeneity"] = homogeneity_test3(est)
     if hypotheses_requested(options.tests.hypotheses):
         results.extras["glh"] = glh3(results, options.tests.hypotheses)
     if options.tests.deviance_test is not None:
