@@ -15,9 +15,12 @@ from openhlm.errors import SpecError
 from openhlm.estimation.three_level.design import build_design3
 from openhlm.estimation.three_level.em import estimate3_hlm
 from openhlm.estimation.three_level.fit import estimate3
+from openhlm.estimation.three_level.heterogeneous import estimate3_heterogeneous
+from openhlm.inference.heterogeneous3 import heterogeneous_sigma2_3
 from openhlm.inference.homogeneity3 import homogeneity_test3
 from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.inference.three_level import deviance_test3, glh3, infer3
+from openhlm.results.heterogeneous import EXTRA_KEY as HETEROGENEOUS_KEY
 from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
@@ -62,8 +65,8 @@ def _unsupported(options: FitOptions) -> list[str]:
         out.append("constraints")
     if options.weights.used:
         out.append("weights")
-    if options.heterogeneous_sigma2:
-        out.append("heterogeneous sigma^2")
+    if options.heterogeneous_sigma2 and options.mode == "hlm":
+        out.append("heterogeneous sigma^2 in mode='hlm' (use mode='exact')")
     if options.imputation.requested:
         out.append("multiply imputed data")
     tests = options.tests
@@ -92,10 +95,16 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
                             "[estimation] method = \"ml\")")
         est = estimate3_hlm(design, max_iterations=options.max_iterations,
                             tolerance=options.tolerance)
+    elif options.heterogeneous_sigma2:
+        est = estimate3_heterogeneous(design, tuple(options.heterogeneous_sigma2),
+                                      method=options.method,
+                                      max_iterations=options.max_iterations)
     else:
         est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
                         tolerance=None)
     results = infer3(est, mode=options.mode)
+    if "heterogeneous" in est.extras:
+        results.extras[HETEROGENEOUS_KEY] = heterogeneous_sigma2_3(est)
     if options.tests.homogeneity:
         results.extras["homogeneity"] = homogeneity_test3(est)
     if hypotheses_requested(options.tests.hypotheses):
