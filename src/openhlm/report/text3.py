@@ -15,11 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from openhlm.report import hypothesis_sections  # noqa: F401  (registers the test blocks)
+from openhlm.report import (
+    hypothesis_sections,  # noqa: F401  (registers the test blocks)
+    numfmt,
+)
 from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.report.residual_files import ResidualTable, write_table
 from openhlm.results.hooks import set_renderer
 from openhlm.results.three_level import HLM3Results
+from openhlm.spec.defaults import STOP_MAX_ITERATIONS, STOP_SMALL_CHANGE
 
 __all__ = ["register_renderers3", "render_text3", "results3_to_dict"]
 
@@ -107,6 +111,16 @@ def _components(res: HLM3Results, levels: tuple[int, ...], title: str) -> list[s
     return lines
 
 
+def _hlm_iterations(res: HLM3Results) -> list[str]:
+    """HLM mode: HLM's stop line, iteration number and log-likelihood of the last E-step."""
+    if res.mode != "hlm":
+        return []
+    stop = STOP_SMALL_CHANGE if res.converged else STOP_MAX_ITERATIONS
+    return ["", f" {stop}", f" ******* ITERATION {res.iterations} *******",
+            (f" The value of the log-likelihood function at iteration {res.iterations} = "
+             f"{numfmt.fortran_e(-res.deviance / 2.0)}")]
+
+
 def render_text3(res: HLM3Results, **_: Any) -> str:
     """HLM3's text report of ``res``."""
     ids = res.id_names
@@ -120,6 +134,7 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
              f" Number of level-3 units = {res.n_level3}" + (f" ({ids[1]})" if ids[1] else "")]
     if res.deleted_rows:
         lines.append(f" Level-1 records deleted for missing data = {res.deleted_rows}")
+    lines += _hlm_iterations(res)
     text = str(res.spec).splitlines()
     n1 = 1
     n2 = 1 + len(res.spec.pis)
@@ -148,7 +163,8 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
               f" Deviance                       = {res.deviance:.6f}",
               f" Number of estimated parameters = {res.n_parameters}"]
     if not res.converged:
-        lines.append(" WARNING: the optimiser did not report convergence")
+        lines.append(" WARNING: the iterations stopped before convergence" if res.mode == "hlm"
+                     else " WARNING: the optimiser did not report convergence")
     for key, block in res.extras.items():
         render_block = renderer_for(key).text
         if render_block is not None:

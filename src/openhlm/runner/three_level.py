@@ -13,9 +13,14 @@ import pandas as pd
 from openhlm.data.mdm3 import MDM3, build_mdm3
 from openhlm.errors import SpecError
 from openhlm.estimation.three_level.design import build_design3
+from openhlm.estimation.three_level.em import estimate3_hlm
 from openhlm.estimation.three_level.fit import estimate3
+from openhlm.estimation.three_level.heterogeneous import estimate3_heterogeneous
+from openhlm.inference.heterogeneous3 import heterogeneous_sigma2_3
+from openhlm.inference.homogeneity3 import homogeneity_test3
 from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.inference.three_level import deviance_test3, glh3, infer3
+from openhlm.results.heterogeneous import EXTRA_KEY as HETEROGENEOUS_KEY
 from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
@@ -56,19 +61,15 @@ def as_spec3(model: str | ModelSpec3, mdm: MDM3) -> ModelSpec3:
 
 def _unsupported(options: FitOptions) -> list[str]:
     out = []
-    if options.mode != "exact":
-        out.append("mode='hlm' (HLM 6's EM for HLM3)")
     if tuple(options.constraints):
         out.append("constraints")
     if options.weights.used:
         out.append("weights")
-    if options.heterogeneous_sigma2:
-        out.append("heterogeneous sigma^2")
+    if options.heterogeneous_sigma2 and options.mode == "hlm":
+        out.append("heterogeneous sigma^2 in mode='hlm' (use mode='exact')")
     if options.imputation.requested:
         out.append("multiply imputed data")
     tests = options.tests
-    if tests.homogeneity:
-        out.append("the homogeneity test of sigma^2")
     if tests.deviance_test is not None and dict(tests.deviance_test).get(
             "convention", "standard") != "standard":
         out.append("deviance tests in HLM's convention")
@@ -87,9 +88,25 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
     mdm = as_mdm3(data, id=id, level2=level2, level3=level3)
     spec = as_spec3(model, mdm)
     design = build_design3(spec, mdm)
-    est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
-                    tolerance=None)
+    if options.mode == "hlm":
+        if options.method != "ml":
+            raise SpecError("mode='hlm' imitates HLM3, which estimates three-level models by "
+                            "full maximum likelihood only: pass method='ml' (TOML: "
+                            "[estimation] method = \"ml\")")
+        est = estimate3_hlm(design, max_iterations=options.max_iterations,
+                            tolerance=options.tolerance)
+    elif options.heterogeneous_sigma2:
+        est = estimate3_heterogeneous(design, tuple(options.heterogeneous_sigma2),
+                                      method=options.method,
+                                      max_iterations=options.max_iterations)
+    else:
+        est = estimate3(design, method=options.method, max_iterations=options.max_iterations,
+                        tolerance=None)
     results = infer3(est, mode=options.mode)
+    if "heterogeneous" in est.extras:
+        results.extras[HETEROGENEOUS_KEY] = heterogeneous_sigma2_3(est)
+    if options.tests.homogeneity:
+        results.extras["homogeneity"] = homogeneity_test3(est)
     if hypotheses_requested(options.tests.hypotheses):
         results.extras["glh"] = glh3(results, options.tests.hypotheses)
     if options.tests.deviance_test is not None:

@@ -257,7 +257,9 @@ def _parse(text: str, source: str, names: VariableNames) -> CommandFile:
                 )
         elif key == "level3":
             raise line.error("three-level models (level3:) are not supported",
-                             hint=" (openhlm fits two-level models, HLM2)")
+                             hint=" in two-level command files (an HLM3 command file is read "
+                                  "when the data are three-level: --level3 or a three-level "
+                                  "MDM; docs/three-level.md)")
         elif key in _OFF_OR_UNSUPPORTED:
             if line.value.strip().lower() not in OFF_VALUES:
                 raise line.error(

@@ -306,12 +306,18 @@ def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str,
     from openhlm.data.mdm3 import MDM3
 
     if isinstance(mdm, MDM3):
-        from openhlm.errors import SpecError
+        from openhlm.spec.commandfile3 import parse_command_file3
 
-        raise SpecError(f"{path}: HLM 6 command files for three-level models (HLM3) are not "
-                        "read (no documentation of their format was found); write the model in "
-                        "a TOML model file ([data] level3 = ..., id = [L2ID, L3ID]) or pass "
-                        "the equations to openhlm.fit")
+        cf3 = parse_command_file3(path, level1_variables=mdm.level1_variables,
+                                  level2_variables=mdm.level2_variables,
+                                  level3_variables=mdm.level3_variables)
+        hlm = overrides.get("mode") == "hlm"
+        # HLM3 estimates by full ML only; numit/stopval are its EM settings (HLM mode)
+        options3 = FitOptions(
+            method="ml", max_iterations=cf3.max_iterations if hlm else None,
+            tolerance=cf3.tolerance if hlm else None,
+            sources={"command_file": cf3.source}).with_overrides(**overrides)
+        return FitJob(cf3.equations, mdm, options3)
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
     return FitJob(cf.spec, mdm, FitOptions.from_command_file(cf, **overrides))
