@@ -70,6 +70,7 @@ class Settings:
     # residual files
     resid1: bool = False
     resid2: bool = False
+    resid3: bool = False  # three-level models
     resid_format: str = "csv"
     resid1_extra: list[str] = field(default_factory=list)
     resid2_extra: list[str] = field(default_factory=list)

@@ -19,7 +19,7 @@ from openhlm.gui.state import CENTRINGS, Settings, prior_model
 from openhlm.spec.model import Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
 
-__all__ = ["Beta", "Model3State", "Pi", "model_file_text3"]
+__all__ = ["Beta", "Model3State", "Pi", "model_file_text3", "restore_from_file3"]
 
 
 @dataclass
@@ -214,3 +214,28 @@ def model_file_text3(state: Model3State, data_names: dict[str, str | None],
         hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), False, deviance),
     )
     return mf.format_model_file(model_file)
+
+
+def restore_from_file3(state: Model3State, name: str, text: str, level1: tuple[str, ...],
+                       level2: tuple[str, ...], level3: tuple[str, ...]) -> None:
+    """Re-open a TOML model file of a three-level model into the window (its equations,
+    method, iteration limit, title and hypotheses; paths in the file are not read)."""
+    from openhlm.spec.modelfile import parse_model_file
+
+    if not name.lower().endswith(".toml"):
+        raise SpecError(f"{name}: HLM 6 command files for HLM3 are not read; open a TOML "
+                        "model file")
+    mf = parse_model_file(text, path=None)
+    new = Model3State()
+    new.apply_text(mf.model.equations, level1, level2, level3)
+    s = new.settings
+    s.title = mf.title
+    s.method = mf.estimation.method if mf.estimation.method in ("reml", "ml") else "reml"
+    s.max_iterations = (mf.estimation.max_iterations
+                        if mf.estimation.max_iterations != 100 else None)
+    s.glh = [list(rows) for rows in mf.hypotheses.glh]
+    if mf.hypotheses.deviance_test is not None:
+        s.deviance_source = "typed"
+        s.deviance_value = mf.hypotheses.deviance_test.deviance
+        s.deviance_parameters = mf.hypotheses.deviance_test.parameters
+    state.outcome, state.pis, state.settings = new.outcome, new.pis, s
