@@ -114,7 +114,7 @@ def data_view(s: Session) -> str:
     hlm3 = s.mdm_type == "hlm3"
     mdm_types = _radio("mdm_type", [("hlm2", "HLM2 (two levels)"),
                                     ("hlm3", "HLM3 (three levels)")], s.mdm_type)
-    level3_input = (f'<label>Level-3 file (optional) <input type="file" name="level3" '
+    level3_input = (f'<label>Level-3 file <input type="file" name="level3" '
                     f'id="level3-file" accept="{e(accept)}"></label> ' if hlm3 else "")
     out = ['<h2>Make an MDM</h2>',
            f'<form id="mdm-type-form" hx-post="{url(s, "do/mdm_type")}" hx-trigger="change">'
@@ -127,7 +127,7 @@ def data_view(s: Session) -> str:
            'hx-encoding="multipart/form-data" hx-indicator="#busy">',
            f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
            f'accept="{e(accept)}"></label> ',
-           f'<label>Level-2 file (optional) <input type="file" name="level2" '
+           f'<label>Level-2 file{"" if hlm3 else " (optional)"} <input type="file" name="level2" '
            f'id="level2-file" accept="{e(accept)}"></label> ', level3_input,
            '<button type="submit" id="read-files">Read the files</button></form>',
            '<p class="hint">HLM3: the level-1 file holds the level-2 ID, the level-2 file both '

@@ -179,7 +179,7 @@ def model_view3(s: Session) -> str:
         p, q = s.selected_beta
         note = (f'<p class="hint">adding to the equation of &beta;<sub>{m.pi_index(p)}'
                 f'{m.beta_index(p, q)}k</sub></p>')
-    varlist = (f'<div class="varlist"><div class="lvlbtns">{lvl_buttons}</div>{note}'
+    varlist = (f'<div class="varlist three"><div class="lvlbtns">{lvl_buttons}</div>{note}'
                f'<div class="var intercept">INTRCPT{level}</div>'
                + "".join(variable_menu(s, v, level) for v in variables) + "</div>")
     text = s.eq_draft if s.eq_draft is not None else m.equations_text()
