@@ -232,8 +232,7 @@ def test_three_level_mdm_model_and_runs(page, growth):
     assert 'id = ["childid", "schoolid"]' in toml and 'level3 = "schools.csv"' in toml
 
 
-def test_three_level_errors_in_the_page(page, growth):
-    paths, _ = growth
+def test_three_level_errors_in_the_page(page):
     page.open()
     page.click("mdm_type-hlm3")
     page.find("level1-file").send_keys(str(EGSINGLE))    # one file: all three levels

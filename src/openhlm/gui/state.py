@@ -202,7 +202,6 @@ class ModelState:
 
     def equations_text(self) -> str:
         """The equation text of the window (openhlm's equation format), constraints below."""
-        from openhlm.spec.printing import format_equations
 
         if self.outcome is None:
             return ""

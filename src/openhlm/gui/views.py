@@ -7,11 +7,19 @@ server and swaps ``#main``.  Every number shown comes from the library (the repo
 
 from __future__ import annotations
 
-import json
-from html import escape
 from typing import Any
 
 from openhlm.gui.session import Run, Session
+from openhlm.gui.views3 import mdm_form3, model_view3, settings_view3
+from openhlm.gui.widgets import (
+    button,
+    e,
+    glh_dialog,
+    prior_runs,
+    radio,
+    url,
+    variable_menu,
+)
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
@@ -44,14 +52,6 @@ GRAPHS = (("model", "Model graph"), ("level1", "Level-1 equations"),
           ("caterpillar", "Caterpillar plot of EB residuals"))
 
 
-def e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def vals(**kw: Any) -> str:
-    return e(json.dumps(kw))
-
-
 def page(s: Session, token_query: str = "") -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>openhlm</title>
@@ -64,20 +64,6 @@ def page(s: Session, token_query: str = "") -> str:
 <span id="busy" class="htmx-indicator">working&hellip;</span></header>
 <div id="main">{main(s)}</div>
 </body></html>"""
-
-
-def url(s: Session, path: str) -> str:
-    return f"/s/{s.sid}/{path}"
-
-
-def button(s: Session, action: str, label: str, *, id: str | None = None,
-           cls: str = "", title: str = "", **values: Any) -> str:
-    attrs = f' id="{e(id)}"' if id else ""
-    attrs += f' class="{e(cls)}"' if cls else ""
-    attrs += f' title="{e(title)}"' if title else ""
-    hv = f" hx-vals='{vals(**values)}'" if values else ""
-    return (f'<button type="button"{attrs} hx-post="{url(s, "do/" + action)}"{hv} '
-            f'hx-indicator="#busy">{label}</button>')
 
 
 def main(s: Session) -> str:
@@ -112,13 +98,13 @@ def data_view(s: Session) -> str:
     types = "".join(f'<option value="{k}"{" selected" if k == s.file_type else ""}>'
                     f'{e(label)}</option>' for k, (label, _) in FILE_TYPES.items())
     hlm3 = s.mdm_type == "hlm3"
-    mdm_types = _radio("mdm_type", [("hlm2", "HLM2 (two levels)"),
+    mdm_types = radio("mdm_type", [("hlm2", "HLM2 (two levels)"),
                                     ("hlm3", "HLM3 (three levels)")], s.mdm_type)
     level3_input = (f'<label>Level-3 file <input type="file" name="level3" '
                     f'id="level3-file" accept="{e(accept)}"></label> ' if hlm3 else "")
     out = ['<h2>Make an MDM</h2>',
-           f'<form id="mdm-type-form" hx-post="{url(s, "do/mdm_type")}" hx-trigger="change">'
-           f'<p>MDM type: {mdm_types}</p></form>',
+           (f'<form id="mdm-type-form" hx-post="{url(s, "do/mdm_type")}" '
+            f'hx-trigger="change"><p>MDM type: {mdm_types}</p></form>'),
            f'<p><label>Input file type <select name="file_type" id="file-type" '
            f'hx-post="{url(s, "do/file_type")}" hx-trigger="change">{types}</select></label> '
            '<span class="hint">(the file is read by its suffix; this choice filters the '
@@ -141,8 +127,6 @@ def data_view(s: Session) -> str:
            '<input type="file" name="mdmz" id="mdmz-file" accept=".mdmz">'
            '<button type="submit" id="open-mdmz">Open</button></form></div>']
     if s.tables:
-        from openhlm.gui.views3 import mdm_form3
-
         out.append(mdm_form3(s) if hlm3 else mdm_form(s))
     if s.mdm is not None:
         out.append(f'<h2>MDM: {e(s.mdm_label)}</h2>')
@@ -283,14 +267,14 @@ def hglm_level1(st: Any, outcome: str, rhs: str) -> str:
                 f"log[&phi;<sub>ij</sub>/(1 &minus; &phi;<sub>ij</sub>)] = {eta}"]
     elif st.distribution == "binomial":
         m = _sub(st.sampling_variable or "m", 1)
-        rows = [f"E({y}|&beta;<sub>j</sub>) = {m}&phi;<sub>ij</sub>, "
-                f"Var({y}|&beta;<sub>j</sub>) = {over}{m}&phi;<sub>ij</sub>"
-                f"(1 &minus; &phi;<sub>ij</sub>)",
+        rows = [(f"E({y}|&beta;<sub>j</sub>) = {m}&phi;<sub>ij</sub>, "
+                 f"Var({y}|&beta;<sub>j</sub>) = {over}{m}&phi;<sub>ij</sub>"
+                 f"(1 &minus; &phi;<sub>ij</sub>)"),
                 f"log[&phi;<sub>ij</sub>/(1 &minus; &phi;<sub>ij</sub>)] = {eta}"]
     else:
         exposure = _sub(st.sampling_variable, 1) if st.sampling_variable else ""
-        rows = [f"E({y}|&beta;<sub>j</sub>) = {exposure}&lambda;<sub>ij</sub>, "
-                f"Var({y}|&beta;<sub>j</sub>) = {over}{exposure}&lambda;<sub>ij</sub>",
+        rows = [(f"E({y}|&beta;<sub>j</sub>) = {exposure}&lambda;<sub>ij</sub>, "
+                 f"Var({y}|&beta;<sub>j</sub>) = {over}{exposure}&lambda;<sub>ij</sub>"),
                 f"log[&lambda;<sub>ij</sub>] = {eta}"]
     rows.append(f"{eta} = {rhs}")
     return ('<div class="eq level1" id="hglm-level1"><span class="lvl">LEVEL 1 MODEL '
@@ -298,51 +282,10 @@ def hglm_level1(st: Any, outcome: str, rhs: str) -> str:
             + "".join(f'<div class="hglm">{r}</div>' for r in rows) + "</div>")
 
 
-def variable_menu(s: Session, name: str, level: int) -> str:
-    vid = f"var-{name}"
-    if level == 1:
-        items = [("outcome", "outcome variable", "outcome"),
-                 ("add", "add variable uncentered", "none"),
-                 ("add", "add variable group centered", "group"),
-                 ("add", "add variable grand centered", "grand"),
-                 ("remove", "delete variable from model", "")]
-    elif level == 2 and s.three_level:   # HLM3: centred on the level-3 unit's mean
-        items = [("add", "add variable uncentered", "none"),
-                 ("add", "add variable group centered", "group"),
-                 ("add", "add variable grand centered", "grand"),
-                 ("remove", "delete variable from model", "")]
-    else:
-        items = [("add", "add variable uncentered", "none"),
-                 ("add", "add variable grand centered", "grand"),
-                 ("remove", "delete variable from model", "")]
-    in_model = _in_model(s, name, level)
-    buttons = "".join(
-        button(s, "variable", label, id=f"{vid}-{kind if kind != 'add' else c}",
-               var=name, op=kind, centring=c or "none", level=level, q=s.selected)
-        for kind, label, c in items)
-    cls = "var in" if in_model else "var"
-    return (f'<details class="{cls}" id="{e(vid)}"><summary>{e(name.upper())}</summary>'
-            f'<div class="menu">{buttons}</div></details>')
-
-
-def _in_model(s: Session, name: str, level: int) -> bool:
-    m = s.model
-    if s.three_level:
-        from openhlm.gui.views3 import in_model3
-
-        return in_model3(s, name, level)
-    if level == 1:
-        return name == m.outcome or any(c.predictor is not None and c.predictor.name == name
-                                        for c in m.coefs)
-    return any(p.name == name for p in m.coefs[s.selected].level2) if m.coefs else False
-
-
 def model_view(s: Session) -> str:
     if s.mdm is None:
         return '<p class="hint">Make or open an MDM in the Data view first.</p>'
     if s.three_level:
-        from openhlm.gui.views3 import model_view3
-
         return model_view3(s)
     level = s.level
     variables = s.level1_variables if level == 1 else s.level2_variables
@@ -413,17 +356,11 @@ def _checks(name: str, options: tuple[str, ...], chosen: list[str]) -> str:
         for o in options) or '<span class="hint">(none)</span>'
 
 
-def _radio(name: str, options: list[tuple[str, str]], current: str) -> str:
-    return " ".join(
-        f'<label><input type="radio" name="{e(name)}" value="{e(v)}" id="{e(name)}-{e(v)}"'
-        f'{" checked" if v == current else ""}> {e(label)}</label>' for v, label in options)
-
-
 def outcome_fieldset(s: Session) -> str:
     """HLM's Basic Settings for the outcome: its distribution (with the number-of-trials or
     exposure variable), over-dispersion, and the HGLM estimation method."""
     st = s.model.settings
-    dist = _radio("sampling", list(SAMPLING_LABELS.items()), st.sampling)
+    dist = radio("sampling", list(SAMPLING_LABELS.items()), st.sampling)
     needs = {"binomial": "number of trials", "poisson_exposure": "exposure"}.get(st.sampling)
     variable = (f'<label>{needs}: {_select("sampling_variable", list(s.level1_variables), st.sampling_variable, "(choose a level-1 variable)")}</label>'
                 if needs else "")
@@ -438,7 +375,7 @@ def outcome_fieldset(s: Session) -> str:
             f'<p>{dist}</p><p>{variable}'
             f' <label><input type="checkbox" name="overdispersion" id="overdispersion"'
             f'{" checked" if st.overdispersion else ""}> over-dispersion</label></p>'
-            f'<p>Estimation: {_radio("hglm_method", list(HGLM_METHOD_LABELS.items()), st.hglm_method)}'
+            f'<p>Estimation: {radio("hglm_method", list(HGLM_METHOD_LABELS.items()), st.hglm_method)}'
             f'{agq}</p><p class="hint">The level-1 model has no r and no sigma<sup>2</sup> '
             '(sigma<sup>2</sup> scales the variance only with over-dispersion, PQL). PQL '
             'gives no deviance; Laplace and quadrature give -2 log L.</p></fieldset>')
@@ -448,8 +385,6 @@ def settings_view(s: Session) -> str:
     if s.mdm is None:
         return '<p class="hint">Make or open an MDM in the Data view first.</p>'
     if s.three_level:
-        from openhlm.gui.views3 import settings_view3
-
         return settings_view3(s)
     st = s.model.settings
     l1, l2 = s.level1_variables, s.level2_variables
@@ -466,9 +401,9 @@ hx-indicator="#busy">
 <fieldset><legend>Basic settings</legend>
 <label>Title <input type="text" name="title" id="title" value="{e(st.title)}" size="40"></label>
 {outcome_fieldset(s)}
-<p>Method{"" if st.normal else " (normal outcomes)"}: {_radio("method", [("reml", "restricted maximum likelihood"),
+<p>Method{"" if st.normal else " (normal outcomes)"}: {radio("method", [("reml", "restricted maximum likelihood"),
                               ("ml", "full maximum likelihood")], st.method)}</p>
-<p>Mode: {_radio("mode", [("exact", "exact (to convergence)"),
+<p>Mode: {radio("mode", [("exact", "exact (to convergence)"),
                           ("hlm", "HLM 6's iterations")], st.mode)}</p>
 <label>Maximum iterations <input type="number" min="1" name="max_iterations"
  id="max_iterations" value="{e(iters)}" placeholder="default"></label>
@@ -485,7 +420,7 @@ hx-indicator="#busy">
 <fieldset><legend>Hypothesis testing</legend>
 <label><input type="checkbox" name="homogeneity" id="homogeneity"
 {" checked" if st.homogeneity else ""}> test homogeneity of level-1 variance</label>
-<p>Deviance test against: {_radio("deviance_source", prior, st.deviance_source)}</p>
+<p>Deviance test against: {radio("deviance_source", prior, st.deviance_source)}</p>
 <label>prior deviance <input type="text" name="deviance_value" id="deviance_value"
  value="{e(dval)}"></label> <label>number of parameters <input type="number"
  name="deviance_parameters" id="deviance_parameters" value="{e(dpar)}"></label>
@@ -495,9 +430,9 @@ hx-indicator="#busy">
 <p>Weighting: level 1 {_select("level1_weight", list(l1), st.level1_weight)}
  level 2 {_select("level2_weight", list(l2), st.level2_weight)}
  precision {_select("precision_weight", list(l1), st.precision_weight)}
- normalized: {_radio("normalize", [("within", "within units"), ("overall", "overall"),
+ normalized: {radio("normalize", [("within", "within units"), ("overall", "overall"),
                                   ("none", "no")], st.normalize)}</p>
-<p>Multiple imputation: {_radio("imputation", [("none", "none"),
+<p>Multiple imputation: {radio("imputation", [("none", "none"),
   ("files", f"multiply imputed data sets ({len(s.imputed) + 1 if s.imputed else 0} files)"),
   ("plausible", "plausible values")], st.imputation)}</p>
 <p>Plausible values (outcome variables): {_checks("plausible_values", l1,
@@ -505,38 +440,6 @@ hx-indicator="#busy">
 <p>Exploratory analysis (level 2): {_checks("exploratory", l2, st.exploratory)}</p>
 </fieldset></form>"""
     return form + glh_dialog(s)
-
-
-def prior_runs(s: Session) -> list[tuple[str, str]]:
-    """Earlier runs with a deviance, for the deviance test."""
-    return [(f"run:{r.number}", f"run {r.number}: deviance {r.results.deviance:.6f}, "
-             f"{r.results.n_parameters} parameters")
-            for r in s.runs if r.results is not None and r.results.deviance is not None]
-
-
-def glh_dialog(s: Session) -> str:
-    st = s.model.settings
-    if s.model.outcome is None:
-        return '<p class="hint">Build the model to set general linear hypotheses.</p>'
-    gammas = s.model.spec().gamma_labels()
-    gbuttons = " ".join(button(s, "glh_gamma", g, id=f"glh-{g}", cls="gamma", gamma=g)
-                        for g in gammas)
-    draft = "".join(
-        f'<li><input type="text" name="row" value="{e(r)}" id="glh-row-{i}" size="30"></li>'
-        for i, r in enumerate(s.glh_draft))
-    done = "".join(
-        f'<li id="glh-hyp-{i}">{e("; ".join(rows))} '
-        f'{button(s, "glh_remove", "remove", id=f"glh-remove-{i}", n=i)}</li>'
-        for i, rows in enumerate(st.glh, start=1))
-    err = f'<pre class="error" id="glh-error">{e(s.glh_error)}</pre>' if s.glh_error else ""
-    return f"""<fieldset id="glh"><legend>General linear hypotheses</legend>
-<p class="hint">Click a gamma to add a row "gamma = 0" to the hypothesis being written; edit the
-rows (e.g. <code>G01 - G11 = 0</code>); then add the hypothesis. Its rows are tested jointly.</p>
-<p>{gbuttons}</p>
-<form id="glh-form" hx-post="{url(s, "do/glh_add")}"><ol id="glh-draft">{draft}</ol>
-<button type="submit" id="glh-add">Add hypothesis {len(st.glh) + 1}</button>
-{button(s, "glh_clear", "clear rows", id="glh-clear")}</form>{err}
-<ol id="glh-list">{done}</ol></fieldset>"""
 
 
 # ----------------------------------------------------------------------------- output view

@@ -8,19 +8,11 @@ As in :mod:`openhlm.gui.views`: no statistics, every number comes from the libra
 from __future__ import annotations
 
 from openhlm.gui.session import Session
-from openhlm.gui.views import (
-    RESIDUAL_FORMATS,
-    _radio,
-    button,
-    e,
-    glh_dialog,
-    prior_runs,
-    url,
-    variable_menu,
-)
+from openhlm.gui.widgets import button, e, glh_dialog, prior_runs, radio, url, variable_menu
 from openhlm.spec.model import Centering, Predictor
+from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
-__all__ = ["in_model3", "mdm_form3", "model_view3", "settings_view3"]
+__all__ = ["mdm_form3", "model_view3", "settings_view3"]
 
 _SUBS = {1: "ijk", 2: "jk", 3: "k"}
 
@@ -28,7 +20,7 @@ _SUBS = {1: "ijk", 2: "jk", 3: "k"}
 # ------------------------------------------------------------------------------ MDM dialog
 def mdm_form3(s: Session) -> str:
     """HLM3's MDM dialog: the level-2 and level-3 IDs, the variables of each file."""
-    l1name, t1 = s.tables["level1"]
+    t1 = s.tables["level1"][1]
     l2, l3 = s.tables.get("level2"), s.tables.get("level3")
     cols = {1: list(t1.columns), 2: list(l2[1].columns) if l2 else [],
             3: list(l3[1].columns) if l3 else []}
@@ -57,10 +49,10 @@ def mdm_form3(s: Session) -> str:
     files = ", ".join(e(t[0]) for t in (s.tables["level1"], l2, l3) if t)
     rows = [f'<form id="mdm-form" hx-post="{url(s, "do/make_mdm")}" hx-indicator="#busy">',
             f'<h3>Variables ({files})</h3>',
-            f'<label>Level-2 ID <select name="id" id="id-select">{options(ids2, id2)}'
-            '</select></label> ',
-            f'<label>Level-3 ID <select name="id3" id="id3-select">{options(ids3, id3)}'
-            '</select></label>']
+            (f'<label>Level-2 ID <select name="id" id="id-select">{options(ids2, id2)}'
+             '</select></label> '),
+            (f'<label>Level-3 ID <select name="id3" id="id3-select">{options(ids3, id3)}'
+             '</select></label>')]
     if l2 and l3:
         for level in (1, 2, 3):
             rows.append(f'<fieldset><legend>Level-{level} variables</legend>'
@@ -112,8 +104,8 @@ def equations_html3(s: Session) -> str:
         name = f"&pi;<sub>{m.pi_index(i)}jk</sub>"
         terms.append(name if pi.predictor is None else
                      f"{name}*{show_predictor3(pi.predictor, 1)}")
-    lines = [f'<div class="eq level1"><span class="lvl">LEVEL 1 MODEL</span> '
-             f'{_sub(m.outcome, 1)} = {" + ".join(terms + ["e<sub>ijk</sub>"])}</div>',
+    lines = [(f'<div class="eq level1"><span class="lvl">LEVEL 1 MODEL</span> '
+              f'{_sub(m.outcome, 1)} = {" + ".join(terms + ["e<sub>ijk</sub>"])}</div>'),
              '<div class="lvl">LEVEL 2 MODEL</div>']
     level3 = []
     for i, pi in enumerate(m.pis):
@@ -146,22 +138,6 @@ def equations_html3(s: Session) -> str:
         lines.append(f'<div class="eq level2">{sel} = {" + ".join(parts + [r])}</div>')
     lines.append('<div class="lvl">LEVEL 3 MODEL</div>')
     return "".join(lines + level3)
-
-
-def in_model3(s: Session, name: str, level: int) -> bool:
-    m = s.model
-    if not m.pis:
-        return False
-    if level == 1:
-        return name == m.outcome or any(p.predictor is not None and p.predictor.name == name
-                                        for p in m.pis)
-    if level == 2:
-        pi = m.pis[min(s.selected, len(m.pis) - 1)]
-        return any(b.predictor is not None and b.predictor.name == name for b in pi.betas)
-    p, q = s.selected_beta
-    if p >= len(m.pis) or q >= len(m.pis[p].betas):
-        return False
-    return any(w.name == name for w in m.pis[p].betas[q].level3)
 
 
 def model_view3(s: Session) -> str:
@@ -222,7 +198,7 @@ def settings_view3(s: Session) -> str:
 hx-indicator="#busy">
 <fieldset><legend>Basic settings (HLM3)</legend>
 <label>Title <input type="text" name="title" id="title" value="{e(st.title)}" size="40"></label>
-<p>Method: {_radio("method", [("reml", "restricted maximum likelihood"),
+<p>Method: {radio("method", [("reml", "restricted maximum likelihood"),
                               ("ml", "full maximum likelihood (as HLM3)")], st.method)}</p>
 <p class="hint">HLM3 estimates by full maximum likelihood only; openhlm's default is REML, as for
 two-level models. Estimation is exact (HLM 6's EM iterations for HLM3 are not implemented).</p>
@@ -232,7 +208,7 @@ two-level models. Estimation is exact (HLM 6's EM iterations for HLM3 are not im
  id="resid_format">{fmt}</select></label></p>
 </fieldset>
 <fieldset><legend>Hypothesis testing</legend>
-<p>Deviance test against: {_radio("deviance_source", prior, st.deviance_source)}</p>
+<p>Deviance test against: {radio("deviance_source", prior, st.deviance_source)}</p>
 <label>prior deviance <input type="text" name="deviance_value" id="deviance_value"
  value="{e(dval)}"></label> <label>number of parameters <input type="number"
  name="deviance_parameters" id="deviance_parameters" value="{e(dpar)}"></label>
