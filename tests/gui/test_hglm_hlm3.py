@@ -80,9 +80,6 @@ def test_bernoulli_model_pql_laplace_and_quadrature(page, binary):
     page.view("settings")
     page.click("sampling-bernoulli")                     # HLM's Basic Settings
     assert page.find("hglm_method-pql").is_selected()    # HLM's default
-    page.d.set_window_size(1400, 1150)
-    page.shot("hglm-settings.png")
-    page.d.set_window_size(1400, 1000)
     page.view("model")
     assert page.find("equation-text").get_attribute("value") == HIGH   # no level-1 R
     level1 = page.text("hglm-level1")
@@ -119,6 +116,10 @@ def test_bernoulli_model_pql_laplace_and_quadrature(page, binary):
     page.click("hglm_method-agq")
     page.find("quadrature_points").send_keys("7" + Keys.TAB)
     page.settled()
+    page.d.execute_script("document.activeElement.blur()")
+    page.d.set_window_size(1400, 700)                  # Basic Settings
+    page.shot("hglm-settings.png")
+    page.d.set_window_size(1400, 1000)
     page.run()
     want = openhlm.fit(HIGH, mdm, distribution="bernoulli", method="agq", quadrature_points=7)
     report = shown_report(page)
@@ -179,7 +180,7 @@ def _three_level_mdm(page, paths) -> None:
     page.find("describe-3")
 
 
-def test_three_level_mdm_model_and_runs(page, growth):
+def test_three_level_mdm_model_and_runs(page, growth, tmp_path):
     paths, mdm = growth
     _three_level_mdm(page, paths)
     status = page.text("mdm-status")
@@ -230,6 +231,19 @@ def test_three_level_mdm_model_and_runs(page, growth):
     assert resid.splitlines()[0].split(",")[:2] == list(want.level3_residuals().columns[:2])
     toml = fetch(page, page.find("dl-toml").get_attribute("href")).decode()
     assert 'id = ["childid", "schoolid"]' in toml and 'level3 = "schools.csv"' in toml
+
+    page.view("data")                                    # the saved MDM3, in a new session
+    saved = tmp_path / "growth.mdmz"
+    saved.write_bytes(fetch(page, page.find("save-mdm").get_attribute("href")))
+    loaded = openhlm.MDM3.load(saved)
+    assert loaded.level1.equals(mdm.level1) and loaded.level2.equals(mdm.level2)
+    assert loaded.level3.equals(mdm.level3) and loaded.ids == mdm.ids
+    page.open()
+    page.find("mdmz-file").send_keys(str(saved))
+    page.click("open-mdmz")
+    assert "7230 level-1, 1721 level-2 and 60 level-3 units" in page.text("mdm-status")
+    page.view("model")
+    page.find("level-3")
 
 
 def test_three_level_errors_in_the_page(page):

@@ -448,6 +448,7 @@ def a_settings(s: Session, form: Form) -> None:
     st.title = _get(form, "title").strip()
     st.method = "ml" if _get(form, "method") == "ml" else "reml"
     st.mode = "hlm" if _get(form, "mode") == "hlm" else "exact"
+    was_normal = st.normal
     sampling = _get(form, "sampling", "normal")
     st.sampling = sampling if sampling in SAMPLING else "normal"
     variable = _get(form, "sampling_variable")
@@ -465,7 +466,8 @@ def a_settings(s: Session, form: Form) -> None:
         fmt = _get(form, "resid_format", "csv")
         st.resid_format = fmt if fmt in views.RESIDUAL_FORMATS else "csv"
         return
-    _synced(s)   # the equation text loses / regains R with the distribution
+    if st.normal != was_normal:
+        _synced(s)   # the equation text loses / regains R with the distribution
 
     def number(key: str, kind: Callable[[str], Any]) -> Any:
         text = _get(form, key).strip()

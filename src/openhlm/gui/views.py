@@ -43,8 +43,8 @@ SAMPLING_LABELS = {
     "poisson_exposure": "Poisson (variable exposure)",
 }
 HGLM_METHOD_LABELS = {"pql": "PQL (penalised quasi-likelihood, HLM's default)",
-                      "laplace": "Laplace (maximum likelihood)",
-                      "agq": "adaptive Gauss-Hermite quadrature (maximum likelihood)"}
+                      "laplace": "Laplace (ML)",
+                      "agq": "adaptive Gauss-Hermite quadrature (ML)"}
 GRAPHS = (("model", "Model graph"), ("level1", "Level-1 equations"),
           ("qq-mdist", "Q-Q plot of Mahalanobis distances"),
           ("mdrsvar-hist", "Histogram of MDRSVAR"), ("mdrsvar-qq", "Q-Q plot of MDRSVAR"),
