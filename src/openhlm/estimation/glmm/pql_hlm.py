@@ -42,14 +42,13 @@ from openhlm.estimation.glmm.ml import glm_start
 from openhlm.estimation.glmm.pql import lower_factor, pql_estimates
 from openhlm.estimation.likelihood import evaluate
 from openhlm.estimation.sufficient import UnitStats, stats_from_raw
+from openhlm.spec.defaults import HLM_PQL_LIMITS, STOP_PQL_MAX_MACRO, STOP_PQL_SMALL_CHANGE
 
 __all__ = ["HLM_PQL_DEFAULTS", "fit_pql_hlm", "linearised_unit_stats"]
 
-#: HLM's PQL iteration settings (command-file keys MACROIT, MICROIT, STOPMACRO, STOPMICRO):
-#: macro iterations at most 100, micro iterations at most 14 per macro iteration, stop the
-#: macro iterations when the estimates change by less than 1e-4, the micro iterations when the
-#: likelihood changes by less than 1e-6 percent (docs/hglm.md says where each comes from).
-HLM_PQL_DEFAULTS = {"max_macro": 100, "max_micro": 14, "stop_macro": 1e-4, "stop_micro": 1e-6}
+#: HLM's PQL iteration settings (command-file keys MACROIT, MICROIT, STOPMACRO, STOPMICRO;
+#: :data:`openhlm.spec.defaults.HLM_PQL_LIMITS`) as keywords of :func:`fit_pql_hlm`.
+HLM_PQL_DEFAULTS = dataclasses.asdict(HLM_PQL_LIMITS)
 
 
 def linearised_unit_stats(data: GLMMData, z: np.ndarray, w: np.ndarray) -> UnitStats:
@@ -137,9 +136,9 @@ def fit_pql_hlm(data: GLMMData, *, overdispersion: bool = False, reml: bool = Tr
         previous = current
     assert tau is not None
     macro = len(history)
-    message = ("Iterations stopped due to small change in the estimates" if converged else
-               f"PQL (HLM mode) did not meet its stopping rule in {max_macro} macro "
-               "iterations; raise the macro iteration limit (MACROIT) or use mode='exact'")
+    message = (STOP_PQL_SMALL_CHANGE if converged else
+               f"{STOP_PQL_MAX_MACRO} ({max_macro}): PQL (HLM mode) did not meet its stopping "
+               "rule; raise the macro iteration limit (MACROIT) or use mode='exact'")
     Lam = lower_factor(tau / sigma2)
     est = pql_estimates(data, eta, u, Lam, sigma2, overdispersion=overdispersion, reml=reml,
                         converged=converged, iterations=macro,
