@@ -232,8 +232,7 @@ def _num(v: Any) -> Any:
 def _equations(results: GLMMResults) -> str:
     """The model in equation format, without the level-1 R (HGLMs have none)."""
     first, _, rest = str(results.spec).partition("\n")
-    if first.endswith(" + R"):
-        first = first[: -len(" + R")]
+    first = first.removesuffix(" + R")
     return first + ("\n" + rest if rest else "")
 
 

@@ -32,8 +32,8 @@ __all__ = ["pql_hlm_settings", "refuse_unsupported", "run_glmm"]
 def refuse_unsupported(options: FitOptions) -> None:
     oc = options.outcome
     what = [name for name, bad in (
-        ("mode='hlm' with method='laplace' or 'agq' (HLM mode follows HLM's PQL "
-         "iterations; use mode='exact')", options.mode == "hlm" and oc.method != "pql"),
+        ("mode='hlm' with method='laplace' or 'agq' (HLM mode follows HLM's PQL iterations; "
+         + "use mode='exact')", options.mode == "hlm" and oc.method != "pql"),
         ("design or precision weights", options.weights.used),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
         ("multiply imputed data", options.imputation.requested),

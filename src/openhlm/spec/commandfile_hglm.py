@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from openhlm.spec.commandfile_model import CommandLine, resolve_name
@@ -91,7 +92,7 @@ def read_hglm_settings(lines: dict[str, CommandLine]) -> dict[str, int | float]:
             value: int | float = int(text) if integer else float(text)
         except ValueError:
             value = 0
-        if not value > 0 or value != value:
+        if not value > 0 or not math.isfinite(value):
             what = "a positive whole number" if integer else "a positive number"
             raise line.error(f"{key}: expected {what}, found '{text}'")
         out[field] = value

@@ -20,14 +20,14 @@ __all__ = [
     "EXACT_LIMITS",
     "HLM_LIMITS",
     "HLM_PQL_LIMITS",
-    "PQLLimits",
-    "STOP_PQL_MAX_MACRO",
-    "STOP_PQL_SMALL_CHANGE",
     "ITERATION_LIMITS",
     "STOP_EXACT",
     "STOP_MAX_ITERATIONS",
+    "STOP_PQL_MAX_MACRO",
+    "STOP_PQL_SMALL_CHANGE",
     "STOP_SMALL_CHANGE",
     "IterationLimits",
+    "PQLLimits",
     "iteration_limits",
 ]
 

@@ -217,7 +217,7 @@ class FitOptions:
     def to_kwargs(self) -> dict[str, Any]:
         """The :func:`openhlm.fit` keywords of these options (files and display left out)."""
         w, t, i, oc = self.weights, self.tests, self.imputation, self.outcome
-        hglm = {} if oc.normal else {
+        hglm: dict[str, Any] = {} if oc.normal else {
             "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
             "quadrature_points": oc.quadrature_points, "overdispersion": oc.overdispersion,
             "pql_likelihood": oc.pql_likelihood}
@@ -478,7 +478,7 @@ class FitOptions:
                               or oc.pql_likelihood not in (None, self.method)):
             raise SpecError("an HLM command file holds PQL fits (restricted or full PQL as "
                             "mlf says) without over-dispersion only")
-        hglm = {} if oc.normal else {
+        hglm: dict[str, Any] = {} if oc.normal else {
             "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
             "macro_iterations": oc.macro_iterations, "micro_iterations": oc.micro_iterations,
             "stop_macro": oc.stop_macro, "stop_micro": oc.stop_micro}

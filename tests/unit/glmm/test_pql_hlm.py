@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.optimize import minimize
+from tests.unit.glmm._cases import data as case_data
+from tests.unit.glmm._cases import reference as glmm_reference
+from tests.unit.glmm.test_engine import _data
 
 import openhlm
 from openhlm.estimation.glmm import fit_pql, fit_pql_hlm
@@ -28,9 +31,6 @@ from openhlm.estimation.glmm.pql_hlm import HLM_PQL_DEFAULTS
 from openhlm.runner import run
 from openhlm.spec.commandfile import parse_command_file
 from openhlm.spec.options import FitOptions
-from tests.unit.glmm._cases import data as case_data
-from tests.unit.glmm._cases import reference as glmm_reference
-from tests.unit.glmm.test_engine import _data
 
 REF = Path(__file__).resolve().parents[2] / "reference" / "crosscheck" / "glmm_pql"
 CASES = ("contra_ri", "contra_rs", "cbpp", "epil_ri")
@@ -324,3 +324,14 @@ def test_hglm_iteration_keys_are_ignored_for_linear_models():
         level1_variables=("id", "mathach"), level2_variables=("id",))
     assert cf.options.distribution == "normal" and cf.options.macro_iterations is None
     assert set(cf.ignored_keys) >= {"macroit", "stopmacro"}
+
+
+def test_lower_factor_of_a_singular_tau():
+    """HLM mode's T can reach the boundary: the factor used for the final tables is lower
+    triangular and reproduces T, positive definite or not."""
+    from openhlm.estimation.glmm.pql import lower_factor
+    for T in (np.array([[2.0, 0.5], [0.5, 1.0]]), np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0],
+                                                            [0.0, 0.0, 0.0]])):
+        L = lower_factor(T)
+        np.testing.assert_allclose(L @ L.T, T, atol=1e-12)
+        assert np.allclose(L, np.tril(L))

@@ -32,10 +32,17 @@ from openhlm.errors import EstimationError
 from openhlm.estimation.glmm.data import GLMMData, unit_outer, unit_sum
 from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.glmm.ml import glm_start
-from openhlm.estimation.glmm.quadrature import lambda_matrix, n_theta, theta_of
+from openhlm.estimation.glmm.quadrature import lambda_matrix, theta_of
 
-__all__ = ["LinearisedStats", "fit_pql", "pql_estimates", "population_average",
-           "population_average_at", "lower_factor", "solve_linearised"]
+__all__ = [
+    "LinearisedStats",
+    "fit_pql",
+    "lower_factor",
+    "population_average",
+    "population_average_at",
+    "pql_estimates",
+    "solve_linearised",
+]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -54,7 +61,7 @@ class LinearisedStats:
     N: int
 
     @classmethod
-    def of(cls, data: GLMMData, z: np.ndarray, w: np.ndarray) -> "LinearisedStats":
+    def of(cls, data: GLMMData, z: np.ndarray, w: np.ndarray) -> LinearisedStats:
         J, u = data.J, data.unit
         Aw = data.A * w[:, None]
         return cls(ZWZ=unit_outer(u, w, data.Z, data.Z, J),
@@ -99,7 +106,7 @@ def solve_linearised(st: LinearisedStats, Lam: np.ndarray, reml: bool,
     ztVz = st.zWz - float(q.ravel() @ Minvq.ravel())
     try:
         beta = np.linalg.solve(XtVX, XtVz)
-        sign, logdetX = np.linalg.slogdet(XtVX)
+        _, logdetX = np.linalg.slogdet(XtVX)
     except np.linalg.LinAlgError:
         raise EstimationError("the fixed effects are not identified (singular design)") from None
     rss = float(ztVz - beta @ XtVz)
@@ -122,7 +129,7 @@ def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
     """PQL estimates (see the module docstring)."""
     if data.R == 0:
         raise EstimationError("the model has no random effect: fit it as a GLM (add a U term)")
-    R, p, J = data.R, data.p, data.J
+    R, J = data.R, data.J
     fam = data.family
     beta = glm_start(data)
     u = np.zeros((J, R))
@@ -136,8 +143,8 @@ def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
         w = np.maximum(w, 1e-12)
         z = eta - data.offset + s / w
         st = LinearisedStats.of(data, z, w)
-        res = minimize(lambda th: _solve(st, th, R, reml, not overdispersion).value, theta,
-                       method="BFGS", options={"gtol": 1e-9, "maxiter": 1000})
+        res = minimize(lambda th, st=st: _solve(st, th, R, reml, not overdispersion).value,
+                       theta, method="BFGS", options={"gtol": 1e-9, "maxiter": 1000})
         micro += int(res.nit)
         theta = res.x
         solved = _solve(st, theta, R, reml, not overdispersion)
@@ -216,8 +223,9 @@ def lower_factor(T: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         lam, Q = np.linalg.eigh(0.5 * (T + T.T))
         root = Q * np.sqrt(np.maximum(lam, 0.0))          # root root' = T
-        Rf = np.linalg.qr(root.T, mode="r")                # root' = Q_ R_, T = R_' R_
-        return Rf.T * np.sign(np.diag(Rf))[None, :]
+        Rf = np.asarray(np.linalg.qr(root.T, mode="r"))    # root' = Q_ R_, T = R_' R_
+        signs = np.where(np.diag(Rf) < 0, -1.0, 1.0)
+        return Rf.T * signs[None, :]
 
 
 def population_average(data: GLMMData, beta: np.ndarray, theta: np.ndarray, *,

@@ -79,12 +79,12 @@ def fit_pql_hlm(data: GLMMData, *, overdispersion: bool = False, reml: bool = Tr
     """
     if data.R == 0:
         raise EstimationError("the model has no random effect: fit it as a GLM (add a U term)")
-    for name, value in (("max_macro", max_macro), ("max_micro", max_micro)):
-        if int(value) < 1:
-            raise EstimationError(f"{name} must be at least 1, not {value}")
-    for name, value in (("stop_macro", stop_macro), ("stop_micro", stop_micro)):
-        if not (np.isfinite(value) and value > 0):
-            raise EstimationError(f"{name} must be a positive number, not {value}")
+    for name, limit in (("max_macro", max_macro), ("max_micro", max_micro)):
+        if int(limit) < 1:
+            raise EstimationError(f"{name} must be at least 1, not {limit}")
+    for name, crit in (("stop_macro", stop_macro), ("stop_micro", stop_micro)):
+        if not (np.isfinite(crit) and crit > 0):
+            raise EstimationError(f"{name} must be a positive number, not {crit}")
     fam = data.family
     design = data.design
     R, J = data.R, data.J
