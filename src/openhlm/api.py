@@ -41,7 +41,7 @@ def fit(model: str | ModelSpec, data: Any, *,
         distribution: Literal["normal", "bernoulli", "binomial", "poisson"] = "normal",
         trials: str | None = None, exposure: str | None = None,
         quadrature_points: int | None = None, overdispersion: bool = False,
-        pql_likelihood: Literal["ml", "reml"] = "ml",
+        pql_likelihood: Literal["ml", "reml"] | None = None,
         engine: Literal["memory", "duckdb", "dask"] = "memory", scheduler: str | None = None,
         quiet: bool = False) -> HLMResults | GLMMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
@@ -126,8 +126,11 @@ def fit(model: str | ModelSpec, data: Any, *,
         nodes^R points).
     overdispersion : bool
         PQL with binomial or Poisson outcomes: estimate a level-1 scale sigma^2.
-    pql_likelihood : {"ml", "reml"}
-        The likelihood of PQL's linearised model (``"ml"`` as MASS::glmmPQL).
+    pql_likelihood : {"ml", "reml"}, optional
+        The likelihood of PQL's linearised model.  Default: as HLM, restricted PQL (REML,
+        HLM2's default; full PQL when a command file says ``mlf:y``); ``"ml"`` is full PQL
+        (as MASS::glmmPQL), ``"reml"`` restricted.  ``mode="hlm"`` runs HLM's own macro /
+        micro iterations for PQL (``docs/hglm.md``).
 
     Returns
     -------

@@ -83,14 +83,15 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
         crit = float(stats.t.ppf(0.975, df)) if df > 0 else float("nan")
         t = b / se if se > 0 else float("nan")
         rt = b / rse if rse > 0 else float("nan")
-        rows.append(GLMMFixedEffect(
-            coefficient=coef.label, coefficient_index=coef.index, predictor=predictor,
-            gamma=design.gamma_labels[f], estimate=b, se=se, t=t, df=int(df), p=_p(t, df),
-            ratio=float(np.exp(b)), ci_low=float(np.exp(b - crit * se)),
-            ci_high=float(np.exp(b + crit * se)), robust_se=rse, robust_t=rt,
-            robust_p=_p(rt, df), robust_ci_low=float(np.exp(b - crit * rse)),
-            robust_ci_high=float(np.exp(b + crit * rse)),
-            constrained=bool(K[:, k].sum() > 1), centering=centering))
+        with np.errstate(over="ignore"):     # separated data: an infinite ratio, noted
+            rows.append(GLMMFixedEffect(
+                coefficient=coef.label, coefficient_index=coef.index, predictor=predictor,
+                gamma=design.gamma_labels[f], estimate=b, se=se, t=t, df=int(df), p=_p(t, df),
+                ratio=float(np.exp(b)), ci_low=float(np.exp(b - crit * se)),
+                ci_high=float(np.exp(b + crit * se)), robust_se=rse, robust_t=rt,
+                robust_p=_p(rt, df), robust_ci_low=float(np.exp(b - crit * rse)),
+                robust_ci_high=float(np.exp(b + crit * rse)),
+                constrained=bool(K[:, k].sum() > 1), centering=centering))
     return rows, F_q
 
 
@@ -196,7 +197,8 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
         deleted_rows=design.deleted_rows, outcome=spec.outcome, trials=trials,
         exposure=exposure, converged=est.converged, iterations=est.iterations,
         micro_iterations=est.micro_iterations, message=est.message, eb=eb, level1=level1,
-        notes=tuple(all_notes), options=dict(options or {}))
+        notes=tuple(all_notes), options=dict(options or {}), mode=est.mode,
+        micro_history=est.micro_history)
 
 
 def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = None

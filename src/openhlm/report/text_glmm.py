@@ -17,7 +17,8 @@ from openhlm.report import numfmt
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
-__all__ = ["glmm_html", "glmm_text", "glmm_to_dict", "level1_model_lines"]
+__all__ = ["estimation_method_line", "glmm_html", "glmm_text", "glmm_to_dict",
+           "iteration_lines", "level1_model_lines"]
 
 RULE = " " + "-" * 76
 FIXED_RULE = " " + "-" * 77
@@ -47,6 +48,31 @@ def _level2_lines(results: GLMMResults) -> list[str]:
         terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
         lines.append(f"\tB{coef.index} = " + " + ".join(terms))
     return lines
+
+
+def estimation_method_line(results: GLMMResults) -> str | None:
+    """HLM's "Method of estimation" line of a PQL fit: restricted PQL (the linearised model
+    by REML, HLM2's default) or full PQL (by full ML)."""
+    if results.method != "pql":
+        return None
+    kind = "restricted PQL" if results.pql_likelihood == "reml" else "full PQL"
+    return f" Method of estimation: {kind}"
+
+
+def iteration_lines(results: GLMMResults) -> list[str]:
+    """The macro / micro iteration counts (PQL) or the optimiser's iterations."""
+    if results.method != "pql":
+        return [f" Optimiser iterations: {results.iterations}"]
+    lik = "REML" if results.pql_likelihood == "reml" else "full ML"
+    if results.mode != "hlm":
+        return [f" Macro iterations: {results.iterations}; micro iterations: "
+                f"{results.micro_iterations} (linearised model by {lik}, optimised exactly "
+                "in each macro iteration)"]
+    lines = [f" Macro iteration {k}: {m} micro iterations"
+             for k, m in enumerate(results.micro_history, start=1)]
+    return lines + [f" {results.message.split(':')[0]}: macro iteration "
+                    f"{results.iterations}, {results.micro_iterations} micro iterations in "
+                    f"all (HLM's EM on the linearised model by {lik})"]
 
 
 def _method_line(results: GLMMResults) -> str:
@@ -159,7 +185,11 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              + (f" (number of trials: {results.trials})" if results.trials else "")
              + (f" (exposure: {results.exposure})" if results.exposure else ""),
              f" Number of level-1 units = {results.n_level1}",
-             f" Number of level-2 units = {results.n_level2}", "",
+             f" Number of level-2 units = {results.n_level2}"]
+    method_line = estimation_method_line(results)
+    if method_line is not None:
+        lines.append(method_line)
+    lines += ["",
              " Summary of the model specified (in equation format)",
              " ---------------------------------------------------", "",
              "Level-1 Model", ""] + level1_model_lines(results) + ["", "Level-2 Model"] \
@@ -184,12 +214,7 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
                   "equations, working covariance from the unit-specific T)", ""]
         lines += (_fixed(results, robust=False, population_average=True) + [""]
                   + _fixed(results, robust=True, population_average=True))
-    if results.method == "pql":
-        lines += ["", f" Macro iterations: {results.iterations}; micro iterations: "
-                  f"{results.micro_iterations} (linearised model by "
-                  f"{'REML' if results.pql_likelihood == 'reml' else 'full ML'})"]
-    else:
-        lines += ["", f" Optimiser iterations: {results.iterations}"]
+    lines += [""] + iteration_lines(results)
     for note in results.notes:
         lines += ["", " " + note]
     for block in results.tests.values():
@@ -207,8 +232,7 @@ def _num(v: Any) -> Any:
 def _equations(results: GLMMResults) -> str:
     """The model in equation format, without the level-1 R (HGLMs have none)."""
     first, _, rest = str(results.spec).partition("\n")
-    if first.endswith(" + R"):
-        first = first[: -len(" + R")]
+    first = first.removesuffix(" + R")
     return first + ("\n" + rest if rest else "")
 
 
@@ -229,7 +253,7 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "hglm_schema_version": GLMM_JSON_SCHEMA_VERSION,
         "openhlm_version": __version__,
         "method": results.method,
-        "mode": "exact",
+        "mode": results.mode,
         "converged": bool(results.converged),
         "iterations": int(results.iterations),
         "n_level1": results.n_level1,
@@ -263,6 +287,7 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         if results.fixed_effects_population_average is None
         else _rows(results.fixed_effects_population_average),
         "micro_iterations": int(results.micro_iterations),
+        "micro_iterations_by_macro": [int(m) for m in results.micro_history] or None,
         "deleted_rows": results.deleted_rows,
         "message": results.message,
     }

@@ -116,6 +116,10 @@ class GLMMResults(RenderedResults):
     #: requested tests: ``"glh"`` (:class:`~openhlm.results.hypotheses.GLHResult`),
     #: ``"deviance_test"`` (:class:`~openhlm.results.hypotheses.DevianceTest`)
     tests: dict[str, Any] = field(default_factory=dict)
+    #: PQL: "exact" (the PQL fixed point) or "hlm" (HLM's macro / micro iterations), and in
+    #: HLM mode the micro iterations of each macro iteration
+    mode: str = "exact"
+    micro_history: tuple[int, ...] = ()
 
     # -- views -----------------------------------------------------------------------------
     @property

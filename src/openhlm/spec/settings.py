@@ -226,8 +226,11 @@ class Outcome:
     variable (Poisson, optional); ``method`` is ``"pql"``, ``"laplace"`` or ``"agq"`` (HGLMs
     only), ``quadrature_points`` the nodes per random effect (``agq``); ``overdispersion``
     estimates a level-1 scale sigma^2 (PQL, binomial and Poisson only);
-    ``pql_likelihood`` is the likelihood of PQL's linearised model (``"ml"`` as
-    MASS::glmmPQL, or ``"reml"``).
+    ``pql_likelihood`` is the likelihood of PQL's linearised model: ``None`` follows the
+    linear model's method as HLM does (restricted PQL under REML, HLM2's default; full PQL
+    under ML), ``"ml"`` (MASS::glmmPQL) or ``"reml"`` override it.  ``macro_iterations``,
+    ``micro_iterations``, ``stop_macro``, ``stop_micro``: HLM-mode PQL's iteration settings
+    (HLM's MACROIT, MICROIT, STOPMACRO, STOPMICRO; ``None``: HLM's defaults, docs/hglm.md).
     """
 
     distribution: str = "normal"
@@ -236,7 +239,11 @@ class Outcome:
     method: str | None = None
     quadrature_points: int | None = None
     overdispersion: bool = False
-    pql_likelihood: str = "ml"
+    pql_likelihood: str | None = None
+    macro_iterations: int | None = None
+    micro_iterations: int | None = None
+    stop_macro: float | None = None
+    stop_micro: float | None = None
 
     def __post_init__(self) -> None:
         d = self.distribution
@@ -267,9 +274,19 @@ class Outcome:
         if q is not None and (isinstance(q, bool) or not isinstance(q, (int, np.integer))
                               or q < 1):
             raise SpecError(f"quadrature_points must be a positive integer, not {q!r}")
-        if self.pql_likelihood not in ("ml", "reml"):
+        if self.pql_likelihood not in (None, "ml", "reml"):
             raise SpecError(f"pql_likelihood must be 'ml' or 'reml', not "
                             f"{self.pql_likelihood!r}")
+        for name in ("macro_iterations", "micro_iterations"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                                  or v < 1):
+                raise SpecError(f"{name} must be a positive whole number, not {v!r}")
+        for name in ("stop_macro", "stop_micro"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not np.isfinite(v) or v <= 0):
+                raise SpecError(f"{name} must be a positive number, not {v!r}")
         if d == "normal":
             bad = [name for name, v in (("method", self.method),
                                         ("quadrature_points", q),

@@ -167,8 +167,9 @@ def test_model_without_random_effect_is_refused(contra):
 
 
 def test_unsupported_options_are_refused(contra):
-    with pytest.raises(SpecError, match="does not support mode='hlm'"):
-        openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli", mode="hlm")
+    with pytest.raises(SpecError, match="does not support mode='hlm' with method='laplace'"):
+        openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli", mode="hlm",
+                    method="laplace")
 
 
 def test_toml_round_trip_and_cli(tmp_path, contra, capsys):
