@@ -83,7 +83,8 @@ __all__ = [
 #: them.
 _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_units",
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
-           "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
+           "level3_weight", "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses",
+           "homogeneity",
            "deviance_test", "exploratory", "distribution", "trials", "exposure",
            "quadrature_points", "overdispersion", "pql_likelihood", "engine", "scheduler",
            "quiet")
@@ -207,7 +208,7 @@ class FitOptions:
             max_iterations=k("max_iterations"), tolerance=k("tolerance"),
             constraints=k("constraints", ()), heterogeneous_sigma2=k("heterogeneous_sigma2", ()),
             weights=Weights(k("level1_weight"), k("level2_weight"), k("precision_weight"),
-                            k("normalize_weights", True)),
+                            k("normalize_weights", True), k("level3_weight")),
             imputation=Imputation(k("imputation"), k("plausible_values") or ()),
             tests=Tests(k("hypotheses"), k("homogeneity", False), k("deviance_test")),
             exploratory=k("exploratory"),
@@ -226,7 +227,8 @@ class FitOptions:
                 "max_iterations": self.max_iterations, "tolerance": self.tolerance,
                 "ols_units": self.output.ols_units, "level1_weight": w.level1,
                 "level2_weight": w.level2, "normalize_weights": w.normalize,
-                "precision_weight": w.precision, "imputation": i.column,
+                "precision_weight": w.precision, "level3_weight": w.level3,
+                "imputation": i.column,
                 "plausible_values": i.plausible_values or None,
                 "heterogeneous_sigma2": self.heterogeneous_sigma2, "hypotheses": t.hypotheses,
                 "homogeneity": t.homogeneity, "deviance_test": t.deviance_test,

@@ -89,7 +89,8 @@ def _frozen(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Weights:
-    """Design weights at levels 1 and 2 and level-1 precision weights (variable names).
+    """Design weights at levels 1 and 2 (and 3, three-level models) and level-1 precision
+    weights (variable names).
 
     ``normalize`` is one of :data:`NORMALIZATIONS` (``True`` is read as ``"within"``, ``False``
     as ``"none"``); precision weights are never normalised.
@@ -99,17 +100,19 @@ class Weights:
     level2: str | None = None
     precision: str | None = None
     normalize: bool | str = DEFAULT_NORMALIZATION
+    level3: str | None = None
 
     def __post_init__(self) -> None:
         for key, what in (("level1", "level1_weight"), ("level2", "level2_weight"),
-                          ("precision", "precision_weight")):
+                          ("precision", "precision_weight"), ("level3", "level3_weight")):
             variable_name(getattr(self, key), what)
         object.__setattr__(self, "normalize", normalization_mode(self.normalize))
 
     @property
     def used(self) -> bool:
         """Is any weight variable named?"""
-        return any(v is not None for v in (self.level1, self.level2, self.precision))
+        return any(v is not None for v in (self.level1, self.level2, self.precision,
+                                           self.level3))
 
 
 @dataclass(frozen=True)
