@@ -49,7 +49,6 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
     design = est.design
     spec = design.spec
     N, J, K = design.n1, design.n2, design.n3
-    F = design.n_fixed
     se = np.sqrt(np.diag(est.cov_gamma))
     rse = np.sqrt(np.diag(est.cov_gamma_robust))
     rows = []
@@ -118,9 +117,9 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
     weighting = getattr(design, "weighting", None)
     notes = ()
     if weighting is not None and (weighting.level1 or weighting.level2 or weighting.level3):
-        notes = (f"Design weights were used (pseudo-maximum likelihood, normalisation: "
-                 f"{weighting.normalization}): read the robust standard errors; the "
-                 "model-based ones treat the weights as frequencies of identical units/rows.",)
+        notes = ((f"Design weights were used (pseudo-maximum likelihood, normalisation: "
+                  f"{weighting.normalization}): read the robust standard errors; the "
+                  "model-based ones treat the weights as frequencies of identical units/rows."),)
     one_gamma_reml = est.method == "reml" and len(rows) == 1
     return HLM3Results(
         **eb,
