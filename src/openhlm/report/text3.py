@@ -203,7 +203,14 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
         "variance_components": [{k: (_num(v) if isinstance(v, float) else v)
                                  for k, v in c.__dict__.items()}
                                 for c in res.variance_components],
-        "deviance": _num(res.deviance), "n_parameters": int(res.n_parameters),
+        "deviance": _num(res.deviance), "deviance_hlm": _num(res.deviance_hlm),
+        "n_parameters": int(res.n_parameters),
+        "constraints": [str(c) for c in res.spec.constraints],
+        "weighting": None if res.weighting is None else {
+            "level1": res.weighting.level1, "level2": res.weighting.level2,
+            "level3": res.weighting.level3, "precision": res.weighting.precision,
+            "normalization": res.weighting.normalization},
+        "notes": list(res.notes),
     }
     for key, block in res.extras.items():
         if key in out:

@@ -318,7 +318,8 @@ class FitOptions:
             max_iterations=_file_limit(est.max_iterations, HLM_LIMITS.max_iterations),
             tolerance=_file_limit(est.tolerance, HLM_LIMITS.tolerance),
             constraints=mf.model.constraints, heterogeneous_sigma2=mf.model.heterogeneous_sigma2,
-            weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize),
+            weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize,
+                            weights.level3),
             tests=Tests(h.glh or None, h.homogeneity, deviance),
             exploratory=o.exploratory or None,
             output=Output(report=o.report, json=o.json, html=o.html, title=mf.title or None),
@@ -422,7 +423,7 @@ class FitOptions:
                 else self.max_iterations,
                 HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance,
                 oc.quadrature_points if oc.method == "agq" else None),
-            weights=WeightsSection(w.level1, w.level2, w.precision, normalize),
+            weights=WeightsSection(w.level1, w.level2, w.precision, normalize, w.level3),
             hypotheses=HypothesesSection(_text_hypotheses(self.tests.hypotheses),
                                          self.tests.homogeneity, deviance),
             output=OutputSection(

@@ -153,8 +153,9 @@ class Residuals:
     format: str | None = None
     extra_level1: tuple[str, ...] = ()
     extra_level2: tuple[str, ...] = ()
-    #: three-level models: the level-3 residual file
+    #: three-level models: the level-3 residual file and its extra (level-3) variables
     level3: Path | None = None
+    extra_level3: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("level1", "level2", "level3"):
@@ -163,6 +164,7 @@ class Residuals:
                 object.__setattr__(self, key, Path(value))
         object.__setattr__(self, "extra_level1", variable_names(self.extra_level1, "extra_level1"))
         object.__setattr__(self, "extra_level2", variable_names(self.extra_level2, "extra_level2"))
+        object.__setattr__(self, "extra_level3", variable_names(self.extra_level3, "extra_level3"))
 
     @property
     def requested(self) -> bool:

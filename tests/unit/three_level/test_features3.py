@@ -403,3 +403,77 @@ def test_residual_files_extra_variables_and_formats(mdm, tmp_path):
     np.testing.assert_allclose(back3["MDIST"], l3["MDIST"], rtol=1e-12)
     np.testing.assert_allclose(back3["OLU00"], l3["OLU00"], rtol=1e-12)
     assert "w2" in back2.columns and "w3" in back3.columns
+
+
+def test_reports_show_constraints_weights_and_pooling(data, mdm):
+    res = openhlm.fit(MODEL, mdm, level3_weight="w3", constraints=["G001 = G101"])
+    text, html, js = str(res), res._repr_html_(), res.to_dict()
+    assert "Constraints on the fixed effects" in text and "G001 = G101" in html
+    assert "Weighting Specification" in text and "pseudo-maximum likelihood" in html
+    assert js["constraints"] == ["G001 = G101"] and js["weighting"]["level3"] == "w3"
+    assert js["deviance_hlm"] == pytest.approx(res.deviance - np.log(2 * np.pi))
+    pooled = openhlm.fit(MODEL, data, id=("child", "school"),
+                         plausible_values=["y", "y2", "y3"])
+    assert "multiple_imputation" in pooled.to_dict()
+    assert "Rubin" in pooled._repr_html_()
+
+
+def test_model_file_level3_weight_round_trip(data, tmp_path):
+    from openhlm.spec.options import FitOptions
+
+    path = tmp_path / "data.csv"
+    data.to_csv(path, index=False)
+    toml = tmp_path / "m.toml"
+    toml.write_text(f'''[data]
+level1 = "{path.as_posix()}"
+id = ["child", "school"]
+
+[model]
+equations = """
+{MODEL}
+"""
+constraints = ["G001 = G101"]
+
+[estimation]
+method = "ml"
+
+[weights]
+level3 = "w3"
+level2 = "w2"
+normalize = "overall"
+''')
+    from openhlm.spec.modelfile import load_model_file
+
+    mf = load_model_file(toml)
+    options = FitOptions.from_model_file(mf)
+    assert options.weights.level3 == "w3" and options.weights.normalize == "overall"
+    again = FitOptions.from_model_file(load_model_file(_write(
+        tmp_path, options.to_toml(MODEL, mf.data))))
+    assert again.weights == options.weights
+    via_file = openhlm.fit(MODEL, _mdm(data), **options.to_kwargs())
+    direct = openhlm.fit(MODEL, _mdm(data), method="ml", level3_weight="w3", level2_weight="w2",
+                         normalize_weights="overall", constraints=["G001 = G101"])
+    assert via_file.deviance == pytest.approx(direct.deviance, abs=1e-9)
+
+
+def _write(tmp_path, text: str):
+    p = tmp_path / "again.toml"
+    p.write_text(text)
+    return p
+
+
+def test_cli_residuals_with_extra_variables(data, tmp_path, capsys):
+    from openhlm.cli.main import main
+
+    path = tmp_path / "data.csv"
+    data.to_csv(path, index=False)
+    toml = tmp_path / "m.toml"
+    toml.write_text(f'[data]\nlevel1 = "{path.as_posix()}"\nid = ["child", "school"]\n\n'
+                    f'[model]\nequations = """\n{MODEL}\n"""\n')
+    r2, r3 = tmp_path / "r2.csv", tmp_path / "r3.csv"
+    assert main(["residuals", str(toml), "--res2", str(r2), "--res3", str(r3),
+                 "--extra2", "w2", "--extra3", "w3"]) == 0
+    capsys.readouterr()
+    back2, back3 = pd.read_csv(r2), pd.read_csv(r3)
+    assert {"MDIST", "CHIPCT", "OLR0", "w2"} <= set(back2.columns)
+    assert {"MDIST", "CHIPCT", "OLU00", "w3"} <= set(back3.columns)
