@@ -146,9 +146,6 @@ def _level3_sum(stats: Stats3, values: np.ndarray) -> np.ndarray:
     return np.tensordot(stats.w3, values, axes=(0, 0))
 
 
-
-
-
 def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
     F, r3, r2 = stats.n_fixed, stats.n_r3, stats.n_r2
     L2, L3 = unpack(np.asarray(theta, dtype=np.float64), r2, r3)
@@ -274,28 +271,29 @@ def deviance_parts(stats: Stats3, theta: np.ndarray, reml: bool) -> Parts:
         Wj_z2z = Wz2[:, :, z]                                         # (J, r2, r3)
         level3_of = stats.level3_of
         T = Wj_z2z @ Kk[level3_of] if r3 else np.zeros((len(Wz2), r2, 0))
-        om = np.ones(len(Wz2)) if stats.omega is None else stats.omega
-        G2 = np.tensordot(om, Wz2[:, :, zz2] - T @ np.swapaxes(Wj_z2z, 1, 2), axes=(0, 0))
+        om = stats.omega        # weights of the level-2 units (None: unweighted)
+        G2_j = Wz2[:, :, zz2] - T @ np.swapaxes(Wj_z2z, 1, 2)
+        G2 = G2_j.sum(axis=0) if om is None else np.tensordot(om, G2_j, axes=(0, 0))
         Wk_zX = Wk[:, z][:, :, list(A_idx) + [y_idx]]                 # (K, r3, F+1)
         ZVX = Wz2[:, :, list(A_idx) + [y_idx]] - (
             T @ Wk_zX[level3_of] if r3 else 0.0)                      # (J, r2, F+1)
         D = ZVX[:, :, :F]
         q = ZVX[:, :, F] - D @ gamma
-        qq = (q * om[:, None]).T @ q
-        DHD = (np.tensordot(D @ Hinv * om[:, None, None], D, axes=([0, 2], [0, 2])) if F
-               else np.zeros((r2, r2)))
+        qq = q.T @ q if om is None else (q * om[:, None]).T @ q
+        DH = D @ Hinv if om is None else D @ Hinv * om[:, None, None]
+        DHD = np.tensordot(DH, D, axes=([0, 2], [0, 2])) if F else np.zeros((r2, r2))
         piece_logdet, piece_q = pieces(G2, qq, DHD, L2)
         d_logdets.append(piece_logdet)
         d_qs.append(piece_q)
     if r3:
         ZVX3 = Ck[:, z][:, :, list(A_idx) + [y_idx]]                  # (K, r3, F+1)
-        om3 = np.ones(K) if stats.w3 is None else stats.w3
+        om3 = stats.w3
         G3 = _level3_sum(stats, Ck[:, z][:, :, z])
         D3 = ZVX3[:, :, :F]
         q3 = ZVX3[:, :, F] - D3 @ gamma
-        qq3 = (q3 * om3[:, None]).T @ q3
-        DHD3 = (np.tensordot(D3 @ Hinv * om3[:, None, None], D3, axes=([0, 2], [0, 2])) if F
-                else np.zeros((r3, r3)))
+        qq3 = q3.T @ q3 if om3 is None else (q3 * om3[:, None]).T @ q3
+        DH3 = D3 @ Hinv if om3 is None else D3 @ Hinv * om3[:, None, None]
+        DHD3 = np.tensordot(DH3, D3, axes=([0, 2], [0, 2])) if F else np.zeros((r3, r3))
         piece_logdet, piece_q = pieces(G3, qq3, DHD3, L3)
         d_logdets.append(piece_logdet)
         d_qs.append(piece_q)
