@@ -115,7 +115,7 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
         **_unit_variances(est, eb["level1_fitted"]),
         "data_frames": (design.mdm.level1, design.mdm.level2, design.mdm.level3)}
     weighting = getattr(design, "weighting", None)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if weighting is not None and (weighting.level1 or weighting.level2 or weighting.level3):
         notes = ((f"Design weights were used (pseudo-maximum likelihood, normalisation: "
                   f"{weighting.normalization}): read the robust standard errors; the "

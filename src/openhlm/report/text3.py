@@ -89,7 +89,7 @@ def _fixed(res: HLM3Results, robust: bool) -> list[str]:
             lines.append(f"    For {r.beta:>11}, {beta_names.get((r.pi, r.beta), '')}")
             last_beta = r.beta
         se, t, p = (r.robust_se, r.robust_t, r.robust_p) if robust else (r.se, r.t, r.p)
-        df = f"{r.df:8d}" if float(r.df).is_integer() else f"{r.df:8.2f}"
+        df = f"{int(r.df):8d}" if float(r.df).is_integer() else f"{r.df:8.2f}"
         lines.append(f"    {r.predictor:>11}, {r.gamma:<5}{r.estimate:13.6f}"
                      f"{se:11.6f}{t:10.3f}{df}{p:11.3f}")
     lines.append(_RULE)

@@ -33,7 +33,7 @@ class FixedEffect3:
     estimate: float
     se: float
     t: float
-    df: int
+    df: float               # whole numbers; Barnard-Rubin d.f. when pooled over imputations
     p: float
     robust_se: float
     robust_t: float

@@ -198,7 +198,7 @@ class Parts:
     deviance: float
     logdet: float
     Q: float
-    nu: int
+    nu: float           # the (weighted) residual d.f. of sigma^2
     d_logdet: np.ndarray
     d_Q: np.ndarray
 

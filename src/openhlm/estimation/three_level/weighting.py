@@ -32,7 +32,6 @@ import numpy as np
 from openhlm.errors import DataError, SpecError
 from openhlm.estimation.three_level.design import Design3
 from openhlm.estimation.weighting import (
-    WeightingSpec,
     check_weight_values,
     normalize_level1,
     normalize_level2,
@@ -55,11 +54,6 @@ class Weighting3:
     zero_rows: int = 0
     zero_level2: int = 0
     zero_level3: int = 0
-
-    def as_spec(self) -> WeightingSpec:
-        return WeightingSpec(level1=self.level1, level2=self.level2, precision=self.precision,
-                             normalization=self.normalization, level1_zero_rows=self.zero_rows,
-                             level2_zero_units=self.zero_level2)
 
 
 def _resolve(design: Design3, name: Any, level: int, what: str) -> str:
