@@ -34,7 +34,8 @@ def fit(model: str | ModelSpec, data: Any, *,
         id: Any = None, level2: Any = None, level3: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
-        imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
+        level3_weight: str | None = None, imputation: str | None = None,
+        plausible_values: str | Sequence[str] | None = None,
         heterogeneous_sigma2: str | Iterable[str] = (), hypotheses: Any = None,
         homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
         exploratory: Iterable[str] | None = None,
@@ -72,6 +73,8 @@ def fit(model: str | ModelSpec, data: Any, *,
     level1_weight, level2_weight : str, optional
         Design (sampling) weight variables at level 1 / level 2 (pseudo-maximum likelihood;
         see :mod:`openhlm.estimation.weights` and ``docs/weights-and-imputation.md``).
+    level3_weight : str, optional
+        Three-level models: design weight variable at level 3 (docs/three-level.md).
     normalize_weights : bool or {"within", "overall", "none"}
         HLM's "Normalized?": True (= ``"within"``, the default) rescales level-1 weights to sum
         to n_j within each unit and level-2 weights to sum to J; ``"overall"`` rescales level-1
@@ -140,7 +143,7 @@ def fit(model: str | ModelSpec, data: Any, *,
         method=method, mode=mode, constraints=constraints, max_iterations=max_iterations,
         tolerance=tolerance, ols_units=ols_units, level1_weight=level1_weight,
         level2_weight=level2_weight, normalize_weights=normalize_weights,
-        precision_weight=precision_weight, imputation=imputation,
+        precision_weight=precision_weight, level3_weight=level3_weight, imputation=imputation,
         plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
         exploratory=exploratory, distribution=distribution, trials=trials,

@@ -89,7 +89,8 @@ def _frozen(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Weights:
-    """Design weights at levels 1 and 2 and level-1 precision weights (variable names).
+    """Design weights at levels 1 and 2 (and 3, three-level models) and level-1 precision
+    weights (variable names).
 
     ``normalize`` is one of :data:`NORMALIZATIONS` (``True`` is read as ``"within"``, ``False``
     as ``"none"``); precision weights are never normalised.
@@ -99,17 +100,19 @@ class Weights:
     level2: str | None = None
     precision: str | None = None
     normalize: bool | str = DEFAULT_NORMALIZATION
+    level3: str | None = None
 
     def __post_init__(self) -> None:
         for key, what in (("level1", "level1_weight"), ("level2", "level2_weight"),
-                          ("precision", "precision_weight")):
+                          ("precision", "precision_weight"), ("level3", "level3_weight")):
             variable_name(getattr(self, key), what)
         object.__setattr__(self, "normalize", normalization_mode(self.normalize))
 
     @property
     def used(self) -> bool:
         """Is any weight variable named?"""
-        return any(v is not None for v in (self.level1, self.level2, self.precision))
+        return any(v is not None for v in (self.level1, self.level2, self.precision,
+                                           self.level3))
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,9 @@ class Residuals:
     format: str | None = None
     extra_level1: tuple[str, ...] = ()
     extra_level2: tuple[str, ...] = ()
-    #: three-level models: the level-3 residual file
+    #: three-level models: the level-3 residual file and its extra (level-3) variables
     level3: Path | None = None
+    extra_level3: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("level1", "level2", "level3"):
@@ -160,6 +164,7 @@ class Residuals:
                 object.__setattr__(self, key, Path(value))
         object.__setattr__(self, "extra_level1", variable_names(self.extra_level1, "extra_level1"))
         object.__setattr__(self, "extra_level2", variable_names(self.extra_level2, "extra_level2"))
+        object.__setattr__(self, "extra_level3", variable_names(self.extra_level3, "extra_level3"))
 
     @property
     def requested(self) -> bool:

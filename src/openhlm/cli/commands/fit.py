@@ -445,10 +445,6 @@ def _fit(args: argparse.Namespace) -> int:
     results, text = run_job(job)
     from openhlm.results.three_level import HLM3Results
 
-    if isinstance(results, HLM3Results) and (job.options.residuals.extra_level1
-                                             or job.options.residuals.extra_level2):
-        raise SpecError("extra variables in the residual files are not available for "
-                        "three-level models yet")
     if report is not None:
         _write(report, text)
     elif not (_is_stdout(o.json) or _is_stdout(o.html)):
@@ -475,7 +471,8 @@ def _fit(args: argparse.Namespace) -> int:
         r = job.options.residuals
         if r.level1 is not None or r.level2 is not None or r.level3 is not None:
             results.write_residuals(level2=r.level2, level3=r.level3, level1=r.level1,
-                                    format=r.format)
+                                    format=r.format, extra_level1=r.extra_level1,
+                                    extra_level2=r.extra_level2, extra_level3=r.extra_level3)
     elif job.options.residuals.requested:
         if job.options.outcome.normal:
             write_residual_files(results, job.options.residuals)
