@@ -6,7 +6,7 @@ maximum likelihood"; docs/three-level.md).  As for two-level models
 tau(pi), tau(beta)) -- the log-likelihood l_k that HLM prints as "the value of the
 log-likelihood function at iteration k", and the GLS fixed effects -- and an M-step giving
 theta^(k).  The run stops when |l_k - l_{k-1}| < stopval percent of |l_k| (1e-6 %, i.e. a
-relative change below 1e-8: "Iterations stopped due to small change in likelihood function"),
+relative change below 1e-8: ``spec.defaults.STOP_SMALL_CHANGE``),
 or after ``numit`` (100) iterations.  Every 5th iteration the current iterate is extrapolated
 first (:func:`openhlm.estimation.accelerate.aitken_extrapolate`, as HLM2's ``ACCEL:5``).
 
@@ -48,7 +48,7 @@ from openhlm.estimation.accelerate import MAX_FACTOR, aitken_extrapolate
 from openhlm.estimation.three_level.design import Design3, level1_values
 from openhlm.estimation.three_level.fit import Estimates3, estimates3_at
 from openhlm.estimation.three_level.statistics import Stats3, unit_statistics
-from openhlm.spec.defaults import STOP_MAX_ITERATIONS, STOP_SMALL_CHANGE
+from openhlm.spec.defaults import HLM_LIMITS, STOP_MAX_ITERATIONS, STOP_SMALL_CHANGE
 
 __all__ = ["EM3Solution", "EStep3", "em3_step", "estep3", "estimate3_hlm", "level1_ols", "run_em3",
            "starting_values3"]
@@ -313,8 +313,11 @@ def estimate3_hlm(design: Design3, *, max_iterations: int | None = None,
     """
     stats = unit_statistics(design)
     start = starting_values3(design)
-    sol = run_em3(stats, start, max_iterations=100 if max_iterations is None else
-                  int(max_iterations), tolerance=1e-6 if tolerance is None else float(tolerance),
+    limits = HLM_LIMITS
+    sol = run_em3(stats, start,
+                  max_iterations=int(limits.max_iterations if max_iterations is None
+                                     else max_iterations),
+                  tolerance=float(limits.tolerance if tolerance is None else tolerance),
                   accelerator_frequency=accelerator_frequency)
     fixed = estimates3_at(design, stats, _theta(sol.fixed_sigma2, sol.fixed_tau_pi,
                                                 sol.fixed_tau_beta), "ml")
