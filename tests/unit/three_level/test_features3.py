@@ -477,3 +477,18 @@ def test_cli_residuals_with_extra_variables(data, tmp_path, capsys):
     back2, back3 = pd.read_csv(r2), pd.read_csv(r3)
     assert {"MDIST", "CHIPCT", "OLR0", "w2"} <= set(back2.columns)
     assert {"MDIST", "CHIPCT", "OLU00", "w3"} <= set(back3.columns)
+
+
+# -- combinations not available ---------------------------------------------------------------
+@pytest.mark.parametrize("special", [{"mode": "hlm", "method": "ml"},
+                                     {"heterogeneous_sigma2": ["t"]},
+                                     {"homogeneity": True}])
+@pytest.mark.parametrize("plain", [{"constraints": ["G001 = G101"]},
+                                   {"level2_weight": "w2"}])
+def test_hlm_mode_heterogeneity_and_homogeneity_refuse_constraints_and_weights(mdm, special,
+                                                                              plain):
+    """The EM, the heterogeneous-sigma^2 fit and the homogeneity test do not know constraints
+    or weights: asking for both is a one-line refusal, never a fit that ignores one."""
+    with pytest.raises(SpecError, match="together with") as err:
+        openhlm.fit(MODEL, mdm, **special, **plain)
+    assert "\n" not in str(err.value)
