@@ -21,6 +21,7 @@ from scipy import special, stats
 
 from openhlm.estimation.glmm.data import unit_outer, unit_sum
 from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.estimation.weighting import weighting_notes
 from openhlm.errors import HypothesisError
 from openhlm.inference.glh import glh as _linear_glh
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
@@ -175,6 +176,8 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
         "probability" if d.family.is_binomial else "rate": d.family.mean(eta - d.offset),
         "eta_fixed": eta_fixed - d.offset})
     all_notes = list(notes) + list(est.notes)
+    if design.weighting is not None:
+        all_notes += list(weighting_notes(design.weighting))
     if Jp < design.n_level2:
         all_notes.append(f"The chi-square statistics reported above are based on only {Jp} of "
                          f"{design.n_level2} units that had sufficient data for computation. "
@@ -196,7 +199,8 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
         deleted_rows=design.deleted_rows, outcome=spec.outcome, trials=trials,
         exposure=exposure, converged=est.converged, iterations=est.iterations,
         micro_iterations=est.micro_iterations, message=est.message, eb=eb, level1=level1,
-        notes=tuple(all_notes), options=dict(options or {}))
+        notes=tuple(all_notes), options=dict(options or {}), weighting=design.weighting,
+        estimates=est)
 
 
 def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.weighting import weighting_json
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
@@ -47,6 +48,15 @@ def _level2_lines(results: GLMMResults) -> list[str]:
         terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
         lines.append(f"\tB{coef.index} = " + " + ".join(terms))
     return lines
+
+
+def _weighting_lines(results: GLMMResults) -> list[str]:
+    w = results.weighting
+    if w is None or w.level2 is None:
+        return []
+    how = ("each unit's contribution to the linearised model is multiplied by w_j"
+           if results.method == "pql" else "pseudo-likelihood sum_j w_j log L_j")
+    return [f" Level-2 weight: {w.level2} (normalised: {w.normalized('level2')}); {how}"]
 
 
 def _method_line(results: GLMMResults) -> str:
@@ -159,8 +169,8 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              + (f" (number of trials: {results.trials})" if results.trials else "")
              + (f" (exposure: {results.exposure})" if results.exposure else ""),
              f" Number of level-1 units = {results.n_level1}",
-             f" Number of level-2 units = {results.n_level2}", "",
-             " Summary of the model specified (in equation format)",
+             f" Number of level-2 units = {results.n_level2}"] + _weighting_lines(results) + [
+             "", " Summary of the model specified (in equation format)",
              " ---------------------------------------------------", "",
              "Level-1 Model", ""] + level1_model_lines(results) + ["", "Level-2 Model"] \
         + _level2_lines(results)
@@ -265,6 +275,8 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "micro_iterations": int(results.micro_iterations),
         "deleted_rows": results.deleted_rows,
         "message": results.message,
+        "weighting": None if results.weighting is None
+        else weighting_json(results.weighting, results),
     }
 
 

@@ -32,7 +32,9 @@ def refuse_unsupported(options: FitOptions) -> None:
     oc = options.outcome
     what = [name for name, bad in (
         ("mode='hlm' (HLM's own PQL iterations)", options.mode == "hlm"),
-        ("design or precision weights", options.weights.used),
+        ("level-1 design weights (HGLM: only level-2 weights so far)",
+         options.weights.level1 is not None),
+        ("precision weights (varianceknown)", options.weights.precision is not None),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
         ("multiply imputed data", options.imputation.requested),
         ("the homogeneity test of level-1 variance", options.tests.homogeneity),
@@ -49,7 +51,7 @@ def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResul
     refuse_unsupported(options)
     oc = options.outcome
     spec = as_spec(model, mdm, options.constraints, residual=False)
-    design = build_design(spec, mdm)
+    design = build_design(spec, mdm, weights=options.weights if options.weights.used else None)
     if design.n_random == 0:
         raise SpecError("an HGLM needs at least one random coefficient (a U term); without "
                         "one it is an ordinary GLM")

@@ -50,17 +50,24 @@ class LinearisedStats:
     AWz: np.ndarray      # (p,)
     zWz: float
     sum_log_w: float
-    N: int
+    N: float
+    #: level-2 design weights (``None``: all 1): every unit's contribution to the linearised
+    #: likelihood is multiplied by w_j (AWA, AWz, zWz, sum_log_w and N are weighted sums)
+    unit_weight: np.ndarray | None = None
 
     @classmethod
     def of(cls, data: GLMMData, z: np.ndarray, w: np.ndarray) -> "LinearisedStats":
         J, u = data.J, data.unit
-        Aw = data.A * w[:, None]
+        uw = data.unit_weight
+        wr = w if uw is None else w * uw[u]        # row weights of the level-1 totals
+        Aw = data.A * wr[:, None]
         return cls(ZWZ=unit_outer(u, w, data.Z, data.Z, J),
                    ZWA=unit_outer(u, w, data.Z, data.A, J),
                    ZWz=unit_sum(u, data.Z * (w * z)[:, None], J),
-                   AWA=Aw.T @ data.A, AWz=Aw.T @ z, zWz=float(w @ (z * z)),
-                   sum_log_w=float(np.log(w).sum()), N=data.N)
+                   AWA=Aw.T @ data.A, AWz=Aw.T @ z, zWz=float(wr @ (z * z)),
+                   sum_log_w=float(np.log(w) @ (np.ones_like(w) if uw is None else uw[u])),
+                   N=float(data.N if uw is None else uw @ np.bincount(u, minlength=J)),
+                   unit_weight=uw)
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,17 @@ def _solve(st: LinearisedStats, theta: np.ndarray, R: int, reml: bool,
     J, p = st.ZWA.shape[0], st.ZWA.shape[2]
     M = Lam.T @ st.ZWZ @ Lam + np.eye(R)
     C = np.linalg.cholesky(M)
-    logdetM = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum()
+    uw = st.unit_weight
+    logdets = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum(axis=1)
+    logdetM = float(logdets.sum() if uw is None else logdets @ uw)
     Minv = np.linalg.inv(M)
     P = Lam.T @ st.ZWA                                 # Lambda' Z'WA   (J, R, p)
     q = st.ZWz @ Lam                                   # Lambda' Z'Wz   (J, R)
     MinvP = Minv @ P
     Minvq = (Minv @ q[:, :, None])[:, :, 0]
+    if uw is not None:                                 # weighted sums over units
+        MinvP = MinvP * uw[:, None, None]
+        Minvq = Minvq * uw[:, None]
     XtVX = st.AWA - P.reshape(J * R, p).T @ MinvP.reshape(J * R, p)
     XtVz = st.AWz - MinvP.reshape(J * R, p).T @ q.reshape(J * R)
     ztVz = st.zWz - float(q.ravel() @ Minvq.ravel())
@@ -159,6 +171,8 @@ def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
     ZWr = unit_sum(data.unit, data.Z * (w * r)[:, None], J)
     P = np.einsum("ba,jbf->jaf", Lam, st.ZWA)
     a = AWr - np.einsum("jaf,jab,jb->jf", P, solved.Minv, ZWr @ Lam)
+    if data.unit_weight is not None:      # pseudo-likelihood sandwich: w_j^2 in the meat
+        a = a * data.unit_weight[:, None]
     cov_robust = XtVX_inv @ (a.T @ a) @ XtVX_inv
     u_cov = sigma2 * np.einsum("ab,jbc,dc->jad", Lam, solved.Minv, Lam)
     tau = sigma2 * Lam @ Lam.T
@@ -215,4 +229,6 @@ def population_average(data: GLMMData, beta: np.ndarray, theta: np.ndarray, *,
     ZWr = unit_sum(data.unit, data.Z * (w * r)[:, None], J)
     P = np.einsum("ba,jbf->jaf", solved.Lam, st.ZWA)
     a = AWr - np.einsum("jaf,jab,jb->jf", P, solved.Minv, ZWr @ solved.Lam)
+    if data.unit_weight is not None:
+        a = a * data.unit_weight[:, None]
     return g, sigma2 * bread, bread @ (a.T @ a) @ bread
