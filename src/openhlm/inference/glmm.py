@@ -215,7 +215,22 @@ def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = Non
 
 
 def _key(r: GLMMResults) -> tuple:
-    return (r.outcome, r.distribution, r.trials, r.exposure, r.n_level1, r.n_level2)
+    return (r.outcome.lower(), (r.trials or "").lower(), (r.exposure or "").lower(), r.n_level1,
+            r.n_level2)
+
+
+def _same_data(a: GLMMResults, b: GLMMResults) -> bool:
+    """The same records (outcome, trials, exposure, units) and the same level-2 weights."""
+    if _key(a) != _key(b):
+        return False
+    if a.estimates is None or b.estimates is None:
+        return True
+    da, db = a.estimates.data, b.estimates.data
+    same = all(np.array_equal(x, y) for x, y in ((da.y, db.y), (da.n, db.n),
+                                                  (da.offset, db.offset), (da.unit, db.unit)))
+    wa, wb = da.unit_weight, db.unit_weight
+    return same and ((wa is None and wb is None) or (
+        wa is not None and wb is not None and np.allclose(wa, wb, rtol=1e-12, atol=0)))
 
 
 def glmm_compare(a: GLMMResults, b: GLMMResults, *,
@@ -227,8 +242,14 @@ def glmm_compare(a: GLMMResults, b: GLMMResults, *,
         if r.deviance is None:
             raise HypothesisError("PQL has no deviance: refit both models with "
                                   "method='laplace' or method='agq' to compare them")
-    if _key(a) != _key(b):
-        raise HypothesisError("the two models were fitted to different data or outcomes")
+    if a.distribution != b.distribution:
+        raise HypothesisError(f"cannot compare a {a.distribution} model with a "
+                              f"{b.distribution} one: their deviances are of different "
+                              "likelihoods; fit both with the same distribution")
+    if not _same_data(a, b):
+        raise HypothesisError("the two models were fitted to different data (outcome, trials, "
+                              "exposure, records, units or level-2 weights): a deviance test "
+                              "needs both fitted to the same records")
     if (a.method, a.quadrature_points) != (b.method, b.quadrature_points):
         raise HypothesisError(f"cannot compare a {a.method} deviance with a {b.method} one "
                               "(or different numbers of quadrature points): refit both the "
