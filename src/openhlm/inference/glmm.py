@@ -136,6 +136,50 @@ def _chi_square(est: GLMMEstimates, eta: np.ndarray | None = None
     return chis, dfs, rel, Jp
 
 
+def _unit_tables(est: GLMMEstimates, eta: np.ndarray, eta_fixed: np.ndarray
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``results.eb`` (one row per unit) and ``results.level1`` (one row per record)."""
+    d = est.data
+    design = d.design
+    spec = design.spec
+    rc = design.random_columns
+    kind = "probability" if d.family.is_binomial else "rate"
+    level1 = pd.DataFrame({
+        "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
+        "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
+        kind: d.family.mean(eta - d.offset),
+        "eta_fixed": eta_fixed - d.offset})
+    eb = pd.DataFrame({"unit": design.unit_ids, "n": design.n_per_unit})
+    gamma = est.gamma
+    coefs = np.empty((d.J, len(spec.coefficients)))
+    fvs = {}
+    for p, coef in enumerate(spec.coefficients):
+        name = coef.short_label.lower()
+        cols = np.flatnonzero(design.gamma_column == p)
+        fitted = design.W[:, cols] @ gamma[cols]
+        fvs[f"fv_{name}"] = fitted.copy()
+        if coef.equation.random:
+            r = int(np.flatnonzero(rc == p)[0])
+            eb[f"eb_{name}"] = est.u[:, r]
+            eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
+            fitted = fitted + est.u[:, r]
+        eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
+        coefs[:, p] = fitted
+    for key, values in fvs.items():      # fitted from the level-2 model (random effects 0)
+        eb[key] = values
+    idx = [spec.coefficients[p].index for p in rc]
+    for a in range(rc.size):             # posterior (co)variances of the random effects
+        for b in range(a + 1):
+            eb[f"pv_{idx[b]}_{idx[a]}"] = est.u_cov[:, b, a]
+    n_rows = np.maximum(design.n_per_unit, 1)
+    xbar = unit_sum(d.unit, design.X, d.J) / n_rows[:, None]
+    eb[f"{kind}_at_means"] = d.family.mean(np.einsum("jp,jp->j", xbar, coefs))
+    eb[f"mean_{kind}"] = unit_sum(d.unit, level1[kind].to_numpy(), d.J) / n_rows
+    base = d.n if d.family.is_binomial else np.exp(d.offset)
+    eb[f"observed_{kind}"] = unit_sum(d.unit, d.y, d.J) / unit_sum(d.unit, base, d.J)
+    return eb, level1
+
+
 def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str | None = None,
                options: dict | None = None, notes: tuple[str, ...] = ()) -> GLMMResults:
     d = est.data
@@ -158,23 +202,7 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
             effect=f"U{coef.index}", coefficient=coef.label, sd=float(np.sqrt(max(var, 0.0))),
             variance=var, df=df, chi2=chi, p=pv))
     labels = tuple(spec.coefficients[p].short_label for p in rc)
-    eb = pd.DataFrame({"unit": design.unit_ids, "n": design.n_per_unit})
-    gamma = est.gamma
-    for p, coef in enumerate(spec.coefficients):
-        name = coef.short_label.lower()
-        cols = np.flatnonzero(design.gamma_column == p)
-        fitted = design.W[:, cols] @ gamma[cols]
-        if coef.equation.random:
-            r = int(np.flatnonzero(rc == p)[0])
-            eb[f"eb_{name}"] = est.u[:, r]
-            eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
-            fitted = fitted + est.u[:, r]
-        eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
-    level1 = pd.DataFrame({
-        "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
-        "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
-        "probability" if d.family.is_binomial else "rate": d.family.mean(eta - d.offset),
-        "eta_fixed": eta_fixed - d.offset})
+    eb, level1 = _unit_tables(est, eta, eta_fixed)
     all_notes = list(notes) + list(est.notes)
     if design.weighting is not None:
         all_notes += list(weighting_notes(design.weighting))
