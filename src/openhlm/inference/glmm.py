@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from openhlm.errors import HypothesisError
 from openhlm.estimation.glmm.data import unit_outer, unit_sum
 from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.weighting import weighting_notes
-from openhlm.errors import HypothesisError
 from openhlm.inference.glh import glh as _linear_glh
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
 from openhlm.results.hypotheses import DevianceTest, GLHResult

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from tests.unit.glmm._cases import data
 
 import openhlm
 from openhlm.errors import HypothesisError
-from tests.unit.glmm._cases import data
 
 CONTRA = "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; B2 = G20"
 SLOPE = CONTRA.replace("B2 = G20", "B2 = G20 + U2")
@@ -22,7 +22,7 @@ def contra():
 
 @pytest.fixture(scope="module")
 def fits(contra):
-    kw = dict(id="district", distribution="bernoulli")
+    kw = {"id": "district", "distribution": "bernoulli"}
     return {"ri": openhlm.fit(CONTRA, contra, method="laplace", **kw),
             "rs": openhlm.fit(SLOPE, contra, method="laplace", **kw),
             "pql": openhlm.fit(CONTRA, contra, method="pql", **kw),

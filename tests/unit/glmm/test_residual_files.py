@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 from scipy.special import expit
+from tests.unit.glmm._cases import data
 
 import openhlm
-from tests.unit.glmm._cases import data
 
 pyreadstat = pytest.importorskip("pyreadstat")
 
@@ -67,7 +67,7 @@ def test_level2_file_round_trip_and_values(fit, contra, tmp_path):
         Z = np.column_stack([np.ones(len(rows)), rows["urban"]])
         y = rows["use"].to_numpy()
 
-        def neg(u):
+        def neg(u, fixed=fixed, Z=Z, y=y):
             eta = fixed + Z @ u
             return -(y @ eta - np.logaddexp(0, eta).sum()) + 0.5 * u @ Ti @ u
 

@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.glmm._cases import CASE_DIR, data
 
 import openhlm
 from openhlm.errors import SpecError
-from tests.unit.glmm._cases import CASE_DIR, data
 
 REF = json.loads((CASE_DIR / "weights" / "weighted.json").read_text())
 MODEL = REF["model"]
@@ -68,11 +68,11 @@ def test_integer_raw_weights_match_glmer_on_replicated_units(contra):
 
 
 @pytest.mark.parametrize("method, model, extra", [
-    ("laplace", "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
-                "B2 = G20 + U2", {}),
+    ("laplace", ("use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+                "B2 = G20 + U2"), {}),
     ("agq", MODEL, {"quadrature_points": 7}),
-    ("pql", "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
-            "B2 = G20 + U2", {}),
+    ("pql", ("use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+            "B2 = G20 + U2"), {}),
     ("pql", MODEL, {"pql_likelihood": "reml"}),
 ])
 def test_integer_weights_equal_replicated_units(contra, method, model, extra):
@@ -94,7 +94,7 @@ def test_poisson_integer_weights_equal_replicated_units():
     df = data("epilepsy.csv")
     df = df.assign(freq=1.0 + (df["subject"] % 3))
     model = "y = B0 + B1*post; B0 = G00 + G01*trt + U0; B1 = G10 + U1"
-    kw = dict(id="subject", distribution="poisson", exposure="weeks", method="laplace")
+    kw = {"id": "subject", "distribution": "poisson", "exposure": "weeks", "method": "laplace"}
     a = openhlm.fit(model, df, level2_weight="freq", normalize_weights=False, **kw)
     b = openhlm.fit(model, _replicated(df, "subject", "freq"), **kw)
     assert a.deviance == pytest.approx(b.deviance, abs=1e-6)
@@ -139,7 +139,7 @@ def test_pql_weighted_robust_se_is_the_pseudo_likelihood_sandwich(contra):
 
 
 def test_weight_scale_does_not_matter_when_normalised(contra):
-    kw = dict(id="district", distribution="bernoulli", method="laplace")
+    kw = {"id": "district", "distribution": "bernoulli", "method": "laplace"}
     a = openhlm.fit(MODEL, contra, level2_weight="wt", **kw)
     b = openhlm.fit(MODEL, contra.assign(wt=contra["wt"] * 7.5), level2_weight="wt", **kw)
     assert a.deviance == pytest.approx(b.deviance, abs=1e-8)
