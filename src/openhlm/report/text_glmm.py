@@ -281,9 +281,8 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
 
 
 def glmm_html(results: GLMMResults, **_: Any) -> str:
-    """An HTML fragment: the text report in a ``<pre>`` block (a laid-out HTML report as for
-    linear models is still to come)."""
-    import html
+    """An HTML fragment laid out like the linear model's
+    (:func:`openhlm.report.html_glmm.glmm_html_report`)."""
+    from openhlm.report.html_glmm import glmm_html_report
 
-    return ('<div class="openhlm-report openhlm-hglm"><pre>'
-            + html.escape(glmm_text(results)) + "</pre></div>")
+    return glmm_html_report(results)
