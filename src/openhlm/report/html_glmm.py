@@ -131,9 +131,11 @@ def glmm_html_report(results: GLMMResults) -> str:
     equations = ("<pre>Level-1 Model\n" + _e("\n".join(level1_model_lines(results)))
                  + "\n\nLevel-2 Model\n" + _e("\n".join(level2)) + "</pre>")
     parts = [STYLE, '<div class="openhlm-report openhlm-hglm">', head, equations]
-    if results.weighting is not None and results.weighting.level2 is not None:
-        parts.append(f"<p>Level-2 weight <code>{_e(results.weighting.level2)}</code> "
-                     f"(normalised: {_e(results.weighting.normalized('level2'))}).</p>")
+    w = results.weighting
+    for level in ("level1", "level2"):
+        if w is not None and getattr(w, level) is not None:
+            parts.append(f"<p>Level-{level[-1]} weight <code>{_e(getattr(w, level))}</code> "
+                         f"(normalised: {_e(w.normalized(level))}).</p>")
     parts += [_fixed(results, results.fixed_effects, False, "unit-specific"),
               _fixed(results, results.fixed_effects, True, "unit-specific"),
               _tau(results), _variance(results)]

@@ -52,11 +52,18 @@ def _level2_lines(results: GLMMResults) -> list[str]:
 
 def _weighting_lines(results: GLMMResults) -> list[str]:
     w = results.weighting
-    if w is None or w.level2 is None:
+    if w is None or not w.design_weighted:
         return []
-    how = ("each unit's contribution to the linearised model is multiplied by w_j"
-           if results.method == "pql" else "pseudo-likelihood sum_j w_j log L_j")
-    return [f" Level-2 weight: {w.level2} (normalised: {w.normalized('level2')}); {how}"]
+    lines = []
+    if w.level1 is not None:
+        lines.append(f" Level-1 weight: {w.level1} (normalised: {w.normalized('level1')}); "
+                     "each record's density raised to its weight")
+    if w.level2 is not None:
+        how = ("each unit's contribution to the linearised model is multiplied by w_j"
+               if results.method == "pql" else "pseudo-likelihood sum_j w_j log L_j")
+        lines.append(f" Level-2 weight: {w.level2} (normalised: {w.normalized('level2')}); "
+                     f"{how}")
+    return lines
 
 
 def _method_line(results: GLMMResults) -> str:

@@ -146,14 +146,77 @@ def test_weight_scale_does_not_matter_when_normalised(contra):
     np.testing.assert_allclose(_gammas(a), _gammas(b), rtol=1e-7)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"level1_weight": "age"}, "level-1 design weights"),
-    ({"precision_weight": "age"}, "precision weights"),
-])
-def test_level1_and_precision_weights_are_refused(contra, kwargs, message):
-    with pytest.raises(SpecError, match=message) as info:
-        openhlm.fit(MODEL, contra, id="district", distribution="bernoulli", **kwargs)
+def test_precision_weights_are_refused(contra):
+    with pytest.raises(SpecError, match="precision weights") as info:
+        openhlm.fit(MODEL, contra, id="district", distribution="bernoulli",
+                    precision_weight="age")
     assert "\n" not in str(info.value)
+
+
+def _row_weighted(seed: int = 3):
+    df = data("contraception.csv")
+    d = np.random.default_rng(seed).integers(0, 4, len(df)).astype(float)
+    d[df.groupby("district").head(1).index] = 1.0      # no unit without a positive weight
+    df = df.assign(d=d)
+    return df, df.loc[df.index.repeat(df["d"].astype(int))].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("method, model", [
+    ("laplace", "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+                "B2 = G20 + U2"),
+    ("agq", MODEL),
+    ("pql", "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+            "B2 = G20 + U2"),
+])
+def test_level1_integer_weights_equal_repeated_rows(method, model):
+    """Level-1 design weight d_ij = the record's density to the power d_ij: with raw integer
+    weights, the fit of the data with every record repeated d_ij times in its unit (records
+    of weight 0 dropped), robust SEs included (same clusters)."""
+    df, rep = _row_weighted()
+    kw = dict(id="district", distribution="bernoulli", method=method)
+    a = openhlm.fit(model, df, level1_weight="d", normalize_weights=False, **kw)
+    b = openhlm.fit(model, rep, **kw)
+    if method != "pql":
+        assert a.deviance == pytest.approx(b.deviance, abs=1e-7)
+    np.testing.assert_allclose(_gammas(a), _gammas(b), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(a.tau, b.tau, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.diag(a.covariance), np.diag(b.covariance), rtol=1e-5)
+    np.testing.assert_allclose(np.diag(a.robust_covariance), np.diag(b.robust_covariance),
+                               rtol=1e-5)
+    assert a.weighting.level1 == "d" and a.weighting.level1_zero_rows == int((df.d == 0).sum())
+    assert "Level-1 weight: d" in str(a)
+
+
+@pytest.mark.parametrize("method, extra", [("laplace", {}),
+                                           ("pql", {"overdispersion": True})])
+def test_level1_weights_poisson_and_both_levels(method, extra):
+    ep = data("epilepsy.csv")
+    ep = ep.assign(d=1.0 + (np.arange(len(ep)) % 3 == 0), f=1.0 + (ep["subject"] % 2))
+    rows = ep.loc[ep.index.repeat(ep["d"].astype(int))]
+    copies = [rows[rows["f"] > k].assign(subject=lambda u, k=k: u["subject"] * 1000 + k)
+              for k in range(2)]
+    rep = pd.concat(copies).sort_values("subject", kind="stable").reset_index(drop=True)
+    model = "y = B0 + B1*post; B0 = G00 + G01*trt + U0; B1 = G10 + U1"
+    kw = dict(distribution="poisson", exposure="weeks", method=method, **extra)
+    a = openhlm.fit(model, ep, id="subject", level1_weight="d", level2_weight="f",
+                    normalize_weights=False, **kw)
+    b = openhlm.fit(model, rep, id="subject", **kw)
+    if method != "pql":
+        assert a.deviance == pytest.approx(b.deviance, abs=1e-6)
+    else:
+        assert a.overdispersion == pytest.approx(b.overdispersion, rel=1e-6)
+    np.testing.assert_allclose(_gammas(a), _gammas(b), rtol=1e-6)
+    np.testing.assert_allclose(a.tau, b.tau, rtol=1e-5)
+
+
+def test_level1_weights_normalised_within_units_ignore_unit_scales():
+    df, _ = _row_weighted()
+    kw = dict(id="district", distribution="bernoulli", method="laplace")
+    a = openhlm.fit(MODEL, df.assign(d=df["d"] + 0.5), level1_weight="d", **kw)
+    scaled = (df["d"] + 0.5) * (1.0 + df["district"] % 5)
+    b = openhlm.fit(MODEL, df.assign(d=scaled), level1_weight="d", **kw)
+    assert a.deviance == pytest.approx(b.deviance, abs=1e-7)
+    np.testing.assert_allclose(_gammas(a), _gammas(b), rtol=1e-6)
 
 
 def test_bad_level2_weights_name_the_variable(contra):
@@ -161,3 +224,18 @@ def test_bad_level2_weights_name_the_variable(contra):
     with pytest.raises(DataError, match="negative.*wt|wt.*negative"):
         openhlm.fit(MODEL, contra.assign(wt=-contra["wt"]), id="district",
                     distribution="bernoulli", level2_weight="wt")
+
+
+def test_level1_integer_weights_match_glmer_prior_weights():
+    """For a 0/1 outcome glmer's prior weights give the same log-density d_i log p(y_i)
+    (integer weights; glmer rounds non-integer ones in its objective)."""
+    ref = REF["level1_glmer"]
+    w = pd.read_csv(CASE_DIR / "weights" / "contraception_row_weights.csv")
+    df = data("contraception.csv").assign(d1=w["d1"].to_numpy())
+    r = openhlm.fit(ref["model"], df, id="district", distribution="bernoulli",
+                    method="laplace", level1_weight="d1", normalize_weights=False)
+    assert r.deviance <= ref["deviance"] + 1e-6
+    assert r.deviance == pytest.approx(ref["deviance"], abs=1e-5)
+    np.testing.assert_allclose(_gammas(r), ref["gamma"], rtol=1e-4)
+    np.testing.assert_allclose([r.tau[0, 0], r.tau[0, 1], r.tau[1, 1]], ref["tau"], rtol=1e-4)
+    np.testing.assert_allclose([f.se for f in r.fixed_effects], ref["se"], rtol=1e-4)

@@ -67,6 +67,8 @@ class GLMMData:
 
 def glmm_data(design: Design, fam: Family, trials: np.ndarray | None = None,
               exposure: np.ndarray | None = None) -> GLMMData:
+    if design.row_weights is not None:      # level-1 design weights: powers of the densities
+        fam = fam.weighted(design.row_weights)
     y = np.asarray(design.y, dtype=float)
     n = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
     offset = np.zeros_like(y) if exposure is None else np.log(np.asarray(exposure, dtype=float))

@@ -66,8 +66,16 @@ class LinearisedStats:
                    ZWz=unit_sum(u, data.Z * (w * z)[:, None], J),
                    AWA=Aw.T @ data.A, AWz=Aw.T @ z, zWz=float(wr @ (z * z)),
                    sum_log_w=float(np.log(w) @ (np.ones_like(w) if uw is None else uw[u])),
-                   N=float(data.N if uw is None else uw @ np.bincount(u, minlength=J)),
+                   N=_weighted_rows(data),
                    unit_weight=uw)
+
+
+def _weighted_rows(data: GLMMData) -> float:
+    """N with the design weights: sum_ij d_ij w_j (the number of rows without weights)."""
+    d = data.family.row_weight
+    uw = data.unit_weight
+    rows = np.ones(data.N) if d is None else d
+    return float(rows.sum() if uw is None else rows @ uw[data.unit])
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,7 @@ def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
     assert solved is not None
     # final quantities at the converged linearisation
     s, w = fam.score_weight(eta, data.y, data.n)
+    w = np.maximum(w, 1e-12)          # rows of level-1 weight 0 have w = 0
     z = eta - data.offset + s / w
     st = LinearisedStats.of(data, z, w)
     solved = _solve(st, theta, R, reml, not overdispersion)

@@ -95,7 +95,8 @@ class RowKernel:
             za, zc = self.z[a], self.z[c]
             self.zz.append(za * zc if za is not None and zc is not None
                            else (za if zc is None else zc))
-        self.bernoulli = data.family.distribution == "bernoulli"
+        self.bernoulli = (data.family.distribution == "bernoulli"
+                          and data.family.row_weight is None)
         if self.bernoulli:
             self.nsgn = 1.0 - 2.0 * data.y                  # -1 for y = 1, +1 for y = 0
             self.sgn = -self.nsgn
@@ -393,8 +394,12 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     assert s is not None and w is not None and Zs is not None and ZWZ is not None
     H = modes.H if modes.H is not None else _hess(ZWZ, Lam)
     # w' = w (1 - 2 mu) for the binomial (mu = (y - s) / n), = w for the Poisson
+    d_row = data.family.row_weight
     if data.family.is_binomial:
-        mu2 = data.y - s
+        if d_row is None:
+            mu2 = data.y - s
+        else:              # s = d (y - n mu): mu from s / d (rows of weight 0 have w = 0)
+            mu2 = data.y - np.divide(s, d_row, out=np.zeros_like(s), where=d_row > 0)
         if data.family.distribution != "bernoulli":
             mu2 /= data.n
         mu2 *= -2.0

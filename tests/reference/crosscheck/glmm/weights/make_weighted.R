@@ -83,6 +83,23 @@ g <- glmer(use ~ durban + age + urban + (1 | rep_id), family = binomial, data = 
            control = glmerControl(optimizer = "bobyqa",
                                   optCtrl = list(maxfun = 1e5, rhoend = 1e-10),
                                   tolPwrss = 1e-12))
+# (3) level-1 weights: for a 0/1 outcome glmer's prior weights give the same log-density,
+#     d_i [y_i eta_i - log(1 + exp(eta_i))] (log C(d, d y) = 0), the pseudo-likelihood
+#     openhlm maximises with raw (unnormalised) level-1 weights.  Integer weights only: for
+#     non-integer prior weights glmer's Laplace objective uses the binomial family's aic(),
+#     which rounds the weights (dbinom(round(m y), round(m), mu)), so it maximises another
+#     function.
+d1 <- 1 + ((seq_len(nrow(d)) * 13) %% 7) %/% 3
+write.csv(data.frame(row = seq_len(nrow(d)), d1 = d1),
+          file.path(here, "weights", "contraception_row_weights.csv"), row.names = FALSE)
+d$d1 <- d1
+g1 <- glmer(use ~ durban + age + urban + (1 + urban | district),
+            family = binomial, data = d, weights = d1,
+            control = glmerControl(optimizer = "bobyqa",
+                                   optCtrl = list(maxfun = 1e5, rhoend = 1e-10),
+                                   tolPwrss = 1e-12))
+vc1 <- VarCorr(g1)$district
+
 out <- list(
   software = list(R = R.version.string, lme4 = as.character(packageVersion("lme4"))),
   model = "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; B2 = G20",
@@ -92,6 +109,11 @@ out <- list(
                           robust_se = unname(sqrt(diag(robust))), convergence = opt$convergence),
   replicated_glmer = list(weight = "freq", deviance = -2 * as.numeric(logLik(g)),
                           gamma = unname(fixef(g)), tau = as.numeric(VarCorr(g)$rep_id),
-                          se = unname(sqrt(diag(as.matrix(vcov(g)))))))
+                          se = unname(sqrt(diag(as.matrix(vcov(g)))))),
+  level1_glmer = list(weight = "d1", model = paste(
+    "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10;",
+    "B2 = G20 + U2"), deviance = -2 * as.numeric(logLik(g1)),
+    gamma = unname(fixef(g1)), tau = unname(as.vector(vc1[c(1, 2, 4)])),
+    se = unname(sqrt(diag(as.matrix(vcov(g1)))))))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            file.path(here, "weights", "weighted.json"))
