@@ -54,6 +54,12 @@ def linearised(est: GLMMEstimates, eta: np.ndarray | None = None
     return eta - d.offset + s / w, w
 
 
+def _exp(x: float) -> float:
+    """exp(x), inf beyond the float range (separated outcomes), without a warning."""
+    with np.errstate(over="ignore"):
+        return float(np.exp(x))
+
+
 def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
                    cov: np.ndarray | None = None, cov_robust: np.ndarray | None = None
                    ) -> tuple[list[GLMMFixedEffect], np.ndarray]:
@@ -74,6 +80,7 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
     F_q = np.bincount(owner, minlength=len(spec.coefficients))
     J, N, Fp = design.n_level2, design.n_level1, design.n_free_gammas
     rows = []
+    exp = _exp
     for k, f in enumerate(first):
         p, predictor, centering = info[f]
         coef = spec.coefficients[p]
@@ -87,10 +94,10 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
         rows.append(GLMMFixedEffect(
             coefficient=coef.label, coefficient_index=coef.index, predictor=predictor,
             gamma=design.gamma_labels[f], estimate=b, se=se, t=t, df=int(df), p=_p(t, df),
-            ratio=float(np.exp(b)), ci_low=float(np.exp(b - crit * se)),
-            ci_high=float(np.exp(b + crit * se)), robust_se=rse, robust_t=rt,
-            robust_p=_p(rt, df), robust_ci_low=float(np.exp(b - crit * rse)),
-            robust_ci_high=float(np.exp(b + crit * rse)),
+            ratio=exp(b), ci_low=exp(b - crit * se),
+            ci_high=exp(b + crit * se), robust_se=rse, robust_t=rt,
+            robust_p=_p(rt, df), robust_ci_low=exp(b - crit * rse),
+            robust_ci_high=exp(b + crit * rse),
             constrained=bool(K[:, k].sum() > 1), centering=centering))
     return rows, F_q
 

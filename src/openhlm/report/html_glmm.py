@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
 from openhlm.report.html import STYLE
-from openhlm.report.text_glmm import METHOD_LABEL, level1_model_lines
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults
 
 __all__ = ["glmm_html_report"]
@@ -124,10 +124,7 @@ def glmm_html_report(results: GLMMResults) -> str:
             f"<code>{_e(results.outcome)}</code>, {_DISTRIBUTION[results.distribution]} "
             f"sampling model with a {results.link} link{extra}; {_e(method)} ({status}); "
             f"{results.n_level1} level-1 and {results.n_level2} level-2 units.</p>")
-    level2 = []
-    for coef in results.spec.coefficients:
-        terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
-        level2.append(f"\tB{coef.index} = " + " + ".join(terms))
+    level2 = level2_model_lines(results)
     equations = ("<pre>Level-1 Model\n" + _e("\n".join(level1_model_lines(results)))
                  + "\n\nLevel-2 Model\n" + _e("\n".join(level2)) + "</pre>")
     parts = [STYLE, '<div class="openhlm-report openhlm-hglm">', head, equations]

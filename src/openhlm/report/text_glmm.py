@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
+from openhlm.report.html_glmm import glmm_html_report
 from openhlm.report.weighting import weighting_json
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
@@ -22,32 +24,6 @@ __all__ = ["glmm_html", "glmm_text", "glmm_to_dict", "level1_model_lines"]
 
 RULE = " " + "-" * 76
 FIXED_RULE = " " + "-" * 77
-METHOD_LABEL = {"pql": "PQL Estimation", "laplace": "Laplace (ML) Estimation",
-                "agq": "Adaptive Gauss-Hermite Quadrature (ML) Estimation"}
-
-
-def level1_model_lines(results: GLMMResults) -> list[str]:
-    """HLM's level-1 model lines of an HGLM."""
-    spec = results.spec
-    rhs = " + ".join("B0" if c.predictor is None else f"B{c.index}*({c.predictor.name.upper()})"
-                     for c in spec.coefficients)
-    if results.distribution == "bernoulli":
-        return ["\tProb(Y=1|B) = P", f"\tlog[P/(1-P)] = {rhs}"]
-    if results.distribution == "binomial":
-        m = (results.trials or "M").upper()
-        return [f"\tE(Y|B) = {m}*P", f"\tV(Y|B) = {m}*P(1-P)", f"\tlog[P/(1-P)] = {rhs}"]
-    if results.exposure:
-        m = results.exposure.upper()
-        return [f"\tE(Y|B) = {m}*L", f"\tV(Y|B) = {m}*L", f"\tlog[L] = {rhs}"]
-    return ["\tE(Y|B) = L", "\tV(Y|B) = L", f"\tlog[L] = {rhs}"]
-
-
-def _level2_lines(results: GLMMResults) -> list[str]:
-    lines = []
-    for coef in results.spec.coefficients:
-        terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
-        lines.append(f"\tB{coef.index} = " + " + ".join(terms))
-    return lines
 
 
 def _weighting_lines(results: GLMMResults) -> list[str]:
@@ -180,7 +156,7 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              "", " Summary of the model specified (in equation format)",
              " ---------------------------------------------------", "",
              "Level-1 Model", ""] + level1_model_lines(results) + ["", "Level-2 Model"] \
-        + _level2_lines(results)
+        + level2_model_lines(results)
     if results.overdispersion is not None:
         lines += ["", " Level-1 variance = sigma^2 * V(Y|B) (over-dispersion)"]
     lines += ["", _method_line(results),
@@ -290,6 +266,4 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
 def glmm_html(results: GLMMResults, **_: Any) -> str:
     """An HTML fragment laid out like the linear model's
     (:func:`openhlm.report.html_glmm.glmm_html_report`)."""
-    from openhlm.report.html_glmm import glmm_html_report
-
     return glmm_html_report(results)

@@ -162,18 +162,18 @@ def _row_weighted(seed: int = 3):
 
 
 @pytest.mark.parametrize("method, model", [
-    ("laplace", "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
-                "B2 = G20 + U2"),
+    ("laplace", ("use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+                "B2 = G20 + U2")),
     ("agq", MODEL),
-    ("pql", "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
-            "B2 = G20 + U2"),
+    ("pql", ("use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+            "B2 = G20 + U2")),
 ])
 def test_level1_integer_weights_equal_repeated_rows(method, model):
     """Level-1 design weight d_ij = the record's density to the power d_ij: with raw integer
     weights, the fit of the data with every record repeated d_ij times in its unit (records
     of weight 0 dropped), robust SEs included (same clusters)."""
     df, rep = _row_weighted()
-    kw = dict(id="district", distribution="bernoulli", method=method)
+    kw = {"id": "district", "distribution": "bernoulli", "method": method}
     a = openhlm.fit(model, df, level1_weight="d", normalize_weights=False, **kw)
     b = openhlm.fit(model, rep, **kw)
     if method != "pql":
@@ -211,7 +211,7 @@ def test_level1_weights_poisson_and_both_levels(method, extra):
 
 def test_level1_weights_normalised_within_units_ignore_unit_scales():
     df, _ = _row_weighted()
-    kw = dict(id="district", distribution="bernoulli", method="laplace")
+    kw = {"id": "district", "distribution": "bernoulli", "method": "laplace"}
     a = openhlm.fit(MODEL, df.assign(d=df["d"] + 0.5), level1_weight="d", **kw)
     scaled = (df["d"] + 0.5) * (1.0 + df["district"] % 5)
     b = openhlm.fit(MODEL, df.assign(d=scaled), level1_weight="d", **kw)
