@@ -151,12 +151,13 @@ def _unit_tables(est: GLMMEstimates, eta: np.ndarray, eta_fixed: np.ndarray
     spec = design.spec
     rc = design.random_columns
     kind = "probability" if d.family.is_binomial else "rate"
-    level1 = pd.DataFrame({
+    level1_cols = {
         "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
         "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
         kind: d.family.mean(eta - d.offset),
-        "eta_fixed": eta_fixed - d.offset})
-    eb = pd.DataFrame({"unit": design.unit_ids, "n": design.n_per_unit})
+        "eta_fixed": eta_fixed - d.offset}
+    level1 = pd.DataFrame(level1_cols)
+    eb: dict[str, Any] = {"unit": design.unit_ids, "n": design.n_per_unit}   # one frame at the end
     gamma = est.gamma
     coefs = np.empty((d.J, len(spec.coefficients)))
     fvs = {}
@@ -181,10 +182,10 @@ def _unit_tables(est: GLMMEstimates, eta: np.ndarray, eta_fixed: np.ndarray
     n_rows = np.maximum(design.n_per_unit, 1)
     xbar = unit_sum(d.unit, design.X, d.J) / n_rows[:, None]
     eb[f"{kind}_at_means"] = d.family.mean(np.einsum("jp,jp->j", xbar, coefs))
-    eb[f"mean_{kind}"] = unit_sum(d.unit, level1[kind].to_numpy(), d.J) / n_rows
+    eb[f"mean_{kind}"] = unit_sum(d.unit, level1_cols[kind], d.J) / n_rows
     base = d.n if d.family.is_binomial else np.exp(d.offset)
     eb[f"observed_{kind}"] = unit_sum(d.unit, d.y, d.J) / unit_sum(d.unit, base, d.J)
-    return eb, level1
+    return pd.DataFrame(eb), level1
 
 
 def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str | None = None,
