@@ -32,8 +32,8 @@ def refuse_unsupported(options: FitOptions) -> None:
     oc = options.outcome
     what = [name for name, bad in (
         ("mode='hlm' (HLM's own PQL iterations)", options.mode == "hlm"),
-        ("precision weights (varianceknown: a known level-1 variance has no meaning for a "
-         "non-normal outcome)", options.weights.precision is not None),
+        (("precision weights (varianceknown: a known level-1 variance has no meaning for a "
+          "non-normal outcome)"), options.weights.precision is not None),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
         ("multiply imputed data", options.imputation.requested),
         ("the homogeneity test of level-1 variance", options.tests.homogeneity),
