@@ -256,7 +256,7 @@ def _key(r: GLMMResults) -> tuple:
 
 
 def _same_data(a: GLMMResults, b: GLMMResults) -> bool:
-    """The same records (outcome, trials, exposure, units) and the same level-2 weights."""
+    """The same records (outcome, trials, exposure, units) and the same design weights."""
     if _key(a) != _key(b):
         return False
     if a.estimates is None or b.estimates is None:
@@ -264,9 +264,11 @@ def _same_data(a: GLMMResults, b: GLMMResults) -> bool:
     da, db = a.estimates.data, b.estimates.data
     same = all(np.array_equal(x, y) for x, y in ((da.y, db.y), (da.n, db.n),
                                                   (da.offset, db.offset), (da.unit, db.unit)))
-    wa, wb = da.unit_weight, db.unit_weight
-    return same and ((wa is None and wb is None) or (
-        wa is not None and wb is not None and np.allclose(wa, wb, rtol=1e-12, atol=0)))
+    for wa, wb in ((da.unit_weight, db.unit_weight),
+                   (da.family.row_weight, db.family.row_weight)):
+        same = same and ((wa is None and wb is None) or (
+            wa is not None and wb is not None and np.allclose(wa, wb, rtol=1e-12, atol=0)))
+    return same
 
 
 def glmm_compare(a: GLMMResults, b: GLMMResults, *,
@@ -284,7 +286,7 @@ def glmm_compare(a: GLMMResults, b: GLMMResults, *,
                               "likelihoods; fit both with the same distribution")
     if not _same_data(a, b):
         raise HypothesisError("the two models were fitted to different data (outcome, trials, "
-                              "exposure, records, units or level-2 weights): a deviance test "
+                              "exposure, records, units or design weights): a deviance test "
                               "needs both fitted to the same records")
     if (a.method, a.quadrature_points) != (b.method, b.quadrature_points):
         raise HypothesisError(f"cannot compare a {a.method} deviance with a {b.method} one "

@@ -104,6 +104,11 @@ def test_compare_refusals(fits, contra):
                         method="laplace")
     with pytest.raises(HypothesisError, match="different data"):
         openhlm.compare(fits["ri"], other)
+    weighted = openhlm.fit(SLOPE, contra.assign(w=1.0 + (contra["district"] % 2)),
+                           id="district", distribution="bernoulli", method="laplace",
+                           level2_weight="w")
+    with pytest.raises(HypothesisError, match="design weights"):
+        openhlm.compare(fits["ri"], weighted)
     linear = openhlm.fit("use = B0 + B1*age + R; B0 = G00 + U0; B1 = G10", contra,
                          id="district", method="ml")
     with pytest.raises(HypothesisError, match="linear"):
