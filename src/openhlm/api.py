@@ -13,14 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from openhlm.errors import HypothesisError
+from openhlm.inference.glmm import glmm_compare, glmm_glh
+from openhlm.inference.hypotheses import compare as _linear_compare
+from openhlm.inference.hypotheses import glh as _linear_glh
 from openhlm.results import HLMResults
 from openhlm.results.glmm import GLMMResults
+from openhlm.results.hypotheses import DevianceTest, GLHResult
 from openhlm.runner import run
 from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.spec.model import Constraint, ModelSpec
 from openhlm.spec.options import DEFAULT_OLS_UNITS, FitOptions
 
-__all__ = ["as_mdm", "as_spec", "fit"]
+__all__ = ["as_mdm", "as_spec", "compare", "fit", "glh"]
 
 # as_mdm, as_spec and hlm_single_precision live in openhlm.runner.inputs; they stay importable
 # from here.
@@ -151,3 +156,30 @@ def fit(model: str | ModelSpec, data: Any, *,
         pql_likelihood=pql_likelihood, engine=engine, scheduler=scheduler,
         quiet=quiet)
     return run(model, data, options, id=id, level2=level2, level3=level3)
+
+
+def glh(results: HLMResults | GLMMResults, hypotheses: Any, *, robust: bool | None = None
+        ) -> GLHResult:
+    """General linear hypotheses C gamma = d on a fitted model's fixed effects: Wald
+    chi-squares with the robust (primary unless ``robust=False``) and the model-based
+    covariance.  Linear models: :func:`openhlm.inference.glh.glh` (its docstring gives the
+    hypothesis syntax); HGLMs: the same test on the unit-specific gammas
+    (:func:`openhlm.inference.glmm.glmm_glh`)."""
+    if isinstance(results, GLMMResults):
+        return glmm_glh(results, hypotheses, robust=robust)
+    return _linear_glh(results, hypotheses, robust=robust)
+
+
+def compare(a: HLMResults | GLMMResults, b: HLMResults | GLMMResults, *,
+            labels: tuple[str, str] = ("model a", "model b")) -> DevianceTest:
+    """Deviance (likelihood-ratio) test between two fits of the same data.  Linear models:
+    :func:`openhlm.inference.deviance.compare`; HGLMs: Laplace or AGQ fits only (PQL has no
+    deviance), same distribution, data and method (:func:`openhlm.inference.glmm.glmm_compare`).
+    """
+    hglm = [isinstance(r, GLMMResults) for r in (a, b)]
+    if any(hglm):
+        if not all(hglm):
+            raise HypothesisError("cannot compare an HGLM (non-normal outcome) with a linear "
+                                  "model: their deviances are of different likelihoods")
+        return glmm_compare(a, b, labels=labels)  # type: ignore[arg-type]
+    return _linear_compare(a, b, labels=labels)  # type: ignore[arg-type]

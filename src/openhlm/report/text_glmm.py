@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
+from openhlm.report.html_glmm import glmm_html_report
+from openhlm.report.weighting import weighting_json
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
@@ -22,31 +25,21 @@ __all__ = ["estimation_method_line", "glmm_html", "glmm_text", "glmm_to_dict",
 
 RULE = " " + "-" * 76
 FIXED_RULE = " " + "-" * 77
-METHOD_LABEL = {"pql": "PQL Estimation", "laplace": "Laplace (ML) Estimation",
-                "agq": "Adaptive Gauss-Hermite Quadrature (ML) Estimation"}
 
 
-def level1_model_lines(results: GLMMResults) -> list[str]:
-    """HLM's level-1 model lines of an HGLM."""
-    spec = results.spec
-    rhs = " + ".join("B0" if c.predictor is None else f"B{c.index}*({c.predictor.name.upper()})"
-                     for c in spec.coefficients)
-    if results.distribution == "bernoulli":
-        return ["\tProb(Y=1|B) = P", f"\tlog[P/(1-P)] = {rhs}"]
-    if results.distribution == "binomial":
-        m = (results.trials or "M").upper()
-        return [f"\tE(Y|B) = {m}*P", f"\tV(Y|B) = {m}*P(1-P)", f"\tlog[P/(1-P)] = {rhs}"]
-    if results.exposure:
-        m = results.exposure.upper()
-        return [f"\tE(Y|B) = {m}*L", f"\tV(Y|B) = {m}*L", f"\tlog[L] = {rhs}"]
-    return ["\tE(Y|B) = L", "\tV(Y|B) = L", f"\tlog[L] = {rhs}"]
-
-
-def _level2_lines(results: GLMMResults) -> list[str]:
+def _weighting_lines(results: GLMMResults) -> list[str]:
+    w = results.weighting
+    if w is None or not w.design_weighted:
+        return []
     lines = []
-    for coef in results.spec.coefficients:
-        terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
-        lines.append(f"\tB{coef.index} = " + " + ".join(terms))
+    if w.level1 is not None:
+        lines.append(f" Level-1 weight: {w.level1} (normalised: {w.normalized('level1')}); "
+                     "each record's density raised to its weight")
+    if w.level2 is not None:
+        how = ("each unit's contribution to the linearised model is multiplied by w_j"
+               if results.method == "pql" else "pseudo-likelihood sum_j w_j log L_j")
+        lines.append(f" Level-2 weight: {w.level2} (normalised: {w.normalized('level2')}); "
+                     f"{how}")
     return lines
 
 
@@ -185,7 +178,7 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              + (f" (number of trials: {results.trials})" if results.trials else "")
              + (f" (exposure: {results.exposure})" if results.exposure else ""),
              f" Number of level-1 units = {results.n_level1}",
-             f" Number of level-2 units = {results.n_level2}"]
+             f" Number of level-2 units = {results.n_level2}"] + _weighting_lines(results)
     method_line = estimation_method_line(results)
     if method_line is not None:
         lines.append(method_line)
@@ -193,7 +186,7 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              " Summary of the model specified (in equation format)",
              " ---------------------------------------------------", "",
              "Level-1 Model", ""] + level1_model_lines(results) + ["", "Level-2 Model"] \
-        + _level2_lines(results)
+        + level2_model_lines(results)
     if results.overdispersion is not None:
         lines += ["", " Level-1 variance = sigma^2 * V(Y|B) (over-dispersion)"]
     lines += ["", _method_line(results),
@@ -290,13 +283,12 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "micro_iterations_by_macro": [int(m) for m in results.micro_history] or None,
         "deleted_rows": results.deleted_rows,
         "message": results.message,
+        "weighting": None if results.weighting is None
+        else weighting_json(results.weighting, results),
     }
 
 
 def glmm_html(results: GLMMResults, **_: Any) -> str:
-    """An HTML fragment: the text report in a ``<pre>`` block (a laid-out HTML report as for
-    linear models is still to come)."""
-    import html
-
-    return ('<div class="openhlm-report openhlm-hglm"><pre>'
-            + html.escape(glmm_text(results)) + "</pre></div>")
+    """An HTML fragment laid out like the linear model's
+    (:func:`openhlm.report.html_glmm.glmm_html_report`)."""
+    return glmm_html_report(results)

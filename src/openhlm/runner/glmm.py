@@ -34,7 +34,10 @@ def refuse_unsupported(options: FitOptions) -> None:
     what = [name for name, bad in (
         ("mode='hlm' with method='laplace' or 'agq' (HLM mode follows HLM's PQL iterations; "
          + "use mode='exact')", options.mode == "hlm" and oc.method != "pql"),
-        ("design or precision weights", options.weights.used),
+        ("mode='hlm' with design weights (HLM-mode PQL is unweighted; use mode='exact')",
+         options.mode == "hlm" and options.weights.used),
+        (("precision weights (varianceknown: a known level-1 variance has no meaning for a "
+          "non-normal outcome)"), options.weights.precision is not None),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
         ("multiply imputed data", options.imputation.requested),
         ("the homogeneity test of level-1 variance", options.tests.homogeneity),
@@ -67,7 +70,7 @@ def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResul
     spec = as_spec(model, mdm, options.constraints, residual=False)
     if options.mode == "hlm":
         mdm = hlm_single_precision(mdm)     # HLM's MDM holds single precision, as for linear
-    design = build_design(spec, mdm)
+    design = build_design(spec, mdm, weights=options.weights if options.weights.used else None)
     if design.n_random == 0:
         raise SpecError("an HGLM needs at least one random coefficient (a U term); without "
                         "one it is an ordinary GLM")

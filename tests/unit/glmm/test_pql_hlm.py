@@ -26,6 +26,7 @@ from tests.unit.glmm._cases import reference as glmm_reference
 from tests.unit.glmm.test_engine import _data
 
 import openhlm
+from openhlm.errors import SpecError
 from openhlm.estimation.glmm import fit_pql, fit_pql_hlm
 from openhlm.estimation.glmm.pql_hlm import HLM_PQL_DEFAULTS
 from openhlm.runner import run
@@ -335,3 +336,12 @@ def test_lower_factor_of_a_singular_tau():
         L = lower_factor(T)
         np.testing.assert_allclose(L @ L.T, T, atol=1e-12)
         assert np.allclose(L, np.tril(L))
+
+
+def test_hlm_mode_refuses_design_weights(contra):
+    """HLM-mode PQL is unweighted: design weights there are a one-line refusal, not ignored."""
+    data = contra.assign(w2=1.0 + (contra["district"].astype(int) % 3))
+    with pytest.raises(SpecError, match="design weights") as err:
+        openhlm.fit(CONTRA, data, id="district", distribution="bernoulli", mode="hlm",
+                    level2_weight="w2")
+    assert "\n" not in str(err.value)

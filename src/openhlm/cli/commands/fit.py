@@ -433,13 +433,6 @@ def _fit(args: argparse.Namespace) -> int:
     if len(to_stdout) > 1:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
-    res = job.options.residuals
-    if not job.options.outcome.normal and res.requested and (
-            res.extra_level1 or res.extra_level2 or any(
-                p is not None and p.suffix.lower() != ".csv" for p in (res.level1, res.level2))):
-        raise SpecError("for non-normal outcomes the residual files are CSV files of the EB "
-                        "table (level 2) and of the fitted values (level 1), without extra "
-                        "variables: name them *.csv")
     report = None if _is_stdout(o.report) else o.report
     results: Any
     results, text = run_job(job)
@@ -473,12 +466,6 @@ def _fit(args: argparse.Namespace) -> int:
             results.write_residuals(level2=r.level2, level3=r.level3, level1=r.level1,
                                     format=r.format, extra_level1=r.extra_level1,
                                     extra_level2=r.extra_level2, extra_level3=r.extra_level3)
-    elif job.options.residuals.requested:
-        if job.options.outcome.normal:
-            write_residual_files(results, job.options.residuals)
-        else:   # HGLM: results.eb (level 2) and results.level1 (level 1) as CSV
-            for path, table in ((res.level2, "eb"), (res.level1, "level1")):
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    getattr(results, table).to_csv(path, index=False)
+    elif job.options.residuals.requested:     # linear models and HGLMs alike
+        write_residual_files(results, job.options.residuals)
     return 0

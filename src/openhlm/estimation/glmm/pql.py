@@ -58,17 +58,32 @@ class LinearisedStats:
     AWz: np.ndarray      # (p,)
     zWz: float
     sum_log_w: float
-    N: int
+    N: float
+    #: level-2 design weights (``None``: all 1): every unit's contribution to the linearised
+    #: likelihood is multiplied by w_j (AWA, AWz, zWz, sum_log_w and N are weighted sums)
+    unit_weight: np.ndarray | None = None
 
     @classmethod
     def of(cls, data: GLMMData, z: np.ndarray, w: np.ndarray) -> LinearisedStats:
         J, u = data.J, data.unit
-        Aw = data.A * w[:, None]
+        uw = data.unit_weight
+        wr = w if uw is None else w * uw[u]        # row weights of the level-1 totals
+        Aw = data.A * wr[:, None]
         return cls(ZWZ=unit_outer(u, w, data.Z, data.Z, J),
                    ZWA=unit_outer(u, w, data.Z, data.A, J),
                    ZWz=unit_sum(u, data.Z * (w * z)[:, None], J),
-                   AWA=Aw.T @ data.A, AWz=Aw.T @ z, zWz=float(w @ (z * z)),
-                   sum_log_w=float(np.log(w).sum()), N=data.N)
+                   AWA=Aw.T @ data.A, AWz=Aw.T @ z, zWz=float(wr @ (z * z)),
+                   sum_log_w=float(np.log(w) @ (np.ones_like(w) if uw is None else uw[u])),
+                   N=_weighted_rows(data),
+                   unit_weight=uw)
+
+
+def _weighted_rows(data: GLMMData) -> float:
+    """N with the design weights: sum_ij d_ij w_j (the number of rows without weights)."""
+    d = data.family.row_weight
+    uw = data.unit_weight
+    rows = np.ones(data.N) if d is None else d
+    return float(rows.sum() if uw is None else rows @ uw[data.unit])
 
 
 @dataclass(frozen=True)
@@ -95,12 +110,17 @@ def solve_linearised(st: LinearisedStats, Lam: np.ndarray, reml: bool,
     J, p = st.ZWA.shape[0], st.ZWA.shape[2]
     M = Lam.T @ st.ZWZ @ Lam + np.eye(R)
     C = np.linalg.cholesky(M)
-    logdetM = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum()
+    uw = st.unit_weight
+    logdets = 2.0 * np.log(np.diagonal(C, axis1=1, axis2=2)).sum(axis=1)
+    logdetM = float(logdets.sum() if uw is None else logdets @ uw)
     Minv = np.linalg.inv(M)
     P = Lam.T @ st.ZWA                                 # Lambda' Z'WA   (J, R, p)
     q = st.ZWz @ Lam                                   # Lambda' Z'Wz   (J, R)
     MinvP = Minv @ P
     Minvq = (Minv @ q[:, :, None])[:, :, 0]
+    if uw is not None:                                 # weighted sums over units
+        MinvP = MinvP * uw[:, None, None]
+        Minvq = Minvq * uw[:, None]
     XtVX = st.AWA - P.reshape(J * R, p).T @ MinvP.reshape(J * R, p)
     XtVz = st.AWz - MinvP.reshape(J * R, p).T @ q.reshape(J * R)
     ztVz = st.zWz - float(q.ravel() @ Minvq.ravel())
@@ -162,6 +182,7 @@ def fit_pql(data: GLMMData, *, overdispersion: bool = False, reml: bool = False,
     assert solved is not None
     # final quantities at the converged linearisation
     s, w = fam.score_weight(eta, data.y, data.n)
+    w = np.maximum(w, 1e-12)          # rows of level-1 weight 0 have w = 0
     z = eta - data.offset + s / w
     st = LinearisedStats.of(data, z, w)
     sigma2 = _solve(st, theta, R, reml, not overdispersion).sigma2
@@ -200,6 +221,8 @@ def pql_estimates(data: GLMMData, eta: np.ndarray, u: np.ndarray, Lam: np.ndarra
     ZWr = unit_sum(data.unit, data.Z * (w * r)[:, None], J)
     P = np.einsum("ba,jbf->jaf", Lam, st.ZWA)
     a = AWr - np.einsum("jaf,jab,jb->jf", P, solved.Minv, ZWr @ Lam)
+    if data.unit_weight is not None:      # pseudo-likelihood sandwich: w_j^2 in the meat
+        a = a * data.unit_weight[:, None]
     cov_robust = XtVX_inv @ (a.T @ a) @ XtVX_inv
     u_cov = sigma2 * np.einsum("ab,jbc,dc->jad", Lam, solved.Minv, Lam)
     tau = sigma2 * Lam @ Lam.T
@@ -275,4 +298,6 @@ def population_average_at(data: GLMMData, beta: np.ndarray, Lam: np.ndarray, *,
     ZWr = unit_sum(data.unit, data.Z * (w * r)[:, None], J)
     P = np.einsum("ba,jbf->jaf", solved.Lam, st.ZWA)
     a = AWr - np.einsum("jaf,jab,jb->jf", P, solved.Minv, ZWr @ solved.Lam)
+    if data.unit_weight is not None:
+        a = a * data.unit_weight[:, None]
     return g, sigma2 * bread, bread @ (a.T @ a) @ bread
