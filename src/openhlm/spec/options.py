@@ -198,7 +198,10 @@ class FitOptions:
         distribution = k("distribution") or "normal"
         method = k("method")
         glmm_method = None
-        if not (isinstance(distribution, str) and distribution.lower() == "normal"):
+        if not (isinstance(distribution, str) and distribution.lower() == "normal") and not (
+                isinstance(method, str) and method.lower() in ("reml", "ml")):
+            # an HGLM's method is pql / laplace / agq; reml / ml there mean PQL with the
+            # linearised model fitted by that likelihood (restricted / full PQL, as in HLM)
             glmm_method, method = method, None
         outcome = Outcome(distribution, k("trials"), k("exposure"), glmm_method,
                           k("quadrature_points"), bool(k("overdispersion", False)),
@@ -221,7 +224,8 @@ class FitOptions:
         hglm: dict[str, Any] = {} if oc.normal else {
             "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
             "quadrature_points": oc.quadrature_points, "overdispersion": oc.overdispersion,
-            "pql_likelihood": oc.pql_likelihood}
+            "pql_likelihood": oc.pql_likelihood or (None if self.method == "reml"
+                                                    else self.method)}
         return {**hglm, "method": self.method if oc.normal else oc.method, "mode": self.mode,
                 "constraints": self.constraints,
                 "max_iterations": self.max_iterations, "tolerance": self.tolerance,
@@ -254,7 +258,8 @@ class FitOptions:
         for k in _OUTCOME:
             overrides.pop(k, None)
         distribution = changes.get("distribution", self.outcome.distribution)
-        if overrides.get("method") is not None and distribution != "normal":
+        if (overrides.get("method") is not None and distribution != "normal"
+                and str(overrides["method"]).lower() not in ("reml", "ml")):
             changes["method"] = overrides.pop("method")
         if changes:
             current = dataclasses.asdict(self.outcome)
@@ -307,14 +312,17 @@ class FitOptions:
             sources["exploratory"] = f"{mf.source}: [output] exploratory"
         m = mf.model
         hglm = m.distribution != "normal"
+        # an HGLM's [estimation] method is pql / laplace / agq, or reml / ml (the default
+        # reml included): then PQL, the linearised model fitted by that likelihood
+        linear_method = est.method in ("reml", "ml")
         try:
             outcome = Outcome(m.distribution, m.trials, m.exposure,
-                              est.method if hglm else None,
+                              est.method if hglm and not linear_method else None,
                               est.quadrature_points, m.overdispersion)
         except SpecError as exc:
             raise SpecError(f"{mf.source}: {exc}") from None
         options = cls(
-            method="reml" if hglm else est.method, mode=mode, outcome=outcome,
+            method=est.method if linear_method else "reml", mode=mode, outcome=outcome,
             max_iterations=_file_limit(est.max_iterations, HLM_LIMITS.max_iterations),
             tolerance=_file_limit(est.tolerance, HLM_LIMITS.tolerance),
             constraints=mf.model.constraints, heterogeneous_sigma2=mf.model.heterogeneous_sigma2,

@@ -107,7 +107,7 @@ def test_poisson_exposure_prints_rate_model():
     ({"distribution": "bernoulli", "trials": "size"}, "trials= is for"),
     ({"distribution": "binomial"}, "needs trials="),
     ({"distribution": "bernoulli", "exposure": "age"}, "exposure= is for"),
-    ({"distribution": "bernoulli", "method": "reml"}, "method must be"),
+    ({"distribution": "bernoulli", "method": "gibbs"}, "method must be"),
     ({"distribution": "bernoulli", "quadrature_points": 5}, "applies to method='agq'"),
     ({"distribution": "bernoulli", "overdispersion": True}, "not identified"),
     ({"distribution": "poisson", "method": "laplace", "overdispersion": True},
@@ -170,6 +170,28 @@ def test_unsupported_options_are_refused(contra):
     with pytest.raises(SpecError, match="does not support mode='hlm' with method='laplace'"):
         openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli", mode="hlm",
                     method="laplace")
+
+
+@pytest.mark.parametrize("estimation, likelihood", [("", "reml"),
+                                                     ('[estimation]\nmethod = "ml"\n', "ml")])
+def test_toml_hglm_without_a_method_is_pql_with_the_linear_likelihood(tmp_path, contra,
+                                                                      estimation, likelihood):
+    """[model] distribution alone means PQL (HLM's default), restricted unless [estimation]
+    says ml -- the same fit as openhlm.fit with the same settings."""
+    from openhlm.cli.main import main
+
+    (tmp_path / "contra.csv").write_text(contra.to_csv(index=False))
+    path = tmp_path / "m.toml"
+    path.write_text('[data]\nlevel1 = "contra.csv"\nid = "district"\n[model]\n'
+                    f'equations = "{CONTRA}"\ndistribution = "bernoulli"\n' + estimation)
+    out = tmp_path / "r.json"
+    assert main(["fit", str(path), "--json", str(out)]) == 0
+    got = json.loads(out.read_text())
+    direct = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli",
+                         method=likelihood)
+    assert got["method"] == "pql" and direct.pql_likelihood == likelihood
+    np.testing.assert_allclose(got["tau"]["matrix"], np.asarray(direct.tau), rtol=1e-10)
+    assert got["pql_likelihood"] == likelihood
 
 
 def test_toml_round_trip_and_cli(tmp_path, contra, capsys):

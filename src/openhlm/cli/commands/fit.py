@@ -108,9 +108,10 @@ def _positive_float(text: str) -> float:
 def register(subparsers: Any) -> None:
     """Add ``openhlm fit`` to ``subparsers``."""
     parser = subparsers.add_parser(
-        "fit", help="fit a two-level model and print HLM's report",
-        description="Fit a two-level hierarchical linear model from a TOML model file, an HLM 6 "
-                    "command file or a bundled example, and print HLM2's report.",
+        "fit", help="fit a model (two- or three-level, linear or HGLM) and print HLM's report",
+        description="Fit a two- or three-level model (linear, or an HGLM with --distribution) "
+                    "from a TOML model file, an HLM 6 command file or a bundled example, and "
+                    "print HLM's report (HLM2's or HLM3's).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(parser, example_help="fit a bundled example (hsb-model1 .. hsb-model4) instead")
