@@ -147,6 +147,17 @@ def _wanted_level2(options: FitOptions, spec: ModelSpec, available: list[str], *
     return tuple(out)
 
 
+def _table_columns(table: pd.DataFrame, id_name: str, spec: ModelSpec,
+                   wanted: tuple[str, ...], weight: str | None) -> tuple[str, ...]:
+    """The level-2 table's variables kept per unit besides the model's, as an MDM keeps them:
+    ``wanted`` (checked: no missing values) and every other numeric column without missing
+    values (so extra variables of the residual files can be asked for after the fit)."""
+    taken = {v.lower() for v in (*spec.level2_variables(), *wanted, id_name, weight or "")}
+    others = [str(c) for c in table.columns if str(c).lower() not in taken
+              and pd.api.types.is_numeric_dtype(table[c]) and not table[c].isna().any()]
+    return (*wanted, *others)
+
+
 def _offsets(design: SummaryDesign, stats: PartialStats, spec: ModelSpec) -> np.ndarray:
     """(J, P) centring constant of each level-1 coefficient's column per unit (0, the grand
     mean, or the unit's mean of the raw variable)."""
@@ -257,10 +268,11 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
 
         stats = dask_statistics(frame, id, variables, l2_rows, progress=progress,
                                 client=_client(options.scheduler))
+    kept = () if l2_table is None else _table_columns(l2_table, id, spec, extra_l2,
+                                                        options.weights.level2)
     design, moments = summary_design(
         spec, stats, id_name=id, level2=l2_table, weights=options.weights, engine=engine,
-        passes=1, sources=sources, seconds=time.perf_counter() - t0,
-        extra_level2=extra_l2 if l2_table is not None else ())
+        passes=1, sources=sources, seconds=time.perf_counter() - t0, extra_level2=kept)
     if engine == "memory":
         return design, moments
     rows = RowSource(
@@ -270,5 +282,5 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         outcome=spec.outcome, analysis=variables, files=files,
         schemas=tuple(schemas) if files is not None else (), frame=frame,
         scheduler=options.scheduler, quiet=options.quiet)
-    level1 = pd.DataFrame(columns=[c for c in level1_names])
+    level1 = pd.DataFrame(columns=list(level1_names))
     return dataclasses.replace(design, level1_rows=rows, level1_data=level1), moments
