@@ -175,15 +175,15 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     y_only[:, P] = 1.0
     sse = centred_unit_ols(mom, np.arange(P), y_only, p0).sse
     olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - P)
-    common = dict(
-        unit_ids=np.asarray(d.unit_ids), n=d.n_per_unit.copy(),
-        coefficient_labels=tuple(c.short_label for c in d.spec.coefficients),
-        coefficient_indices=tuple(c.index for c in d.spec.coefficients),
-        random_positions=r.copy(), fitted=fitted, eb_coefficients=eb_coef, eb_residuals=u,
-        ols_residuals=np.where(ok_r[:, None], ols_resid, np.nan), ols_sufficient=ok_r,
-        conditional_cov=cond, posterior_cov=posterior, coefficient_cov=coef_cov,
-        eb_residual_cov=u_cov, mdist=mdist, mdist_df=rank, chipct=chipct, olsrsvar=olsrsvar,
-        method=est.method)
+    common = {
+        "unit_ids": np.asarray(d.unit_ids), "n": d.n_per_unit.copy(),
+        "coefficient_labels": tuple(c.short_label for c in d.spec.coefficients),
+        "coefficient_indices": tuple(c.index for c in d.spec.coefficients),
+        "random_positions": r.copy(), "fitted": fitted, "eb_coefficients": eb_coef,
+        "eb_residuals": u, "ols_residuals": np.where(ok_r[:, None], ols_resid, np.nan),
+        "ols_sufficient": ok_r, "conditional_cov": cond, "posterior_cov": posterior,
+        "coefficient_cov": coef_cov, "eb_residual_cov": u_cov, "mdist": mdist,
+        "mdist_df": rank, "chipct": chipct, "olsrsvar": olsrsvar, "method": est.method}
     if not getattr(d, "rows_in_memory", True):
         # out of core (openhlm.scale): the per-unit columns from the unweighted moments of
         # [X, y]; the level-1 columns are streamed from the rows when the file is written

@@ -117,7 +117,7 @@ def unit_table(results: HLMResults, source: RowSource, plan: Sequence[Level1Colu
     eb = results.eb
     assert eb is not None
     coef, shift, shift_y = level1_linear_form(est)
-    J, P = coef.shape
+    J = coef.shape[0]
     keys = getattr(d, "unit_keys", None)
     if keys is None:
         raise SpecError("these results do not carry the unit IDs of their level-1 files: refit "
