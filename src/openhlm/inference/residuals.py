@@ -158,8 +158,16 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     # the OLS coefficients of e_j = y_j - X_j (G_j gamma_hat) on Z_j, from the centred moments
     # (inference/unit_fit.py; no offset of y or x costs digits).  Which units have enough data
     # is decided on the cross-products, as before.
-    mom = (est.working.moments if est.working is not None and est.working.moments is not None
-           and getattr(est, "row_precision", None) is None else design_moments(d))
+    # unweighted moments of [X, y] (the fit's, unless sigma^2_ij are estimated: then those of
+    # the rows, kept by an out-of-core design)
+    weighted = (getattr(est, "row_precision", None) is not None
+                or getattr(est, "heterogeneous", None) is not None)
+    if est.working is not None and est.working.moments is not None and not weighted:
+        mom = est.working.moments
+    elif not getattr(d, "rows_in_memory", True):
+        mom = d.moments
+    else:
+        mom = design_moments(d)
     raw = mom.raw()
     XX, Xy = raw[:, :P, :P], raw[:, :P, P]
     fixed_cols = np.setdiff1d(np.arange(P), r)

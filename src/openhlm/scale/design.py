@@ -82,6 +82,8 @@ class SummaryDesign(Design):
     level1_rows: Any = None
     #: what the passes after the first are for (the report's note)
     later_passes: tuple[str, ...] = ()
+    #: the unweighted per-unit moments of [X, y] (what the rows would give)
+    moments: UnitMoments | None = None
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -95,7 +97,7 @@ class SummaryDesign(Design):
         """The report's note on how the statistics were made."""
         name = {"duckdb": "DuckDB (out of core)", "dask": "Dask (distributed)"}.get(
             self.engine, self.engine)
-        later = "".join(f"; 1 more pass for {what}" for what in self.later_passes)
+        later = "".join(f"; {what}" for what in self.later_passes)
         return (f"Per-unit statistics computed by {name} in {self.passes} pass"
                 f"{'es' if self.passes != 1 else ''} over {self.rows_read:,} level-1 records "
                 f"({self.seconds:.1f} s){later}; the level-1 rows were not held in memory: the "
@@ -256,7 +258,7 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                            passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
                            outcome_moments=np.column_stack([moments.mean[:, -1],
                                                             moments.centred[:, -1, -1]]),
-                           sources=tuple(sources), unit_keys=stats.ids[sel])
+                           sources=tuple(sources), unit_keys=stats.ids[sel], moments=moments)
     return design, moments
 
 

@@ -27,6 +27,7 @@ does (not guaranteed); Dask keeps the partitions' order.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -71,6 +72,9 @@ class RowSource:
     id_name: str
     columns: tuple[str, ...]
     offsets: np.ndarray
+    #: (J, m) each unit's unweighted mean of the ``analysis`` variables (the centre of the
+    #: sums of later passes)
+    raw_means: np.ndarray
     variables: tuple[str | None, ...]
     outcome: str
     analysis: tuple[str, ...]
@@ -97,9 +101,10 @@ class RowSource:
         units = unit_table(results, self, plan)
         progress.note(f"level-1 residual file: a pass over the rows to {path}")
         if self.engine == "duckdb":
-            rows = _duckdb_write(self, units, plan, names, path, fmt, file_label)
+            rows = _duckdb_write(results, self, units, plan, names, path, fmt, file_label)
         else:
-            rows = _dask_write(self, units, plan, names, path, fmt, file_label, progress)
+            rows = _dask_write(self, units, plan, names, path, fmt, file_label, progress,
+                               variance_model(results))
         progress.note(f"{rows:,} level-1 residual rows written to {path} "
                       f"({progress.elapsed():.1f} s)")
         return rows
@@ -136,6 +141,7 @@ def unit_table(results: HLMResults, source: RowSource, plan: Sequence[Level1Colu
     table["__k"] = k
     table["__sy"] = np.full(J, shift_y)
     table["__sigma"] = np.full(J, float(np.sqrt(est.evaluation.sigma2)))
+    table["__s2"] = np.full(J, float(est.evaluation.sigma2))
     level2 = d.level2_data
     for n, c in enumerate(plan):
         if c.source in ("level2", "extra2"):
@@ -148,9 +154,19 @@ def _slope_variables(source: RowSource) -> list[str]:
     return [v for v in source.variables if v is not None]
 
 
+def variance_model(results: HLMResults) -> tuple[tuple[str, ...], np.ndarray]:
+    """(variance predictors, alpha_1..K) of a heterogeneous-sigma^2 fit; ((), []) otherwise:
+    SIGMA_ij = sqrt(sigma^2 / exp(-clip(sum_k alpha_k C_kij))), as in memory."""
+    het = getattr(results.estimates, "heterogeneous", None)
+    if het is None:
+        return (), np.zeros(0)
+    return tuple(het.variance.names), np.asarray(het.alpha[1:], dtype=float)
+
+
 # -- DuckDB ------------------------------------------------------------------------------------
 def _duckdb_select(source: RowSource, schema: Schema, paths: Sequence[str], fmt: str,
-                   plan: Sequence[Level1Column], names: Sequence[str]) -> str:
+                   plan: Sequence[Level1Column], names: Sequence[str],
+                   variance: tuple[tuple[str, ...], np.ndarray]) -> str:
     def col(name: str) -> str:
         return _q(schema.resolve(name) or name)
 
@@ -161,10 +177,15 @@ def _duckdb_select(source: RowSource, schema: Schema, paths: Sequence[str], fmt:
     terms = " + ".join([f"(CAST(r.{col(v)} AS DOUBLE) - u.__o{i}) * u.__b{i}"
                         for i, v in enumerate(_slope_variables(source))] + ["u.__k"])
     resid = f"(({y} - u.__sy) - ({terms}))"
+    sigma = "u.__sigma"
+    if variance[0]:
+        eta = " + ".join(f"{float(a)!r} * CAST(r.{col(v)} AS DOUBLE)"
+                         for v, a in zip(*variance))
+        sigma = f"sqrt(u.__s2 / exp(-greatest(least({eta}, 700.0), -700.0)))"
     out = []
     for n, (c, name) in enumerate(zip(plan, names)):
         expr = {"L2ID": "u.__l2id", "FITVAL": f"({y} - {resid})", "L1RESID": resid,
-                "SIGMA": "u.__sigma", "outcome": y}.get(c.source)
+                "SIGMA": sigma, "outcome": y}.get(c.source)
         if expr is None and c.source in ("level1", "extra1"):
             cast = c.source == "level1"
             expr = (f"CAST(r.{col(str(c.variable))} AS DOUBLE)" if cast
@@ -187,14 +208,16 @@ def _groups(source: RowSource, names: Sequence[str]) -> list[tuple[list[str], Sc
     return list(groups.values())
 
 
-def _duckdb_write(source: RowSource, units: pd.DataFrame, plan: Sequence[Level1Column],
-                  names: Sequence[str], path: Path, fmt: str, file_label: str) -> int:
+def _duckdb_write(results: HLMResults, source: RowSource, units: pd.DataFrame,
+                  plan: Sequence[Level1Column], names: Sequence[str], path: Path, fmt: str,
+                  file_label: str) -> int:
     duckdb = require("duckdb")
     assert source.files is not None
-    wanted = [source.id_name, *source.analysis,
+    variance = variance_model(results)
+    wanted = [source.id_name, *source.analysis, *variance[0],
               *(str(c.variable) for c in plan if c.source in ("level1", "extra1"))]
-    selects = [_duckdb_select(source, schema, paths, source.files.format, plan, names)
-               for paths, schema in _groups(source, wanted)]
+    selects = [_duckdb_select(source, schema, paths, source.files.format, plan, names,
+                              variance) for paths, schema in _groups(source, wanted)]
     labels = {name: c.label for c, name in zip(plan, names)}
     if fmt == "parquet":
         meta = {"openhlm.labels": json.dumps(labels), "openhlm.file_label": file_label}
@@ -218,7 +241,9 @@ def _duckdb_write(source: RowSource, units: pd.DataFrame, plan: Sequence[Level1C
 
 # -- Dask --------------------------------------------------------------------------------------
 def partition_residuals(part: pd.DataFrame, units: pd.DataFrame, source: RowSource,
-                        plan: Sequence[Level1Column], names: Sequence[str]) -> pd.DataFrame:
+                        plan: Sequence[Level1Column], names: Sequence[str],
+                        variance: tuple[tuple[str, ...], np.ndarray] = ((), np.zeros(0))
+                        ) -> pd.DataFrame:
     """The level-1 residual rows of one partition (the analysis rows of its units)."""
     col = source.column
     values = {v: pd.to_numeric(part[col(v)], errors="coerce").to_numpy(dtype=float)
@@ -243,6 +268,10 @@ def partition_residuals(part: pd.DataFrame, units: pd.DataFrame, source: RowSour
             out[name] = y - resid
         elif c.source == "L1RESID":
             out[name] = resid
+        elif c.source == "SIGMA" and variance[0]:
+            eta = sum(a * pd.to_numeric(part[col(v)], errors="coerce").to_numpy(dtype=float)[ok]
+                      for v, a in zip(*variance))
+            out[name] = np.sqrt(u["__s2"] / np.exp(-np.clip(eta, -700.0, 700.0)))
         elif c.source == "SIGMA":
             out[name] = u["__sigma"]
         elif c.source == "outcome":
@@ -259,7 +288,7 @@ def partition_residuals(part: pd.DataFrame, units: pd.DataFrame, source: RowSour
 
 def _dask_write(source: RowSource, units: pd.DataFrame, plan: Sequence[Level1Column],
                 names: Sequence[str], path: Path, fmt: str, file_label: str,
-                progress: Progress) -> int:
+                progress: Progress, variance: tuple[tuple[str, ...], np.ndarray]) -> int:
     require("dask")
     frame = source.frame
     if frame is None:
@@ -267,8 +296,10 @@ def _dask_write(source: RowSource, units: pd.DataFrame, plan: Sequence[Level1Col
         from openhlm.scale.dask_engine import dask_frame
 
         frame = dask_frame(source.files)
-    meta = partition_residuals(frame._meta, units.iloc[:0], source, plan, names)
-    mapped = frame.map_partitions(partition_residuals, units, source, plan, names, meta=meta)
+    meta = partition_residuals(frame._meta, units.iloc[:0], source, plan, names, variance)
+    light = dataclasses.replace(source, frame=None)   # no Dask collection inside a task
+    mapped = frame.map_partitions(partition_residuals, units, light, tuple(plan), tuple(names),
+                                  variance, meta=meta)
     labels = {name: c.label for c, name in zip(plan, names)}
     client = None
     if source.scheduler:

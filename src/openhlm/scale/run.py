@@ -53,8 +53,6 @@ def refuse_unsupported(options: FitOptions) -> None:
     why = None
     if options.mode == "hlm":
         why = "mode='hlm' (HLM's EM on single-precision rows) is not available out of core"
-    elif options.heterogeneous_sigma2:
-        why = "heterogeneous sigma^2 needs a pass over the rows per iteration; not available"
     elif options.weights.level1 is not None or options.weights.precision is not None:
         why = "level-1 and precision weights are not available out of core (level-2 weights are)"
     elif options.imputation.requested:
@@ -104,12 +102,29 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
     refuse_streamed_formats(options)
     design, moments = unit_statistics(model, data, options, id=id, level2=level2)
     if options.residuals.level1 is not None:
-        design = dataclasses.replace(design, later_passes=("the level-1 residual file",))
+        design = dataclasses.replace(
+            design, later_passes=(*design.later_passes,
+                                  "1 more pass for the level-1 residual file"))
     release_heap()       # the engine's result frames, freed but kept by malloc
     progress = Progress(options.engine, quiet=options.quiet)
-    est = estimate_from_moments(design, moments, method=options.method,
-                                max_iterations=options.max_iterations,
-                                tolerance=options.tolerance)
+    if options.heterogeneous_sigma2:   # passes over the rows (openhlm.scale.heterogeneous)
+        from openhlm.scale.heterogeneous import heterogeneous_estimates
+
+        names = tuple(options.heterogeneous_sigma2)
+        design = dataclasses.replace(design, spec=dataclasses.replace(
+            design.spec, variance_predictors=names))
+        est, passes = heterogeneous_estimates(
+            design, moments, design.level1_rows, names, method=options.method,
+            max_iterations=options.max_iterations, tolerance=options.tolerance,
+            progress=progress)
+        what = (f"{passes} more passes for heterogeneous sigma^2 (1 summarising the variance "
+                f"predictors, {passes - 2} for the trial values of alpha, 1 at the estimates)")
+        est = dataclasses.replace(est, design=dataclasses.replace(
+            est.design, later_passes=(what, *design.later_passes)))
+    else:
+        est = estimate_from_moments(design, moments, method=options.method,
+                                    max_iterations=options.max_iterations,
+                                    tolerance=options.tolerance)
     release_heap()       # the estimation's per-unit temporaries, before the inference's
     progress.note(f"fitted in {design.seconds + progress.elapsed():.1f} s")
     return est, ScaledInput(sources=design.sources)
@@ -253,7 +268,8 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         stats = partial_from_frame(data, idc, variables, l2_rows)
         progress.update(len(data))
     elif files is not None:
-        schemas, _ = check_files(files, id, [*variables, *l2_rows])
+        schemas, _ = check_files(files, id, [*variables, *l2_rows,
+                                             *options.heterogeneous_sigma2])
         progress.note(f"{len(files.paths)} {files.format} file(s)")
         if engine == "duckdb":
             from openhlm.scale.duck import duckdb_statistics
@@ -277,6 +293,7 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         return design, moments
     rows = RowSource(
         engine=engine, id_name=id, columns=tuple(columns), offsets=_offsets(design, stats, spec),
+        raw_means=stats.moments.mean[pd.Index(stats.ids).get_indexer(design.unit_keys)],
         variables=tuple(c.predictor.name if c.predictor is not None else None
                         for c in spec.coefficients),
         outcome=spec.outcome, analysis=variables, files=files,
