@@ -253,6 +253,12 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
     else:
         level2_names = level1_names
     spec = _spec(model, level1_names, level2_names, options)
+    lower1 = {c.lower() for c in level1_names}
+    for name in options.heterogeneous_sigma2:
+        if name.lower() not in lower1:
+            raise SpecError(f"heterogeneous sigma^2 out of core: variance predictor '{name}' "
+                            "must be a column of the level-1 data (it is read on each row; "
+                            f"columns: {', '.join(level1_names)})")
     variables = tuple(dict.fromkeys([*spec.level1_variables(), spec.outcome]))
     l2_rows: tuple[str, ...] = ()
     extra_l2 = _wanted_level2(options, spec, level2_names, table=l2_table is not None)
