@@ -186,3 +186,20 @@ def test_pass_count_and_refused_formats(hsb, tmp_path):
     pytest.importorskip("pyreadstat")
     res.write_residuals(level2=tmp_path / "r2.sav")
     assert (tmp_path / "r2.sav").exists()
+
+
+def test_graphs_of_the_eb_estimates_work_and_row_graphs_are_refused(hsb, tmp_path):
+    pytest.importorskip("matplotlib")
+    from openhlm import plots
+
+    l1, l2 = hsb
+    files = write_split(l1, tmp_path, "g", parts=2)
+    mem = openhlm.fit(MODEL4, l1, id="id", level2=l2)
+    res = openhlm.fit(MODEL4, files, id="id", level2=l2, engine="duckdb", quiet=True)
+    a = plots.qq_mdist(mem).axes[0].collections[0].get_offsets()
+    b = plots.qq_mdist(res).axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(b, a, rtol=1e-8)
+    with pytest.raises(SpecError, match="drawn from the level-1 rows"):
+        plots.model_graph(res)
+    with pytest.raises(SpecError, match="drawn from the level-1 rows"):
+        plots.level1_equations(res)
