@@ -18,6 +18,7 @@ import numpy as np
 
 from openhlm.errors import SpecError
 from openhlm.plots._common import (
+    design_of,
     eb_of,
     finish,
     level2_values,
@@ -107,8 +108,14 @@ def _settings(results: HLMResults, by: str | None, quartiles_of: str | None,
 
 def model_graph(results: HLMResults, x: str | None = None, by: str | None = None,
                 quartiles_of: str | None = None, *, max_levels: int = 6, n_points: int = 50,
-                ax: Axes | None = None, model_name: str | None = None) -> Figure:
+                ax: Axes | None = None, model_name: str | None = None,
+                scale: str = "response") -> Figure:
     """Predicted outcome against a level-1 predictor, one line per level-2 setting.
+
+    For an HGLM (:class:`~openhlm.results.glmm.GLMMResults`) the lines are drawn on the
+    probability (logit link) or rate (log link, per unit of exposure) scale: the inverse link
+    of the fixed part of the linear predictor (random effects at 0); ``scale="link"`` draws
+    the linear predictor itself.
 
     Parameters
     ----------
@@ -141,12 +148,16 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
 
         return model_graph3(results, x, by, quartiles_of, max_levels=max_levels,
                             n_points=n_points, ax=ax, model_name=model_name)
-    est = results.estimates
-    d = est.design
+    from openhlm.plots.glmm import inverse_link, outcome_axis_label, response_scale
+    from openhlm.results.glmm import GLMMResults
+
+    hglm = isinstance(results, GLMMResults)
+    response = hglm and response_scale(scale)
+    d = design_of(results)
     _need_rows(d, "the model graph")
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor
-    gamma = est.gamma
+    gamma = np.asarray(results.estimates.gamma)
     gamma_vars = _gamma_variables(results)
     col = d.X[:, p]
     grid = np.linspace(np.nanmin(col), np.nanmax(col), n_points)
@@ -165,10 +176,12 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
         coef = np.zeros(d.X.shape[1])
         np.add.at(coef, d.gamma_column, gamma * w)
         others = x_means @ coef - x_means[p] * coef[p]
-        ax.plot(grid, others + coef[p] * grid, color=cycle[a % len(cycle)],
-                linestyle=_STYLES[b % len(_STYLES)], label=text)
+        line = others + coef[p] * grid
+        ax.plot(grid, inverse_link(results, line) if response else line,
+                color=cycle[a % len(cycle)], linestyle=_STYLES[b % len(_STYLES)], label=text)
     ax.set_xlabel(variable_label(results, predictor.name, predictor.centering.value))
-    ax.set_ylabel(f"Predicted {variable_label(results, results.spec.outcome)}")
+    ax.set_ylabel(outcome_axis_label(results, scale) if hglm
+                  else f"Predicted {variable_label(results, results.spec.outcome)}")
     if by is not None or quartiles_of is not None:
         ax.legend(fontsize=8, frameon=False)
     set_title(ax, f"Model graph: predicted {results.spec.outcome.upper()} by "
@@ -178,7 +191,8 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
 
 def level1_equations(results: HLMResults, x: str | None = None, *, sample: int | None = 30,
                      by: str | None = None, seed: int = 0, ax: Axes | None = None,
-                     model_name: str | None = None) -> Figure:
+                     model_name: str | None = None, scale: str = "response",
+                     n_points: int = 40) -> Figure:
     """Each unit's level-1 line from its EB coefficients, over the unit's range of ``x``.
 
     Parameters
@@ -192,7 +206,21 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
         (as ``openhlm plot level1 --sample 0``).
     by : str, optional
         Level-2 variable with few values (e.g. SECTOR) to colour the lines by.
+    scale, n_points :
+        HGLMs only: each unit's curve on the probability / rate scale (``"response"``) or the
+        linear predictor (``"link"``), drawn with ``n_points`` points.
     """
+    from openhlm.results.glmm import GLMMResults
+
+    if isinstance(results, GLMMResults):
+        from openhlm.plots.glmm import glmm_level1_curves
+
+        p = _slope_position(results, x)
+        predictor = results.spec.coefficients[p].predictor
+        return glmm_level1_curves(
+            results, p, variable_label(results, predictor.name, predictor.centering.value),
+            sample=sample, by_values=None if by is None else level2_values(results, by),
+            seed=seed, n_points=n_points, scale=scale, ax=ax, model_name=model_name)
     eb_of(results)   # a clear error for results without two-level EB estimates (HLM3)
     est = results.estimates
     d = est.design

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from openhlm.errors import DataError, EstimationError, SpecError
+from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.results.glmm import GLMMResults
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
 if TYPE_CHECKING:
@@ -40,6 +42,8 @@ __all__ = [
     "STREAMED_FORMATS",
     "Level1Column",
     "ResidualTable",
+    "glmm_level1_residual_table",
+    "glmm_level2_residual_table",
     "id_column",
     "level1_residual_columns",
     "level1_residual_table",
@@ -316,6 +320,142 @@ def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
                          level=1)
 
 
+# -- HGLM (binary, binomial, count outcomes) ----------------------------------------------------
+def _glmm_estimates(results: GLMMResults) -> GLMMEstimates:
+    if results.estimates is None:
+        raise EstimationError("these HGLM results carry no estimates (loaded from JSON?); refit "
+                              "the model to write residual files")
+    return results.estimates
+
+
+def _glmm_kind(results: GLMMResults) -> tuple[str, str, str]:
+    """(column suffix of the tables, 4-letter file stem, word) for the probability or rate."""
+    if results.link == "logit":
+        return "probability", "PROB", "probability"
+    return "rate", "RATE", "rate per unit of exposure"
+
+
+def _plain_label(name: str, level: int, centring: str | None = None) -> str:
+    where = "level-1" if level == 1 else "level-2"
+    return (f"{name} (raw; {centring}-centred in the model)" if centring
+            else f"{name} ({where} variable)")
+
+
+def glmm_level2_residual_table(results: GLMMResults, extra: Iterable[str] = ()
+                               ) -> ResidualTable:
+    """HLM's level-2 residual file of an HGLM: one row per unit.
+
+    ``L2ID``, ``NJ``; ``EB``/``FV``/``EC`` + coefficient (EB residual, fitted value from the
+    level-2 model and EB coefficient, all on the linear-predictor scale: logit or log);
+    ``PVq_q'`` (posterior (co)variances of the random effects); ``PREDPROB`` / ``PREDRATE``
+    (inverse link of the unit's linear predictor at its mean level-1 predictors),
+    ``MEANPROB`` / ``MEANRATE`` (the mean of its records' predicted probabilities / rates),
+    ``OBSPROB`` / ``OBSRATE`` (observed successes / trials, or counts / exposure); then the
+    model's level-2 variables and ``extra``.
+    """
+    est = _glmm_estimates(results)
+    d = est.data.design
+    eb = results.eb
+    suffix, stem, word = _glmm_kind(results)
+    cols: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    _add(cols, labels, "L2ID", _id_column(eb["unit"].to_numpy()).to_numpy(), "Level-2 unit ID")
+    _add(cols, labels, "NJ", eb["n"].to_numpy(dtype=float), "Level-1 records in the unit (n_j)")
+    scale = "logit" if results.link == "logit" else "log"
+    coefs = d.spec.coefficients
+    random = [c for c in coefs if c.equation.random]
+    for c in random:
+        name = c.short_label.lower()
+        _add(cols, labels, f"EB{_stem(c.short_label)}", eb[f"eb_{name}"].to_numpy(),
+             f"EB residual U{c.index} of {c.short_label} ({scale} scale)")
+    for c in coefs:
+        _add(cols, labels, f"FV{_stem(c.short_label)}",
+             eb[f"fv_{c.short_label.lower()}"].to_numpy(),
+             f"Fitted {c.short_label} from level-2 model ({scale} scale)")
+    for c in coefs:
+        _add(cols, labels, f"EC{_stem(c.short_label)}",
+             eb[f"b_{c.short_label.lower()}"].to_numpy(),
+             f"EB coefficient {c.short_label} (FV + EB, {scale} scale)")
+    idx = [c.index for c in random]
+    for a in range(len(idx)):
+        for b in range(a + 1):
+            what = f"var U{idx[a]}" if a == b else f"cov U{idx[b]},U{idx[a]}"
+            _add(cols, labels, f"PV{idx[b]}_{idx[a]}", eb[f"pv_{idx[b]}_{idx[a]}"].to_numpy(),
+                 f"Posterior {what} ({results.method.upper()})")
+    _add(cols, labels, f"PRED{stem}", eb[f"{suffix}_at_means"].to_numpy(),
+         f"Predicted {word} at the unit's mean predictors")
+    _add(cols, labels, f"MEAN{stem}", eb[f"mean_{suffix}"].to_numpy(),
+         f"Mean predicted {word} of the unit's records")
+    _add(cols, labels, f"OBS{stem}", eb[f"observed_{suffix}"].to_numpy(),
+         f"Observed {word} in the unit")
+    level2 = d.level2_data
+    centring = {p.name: p.centering.value for c in coefs for p in c.equation.predictors}
+    for name in d.spec.level2_variables():
+        column = _lookup(level2, name) or name
+        cent = centring.get(name)
+        _add(cols, labels, str(column), level2[column].to_numpy(dtype=float),
+             _plain_label(str(column), 2, cent if cent not in (None, "none") else None))
+    in_model = {n.lower() for n in d.spec.level2_variables()}
+    for name, values in _extras([(level2, None)], extra, 2):
+        if name.lower() not in in_model:
+            _add(cols, labels, name, values, _plain_label(name, 2))
+    return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=2)
+
+
+def glmm_level1_residual_table(results: GLMMResults, extra: Iterable[str] = ()
+                               ) -> ResidualTable:
+    """HLM's level-1 residual file of an HGLM: one row per record in the analysis.
+
+    ``L2ID``; ``ETA`` (the unit-specific linear predictor with the EB coefficients, without
+    the offset); ``PREDPROB`` / ``PREDRATE`` (its inverse link: the predicted probability, or
+    rate per unit of exposure); ``FITVAL`` (the expected outcome: trials x probability or
+    exposure x rate); ``L1RESID`` (outcome - FITVAL); ``ETAFIXED`` (linear predictor with the
+    random effects at 0); the outcome, trials / exposure, level-1 predictors, level-2
+    variables and ``extra``.
+    """
+    est = _glmm_estimates(results)
+    d = est.data.design
+    lv1 = results.level1
+    suffix, stem, word = _glmm_kind(results)
+    cols: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    _add(cols, labels, "L2ID", _id_column(lv1["unit"].to_numpy()).to_numpy(), "Level-2 unit ID")
+    scale = "logit" if results.link == "logit" else "log"
+    _add(cols, labels, "ETA", lv1["eta"].to_numpy(),
+         f"Linear predictor with EB coefficients ({scale} scale)")
+    _add(cols, labels, f"PRED{stem}", lv1[suffix].to_numpy(), f"Predicted {word}")
+    _add(cols, labels, "FITVAL", lv1["fitted"].to_numpy(), "Expected outcome (fitted value)")
+    _add(cols, labels, "L1RESID", lv1["outcome"].to_numpy() - lv1["fitted"].to_numpy(),
+         "Level-1 residual: outcome - FITVAL")
+    _add(cols, labels, "ETAFIXED", lv1["eta_fixed"].to_numpy(),
+         f"Linear predictor with the random effects at 0 ({scale} scale)")
+    level1, level2 = d.level1_data, d.level2_data
+    names = [d.spec.outcome] + [n for n in (results.trials, results.exposure) if n]
+    for name in names:
+        column = _lookup(level1, name) or name
+        _add(cols, labels, str(column), level1[column].to_numpy(dtype=float),
+             _plain_label(str(column), 1))
+    for coef in d.spec.coefficients:
+        if coef.predictor is None:
+            continue
+        column = _lookup(level1, coef.predictor.name) or coef.predictor.name
+        if str(column) in cols:
+            continue
+        cent = coef.predictor.centering.value
+        _add(cols, labels, str(column), level1[column].to_numpy(dtype=float),
+             _plain_label(str(column), 1, None if cent == "none" else cent))
+    for name in d.spec.level2_variables():
+        column = _lookup(level2, name) or name
+        _add(cols, labels, str(column), level2[column].to_numpy(dtype=float)[d.unit],
+             _plain_label(str(column), 2))
+    present = {c.lower() for c in cols}
+    for name, values in _extras([(level1, None), (level2, d.unit)], extra, 1):
+        if name.lower() not in present:
+            level = 1 if _lookup(level1, name) is not None else 2
+            _add(cols, labels, name, values, _plain_label(name, level))
+    return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=1)
+
+
 # -- writers -----------------------------------------------------------------------------------
 def residual_format(path: str | Path, format: str | None = None) -> str:
     """The format to write ``path`` in: ``format`` (an openhlm or HLM name), else the suffix
@@ -434,7 +574,7 @@ def _write_xlsx(frame: pd.DataFrame, labels: Mapping[str, str], path: Path) -> N
             writer, sheet_name="labels", index=False)
 
 
-def write_residuals(results: HLMResults, level2: str | Path | None = None,
+def write_residuals(results: HLMResults | GLMMResults, level2: str | Path | None = None,
                     level1: str | Path | None = None, *, extra_level2: Iterable[str] = (),
                     extra_level1: Iterable[str] = (), format: str | None = None
                     ) -> dict[str, Path]:
@@ -466,17 +606,20 @@ def write_residuals(results: HLMResults, level2: str | Path | None = None,
     if isinstance(extra_level1, str):
         extra_level1 = [extra_level1]
     written: dict[str, Path] = {}
+    hglm = isinstance(results, GLMMResults)
+    table2 = glmm_level2_residual_table if hglm else level2_residual_table
+    table1 = glmm_level1_residual_table if hglm else level1_residual_table
     if level2 is not None:
-        written["level2"] = write_table(level2_residual_table(results, extra_level2), level2,
+        written["level2"] = write_table(table2(results, extra_level2), level2,  # type: ignore
                                         format)
     if level1 is not None:
-        design = results.estimates.design if results.estimates is not None else None
+        design = getattr(results.estimates, "design", None) if not hglm else None
         if design is not None and not getattr(design, "rows_in_memory", True):
             written["level1"] = _stream_level1(results, design, Path(level1), extra_level1,
                                                format)
         else:
-            written["level1"] = write_table(level1_residual_table(results, extra_level1),
-                                            level1, format)
+            written["level1"] = write_table(table1(results, extra_level1), level1,  # type: ignore
+                                            format)
     return written
 
 

@@ -73,6 +73,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         return _infer(est, options, where)
     if is_three_level(data, id, level3):
         return run3(model, data, options, id=id, level2=level2, level3=level3)  # type: ignore
+    if options.weights.level3 is not None:
+        raise SpecError("level3_weight applies to three-level models only (pass "
+                        "id=(level-2 ID, level-3 ID) or a three-level MDM)")
     if isinstance(model, str) and looks_three_level(model):
         raise SpecError("the model is in HLM3's three-level format (P, B, G coefficients) but "
                         "the data are two-level: build a three-level MDM with "

@@ -277,12 +277,13 @@ def _method(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> str:
 def _weights_section(ctx: _Context, doc: dict[str, Any]) -> WeightsSection:
     t = ("weights",)
     d = _table(ctx, doc, "weights")
-    _check_keys(ctx, t, d, ("level1", "level2", "precision", "normalize"))
+    _check_keys(ctx, t, d, ("level1", "level2", "level3", "precision", "normalize"))
     return WeightsSection(
         level1=_name(ctx, t, d, "level1"),
         level2=_name(ctx, t, d, "level2"),
         precision=_name(ctx, t, d, "precision"),
         normalize=_normalize(ctx, t, d),
+        level3=_name(ctx, t, d, "level3"),
     )
 
 

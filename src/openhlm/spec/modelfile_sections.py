@@ -96,12 +96,14 @@ class EstimationSection:
 
 @dataclass(frozen=True, slots=True)
 class WeightsSection:
-    """``[weights]``: design weights (level 1, level 2), precision (V-known) variable."""
+    """``[weights]``: design weights (level 1, level 2; level 3 for three-level models),
+    precision (V-known) variable."""
 
     level1: str | None = None
     level2: str | None = None
     precision: str | None = None
     normalize: bool | str = True
+    level3: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,8 @@ __all__ = [
 #: them.
 _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_units",
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
-           "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
+           "level3_weight", "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses",
+           "homogeneity",
            "deviance_test", "exploratory", "distribution", "trials", "exposure",
            "quadrature_points", "overdispersion", "pql_likelihood", "engine", "scheduler",
            "quiet")
@@ -201,13 +202,13 @@ class FitOptions:
             glmm_method, method = method, None
         outcome = Outcome(distribution, k("trials"), k("exposure"), glmm_method,
                           k("quadrature_points"), bool(k("overdispersion", False)),
-                          k("pql_likelihood") or "ml")
+                          k("pql_likelihood"))
         return cls(
             method=method or "reml", mode=k("mode", "exact"), outcome=outcome,
             max_iterations=k("max_iterations"), tolerance=k("tolerance"),
             constraints=k("constraints", ()), heterogeneous_sigma2=k("heterogeneous_sigma2", ()),
             weights=Weights(k("level1_weight"), k("level2_weight"), k("precision_weight"),
-                            k("normalize_weights", True)),
+                            k("normalize_weights", True), k("level3_weight")),
             imputation=Imputation(k("imputation"), k("plausible_values") or ()),
             tests=Tests(k("hypotheses"), k("homogeneity", False), k("deviance_test")),
             exploratory=k("exploratory"),
@@ -217,7 +218,7 @@ class FitOptions:
     def to_kwargs(self) -> dict[str, Any]:
         """The :func:`openhlm.fit` keywords of these options (files and display left out)."""
         w, t, i, oc = self.weights, self.tests, self.imputation, self.outcome
-        hglm = {} if oc.normal else {
+        hglm: dict[str, Any] = {} if oc.normal else {
             "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
             "quadrature_points": oc.quadrature_points, "overdispersion": oc.overdispersion,
             "pql_likelihood": oc.pql_likelihood}
@@ -226,7 +227,8 @@ class FitOptions:
                 "max_iterations": self.max_iterations, "tolerance": self.tolerance,
                 "ols_units": self.output.ols_units, "level1_weight": w.level1,
                 "level2_weight": w.level2, "normalize_weights": w.normalize,
-                "precision_weight": w.precision, "imputation": i.column,
+                "precision_weight": w.precision, "level3_weight": w.level3,
+                "imputation": i.column,
                 "plausible_values": i.plausible_values or None,
                 "heterogeneous_sigma2": self.heterogeneous_sigma2, "hypotheses": t.hypotheses,
                 "homogeneity": t.homogeneity, "deviance_test": t.deviance_test,
@@ -316,7 +318,8 @@ class FitOptions:
             max_iterations=_file_limit(est.max_iterations, HLM_LIMITS.max_iterations),
             tolerance=_file_limit(est.tolerance, HLM_LIMITS.tolerance),
             constraints=mf.model.constraints, heterogeneous_sigma2=mf.model.heterogeneous_sigma2,
-            weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize),
+            weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize,
+                            weights.level3),
             tests=Tests(h.glh or None, h.homogeneity, deviance),
             exploratory=o.exploratory or None,
             output=Output(report=o.report, json=o.json, html=o.html, title=mf.title or None),
@@ -354,8 +357,14 @@ class FitOptions:
                 level2=Path(o.resfil2_name or f"resfil2{suffix}") if o.resfil2 else None,
                 format=o.resfil_type,  # HLM: resfiltype decides, whatever the file's name
                 extra_level1=o.resfil1_variables, extra_level2=o.resfil2_variables)
+        outcome = Outcome()
+        if o.distribution != "normal":   # nonlin: (openhlm.spec.commandfile_hglm)
+            outcome = Outcome(o.distribution, o.trials, o.exposure, "pql",
+                              macro_iterations=o.macro_iterations,
+                              micro_iterations=o.micro_iterations, stop_macro=o.stop_macro,
+                              stop_micro=o.stop_micro)
         options = cls(
-            method=o.method, mode=mode,
+            method=o.method, mode=mode, outcome=outcome,
             max_iterations=_file_limit(o.max_iterations, HLM_LIMITS.max_iterations) if hlm
             else None,
             tolerance=_file_limit(o.tolerance, HLM_LIMITS.tolerance) if hlm else None,
@@ -420,7 +429,7 @@ class FitOptions:
                 else self.max_iterations,
                 HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance,
                 oc.quadrature_points if oc.method == "agq" else None),
-            weights=WeightsSection(w.level1, w.level2, w.precision, normalize),
+            weights=WeightsSection(w.level1, w.level2, w.precision, normalize, w.level3),
             hypotheses=HypothesesSection(_text_hypotheses(self.tests.hypotheses),
                                          self.tests.homogeneity, deviance),
             output=OutputSection(
@@ -467,6 +476,15 @@ class FitOptions:
         if problems:
             raise SpecError(f"an HLM command file cannot hold {', '.join(problems)}")
         limits = self.limits if self.mode == "hlm" else HLM_LIMITS
+        oc = self.outcome
+        if not oc.normal and (oc.method != "pql" or oc.overdispersion
+                              or oc.pql_likelihood not in (None, self.method)):
+            raise SpecError("an HLM command file holds PQL fits (restricted or full PQL as "
+                            "mlf says) without over-dispersion only")
+        hglm: dict[str, Any] = {} if oc.normal else {
+            "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
+            "macro_iterations": oc.macro_iterations, "micro_iterations": oc.micro_iterations,
+            "stop_macro": oc.stop_macro, "stop_micro": oc.stop_micro}
         n = None if dev is None else dev.get("n_parameters", dev.get("parameters", dev.get("df")))
         r, o = self.residuals, self.output
         options = CommandOptions(
@@ -482,7 +500,7 @@ class FitOptions:
             resfil1_variables=r.extra_level1, resfil2=r.level2 is not None,
             resfil2_name=None if r.level2 is None else str(r.level2),
             resfil2_variables=r.extra_level2, resfil_type=r.format,
-            title=o.title or "no title")
+            title=o.title or "no title", **hglm)
         return write_command_file(spec, options, mdm=mdm)
 
 

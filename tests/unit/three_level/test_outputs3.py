@@ -295,11 +295,18 @@ def test_cli_plot_three_levels(toml, tmp_path, capsys):
     assert "not available for three-level models" in capsys.readouterr().err
 
 
-def test_cli_hlm3_command_file_is_a_clear_error(tmp_path, capsys):
+def test_cli_hlm3_command_file_is_read(tmp_path, capsys):
+    # HLM3 command files are read (spec/commandfile3.py, tests/unit/three_level/
+    # test_commandfile3.py); an undocumented key is a clear error with its line
     simulate().to_csv(tmp_path / "all.csv", index=False)
     cmd = tmp_path / "m.hlm"
     cmd.write_text("#WHLM CMD FILE\nnumit:100\nlevel1:Y=INTRCPT1+T+RANDOM\n"
                    "level2:INTRCPT1=INTRCPT2+random/\n", encoding="utf-8")
     assert main(["fit", str(cmd), "--level1", str(tmp_path / "all.csv"),
+                 "--id", "child,school"]) == 0
+    assert "Tau(pi)" in capsys.readouterr().out
+    cmd.write_text("#WHLM CMD FILE\nnumit:100\nmlf:y\nlevel1:Y=INTRCPT1+T+RANDOM\n",
+                   encoding="utf-8")
+    assert main(["fit", str(cmd), "--level1", str(tmp_path / "all.csv"),
                  "--id", "child,school"]) != 0
-    assert "command files for three-level models (HLM3) are not read" in capsys.readouterr().err
+    assert "line 3" in capsys.readouterr().err
