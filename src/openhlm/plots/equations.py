@@ -38,6 +38,14 @@ __all__ = ["level1_equations", "model_graph"]
 _STYLES = ("-", "--", ":", "-.")
 
 
+def _need_rows(design: object, what: str) -> None:
+    """Graphs drawn over the level-1 rows: refused for an out-of-core fit (openhlm.scale)."""
+    if not getattr(design, "rows_in_memory", True):
+        raise SpecError(f"{what} is drawn from the level-1 rows, which an out-of-core fit does "
+                        "not hold in memory; fit with engine='memory' (the graphs of the EB "
+                        "residuals and MDIST work out of core)")
+
+
 def _colours() -> list[str]:
     import matplotlib as mpl
 
@@ -146,6 +154,7 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
     hglm = isinstance(results, GLMMResults)
     response = hglm and response_scale(scale)
     d = design_of(results)
+    _need_rows(d, "the model graph")
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor
     gamma = np.asarray(results.estimates.gamma)
@@ -215,6 +224,7 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
     eb_of(results)   # a clear error for results without two-level EB estimates (HLM3)
     est = results.estimates
     d = est.design
+    _need_rows(d, "the graph of the level-1 equations")
     eb = eb_of(results)
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor

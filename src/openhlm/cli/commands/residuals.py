@@ -65,6 +65,8 @@ def register(subparsers: Any) -> None:
 
 
 def _residuals(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from openhlm.errors import SpecError
     from openhlm.runner import run
     from openhlm.spec.options import Residuals
@@ -85,10 +87,11 @@ def _residuals(args: argparse.Namespace) -> int:
                           tuple(args.extra3) or files.extra_level3)
     if not files.requested:
         raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
-    if job.options.engine != "memory":
-        raise SpecError(f"residual files need the level-1 rows in memory; not available with "
-                        f"engine={job.options.engine!r} (use --engine memory)")
-    results: Any = run(job.model, job.mdm, job.options)
+    if job.options.engine != "memory":   # out of core: level-1 file streamed (docs/scale.md)
+        job = dataclasses.replace(job, options=job.options.replace(residuals=files))
+        results: Any = fit_command.run_fit(job)
+    else:
+        results = run(job.model, job.mdm, job.options)
     from openhlm.results.three_level import HLM3Results
 
     if isinstance(results, HLM3Results):
