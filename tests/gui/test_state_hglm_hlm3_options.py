@@ -228,11 +228,30 @@ def test_hlm3_constraints_and_weights_at_three_levels(growth):
     assert m.constraints == ["G001 = G010"]               # the window keeps the last good one
 
 
+def test_hlm3_model_graph_of_a_constrained_model(growth):
+    """The model graph of a model with a constraint (G001 = G010 share one estimate): the
+    line is the fixed part at the mean of BLACK (level 2) and LOWINC (level 3), computed here
+    from the MDM's tables and the reported gammas."""
+    from openhlm import plots
+
+    r = openhlm.fit(GROWTH, growth, constraints=["G001 = G010"])
+    line = plots.model_graph(r).axes[0].lines[0]
+    g = r.gamma
+    black = growth.level2["black"].mean()
+    lowinc = growth.level3["lowinc"].mean()
+    x = line.get_xdata()
+    want = g["G000"] + g["G001"] * lowinc + g["G001"] * black + g["G100"] * x
+    np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-12)
+
+
 def test_hlm3_heterogeneous_sigma2_precision_weight_and_plausible_values(growth):
-    m = growth_window(growth)
+    small = "math = P0 + P1*year + E\nP0 = B00 + R0\nP1 = B10\nB00 = G000 + U00\nB10 = G100"
+    m = Model3State()
+    m.apply_text(small, growth.level1_variables, growth.level2_variables,
+                 growth.level3_variables)
     m.settings.method, m.settings.heterogeneous = "ml", ["retained"]
     got = run_fit(m, growth)
-    want = openhlm.fit(GROWTH, growth, method="ml", heterogeneous_sigma2=["retained"])
+    want = openhlm.fit(small, growth, method="ml", heterogeneous_sigma2=["retained"])
     assert got.report() == want.report()
     m = growth_window(growth)
     m.settings.precision_weight = "w1"

@@ -569,6 +569,7 @@ def a_compare(s: Session, form: Form) -> None:
     if a is None or b is None or a.results is None or b.results is None:
         raise ValueError("choose two finished runs")
     s.compare_text = None   # a refusal replaces the last comparison shown
+    s.compare_pair = (a.number, b.number, len(s.runs))   # shown until the next run
     test = openhlm.compare(a.results, b.results,
                            labels=(f"run {a.number}", f"run {b.number}"))
     s.compare_text = str(test)

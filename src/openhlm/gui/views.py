@@ -655,10 +655,14 @@ def history_view(s: Session) -> str:
                     f'{button(s, "show_run", "show", id=f"show-{r.number}", n=r.number)}'
                     '</td></tr>')
     done = [r for r in s.runs if r.results is not None]
-    opts_a = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 1 else ""}>'
-                     f'run {r.number}</option>' for i, r in enumerate(done))
-    opts_b = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 2 else ""}>'
-                     f'run {r.number}</option>' for i, r in enumerate(done))
+    numbers = [r.number for r in done]
+    a, b = (numbers[-1] if numbers else 0, numbers[-2] if len(numbers) > 1 else 0)
+    if s.compare_pair is not None and s.compare_pair[2] == len(s.runs):
+        a, b = s.compare_pair[:2]    # the pair last compared, until another run
+    opts_a = "".join(f'<option value="{n}"{" selected" if n == a else ""}>run {n}</option>'
+                     for n in numbers)
+    opts_b = "".join(f'<option value="{n}"{" selected" if n == b else ""}>run {n}</option>'
+                     for n in numbers)
     cmp = (f'<form id="compare-form" hx-post="{url(s, "do/compare")}">Deviance test: '
            f'<select name="a" id="compare-a">{opts_a}</select> against '
            f'<select name="b" id="compare-b">{opts_b}</select> '
