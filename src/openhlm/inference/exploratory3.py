@@ -45,6 +45,10 @@ EXTRA_KEY_LEVEL3 = "exploratory_level3"
 
 
 def _frames(results: HLM3Results) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    if "multiple_imputation" in results.extras:
+        raise EstimationError("results pooled over imputed data sets have no EB residuals to "
+                              "regress: run the exploratory analysis on each fit, "
+                              "results.extras['multiple_imputation'].fits[m]")
     frames: Any = results.data_frames
     if len(frames) != 3:
         raise EstimationError("the exploratory analysis needs the data of a fitted model; these "

@@ -53,8 +53,8 @@ def exploratory_text(block: ExploratoryAnalysis, results: Any = None) -> list[st
     level = block.level
     lines = textwrap.wrap(block.title, width=_WIDTH, initial_indent=" ",
                           subsequent_indent=" ")
-    lines += [_RULE, f" {f'Level-{level - 1} Coefficient':<{_LABEL - 1}}"
-                     f"Potential Level-{level} Predictors", _RULE]
+    heading = f"Level-{level - 1} Coefficient"
+    lines += [_RULE, f" {heading:<{_LABEL - 1}}Potential Level-{level} Predictors", _RULE]
     widths = [max(_MIN_COLUMN, len(n) + 2) for n in block.candidates]
     for r, label in enumerate(block.labels):
         lines += ["", f" {label}"]
