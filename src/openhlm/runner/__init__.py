@@ -63,6 +63,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         :mod:`openhlm.runner.glmm`.)
     """
     options = FitOptions() if options is None else options
+    if options.exploratory3 is not None and not is_three_level(data, id, level3):
+        raise SpecError("exploratory3 names level-3 candidates of a three-level model; the "
+                        "data are two-level (use exploratory= for level-2 candidates)")
     if options.engine != "memory":   # out of core / distributed (docs/scale.md)
         if not options.outcome.normal or is_three_level(data, id, level3):
             raise SpecError(f"engine={options.engine!r} fits two-level linear models only; use "
