@@ -36,9 +36,9 @@ from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.weighting import weighting_notes
 from openhlm.inference.glh import glh as _linear_glh
 from openhlm.inference.residuals import chi_square_order_quantiles, sym_pinv_quadratic
-from openhlm.results.imputation import RubinPooled
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
 from openhlm.results.hypotheses import DevianceTest, GLHResult
+from openhlm.results.imputation import RubinPooled
 
 __all__ = ["glmm_compare", "glmm_glh", "infer_glmm", "linearised", "mahalanobis_distances",
            "pooled_fixed_effects"]

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
 from openhlm.report.html_glmm import glmm_html_report
-from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.report.weighting import pooled_header_lines, weighting_json
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION

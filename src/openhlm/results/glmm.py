@@ -44,7 +44,7 @@ class GLMMFixedEffect:
     estimate: float
     se: float
     t: float
-    df: int
+    df: float                   # HLM's approximate d.f. (an integer); pooled: Barnard-Rubin
     p: float
     ratio: float
     ci_low: float

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +26,12 @@ from openhlm.errors import SpecError
 CASE = Path(__file__).resolve().parents[2] / "reference" / "crosscheck" / "glmm_mi"
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference() -> dict:
     return json.loads((CASE / "reference.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> pd.DataFrame:
     return pd.read_csv(CASE / name)
 

@@ -19,21 +19,23 @@ from tests.unit.glmm._cases import data
 import openhlm
 
 CASES = {
-    "contra_slope": dict(
-        model="use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
-              "B2 = G20 + U2",
-        file="contraception.csv", id="district", distribution="bernoulli", method="laplace",
-        A=["1", "durban", "age", "urban"], Z=["1", "urban"], y="use"),
-    "epil_slope": dict(
-        model="y = B0 + B1*post; B0 = G00 + G01*trt + U0; B1 = G10 + U1",
-        file="epilepsy.csv", id="subject", distribution="poisson", method="laplace",
-        exposure="weeks", A=["1", "trt", "post"], Z=["1", "post"], y="y"),
-    "cbpp_pql_overdispersed": dict(
-        model="incidence = B0 + B1*period2 + B2*period3 + B3*period4; B0 = G00 + U0; "
-              "B1 = G10; B2 = G20; B3 = G30",
-        file="cbpp.csv", id="herd", distribution="binomial", method="pql", trials="size",
-        overdispersion=True, A=["1", "period2", "period3", "period4"], Z=["1"],
-        y="incidence"),
+    "contra_slope": {
+        "model": "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+                 "B2 = G20 + U2",
+        "file": "contraception.csv", "id": "district", "distribution": "bernoulli",
+        "method": "laplace", "A": ["1", "durban", "age", "urban"], "Z": ["1", "urban"],
+        "y": "use"},
+    "epil_slope": {
+        "model": "y = B0 + B1*post; B0 = G00 + G01*trt + U0; B1 = G10 + U1",
+        "file": "epilepsy.csv", "id": "subject", "distribution": "poisson",
+        "method": "laplace", "exposure": "weeks", "A": ["1", "trt", "post"],
+        "Z": ["1", "post"], "y": "y"},
+    "cbpp_pql_overdispersed": {
+        "model": "incidence = B0 + B1*period2 + B2*period3 + B3*period4; B0 = G00 + U0; "
+                 "B1 = G10; B2 = G20; B3 = G30",
+        "file": "cbpp.csv", "id": "herd", "distribution": "binomial", "method": "pql",
+        "trials": "size", "overdispersion": True,
+        "A": ["1", "period2", "period3", "period4"], "Z": ["1"], "y": "incidence"},
 }
 
 
