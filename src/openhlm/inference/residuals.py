@@ -28,6 +28,8 @@ the model's sigma^2_ij; the level-1 column SIGMA is then sqrt(sigma^2_ij).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
@@ -165,7 +167,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     if est.working is not None and est.working.moments is not None and not weighted:
         mom = est.working.moments
     elif not getattr(d, "rows_in_memory", True):
-        mom = d.moments
+        mom = d.moments  # type: ignore[attr-defined]  # an out-of-core design keeps them
     else:
         mom = design_moments(d)
     raw = mom.raw()
@@ -183,7 +185,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     y_only[:, P] = 1.0
     sse = centred_unit_ols(mom, np.arange(P), y_only, p0).sse
     olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - P)
-    common = {
+    common: dict[str, Any] = {
         "unit_ids": np.asarray(d.unit_ids), "n": d.n_per_unit.copy(),
         "coefficient_labels": tuple(c.short_label for c in d.spec.coefficients),
         "coefficient_indices": tuple(c.index for c in d.spec.coefficients),
@@ -252,7 +254,7 @@ def level1_linear_form(est: Estimates) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _row_free_columns(est: Estimates, mom: UnitMoments, eb_coef: np.ndarray
-                      ) -> dict[str, np.ndarray]:
+                      ) -> dict[str, Any]:
     """LNTOTVAR and MDRSVAR from the unweighted per-unit moments of [X, y] (n_j, means m_j,
     centred cross-products C_j): sum_i (y_ij - ybar_j)^2 = C_j,yy and, for the residual
     a_j'[x_ij, y_ij] - b_j of :func:`level1_linear_form`,
