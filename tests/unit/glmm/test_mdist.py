@@ -36,7 +36,22 @@ CASES = {
         "file": "cbpp.csv", "id": "herd", "distribution": "binomial", "method": "pql",
         "trials": "size", "overdispersion": True,
         "A": ["1", "period2", "period3", "period4"], "Z": ["1"], "y": "incidence"},
+    "contra_weighted": {
+        "model": "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; "
+                 "B2 = G20 + U2",
+        "file": "contraception.csv", "id": "district", "distribution": "bernoulli",
+        "method": "laplace", "A": ["1", "durban", "age", "urban"], "Z": ["1", "urban"],
+        "y": "use", "level1_weight": "d1", "level2_weight": "w2"},
 }
+
+
+def _frame(case: dict) -> pd.DataFrame:
+    """The case's data; the weighted case adds design weights (d1 per record, w2 per unit)."""
+    frame = data(case["file"])
+    if "level2_weight" in case:
+        frame = frame.assign(d1=1.0 + frame["urban"] + 0.5 * (frame["age"] > 0),
+                             w2=1.0 + (frame["district"] % 3))
+    return frame
 
 
 def _columns(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
@@ -45,8 +60,9 @@ def _columns(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
 
 
 def _fit(case: dict):
-    kw = {k: case[k] for k in ("trials", "exposure", "overdispersion") if k in case}
-    return openhlm.fit(case["model"], data(case["file"]), id=case["id"],
+    kw = {k: case[k] for k in ("trials", "exposure", "overdispersion", "level1_weight",
+                               "level2_weight") if k in case}
+    return openhlm.fit(case["model"], _frame(case), id=case["id"],
                        distribution=case["distribution"], method=case["method"], **kw)
 
 
@@ -54,7 +70,7 @@ def _fit(case: dict):
 def test_mdist_and_chipct_unit_by_unit(name):
     case = CASES[name]
     res = _fit(case)
-    frame = data(case["file"])
+    frame = _frame(case)
     res2 = res.level2_residuals()
     T = res.tau
     R = T.shape[0]
@@ -75,13 +91,19 @@ def test_mdist_and_chipct_unit_by_unit(name):
         else:
             n = rows[case["trials"]].to_numpy(float) if "trials" in case else np.ones(len(y))
             w = n * expit(eta) * (1 - expit(eta))
+        w2 = 1.0
+        if "level2_weight" in case:    # normalised: level 1 to n_j in the unit, level 2 to J
+            d1 = rows["d1"].to_numpy(float)
+            w = w * d1 * len(d1) / d1.sum()
+            units_w2 = frame.groupby(case["id"])["w2"].first()
+            w2 = float(units_w2.loc[unit] * len(units_w2) / units_w2.sum())
         V = Z @ T @ Z.T + s2 * np.diag(1.0 / w)
         Vi = linalg.inv(V)
-        pieces.append((A, Z, u, Vi))
-    M = sum(A.T @ Vi @ A for A, _, _, Vi in pieces)
+        pieces.append((A, Z, u, Vi, w2))
+    M = sum(w2 * A.T @ Vi @ A for A, _, _, Vi, w2 in pieces)
     Minv = linalg.inv(M)
     mdist = []
-    for A, Z, u, Vi in pieces:
+    for A, Z, u, Vi, _ in pieces:
         B = T @ Z.T @ Vi @ A
         var = T @ Z.T @ Vi @ Z @ T - B @ Minv @ B.T
         mdist.append(float(u @ linalg.pinvh(var) @ u))
