@@ -43,7 +43,7 @@ def fit(model: str | ModelSpec, data: Any, *,
         plausible_values: str | Sequence[str] | None = None,
         heterogeneous_sigma2: str | Iterable[str] = (), hypotheses: Any = None,
         homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
-        exploratory: Iterable[str] | None = None,
+        exploratory: Iterable[str] | None = None, exploratory3: Iterable[str] | None = None,
         distribution: Literal["normal", "bernoulli", "binomial", "poisson"] = "normal",
         trials: str | None = None, exposure: str | None = None,
         quadrature_points: int | None = None, overdispersion: bool = False,
@@ -107,7 +107,14 @@ def fit(model: str | ModelSpec, data: Any, *,
         Level-2 variables of the MDM not in the model, e.g. ``["pracad", "disclim"]``: HLM's
         "Exploratory Analysis" of potential level-2 predictors (the EB residuals of each random
         coefficient regressed on each variable; see :func:`openhlm.exploratory`), stored in
-        ``results.extras["exploratory"]`` and printed at the end of the report.
+        ``results.extras["exploratory"]`` and printed at the end of the report.  For a
+        three-level model: level-2 variables, regressed on the EB residuals r of each pi random
+        at level 2 (HLM3's "potential level-2 predictors").
+    exploratory3 : iterable of str, optional
+        Three-level models: level-3 variables not in the model's level-3 equations, regressed on
+        the EB residuals u of each beta random at level 3 (HLM3's "potential level-3
+        predictors"; :func:`openhlm.inference.exploratory3.exploratory3`), stored in
+        ``results.extras["exploratory_level3"]``.
     engine : {"memory", "duckdb", "dask"}
         What computes the per-unit statistics (``docs/scale.md``): ``"memory"`` (the rows in
         memory, the default); ``"duckdb"``: Parquet or CSV files (one file, a glob such as
@@ -151,7 +158,7 @@ def fit(model: str | ModelSpec, data: Any, *,
         precision_weight=precision_weight, level3_weight=level3_weight, imputation=imputation,
         plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
-        exploratory=exploratory, distribution=distribution, trials=trials,
+        exploratory=exploratory, exploratory3=exploratory3, distribution=distribution, trials=trials,
         exposure=exposure, quadrature_points=quadrature_points, overdispersion=overdispersion,
         pql_likelihood=pql_likelihood, engine=engine, scheduler=scheduler,
         quiet=quiet)

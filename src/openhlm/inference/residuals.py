@@ -28,6 +28,8 @@ the model's sigma^2_ij; the level-1 column SIGMA is then sqrt(sigma^2_ij).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
@@ -40,7 +42,7 @@ from openhlm.inference.variance import unit_ols
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
 __all__ = ["EBEstimates", "chi_square_order_quantiles", "eb_estimates", "level1_linear_form",
-           "row_precision"]
+           "row_precision", "sym_pinv_quadratic"]
 
 
 def row_precision(est: Estimates) -> np.ndarray | None:
@@ -81,7 +83,7 @@ def _log_sd(ss: np.ndarray, dof: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """u' cov^+ u per unit and the numerical rank of each cov (symmetric PSD stack)."""
     vals, vecs = np.linalg.eigh(cov)
     top = np.max(np.abs(vals), axis=1, keepdims=True)
@@ -146,11 +148,11 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     sym = lambda a: 0.5 * (a + np.swapaxes(a, 1, 2))
     cond, posterior, coef_cov, u_cov = sym(cond), sym(posterior), sym(coef_cov), sym(u_cov)
     if work is None:
-        mdist, rank = _sym_pinv_quadratic(u_cov, u)
+        mdist, rank = sym_pinv_quadratic(u_cov, u)
     else:   # u'Var(u)^+ u is the same in every basis: formed where it is well conditioned
         Bw = evw.tau @ evw.ZVA
         u_cov_w = sym(evw.tau @ evw.ZVZ @ evw.tau - Bw @ evw.beta_cov @ np.swapaxes(Bw, 1, 2))
-        mdist, rank = _sym_pinv_quadratic(u_cov_w, u_w)
+        mdist, rank = sym_pinv_quadratic(u_cov_w, u_w)
     chipct = chi_square_order_quantiles(mdist, R)
 
     # OLS residuals of the random coefficients (fixed part at gamma_hat removed), as in the
@@ -165,7 +167,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     if est.working is not None and est.working.moments is not None and not weighted:
         mom = est.working.moments
     elif not getattr(d, "rows_in_memory", True):
-        mom = d.moments
+        mom = d.moments  # type: ignore[attr-defined]  # an out-of-core design keeps them
     else:
         mom = design_moments(d)
     raw = mom.raw()
@@ -183,7 +185,7 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     y_only[:, P] = 1.0
     sse = centred_unit_ols(mom, np.arange(P), y_only, p0).sse
     olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - P)
-    common = {
+    common: dict[str, Any] = {
         "unit_ids": np.asarray(d.unit_ids), "n": d.n_per_unit.copy(),
         "coefficient_labels": tuple(c.short_label for c in d.spec.coefficients),
         "coefficient_indices": tuple(c.index for c in d.spec.coefficients),
@@ -252,7 +254,7 @@ def level1_linear_form(est: Estimates) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _row_free_columns(est: Estimates, mom: UnitMoments, eb_coef: np.ndarray
-                      ) -> dict[str, np.ndarray]:
+                      ) -> dict[str, Any]:
     """LNTOTVAR and MDRSVAR from the unweighted per-unit moments of [X, y] (n_j, means m_j,
     centred cross-products C_j): sum_i (y_ij - ybar_j)^2 = C_j,yy and, for the residual
     a_j'[x_ij, y_ij] - b_j of :func:`level1_linear_form`,

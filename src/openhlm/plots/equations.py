@@ -12,7 +12,7 @@ school mean); predictors not shown are held at their mean (0 when centred).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -192,7 +192,7 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
 def level1_equations(results: HLMResults, x: str | None = None, *, sample: int | None = 30,
                      by: str | None = None, seed: int = 0, ax: Axes | None = None,
                      model_name: str | None = None, scale: str = "response",
-                     n_points: int = 40) -> Figure:
+                     n_points: int = 40, level3_units: Any = None) -> Figure:
     """Each unit's level-1 line from its EB coefficients, over the unit's range of ``x``.
 
     Parameters
@@ -209,7 +209,20 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
     scale, n_points :
         HGLMs only: each unit's curve on the probability / rate scale (``"response"``) or the
         linear predictor (``"link"``), drawn with ``n_points`` points.
+    level3_units : int or list of IDs, optional
+        Three-level models (:func:`openhlm.plots.three_level.level1_equations3`, the level-2
+        units' lines; ``by`` may be a level-2 or level-3 variable): draw all the level-2 units
+        of these level-3 units, one colour per level-3 unit.
     """
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results):
+        from openhlm.plots.three_level import level1_equations3
+
+        return level1_equations3(results, x, sample=sample, by=by, level3_units=level3_units,
+                                 seed=seed, ax=ax, model_name=model_name)
+    if level3_units is not None:
+        raise SpecError("level3_units applies to three-level models only")
     from openhlm.results.glmm import GLMMResults
 
     if isinstance(results, GLMMResults):

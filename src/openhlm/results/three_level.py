@@ -276,6 +276,51 @@ class HLM3Results(RenderedResults):
         self._extra_columns(frame, extra, 3)
         return frame
 
+    def _gamma_of(self, label: str) -> float:
+        """The estimate of gamma ``label``; a constrained gamma takes its shared estimate."""
+        values = {r.gamma: r.estimate for r in self.fixed}
+        if label in values:
+            return values[label]
+        for c in self.spec.constraints:
+            if label in c.gammas:
+                shared = [values[g] for g in c.gammas if g in values]
+                if shared:
+                    return shared[0]
+        raise KeyError(label)
+
+    def eb_coefficients_level2(self) -> pd.DataFrame:
+        """One row per level-2 unit: ``L2ID``, ``L3ID`` and ``ECPp``, the EB estimate of each
+        level-1 coefficient ``pi_pjk = sum_q X_qjk (sum_s gamma_pqs W_sk + u*_pqk) + r*_pjk``
+        (u* and r* the EB residuals, 0 for a coefficient not random at that level), with the
+        predictors in the model's metric (as centred).  ``sum_p ECPp a_pijk`` is each record's
+        ``FITVAL``; the level-1 equations graph draws these lines."""
+        l2, l3 = self.level2_design, self.level3_design
+        ids3 = pd.Index(np.asarray(self.level3_ids, dtype=object))
+        k_of_j = ids3.get_indexer(np.asarray(self.level2_level3, dtype=object))
+        J = len(self.level2_ids)
+        random_pis = [pi.index for pi in self.spec.random_pis]
+        random_betas = [(b.p, b.q) for b in self.spec.random_betas]
+        frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3)})
+        for pi in self.spec.pis:
+            coef = np.zeros(J)
+            for beta in pi.betas:
+                eq = beta.equation
+                level3 = np.zeros(len(ids3))
+                preds = ([None] if eq.intercept else []) + list(eq.predictors)
+                for pred, label in zip(preds, beta.gamma_labels(), strict=True):
+                    w = 1.0 if pred is None else l3[
+                        f"{pred.name}|{pred.centering.value}"].to_numpy(dtype=float)
+                    level3 = level3 + self._gamma_of(label) * w
+                if (beta.p, beta.q) in random_betas:
+                    level3 = level3 + self.eb_level3[:, random_betas.index((beta.p, beta.q))]
+                x = 1.0 if beta.predictor is None else l2[
+                    f"{beta.predictor.name}|{beta.predictor.centering.value}"].to_numpy(float)
+                coef = coef + x * level3[k_of_j]
+            if pi.index in random_pis:
+                coef = coef + self.eb_level2[:, random_pis.index(pi.index)]
+            frame[f"ECP{pi.index}"] = coef
+        return frame
+
     def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,
                         format: str | None = None, level1: str | Path | None = None, *,
                         extra_level1: Any = (), extra_level2: Any = (),

@@ -17,6 +17,7 @@ from openhlm.estimation.three_level.em import estimate3_hlm
 from openhlm.estimation.three_level.fit import estimate3
 from openhlm.estimation.three_level.heterogeneous import estimate3_heterogeneous
 from openhlm.estimation.three_level.weighting import weighted_design3
+from openhlm.inference.exploratory3 import with_exploratory3
 from openhlm.inference.heterogeneous3 import heterogeneous_sigma2_3
 from openhlm.inference.homogeneity3 import homogeneity_test3
 from openhlm.inference.hypotheses import hypotheses_requested
@@ -80,8 +81,6 @@ def _unsupported(options: FitOptions) -> list[str]:
         out.append(f"{special[0]} together with {plain[0]} (fit with one of them)")
     if options.heterogeneous_sigma2 and options.mode == "hlm":
         out.append("heterogeneous sigma^2 in mode='hlm' (use mode='exact')")
-    if options.exploratory is not None:
-        out.append("exploratory analysis")
     return out
 
 
@@ -128,6 +127,17 @@ def _run_one3(spec: ModelSpec3, mdm: MDM3, options: FitOptions) -> HLM3Results:
         results.extras["deviance_test"] = deviance_test3(
             results, deviance=prior["deviance"], n_parameters=prior["n_parameters"],
             convention=prior.get("convention", "standard"))
+    for key, level2, level3 in (("exploratory", options.exploratory, None),
+                                ("exploratory3", None, options.exploratory3)):
+        if level2 is None and level3 is None:
+            continue
+        try:
+            results = with_exploratory3(results, level2, level3)
+        except SpecError as exc:
+            where = options.sources.get(key)
+            if where is None:
+                raise
+            raise SpecError(f"{where}: {exc}") from None
     return results
 
 
@@ -139,6 +149,10 @@ def _run_imputed3(model: str | ModelSpec3, data: Any, options: FitOptions, *, id
     if hypotheses_requested(tests.hypotheses) or tests.deviance_test is not None:
         raise SpecError("hypothesis tests (hypotheses=, deviance_test=) are not pooled over "
                         "imputed data sets; fit each data set on its own")
+    if options.exploratory is not None or options.exploratory3 is not None:
+        raise SpecError("the exploratory analysis (exploratory=, exploratory3=) is not pooled "
+                        "over imputed data sets; run openhlm.inference.exploratory3."
+                        "exploratory3 on the fit of each data set")
     imp = options.imputation
     pairs, labels, kind = data_sets3(
         model, data, imputation=imp.column, plausible_values=imp.plausible_values or None,

@@ -331,10 +331,11 @@ def _output_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Ou
     d = _table(ctx, doc, "output")
     keys = ("report", "json", "html", "level1_residuals", "level2_residuals",
             "level3_residuals")
-    _check_keys(ctx, t, d, keys + ("format", "exploratory"))
+    _check_keys(ctx, t, d, keys + ("format", "exploratory", "exploratory3"))
     paths = {k: _path(ctx, t, d, k, base) for k in keys}
     return OutputSection(**paths, format=_choice(ctx, t, d, "format", RESIDUAL_FORMATS, "csv"),
-                         exploratory=_strings(ctx, t, d, "exploratory"))
+                         exploratory=_strings(ctx, t, d, "exploratory"),
+                         exploratory3=_strings(ctx, t, d, "exploratory3"))
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, ctx: _Context) -> CommandFileError:

@@ -97,8 +97,9 @@ def format_model_file(mf: ModelFile) -> str:
         if getattr(o, key) is not None:
             out.append(f"{key} = {_toml_path(getattr(o, key), base)}")
     out.append(f"format = {_toml_string(o.format)}")
-    if o.exploratory:
-        out.append("exploratory = [" + ", ".join(map(_toml_string, o.exploratory)) + "]")
+    for key in ("exploratory", "exploratory3"):
+        if getattr(o, key):
+            out.append(f"{key} = [" + ", ".join(map(_toml_string, getattr(o, key))) + "]")
     return "\n".join(out) + "\n"
 
 

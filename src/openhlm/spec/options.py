@@ -85,7 +85,7 @@ _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
            "level3_weight", "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses",
            "homogeneity",
-           "deviance_test", "exploratory", "distribution", "trials", "exposure",
+           "deviance_test", "exploratory", "exploratory3", "distribution", "trials", "exposure",
            "quadrature_points", "overdispersion", "pql_likelihood", "engine", "scheduler",
            "quiet")
 #: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
@@ -116,6 +116,9 @@ class FitOptions:
     tests : Tests
     exploratory : tuple of str, str or None
         Level-2 variables for HLM's exploratory analysis (``None``: not run).
+    exploratory3 : tuple of str, str or None
+        Three-level models: level-3 variables for HLM3's exploratory analysis of potential
+        level-3 predictors (``None``: not run; ``exploratory`` holds the level-2 candidates).
     output : Output
     residuals : Residuals
     outcome : Outcome
@@ -144,6 +147,7 @@ class FitOptions:
     imputation: Imputation = field(default_factory=Imputation)
     tests: Tests = field(default_factory=Tests)
     exploratory: tuple[str, ...] | str | None = None
+    exploratory3: tuple[str, ...] | str | None = None
     output: Output = field(default_factory=Output)
     residuals: Residuals = field(default_factory=Residuals)
     outcome: Outcome = field(default_factory=Outcome)
@@ -167,8 +171,10 @@ class FitOptions:
         object.__setattr__(self, "constraints", constraints)
         object.__setattr__(self, "heterogeneous_sigma2",
                            variable_names(self.heterogeneous_sigma2, "heterogeneous_sigma2"))
-        if self.exploratory is not None and not isinstance(self.exploratory, str):
-            object.__setattr__(self, "exploratory", tuple(self.exploratory))
+        for key in ("exploratory", "exploratory3"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                object.__setattr__(self, key, tuple(value))
         object.__setattr__(self, "sources", dict(self.sources))
 
     # -- derived ---------------------------------------------------------------------------
@@ -214,7 +220,7 @@ class FitOptions:
                             k("normalize_weights", True), k("level3_weight")),
             imputation=Imputation(k("imputation"), k("plausible_values") or ()),
             tests=Tests(k("hypotheses"), k("homogeneity", False), k("deviance_test")),
-            exploratory=k("exploratory"),
+            exploratory=k("exploratory"), exploratory3=k("exploratory3"),
             output=Output(ols_units=k("ols_units", DEFAULT_OLS_UNITS)),
             engine=k("engine", "memory"), scheduler=k("scheduler"), quiet=bool(k("quiet", False)))
 
@@ -236,7 +242,8 @@ class FitOptions:
                 "plausible_values": i.plausible_values or None,
                 "heterogeneous_sigma2": self.heterogeneous_sigma2, "hypotheses": t.hypotheses,
                 "homogeneity": t.homogeneity, "deviance_test": t.deviance_test,
-                "exploratory": self.exploratory, "engine": self.engine,
+                "exploratory": self.exploratory, "exploratory3": self.exploratory3,
+                "engine": self.engine,
                 "scheduler": self.scheduler, "quiet": self.quiet}
 
     def replace(self, **changes: Any) -> FitOptions:
@@ -308,8 +315,9 @@ class FitOptions:
                         "convention": h.deviance_test.convention}
         o = mf.output
         sources = {"tests": mf.source}
-        if o.exploratory:
-            sources["exploratory"] = f"{mf.source}: [output] exploratory"
+        for key in ("exploratory", "exploratory3"):
+            if getattr(o, key):
+                sources[key] = f"{mf.source}: [output] {key}"
         m = mf.model
         hglm = m.distribution != "normal"
         # an HGLM's [estimation] method is pql / laplace / agq, or reml / ml (the default
@@ -329,7 +337,7 @@ class FitOptions:
             weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize,
                             weights.level3),
             tests=Tests(h.glh or None, h.homogeneity, deviance),
-            exploratory=o.exploratory or None,
+            exploratory=o.exploratory or None, exploratory3=o.exploratory3 or None,
             output=Output(report=o.report, json=o.json, html=o.html, title=mf.title or None),
             # csv is [output]'s default format: then each file's suffix decides
             residuals=Residuals(o.level1_residuals, o.level2_residuals,
@@ -444,7 +452,9 @@ class FitOptions:
                 report=o.report, json=o.json, html=o.html, level1_residuals=r.level1,
                 level2_residuals=r.level2, format=r.format or "csv", level3_residuals=r.level3,
                 exploratory=(self.exploratory,) if isinstance(self.exploratory, str)
-                else tuple(self.exploratory or ())))
+                else tuple(self.exploratory or ()),
+                exploratory3=(self.exploratory3,) if isinstance(self.exploratory3, str)
+                else tuple(self.exploratory3 or ())))
 
     def to_toml(self, model: str | ModelSpec, data: DataSection, *,
                 path: str | Path | None = None) -> str:
@@ -473,7 +483,7 @@ class FitOptions:
         problems = [what for what, bad in (
             ("multiple imputation", self.imputation.requested),
             ("weights not normalised within units", self.weights.normalize != "within"),
-            ("an exploratory analysis", bool(self.exploratory)),
+            ("an exploratory analysis", bool(self.exploratory) or bool(self.exploratory3)),
             ("report files", any(v is not None for v in (self.output.report, self.output.json,
                                                          self.output.html))),
         ) if bad]

@@ -256,14 +256,12 @@ B10 = G100 + U10""", mdm)
 
 def test_model_graph_errors(res):
     from openhlm.errors import SpecError
-    from openhlm.plots import level1_equations, model_graph
+    from openhlm.plots import model_graph
 
     with pytest.raises(SpecError, match="not a level-1 predictor"):
         model_graph(res, x="w")
     with pytest.raises(SpecError, match="not a level-2 or level-3 predictor"):
         model_graph(res, by="t")
-    with pytest.raises(SpecError, match="not available for three-level models"):
-        level1_equations(res)
 
 
 def test_caterpillar_level3_and_level2(res):
@@ -291,8 +289,7 @@ def test_cli_plot_three_levels(toml, tmp_path, capsys):
     out = tmp_path / "c.svg"
     assert main(["plot", "caterpillar", str(toml), "--units", "2", "-o", str(out)]) == 0
     assert out.stat().st_size > 0
-    assert main(["plot", "qq-mdist", str(toml), "-o", str(tmp_path / "q.png")]) != 0
-    assert "not available for three-level models" in capsys.readouterr().err
+    # the other graphs: tests/unit/three_level/test_graphs3.py
 
 
 def test_cli_hlm3_command_file_is_read(tmp_path, capsys):

@@ -131,6 +131,10 @@ def register(subparsers: Any) -> None:
                      help="HLM's exploratory analysis: regress the EB residuals on these level-2 "
                           "variables not in the model (comma-separated, e.g. pracad,disclim; "
                           "replaces the file's [output] exploratory)")
+    out.add_argument("--exploratory3", metavar="VARS", action="append",
+                     help="three-level models: HLM3's exploratory analysis of level-3 "
+                          "variables not in the model, regressed on the level-3 EB residuals "
+                          "(comma-separated; replaces the file's [output] exploratory3)")
     parser.set_defaults(func=_fit)
 
 
@@ -336,9 +340,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "engine": getattr(args, "engine", None), "scheduler": getattr(args, "scheduler", None)}
     ols_units = getattr(args, "ols_units", None)
     out["ols_units"] = None if ols_units is None else max(ols_units, 0)
-    if getattr(args, "exploratory", None):
-        out["exploratory"] = tuple(n.strip() for arg in args.exploratory
-                                   for n in arg.split(",") if n.strip())
+    for key in ("exploratory", "exploratory3"):
+        if getattr(args, key, None):
+            out[key] = tuple(n.strip() for arg in getattr(args, key)
+                             for n in arg.split(",") if n.strip())
     for name, key in (("output", "report"), ("json", "json"), ("html", "html")):
         value = getattr(args, name, None)
         out[key] = None if value is None else Path(value)
@@ -361,8 +366,9 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
             raise SpecError(f"model file {path} not found")
         job = (_toml_job if path.suffix.lower() == ".toml" else _command_file_job)(
             args, path, overrides)
-    if "exploratory" in overrides:
-        sources = {**job.options.sources, "exploratory": "--exploratory"}
+    given = [key for key in ("exploratory", "exploratory3") if key in overrides]
+    if given:
+        sources = {**job.options.sources, **{key: f"--{key}" for key in given}}
         job = FitJob(job.model, job.mdm, job.options.replace(sources=sources))
     return job
 

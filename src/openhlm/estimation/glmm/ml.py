@@ -210,7 +210,7 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
     beta, Lam, modes = obj.modes(phi, keep=True)
     Sb, St = laplace_gradient(data, beta, Lam, modes, units=True)
     S = np.concatenate([Sb, St], axis=1) * uw[:, None]     # scores of w_j log L_j
-    f = -2.0 * (data.wsum(unit_loglik(data, beta, Lam, modes, 1)) + data.constant)
+    f = float(-2.0 * (data.wsum(unit_loglik(data, beta, Lam, modes, 1)) + data.constant))
     g = -2.0 * S.sum(axis=0)
     n = phi.size
     try:
@@ -236,8 +236,8 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
             ft, gt = obj.value_and_gradient(trial, keep=True)
             if np.isfinite(ft) and ft <= f + 1e-4 * t * slope:
                 break
-            t *= 0.5 if not np.isfinite(ft) else max(0.1, min(0.5, -0.5 * slope * t / (
-                ft - f - slope * t)))
+            t *= 0.5 if not np.isfinite(ft) else max(0.1, min(0.5, float(-0.5 * slope * t / (
+                ft - f - slope * t))))
             if t < 1e-10:
                 return phi, f, g, it, False, "the line search failed"
         sv, yv = trial - phi, gt - g
