@@ -182,7 +182,7 @@ def test_hglm_settings_output_history_and_graphs(page, weighted):
     _select(page, "graph-run", "3")
     kinds = [o.get_attribute("value") for o in page.find("graph-kind")
              .find_elements("tag name", "option")]
-    assert kinds == ["model", "level1"]
+    assert kinds == ["model", "level1", "qq-mdist"]
     _select(page, "by", "sector")
     png = fetch(page, page.find("graph-png").get_attribute("href"))
     assert png == _png(plots.model_graph(want, by="sector"))
@@ -248,7 +248,8 @@ def test_three_level_settings_and_graphs(page, growth_file):
     page.view("graphs")                                  # HLM3's model graph, caterpillar
     kinds = [o.get_attribute("value") for o in page.find("graph-kind")
              .find_elements("tag name", "option")]
-    assert kinds == ["model", "caterpillar"]
+    assert kinds == ["model", "level1", "qq-mdist", "mdrsvar-hist", "mdrsvar-qq", "eb-vs",
+                     "caterpillar"]
     _select(page, "quartiles_of", "lowinc")
     png = fetch(page, page.find("graph-png").get_attribute("href"))
     assert png == _png(plots.model_graph(want, quartiles_of="lowinc"))

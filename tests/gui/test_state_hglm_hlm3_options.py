@@ -35,6 +35,7 @@ def binary():
     students = openhlm.read_table(openhlm.datasets.path("hsb1.sav")).data
     schools = openhlm.read_table(openhlm.datasets.path("hsb2.sav")).data
     students["high"] = (students["mathach"] >= 20).astype(int)
+    students["high2"] = (students["mathach"] >= 19).astype(int)   # a second "plausible value"
     students["w1"] = 1.0 + 0.5 * (students["ses"] > 0)
     schools["w2"] = schools["size"] / schools["size"].mean()
     return openhlm.MDM.from_tables(students, schools, id="id")
@@ -53,7 +54,7 @@ def growth():
 def high_window(method: str = "pql") -> ModelState:
     m = ModelState()
     m.settings.sampling, m.settings.hglm_method = "bernoulli", method
-    m.apply_text(HIGH, ("high", "ses", "mathach", "w1"), ("sector", "meanses", "w2"))
+    m.apply_text(HIGH, ("high", "high2", "ses", "mathach", "w1"), ("sector", "meanses", "w2"))
     return m
 
 
@@ -109,6 +110,15 @@ def test_hglm_design_weights(binary, method):
     assert got.report() == want.report()
     unweighted = openhlm.fit(HIGH, binary, distribution="bernoulli", method=method)
     assert got.gamma["G00"] != pytest.approx(unweighted.gamma["G00"], rel=1e-4)
+
+
+def test_hglm_plausible_values(binary):
+    m = high_window("laplace")
+    m.settings.imputation, m.settings.plausible_values = "plausible", ["high", "high2"]
+    got = run_fit(m, binary)
+    want = openhlm.fit(HIGH, binary, distribution="bernoulli", method="laplace",
+                       plausible_values=["high", "high2"])
+    assert got.report() == want.report()
 
 
 def test_hlm_mode_with_design_weights_is_the_library_s_refusal(binary):
@@ -169,6 +179,17 @@ def test_hglm_and_hlm3_graphs_are_openhlm_plots(binary, growth, tmp_path):
     assert got == _png(plots.caterpillar(three, "U10", level_of_units=3))
     got = draw_graph(s, {"run": "2", "kind": "caterpillar", "coefficient": "R1"}, "png")
     assert got == _png(plots.caterpillar(three, "R1", level_of_units=2))
+    got = draw_graph(s, {"run": "1", "kind": "qq-mdist"}, "png")
+    assert got == _png(plots.qq_mdist(hglm))
+    got = draw_graph(s, {"run": "2", "kind": "qq-mdist", "units": "2"}, "png")
+    assert got == _png(plots.qq_mdist(three, level_of_units=2))
+    got = draw_graph(s, {"run": "2", "kind": "eb-vs", "variable": "size",
+                         "coefficient": "U10"}, "png")
+    assert got == _png(plots.eb_residuals_vs(three, "size", "U10"))
+    got = draw_graph(s, {"run": "2", "kind": "level1", "sample": "12", "by": "black"}, "png")
+    assert got == _png(plots.level1_equations(three, sample=12, by="black"))
+    got = draw_graph(s, {"run": "2", "kind": "mdrsvar-qq"}, "png")
+    assert got == _png(plots.mdrsvar_qq(three))
 
 
 # ---------------------------------------------------------------------------- three levels
@@ -264,6 +285,20 @@ def test_hlm3_heterogeneous_sigma2_precision_weight_and_plausible_values(growth)
     assert got.report() == want.report()
 
 
+def test_hlm3_exploratory_analysis_at_levels_2_and_3(growth):
+    m = growth_window(growth)
+    m.settings.exploratory, m.settings.exploratory3 = ["female"], ["size", "mobility"]
+    got = run_fit(m, growth)
+    want = openhlm.fit(GROWTH, growth, exploratory=["female"], exploratory3=["size", "mobility"])
+    assert got.report() == want.report()
+    assert "Potential Level-3 Predictors" in got.report()
+    text = model_file_text3(m, {"level1": "eg.csv"}, ("childid", "schoolid"))
+    again = Model3State()
+    restore_from_file3(again, "g.toml", text, growth.level1_variables,
+                       growth.level2_variables, growth.level3_variables)
+    assert again.fit_kwargs() == m.fit_kwargs()
+
+
 def test_settings_form_reaches_the_window(growth, tmp_path):
     """The Settings form of HLM3 (the browser posts these fields) sets every new setting."""
     from starlette.datastructures import FormData
@@ -277,7 +312,7 @@ def test_settings_form_reaches_the_window(growth, tmp_path):
                      ("precision_weight", "nope"), ("normalize", "overall"),
                      ("deviance_source", "typed"), ("deviance_value", "16400"),
                      ("deviance_parameters", "7"), ("deviance_convention", "hlm"),
-                     ("resid3", "on")])
+                     ("resid3", "on"), ("exploratory3", "size"), ("exploratory3", "female")])
     app.a_settings(s, form)
     st = s.model.settings
     assert (st.method, st.mode, st.homogeneity, st.heterogeneous) == ("ml", "hlm", True,
@@ -285,3 +320,4 @@ def test_settings_form_reaches_the_window(growth, tmp_path):
     assert (st.level1_weight, st.level2_weight, st.level3_weight) == ("w1", "w2", "w3")
     assert st.precision_weight is None and st.normalize == "overall"
     assert st.deviance_convention == "hlm" and st.resid3
+    assert st.exploratory3 == ["size"]                    # FEMALE is not a level-3 variable

@@ -475,9 +475,11 @@ def a_settings(s: Session, form: Form) -> None:
     st.normalize = normalize if normalize in ("within", "overall", "none") else "within"
     st.imputation = _get(form, "imputation", "none")
     st.plausible_values = names("plausible_values", l1)
+    st.exploratory = names("exploratory", l2)
     if s.three_level:
         st.resid3 = bool(form.get("resid3"))
         st.level3_weight = one("level3_weight", s.level3_variables)
+        st.exploratory3 = names("exploratory3", s.level3_variables)
         return
     was_normal = st.normal
     sampling = _get(form, "sampling", "normal")
@@ -489,7 +491,6 @@ def a_settings(s: Session, form: Form) -> None:
     if st.normal != was_normal:
         _synced(s)   # the equation text loses / regains R with the distribution
     st.resid1_extra, st.resid2_extra = names("resid1_extra", l1), names("resid2_extra", l2)
-    st.exploratory = names("exploratory", l2)
     st.tolerance = _number(form, "tolerance", float)
     st.quadrature_points = _number(form, "quadrature_points", int)
     # HLM-mode PQL's iteration settings (shown with mode "hlm" and PQL only: keep them else)
@@ -577,7 +578,7 @@ def a_compare(s: Session, form: Form) -> None:
 
 def a_graph(s: Session, form: Form) -> None:
     keep = ("kind", "run", "x", "by", "quartiles_of", "sample", "coefficient", "variable",
-            "scale")
+            "scale", "units")
     s.graph = {k: _get(form, k) for k in keep if _get(form, k)}
     s.counter += 1
 

@@ -27,6 +27,8 @@ def draw_graph(s: Any, q: dict[str, str], fmt: str) -> bytes:
     elif kind == "level1":
         fig = plots.level1_equations(r, x=x, sample=int(q.get("sample") or 30),
                                      by=q.get("by") or None, **hglm)
+    elif kind == "qq-mdist" and _is_three_level(r):   # level-3 (u) or level-2 (r) units
+        fig = plots.qq_mdist(r, level_of_units=2 if q.get("units") == "2" else 3)
     elif kind == "qq-mdist":
         fig = plots.qq_mdist(r)
     elif kind == "mdrsvar-hist":

@@ -97,6 +97,7 @@ class Settings:
     imputation: str = "none"  # "none", "files" or "plausible"
     plausible_values: list[str] = field(default_factory=list)
     exploratory: list[str] = field(default_factory=list)
+    exploratory3: list[str] = field(default_factory=list)  # three-level: level-3 candidates
 
     @property
     def distribution(self) -> str:

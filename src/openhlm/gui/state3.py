@@ -204,6 +204,10 @@ class Model3State:
             kw["plausible_values"] = list(s.plausible_values)
         if s.homogeneity:
             kw["homogeneity"] = True
+        if s.exploratory:
+            kw["exploratory"] = list(s.exploratory)
+        if s.exploratory3:
+            kw["exploratory3"] = list(s.exploratory3)
         if s.glh:
             kw["hypotheses"] = ["; ".join(rows) for rows in s.glh]
         prior = self.prior_model(runs or [])
@@ -250,6 +254,8 @@ def model_file_text3(state: Model3State, data_names: dict[str, str | None],
                                   s.level3_weight),
         hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), s.homogeneity,
                                         deviance),
+        output=mf.OutputSection(exploratory=tuple(s.exploratory),
+                                exploratory3=tuple(s.exploratory3)),
     )
     return mf.format_model_file(model_file)
 
@@ -278,6 +284,8 @@ def restore_from_file3(state: Model3State, name: str, text: str, level1: tuple[s
     s.normalize = normalize_choice(w.normalize)
     s.heterogeneous = list(mf.model.heterogeneous_sigma2)
     s.homogeneity = mf.hypotheses.homogeneity
+    s.exploratory = list(mf.output.exploratory)
+    s.exploratory3 = list(mf.output.exploratory3)
     s.max_iterations = (mf.estimation.max_iterations
                         if mf.estimation.max_iterations != 100 else None)
     s.glh = [list(rows) for rows in mf.hypotheses.glh]

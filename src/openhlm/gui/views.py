@@ -527,23 +527,25 @@ def run_html(s: Session, run: Run) -> str:
 
 # ----------------------------------------------------------------------------- graphs view
 def graph_kinds(results: Any) -> tuple[tuple[str, str], ...]:
-    """The graphs ``openhlm.plots`` draws for a run: all of HLM2's for a two-level linear
-    model, the model graph and the level-1 equations (probability / rate scale) for an HGLM,
-    the model graph and the caterpillar plot for a three-level model."""
+    """The graphs ``openhlm.plots`` draws for a run: all of them for a two-level linear or a
+    three-level model; the model graph, the level-1 equations (probability / rate scale) and
+    the Q-Q plot of the Mahalanobis distances for an HGLM."""
     from openhlm.results.glmm import GLMMResults
     from openhlm.results.three_level import HLM3Results
 
     if isinstance(results, GLMMResults):
-        return (("model", "Model graph"), ("level1", "Level-1 equations"))
+        return GRAPHS[:3]
     if isinstance(results, HLM3Results):
-        return (("model", "Model graph"), ("caterpillar", "Caterpillar plot of EB residuals"))
+        return GRAPHS
     return GRAPHS
 
 
 def _random_effects3(results: Any) -> list[tuple[str, str]]:
-    """HLM3's random effects for the caterpillar plot: u (level-3 units), then r (level 2)."""
+    """HLM3's random effects for the caterpillar plot and the EB residual graph: u (level-3
+    units), then r (level 2)."""
     spec = results.spec
-    out = [(f"U{b.p}{b.q}", f"U{b.p}{b.q}, {label} (level-3 units)")
+    out = [("INTRCPT1", "INTRCPT1 (r0 or u00, by the units' level)")]
+    out += [(f"U{b.p}{b.q}", f"U{b.p}{b.q}, {label} (level-3 units)")
            for b, label in zip(spec.random_betas, results.tau_beta_labels, strict=True)]
     out += [(f"R{p.index}", f"R{p.index}, {label} (level-2 units)")
             for p, label in zip(spec.random_pis, results.tau_pi_labels, strict=True)]
@@ -597,9 +599,11 @@ def graphs_view(s: Session) -> str:
                         '</label>' if three else
                         f'<label>random coefficient '
                         f'{_select("coefficient", coefs, g.get("coefficient"), "INTRCPT1")}</label>'),
-        "variable": f'<label>level-2 variable '
+        "variable": f'<label>{"level-2 or level-3" if three else "level-2"} variable '
                     f'{_select("variable", upper, g.get("variable"), "(choose)")}</label>',
         "scale": "",
+        "units": (f'<label>units {_labelled_select("units", [("3", "level 3 (u)"), ("2", "level 2 (r)")], g.get("units"))}</label>'
+                  if three else ""),
     }
     if hglm:
         logit = r.link == "logit"
@@ -609,7 +613,7 @@ def graphs_view(s: Session) -> str:
         fields["scale"] = f'<label>scale {_labelled_select("scale", scales, g.get("scale"))}</label>'
 
     shown = {"model": ("x", "by", "quartiles_of", "scale"),
-             "level1": ("x", "sample", "by", "scale"),
+             "level1": ("x", "sample", "by", "scale"), "qq-mdist": ("units",),
              "eb-vs": ("variable", "coefficient"), "caterpillar": ("coefficient",)}
     form = (f'<form id="graph-form" hx-post="{url(s, "do/graph")}" hx-trigger="change">'
             f'<label>Graph <select name="kind" id="graph-kind">{kinds}</select></label> '
@@ -617,10 +621,6 @@ def graphs_view(s: Session) -> str:
             + " ".join(fields[f] for f in shown.get(kind, ()) if fields[f]) + "</form>")
     params = {k: v for k, v in g.items() if v}
     params["run"], params["kind"] = str(run.number), kind
-    if three and kind == "caterpillar" and "coefficient" not in params:
-        choices = _random_effects3(r)
-        if choices:
-            params["coefficient"] = choices[0][0]
     from urllib.parse import urlencode
 
     from openhlm.errors import OpenHLMError

@@ -250,5 +250,7 @@ two-level models. HLM mode follows HLM3's EM iterations and stopping rule (with 
 <p>Multiple imputation: {imputation}</p>
 <p>Plausible values (outcome variables): {checks("plausible_values", l1,
                                                   st.plausible_values)}</p>
+<p>Exploratory analysis: level 2 {checks("exploratory", s.level2_variables, st.exploratory)}
+ &nbsp; level 3 {checks("exploratory3", s.level3_variables, st.exploratory3)}</p>
 </fieldset></form>"""
     return form + glh_dialog(s)
