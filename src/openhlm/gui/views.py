@@ -108,16 +108,16 @@ def data_view(s: Session) -> str:
     out = ['<h2>Make an MDM</h2>',
            (f'<form id="mdm-type-form" hx-post="{url(s, "do/mdm_type")}" '
             f'hx-trigger="change"><p>MDM type: {mdm_types}</p></form>'),
-           f'<p><label>Input file type <select name="file_type" id="file-type" '
+           (f'<p><label>Input file type <select name="file_type" id="file-type" '
            f'hx-post="{url(s, "do/file_type")}" hx-trigger="change">{types}</select></label> '
            '<span class="hint">(the file is read by its suffix; this choice filters the '
-           'file dialog)</span></p>',
-           f'<form id="tables-form" hx-post="{url(s, "upload/tables")}" '
-           'hx-encoding="multipart/form-data" hx-indicator="#busy">',
-           f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
-           f'accept="{e(accept)}"></label> ',
-           f'<label>Level-2 file{"" if hlm3 else " (optional)"} <input type="file" name="level2" '
-           f'id="level2-file" accept="{e(accept)}"></label> ', level3_input,
+           'file dialog)</span></p>'),
+           (f'<form id="tables-form" hx-post="{url(s, "upload/tables")}" '
+           'hx-encoding="multipart/form-data" hx-indicator="#busy">'),
+           (f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
+           f'accept="{e(accept)}"></label> '),
+           (f'<label>Level-2 file{"" if hlm3 else " (optional)"} <input type="file" name="level2" '
+           f'id="level2-file" accept="{e(accept)}"></label> '), level3_input,
            '<button type="submit" id="read-files">Read the files</button></form>',
            '<p class="hint">HLM3: the level-1 file holds the level-2 ID, the level-2 file both '
            'IDs, the level-3 file the level-3 ID; or one file holding all three levels.</p>'
@@ -125,10 +125,10 @@ def data_view(s: Session) -> str:
            '<div class="alt">or ',
            button(s, "bundled", "open the bundled High School and Beyond data",
                   id="open-hsb"),
-           f' &nbsp; or open a saved MDM: <form class="inline" id="mdmz-form" '
+           (f' &nbsp; or open a saved MDM: <form class="inline" id="mdmz-form" '
            f'hx-post="{url(s, "upload/mdmz")}" hx-encoding="multipart/form-data">'
            '<input type="file" name="mdmz" id="mdmz-file" accept=".mdmz">'
-           '<button type="submit" id="open-mdmz">Open</button></form></div>']
+           '<button type="submit" id="open-mdmz">Open</button></form></div>')]
     if s.tables:
         out.append(mdm_form3(s) if hlm3 else mdm_form(s))
     if s.mdm is not None:
