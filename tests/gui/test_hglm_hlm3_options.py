@@ -125,7 +125,14 @@ def test_hglm_settings_output_history_and_graphs(page, weighted):
         micro_iterations=10))
     want = runner_run(HIGH, mdm, options)
     assert shown_report(page) == undated(want.report())
-    assert "full PQL" in want.report() or "ML" in want.report()
+    command = fetch(page, page.find("dl-hlm").get_attribute("href")).decode()
+    assert "macroit:4" in command and "microit:10" in command and "mlf:y" in command
+    from openhlm.spec.commandfile import parse_command_file
+
+    parsed = parse_command_file(command, level1_variables=mdm.level1_variables,
+                                level2_variables=mdm.level2_variables)
+    again = runner_run(HIGH, mdm, FitOptions.from_command_file(parsed, mode="hlm"))
+    assert again.report() == want.report()             # the same fit from the command file
 
     # design weights in HLM mode: the library's one-line refusal, in the page
     page.view("settings")

@@ -82,6 +82,31 @@ def test_hlm_mode_pql_macro_micro_settings_are_those_of_a_command_file(binary):
     assert fit_options(m).outcome.macro_iterations is None
 
 
+def test_hglm_command_file_holds_hlm_mode_pql(binary):
+    """The window's HLM 6 command file of a PQL run (nonlin:, mlf:, macroit/microit/...) runs
+    to the same results in HLM mode, and reopens into the same settings."""
+    from openhlm.gui.state import command_file_text
+
+    m = high_window()
+    m.settings.mode, m.settings.method = "hlm", "ml"
+    m.settings.macro_iterations, m.settings.stop_micro = 6, 1e-5
+    text = command_file_text(m, mdm_name="high.mdm")
+    assert "nonlin:bernoulli" in text and "macroit:6" in text
+    command = parse_command_file(text, level1_variables=binary.level1_variables,
+                                 level2_variables=binary.level2_variables)
+    want = runner_run(HIGH, binary, FitOptions.from_command_file(command, mode="hlm"))
+    assert run_fit(m, binary).report() == want.report()
+    again = ModelState()
+    restore_from_file(again, "high.hlm", text, binary.level1_variables,
+                      binary.level2_variables)
+    again.settings.mode = "hlm"                 # a command file has no mode
+    assert again.fit_kwargs() == m.fit_kwargs()
+    assert fit_options(again) == fit_options(m)
+    m.settings.hglm_method = "laplace"
+    with pytest.raises(openhlm.OpenHLMError, match="PQL only"):
+        command_file_text(m)
+
+
 def test_restricted_and_full_pql_and_the_model_file(binary):
     m = high_window()
     m.settings.method = "ml"                              # HLM's ML with PQL: full PQL

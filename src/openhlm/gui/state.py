@@ -469,9 +469,13 @@ def command_file_text(state: ModelState, mdm_name: str = "model.mdm",
     from openhlm.spec.model import Constraint
 
     s = state.settings
-    if not s.normal:
-        raise SpecError("an HLM 6 command file of an HGLM is not written (its keywords are not "
-                        "documented); use the TOML model file")
+    if not s.normal and s.hglm_method != "pql":
+        raise SpecError("an HLM 6 command file holds PQL only (HLM's HGLM estimation); use the "
+                        "TOML model file for Laplace or adaptive quadrature")
+    if not s.normal and s.overdispersion:
+        raise SpecError("over-dispersion is not written to HLM 6 command files; use the TOML "
+                        "model file")
+    hglm = s.outcome_kwargs()
     spec = state.spec()
     spec = dataclasses.replace(spec, constraints=tuple(
         Constraint(tuple(p.strip() for p in c.split("="))) for c in state.constraints),
@@ -500,6 +504,10 @@ def command_file_text(state: ModelState, mdm_name: str = "model.mdm",
         resfil2_variables=tuple(s.resid2_extra),
         resfil_type=fmt if (s.resid1 or s.resid2) else None,
         title=s.title or "no title",
+        # an HGLM: nonlin: (trials / exposure), mlf: (full PQL) and HLM's PQL iterations
+        distribution=s.distribution, trials=hglm.get("trials"), exposure=hglm.get("exposure"),
+        macro_iterations=s.macro_iterations, micro_iterations=s.micro_iterations,
+        stop_macro=s.stop_macro, stop_micro=s.stop_micro,
     )
     return write_command_file(spec, options, mdm=mdm_name)
 
@@ -527,7 +535,14 @@ def restore_from_file(state: ModelState, name: str, text: str, level1: tuple[str
     state.restore(model_file, level1, level2)
     state.settings.mode = mode
     if not name.lower().endswith(".toml"):
-        state.settings.resid1_extra, state.settings.resid2_extra = resid_extra
+        st = state.settings
+        st.resid1_extra, st.resid2_extra = resid_extra
+        o = command.options
+        if o.distribution != "normal":   # nonlin: an HGLM fitted by PQL (mlf: full PQL)
+            st.set_outcome_from(o.distribution, o.trials, o.exposure, "pql", None, False)
+            st.method = o.method
+            st.macro_iterations, st.micro_iterations = o.macro_iterations, o.micro_iterations
+            st.stop_macro, st.stop_micro = o.stop_macro, o.stop_micro
 
 
 def is_user_error(exc: BaseException) -> bool:

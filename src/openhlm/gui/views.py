@@ -490,8 +490,8 @@ def run_html(s: Session, run: Run) -> str:
              f'<a id="dl-html" href="{base}report.html" download>report (HTML)</a>',
              f'<a id="dl-json" href="{base}results.json" download>results (JSON)</a>',
              f'<a id="dl-toml" href="{base}model.toml" download>model file (TOML)</a>']
-    linear2 = st.normal and not getattr(run.state, "three_level", False)
-    if linear2:
+    two_level = not getattr(run.state, "three_level", False)
+    if two_level and (st.normal or (st.hglm_method == "pql" and not st.overdispersion)):
         files.append(f'<a id="dl-hlm" href="{base}model.hlm" download>command file (.hlm)</a>')
     if not hasattr(r, "write_residuals"):
         pass
