@@ -6,12 +6,17 @@ through the hook of :mod:`openhlm.results.hooks` (``str(results)``, ``to_dict``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.estimation.weighting import WeightingSpec
+from openhlm.results.hooks import render
 from openhlm.results.output import RenderedResults
 from openhlm.spec.model import ModelSpec
 
@@ -39,7 +44,7 @@ class GLMMFixedEffect:
     estimate: float
     se: float
     t: float
-    df: int
+    df: float                   # HLM's approximate d.f. (an integer); pooled: Barnard-Rubin
     p: float
     ratio: float
     ci_low: float
@@ -72,8 +77,9 @@ class GLMMResults(RenderedResults):
     ``None`` for PQL.  ``overdispersion`` is the level-1 scale sigma^2 when requested (PQL),
     else ``None``.  ``eb`` holds, one row per unit, the empirical Bayes (conditional mode)
     estimates of the random effects ``eb_<coef>`` on the linear-predictor scale with their
-    posterior SDs ``eb_<coef>_sd``, and the unit-specific coefficients ``b_<coef>`` (fixed
-    part + EB).  ``level1`` holds, one row per analysis row, the outcome, the unit-specific
+    posterior SDs ``eb_<coef>_sd``, the unit-specific coefficients ``b_<coef>`` (fixed
+    part + EB), and ``mdist`` / ``chipct`` (the Mahalanobis distance of the EB estimates and
+    its chi-square(R) plotting position, :func:`openhlm.inference.glmm.mahalanobis_distances`).  ``level1`` holds, one row per analysis row, the outcome, the unit-specific
     linear predictor ``eta`` (without the offset), the ``probability`` (logit) or ``rate`` per
     unit of exposure (log) it implies, the ``fitted`` mean (trials x probability, exposure x
     rate) and ``eta_fixed`` (random effects at 0).
@@ -116,6 +122,19 @@ class GLMMResults(RenderedResults):
     #: requested tests: ``"glh"`` (:class:`~openhlm.results.hypotheses.GLHResult`),
     #: ``"deviance_test"`` (:class:`~openhlm.results.hypotheses.DevianceTest`)
     tests: dict[str, Any] = field(default_factory=dict)
+    #: PQL: "exact" (the PQL fixed point) or "hlm" (HLM's macro / micro iterations), and in
+    #: HLM mode the micro iterations of each macro iteration
+    mode: str = "exact"
+    micro_history: tuple[int, ...] = ()
+    #: the weights the fit used (level-2 design weights; ``None``: unweighted)
+    weighting: WeightingSpec | None = None
+    #: the estimates the numbers were computed from (design, data, modes): what the residual
+    #: files and the graphs read; ``None`` for results rebuilt without them
+    estimates: GLMMEstimates | None = field(default=None, repr=False, compare=False)
+    #: optional blocks as for linear models: ``"multiple_imputation"``
+    #: (:class:`~openhlm.results.imputation.ImputationSummary`) for a fit pooled over
+    #: multiply imputed data sets or plausible values
+    extras: dict[str, Any] = field(default_factory=dict)
 
     # -- views -----------------------------------------------------------------------------
     @property
@@ -130,5 +149,29 @@ class GLMMResults(RenderedResults):
 
     def fixed_effects_frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.__dict__ for r in self.fixed_effects])
+
+    # -- residual files (openhlm.report.residual_files, through openhlm.results.hooks) ----
+    def level2_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
+        """HLM's level-2 residual file of an HGLM as a DataFrame (labels in
+        ``.attrs["labels"]``): EB estimates on the linear-predictor scale, posterior
+        variances, fitted and EB coefficients, and the unit's predicted probability / rate."""
+        frame: pd.DataFrame = render("level2_residuals", self, extra).to_frame()
+        return frame
+
+    def level1_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
+        """HLM's level-1 residual file of an HGLM as a DataFrame: per record the linear
+        predictor and the predicted probability / rate."""
+        frame: pd.DataFrame = render("level1_residuals", self, extra).to_frame()
+        return frame
+
+    def write_residuals(self, level2: str | Path | None = None,
+                        level1: str | Path | None = None, *,
+                        extra_level2: Iterable[str] = (), extra_level1: Iterable[str] = (),
+                        format: str | None = None) -> dict[str, Path]:
+        """Write residual files (.csv .sav .dta .xpt .parquet .xlsx), as for linear models."""
+        written: dict[str, Path] = render("write_residuals", self, level2, level1,
+                                          extra_level2=extra_level2,
+                                          extra_level1=extra_level1, format=format)
+        return written
 
     # to_dict, to_json, report, str() and _repr_html_: RenderedResults (results/output.py)

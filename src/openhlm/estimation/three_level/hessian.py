@@ -28,6 +28,14 @@ so each sum is a per-level-2-unit term plus per-level-3-unit products of sums ov
 units of the unit (``np.add.reduceat``), and the REML terms ``- D_u H^-1 D_v'`` with
 ``D_u = Z_u'V^-1 A`` are rank-F corrections of the same bilinear forms.  Everything is batched
 over units; the cost is a few gradient evaluations.
+
+Design weights (:mod:`openhlm.estimation.three_level.weighting`) enter exactly as in the
+deviance and its gradient (:mod:`openhlm.estimation.three_level.likelihood`): the weighted
+deviance is that of data in which level-3 unit k appears v_k times and level-2 unit j appears
+w_j times inside its level-3 unit (for any positive weights, the same algebra), so every sum
+over the level-2 units of a level-3 unit is weighted by w_j (the segment sums), every total
+over level-2 units by ``omega_j = w_j v_k`` and every total over level-3 units by v_k; N is
+the weighted number of rows, and the precision weights' constant joins log|V|.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -83,7 +92,7 @@ class Derivatives:
     hessian: np.ndarray | None
     logdet: float
     Q: float
-    nu: int
+    nu: float
     d_logdet: np.ndarray
     d_Q: np.ndarray
     dd_logdet: np.ndarray | None
@@ -98,15 +107,19 @@ def _left(F: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 class _Segments:
-    """Sums over the level-2 units of each level-3 unit as a sparse (K x J) product."""
+    """Sums over the level-2 units of each level-3 unit as a sparse (K x J) product, weighted
+    by the level-2 weights w_j when there are any."""
 
     def __init__(self, stats: Stats3) -> None:
         J = len(stats.level3_of)
         K = len(stats.level3_starts)
         self.J, self.K = J, K
         self.level3_of = stats.level3_of
+        self.w2 = stats.w2
+        self.root_w2 = None if stats.w2 is None else np.sqrt(stats.w2)[:, None]
         self.matrix = sparse.csr_matrix(
-            (np.ones(J), (stats.level3_of, np.arange(J))), shape=(K, J))
+            (np.ones(J) if stats.w2 is None else stats.w2, (stats.level3_of, np.arange(J))),
+            shape=(K, J))
 
         # the rows of each level-2 unit placed in a (K, max units, ...) array padded with
         # zeros, for one batched BLAS product per level-3 unit; only while the padding is small
@@ -116,7 +129,7 @@ class _Segments:
         self._buffers: dict[str, np.ndarray] = {}
 
     def gram(self, X: np.ndarray) -> np.ndarray:
-        """``sum_{j in k} X_j' X_j`` (K, c, c) for X (J, r, c)."""
+        """``sum_{j in k} w_j X_j' X_j`` (K, c, c) for X (J, r, c)."""
         J, r, c = X.shape
         if not self.padded:
             out = X[:, 0, :, None] * X[:, 0, None, :]
@@ -125,7 +138,8 @@ class _Segments:
             return self.sum(out)
         pad = self.buffer("gram", (self.K * self.max_units, r * c))
         pad.fill(0.0)
-        pad[self.slot] = X.reshape(J, r * c)
+        pad[self.slot] = (X.reshape(J, r * c) if self.root_w2 is None
+                          else X.reshape(J, r * c) * self.root_w2)
         pad = pad.reshape(self.K, self.max_units * r, c)
         return np.swapaxes(pad, 1, 2) @ pad
 
@@ -139,7 +153,7 @@ class _Segments:
         return buf
 
     def sum(self, X: np.ndarray) -> np.ndarray:
-        """(J, ...) -> (K, ...)."""
+        """(J, ...) -> (K, ...): ``sum_{j in k} w_j X_j``."""
         out = self.matrix @ X.reshape(self.J, -1)
         return np.asarray(out).reshape((self.K,) + X.shape[1:])
 
@@ -159,10 +173,24 @@ def _segments(stats: Stats3) -> _Segments:
     return seg
 
 
-class _Forms:
-    """Bilinear forms ``sum_uv X_u' (Z'V^-1 Z)_uv Y_v`` from the unit blocks (module doc)."""
+def _weighted(X: Any, w: np.ndarray | None) -> np.ndarray:
+    """X with unit u (axis 0) times w_u (X itself when unweighted)."""
+    if w is None:
+        return X
+    return X * w.reshape((-1,) + (1,) * (X.ndim - 1))
 
-    def __init__(self, C2, a, K3, O3, G3, seg):
+
+def _total(X: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """``sum_u w_u X_u`` over axis 0 (the plain sum when unweighted)."""
+    return X.sum(axis=0) if w is None else np.tensordot(w, X, axes=(0, 0))
+
+
+class _Forms:
+    """Bilinear forms ``sum_uv X_u' (Z'V^-1 Z)_uv Y_v`` from the unit blocks (module doc);
+    the per-unit blocks of the totals carry the unit weights (``C2``: omega_j; ``K3``, ``O3``,
+    ``G3``: v_k), the sums within level-3 units the level-2 weights (``seg``)."""
+
+    def __init__(self, C2: Any, a: Any, K3: Any, O3: Any, G3: Any, seg: _Segments) -> None:
         self.C2, self.a, self.K3, self.O3, self.G3 = C2, a, K3, O3, G3
         self.seg = seg
 
@@ -170,7 +198,8 @@ class _Forms:
         """``sum_{j in k} a_j' X_j`` (K, r3, c)."""
         return self.seg.sum(bmm(np.swapaxes(self.a, 1, 2), X2))
 
-    def b22(self, X2, Y2, aX=None, aY=None):
+    def b22(self, X2: np.ndarray, Y2: np.ndarray, aX: np.ndarray | None = None,
+            aY: np.ndarray | None = None) -> np.ndarray:
         out = np.tensordot(X2, bmm(self.C2, Y2), axes=([0, 1], [0, 1]))
         if self.K3 is not None:
             aX = self.sum_a(X2) if aX is None else aX
@@ -178,10 +207,10 @@ class _Forms:
             out -= np.tensordot(aX, self.K3 @ aY, axes=([0, 1], [0, 1]))
         return out
 
-    def b23(self, aX, Y3):
+    def b23(self, aX: np.ndarray, Y3: np.ndarray) -> np.ndarray:
         return np.tensordot(aX, self.O3 @ Y3, axes=([0, 1], [0, 1]))
 
-    def b33(self, X3, Y3):
+    def b33(self, X3: np.ndarray, Y3: np.ndarray) -> np.ndarray:
         return np.tensordot(X3, self.G3 @ Y3, axes=([0, 1], [0, 1]))
 
 
@@ -231,6 +260,7 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     L3[rows3, cols3] = theta[n2:]
     S = stats.S
     seg = _segments(stats)
+    om, w3 = stats.omega, stats.w3        # weights of the level-2 and level-3 totals
     level3_of = stats.level3_of
     z = slice(p, p + r3)
     zz2 = slice(g, g + r2)
@@ -243,29 +273,30 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         M[:, range(r2), range(r2)] += 1.0
         Cm = chol_small(M)
         Xf = forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
-        logdet = 2.0 * float(np.log(Cm[:, range(r2), range(r2)]).sum())
+        logdet = 2.0 * float(_total(np.log(Cm[:, range(r2), range(r2)]).sum(axis=1), om))
         Wz2 = S[:, g:, :] - bmm(np.swapaxes(Xf[:, :, g:], 1, 2), Xf)     # (J, r2, m)
         Wk = stats.S_k - seg.gram(Xf)
     else:
         Wz2 = None
         Wk = stats.S_k
         logdet = 0.0
+    logdet += stats.logdet_shift
     # level 3: V_k^-1 blocks through K_k = L3 N_k^-1 L3',  N_k = I + L3' W_k[Z3, Z3] L3
     if r3:
         Wzz = Wk[:, z, z]
         N = L3.T @ Wzz @ L3
         N[:, range(r3), range(r3)] += 1.0
         cholN = np.linalg.cholesky(N)
-        logdet += 2.0 * float(np.log(cholN[:, range(r3), range(r3)]).sum())
+        logdet += 2.0 * float(_total(np.log(cholN[:, range(r3), range(r3)]).sum(axis=1), w3))
         K3 = L3 @ np.linalg.inv(N) @ L3.T                         # (K, r3, r3)
         KW = K3 @ Wk[:, z, :]                                     # (K, r3, m)
         Ck = Wk - Wk[:, :, z] @ KW
     else:
         K3 = KW = None
         Ck = Wk
-    Cx = Ck.sum(axis=0)[np.ix_(X_idx, X_idx)]
+    Cx = _total(Ck, w3)[np.ix_(X_idx, X_idx)]
     H, Ay, yy = Cx[:p, :p], Cx[:p, p], float(Cx[p, p])
-    n = stats.n1
+    n = stats.nu
     if p:
         cholH = np.linalg.cholesky(H)
         Hinv = np.linalg.inv(H)
@@ -294,9 +325,9 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
             aK = bmm(a, K3[level3_of])                           # (J, r2, r3)
             ZVX2 = ZVX2 - bmm(a, KW[:, :, X_idx][level3_of])
             Y = bmm(aK, np.swapaxes(a, 1, 2))                    # a K a'
-            G2 = C2.sum(axis=0) - Y.sum(axis=0)
+            G2 = _total(C2 - Y, om)
         else:
-            G2 = C2.sum(axis=0)
+            G2 = _total(C2, om)
         D2 = ZVX2[:, :, :p]
         q2 = ZVX2 @ gam1
         Ds.append(D2)
@@ -310,18 +341,20 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         q3 = ZVX3 @ gam1
         Ds.append(D3)
         qs.append(q3)
-        Gxs.append(Ck[:, z, z].sum(axis=0))
+        Gxs.append(_total(Ck[:, z, z], w3))
         Fs.append(unit_directions(L3))
         Ls.append(L3)
-    DHDs = []
-    for D, q, G, L in zip(Ds, qs, Gxs, Ls, strict=True):
+    DHDs, qqs = [], []
+    ws = ([om] if r2 else []) + ([w3] if r3 else [])
+    for D, q, G, L, w in zip(Ds, qs, Gxs, Ls, ws, strict=True):
         if reml and p:
-            DH = np.tensordot(D, Hinv, axes=([2], [0]))
+            DH = np.tensordot(_weighted(D, w), Hinv, axes=([2], [0]))
             DHD = np.tensordot(DH, D, axes=([0, 2], [0, 2]))
         else:
             DHD = np.zeros_like(G)
         DHDs.append(DHD)
-        qq = q.T @ q
+        qq = _weighted(q, w).T @ q
+        qqs.append(qq)
         rr, cc = _lower(L.shape[0])
         parts_l.append(2.0 * ((G - DHD) @ L)[rr, cc])
         parts_q.append(-2.0 * (qq @ L)[rr, cc])
@@ -336,9 +369,10 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     n3 = k - n2
     s2, s3 = slice(0, n2), slice(n2, k)
     T = np.zeros((k, k))     # sum_uv tr(F_i Mx_uv F_j Mx_vu)
-    forms = _Forms(C2 if r2 else None, a if (r2 and r3) else None,
-                   K3 if (r2 and r3) else None, np.eye(r3) - KW[:, :, z] if r3 else None,
-                   Ck[:, z, z] if r3 else None, seg)
+    O3 = np.eye(r3) - KW[:, :, z] if r3 else None
+    forms = _Forms(_weighted(C2, om) if r2 else None, a if (r2 and r3) else None,
+                   _weighted(K3, w3) if (r2 and r3) else None, _weighted(O3, w3) if r3 else None,
+                   _weighted(Ck[:, z, z], w3) if r3 else None, seg)
     # columns per level, unit-major: f = F_i q_u (n params), FD = F_i D_u (n params x p)
     X2 = X3 = None
     c2 = c3 = 0
@@ -373,36 +407,42 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
                                   Kn, r3, n2 * p)], axis=2)              # (K, r3, c2)
         Sk = FP[:, :, 1 + p:, :].transpose(0, 3, 1, 2)                    # sum_j a_j' F_i a_j
     if r2:
+        assert X2 is not None
         B[:c2, :c2] = forms.b22(X2, X2, aX2, aX2)
     if r3:
+        assert X3 is not None
         B[c2:, c2:] = forms.b33(X3, X3)
         if r2:
+            assert aX2 is not None
             B[:c2, c2:] = forms.b23(aX2, X3)
             B[c2:, :c2] = B[:c2, c2:].T
     Phi = np.zeros((p, c2 + c3))                    # sum_u D_u' X_u
     if r2:
-        Phi[:, :c2] = np.tensordot(D2, X2, axes=([0, 1], [0, 1]))
+        assert X2 is not None
+        Phi[:, :c2] = np.tensordot(_weighted(D2, om), X2, axes=([0, 1], [0, 1]))
     if r3:
-        Phi[:, c2:] = np.tensordot(D3, X3, axes=([0, 1], [0, 1]))
+        assert X3 is not None
+        Phi[:, c2:] = np.tensordot(_weighted(D3, w3), X3, axes=([0, 1], [0, 1]))
     f_cols, fd_cols = _stacked_columns(n2, n3, p)
     Phif = Phi[:, f_cols]
     R = B[np.ix_(f_cols, f_cols)] - Phif.T @ Hinv @ Phif
     # quartic terms of Z'V^-1Z
     if r2:
         U = _left(F2, C2)                                         # F_i C_j  (n2, r2, J, r2)
-        T[s2, s2] += _trace_left(U, U)
+        Uw = U if om is None else _left(F2, forms.C2)             # omega_j F_i C_j
+        T[s2, s2] += _trace_left(Uw, U)
         if r3:
-            T[s2, s2] -= 2.0 * _trace_left(U, _left(F2, Y))
+            T[s2, s2] -= 2.0 * _trace_left(Uw, _left(F2, Y))
             KS = K3[:, None] @ Sk                                 # (K, n2, r3, r3)
-            T[s2, s2] += _trace_pairs(KS, KS)
-            O3 = forms.O3
+            T[s2, s2] += _trace_pairs(_weighted(KS, w3), KS)
+            assert O3 is not None
             OFO = O3[:, None] @ F3[None] @ np.swapaxes(O3, 1, 2)[:, None]     # (K, n3, r3, r3)
-            T23 = _trace_pairs(Sk, OFO)
+            T23 = _trace_pairs(_weighted(Sk, w3), OFO)
             T[s2, s3] += T23
             T[s3, s2] += T23.T
     if r3:
         U3 = _left(F3, Ck[:, z, z])
-        T[s3, s3] += _trace_left(U3, U3)
+        T[s3, s3] += _trace_left(U3 if w3 is None else _left(F3, forms.G3), U3)
     if reml and p:
         # - 2 sum_uv tr(H^-1 (F_i D_u)' Mv_uv (F_j D_v)) + tr(H^-1 Phi_j H^-1 Phi_i)
         Bdd = B[np.ix_(fd_cols, fd_cols)].reshape(k, p, k, p)
@@ -415,12 +455,12 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     dd_logdet = -T
     dd_Q = 2.0 * R
     off = 0
-    for G, DHD, q, L in zip(Gxs, DHDs, qs, Ls, strict=True):
+    for G, DHD, qq, L in zip(Gxs, DHDs, qqs, Ls, strict=True):
         r = L.shape[0]
         nn = r * (r + 1) // 2
         sl = slice(off, off + nn)
         dd_logdet[sl, sl] += _second_directions(r, G - DHD)
-        dd_Q[sl, sl] -= _second_directions(r, q.T @ q)
+        dd_Q[sl, sl] -= _second_directions(r, qq)
         off += nn
     hess = dd_logdet + nu * (dd_Q / Q - np.outer(d_Q, d_Q) / Q**2)
     return Derivatives(float(dev), grad, hess, logdet, Q, nu, d_logdet, d_Q, dd_logdet, dd_Q,

@@ -57,7 +57,8 @@ class Deviance3(Objective):
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return Point(x=x, value=np.inf)
         if not np.isfinite(d.deviance) or (order and not np.all(np.isfinite(d.gradient))) \
-                or (order == 2 and not np.all(np.isfinite(d.hessian))):
+                or (order == 2 and (d.hessian is None
+                                    or not np.all(np.isfinite(d.hessian)))):
             return Point(x=x, value=np.inf)
         return Point(x=x, value=d.deviance, gradient=d.gradient if order else None,
                      hessian=d.hessian if order == 2 else None, extra={"derivatives": d})
