@@ -28,6 +28,7 @@ import pandas as pd
 
 from openhlm.data import describe as _describe
 from openhlm.data import mdm_build, mdm_io
+from openhlm.data.variables import VariableList, left_out_message
 from openhlm.errors import MDMError
 
 if TYPE_CHECKING:
@@ -91,6 +92,12 @@ class MDM:
         Level-2 units dropped (no level-1 rows, or missing level-2 data when opted in).
     sources : tuple of str
         Files the MDM was built from.
+    left_out : dict of str to (str, str)
+        Variables of the files that the default choice of variables left out, with why
+        (``"not numeric"``, ``"dates/times"``, ``"no values"``, ``"in both files"``) and a
+        detail naming the values and the file (``"'yes' in 1 record of the level-1 file
+        messy.csv"``).  Printed by :meth:`describe_text`; the equation readers use it to say
+        why such a variable is not in the MDM.
 
     Notes
     -----
@@ -110,6 +117,7 @@ class MDM:
     deleted_level1_rows: int = 0
     dropped_units: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    left_out: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unit_ids = np.array(
@@ -156,6 +164,7 @@ class MDM:
             ("deleted_level1_rows", int(self.deleted_level1_rows)),
             ("dropped_units", tuple(str(u) for u in self.dropped_units)),
             ("sources", tuple(str(s) for s in self.sources)),
+            ("left_out", _left_out(self.left_out)),
         ):
             object.__setattr__(self, name, value)
 
@@ -222,13 +231,13 @@ class MDM:
 
     @property
     def level1_variables(self) -> tuple[str, ...]:
-        """Level-1 variable names (file spelling)."""
-        return tuple(self.level1.columns)
+        """Level-1 variable names (file spelling); a tuple that also carries ``left_out``."""
+        return VariableList(self.level1.columns, self.left_out)
 
     @property
     def level2_variables(self) -> tuple[str, ...]:
-        """Level-2 variable names (file spelling)."""
-        return tuple(self.level2.columns)
+        """Level-2 variable names (file spelling); a tuple that also carries ``left_out``."""
+        return VariableList(self.level2.columns, self.left_out)
 
     def canonical_name(self, name: str) -> str | None:
         """Stored spelling of a variable name looked up case-insensitively (None if unknown)."""
@@ -299,6 +308,7 @@ class MDM:
             deleted_level1_rows=self.deleted_level1_rows + n_deleted,
             dropped_units=self.dropped_units + tuple(self.unit_ids[~alive].tolist()),
             sources=self.sources,
+            left_out=self.left_out,
         )
 
     # ------------------------------------------------------------------ descriptives
@@ -331,23 +341,41 @@ class MDM:
             and self.deleted_level1_rows == other.deleted_level1_rows
             and self.dropped_units == other.dropped_units
             and self.sources == other.sources
+            and self.left_out == other.left_out
         )
 
     def __repr__(self) -> str:
         return (
             f"MDM(id={self.id_name!r}, level-1 records={self.n_level1}, "
             f"level-2 units={self.n_level2}, level1={list(self.level1_variables)}, "
-            f"level2={list(self.level2_variables)}, missing={self.missing!r})"
+            f"level2={list(self.level2_variables)}, missing={self.missing!r}"
+            + (f", left_out={list(self.left_out)}" if self.left_out else "")
+            + ")"
         )
 
     def __str__(self) -> str:
         return self.describe_text()
 
 
+def _left_out(value: object) -> dict[str, tuple[str, str]]:
+    """``left_out`` as ``{name: (why, detail)}`` (a loaded file gives lists, not tuples)."""
+    out: dict[str, tuple[str, str]] = {}
+    for name, reason in dict(value or {}).items():  # type: ignore[call-overload]
+        if isinstance(reason, str):
+            why, detail = reason, ""
+        else:
+            why, detail = (list(reason) + ["", ""])[:2]
+        out[str(name)] = (str(why), str(detail))
+    return out
+
+
 def _unknown_variable_message(mdm: MDM, name: str) -> str:
     import difflib
 
     names = [*mdm.level1_variables, *mdm.level2_variables]
+    for stored, (why, detail) in mdm.left_out.items():
+        if stored.casefold() == str(name).casefold():
+            return left_out_message(stored, why, detail)
     close = difflib.get_close_matches(str(name).casefold(), [n.casefold() for n in names], n=3)
     spelled = [n for c in close for n in names if n.casefold() == c]
     hint = f" (did you mean: {', '.join(spelled)}?)" if spelled else ""

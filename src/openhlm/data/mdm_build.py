@@ -58,7 +58,7 @@ from openhlm.data.readers import read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
-__all__ = ["as_table", "mdm_fields"]
+__all__ = ["as_table", "left_out_columns", "mdm_fields", "numeric_values"]
 
 _SHOW = 10  # how many IDs an error or warning message lists
 
@@ -133,12 +133,77 @@ def _numeric(table: Table, name: str, where: str) -> np.ndarray:
     numbers = pd.to_numeric(text, errors="coerce")
     bad = text.notna() & numbers.isna()
     if bad.any():
-        examples = _show(pd.unique(text[bad]).tolist()[:3], 3)
         raise MDMError(
-            f"variable {name!r} in the {where} is not numeric (values such as {examples}); "
-            "recode it as numbers or leave it out"
+            f"variable {name!r} in the {where} is not numeric ({_offending(text[bad])}); "
+            "recode those values as numbers (blank = missing) or leave the variable out"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def numeric_values(table: Table, name: str, where: str) -> np.ndarray:
+    """Column ``name`` of ``table`` as float64 (NaN = missing; text that is all numbers is
+    converted), or an MDMError naming the variable, the offending values and ``where``."""
+    return _numeric(table, name, where)
+
+
+def _usable(series: pd.Series) -> bool:
+    """Whether a column can be a default variable: numbers (or text that is all numbers) with
+    at least one value."""
+    return _unusable_reason(series, "") is None
+
+
+def _unusable_reason(series: pd.Series, where: str) -> tuple[str, str] | None:
+    """Why a column cannot be a default variable, as ``(why, detail)``; None when it can.
+
+    ``why`` is ``"not numeric"``, ``"dates/times"`` or ``"no values"``; ``detail`` names the
+    offending values and how many records hold them (``"'yes' in 1 record of messy.csv"``).
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if _is_numeric(series):
+        if series.notna().any():
+            return None
+        return ("no values", f"every record of the {where} is blank" if where else "")
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        return ("dates/times", f"in the {where}" if where else "")
+    text = series.astype("string").str.strip().replace("", pd.NA)
+    if text.isna().all():
+        return ("no values", f"every record of the {where} is blank" if where else "")
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = text.notna() & numbers.isna()
+    if not bad.any():
+        return None
+    if not where:
+        return ("not numeric", "")
+    return ("not numeric", f"{_offending(text[bad])} of the {where}")
+
+
+def _offending(texts: pd.Series) -> str:
+    """``"'yes' in 3 records, 'no' in 1 record and 2 other texts"`` (most frequent first)."""
+    counts = texts.value_counts(sort=True)
+    shown = ", ".join(
+        f"{value!r} in {count} record{'s' if count != 1 else ''}"
+        for value, count in counts.iloc[:3].items()
+    )
+    more = len(counts) - 3
+    if more > 0:
+        shown += f" and {more} other text{'s' if more != 1 else ''}"
+    return shown
+
+
+def left_out_columns(
+    table: Table, skip: set[str], where: str
+) -> dict[str, tuple[str, str]]:
+    """The columns of ``table`` (other than ``skip``) a default choice of variables leaves out,
+    with ``(why, detail)`` for each."""
+    out: dict[str, tuple[str, str]] = {}
+    for column in table.data.columns:
+        if column in skip:
+            continue
+        reason = _unusable_reason(table.data[column], where)
+        if reason is not None:
+            out[str(column)] = reason
+    return out
 
 
 def _choose(
@@ -148,7 +213,7 @@ def _choose(
         return [
             str(c)
             for c in table.data.columns
-            if c != id_col and c not in exclude and _is_numeric(table.data[c])
+            if c != id_col and c not in exclude and _usable(table.data[c])
         ]
     chosen = []
     for name in names:
@@ -323,9 +388,18 @@ def _build_two_files(
     id2 = _resolve(t2, id_name, where2, "ID variable")
     names1 = _choose(t1, level1_variables, id1, where1, set())
     names2 = _choose(t2, level2_variables, id2, where2, set())
+    left_out: dict[str, tuple[str, str]] = {}
+    if level1_variables is None:
+        left_out.update(left_out_columns(t1, {id1}, where1))
+    if level2_variables is None:
+        left_out.update(left_out_columns(t2, {id2}, where2))
     if level1_variables is None and level2_variables is None:
         # default choice: a name present in both files belongs to the level-2 file
-        names1 = [n for n in names1 if n.casefold() not in {m.casefold() for m in names2}]
+        in_both = {m.casefold() for m in names2}
+        for name in names1:
+            if name.casefold() in in_both:
+                left_out[name] = ("in both files", f"kept from the {where2}")
+        names1 = [n for n in names1 if n.casefold() not in in_both]
     _check_levels_disjoint(names1, names2)
     if not names1:
         raise MDMError(f"no numeric level-1 variables in the {where1}; choose level-1 variables")
@@ -361,6 +435,7 @@ def _build_two_files(
         missing=missing,
         drop_incomplete_units=drop_incomplete_units,
         where2=where2,
+        left_out=left_out,
     )
 
 
@@ -383,6 +458,10 @@ def _build_one_file(
         names2 = _choose(t1, level2_variables, id1, where, set())
     if names1 is None:
         names1 = _choose(t1, None, id1, where, set(names2))
+    left_out: dict[str, tuple[str, str]] = {}
+    if level1_variables is None or level2_variables is None:
+        chosen = {id1, *names1, *names2}
+        left_out = left_out_columns(t1, chosen, where)
     _check_levels_disjoint(names1, names2)
     if not names1:
         raise MDMError(
@@ -402,6 +481,7 @@ def _build_one_file(
         missing=missing,
         drop_incomplete_units=drop_incomplete_units,
         where2=where,
+        left_out=left_out,
     )
 
 
@@ -417,6 +497,7 @@ def _assemble(
     missing: str,
     drop_incomplete_units: bool,
     where2: str,
+    left_out: dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Drop empty/incomplete units, apply listwise deletion, group rows by unit."""
     frame1 = pd.DataFrame(level1)
@@ -518,4 +599,5 @@ def _assemble(
         deleted_level1_rows=deleted,
         dropped_units=tuple(dropped),
         sources=tuple(dict.fromkeys(t.source for t in reversed(tables))),
+        left_out=dict(left_out or {}),
     )

@@ -22,6 +22,7 @@ One ZIP archive (suffix ``.mdmz`` suggested) holding:
           "deleted_level1_rows": 0,
           "dropped_units": ["..."],
           "sources": ["hsb1.sav", "hsb2.sav"],
+          "left_out": {"passed": ["not numeric", "'yes' in 1 record of ..."]},   # optional
           "arrays": {"level1.npy": {"shape": [N, p], "dtype": "<f8", "sha256": "..."}, ...}
         }
 
@@ -31,6 +32,9 @@ One ZIP archive (suffix ``.mdmz`` suggested) holding:
     int64 array (N,), unit position of each level-1 row.
 ``level2.npy``
     float64 array (J, q), columns in ``level2_variables`` order.
+
+``left_out`` (the variables the default choice left out, with why) was added without a version
+change: a file without it reads as an MDM that left nothing out.
 
 Arrays are written with :func:`numpy.save` (``allow_pickle=False``); the SHA-256 of each member
 detects damage beyond the ZIP CRC.  Loading a file of another format version, a file that is not
@@ -113,6 +117,7 @@ def save_mdm(mdm: MDM, path: str | os.PathLike[str]) -> None:
         "deleted_level1_rows": mdm.deleted_level1_rows,
         "dropped_units": list(mdm.dropped_units),
         "sources": list(mdm.sources),
+        "left_out": {name: list(reason) for name, reason in mdm.left_out.items()},
         "arrays": {
             name: {
                 "shape": list(arrays[name].shape),
@@ -206,6 +211,7 @@ def load_mdm(path: str | os.PathLike[str], factory: Callable[..., M]) -> M:
             deleted_level1_rows=manifest["deleted_level1_rows"],
             dropped_units=tuple(manifest["dropped_units"]),
             sources=tuple(manifest["sources"]),
+            left_out=manifest.get("left_out", {}),
         )
     except OpenHLMError as exc:
         if str(p) in str(exc):

@@ -172,7 +172,8 @@ def _resolve_outcome(eq: Equation, names: VariableNames) -> str:
                 "the outcome 'Y' is not a variable", tok,
                 f" (HLM prints Y for the outcome; write the outcome variable's name{example})",
             ) from None
-        raise eq.statement.error_at(f"{problem.message} as outcome", tok, problem.hint) from None
+        message = problem.message if problem.kind == "left-out" else f"{problem.message} as outcome"
+        raise eq.statement.error_at(message, tok, problem.hint) from None
 
 
 def _resolve_level2(eq: Equation, q: int, names: VariableNames) -> Level2Equation:

@@ -29,7 +29,7 @@ from openhlm.spec.equation_syntax import (
 from openhlm.spec.grammar import Statement, Token
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
-from openhlm.spec.names import close_matches, did_you_mean
+from openhlm.spec.names import close_matches, did_you_mean, left_out_of, left_out_problem
 
 __all__ = ["looks_three_level", "parse_model3"]
 
@@ -48,6 +48,7 @@ def looks_three_level(text: str) -> bool:
 
 class _Names:
     def __init__(self, levels: dict[int, Iterable[str]]):
+        self.raw = dict(levels)
         self.levels = {lv: list(names) for lv, names in levels.items()}
 
     def resolve(self, stmt: Statement, tok: Token, level: int) -> str:
@@ -61,6 +62,12 @@ class _Names:
                             f"{_LEVEL_WORD[level]} equation", tok)
                     return name
         every = [n for names in self.levels.values() for n in names]
+        left_out: dict[str, tuple[str, str]] = {}
+        for names in self.raw.values():
+            left_out.update(left_out_of(names))
+        problem = left_out_problem(tok.text, left_out)
+        if problem is not None:
+            raise stmt.error_at(problem.message, tok, problem.hint)
         raise stmt.error_at(f"unknown variable '{tok.text}'", tok,
                             did_you_mean(close_matches(tok.text, every)))
 
