@@ -485,8 +485,11 @@ def build_mdm3(
     ``level3_variables``.
     """
     if isinstance(id, str) or len(tuple(id)) != 2:
-        raise MDMError("a three-level MDM needs id=(level-2 ID, level-3 ID), e.g. "
-                       "id=('childid', 'schoolid')")
+        given = id if isinstance(id, str) else ", ".join(str(x) for x in id)
+        raise MDMError(f"a three-level MDM needs two IDs, the level-2 then the level-3 ID, not "
+                       f"{given!r}: id=('childid', 'schoolid') in Python, [data] id = "
+                       "[\"childid\", \"schoolid\"] in a model file, --id childid,schoolid on "
+                       "the command line")
     id2, id3 = (str(x) for x in id)
     if (level2 is None) != (level3 is None):
         raise MDMError("give both the level-2 and the level-3 file, or one file holding all "

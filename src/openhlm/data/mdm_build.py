@@ -69,6 +69,11 @@ def _show(ids: Sequence[str], limit: int = _SHOW) -> str:
     return text + (", ..." if len(ids) > limit else "")
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 record"``, ``"2 records"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def as_table(obj: Table | pd.DataFrame | str | os.PathLike[str], role: str) -> Table:
     """``obj`` as a :class:`Table`: a Table as is, a DataFrame wrapped, a path read."""
     if isinstance(obj, Table):
@@ -231,7 +236,8 @@ def _ids(table: Table, id_col: str, where: str) -> tuple[np.ndarray, np.ndarray]
     if n_missing:
         rows = np.flatnonzero(codes < 0)[:5] + 1
         raise MDMError(
-            f"{n_missing} rows of the {where} have a missing ID {id_col!r} (rows "
+            f"{_count(n_missing, 'row')} of the {where} {'has' if n_missing == 1 else 'have'} "
+            f"a missing ID {id_col!r} (rows "
             f"{_show(rows.tolist(), 5)}); fill in or delete them"
         )
     return codes, uniques
@@ -419,9 +425,18 @@ def _build_two_files(
     position = _link(uniques1, l2_ids)
     unmatched = uniques1[position < 0]
     if len(unmatched):
+        unused = np.setdiff1d(np.arange(len(l2_ids)), position[position >= 0])
+        others = (
+            f" (the {where2} has {_count(len(unused), 'ID')} with no level-1 records: "
+            f"{_show(l2_ids[unused].tolist())})"
+            if len(unused)
+            else ""
+        )
         raise MDMError(
-            f"{len(unmatched)} level-1 ID values of the {where1} have no record in the {where2}: "
-            f"{_show(unmatched.tolist())}; check the ID variable {id_name!r} in both files"
+            f"{_count(len(unmatched), 'level-1 ID value')} of the {where1} "
+            f"{'has' if len(unmatched) == 1 else 'have'} no record in the {where2}: "
+            f"{_show(unmatched.tolist())}{others}; check the ID variable {id_name!r} in both "
+            "files, or add the missing units to the level-2 file"
         )
     unit_of_row = position[codes1]
     return _assemble(
@@ -509,7 +524,9 @@ def _assemble(
     if empty.any():
         ids = unit_ids[empty].tolist()
         warnings.warn(
-            f"{len(ids)} level-2 units of the {where2} have no level-1 records and were dropped: "
+            f"{_count(len(ids), 'level-2 unit')} of the {where2} "
+            f"{'has' if len(ids) == 1 else 'have'} no level-1 records and "
+            f"{'was' if len(ids) == 1 else 'were'} dropped: "
             f"{_show(ids)}",
             DataWarning,
             stacklevel=4,
@@ -527,8 +544,10 @@ def _assemble(
         )
         if not drop_incomplete_units:
             raise MDMError(
-                f"{len(ids)} level-2 units of the {where2} have missing level-2 values: {detail}"
-                f"{', ...' if len(ids) > _SHOW else ''}; fix the data or drop them with "
+                f"{_count(len(ids), 'level-2 unit')} of the {where2} "
+                f"{'has' if len(ids) == 1 else 'have'} missing level-2 values: {detail}"
+                f"{', ...' if len(ids) > _SHOW else ''}; fix the data, leave those variables "
+                "out (level2_variables, --level2-vars) or drop the units with "
                 "drop_incomplete_units=True (--drop-incomplete-units)"
             )
         n_rows = int(np.isin(unit_of_row, np.flatnonzero(bad_units)).sum())

@@ -84,7 +84,7 @@ def _predictor(stmt: Statement, term: Term, names: _Names, level: int) -> Predic
 
 def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables: Iterable[str],
                  level3_variables: Iterable[str], source: str | None = None,
-                 constraints: Iterable[object] = ()) -> ModelSpec3:
+                 constraints: Iterable[object] = (), first_line: int = 1) -> ModelSpec3:
     """Parse HLM3's equation format against the MDM's variables of the three levels.
 
     Equality constraints on gammas (``G010 = G100``, as for two-level models) may be lines of
@@ -92,7 +92,7 @@ def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables
     names = _Names({1: level1_variables, 2: level2_variables, 3: level3_variables})
     equations: list[Equation] = []
     constraint_trees: list[ConstraintNode] = []
-    for stmt in equation_statements(text, source=source):
+    for stmt in equation_statements(text, source=source, first_line=first_line):
         node = EquationParser(stmt).equation()
         if isinstance(node, ConstraintNode):
             constraint_trees.append(node)
