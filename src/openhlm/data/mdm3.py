@@ -50,7 +50,13 @@ import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
 from openhlm.data.mdm import MDM
-from openhlm.data.mdm_build import as_table, left_out_columns, mdm_fields, numeric_values
+from openhlm.data.mdm_build import (
+    as_table,
+    left_out_columns,
+    mdm_fields,
+    numeric_values,
+    warn_missing_codes,
+)
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
@@ -523,6 +529,7 @@ def build_mdm3(
     left_out3 = ({} if level3_variables is not None
                  else left_out_columns(t3, {c3}, _file_where(t3, "level-3")))
     frame3 = _numeric_frame(t3, names3, "level-3")
+    warn_missing_codes({n: frame3[n].to_numpy() for n in names3}, _file_where(t3, "level-3"))
     _no_missing3(frame3, ids3, _file_where(t3, "level-3"))
     level2_of_l3 = dict(zip(ids2.tolist(), position[codes23].tolist(), strict=True))
     fields = mdm_fields(
@@ -574,6 +581,7 @@ def _one_file(t1: Table, id2: str, id3: str, level1_variables: Sequence[str] | N
                            f"varies in {len(units)} units: {_show(units.tolist(), 5)}); treat it "
                            "as a level-1 or level-2 variable or fix the data")
     level3 = low.reset_index(drop=True) if names3 else pd.DataFrame(index=range(len(ids3)))
+    warn_missing_codes({n: level3[n].to_numpy() for n in names3}, _file_where(t1, ""))
     _no_missing3(level3, ids3, _file_where(t1, ""))
     mdm = MDM(**mdm_fields(_without(t1, [c3, *names3]), None, id=id2,
                            level1_variables=level1_variables, level2_variables=level2_variables,

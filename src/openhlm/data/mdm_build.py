@@ -58,7 +58,14 @@ from openhlm.data.readers import read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
-__all__ = ["as_table", "left_out_columns", "mdm_fields", "numeric_values"]
+__all__ = [
+    "as_table",
+    "left_out_columns",
+    "mdm_fields",
+    "numeric_values",
+    "suspected_missing_codes",
+    "warn_missing_codes",
+]
 
 _SHOW = 10  # how many IDs an error or warning message lists
 
@@ -145,6 +152,57 @@ def _numeric(table: Table, name: str, where: str) -> np.ndarray:
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _looks_like_code(value: float) -> bool:
+    """-9, -99, 99, 999, -98, -997 ...: the numbers surveys use for "missing"."""
+    if not np.isfinite(value) or value != np.floor(value) or abs(value) < 9:
+        return False
+    digits = str(int(abs(value)))
+    if set(digits) == {"9"}:
+        return True
+    return value < 0 and set(digits[:-1]) == {"9"} and digits[-1] in "78"
+
+
+def suspected_missing_codes(values: np.ndarray) -> list[tuple[float, int, float, float]]:
+    """Extreme values that look like missing-data codes: ``(code, count, low, high)`` where
+    ``low``-``high`` is the range of the other values and the code lies further from it than
+    that range is wide (``-99`` among SES values from -3.8 to 2.7)."""
+    finite = values[np.isfinite(values)]
+    found: list[tuple[float, int, float, float]] = []
+    for _ in range(2):  # a low and a high code (-99 and 99)
+        if finite.size < 3:
+            break
+        low, high = float(finite.min()), float(finite.max())
+        candidates = [v for v in (low, high) if _looks_like_code(v)]
+        if not candidates:
+            break
+        code = max(candidates, key=abs)
+        rest = finite[finite != code]
+        if rest.size < 2:
+            break
+        lo, hi = float(rest.min()), float(rest.max())
+        gap = lo - code if code < lo else code - hi
+        if gap <= max(hi - lo, 1.0):
+            break
+        found.append((code, int(finite.size - rest.size), lo, hi))
+        finite = rest
+    return found
+
+
+def warn_missing_codes(columns: dict[str, np.ndarray], where: str) -> None:
+    """A :class:`~openhlm.errors.DataWarning` per variable holding a suspected missing-data
+    code (:func:`suspected_missing_codes`), saying how to declare it missing."""
+    for name, values in columns.items():
+        for code, count, lo, hi in suspected_missing_codes(np.asarray(values, dtype=float)):
+            shown = f"{code:g}"
+            warnings.warn(
+                f"variable {name!r} in the {where} has {_count(count, 'value')} of {shown}, far "
+                f"outside its other values ({lo:g} to {hi:g}); if {shown} means missing, make "
+                "those values blank (or declared missing in SPSS/Stata) and build the MDM again",
+                DataWarning,
+                stacklevel=5,
+            )
+
+
 def numeric_values(table: Table, name: str, where: str) -> np.ndarray:
     """Column ``name`` of ``table`` as float64 (NaN = missing; text that is all numbers is
     converted), or an MDMError naming the variable, the offending values and ``where``."""
@@ -228,6 +286,20 @@ def _choose(
         if column not in chosen:
             chosen.append(column)
     return chosen
+
+
+def _check_case_clash(names: Sequence[str], where: str, option: str) -> None:
+    """MDMError for two chosen variables whose names differ only in case."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.casefold()
+        if key in seen:
+            raise MDMError(
+                f"the {where} has variables {seen[key]!r} and {name!r}, which openhlm cannot "
+                "tell apart (variable names are case-insensitive); rename one of them, or "
+                f"choose one with {option}"
+            )
+        seen[key] = name
 
 
 def _ids(table: Table, id_col: str, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -406,11 +478,15 @@ def _build_two_files(
             if name.casefold() in in_both:
                 left_out[name] = ("in both files", f"kept from the {where2}")
         names1 = [n for n in names1 if n.casefold() not in in_both]
+    _check_case_clash(names1, where1, "level1_variables (--level1-vars)")
+    _check_case_clash(names2, where2, "level2_variables (--level2-vars)")
     _check_levels_disjoint(names1, names2)
     if not names1:
         raise MDMError(f"no numeric level-1 variables in the {where1}; choose level-1 variables")
     values1 = {n: _numeric(t1, n, where1) for n in names1}
     values2 = pd.DataFrame({n: _numeric(t2, n, where2) for n in names2}, index=range(len(t2)))
+    warn_missing_codes(values1, where1)
+    warn_missing_codes({n: values2[n].to_numpy() for n in names2}, where2)
 
     codes1, uniques1 = _ids(t1, id1, where1)
     codes2, l2_ids = _ids(t2, id2, where2)
@@ -477,6 +553,8 @@ def _build_one_file(
     if level1_variables is None or level2_variables is None:
         chosen = {id1, *names1, *names2}
         left_out = left_out_columns(t1, chosen, where)
+    _check_case_clash([*names1, *names2], where, "level1_variables and level2_variables "
+                      "(--level1-vars, --level2-vars)")
     _check_levels_disjoint(names1, names2)
     if not names1:
         raise MDMError(
@@ -485,6 +563,8 @@ def _build_one_file(
         )
     values1 = {n: _numeric(t1, n, where) for n in names1}
     values2 = _one_file_level2(t1, codes, uniques, names2, where)
+    warn_missing_codes(values1, where)
+    warn_missing_codes({n: values2[n].to_numpy() for n in names2}, where)
     return _assemble(
         id_name=id1,
         unit_ids=uniques,
