@@ -247,6 +247,15 @@ class MDM:
                 return str(stored)
         return None
 
+    def left_out_reason(self, name: str) -> tuple[str, str, str] | None:
+        """``(stored name, why, detail)`` when the MDM left ``name`` (case-insensitive) out of
+        the data file's variables (:attr:`left_out`), else None."""
+        key = str(name).casefold()
+        for stored, (why, detail) in self.left_out.items():
+            if stored.casefold() == key:
+                return stored, why, detail
+        return None
+
     def level_of(self, name: str) -> Literal[1, 2] | None:
         """1 or 2 for a level-1 or level-2 variable (case-insensitive), None if unknown."""
         stored = self.canonical_name(name)
@@ -373,9 +382,9 @@ def _unknown_variable_message(mdm: MDM, name: str) -> str:
     import difflib
 
     names = [*mdm.level1_variables, *mdm.level2_variables]
-    for stored, (why, detail) in mdm.left_out.items():
-        if stored.casefold() == str(name).casefold():
-            return left_out_message(stored, why, detail)
+    reason = mdm.left_out_reason(name)
+    if reason is not None:
+        return left_out_message(*reason)
     close = difflib.get_close_matches(str(name).casefold(), [n.casefold() for n in names], n=3)
     spelled = [n for c in close for n in names if n.casefold() == c]
     hint = f" (did you mean: {', '.join(spelled)}?)" if spelled else ""

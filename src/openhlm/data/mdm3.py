@@ -198,6 +198,15 @@ class MDM3:
         return self.levels12.sources
 
     @property
+    def left_out(self) -> dict[str, tuple[str, str]]:
+        """Variables of the three files the default choice left out (see ``MDM.left_out``)."""
+        return self.levels12.left_out
+
+    def left_out_reason(self, name: str) -> tuple[str, str, str] | None:
+        """``(stored name, why, detail)`` for a variable the MDM left out, else None."""
+        return self.levels12.left_out_reason(name)
+
+    @property
     def missing(self) -> str:
         return self.levels12.missing
 
@@ -434,8 +443,9 @@ def _no_missing3(frame: pd.DataFrame, ids3: np.ndarray, where: str) -> None:
     if bad.any():
         detail = "; ".join(f"{ids3[k]} ({', '.join(frame.columns[missing[k]])})"
                            for k in np.flatnonzero(bad)[:_SHOW])
-        raise MDMError(f"{int(bad.sum())} level-3 units of the {where} have missing level-3 "
-                       f"values: {detail}{', ...' if bad.sum() > _SHOW else ''}; fix the data or "
+        n = int(bad.sum())
+        raise MDMError(f"{n} level-3 unit{'s' if n != 1 else ''} of the {where} "
+                       f"{'have' if n != 1 else 'has'} missing level-3 values: {detail}{', ...' if bad.sum() > _SHOW else ''}; fix the data or "
                        "leave those variables out (level3_variables, --level3-vars)")
 
 
@@ -523,8 +533,11 @@ def build_mdm3(
         position = keys3.get_indexer([match_key(t) for t in ids23])
     if (position < 0).any():
         missing_ids = ids23[position < 0].tolist()
-        raise MDMError(f"{len(missing_ids)} level-3 IDs of the level-2 data have no record in the "
-                       f"level-3 data: {_show(missing_ids)}; check the ID variable {id3!r}")
+        n = len(missing_ids)
+        raise MDMError(f"{n} level-3 ID{'s' if n != 1 else ''} of the {_file_where(t2, 'level-2')} "
+                       f"{'have' if n != 1 else 'has'} no record in the "
+                       f"{_file_where(t3, 'level-3')}: {_show(missing_ids)}; check the ID "
+                       f"variable {id3!r} in both files")
     names3 = [n for n in _choose3(t3, level3_variables, [c3], "level-3") if n != c3]
     left_out3 = ({} if level3_variables is not None
                  else left_out_columns(t3, {c3}, _file_where(t3, "level-3")))

@@ -15,7 +15,8 @@ file; level-1 rows keep their file order within a unit.
 * a level-1 ID with no level-2 record is an error (the first 10 such IDs and the count are named);
 * a level-2 unit with no level-1 rows is dropped with a :class:`~openhlm.errors.DataWarning`;
 * duplicated IDs in the level-2 file are an error.
-* Default variables: every numeric variable of each file except the ID.
+* Default variables: every numeric variable of each file except the ID (a name in both files
+  is kept from the level-2 file).
 
 **One file** (``level2=None``).  Units are ordered by first appearance.  A level-2 variable must
 be constant within each unit (missing values are ignored; a unit whose values are all missing has
@@ -27,6 +28,17 @@ numeric variables.  Pass both lists when a level-1 variable happens to be consta
 unit (for example with one record per unit).
 
 **Both cases.**
+* A default choice takes text variables whose every value is a number, and leaves out variables
+  that hold other text, dates or no values at all; :attr:`MDM.left_out
+  <openhlm.data.mdm.MDM.left_out>` records each with why and the offending values
+  (``passed: not numeric, 'yes' in 1 record of the level-1 file messy.csv``), the MDM's summary
+  prints them, and an equation naming one says why it is not in the MDM.
+* In text columns, blanks and the usual spellings of missing (``NA``, ``N/A``, ``.``,
+  ``#NULL!``, ``NaN``, ``null``, ...) are missing values.
+* A chosen variable whose most extreme value looks like a missing-data code (``-99``, ``999``,
+  ``-98`` ...) and lies further from the other values than their range is wide gives a
+  :class:`~openhlm.errors.DataWarning` (the value is kept: declare it missing in the file).
+* Two chosen variables whose names differ only in case are an error naming the file.
 * Variable names are matched case-insensitively (the file's spelling is kept); unknown names are
   an error suggesting close matches.  A variable may not be chosen at both levels.
 * Chosen variables must be numeric (booleans count as 0/1; text whose every value is a number is
@@ -128,6 +140,20 @@ def _resolve(table: Table, name: str, where: str, what: str = "variable") -> str
     raise MDMError(f"the {where} has no {what} {name!r}; {hint}")
 
 
+# text a numeric column may hold for a missing value (pandas' read_csv list, SAS/Stata's ".",
+# SPSS's "#NULL!"), compared after stripping white space
+_MISSING_TEXT = frozenset({
+    "", ".", "#NULL!", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+    "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """A text column stripped, with the usual missing-value spellings as <NA>."""
+    text = series.astype("string").str.strip()
+    return text.mask(text.isin(_MISSING_TEXT))
+
+
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
@@ -141,7 +167,7 @@ def _numeric(table: Table, name: str, where: str) -> np.ndarray:
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
         raise MDMError(f"variable {name!r} in the {where} holds dates/times; convert it to numbers")
-    text = series.astype("string").str.strip().replace("", pd.NA)
+    text = _text(series)
     numbers = pd.to_numeric(text, errors="coerce")
     bad = text.notna() & numbers.isna()
     if bad.any():
@@ -229,7 +255,7 @@ def _unusable_reason(series: pd.Series, where: str) -> tuple[str, str] | None:
         return ("no values", f"every record of the {where} is blank" if where else "")
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
         return ("dates/times", f"in the {where}" if where else "")
-    text = series.astype("string").str.strip().replace("", pd.NA)
+    text = _text(series)
     if text.isna().all():
         return ("no values", f"every record of the {where} is blank" if where else "")
     numbers = pd.to_numeric(text, errors="coerce")
