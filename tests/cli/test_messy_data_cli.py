@@ -91,15 +91,15 @@ def test_repeated_names_and_codes_warn_on_one_line(capsys, tmp_path: Path) -> No
     frame.loc[:4, "ses"] = -99
     text = frame.to_csv(index=False).replace("id,minority", "id,female", 1)
     (tmp_path / "l1.csv").write_text(text)
-    code, out, err = run(capsys, "mdm", "build", "--level1", str(tmp_path / "l1.csv"),
+    code, _, err = run(capsys, "mdm", "build", "--level1", str(tmp_path / "l1.csv"),
                          "--level2", "hsb2.csv", "--id", "id", "-o", str(tmp_path / "x.mdmz"))
     assert code == 0
     lines = err.splitlines()
     assert lines == [
-        "openhlm: warning: l1.csv has 2 variables named 'female' (columns 2, 3); they are read "
-        "as 'female', 'female.1': rename them in the file",
-        "openhlm: warning: variable 'ses' in the level-1 file l1.csv has 5 values of -99, far "
-        f"outside its other values ({frame['ses'][5:].min():g} to {frame['ses'][5:].max():g}); "
-        "if -99 means missing, make those values blank (or declared missing in SPSS/Stata) and "
-        "build the MDM again",
+        ("openhlm: warning: l1.csv has 2 variables named 'female' (columns 2, 3); they are read "
+         "as 'female', 'female.1': rename them in the file"),
+        ("openhlm: warning: variable 'ses' in the level-1 file l1.csv has 5 values of -99, far "
+         f"outside its other values ({frame['ses'][5:].min():g} to {frame['ses'][5:].max():g}); "
+         "if -99 means missing, make those values blank (or declared missing in SPSS/Stata) and "
+         "build the MDM again"),
     ]

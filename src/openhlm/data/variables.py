@@ -10,6 +10,7 @@ wrote is not in the MDM instead of calling it unknown.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Self
 
 __all__ = ["VariableList", "left_out_message", "left_out_reason"]
 
@@ -21,7 +22,7 @@ class VariableList(tuple):
 
     def __new__(
         cls, names: Iterable[str] = (), left_out: Mapping[str, tuple[str, str]] | None = None
-    ) -> VariableList:
+    ) -> Self:
         obj = super().__new__(cls, tuple(names))
         obj.left_out = dict(left_out or {})
         return obj
