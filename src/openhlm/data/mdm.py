@@ -98,6 +98,10 @@ class MDM:
         detail naming the values and the file (``"'yes' in 1 record of the level-1 file
         messy.csv"``).  Printed by :meth:`describe_text`; the equation readers use it to say
         why such a variable is not in the MDM.
+    constant_level2 : tuple of str
+        One data file, default choice: the level-2 variables taken as level-2 because they are
+        constant within every unit (the summary says so; an equation using one at level 1 is
+        told to name it in ``level1_variables``).
 
     Notes
     -----
@@ -118,6 +122,7 @@ class MDM:
     dropped_units: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     left_out: dict[str, tuple[str, str]] = field(default_factory=dict)
+    constant_level2: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unit_ids = np.array(
@@ -165,6 +170,7 @@ class MDM:
             ("dropped_units", tuple(str(u) for u in self.dropped_units)),
             ("sources", tuple(str(s) for s in self.sources)),
             ("left_out", _left_out(self.left_out)),
+            ("constant_level2", tuple(str(n) for n in self.constant_level2)),
         ):
             object.__setattr__(self, name, value)
 
@@ -232,12 +238,12 @@ class MDM:
     @property
     def level1_variables(self) -> tuple[str, ...]:
         """Level-1 variable names (file spelling); a tuple that also carries ``left_out``."""
-        return VariableList(self.level1.columns, self.left_out)
+        return VariableList(self.level1.columns, self.left_out, self.constant_level2)
 
     @property
     def level2_variables(self) -> tuple[str, ...]:
         """Level-2 variable names (file spelling); a tuple that also carries ``left_out``."""
-        return VariableList(self.level2.columns, self.left_out)
+        return VariableList(self.level2.columns, self.left_out, self.constant_level2)
 
     def canonical_name(self, name: str) -> str | None:
         """Stored spelling of a variable name looked up case-insensitively (None if unknown)."""
@@ -318,6 +324,7 @@ class MDM:
             dropped_units=self.dropped_units + tuple(self.unit_ids[~alive].tolist()),
             sources=self.sources,
             left_out=self.left_out,
+            constant_level2=self.constant_level2,
         )
 
     # ------------------------------------------------------------------ descriptives
@@ -351,6 +358,7 @@ class MDM:
             and self.dropped_units == other.dropped_units
             and self.sources == other.sources
             and self.left_out == other.left_out
+            and self.constant_level2 == other.constant_level2
         )
 
     def __repr__(self) -> str:

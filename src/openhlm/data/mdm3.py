@@ -463,7 +463,7 @@ def _reorder(mdm: MDM, level3_of_unit: np.ndarray, n3: int) -> tuple[MDM, np.nda
         variable_labels=dict(mdm.variable_labels),
         value_labels={k: dict(v) for k, v in mdm.value_labels.items()}, missing=mdm.missing,
         deleted_level1_rows=mdm.deleted_level1_rows, dropped_units=mdm.dropped_units,
-        sources=mdm.sources, left_out=mdm.left_out)
+        sources=mdm.sources, left_out=mdm.left_out, constant_level2=mdm.constant_level2)
     return reordered, level3_of_unit[order]
 
 
@@ -560,7 +560,7 @@ def build_mdm3(
               value_labels=mdm.value_labels, missing=mdm.missing,
               deleted_level1_rows=mdm.deleted_level1_rows, dropped_units=mdm.dropped_units,
               sources=tuple(dict.fromkeys((*mdm.sources, t3.source))),
-              left_out={**mdm.left_out, **left_out3})
+              left_out={**mdm.left_out, **left_out3}, constant_level2=mdm.constant_level2)
     return _finish(mdm, unit_level3, ids3, frame3, c3)
 
 

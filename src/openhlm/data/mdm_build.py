@@ -603,6 +603,7 @@ def _build_one_file(
         drop_incomplete_units=drop_incomplete_units,
         where2=where,
         left_out=left_out,
+        constant_level2=tuple(names2) if level2_variables is None else (),
     )
 
 
@@ -619,6 +620,7 @@ def _assemble(
     drop_incomplete_units: bool,
     where2: str,
     left_out: dict[str, tuple[str, str]] | None = None,
+    constant_level2: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Drop empty/incomplete units, apply listwise deletion, group rows by unit."""
     frame1 = pd.DataFrame(level1)
@@ -725,4 +727,5 @@ def _assemble(
         dropped_units=tuple(dropped),
         sources=tuple(dict.fromkeys(t.source for t in reversed(tables))),
         left_out=dict(left_out or {}),
+        constant_level2=constant_level2,
     )

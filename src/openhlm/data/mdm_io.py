@@ -23,6 +23,7 @@ One ZIP archive (suffix ``.mdmz`` suggested) holding:
           "dropped_units": ["..."],
           "sources": ["hsb1.sav", "hsb2.sav"],
           "left_out": {"passed": ["not numeric", "'yes' in 1 record of ..."]},   # optional
+          "constant_level2": ["size", ...],                                      # optional
           "arrays": {"level1.npy": {"shape": [N, p], "dtype": "<f8", "sha256": "..."}, ...}
         }
 
@@ -33,8 +34,9 @@ One ZIP archive (suffix ``.mdmz`` suggested) holding:
 ``level2.npy``
     float64 array (J, q), columns in ``level2_variables`` order.
 
-``left_out`` (the variables the default choice left out, with why) was added without a version
-change: a file without it reads as an MDM that left nothing out.
+``left_out`` (the variables the default choice left out, with why) and ``constant_level2`` (one
+file: the variables taken as level-2 for being constant within units) were added without a
+version change: a file without them reads as an MDM that left nothing out and inferred nothing.
 
 Arrays are written with :func:`numpy.save` (``allow_pickle=False``); the SHA-256 of each member
 detects damage beyond the ZIP CRC.  Loading a file of another format version, a file that is not
@@ -118,6 +120,7 @@ def save_mdm(mdm: MDM, path: str | os.PathLike[str]) -> None:
         "dropped_units": list(mdm.dropped_units),
         "sources": list(mdm.sources),
         "left_out": {name: list(reason) for name, reason in mdm.left_out.items()},
+        "constant_level2": list(mdm.constant_level2),
         "arrays": {
             name: {
                 "shape": list(arrays[name].shape),
@@ -212,6 +215,7 @@ def load_mdm(path: str | os.PathLike[str], factory: Callable[..., M]) -> M:
             dropped_units=tuple(manifest["dropped_units"]),
             sources=tuple(manifest["sources"]),
             left_out=manifest.get("left_out", {}),
+            constant_level2=tuple(manifest.get("constant_level2", ())),
         )
     except OpenHLMError as exc:
         if str(p) in str(exc):

@@ -16,15 +16,22 @@ __all__ = ["VariableList", "left_out_message", "left_out_reason"]
 
 
 class VariableList(tuple):
-    """A tuple of variable names with a ``left_out`` mapping (name -> ``(why, detail)``)."""
+    """A tuple of variable names with a ``left_out`` mapping (name -> ``(why, detail)``) and
+    ``constant_level2``, the level-2 variables of a one-file MDM that were taken as level-2
+    because they are constant within every unit."""
 
     left_out: dict[str, tuple[str, str]]
+    constant_level2: tuple[str, ...]
 
     def __new__(
-        cls, names: Iterable[str] = (), left_out: Mapping[str, tuple[str, str]] | None = None
+        cls,
+        names: Iterable[str] = (),
+        left_out: Mapping[str, tuple[str, str]] | None = None,
+        constant_level2: Iterable[str] = (),
     ) -> Self:
         obj = super().__new__(cls, tuple(names))
         obj.left_out = dict(left_out or {})
+        obj.constant_level2 = tuple(constant_level2)
         return obj
 
 

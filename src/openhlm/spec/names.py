@@ -77,6 +77,11 @@ class VariableNames:
     def __init__(self, level1: Iterable[str], level2: Iterable[str]):
         # an MDM's name lists carry the variables its default choice left out (not numeric ...)
         self.left_out = {**left_out_of(level1), **left_out_of(level2)}
+        self.constant_level2 = {
+            n.casefold()
+            for names in (level1, level2)
+            for n in getattr(names, "constant_level2", None) or ()
+        }
         self.level1 = tuple(level1)
         self.level2 = tuple(level2)
         self._by_level = {1: _index(self.level1), 2: _index(self.level2)}
@@ -123,10 +128,17 @@ class VariableNames:
         other = 2 if level == 1 else 1
         other_name = self._find(name, other)
         if other_name is not None:
+            hint = ""
+            if other == 2 and other_name.casefold() in self.constant_level2:
+                hint = (
+                    " (it is constant within every unit of the data file, so the MDM took it "
+                    "as a level-2 variable; to use it at level 1, name it in level1_variables, "
+                    "--level1-vars, when building the MDM)"
+                )
             raise NameProblem(
                 "wrong-level",
                 f"'{other_name}' is a level-{other} variable",
-                "",
+                hint,
                 level=other,
             )
         left_out = left_out_problem(name, self.left_out)

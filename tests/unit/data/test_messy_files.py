@@ -206,3 +206,26 @@ def test_unmatched_ids_list_both_sides(hsb1_csv: pd.DataFrame, hsb2_csv: pd.Data
                                        r"the level-2 file l2.csv: 1224 \(the level-2 file l2.csv "
                                        r"has 1 ID with no level-1 records: 999999\)"):
         build_mdm(hsb1_csv, tmp_path / "l2.csv", id="id")
+
+
+def test_one_file_constant_variables_are_said_to_be_level2(hsb1_csv: pd.DataFrame,
+                                                           tmp_path: Path) -> None:
+    frame = hsb1_csv.assign(one=1.0)
+    mdm = build_mdm(frame, id="id")
+    assert mdm.constant_level2 == ("one",) and mdm.level2_variables == ("one",)
+    assert "level-2 variables (constant within every unit): one" in mdm.describe_text()
+    mdm.save(tmp_path / "m.mdmz")
+    assert MDM.load(tmp_path / "m.mdmz").constant_level2 == ("one",)
+    with pytest.raises(SpecError, match=r"the outcome 'one' is a level-2 variable in line 1 \(it "
+                                        r"is constant within every unit of the data file, so the "
+                                        r"MDM took it as a level-2 variable; to use it at level 1,"
+                                        r" name it in level1_variables"):
+        openhlm.fit("one = B0 + B1*ses\nB0 = G00 + U0", mdm, distribution="bernoulli")
+    # a level-2 variable of a level-2 file keeps the usual hint
+    two = build_mdm(hsb1_csv, pd.read_csv(openhlm.datasets.path("hsb2.csv")), id="id")
+    assert two.constant_level2 == ()
+    with pytest.raises(SpecError, match=r"\(the outcome must be a level-1 variable\)"):
+        openhlm.fit("sector = B0 + R\nB0 = G00 + U0", two)
+    # named lists: nothing inferred
+    named = build_mdm(frame, id="id", level1_variables=["one", "ses"], level2_variables=[])
+    assert named.constant_level2 == () and "one" in named.level1_variables
