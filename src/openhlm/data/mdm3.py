@@ -50,6 +50,7 @@ import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
 from openhlm.data.mdm import MDM
+from openhlm.data.mdm_io import check_mdm_path
 from openhlm.data.mdm_build import (
     as_table,
     left_out_columns,
@@ -252,6 +253,7 @@ class MDM3:
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the MDM to one ``.mdmz`` file (format in the module docstring)."""
+        check_mdm_path(path)
         with tempfile.TemporaryDirectory() as tmp:
             inner = Path(tmp) / "levels12.mdmz"
             self.levels12.save(inner)
@@ -288,7 +290,7 @@ class MDM3:
         if not p.is_file():
             raise MDMError(f"MDM file {p} does not exist")
         if not zipfile.is_zipfile(p):
-            raise MDMError(f"{p} is not an openhlm MDM file (not a ZIP archive)")
+            MDM.load(p)   # the two-level reader's message (a data file, not a ZIP archive)
         try:
             with zipfile.ZipFile(p) as archive:
                 if "manifest.json" not in archive.namelist():

@@ -314,6 +314,22 @@ def _choose(
     return chosen
 
 
+def _listed_at_other_level(
+    table: Table, names: Sequence[str] | None, where: str, other: Table, other_where: str,
+    option: str,
+) -> None:
+    """MDMError for a listed name that is not in ``table`` but is in the other file."""
+    columns = {str(c).casefold() for c in table.data.columns}
+    elsewhere = {str(c).casefold(): str(c) for c in other.data.columns}
+    for name in names or ():
+        key = str(name).casefold()
+        if key not in columns and key in elsewhere:
+            raise MDMError(
+                f"the {where} has no variable {name!r}; it is in the {other_where}: choose it "
+                f"with {option}_variables (--{option}-vars)"
+            )
+
+
 def _check_case_clash(names: Sequence[str], where: str, option: str) -> None:
     """MDMError for two chosen variables whose names differ only in case."""
     seen: dict[str, str] = {}
@@ -490,6 +506,8 @@ def _build_two_files(
     where1, where2 = _where(t1, "level-1"), _where(t2, "level-2")
     id1 = _resolve(t1, id_name, where1, "ID variable")
     id2 = _resolve(t2, id_name, where2, "ID variable")
+    _listed_at_other_level(t1, level1_variables, where1, t2, where2, "level2")
+    _listed_at_other_level(t2, level2_variables, where2, t1, where1, "level1")
     names1 = _choose(t1, level1_variables, id1, where1, set())
     names2 = _choose(t2, level2_variables, id2, where2, set())
     left_out: dict[str, tuple[str, str]] = {}

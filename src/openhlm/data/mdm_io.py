@@ -65,10 +65,13 @@ if TYPE_CHECKING:
 
 M = TypeVar("M")
 
-__all__ = ["FORMAT", "VERSION", "save_mdm", "load_mdm"]
+__all__ = ["DATA_SUFFIXES", "FORMAT", "VERSION", "check_mdm_path", "load_mdm", "save_mdm"]
 
 FORMAT = "openhlm-mdm"
 VERSION = 1
+#: suffixes of data files (the readers'), which an MDM file must not be named with
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".sav", ".zsav", ".por", ".dta", ".sas7bdat",
+                 ".xpt", ".parquet", ".xlsx")
 _ARRAYS = ("level1.npy", "unit_index.npy", "level2.npy")
 
 
@@ -86,14 +89,25 @@ def _version() -> str:
     return __version__
 
 
+def check_mdm_path(path: str | os.PathLike[str]) -> None:
+    """MDMError for an MDM file named like a data file (it would overwrite the data)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in DATA_SUFFIXES:
+        raise MDMError(
+            f"will not write an MDM file as {os.fspath(path)}: {suffix} is a data file's suffix "
+            "(writing would replace data); name the MDM file with .mdmz"
+        )
+
+
 def save_mdm(mdm: MDM, path: str | os.PathLike[str]) -> None:
     """Write ``mdm`` to ``path`` in the format described in this module.
 
     Raises
     ------
     MDMError
-        The file cannot be written.
+        The file cannot be written, or its name is a data file's (``.csv``, ``.sav`` ...).
     """
+    check_mdm_path(path)
     arrays = {
         "level1.npy": mdm.level1.to_numpy(dtype=np.float64),
         "unit_index.npy": np.asarray(mdm.unit_index, dtype=np.int64),
@@ -189,6 +203,12 @@ def load_mdm(path: str | os.PathLike[str], factory: Callable[..., M]) -> M:
     if not p.is_file():
         raise MDMError(f"MDM file {p} does not exist")
     if not zipfile.is_zipfile(p):
+        if p.suffix.lower() in DATA_SUFFIXES:
+            raise MDMError(
+                f"{p} is a data file, not an openhlm MDM file: give it as data (--level1 FILE "
+                "--id ID, or [data] level1 in a model file), or build an MDM from it with "
+                "'openhlm mdm build'"
+            )
         raise MDMError(
             f"{p} is not an openhlm MDM file (not a ZIP archive); build one with "
             "'openhlm mdm build'"

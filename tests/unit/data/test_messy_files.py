@@ -229,3 +229,26 @@ def test_one_file_constant_variables_are_said_to_be_level2(hsb1_csv: pd.DataFram
     # named lists: nothing inferred
     named = build_mdm(frame, id="id", level1_variables=["one", "ses"], level2_variables=[])
     assert named.constant_level2 == () and "one" in named.level1_variables
+
+
+def test_variable_listed_for_the_wrong_file(hsb1_csv: pd.DataFrame, tmp_path: Path) -> None:
+    hsb2 = openhlm.datasets.path("hsb2.csv")
+    with pytest.raises(MDMError, match=r"the level-1 data has no variable 'SECTOR'; it is in the "
+                                       r"level-2 file hsb2.csv: choose it with level2_variables"):
+        build_mdm(hsb1_csv, hsb2, id="id", level1_variables=["ses", "SECTOR"])
+
+
+def test_mdm_files_are_not_data_files(hsb1_csv: pd.DataFrame, tmp_path: Path) -> None:
+    mdm = build_mdm(hsb1_csv, openhlm.datasets.path("hsb2.csv"), id="id")
+    data = tmp_path / "hsb1.csv"
+    hsb1_csv.to_csv(data, index=False)
+    before = data.read_bytes()
+    with pytest.raises(MDMError, match=r"will not write an MDM file as .*hsb1.csv: .csv is a data "
+                                       r"file's suffix"):
+        mdm.save(data)
+    assert data.read_bytes() == before
+    with pytest.raises(MDMError, match=r"hsb1.csv is a data file, not an openhlm MDM file: give "
+                                       r"it as data \(--level1 FILE --id ID"):
+        MDM.load(data)
+    with pytest.raises(MDMError, match=r"hsb1.csv is a data file, not an openhlm MDM file"):
+        MDM3.load(data)
