@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
-from openhlm.data.readers import read_table
+from openhlm.data.readers import MISSING_TEXT, read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
@@ -140,18 +140,10 @@ def _resolve(table: Table, name: str, where: str, what: str = "variable") -> str
     raise MDMError(f"the {where} has no {what} {name!r}; {hint}")
 
 
-# text a numeric column may hold for a missing value (pandas' read_csv list, SAS/Stata's ".",
-# SPSS's "#NULL!"), compared after stripping white space
-_MISSING_TEXT = frozenset({
-    "", ".", "#NULL!", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
-    "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-})
-
-
 def _text(series: pd.Series) -> pd.Series:
     """A text column stripped, with the usual missing-value spellings as <NA>."""
     text = series.astype("string").str.strip()
-    return text.mask(text.isin(_MISSING_TEXT))
+    return text.mask(text.isin(MISSING_TEXT))
 
 
 def _is_numeric(series: pd.Series) -> bool:

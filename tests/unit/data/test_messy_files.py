@@ -252,3 +252,16 @@ def test_mdm_files_are_not_data_files(hsb1_csv: pd.DataFrame, tmp_path: Path) ->
         MDM.load(data)
     with pytest.raises(MDMError, match=r"hsb1.csv is a data file, not an openhlm MDM file"):
         MDM3.load(data)
+
+
+def test_decimal_comma_column_with_a_missing_spelling(tmp_path: Path,
+                                                      hsb1_csv: pd.DataFrame) -> None:
+    frame = hsb1_csv.astype({"mathach": object})
+    frame.loc[3, "mathach"] = "#NULL!"
+    file = tmp_path / "semi.csv"
+    frame.to_csv(file, sep=";", decimal=",", index=False)
+    mdm = build_mdm(file, id="id")
+    mathach = mdm.level1["mathach"].to_numpy()
+    assert np.isnan(mathach[3]) and int(np.isnan(mathach).sum()) == 1
+    expected = hsb1_csv["mathach"].to_numpy()
+    np.testing.assert_allclose(np.delete(mathach, 3), np.delete(expected, 3), rtol=0, atol=1e-12)

@@ -15,6 +15,7 @@ import pandas as pd
 from openhlm.errors import DataError, DataWarning
 
 __all__ = [
+    "MISSING_TEXT",
     "check_file",
     "reject_options",
     "fail",
@@ -25,6 +26,14 @@ __all__ = [
     "clean_variable_labels",
     "warn_duplicate_names",
 ]
+
+
+#: text a numeric column may hold for a missing value (pandas' read_csv list, SAS/Stata's ".",
+#: SPSS's "#NULL!"), compared after stripping white space
+MISSING_TEXT = frozenset({
+    "", ".", "#NULL!", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+    "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
 
 
 def fail(path: str | os.PathLike[str], problem: str) -> DataError:

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from openhlm.data.readers._common import (
+    MISSING_TEXT,
     describe_exception,
     fail,
     finish,
@@ -61,7 +62,8 @@ def _decimal_commas(data: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         text = column.astype("string").str.strip()
-        present = text.notna() & (text != "")
+        text = text.mask(text.isin(MISSING_TEXT))
+        present = text.notna()
         if not present.any() or not text[present].str.contains(",", regex=False).any():
             continue
         if not text[present].str.fullmatch(_DECIMAL_COMMA).all():
