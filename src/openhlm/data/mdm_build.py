@@ -137,6 +137,12 @@ def _resolve(table: Table, name: str, where: str, what: str = "variable") -> str
     hint = (
         f"did you mean {', '.join(spelled)}?" if spelled else f"its variables: {', '.join(columns)}"
     )
+    unnamed = sum(c.startswith("Unnamed:") for c in columns)
+    if not spelled and unnamed * 2 >= len(columns):
+        hint += (
+            " (most columns have no name: the file's first row should hold the variable names;"
+            " remove any title rows above them)"
+        )
     raise MDMError(f"the {where} has no {what} {name!r}; {hint}")
 
 

@@ -265,3 +265,12 @@ def test_decimal_comma_column_with_a_missing_spelling(tmp_path: Path,
     assert np.isnan(mathach[3]) and int(np.isnan(mathach).sum()) == 1
     expected = hsb1_csv["mathach"].to_numpy()
     np.testing.assert_allclose(np.delete(mathach, 3), np.delete(expected, 3), rtol=0, atol=1e-12)
+
+
+def test_title_rows_above_the_names(tmp_path: Path, hsb1_csv: pd.DataFrame) -> None:
+    file = tmp_path / "title.csv"
+    file.write_text("School survey 2020,,,,\n" + hsb1_csv.head(20).to_csv(index=False))
+    with pytest.raises(MDMError, match=r"has no ID variable 'id'; its variables: School survey "
+                                       r"2020, Unnamed: 1, .* \(most columns have no name: the "
+                                       r"file's first row should hold the variable names"):
+        build_mdm(file, id="id")
