@@ -103,3 +103,19 @@ def test_repeated_names_and_codes_warn_on_one_line(capsys, tmp_path: Path) -> No
          "if -99 means missing, make those values blank (or declared missing in SPSS/Stata) and "
          "build the MDM again"),
     ]
+
+
+def test_three_level_hglm_is_refused_not_fitted_as_linear(capsys, tmp_path: Path) -> None:
+    students = pd.read_csv(path("hsb1.csv"))
+    schools = pd.read_csv(path("hsb2.csv")).assign(district=lambda d: np.arange(len(d)) % 8 + 1)
+    students.merge(schools, on="id").to_csv(tmp_path / "one3.csv", index=False)
+    model = _toml(tmp_path, 'level1 = "one3.csv"\nid = ["id", "district"]',
+                  "minority = P0\nP0 = B00 + R0\nB00 = G000 + U00", 'distribution = "bernoulli"\n')
+    code, out, err = run(capsys, "fit", str(model))
+    assert code == 2 and out == ""
+    assert err == ("openhlm: error: not available for three-level models yet: "
+                   "distribution='bernoulli' (three-level HGLMs; fit a linear model, or a "
+                   "two-level HGLM)\n")
+    code, out, err = run(capsys, "fit", str(model),
+                         "--distribution", "poisson")
+    assert code == 2 and "distribution='poisson' (three-level HGLMs" in err

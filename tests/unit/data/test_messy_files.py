@@ -274,3 +274,14 @@ def test_title_rows_above_the_names(tmp_path: Path, hsb1_csv: pd.DataFrame) -> N
                                        r"2020, Unnamed: 1, .* \(most columns have no name: the "
                                        r"file's first row should hold the variable names"):
         build_mdm(file, id="id")
+
+
+def test_three_level_hglm_through_the_api_is_refused(hsb1_csv: pd.DataFrame,
+                                                     hsb2_csv: pd.DataFrame) -> None:
+    level2 = hsb2_csv.assign(district=np.arange(len(hsb2_csv)) % 8 + 1)
+    level3 = pd.DataFrame({"district": range(1, 9), "urban": [0, 1] * 4})
+    mdm = build_mdm3(hsb1_csv, level2, level3, id=("id", "district"))
+    with pytest.raises(SpecError, match=r"not available for three-level models yet: "
+                                        r"distribution='bernoulli'"):
+        openhlm.fit("minority = P0 + E\nP0 = B00 + R0\nB00 = G000 + U00", mdm,
+                    distribution="bernoulli")

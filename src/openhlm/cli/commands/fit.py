@@ -223,8 +223,11 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
         from openhlm.errors import CommandFileError, SpecError
         from openhlm.spec.equations3 import parse_model3
 
+        from openhlm.runner.three_level import refuse_unsupported3
+
         options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                              level2_variables=mdm.level2_variables, **overrides)
+        refuse_unsupported3(options)
         try:   # errors quote the line of the TOML file
             spec3 = parse_model3(mf.model.equations, level1_variables=mdm.level1_variables,
                                  level2_variables=mdm.level2_variables,
