@@ -502,8 +502,18 @@ def _build_two_files(
     drop_incomplete_units: bool,
 ) -> dict[str, Any]:
     where1, where2 = _where(t1, "level-1"), _where(t2, "level-2")
-    id1 = _resolve(t1, id_name, where1, "ID variable")
-    id2 = _resolve(t2, id_name, where2, "ID variable")
+    try:
+        id1 = _resolve(t1, id_name, where1, "ID variable")
+        id2 = _resolve(t2, id_name, where2, "ID variable")
+    except MDMError as exc:
+        in1 = any(str(c).casefold() == id_name.casefold() for c in t1.data.columns)
+        in2 = any(str(c).casefold() == id_name.casefold() for c in t2.data.columns)
+        if in1 != in2:  # in one file only: HLM's files share the ID's name
+            raise MDMError(
+                f"{exc}; the ID variable must have the same name in both files: rename it in "
+                "one of them"
+            ) from None
+        raise
     _listed_at_other_level(t1, level1_variables, where1, t2, where2, "level2")
     _listed_at_other_level(t2, level2_variables, where2, t1, where1, "level1")
     names1 = _choose(t1, level1_variables, id1, where1, set())

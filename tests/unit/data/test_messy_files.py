@@ -285,3 +285,11 @@ def test_three_level_hglm_through_the_api_is_refused(hsb1_csv: pd.DataFrame,
                                         r"distribution='bernoulli'"):
         openhlm.fit("minority = P0 + E\nP0 = B00 + R0\nB00 = G000 + U00", mdm,
                     distribution="bernoulli")
+
+
+def test_id_named_differently_in_the_two_files(hsb1_csv: pd.DataFrame,
+                                               hsb2_csv: pd.DataFrame) -> None:
+    with pytest.raises(MDMError, match=r"the level-2 data has no ID variable 'id'; its variables: "
+                                       r"school, .*; the ID variable must have the same name in "
+                                       r"both files: rename it in one of them$"):
+        build_mdm(hsb1_csv, hsb2_csv.rename(columns={"id": "school"}), id="id")
