@@ -27,8 +27,8 @@ class NameProblem(Exception):
     """A name could not be resolved; ``message`` is a phrase without location.
 
     ``kind`` is ``"unknown"``, ``"ambiguous"``, ``"wrong-level"`` or ``"left-out"`` (in the
-    data file but left out of the MDM, e.g. not numeric: the message says why and what to do); ``level`` is the level of
-    the variable for ``"wrong-level"``.
+    data file but left out of the MDM, e.g. not numeric: the hint says why and what to do);
+    ``level`` is the level of the variable for ``"wrong-level"``.
     """
 
     def __init__(self, kind: str, message: str, hint: str = "", level: int | None = None):
