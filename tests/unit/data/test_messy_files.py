@@ -293,3 +293,24 @@ def test_id_named_differently_in_the_two_files(hsb1_csv: pd.DataFrame,
                                        r"school, .*; the ID variable must have the same name in "
                                        r"both files: rename it in one of them$"):
         build_mdm(hsb1_csv, hsb2_csv.rename(columns={"id": "school"}), id="id")
+
+
+def test_command_files_say_why_a_name_is_not_in_the_mdm(messy: Path,
+                                                        hsb2_csv: pd.DataFrame) -> None:
+    from openhlm.errors import CommandFileError
+    from openhlm.spec.commandfile import parse_command_file
+    from openhlm.spec.commandfile3 import parse_command_file3
+
+    mdm = build_mdm(messy, hsb2_csv, id="id")
+    text = ("#WHLM CMD FILE\nnonlin:n\nlevel1:PASSED=INTRCPT1+RANDOM\n"
+            "level2:INTRCPT1=INTRCPT2+random/\n")
+    with pytest.raises(CommandFileError, match=r"'PASSED' is in the data file but not in the MDM "
+                                               r"in line 3 .*\(not numeric: 'yes' in 1 record"):
+        parse_command_file(text, level1_variables=mdm.level1_variables,
+                           level2_variables=mdm.level2_variables)
+    text3 = ("#WHLM CMD FILE\nnonlin:n\nlevel1:MATHACH=INTRCPT1+FEMALE+RANDOM\n"
+             "level2:INTRCPT1=INTRCPT2+random/\nlevel3:INTRCPT2=INTRCPT3+random/\n")
+    with pytest.raises(CommandFileError, match=r"'FEMALE' is in the data file but not in the MDM"
+                                               r".*\(not numeric: 'f' in 2 records"):
+        parse_command_file3(text3, level1_variables=mdm.level1_variables,
+                            level2_variables=mdm.level2_variables, level3_variables=())
