@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from openhlm.errors import MDMError, SpecError
@@ -23,6 +24,7 @@ from openhlm.scale.design import SummaryDesign, estimate_from_moments, summary_d
 from openhlm.scale.partial import PartialStats, partial_from_frame
 from openhlm.scale.schema import check_files
 from openhlm.scale.sources import Progress, read_level2, require, resolve_files
+from openhlm.scale.weights import LevelOneWeights, check_weights, files_with_bad_weights
 from openhlm.spec.equations import validate_spec
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
@@ -48,12 +50,8 @@ def refuse_unsupported(options: FitOptions) -> None:
     """One-line refusals of what an out-of-core fit cannot do (yet)."""
     engine = options.engine
     why = None
-    if options.mode == "hlm":
-        why = "mode='hlm' (HLM's EM on single-precision rows) is not available out of core"
-    elif options.heterogeneous_sigma2:
+    if options.heterogeneous_sigma2:
         why = "heterogeneous sigma^2 needs a pass over the rows per iteration; not available"
-    elif options.weights.level1 is not None or options.weights.precision is not None:
-        why = "level-1 and precision weights are not available out of core (level-2 weights are)"
     elif options.imputation.requested:
         why = "multiply imputed data are not pooled out of core"
     elif options.residuals.requested:
@@ -105,9 +103,17 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
     design, moments = unit_statistics(model, data, options, id=id, level2=level2)
     release_heap()       # the engine's result frames, freed but kept by malloc
     progress = Progress(options.engine, quiet=options.quiet)
-    est = estimate_from_moments(design, moments, method=options.method,
-                                max_iterations=options.max_iterations,
-                                tolerance=options.tolerance)
+    if options.mode == "hlm":    # HLM's EM on the statistics (scale.hlm)
+        from openhlm.scale.hlm import hlm_from_moments
+
+        est = hlm_from_moments(design, moments, method=options.method,
+                               max_iterations=options.max_iterations,
+                               tolerance=options.tolerance)
+        progress.note(f"HLM-mode EM: {est.iterations} iteration(s)")
+    else:
+        est = estimate_from_moments(design, moments, method=options.method,
+                                    max_iterations=options.max_iterations,
+                                    tolerance=options.tolerance)
     release_heap()       # the estimation's per-unit temporaries, before the inference's
     progress.note(f"fitted in {design.seconds + progress.elapsed():.1f} s")
     return est, ScaledInput(sources=design.sources)
@@ -147,6 +153,12 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
     progress = Progress(engine, quiet=options.quiet)
     t0 = time.perf_counter()
     l2_table = read_level2(level2)
+    single = options.mode == "hlm"   # HLM stores its data in single precision (runner.inputs)
+    if single and l2_table is not None:
+        l2_table = single_precision_table(l2_table, id)
+    wts = options.weights
+    lw = LevelOneWeights(wts.level1, wts.precision, str(wts.normalize)) if (
+        wts.level1 is not None or wts.precision is not None) else None
     frame = None
     files = None
     if isinstance(data, pd.DataFrame):
@@ -187,15 +199,18 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
             str(c).lower() for c in data.columns} else id
         if data[idc].isna().any():
             raise MDMError(f"{int(data[idc].isna().sum())} level-1 row(s) have a missing ID")
-        stats = partial_from_frame(data, idc, variables, l2_rows)
+        stats = partial_from_frame(data, idc, variables, l2_rows, weights=_named(lw, data),
+                                   single_precision=single)
         progress.update(len(data))
     elif files is not None:
-        schemas, _ = check_files(files, id, [*variables, *l2_rows])
+        schemas, _ = check_files(files, id, [*variables, *l2_rows,
+                                             *(lw.columns if lw else ())])
         progress.note(f"{len(files.paths)} {files.format} file(s)")
         if engine == "duckdb":
             from openhlm.scale.duck import duckdb_statistics
 
-            stats = duckdb_statistics(files, schemas, id, variables, l2_rows, progress=progress)
+            stats = duckdb_statistics(files, schemas, id, variables, l2_rows, progress=progress,
+                                      weights=lw, single_precision=single)
         else:
             from openhlm.scale.dask_engine import dask_frame
 
@@ -204,7 +219,43 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         from openhlm.scale.dask_engine import dask_statistics
 
         stats = dask_statistics(frame, id, variables, l2_rows, progress=progress,
-                                client=_client(options.scheduler))
+                                client=_client(options.scheduler), weights=lw,
+                                single_precision=single)
+    if lw is not None and stats.weighted is not None and stats.weighted.checks.any():
+        k = int(np.flatnonzero(stats.weighted.checks.sum(axis=0))[0])
+        where = "the Dask DataFrame" if files is None else "the level-1 data"
+        if files is not None:
+            bad = files_with_bad_weights(files, schemas, variables, lw, k)
+            where = ", ".join(repr(b) for b in bad) if bad else where
+        check_weights(stats.weighted, stats.ids, lw, where)
+    passes = 2 if lw is not None and engine == "duckdb" else 1
     return summary_design(spec, stats, id_name=id, level2=l2_table, weights=options.weights,
-                          engine=engine, passes=1, sources=sources,
+                          engine=engine, passes=passes, sources=sources,
                           seconds=time.perf_counter() - t0)
+
+
+def _named(lw: LevelOneWeights | None, frame: pd.DataFrame) -> LevelOneWeights | None:
+    """``lw`` with the names spelled as the frame's columns (case-insensitive, as files)."""
+    if lw is None:
+        return None
+    lower = {str(c).lower(): c for c in frame.columns}
+
+    def col(name: str | None) -> str | None:
+        if name is None or name in frame.columns:
+            return name
+        if name.lower() in lower:
+            return str(lower[name.lower()])
+        raise SpecError(f"the data have no weight variable '{name}'")
+
+    return LevelOneWeights(col(lw.level1), col(lw.precision), lw.normalize)
+
+
+def single_precision_table(table: pd.DataFrame, id_name: str) -> pd.DataFrame:
+    """The level-2 table with its numeric values (not the ID) rounded to float32, as
+    :func:`openhlm.runner.inputs.hlm_single_precision` rounds an MDM for ``mode="hlm"``."""
+    out = table.copy()
+    for c in out.columns:
+        if str(c).lower() != id_name.lower() and pd.api.types.is_numeric_dtype(out[c]) \
+                and not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].to_numpy(dtype=float).astype(np.float32).astype(np.float64)
+    return out
