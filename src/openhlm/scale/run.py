@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from openhlm.data.ids import canonical_ids
 from openhlm.errors import MDMError, SpecError
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.statistics import UnitMoments
@@ -227,7 +228,9 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         if files is not None:
             bad = files_with_bad_weights(files, schemas, variables, lw, k)
             where = ", ".join(repr(b) for b in bad) if bad else where
-        check_weights(stats.weighted, stats.ids, lw, where)
+        ids = stats.ids.astype(str) if stats.ids.dtype.kind in "iu" else canonical_ids(
+            stats.ids)[1]
+        check_weights(stats.weighted, np.asarray(ids), lw, where)
     passes = 2 if lw is not None and engine == "duckdb" else 1
     return summary_design(spec, stats, id_name=id, level2=l2_table, weights=options.weights,
                           engine=engine, passes=passes, sources=sources,

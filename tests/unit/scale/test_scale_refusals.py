@@ -132,9 +132,7 @@ def test_no_such_files(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, cause", [
-    ({"mode": "hlm"}, "mode='hlm'"),
     ({"heterogeneous_sigma2": "ses", "method": "ml"}, "heterogeneous sigma\\^2"),
-    ({"level1_weight": "ses"}, "level-1 and precision weights"),
     ({"exploratory": ["size"]}, "exploratory analysis"),
 ])
 def test_what_cannot_work_out_of_core_is_refused(split, kwargs, cause):
