@@ -49,10 +49,15 @@ from openhlm.estimation.fit import check_max_iterations, check_tolerance, estima
 from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import stats_from_raw
 from openhlm.scale.partial import PartialStats
+from openhlm.scale.weights import (
+    LevelOneWeights,
+    WeightedStats,
+    check_positive,
+    normalised_moments,
+    weighting_spec,
+)
 from openhlm.spec.model import Centering, ModelSpec
 from openhlm.spec.options import Weights
-from openhlm.scale.weights import (LevelOneWeights, WeightedStats, check_positive,
-                                   normalised_moments, weighting_spec)
 
 __all__ = ["SummaryDesign", "design_moments", "estimate_from_moments", "summary_design"]
 

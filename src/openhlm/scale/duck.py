@@ -27,18 +27,20 @@ read to float32 first, as HLM stores its data.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
 
 from openhlm.errors import DataError, MDMError
 from openhlm.estimation.statistics import UnitMoments
+from openhlm.scale.duck_weights import pass1_aggregates, two_passes, weighted_from_frame
 from openhlm.scale.partial import PartialStats, empty_partial, merge_all
 from openhlm.scale.schema import Schema
 from openhlm.scale.sources import Files, Progress, require
 from openhlm.scale.weights import LevelOneWeights
 
-__all__ = ["duckdb_statistics", "rows_sql", "run_query", "statistics_sql"]
+__all__ = ["duckdb_statistics", "rows_sql", "statistics_sql"]
 
 
 def _q(name: str) -> str:
@@ -107,8 +109,6 @@ def statistics_sql(paths: list[str], fmt: str, schema: Schema, id_name: str,
     aggs += [f"count(*) FILTER (WHERE isinf(u{k})) AS inf{k}" for k in range(K)]
     aggs += [f"min(l{k}) AS lo{k}, max(l{k}) AS hi{k}" for k in range(len(level2_variables))]
     if weights is not None:
-        from openhlm.scale.duck_weights import pass1_aggregates
-
         aggs += pass1_aggregates(K)
     return f"SELECT __id, {', '.join(aggs)} FROM ({rows}) GROUP BY __id"
 
@@ -141,8 +141,6 @@ def _partial(frame: object, variables: tuple[str, ...],
         ids = ids.astype(str).astype(object)
     wt = None
     if weighted:
-        from openhlm.scale.duck_weights import weighted_from_frame
-
         wt = weighted_from_frame(frame, K)
     return PartialStats(ids=ids, variables=variables, moments=mom,
                         rows=frame["__rows"].to_numpy(dtype=np.int64), infinite=infinite,
@@ -171,8 +169,8 @@ def _total_rows(paths: list[str], fmt: str) -> int | None:
         return None
 
 
-def run_query(con: object, sql: str, paths: list[str], fmt: str, progress: Progress,
-              every: float) -> object:
+def _run(con: object, sql: str, paths: list[str], fmt: str, progress: Progress,
+         every: float) -> object:
     """Run the query in a thread and report its progress every ``every`` seconds."""
     duckdb = require("duckdb")
     total = _total_rows(paths, fmt)
@@ -236,13 +234,13 @@ def duckdb_statistics(files: Files, schemas: list[Schema], id_name: str,
             sql = statistics_sql(paths, files.format, schema, id_name, variables,
                                  level2_variables, weights, single_precision)
             if weights is None:
-                frame = run_query(con, sql, paths, files.format, progress, every)
+                frame = _run(con, sql, paths, files.format, progress, every)
             else:
-                from openhlm.scale.duck_weights import two_passes
-
-                frame = two_passes(con, sql, rows_sql(paths, files.format, schema, id_name,
-                                                      variables, (), weights, single_precision),
-                                   len(variables), paths, files.format, progress, every)
+                rows = rows_sql(paths, files.format, schema, id_name, variables, (), weights,
+                                single_precision)
+                frame = two_passes(con, sql, rows, len(variables), progress,
+                                   functools.partial(_run, con, paths=paths, fmt=files.format,
+                                                     progress=progress, every=every))
             try:
                 part = _partial(frame, variables, level2_variables, weights is not None)
             except DataError:

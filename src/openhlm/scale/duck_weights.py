@@ -18,6 +18,8 @@ values is formed, so a constant added to a variable does not cost digits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from openhlm.estimation.statistics import UnitMoments
@@ -37,8 +39,8 @@ def pass1_aggregates(K: int) -> list[str]:
     aggs = ["fsum(__w) FILTER (WHERE __okw) AS __W",
             "fsum(__d) FILTER (WHERE __okw) AS __dsum",
             "count(*) FILTER (WHERE __okw AND __d > 0) AS __pos",
-            "fsum(__d * ln(CASE WHEN __p > 0 AND NOT isinf(__p) THEN __p ELSE 1.0 END)) "
-            "FILTER (WHERE __okw) AS __slw"]
+            ("fsum(__d * ln(CASE WHEN __p > 0 AND NOT isinf(__p) THEN __p ELSE 1.0 END)) "
+             "FILTER (WHERE __okw) AS __slw")]
     aggs += [f"fsum(__w * u{k}) FILTER (WHERE __okw) AS ws{k}" for k in range(K)]
     for k, (which, problem, _) in enumerate(CHECKS):
         cond = _CONDITION[problem].format(v="__d" if which == "level1" else "__p")
@@ -46,15 +48,13 @@ def pass1_aggregates(K: int) -> list[str]:
     return aggs
 
 
-def two_passes(con: object, pass1: str, rows: str, K: int, paths: list[str], fmt: str,
-               progress: Progress, every: float) -> object:
+def two_passes(con: object, pass1: str, rows: str, K: int, progress: Progress,
+               run: Callable[[str], object]) -> object:
     """Run pass 1 (``pass1``, the aggregation query) and pass 2 over ``rows`` (the rows query
-    of the same files); returns one frame: pass 1's columns and pass 2's ``we*``, ``wc*``."""
-    from openhlm.scale.duck import run_query
-
+    of the same files) on the connection ``con``, each by ``run`` (a query with progress
+    lines); returns one frame: pass 1's columns and pass 2's ``we*``, ``wc*``."""
     progress.note("pass 1 of 2 (counts, weighted means, weight sums)")
-    run_query(con, f"CREATE OR REPLACE TEMP TABLE {_TABLE} AS {pass1}", paths, fmt, progress,
-              every)
+    run(f"CREATE OR REPLACE TEMP TABLE {_TABLE} AS {pass1}")
     read = con.execute(f"SELECT coalesce(sum(__rows), 0) FROM {_TABLE}").fetchone()  # type: ignore
     progress.update(int(read[0]), "pass 1 of 2")
     progress.note("pass 2 of 2 (weighted centred cross-products)")
@@ -68,7 +68,7 @@ def two_passes(con: object, pass1: str, rows: str, K: int, paths: list[str], fmt
     sql = (f"WITH q AS ({second}) SELECT p.*, q.* EXCLUDE (__id) FROM {_TABLE} p "
            "LEFT JOIN q ON p.__id = q.__id")
     try:
-        return run_query(con, sql, paths, fmt, progress, every)
+        return run(sql)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_TABLE}")  # type: ignore[attr-defined]
 

@@ -22,8 +22,14 @@ import numpy as np
 import pandas as pd
 
 from openhlm.estimation.statistics import UnitMoments, moments_from_rows
-from openhlm.scale.weights import (CHECKS, LevelOneWeights, WeightedStats, empty_weighted,
-                                   frame_weights, weighted_from_rows)
+from openhlm.scale.weights import (
+    CHECKS,
+    LevelOneWeights,
+    WeightedStats,
+    empty_weighted,
+    frame_weights,
+    weighted_from_rows,
+)
 
 __all__ = ["PartialStats", "empty_partial", "merge_all", "merge_many", "partial_from_frame"]
 

@@ -63,8 +63,8 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
      "give every row in the analysis a weight (or delete those rows)"),
     ("precision", "infinite values", "correct the weights"),
     ("precision", "negative values", "weights must be >= 0"),
-    ("precision", "zero values", "precision weights must be > 0 (a zero precision means an "
-     "infinite variance: delete those rows instead)"),
+    ("precision", "zero values", ("precision weights must be > 0 (a zero precision means an "
+                                  "infinite variance: delete those rows instead)")),
 )
 _WHAT = {"level1": "level-1 weight", "precision": "precision weight"}
 
@@ -193,7 +193,7 @@ def weighting_spec(weighted: WeightedStats, weights: LevelOneWeights, count: np.
     rows per unit), the level-2 part from the design builder's ``level2`` summary."""
     zero_rows = raw1 = None
     if weights.level1 is not None:
-        zero_rows = int(round(float(count.sum() - weighted.positive.sum())))
+        zero_rows = round(float(count.sum() - weighted.positive.sum()))
         raw1 = float(weighted.moments.n.sum())
     return WeightingSpec(level1=weights.level1, precision=weights.precision,
                          level2=level2.level2 if level2 else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+
 import numpy as np
 import pandas as pd
 import pytest
