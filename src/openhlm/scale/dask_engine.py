@@ -21,6 +21,8 @@ __all__ = ["dask_frame", "dask_statistics"]
 
 #: partial statistics merged per task (each is a few numbers per unit)
 FAN_IN = 8
+#: rows of a partition reduced at a time (bounds a worker's temporaries)
+CHUNK = 2_000_000
 
 
 def _merge(*parts: PartialStats) -> PartialStats:
@@ -33,8 +35,12 @@ def _checked(frame: Any, id_name: str, variables: tuple[str, ...],
     missing = int(frame[id_name].isna().sum())
     if missing:
         raise MDMError(f"{missing} level-1 row(s) have a missing ID")
-    return partial_from_frame(frame, id_name, variables, level2_variables, weights=weights,
-                              single_precision=single_precision)
+    # a large partition (a whole Parquet file) in slices of CHUNK rows, merged exactly: the
+    # two-pass algorithm's temporaries are a few copies of the rows it works on
+    parts = [partial_from_frame(frame.iloc[i:i + CHUNK], id_name, variables, level2_variables,
+                                weights=weights, single_precision=single_precision)
+             for i in range(0, max(len(frame), 1), CHUNK)]
+    return merge_many(parts)
 
 
 def _compute(dask: Any, task: Any, client: Any, progress: Progress, n_parts: int,

@@ -347,3 +347,26 @@ def test_hlm_mode_statistics_are_those_of_float32_data(hsb, tmp_path):
                                  id="id", level2=l2)
         np.testing.assert_allclose(mom.mean[:, 1:], ref["mean"], rtol=1e-14, atol=1e-14)
         np.testing.assert_allclose(mom.centred[:, 1:, 1:], ref["C"], rtol=1e-11, atol=1e-10)
+
+
+def test_a_large_partition_is_reduced_in_slices(hsb, monkeypatch, dask_client):
+    """Dask reduces a partition in slices of CHUNK rows merged exactly (bounded temporaries
+    when a partition is a whole file): the same fit as in memory."""
+    import openhlm.scale.dask_engine as engine
+
+    l1, l2 = hsb
+    monkeypatch.setattr(engine, "CHUNK", 500)
+    sizes: list[int] = []
+    reduce = engine.partial_from_frame
+
+    def counted(frame, *args, **kwargs):
+        sizes.append(len(frame))
+        return reduce(frame, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "partial_from_frame", counted)
+    kw = {"level1_weight": "w1", "precision_weight": "pw"}
+    mem = openhlm.fit(MODEL, l1, id="id", level2=l2, **kw)
+    dsk = openhlm.fit(MODEL, dd.from_pandas(l1.sample(frac=1.0, random_state=2), npartitions=2),
+                      id="id", level2=l2, engine="dask", quiet=True, **kw)
+    assert_same(mem, dsk)
+    assert max(sizes) == 500 and sum(sizes) == len(l1) and len(sizes) >= len(l1) // 500
