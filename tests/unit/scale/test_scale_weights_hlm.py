@@ -370,3 +370,27 @@ def test_a_large_partition_is_reduced_in_slices(hsb, monkeypatch, dask_client):
                       id="id", level2=l2, engine="dask", quiet=True, **kw)
     assert_same(mem, dsk)
     assert max(sizes) == 500 and sum(sizes) == len(l1) and len(sizes) >= len(l1) // 500
+
+
+def test_a_toml_model_file_with_weights_and_hlm_mode_on_the_cli(hsb, tmp_path, capsys):
+    """The doors: [weights] and [estimation] mode = "hlm" with [data] engine = "duckdb"."""
+    from openhlm.cli.main import main
+
+    l1, l2 = hsb
+    (tmp_path / "scores").mkdir()
+    write_split(l1, tmp_path / "scores", "s", parts=2)
+    l2.to_parquet(tmp_path / "schools.parquet", index=False)
+    (tmp_path / "m.toml").write_text(
+        '[data]\nlevel1 = "scores"\nlevel2 = "schools.parquet"\nid = "id"\nengine = "duckdb"\n'
+        f'[model]\nequations = "{HLM_MODEL}"\n[estimation]\nmode = "hlm"\n'
+        '[weights]\nlevel1 = "w1"\nprecision = "pw"\n')
+    assert main(["fit", str(tmp_path / "m.toml"), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr()
+    assert "in 2 passes" in out.out.replace("\n ", " ").replace("   ", " ")
+    assert "pass 2 of 2" in out.err and "HLM-mode EM:" in out.err
+    mem = openhlm.fit(HLM_MODEL, l1, id="id", level2=l2, mode="hlm", level1_weight="w1",
+                      precision_weight="pw")
+    import json
+
+    got = json.loads((tmp_path / "r.json").read_text())
+    np.testing.assert_allclose(got["deviance"], mem.deviance, rtol=1e-9)
