@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=10_000_000)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--repeat", type=int, default=3, help="runs per fit; the fastest is shown")
+    ap.add_argument("--fits", nargs="+", default=list(FITS), choices=list(FITS))
     ap.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -119,7 +120,7 @@ def main() -> None:
             simulate(folder, args.rows, units, args.chunk)
             print(f"wrote {args.rows:,} rows, {units:,} units in {time.perf_counter() - t0:.1f} s")
         out = {}
-        for name in FITS:
+        for name in args.fits:
             runs = []
             for _ in range(args.repeat):
                 proc = subprocess.run([sys.executable, __file__, "--child", str(folder), name],

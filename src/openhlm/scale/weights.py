@@ -33,6 +33,7 @@ memory; those are the unweighted moments every engine keeps beside the weighted 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -210,7 +211,7 @@ def frame_weights(frame: pd.DataFrame, weights: LevelOneWeights, keep: np.ndarra
     """The raw weights (d, p) of the rows ``keep`` of ``frame`` as doubles (NaN if missing)."""
     import pandas as pd
 
-    out = []
+    out: list[np.ndarray | None] = []
     for name in (weights.level1, weights.precision):
         if name is None:
             out.append(None)
@@ -239,6 +240,7 @@ def files_with_bad_weights(files: Files, schemas: list[Schema], variables: tuple
     for path, schema in zip(files.paths, schemas):
         names = list(dict.fromkeys([*variables, *weights.columns]))
         cols = [schema.resolve(n) or n for n in names]
+        chunks: Iterable[pd.DataFrame]
         if files.format == "parquet":
             pq = require("pyarrow.parquet")
             chunks = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(
