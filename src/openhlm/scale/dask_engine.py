@@ -37,10 +37,14 @@ def _checked(frame: Any, id_name: str, variables: tuple[str, ...],
         raise MDMError(f"{missing} level-1 row(s) have a missing ID")
     # a large partition (a whole Parquet file) in slices of CHUNK rows, merged exactly: the
     # two-pass algorithm's temporaries are a few copies of the rows it works on
-    parts = [partial_from_frame(frame.iloc[i:i + CHUNK], id_name, variables, level2_variables,
-                                weights=weights, single_precision=single_precision)
-             for i in range(0, max(len(frame), 1), CHUNK)]
-    return merge_many(parts)
+    out = None
+    for i in range(0, max(len(frame), 1), CHUNK):   # merged as they come: two at a time
+        part = partial_from_frame(frame.iloc[i:i + CHUNK], id_name, variables,
+                                  level2_variables, weights=weights,
+                                  single_precision=single_precision)
+        out = part if out is None else merge_many([out, part])
+    assert out is not None
+    return out
 
 
 def _compute(dask: Any, task: Any, client: Any, progress: Progress, n_parts: int,

@@ -237,7 +237,7 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
         wsel = WeightedStats(UnitMoments(weight=wm.weight[sel], mean=wm.mean[sel],
                                          centred=wm.centred[sel], n=wm.n[sel],
                                          sum_log_w=wm.sum_log_w[sel]),
-                             w.positive[sel], w.checks[sel])
+                             w.positive[sel], None if w.checks is None else w.checks[sel])
         check_positive(wsel, unit_ids, lw)
         fit_mom = normalised_moments(wsel, lw)
 

@@ -95,5 +95,6 @@ def weighted_from_frame(frame: object, K: int) -> WeightedStats:
             c = col(f"wc{a}_{b}") - e[:, a] * e[:, b] / safe
             C[:, a, b] = C[:, b, a] = np.where(has, c, 0.0)
     mom = UnitMoments(weight=W, mean=mean, centred=C, n=col("__dsum"), sum_log_w=col("__slw"))
-    checks = np.column_stack([col(f"chk{k}") for k in range(len(CHECKS))])
-    return WeightedStats(mom, col("__pos"), checks.reshape(J, len(CHECKS)))
+    checks = np.column_stack([col(f"chk{k}") for k in range(len(CHECKS))]).reshape(
+        J, len(CHECKS))
+    return WeightedStats(mom, col("__pos"), checks if checks.any() else None)

@@ -81,7 +81,8 @@ class PartialStats:
         wt = self.weighted
         if wt is not None:
             wt = WeightedStats(moments(wt.moments), put(wt.positive, (J,)),
-                               put(wt.checks, (J, len(CHECKS))))
+                               None if wt.checks is None
+                               else put(wt.checks, (J, len(CHECKS))))
         q = len(self.level2_variables)
         lo = None if self.level2_min is None else put(self.level2_min, (J, q), np.nan)
         hi = None if self.level2_max is None else put(self.level2_max, (J, q), np.nan)
@@ -221,13 +222,16 @@ def merge_many(parts: list[PartialStats]) -> PartialStats:
         if not all(p.weighted is not None for p in parts):
             raise ValueError("merge: weighted and unweighted statistics")
         ws = [p.weighted for p in parts]
+        checks = None
+        if any(w.checks is not None for w in ws):  # type: ignore[union-attr]
+            stacked = np.concatenate([w.problem_counts() for w in ws])  # type: ignore
+            checks = np.column_stack([np.bincount(codes, weights=stacked[:, k], minlength=J)
+                                      for k in range(len(CHECKS))]).reshape(J, len(CHECKS))
         weighted = WeightedStats(
             _merge_moments(codes, J, [w.moments for w in ws]),  # type: ignore[union-attr]
             np.bincount(codes, weights=np.concatenate([w.positive for w in ws]),  # type: ignore
                         minlength=J),
-            np.column_stack([np.bincount(codes, weights=np.concatenate(
-                [w.checks[:, k] for w in ws]), minlength=J)  # type: ignore[union-attr]
-                for k in range(len(CHECKS))]).reshape(J, len(CHECKS)))
+            checks)
     rows = np.bincount(codes, weights=np.concatenate([p.rows for p in parts]),
                        minlength=J).astype(np.int64)
     lo = hi = None

@@ -222,15 +222,17 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         stats = dask_statistics(frame, id, variables, l2_rows, progress=progress,
                                 client=_client(options.scheduler), weights=lw,
                                 single_precision=single)
-    if lw is not None and stats.weighted is not None and stats.weighted.checks.any():
-        k = int(np.flatnonzero(stats.weighted.checks.sum(axis=0))[0])
+    weighted = stats.weighted
+    checks = None if weighted is None else weighted.checks
+    if lw is not None and weighted is not None and checks is not None and checks.any():
+        k = int(np.flatnonzero(checks.sum(axis=0))[0])
         where = "the Dask DataFrame" if files is None else "the level-1 data"
         if files is not None:
             bad = files_with_bad_weights(files, schemas, variables, lw, k)
             where = ", ".join(repr(b) for b in bad) if bad else where
         ids = stats.ids.astype(str) if stats.ids.dtype.kind in "iu" else canonical_ids(
             stats.ids)[1]
-        check_weights(stats.weighted, np.asarray(ids), lw, where)
+        check_weights(weighted, np.asarray(ids), lw, where)
     passes = 2 if lw is not None and engine == "duckdb" else 1
     return summary_design(spec, stats, id_name=id, level2=l2_table, weights=options.weights,
                           engine=engine, passes=passes, sources=sources,

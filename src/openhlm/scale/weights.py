@@ -93,18 +93,24 @@ class WeightedStats:
 
     ``moments``: over the complete rows with valid weights, weighted by d_i p_i (``n`` = sum
     d_i, ``sum_log_w`` = sum d_i log p_i); ``positive``: complete rows with d_i > 0;
-    ``checks``: (J, len(CHECKS)) complete rows with each weight problem.
+    ``checks``: (J, len(CHECKS)) complete rows with each weight problem, or None when there is
+    none (the usual case: no (J, 7) array per partial statistics).
     """
 
     moments: UnitMoments
     positive: np.ndarray
-    checks: np.ndarray
+    checks: np.ndarray | None = None
+
+    def problem_counts(self) -> np.ndarray:
+        """``checks``, zeros when None."""
+        J = self.positive.shape[0]
+        return np.zeros((J, len(CHECKS))) if self.checks is None else self.checks
 
 
 def empty_weighted(K: int) -> WeightedStats:
     mom = UnitMoments(weight=np.zeros(0), mean=np.zeros((0, K)), centred=np.zeros((0, K, K)),
                       n=np.zeros(0), sum_log_w=np.zeros(0))
-    return WeightedStats(mom, np.zeros(0), np.zeros((0, len(CHECKS))))
+    return WeightedStats(mom, np.zeros(0))
 
 
 def bad_weight_mask(d: np.ndarray | None, p: np.ndarray | None) -> np.ndarray:
@@ -136,9 +142,10 @@ def weighted_from_rows(values: np.ndarray, codes: np.ndarray, J: int, d: np.ndar
     else:
         positive = np.bincount(codes[valid], weights=(dv > 0).astype(float),  # type: ignore
                                minlength=J)
-    checks = np.zeros((J, len(CHECKS)))
-    for k in range(len(CHECKS)):
-        if bad[:, k].any():
+    checks = None
+    if bad.any():
+        checks = np.zeros((J, len(CHECKS)))
+        for k in range(len(CHECKS)):
             checks[:, k] = np.bincount(codes, weights=bad[:, k].astype(float), minlength=J)
     return WeightedStats(mom, positive, checks)
 
@@ -153,6 +160,8 @@ def check_weights(weighted: WeightedStats, ids: np.ndarray, weights: LevelOneWei
                   where: str) -> None:
     """Refuse missing, infinite, negative (precision: zero) weights among the analysis rows,
     naming the variable, ``where`` they are (the files, or the Dask DataFrame) and the units."""
+    if weighted.checks is None:
+        return
     for k, (which, problem, advice) in enumerate(CHECKS):
         counts = weighted.checks[:, k]
         if counts.any():
