@@ -108,6 +108,9 @@ def child(args: argparse.Namespace) -> None:
             client.run(_warm)       # workers import openhlm and the readers before the clock
             t0 = time.perf_counter()
             res = openhlm.fit(MODEL, data, id="unit", level2=level2, engine="dask", quiet=True)
+            seconds = time.perf_counter() - t0
+            if args.residuals:
+                _time_residuals(args, res, info)
     elif args.child in ("memory", "duckdb-subset"):
         import pandas as pd
 
@@ -123,11 +126,25 @@ def child(args: argparse.Namespace) -> None:
                               quiet=True)
     else:
         raise SystemExit(f"unknown child {args.child}")
-    info.update(seconds=time.perf_counter() - t0,
+    if args.child != "dask":
+        seconds = time.perf_counter() - t0
+    if args.residuals and args.child == "duckdb":
+        _time_residuals(args, res, info)
+    info.update(seconds=seconds,
                 peak_mb=peak_mb(),
                 deviance=res.deviance, sigma2=res.sigma2, tau=np.asarray(res.tau).tolist(),
                 gammas=[r.estimate for r in res.fixed.rows], n1=res.n_level1, n2=res.n_level2)
     print("RESULT " + json.dumps(info))
+
+
+def _time_residuals(args: argparse.Namespace, res: object, info: dict) -> None:
+    """The level-1 residual file: a second pass over the rows, streamed to Parquet."""
+    out = Path(args.dir) / f"res1-{args.child}.parquet"
+    info["fit_peak_mb"] = peak_mb()   # before the second pass
+    t1 = time.perf_counter()
+    res.write_residuals(level1=out)  # type: ignore[attr-defined]
+    info.update(residual_pass_s=time.perf_counter() - t1, residual_mb=out.stat().st_size / 1e6)
+    out.unlink()
 
 
 def first_units(args: argparse.Namespace, rows: int):
@@ -142,7 +159,7 @@ def first_units(args: argparse.Namespace, rows: int):
 def run_child(args: argparse.Namespace, what: str, **extra: object) -> dict | None:
     cmd = [sys.executable, __file__, "--child", what, "--dir", str(args.dir),
            "--memory-rows", str(args.memory_rows), "--rows", str(args.rows),
-           "--units", str(args.units)]
+           "--units", str(args.units)] + (["--residuals"] if args.residuals else [])
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
     env = dict(os.environ)
@@ -204,6 +221,8 @@ def main() -> None:
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-lme4", action="store_true")
+    ap.add_argument("--residuals", action="store_true",
+                    help="also time the streamed level-1 residual file (a second pass)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -232,13 +251,18 @@ def main() -> None:
             print(f"DuckDB out of core: {duck['seconds']:7.1f} s, peak memory "
                   f"{duck['peak_mb']:7.0f} MB  (N = {duck['n1']:,}, J = {duck['n2']:,}, "
                   f"deviance {duck['deviance']:.6f})")
+            if "residual_pass_s" in duck:
+                print(f"  level-1 residual file (second pass, Parquet, "
+                      f"{duck['residual_mb']:.0f} MB): {duck['residual_pass_s']:.1f} s")
         if not args.no_dask:
             for w in (1, 2):
                 r = run_child(args, "dask", workers=w)
                 if r:
                     figures[f"dask_{w}"] = r
                     print(f"Dask, {w} worker(s):  {r['seconds']:7.1f} s  "
-                          f"(deviance {r['deviance']:.6f})")
+                          f"(deviance {r['deviance']:.6f})"
+                          + (f"; level-1 residual file {r['residual_pass_s']:.1f} s"
+                             if "residual_pass_s" in r else ""))
             if duck and figures.get("dask_1") and figures.get("dask_2"):
                 d1, d2 = figures["dask_1"], figures["dask_2"]
                 print(f"  scaling 1 -> 2 workers: {d1['seconds'] / d2['seconds']:.2f}x; "

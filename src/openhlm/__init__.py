@@ -13,7 +13,7 @@ Quick start::
 
 from openhlm import datasets
 from openhlm._version import __version__
-from openhlm.api import fit
+from openhlm.api import compare, fit, glh
 from openhlm.data import MDM, MDM3, Table, build_mdm, build_mdm3, read_table
 from openhlm.imputation import fit_imputed
 from openhlm.errors import (
@@ -29,7 +29,7 @@ from openhlm.errors import (
 )
 from openhlm.inference.exploratory import ExploratoryAnalysis, exploratory
 from openhlm.inference.homogeneity import homogeneity_test
-from openhlm.inference.hypotheses import compare, deviance_test, glh
+from openhlm.inference.hypotheses import deviance_test
 from openhlm.results import HLMResults
 from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations import parse_model

@@ -13,14 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from openhlm.errors import HypothesisError
+from openhlm.inference.glmm import glmm_compare, glmm_glh
+from openhlm.inference.hypotheses import compare as _linear_compare
+from openhlm.inference.hypotheses import glh as _linear_glh
 from openhlm.results import HLMResults
 from openhlm.results.glmm import GLMMResults
+from openhlm.results.hypotheses import DevianceTest, GLHResult
 from openhlm.runner import run
 from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.spec.model import Constraint, ModelSpec
 from openhlm.spec.options import DEFAULT_OLS_UNITS, FitOptions
 
-__all__ = ["as_mdm", "as_spec", "fit"]
+__all__ = ["as_mdm", "as_spec", "compare", "fit", "glh"]
 
 # as_mdm, as_spec and hlm_single_precision live in openhlm.runner.inputs; they stay importable
 # from here.
@@ -34,14 +39,15 @@ def fit(model: str | ModelSpec, data: Any, *,
         id: Any = None, level2: Any = None, level3: Any = None, ols_units: int = DEFAULT_OLS_UNITS,
         level1_weight: str | None = None, level2_weight: str | None = None,
         normalize_weights: bool | str = True, precision_weight: str | None = None,
-        imputation: str | None = None, plausible_values: str | Sequence[str] | None = None,
+        level3_weight: str | None = None, imputation: str | None = None,
+        plausible_values: str | Sequence[str] | None = None,
         heterogeneous_sigma2: str | Iterable[str] = (), hypotheses: Any = None,
         homogeneity: bool = False, deviance_test: Mapping[str, Any] | None = None,
-        exploratory: Iterable[str] | None = None,
+        exploratory: Iterable[str] | None = None, exploratory3: Iterable[str] | None = None,
         distribution: Literal["normal", "bernoulli", "binomial", "poisson"] = "normal",
         trials: str | None = None, exposure: str | None = None,
         quadrature_points: int | None = None, overdispersion: bool = False,
-        pql_likelihood: Literal["ml", "reml"] = "ml",
+        pql_likelihood: Literal["ml", "reml"] | None = None,
         engine: Literal["memory", "duckdb", "dask"] = "memory", scheduler: str | None = None,
         quiet: bool = False) -> HLMResults | GLMMResults:
     """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
@@ -72,6 +78,8 @@ def fit(model: str | ModelSpec, data: Any, *,
     level1_weight, level2_weight : str, optional
         Design (sampling) weight variables at level 1 / level 2 (pseudo-maximum likelihood;
         see :mod:`openhlm.estimation.weights` and ``docs/weights-and-imputation.md``).
+    level3_weight : str, optional
+        Three-level models: design weight variable at level 3 (docs/three-level.md).
     normalize_weights : bool or {"within", "overall", "none"}
         HLM's "Normalized?": True (= ``"within"``, the default) rescales level-1 weights to sum
         to n_j within each unit and level-2 weights to sum to J; ``"overall"`` rescales level-1
@@ -99,7 +107,14 @@ def fit(model: str | ModelSpec, data: Any, *,
         Level-2 variables of the MDM not in the model, e.g. ``["pracad", "disclim"]``: HLM's
         "Exploratory Analysis" of potential level-2 predictors (the EB residuals of each random
         coefficient regressed on each variable; see :func:`openhlm.exploratory`), stored in
-        ``results.extras["exploratory"]`` and printed at the end of the report.
+        ``results.extras["exploratory"]`` and printed at the end of the report.  For a
+        three-level model: level-2 variables, regressed on the EB residuals r of each pi random
+        at level 2 (HLM3's "potential level-2 predictors").
+    exploratory3 : iterable of str, optional
+        Three-level models: level-3 variables not in the model's level-3 equations, regressed on
+        the EB residuals u of each beta random at level 3 (HLM3's "potential level-3
+        predictors"; :func:`openhlm.inference.exploratory3.exploratory3`), stored in
+        ``results.extras["exploratory_level3"]``.
     engine : {"memory", "duckdb", "dask"}
         What computes the per-unit statistics (``docs/scale.md``): ``"memory"`` (the rows in
         memory, the default); ``"duckdb"``: Parquet or CSV files (one file, a glob such as
@@ -126,8 +141,11 @@ def fit(model: str | ModelSpec, data: Any, *,
         nodes^R points).
     overdispersion : bool
         PQL with binomial or Poisson outcomes: estimate a level-1 scale sigma^2.
-    pql_likelihood : {"ml", "reml"}
-        The likelihood of PQL's linearised model (``"ml"`` as MASS::glmmPQL).
+    pql_likelihood : {"ml", "reml"}, optional
+        The likelihood of PQL's linearised model.  Default: as HLM, restricted PQL (REML,
+        HLM2's default; full PQL when a command file says ``mlf:y``); ``"ml"`` is full PQL
+        (as MASS::glmmPQL), ``"reml"`` restricted.  ``mode="hlm"`` runs HLM's own macro /
+        micro iterations for PQL (``docs/hglm.md``).
 
     Returns
     -------
@@ -137,11 +155,38 @@ def fit(model: str | ModelSpec, data: Any, *,
         method=method, mode=mode, constraints=constraints, max_iterations=max_iterations,
         tolerance=tolerance, ols_units=ols_units, level1_weight=level1_weight,
         level2_weight=level2_weight, normalize_weights=normalize_weights,
-        precision_weight=precision_weight, imputation=imputation,
+        precision_weight=precision_weight, level3_weight=level3_weight, imputation=imputation,
         plausible_values=plausible_values, heterogeneous_sigma2=heterogeneous_sigma2,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
-        exploratory=exploratory, distribution=distribution, trials=trials,
+        exploratory=exploratory, exploratory3=exploratory3, distribution=distribution, trials=trials,
         exposure=exposure, quadrature_points=quadrature_points, overdispersion=overdispersion,
         pql_likelihood=pql_likelihood, engine=engine, scheduler=scheduler,
         quiet=quiet)
     return run(model, data, options, id=id, level2=level2, level3=level3)
+
+
+def glh(results: HLMResults | GLMMResults, hypotheses: Any, *, robust: bool | None = None
+        ) -> GLHResult:
+    """General linear hypotheses C gamma = d on a fitted model's fixed effects: Wald
+    chi-squares with the robust (primary unless ``robust=False``) and the model-based
+    covariance.  Linear models: :func:`openhlm.inference.glh.glh` (its docstring gives the
+    hypothesis syntax); HGLMs: the same test on the unit-specific gammas
+    (:func:`openhlm.inference.glmm.glmm_glh`)."""
+    if isinstance(results, GLMMResults):
+        return glmm_glh(results, hypotheses, robust=robust)
+    return _linear_glh(results, hypotheses, robust=robust)
+
+
+def compare(a: HLMResults | GLMMResults, b: HLMResults | GLMMResults, *,
+            labels: tuple[str, str] = ("model a", "model b")) -> DevianceTest:
+    """Deviance (likelihood-ratio) test between two fits of the same data.  Linear models:
+    :func:`openhlm.inference.deviance.compare`; HGLMs: Laplace or AGQ fits only (PQL has no
+    deviance), same distribution, data and method (:func:`openhlm.inference.glmm.glmm_compare`).
+    """
+    hglm = [isinstance(r, GLMMResults) for r in (a, b)]
+    if any(hglm):
+        if not all(hglm):
+            raise HypothesisError("cannot compare an HGLM (non-normal outcome) with a linear "
+                                  "model: their deviances are of different likelihoods")
+        return glmm_compare(a, b, labels=labels)  # type: ignore[arg-type]
+    return _linear_compare(a, b, labels=labels)  # type: ignore[arg-type]

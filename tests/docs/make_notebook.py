@@ -28,6 +28,7 @@ as text. It is generated from the guide by `python -m tests.docs.make_notebook` 
 
 def _fix_links(text: str) -> str:
     text = re.sub(r"\]\((images/[^)]+)\)", r"](../docs/\1)", text)
+    text = re.sub(r'(<img\s[^>]*src=")(images/)', r"\1../docs/\2", text)
     return re.sub(r"\]\(([\w-]+\.md)(#[^)]*)?\)", r"](../docs/\1\2)", text)
 
 

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand of :data:`COMMANDS` registered."""
     parser = argparse.ArgumentParser(
         prog="openhlm",
-        description="Two-level hierarchical linear models the way HLM prints them.",
+        description=("Hierarchical linear and generalised linear models (two and three levels) "
+                     "the way HLM prints them."),
     )
     parser.add_argument("--version", action="version", version=f"openhlm {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -368,12 +368,6 @@ def build_mdm(
 
     The rules (linking, default variables, missing data) are in :mod:`openhlm.data.mdm_build`.
     """
-    return MDM(**mdm_build.mdm_fields(
-        level1,
-        level2,
-        id=id,
-        level1_variables=level1_variables,
-        level2_variables=level2_variables,
-        missing=missing,
-        drop_incomplete_units=drop_incomplete_units,
-    ))
+    return MDM.from_tables(level1, level2, id=id, level1_variables=level1_variables,
+                           level2_variables=level2_variables, missing=missing,
+                           drop_incomplete_units=drop_incomplete_units)

@@ -50,8 +50,7 @@ import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
 from openhlm.data.mdm import MDM
-from openhlm.data.mdm_build import mdm_fields
-from openhlm.data.readers import read_table
+from openhlm.data.mdm_build import as_table, mdm_fields
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
@@ -345,18 +344,6 @@ class MDM3:
 
 
 # ---------------------------------------------------------------------------------- building
-def _table(obj: Any, role: str) -> Table:
-    if isinstance(obj, Table):
-        return obj
-    if isinstance(obj, pd.DataFrame):
-        data = obj.reset_index(drop=True)
-        data.columns = [str(c) for c in data.columns]
-        return Table(data=data, source=f"<{role} DataFrame>")
-    if isinstance(obj, (str, os.PathLike)):
-        return read_table(obj)
-    raise MDMError(f"the {role} data must be a Table, a DataFrame or a file path, not {type(obj)}")
-
-
 def _column(table: Table, name: str, role: str) -> str:
     columns = [str(c) for c in table.data.columns]
     if name in columns:
@@ -491,11 +478,11 @@ def build_mdm3(
     if (level2 is None) != (level3 is None):
         raise MDMError("give both the level-2 and the level-3 file, or one file holding all "
                        "three levels (level2=None, level3=None)")
-    t1 = _table(level1, "level-1")
+    t1 = as_table(level1, "level-1")
     if level2 is None:
         return _one_file(t1, id2, id3, level1_variables, level2_variables, level3_variables,
                          missing, drop_incomplete_units)
-    t2, t3 = _table(level2, "level-2"), _table(level3, "level-3")
+    t2, t3 = as_table(level2, "level-2"), as_table(level3, "level-3")
     c2 = _column(t2, id2, "level-2")
     c23 = _column(t2, id3, "level-2")
     c3 = _column(t3, id3, "level-3")

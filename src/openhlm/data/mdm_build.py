@@ -58,7 +58,7 @@ from openhlm.data.readers import read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
-__all__ = ["mdm_fields"]
+__all__ = ["as_table", "mdm_fields"]
 
 _SHOW = 10  # how many IDs an error or warning message lists
 
@@ -69,7 +69,8 @@ def _show(ids: Sequence[str], limit: int = _SHOW) -> str:
     return text + (", ..." if len(ids) > limit else "")
 
 
-def _as_table(obj: Table | pd.DataFrame | str | os.PathLike[str], role: str) -> Table:
+def as_table(obj: Table | pd.DataFrame | str | os.PathLike[str], role: str) -> Table:
+    """``obj`` as a :class:`Table`: a Table as is, a DataFrame wrapped, a path read."""
     if isinstance(obj, Table):
         return obj
     if isinstance(obj, pd.DataFrame):
@@ -244,7 +245,7 @@ def mdm_fields(
     level1: Table | pd.DataFrame | str | os.PathLike[str],
     level2: Table | pd.DataFrame | str | os.PathLike[str] | None = None,
     *,
-    id: str,  # noqa: A002 - HLM's word for the linking variable
+    id: str,
     level1_variables: Sequence[str] | None = None,
     level2_variables: Sequence[str] | None = None,
     missing: str = "analysis",
@@ -295,13 +296,13 @@ def mdm_fields(
         level2_variables = [level2_variables]
     if missing not in ("analysis", "listwise"):
         raise MDMError(f"missing must be 'listwise' or 'analysis', not {missing!r}")
-    t1 = _as_table(level1, "level-1")
+    t1 = as_table(level1, "level-1")
     _require_rows(t1, _where(t1, "level-1" if level2 is not None else "data"))
     if level2 is None:
         return _build_one_file(
             t1, id, level1_variables, level2_variables, missing, drop_incomplete_units
         )
-    t2 = _as_table(level2, "level-2")
+    t2 = as_table(level2, "level-2")
     _require_rows(t2, _where(t2, "level-2"))
     return _build_two_files(
         t1, t2, id, level1_variables, level2_variables, missing, drop_incomplete_units

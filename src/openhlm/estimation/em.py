@@ -66,7 +66,8 @@ class EMSolution:
 
 
 def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.ndarray,
-                    G: np.ndarray, random_columns: np.ndarray) -> StartingValues:
+                    G: np.ndarray, random_columns: np.ndarray, *,
+                    sigma2: float | None = None) -> StartingValues:
     """HLM's moment starting values (docs/statistics.md 2.3).
 
     gamma^(0): pooled OLS.  sigma^2(0) = sum SSE_j / sum (n_j - P) over units with full-rank
@@ -77,6 +78,9 @@ def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.nda
     With level-2 weights w_j every sum over units is weighted and J' becomes sum_j w_j over the
     units with sufficient data (so integer weights give the starting values of the data with
     each unit repeated w_j times); level-1 weights are already in the cross-products and n_j.
+
+    ``sigma2`` fixes the level-1 variance instead of estimating it (PQL's linearised model of
+    an HGLM, whose level-1 variance is 1 without over-dispersion): V_bar then uses it.
     """
     w2 = stats.unit_weights
     weighted = not np.all(w2 == 1.0)
@@ -99,15 +103,18 @@ def starting_values(stats: UnitStats, XX: np.ndarray, Xy: np.ndarray, yy: np.nda
     XXi_R = XXi[ok][:, random_columns][:, :, random_columns]
     if weighted:
         wk = w2[ok]
-        sigma2 = float(wk @ sse[ok] / (wk @ (stats.n[ok] - P)))
+        sigma2_pooled = float(wk @ sse[ok] / (wk @ (stats.n[ok] - P)))
         D = (d.T * wk) @ d / max(wk.sum() - 1.0, 1.0)
-        Vbar = sigma2 * np.tensordot(wk, XXi_R, axes=1) / wk.sum()
+        mean_XXi = np.tensordot(wk, XXi_R, axes=1) / wk.sum()
     else:
-        sigma2 = float(sse[ok].sum() / (stats.n[ok] - P).sum())
+        sigma2_pooled = float(sse[ok].sum() / (stats.n[ok] - P).sum())
         D = d.T @ d / max(Jp - 1, 1)
-        Vbar = sigma2 * XXi_R.mean(axis=0)
+        mean_XXi = XXi_R.mean(axis=0)
+    if sigma2 is not None:      # a fixed level-1 variance: V_bar at that value
+        sigma2_pooled = float(sigma2)
+    Vbar = sigma2_pooled * mean_XXi
     tau_raw = D - Vbar
-    return StartingValues(gamma_ols=gamma0, sigma2=sigma2, tau=_repair(tau_raw, D),
+    return StartingValues(gamma_ols=gamma0, sigma2=sigma2_pooled, tau=_repair(tau_raw, D),
                           tau_unrepaired=tau_raw, units_used=Jp)
 
 
@@ -164,7 +171,8 @@ def em_step(stats: UnitStats, ev: Evaluation, reml: bool) -> tuple[float, np.nda
 
 def run_em(stats: UnitStats, start: StartingValues, reml: bool, *, max_iterations: int = 100,
            tolerance: float = 1e-6, accelerator_frequency: int | None = 5,
-           accelerator: str = "loglik", max_factor: float | None = MAX_FACTOR) -> EMSolution:
+           accelerator: str = "loglik", max_factor: float | None = MAX_FACTOR,
+           estimate_sigma2: bool = True) -> EMSolution:
     """HLM's EM iterations from ``start`` (docs/hlm-iterations.md, section G).
 
     Iteration k: (1) every ``accelerator_frequency``-th iteration (HLM's ``ACCEL``, default 5;
@@ -176,6 +184,9 @@ def run_em(stats: UnitStats, start: StartingValues, reml: bool, *, max_iteration
     fixed effects HLM prints; (3) M-step -> theta_k.  The run stops after iteration k when
     |l_k - l_{k-1}| < tolerance percent of |l_k| (HLM's convergence criterion 1e-6 read as a
     percentage, i.e. a relative change below 1e-8), or after ``max_iterations``.
+
+    ``estimate_sigma2=False``: keep sigma^2 at ``start.sigma2`` (only T is estimated; PQL's linearised
+    model of an HGLM without over-dispersion has level-1 variance 1).
 
     ``loglik_history[j]`` is the log-likelihood of iterate j as used by the next E-step (the
     extrapolated point where the accelerator acted), the last entry that of theta_k;
@@ -208,7 +219,9 @@ def run_em(stats: UnitStats, start: StartingValues, reml: bool, *, max_iteration
             ev = evaluate(stats, sigma2, tau)
         # E-step at theta_{k-1} (history[-1] = l_k); the stop rule compares l_k with l_{k-1}
         prev_sigma2, prev_tau = sigma2, tau
-        sigma2, tau = em_step(stats, ev, reml)
+        sigma2_new, tau = em_step(stats, ev, reml)
+        if estimate_sigma2:
+            sigma2 = sigma2_new
         l_new = evaluate(stats, sigma2, tau).loglik(reml)
         thetas.append(pack(sigma2, tau))
         em_logliks.append(l_new)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HeterogeneousFit", "VarianceDesign"]
+__all__ = ["HeterogeneousFit", "VarianceDesign", "VarianceRowSums"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,25 @@ class VarianceDesign:
     @property
     def n_alpha(self) -> int:
         return int(self.C.shape[1])
+
+
+@dataclass(frozen=True)
+class VarianceRowSums:
+    """What the variance model's inference reads from the level-1 rows, summed, for a fit whose
+    rows are not in memory (``openhlm.scale``; then ``VarianceDesign.C`` has no rows).
+
+    With the working variance predictors Cw = [1, (C_k - centre_k) / scale_k], the relative
+    precision p_ij at the estimates and the working random columns z_ij:
+    ``weighted[(a, b)]`` (a >= b) = per unit sum_i p_ij Cw_aij Cw_bij z_ij z_ij' (J, R, R);
+    ``cross`` = sum_j w_j sum_i Cw_aij Cw_bij ((K+1, K+1), w_j the level-2 weight);
+    ``categories``: (k, values, row counts) of each variance predictor with few values.
+    """
+
+    centre: np.ndarray
+    scale: np.ndarray
+    weighted: dict[tuple[int, int], np.ndarray]
+    cross: np.ndarray
+    categories: tuple[tuple[int, np.ndarray, np.ndarray], ...]
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,8 @@ class HeterogeneousFit:
     micro_iterations: int
     converged: bool
     message: str
+    #: the row sums of the inference when the rows are not in memory (out-of-core fits)
+    row_sums: VarianceRowSums | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -5,8 +5,11 @@ CDN) swapping the server-rendered window.  It holds no statistics: the model bui
 becomes the keyword arguments of :func:`openhlm.fit` (:meth:`state.ModelState.fit_kwargs`,
 :func:`state.run_fit`), and every number shown comes from the library.
 
-Modules: :mod:`~openhlm.gui.state` (the window as data, the fit keywords, model/command files),
+Modules: :mod:`~openhlm.gui.state` (the window as data, the fit keywords -- HGLM settings
+included --, model/command files), :mod:`~openhlm.gui.state3` (HLM3's window as data),
 :mod:`~openhlm.gui.session` (one tab's uploads, MDM, runs), :mod:`~openhlm.gui.views` (HTML),
+:mod:`~openhlm.gui.views3` (HLM3's MDM dialog, model window and settings),
+:mod:`~openhlm.gui.widgets` (pieces both share),
 :mod:`~openhlm.gui.app` (routes, click handlers, uploads, downloads),
 :mod:`~openhlm.gui.graphs` (``openhlm.plots`` as PNG/SVG), :mod:`~openhlm.gui.server`
 (``serve``).

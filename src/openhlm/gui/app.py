@@ -23,11 +23,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from openhlm.errors import OpenHLMError
+from openhlm.errors import OpenHLMError, SpecError
 from openhlm.gui import views
 from openhlm.gui.graphs import draw_graph, graph_png
 from openhlm.gui.session import Session, SessionStore, safe_name
-from openhlm.gui.state import restore_from_file
+from openhlm.gui.state import HGLM_METHODS, SAMPLING, restore_from_file
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "create_app"]
 
@@ -234,8 +234,7 @@ def a_view(s: Session, form: Form) -> None:
 def a_bundled(s: Session, form: Form) -> None:
     import openhlm
 
-    s.mdm = openhlm.datasets.hsb()
-    s.mdm_label = "High School and Beyond (bundled hsb1.sav, hsb2.sav)"
+    s.set_mdm(openhlm.datasets.hsb(), "High School and Beyond (bundled hsb1.sav, hsb2.sav)")
     s.data_names = {"level1": "hsb1.sav", "level2": "hsb2.sav"}
     s.id_variable = "id"
     s.tables = {}
@@ -243,11 +242,18 @@ def a_bundled(s: Session, form: Form) -> None:
     s.say("Opened the bundled High School and Beyond MDM.")
 
 
+def a_mdm_type(s: Session, form: Form) -> None:
+    s.mdm_type = "hlm3" if _get(form, "mdm_type") == "hlm3" else "hlm2"
+
+
 def a_make_mdm(s: Session, form: Form) -> None:
     from openhlm.data import build_mdm
 
     if "level1" not in s.tables:
         raise ValueError("read a level-1 file first")
+    if s.mdm_type == "hlm3":
+        make_mdm3(s, form)
+        return
     ident = _get(form, "id")
     s.id_variable = ident
     s.missing = _get(form, "missing", "analysis")
@@ -259,11 +265,36 @@ def a_make_mdm(s: Session, form: Form) -> None:
                     level1_variables=vars1 or None,
                     level2_variables=(vars2 or None) if level2 else None,
                     missing=s.missing)  # type: ignore[arg-type]
-    s.mdm = mdm
-    s.mdm_label = name1 + (f" + {level2[0]}" if level2 else "")
+    s.set_mdm(mdm, name1 + (f" + {level2[0]}" if level2 else ""))
     s.data_names = {"level1": name1, "level2": level2[0] if level2 else None}
     s.imputed = []
     s.say(f"MDM made: {mdm.n_level1} level-1 and {mdm.n_level2} level-2 units.")
+
+
+def make_mdm3(s: Session, form: Form) -> None:
+    """HLM3's MDM: the level-1, level-2 and level-3 files (or one file) and the two IDs."""
+    from openhlm.data import build_mdm
+
+    id2, id3 = _get(form, "id"), _get(form, "id3")
+    if not id2 or not id3:
+        raise ValueError("choose the level-2 ID and the level-3 ID")
+    s.id_variable = id2
+    s.id3_variable = id3
+    s.missing = _get(form, "missing", "analysis")
+    name1, t1 = s.tables["level1"]
+    level2, level3 = s.tables.get("level2"), s.tables.get("level3")
+    chosen = {level: [v for v in form.getlist(f"vars{level}") if isinstance(v, str)] or None
+              for level in (1, 2, 3)}
+    mdm = build_mdm(t1, level2[1] if level2 else None, level3[1] if level3 else None,
+                    id=(id2, id3), level1_variables=chosen[1], level2_variables=chosen[2],
+                    level3_variables=chosen[3], missing=s.missing)  # type: ignore[arg-type]
+    names = [name1] + [t[0] for t in (level2, level3) if t]
+    s.set_mdm(mdm, " + ".join(names))
+    s.data_names = {"level1": name1, "level2": level2[0] if level2 else None,
+                    "level3": level3[0] if level3 else None}
+    s.imputed = []
+    s.say(f"MDM made: {mdm.n_level1} level-1, {mdm.n_level2} level-2 and {mdm.n_level3} "
+          "level-3 units.")
 
 
 def a_file_type(s: Session, form: Form) -> None:
@@ -276,19 +307,35 @@ def a_clear_imputed(s: Session, form: Form) -> None:
 
 
 def a_level(s: Session, form: Form) -> None:
-    s.level = 2 if _get(form, "level") == "2" else 1
+    level = _get(form, "level")
+    s.level = 3 if level == "3" and s.three_level else 2 if level == "2" else 1
 
 
 def a_select(s: Session, form: Form) -> None:
     q = int(_get(form, "q", "0"))
-    if 0 <= q < len(s.model.coefs):
+    n = len(s.model.pis) if s.three_level else len(s.model.coefs)
+    if 0 <= q < n:
         s.selected, s.level = q, 2
+
+
+def a_select_beta(s: Session, form: Form) -> None:
+    """HLM3: click a beta, then add level-3 variables to its equation."""
+    p, q = int(_get(form, "p", "0")), int(_get(form, "q", "0"))
+    if 0 <= p < len(s.model.pis) and 0 <= q < len(s.model.pis[p].betas):
+        s.selected_beta, s.level = (p, q), 3
 
 
 def _synced(s: Session) -> None:
     s.eq_draft = None
     s.eq_error = None
-    if s.selected >= len(s.model.coefs):
+    if s.three_level:
+        pis = s.model.pis
+        if s.selected >= len(pis):
+            s.selected = 0
+        p, q = s.selected_beta
+        if p >= len(pis) or q >= len(pis[p].betas):
+            s.selected_beta = (0, 0)
+    elif s.selected >= len(s.model.coefs):
         s.selected = 0
 
 
@@ -296,10 +343,14 @@ def a_variable(s: Session, form: Form) -> None:
     name, op = _get(form, "var"), _get(form, "op")
     level = int(_get(form, "level", "1"))
     centring = _get(form, "centring", "none")
-    known = s.level1_variables if level == 1 else s.level2_variables
+    known = {1: s.level1_variables, 2: s.level2_variables, 3: s.level3_variables}.get(level, ())
     if name not in known:
         raise ValueError(f"unknown level-{level} variable {name!r}")
     m = s.model
+    if s.three_level:
+        _variable3(s, name, op, level, centring)
+        _synced(s)
+        return
     if level == 1:
         if op == "outcome":
             m.set_outcome(name)
@@ -320,6 +371,41 @@ def a_variable(s: Session, form: Form) -> None:
     _synced(s)
 
 
+def _variable3(s: Session, name: str, op: str, level: int, centring: str) -> None:
+    m = s.model
+    if level == 1:
+        if op == "outcome":
+            m.set_outcome(name)
+        elif op == "add":
+            m.add_level1(name, centring)
+        elif op == "remove":
+            m.remove_level1(name)
+        return
+    if m.outcome is None:
+        raise ValueError("choose the outcome first (level-1 variables)")
+    if level == 2:
+        if op == "add":
+            m.add_level2(s.selected, name, centring)
+        elif op == "remove":
+            m.remove_level2(s.selected, name)
+    else:
+        p, q = s.selected_beta
+        if op == "add":
+            m.add_level3(p, q, name, centring)
+        elif op == "remove":
+            m.remove_level3(p, q, name)
+
+
+def a_random3(s: Session, form: Form) -> None:
+    """HLM3: click r (a pi random at level 2) or u (a beta random at level 3)."""
+    p = int(_get(form, "p", "0"))
+    if _get(form, "term") == "u":
+        s.model.toggle_u(p, int(_get(form, "q", "0")))
+    else:
+        s.model.toggle_r(p)
+    _synced(s)
+
+
 def a_random(s: Session, form: Form) -> None:
     q = int(_get(form, "q", "0"))
     s.model.toggle_random(q)
@@ -337,8 +423,9 @@ def a_mixed(s: Session, form: Form) -> None:
 
 def a_equations(s: Session, form: Form) -> None:
     text = _get(form, "text")
+    extra = (s.level3_variables,) if s.three_level else ()
     try:
-        s.model.apply_text(text, s.level1_variables, s.level2_variables)
+        s.model.apply_text(text, s.level1_variables, s.level2_variables, *extra)
     except OpenHLMError as exc:
         s.eq_error = str(exc)
         s.eq_draft = text
@@ -361,6 +448,26 @@ def a_settings(s: Session, form: Form) -> None:
     st.title = _get(form, "title").strip()
     st.method = "ml" if _get(form, "method") == "ml" else "reml"
     st.mode = "hlm" if _get(form, "mode") == "hlm" else "exact"
+    was_normal = st.normal
+    sampling = _get(form, "sampling", "normal")
+    st.sampling = sampling if sampling in SAMPLING else "normal"
+    variable = _get(form, "sampling_variable")
+    st.sampling_variable = variable if variable in s.level1_variables else None
+    st.overdispersion = bool(form.get("overdispersion"))
+    method = _get(form, "hglm_method", "pql")
+    st.hglm_method = method if method in HGLM_METHODS else "pql"
+    if s.three_level:
+        st.max_iterations = _number(form, "max_iterations", int)
+        st.deviance_source = _get(form, "deviance_source", "none")
+        st.deviance_value = _number(form, "deviance_value", float)
+        st.deviance_parameters = _number(form, "deviance_parameters", int)
+        st.resid1, st.resid2 = bool(form.get("resid1")), bool(form.get("resid2"))
+        st.resid3 = bool(form.get("resid3"))
+        fmt = _get(form, "resid_format", "csv")
+        st.resid_format = fmt if fmt in views.RESIDUAL_FORMATS else "csv"
+        return
+    if st.normal != was_normal:
+        _synced(s)   # the equation text loses / regains R with the distribution
 
     def number(key: str, kind: Callable[[str], Any]) -> Any:
         text = _get(form, key).strip()
@@ -391,8 +498,19 @@ def a_settings(s: Session, form: Form) -> None:
     st.exploratory = names("exploratory", l2)
     st.max_iterations = number("max_iterations", int)
     st.tolerance = number("tolerance", float)
+    st.quadrature_points = number("quadrature_points", int)
     st.deviance_value = number("deviance_value", float)
     st.deviance_parameters = number("deviance_parameters", int)
+
+
+def _number(form: Form, key: str, kind: Callable[[str], Any]) -> Any:
+    text = _get(form, key).strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
 
 
 def a_glh_gamma(s: Session, form: Form) -> None:
@@ -468,6 +586,7 @@ ACTIONS: dict[str, Callable[[Session, Form], None]] = {
     "view": a_view, "bundled": a_bundled, "file_type": a_file_type, "make_mdm": a_make_mdm,
     "clear_imputed": a_clear_imputed, "level": a_level, "select": a_select,
     "variable": a_variable, "random": a_random, "intercept": a_intercept, "mixed": a_mixed,
+    "mdm_type": a_mdm_type, "select_beta": a_select_beta, "random3": a_random3,
     "equations": a_equations, "constraints": a_constraints, "settings": a_settings,
     "glh_gamma": a_glh_gamma, "glh_add": a_glh_add, "glh_clear": a_glh_clear,
     "glh_remove": a_glh_remove, "run": a_run, "output_format": a_output_format,
@@ -503,9 +622,12 @@ def u_tables(s: Session, form: Form, limit: int) -> None:
     if first is None:
         raise ValueError("choose a level-1 file")
     second = save_upload(s, form.get("level2"), limit)
+    third = save_upload(s, form.get("level3"), limit) if s.mdm_type == "hlm3" else None
     tables = {"level1": (first[0], read_table(first[1]))}
     if second is not None:
         tables["level2"] = (second[0], read_table(second[1]))
+    if third is not None:
+        tables["level3"] = (third[0], read_table(third[1]))
     s.tables = tables
     s.id_variable = None
     s.say("Read " + " and ".join(f"{n} ({len(t)} rows, {len(t.columns)} columns)"
@@ -514,13 +636,19 @@ def u_tables(s: Session, form: Form, limit: int) -> None:
 
 
 def u_mdmz(s: Session, form: Form, limit: int) -> None:
+    import zipfile
+
     from openhlm.data import MDM
+    from openhlm.data.mdm3 import FORMAT3, MDM3
 
     saved = save_upload(s, form.get("mdmz"), limit)
     if saved is None:
         raise ValueError("choose an .mdmz file")
-    s.mdm = MDM.load(saved[1])
-    s.mdm_label = saved[0]
+    three = False
+    with contextlib.suppress(zipfile.BadZipFile, KeyError, OSError, UnicodeDecodeError), \
+            zipfile.ZipFile(saved[1]) as archive:
+        three = FORMAT3 in archive.read("manifest.json").decode("utf-8")
+    s.set_mdm((MDM3 if three else MDM).load(saved[1]), saved[0])
     s.data_names = {"mdm": saved[0]}
     s.tables, s.imputed = {}, []
     s.say(f"Opened {saved[0]}.")
@@ -531,6 +659,9 @@ def u_imputed(s: Session, form: Form, limit: int) -> None:
 
     if s.mdm is None or s.id_variable is None:
         raise ValueError("make the MDM of the first data set first")
+    if s.three_level:
+        raise ValueError("multiply imputed data sets are not available for three-level "
+                         "models yet")
     level2 = s.tables.get("level2")
     added = []
     for item in form.getlist("files"):
@@ -557,7 +688,13 @@ def u_modelfile(s: Session, form: Form, limit: int) -> None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    restore_from_file(s.model, saved[0], text, s.level1_variables, s.level2_variables)
+    if s.three_level:
+        from openhlm.gui.state3 import restore_from_file3
+
+        restore_from_file3(s.model, saved[0], text, s.level1_variables, s.level2_variables,
+                           s.level3_variables)
+    else:
+        restore_from_file(s.model, saved[0], text, s.level1_variables, s.level2_variables)
     _synced(s)
     s.glh_draft = []
     s.say(f"Opened {saved[0]}.")
@@ -579,10 +716,8 @@ def run_download(s: Session, run: Any, name: str) -> Response:
                         media_type="text/plain; charset=utf-8",
                         headers=_attachment(f"run{run.number}.txt"))
     if name == "report.html":
-        from openhlm.report.html import render_html
-
         doc = ("<!doctype html><html><head><meta charset='utf-8'><title>openhlm run "
-               f"{run.number}</title></head><body>{render_html(r)}</body></html>")
+               f"{run.number}</title></head><body>{r._repr_html_()}</body></html>")
         return Response(doc, media_type="text/html; charset=utf-8",
                         headers=_attachment(f"run{run.number}.html"))
     if name == "results.json":
@@ -591,16 +726,27 @@ def run_download(s: Session, run: Any, name: str) -> Response:
     if name in ("model.toml", "model.hlm"):
         state = run.state
         runs = [x for x in s.runs if x.number < run.number]
-        if name == "model.toml":
+        if name == "model.toml" and getattr(state, "three_level", False):
+            from openhlm.gui.state3 import model_file_text3
+
+            text = model_file_text3(state, s.data_names, (s.id_variable or "",
+                                                          s.id3_variable or ""), s.missing, runs)
+        elif name == "model.toml":
             text = model_file_text(state, s.data_names, s.id_variable, s.missing, runs)
+        elif getattr(state, "three_level", False):
+            raise SpecError("HLM 6 command files for HLM3 are not written; use the TOML model "
+                            "file")
         else:
             text = command_file_text(state, runs=runs)
         return Response(text, media_type="text/plain; charset=utf-8",
                         headers=_attachment(f"run{run.number}-{name}"))
     stem, _, suffix = name.partition(".")
-    if stem in ("resid1", "resid2") and suffix == st.resid_format:
+    if stem in ("resid1", "resid2", "resid3") and suffix == st.resid_format \
+            and hasattr(r, "write_residuals"):
         path = s.new_path(f"run{run.number}-{name}")
-        if stem == "resid1":
+        if getattr(run.state, "three_level", False):
+            r.write_residuals(**{f"level{stem[-1]}": path}, format=suffix)
+        elif stem == "resid1":
             r.write_residuals(level1=path, extra_level1=st.resid1_extra, format=suffix)
         else:
             r.write_residuals(level2=path, extra_level2=st.resid2_extra, format=suffix)

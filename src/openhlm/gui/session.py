@@ -59,14 +59,17 @@ class Session:
         self.mdm_label = ""
         self.data_names: dict[str, str | None] = {}
         self.id_variable: str | None = None
+        self.id3_variable: str | None = None  # HLM3: the level-3 ID
         self.missing = "analysis"
         self.file_type = "any"
         self.tables: dict[str, tuple[str, Any]] = {}  # role -> (file name, Table)
         self.imputed: list[Any] = []
-        self.model = ModelState()
+        self.model: Any = ModelState()  # a Model3State when the MDM has three levels
+        self.mdm_type = "hlm2"  # the Data view's "MDM type": "hlm2" or "hlm3"
         self.view = "data"
         self.level = 1
-        self.selected = 0  # the level-2 equation the level-2 list adds to
+        self.selected = 0  # the level-2 equation the level-2 list adds to (HLM3: the pi)
+        self.selected_beta = (0, 0)  # HLM3: the beta (pi, position) the level-3 list adds to
         self.mixed = False
         self.messages: list[tuple[str, str]] = []  # (kind, text) shown once
         self.eq_error: str | None = None
@@ -115,6 +118,29 @@ class Session:
     @property
     def level2_variables(self) -> tuple[str, ...]:
         return tuple(self.mdm.level2_variables) if self.mdm is not None else ()
+
+    @property
+    def level3_variables(self) -> tuple[str, ...]:
+        return tuple(getattr(self.mdm, "level3_variables", ())) if self.mdm is not None else ()
+
+    @property
+    def three_level(self) -> bool:
+        """Whether the session's MDM (and so its model window) has three levels."""
+        from openhlm.data.mdm3 import MDM3
+
+        return isinstance(self.mdm, MDM3)
+
+    def set_mdm(self, mdm: Any, label: str) -> None:
+        """Use ``mdm``; a new window when the number of levels changes (HLM2 <-> HLM3)."""
+        from openhlm.gui.state3 import Model3State
+
+        self.mdm, self.mdm_label = mdm, label
+        self.mdm_type = "hlm3" if self.three_level else "hlm2"
+        if self.three_level != isinstance(self.model, Model3State):
+            self.model = Model3State() if self.three_level else ModelState()
+            self.level, self.selected, self.selected_beta = 1, 0, (0, 0)
+            self.eq_draft = self.eq_error = None
+            self.glh_draft, self.glh_error = [], None
 
     def data_for_fit(self) -> Any:
         if self.model.settings.imputation == "files":

@@ -23,12 +23,22 @@ __all__ = [
     "Settings",
     "command_file_text",
     "model_file_text",
+    "prior_model",
     "restore_from_file",
     "run_fit",
 ]
 
 CENTRINGS = {"none": Centering.NONE, "group": Centering.GROUP, "grand": Centering.GRAND}
 RESIDUAL_FORMATS = ("csv", "sav", "dta", "xpt", "xlsx", "parquet")
+#: HLM's "Distribution of outcome variable" (Basic Settings): choice -> (distribution, needs)
+SAMPLING = {
+    "normal": ("normal", None),
+    "bernoulli": ("bernoulli", None),
+    "poisson": ("poisson", None),
+    "binomial": ("binomial", "trials"),
+    "poisson_exposure": ("poisson", "exposure"),
+}
+HGLM_METHODS = ("pql", "laplace", "agq")
 
 
 @dataclass
@@ -48,12 +58,19 @@ class Settings:
 
     title: str = ""
     method: str = "reml"
+    # the level-1 sampling model (HGLM): a key of SAMPLING, its variable, the HGLM estimation
+    sampling: str = "normal"
+    sampling_variable: str | None = None  # number of trials (binomial) / exposure (Poisson)
+    overdispersion: bool = False
+    hglm_method: str = "pql"
+    quadrature_points: int | None = None
     mode: str = "exact"
     max_iterations: int | None = None
     tolerance: float | None = None
     # residual files
     resid1: bool = False
     resid2: bool = False
+    resid3: bool = False  # three-level models
     resid_format: str = "csv"
     resid1_extra: list[str] = field(default_factory=list)
     resid2_extra: list[str] = field(default_factory=list)
@@ -72,6 +89,47 @@ class Settings:
     imputation: str = "none"  # "none", "files" or "plausible"
     plausible_values: list[str] = field(default_factory=list)
     exploratory: list[str] = field(default_factory=list)
+
+    @property
+    def distribution(self) -> str:
+        return SAMPLING.get(self.sampling, ("normal", None))[0]
+
+    @property
+    def normal(self) -> bool:
+        return self.distribution == "normal"
+
+    def outcome_kwargs(self) -> dict[str, Any]:
+        """The :func:`openhlm.fit` keywords of the sampling model (none for a normal outcome):
+        ``distribution``, ``method``, ``trials`` / ``exposure``, ``quadrature_points``,
+        ``overdispersion``."""
+        if self.normal:
+            return {}
+        kw: dict[str, Any] = {"distribution": self.distribution, "method": self.hglm_method}
+        needs = SAMPLING[self.sampling][1]
+        if needs is not None:
+            if not self.sampling_variable:
+                what = "number of trials" if needs == "trials" else "exposure"
+                raise SpecError(f"distribution of the outcome: choose the {what} variable "
+                                "(a level-1 variable) in Basic Settings")
+            kw[needs] = self.sampling_variable
+        if self.hglm_method == "agq" and self.quadrature_points is not None:
+            kw["quadrature_points"] = int(self.quadrature_points)
+        if self.overdispersion:
+            kw["overdispersion"] = True
+        return kw
+
+    def set_outcome_from(self, distribution: str, trials: str | None, exposure: str | None,
+                         method: str | None, points: int | None, overdispersion: bool) -> None:
+        """The sampling-model settings of a model file's ``[model]`` / ``[estimation]``."""
+        if distribution == "normal":
+            self.sampling, self.sampling_variable = "normal", None
+            return
+        if distribution == "poisson" and exposure:
+            self.sampling, self.sampling_variable = "poisson_exposure", exposure
+        else:
+            self.sampling, self.sampling_variable = distribution, trials
+        self.hglm_method = method if method in HGLM_METHODS else "pql"
+        self.quadrature_points, self.overdispersion = points, bool(overdispersion)
 
 
 @dataclass
@@ -144,12 +202,10 @@ class ModelState:
 
     def equations_text(self) -> str:
         """The equation text of the window (openhlm's equation format), constraints below."""
-        from openhlm.spec.printing import format_equations
 
         if self.outcome is None:
             return ""
-        text = format_equations(self.spec())
-        return "\n".join([text, *self.constraints])
+        return "\n".join([self.equations_only(), *self.constraints])
 
     def load_spec(self, spec: ModelSpec) -> None:
         """Set the window from a parsed spec (typed equations, a model file)."""
@@ -163,7 +219,8 @@ class ModelState:
         pointed :class:`SpecError` and leaves the window as it was on error."""
         from openhlm.spec.equations import parse_model
 
-        spec = parse_model(text, level1_variables=level1, level2_variables=level2)
+        spec = parse_model(text, level1_variables=level1, level2_variables=level2,
+                           residual=self.settings.normal)
         self.load_spec(spec)
 
     def set_constraints(self, rows: list[str], level1: tuple[str, ...],
@@ -173,14 +230,20 @@ class ModelState:
 
         rows = [r.strip() for r in rows if r.strip()]
         parse_model(self.equations_only(), level1_variables=level1, level2_variables=level2,
-                    constraints=rows)
+                    constraints=rows, residual=self.settings.normal)
         self.constraints = rows
 
     def equations_only(self) -> str:
-        """The equations without the constraint lines (constraints go in the keywords)."""
+        """The equations without the constraint lines (constraints go in the keywords); an
+        HGLM's level-1 equation has no ``R`` (no level-1 variance: HLM's window shows none)."""
         from openhlm.spec.printing import format_equations
 
-        return format_equations(self.spec())
+        text = format_equations(self.spec())
+        if not self.settings.normal:
+            first, _, rest = text.partition("\n")
+            text = "\n".join([first.removesuffix(" + R"), rest]) if rest else \
+                first.removesuffix(" + R")
+        return text
 
     # -- the one function that the runner switch replaces --------------------------------
     def fit_kwargs(self, runs: list[Any] | None = None) -> dict[str, Any]:
@@ -190,7 +253,7 @@ class ModelState:
         Only settings that differ from :func:`openhlm.fit`'s defaults are included.
         """
         s = self.settings
-        kw: dict[str, Any] = {"method": s.method, "mode": s.mode}
+        kw: dict[str, Any] = {"method": s.method, "mode": s.mode, **s.outcome_kwargs()}
         if self.constraints:
             kw["constraints"] = list(self.constraints)
         if s.max_iterations is not None:
@@ -226,21 +289,7 @@ class ModelState:
         return {"title": self.settings.title} if self.settings.title else {}
 
     def prior_model(self, runs: list[Any]) -> dict[str, Any] | None:
-        s = self.settings
-        if s.deviance_source == "typed":
-            if s.deviance_value is None or s.deviance_parameters is None:
-                raise SpecError("deviance test: type the prior model's deviance and its "
-                                "number of parameters")
-            return {"deviance": float(s.deviance_value),
-                    "n_parameters": int(s.deviance_parameters)}
-        if s.deviance_source.startswith("run:"):
-            number = int(s.deviance_source[4:])
-            for run in runs:
-                if run.number == number and run.results is not None:
-                    return {"deviance": float(run.results.deviance),
-                            "n_parameters": int(run.results.n_parameters)}
-            raise SpecError(f"deviance test: run {number} has no results")
-        return None
+        return prior_model(self.settings, runs)
 
     def restore(self, model_file: Any, level1: tuple[str, ...], level2: tuple[str, ...]
                 ) -> None:
@@ -253,6 +302,11 @@ class ModelState:
         s = new.settings
         s.title = mf.title
         s.method, s.mode = mf.estimation.method, mf.estimation.mode
+        m = mf.model
+        s.set_outcome_from(m.distribution, m.trials, m.exposure, mf.estimation.method,
+                           mf.estimation.quadrature_points, m.overdispersion)
+        if not s.normal:
+            s.method = "reml"
         s.max_iterations = (mf.estimation.max_iterations
                             if mf.estimation.max_iterations != 100 else None)
         s.tolerance = mf.estimation.tolerance if mf.estimation.tolerance != 1e-6 else None
@@ -274,9 +328,31 @@ class ModelState:
         self.settings = s
 
 
-def run_fit(state: ModelState, data: Any, runs: list[Any] | None = None) -> Any:
-    """Fit the window's model to ``data`` (an MDM, or a list of MDMs for multiply imputed
-    data sets) through the library's one runner: the GUI's only door into the statistics.
+def prior_model(s: Settings, runs: list[Any]) -> dict[str, Any] | None:
+    """The prior model of the deviance test the settings ask for (typed, or an earlier run)."""
+    if s.deviance_source == "typed":
+        if s.deviance_value is None or s.deviance_parameters is None:
+            raise SpecError("deviance test: type the prior model's deviance and its "
+                            "number of parameters")
+        return {"deviance": float(s.deviance_value),
+                "n_parameters": int(s.deviance_parameters)}
+    if s.deviance_source.startswith("run:"):
+        number = int(s.deviance_source[4:])
+        for run in runs:
+            if run.number == number and run.results is not None:
+                if run.results.deviance is None:
+                    raise SpecError(f"deviance test: run {number} has no deviance (PQL); "
+                                    "fit it with Laplace or adaptive quadrature")
+                return {"deviance": float(run.results.deviance),
+                        "n_parameters": int(run.results.n_parameters)}
+        raise SpecError(f"deviance test: run {number} has no results")
+    return None
+
+
+def run_fit(state: Any, data: Any, runs: list[Any] | None = None) -> Any:
+    """Fit the window's model to ``data`` (an MDM, a three-level MDM3 with a
+    :class:`~openhlm.gui.state3.Model3State`, or a list of MDMs for multiply imputed data sets)
+    through the library's one runner: the GUI's only door into the statistics.
 
     The window's settings become one :class:`~openhlm.spec.options.FitOptions` (the same
     object ``openhlm.fit``, the TOML and command-file readers and every CLI command build), and
@@ -306,6 +382,7 @@ def model_file_text(state: ModelState, data_names: dict[str, str | None], id: st
         return Path(value) if value else None
 
     fmt = s.resid_format
+    hglm = s.outcome_kwargs()
     model_file = mf.ModelFile(
         path=None,
         title=s.title,
@@ -314,10 +391,13 @@ def model_file_text(state: ModelState, data_names: dict[str, str | None], id: st
                             else "analysis"),
         model=mf.ModelSection(equations=state.equations_only() + "\n",
                               constraints=tuple(state.constraints),
-                              heterogeneous_sigma2=tuple(s.heterogeneous)),
+                              heterogeneous_sigma2=tuple(s.heterogeneous),
+                              distribution=s.distribution, trials=hglm.get("trials"),
+                              exposure=hglm.get("exposure"),
+                              overdispersion=bool(hglm.get("overdispersion"))),
         estimation=mf.EstimationSection(
-            s.method, s.mode,  # type: ignore[arg-type]
-            s.max_iterations or 100, s.tolerance or 1e-6),
+            hglm.get("method", s.method), s.mode,  # type: ignore[arg-type]
+            s.max_iterations or 100, s.tolerance or 1e-6, hglm.get("quadrature_points")),
         weights=mf.WeightsSection(s.level1_weight, s.level2_weight, s.precision_weight,
                                   s.normalize != "none"),
         hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), s.homogeneity,
@@ -338,6 +418,9 @@ def command_file_text(state: ModelState, mdm_name: str = "model.mdm",
     from openhlm.spec.model import Constraint
 
     s = state.settings
+    if not s.normal:
+        raise SpecError("an HLM 6 command file of an HGLM is not written (its keywords are not "
+                        "documented); use the TOML model file")
     spec = state.spec()
     spec = dataclasses.replace(spec, constraints=tuple(
         Constraint(tuple(p.strip() for p in c.split("="))) for c in state.constraints),

@@ -7,11 +7,19 @@ server and swaps ``#main``.  Every number shown comes from the library (the repo
 
 from __future__ import annotations
 
-import json
-from html import escape
 from typing import Any
 
 from openhlm.gui.session import Run, Session
+from openhlm.gui.views3 import mdm_form3, model_view3, settings_view3
+from openhlm.gui.widgets import (
+    button,
+    e,
+    glh_dialog,
+    prior_runs,
+    radio,
+    url,
+    variable_menu,
+)
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
@@ -26,19 +34,22 @@ FILE_TYPES = {
     "excel": ("Excel (.xlsx)", (".xlsx",)),
     "parquet": ("Parquet (.parquet)", (".parquet",)),
 }
+#: HLM's "Distribution of outcome variable" (Basic Settings)
+SAMPLING_LABELS = {
+    "normal": "Normal (continuous)",
+    "bernoulli": "Bernoulli (0 or 1)",
+    "poisson": "Poisson (constant exposure)",
+    "binomial": "Binomial (number of trials)",
+    "poisson_exposure": "Poisson (variable exposure)",
+}
+HGLM_METHOD_LABELS = {"pql": "PQL (penalised quasi-likelihood, HLM's default)",
+                      "laplace": "Laplace (ML)",
+                      "agq": "adaptive Gauss-Hermite quadrature (ML)"}
 GRAPHS = (("model", "Model graph"), ("level1", "Level-1 equations"),
           ("qq-mdist", "Q-Q plot of Mahalanobis distances"),
           ("mdrsvar-hist", "Histogram of MDRSVAR"), ("mdrsvar-qq", "Q-Q plot of MDRSVAR"),
           ("eb-vs", "EB residuals against a level-2 variable"),
           ("caterpillar", "Caterpillar plot of EB residuals"))
-
-
-def e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def vals(**kw: Any) -> str:
-    return e(json.dumps(kw))
 
 
 def page(s: Session, token_query: str = "") -> str:
@@ -49,24 +60,10 @@ def page(s: Session, token_query: str = "") -> str:
 <script src="/static/htmx.min.js{token_query}"></script>
 </head>
 <body hx-target="#main" hx-swap="innerHTML" data-session="{e(s.sid)}">
-<header><span class="brand">openhlm</span> <span class="sub">HLM2 in the browser</span>
+<header><span class="brand">openhlm</span> <span class="sub">HLM2, HGLM and HLM3 in the browser</span>
 <span id="busy" class="htmx-indicator">working&hellip;</span></header>
 <div id="main">{main(s)}</div>
 </body></html>"""
-
-
-def url(s: Session, path: str) -> str:
-    return f"/s/{s.sid}/{path}"
-
-
-def button(s: Session, action: str, label: str, *, id: str | None = None,
-           cls: str = "", title: str = "", **values: Any) -> str:
-    attrs = f' id="{e(id)}"' if id else ""
-    attrs += f' class="{e(cls)}"' if cls else ""
-    attrs += f' title="{e(title)}"' if title else ""
-    hv = f" hx-vals='{vals(**values)}'" if values else ""
-    return (f'<button type="button"{attrs} hx-post="{url(s, "do/" + action)}"{hv} '
-            f'hx-indicator="#busy">{label}</button>')
 
 
 def main(s: Session) -> str:
@@ -74,8 +71,14 @@ def main(s: Session) -> str:
         button(s, "view", label, id=f"tab-{name}", cls="tab" + (" active" if s.view == name
                                                                     else ""), name=name)
         for name, label in VIEWS)
-    status = (f"MDM: <b>{e(s.mdm_label)}</b>, {s.mdm.n_level1} level-1 and "
-              f"{s.mdm.n_level2} level-2 units" if s.mdm is not None else "no MDM yet")
+    if s.mdm is None:
+        status = "no MDM yet"
+    elif s.three_level:
+        status = (f"MDM (HLM3): <b>{e(s.mdm_label)}</b>, {s.mdm.n_level1} level-1, "
+                  f"{s.mdm.n_level2} level-2 and {s.mdm.n_level3} level-3 units")
+    else:
+        status = (f"MDM: <b>{e(s.mdm_label)}</b>, {s.mdm.n_level1} level-1 and "
+                  f"{s.mdm.n_level2} level-2 units")
     msgs = "".join(f'<div class="msg {e(kind)}" role="alert"><pre>{e(text)}</pre></div>'
                    for kind, text in s.pop_messages())
     body = {"data": data_view, "model": model_view, "settings": settings_view,
@@ -94,7 +97,14 @@ def data_view(s: Session) -> str:
     accept = ",".join(suffixes)
     types = "".join(f'<option value="{k}"{" selected" if k == s.file_type else ""}>'
                     f'{e(label)}</option>' for k, (label, _) in FILE_TYPES.items())
+    hlm3 = s.mdm_type == "hlm3"
+    mdm_types = radio("mdm_type", [("hlm2", "HLM2 (two levels)"),
+                                    ("hlm3", "HLM3 (three levels)")], s.mdm_type)
+    level3_input = (f'<label>Level-3 file <input type="file" name="level3" '
+                    f'id="level3-file" accept="{e(accept)}"></label> ' if hlm3 else "")
     out = ['<h2>Make an MDM</h2>',
+           (f'<form id="mdm-type-form" hx-post="{url(s, "do/mdm_type")}" '
+            f'hx-trigger="change"><p>MDM type: {mdm_types}</p></form>'),
            f'<p><label>Input file type <select name="file_type" id="file-type" '
            f'hx-post="{url(s, "do/file_type")}" hx-trigger="change">{types}</select></label> '
            '<span class="hint">(the file is read by its suffix; this choice filters the '
@@ -103,9 +113,12 @@ def data_view(s: Session) -> str:
            'hx-encoding="multipart/form-data" hx-indicator="#busy">',
            f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
            f'accept="{e(accept)}"></label> ',
-           f'<label>Level-2 file (optional) <input type="file" name="level2" '
-           f'id="level2-file" accept="{e(accept)}"></label> ',
+           f'<label>Level-2 file{"" if hlm3 else " (optional)"} <input type="file" name="level2" '
+           f'id="level2-file" accept="{e(accept)}"></label> ', level3_input,
            '<button type="submit" id="read-files">Read the files</button></form>',
+           '<p class="hint">HLM3: the level-1 file holds the level-2 ID, the level-2 file both '
+           'IDs, the level-3 file the level-3 ID; or one file holding all three levels.</p>'
+           if hlm3 else "",
            '<div class="alt">or ',
            button(s, "bundled", "open the bundled High School and Beyond data",
                   id="open-hsb"),
@@ -114,13 +127,17 @@ def data_view(s: Session) -> str:
            '<input type="file" name="mdmz" id="mdmz-file" accept=".mdmz">'
            '<button type="submit" id="open-mdmz">Open</button></form></div>']
     if s.tables:
-        out.append(mdm_form(s))
+        out.append(mdm_form3(s) if hlm3 else mdm_form(s))
     if s.mdm is not None:
         out.append(f'<h2>MDM: {e(s.mdm_label)}</h2>')
         out.append(f'<p><a id="save-mdm" href="{url(s, "download/model.mdmz")}" download>'
                    'Save the MDM (.mdmz)</a></p>')
-        out.append(describe_table(s))
-        out.append(imputed_form(s))
+        if s.three_level:
+            out.append(f'<h3>Descriptive statistics</h3><pre class="report" id="describe-3">'
+                       f'{e(s.mdm.describe_text())}</pre>')
+        else:
+            out.append(describe_table(s))
+            out.append(imputed_form(s))
     return "".join(out)
 
 
@@ -218,9 +235,12 @@ def equations_html(s: Session) -> str:
     for q, c in enumerate(m.coefs):
         beta = f"&beta;<sub>{q}j</sub>"
         terms.append(beta if c.predictor is None else f"{beta}*{show_predictor(c.predictor, 1)}")
-    lines = [f'<div class="eq level1"><span class="lvl">LEVEL 1 MODEL</span> '
-             f'{_sub(m.outcome, 1)} = {" + ".join(terms + ["r<sub>ij</sub>"])}</div>',
-             '<div class="lvl">LEVEL 2 MODEL</div>']
+    if m.settings.normal:
+        level1 = (f'<div class="eq level1"><span class="lvl">LEVEL 1 MODEL</span> '
+                  f'{_sub(m.outcome, 1)} = {" + ".join(terms + ["r<sub>ij</sub>"])}</div>')
+    else:
+        level1 = hglm_level1(m.settings, m.outcome, " + ".join(terms))
+    lines = [level1, '<div class="lvl">LEVEL 2 MODEL</div>']
     for q, c in enumerate(m.coefs):
         parts = [f"&gamma;<sub>{q}0</sub>"] if c.intercept2 else []
         parts += [f"&gamma;<sub>{q}{k}</sub>*{show_predictor(p, 2)}"
@@ -235,39 +255,38 @@ def equations_html(s: Session) -> str:
     return "".join(lines)
 
 
-def variable_menu(s: Session, name: str, level: int) -> str:
-    vid = f"var-{name}"
-    if level == 1:
-        items = [("outcome", "outcome variable", "outcome"),
-                 ("add", "add variable uncentered", "none"),
-                 ("add", "add variable group centered", "group"),
-                 ("add", "add variable grand centered", "grand"),
-                 ("remove", "delete variable from model", "")]
+def hglm_level1(st: Any, outcome: str, rhs: str) -> str:
+    """HLM's level-1 model of an HGLM in the window: the sampling model, the link and the
+    linear predictor eta (no r, no sigma^2; with over-dispersion the variance is sigma^2
+    times V(Y|beta))."""
+    y = _sub(outcome, 1)
+    eta = "&eta;<sub>ij</sub>"
+    over = "&sigma;<sup>2</sup>" if st.overdispersion else ""
+    if st.distribution == "bernoulli":
+        rows = [f"Prob({y} = 1|&beta;<sub>j</sub>) = &phi;<sub>ij</sub>",
+                f"log[&phi;<sub>ij</sub>/(1 &minus; &phi;<sub>ij</sub>)] = {eta}"]
+    elif st.distribution == "binomial":
+        m = _sub(st.sampling_variable or "m", 1)
+        rows = [(f"E({y}|&beta;<sub>j</sub>) = {m}&phi;<sub>ij</sub>, "
+                 f"Var({y}|&beta;<sub>j</sub>) = {over}{m}&phi;<sub>ij</sub>"
+                 f"(1 &minus; &phi;<sub>ij</sub>)"),
+                f"log[&phi;<sub>ij</sub>/(1 &minus; &phi;<sub>ij</sub>)] = {eta}"]
     else:
-        items = [("add", "add variable uncentered", "none"),
-                 ("add", "add variable grand centered", "grand"),
-                 ("remove", "delete variable from model", "")]
-    in_model = _in_model(s, name, level)
-    buttons = "".join(
-        button(s, "variable", label, id=f"{vid}-{kind if kind != 'add' else c}",
-               var=name, op=kind, centring=c or "none", level=level, q=s.selected)
-        for kind, label, c in items)
-    cls = "var in" if in_model else "var"
-    return (f'<details class="{cls}" id="{e(vid)}"><summary>{e(name.upper())}</summary>'
-            f'<div class="menu">{buttons}</div></details>')
-
-
-def _in_model(s: Session, name: str, level: int) -> bool:
-    m = s.model
-    if level == 1:
-        return name == m.outcome or any(c.predictor is not None and c.predictor.name == name
-                                        for c in m.coefs)
-    return any(p.name == name for p in m.coefs[s.selected].level2) if m.coefs else False
+        exposure = _sub(st.sampling_variable, 1) if st.sampling_variable else ""
+        rows = [(f"E({y}|&beta;<sub>j</sub>) = {exposure}&lambda;<sub>ij</sub>, "
+                 f"Var({y}|&beta;<sub>j</sub>) = {over}{exposure}&lambda;<sub>ij</sub>"),
+                f"log[&lambda;<sub>ij</sub>] = {eta}"]
+    rows.append(f"{eta} = {rhs}")
+    return ('<div class="eq level1" id="hglm-level1"><span class="lvl">LEVEL 1 MODEL '
+            f'({e(SAMPLING_LABELS[st.sampling])})</span>'
+            + "".join(f'<div class="hglm">{r}</div>' for r in rows) + "</div>")
 
 
 def model_view(s: Session) -> str:
     if s.mdm is None:
         return '<p class="hint">Make or open an MDM in the Data view first.</p>'
+    if s.three_level:
+        return model_view3(s)
     level = s.level
     variables = s.level1_variables if level == 1 else s.level2_variables
     lvl_buttons = (button(s, "level", "Level-1", id="level-1", cls="lvlbtn" +
@@ -283,8 +302,12 @@ def model_view(s: Session) -> str:
     if s.mixed and s.model.outcome is not None:
         from openhlm.spec.printing import format_mixed
 
-        eqs = (f'<div class="eq mixed" id="mixed"><span class="lvl">MIXED MODEL</span> '
-               f'{e(format_mixed(s.model.spec()))}</div>')
+        mixed = format_mixed(s.model.spec())
+        label = "MIXED MODEL"
+        if not s.model.settings.normal:   # the linear predictor: no level-1 r
+            mixed, label = mixed.removesuffix(" + r"), "MIXED MODEL (linear predictor)"
+        eqs = (f'<div class="eq mixed" id="mixed"><span class="lvl">{label}</span> '
+               f'{e(mixed)}</div>')
     else:
         eqs = equations_html(s)
     toggle = button(s, "mixed", "Equations" if s.mixed else "Mixed", id="mixed-toggle")
@@ -333,21 +356,40 @@ def _checks(name: str, options: tuple[str, ...], chosen: list[str]) -> str:
         for o in options) or '<span class="hint">(none)</span>'
 
 
-def _radio(name: str, options: list[tuple[str, str]], current: str) -> str:
-    return " ".join(
-        f'<label><input type="radio" name="{e(name)}" value="{e(v)}" id="{e(name)}-{e(v)}"'
-        f'{" checked" if v == current else ""}> {e(label)}</label>' for v, label in options)
+def outcome_fieldset(s: Session) -> str:
+    """HLM's Basic Settings for the outcome: its distribution (with the number-of-trials or
+    exposure variable), over-dispersion, and the HGLM estimation method."""
+    st = s.model.settings
+    dist = radio("sampling", list(SAMPLING_LABELS.items()), st.sampling)
+    needs = {"binomial": "number of trials", "poisson_exposure": "exposure"}.get(st.sampling)
+    variable = (f'<label>{needs}: {_select("sampling_variable", list(s.level1_variables), st.sampling_variable, "(choose a level-1 variable)")}</label>'
+                if needs else "")
+    if st.normal:
+        return (f'<fieldset id="outcome-settings"><legend>Distribution of the outcome'
+                f'</legend><p>{dist}</p></fieldset>')
+    points = "" if st.quadrature_points is None else st.quadrature_points
+    agq = (f' <label>points per random effect <input type="number" min="1" '
+           f'name="quadrature_points" id="quadrature_points" value="{e(points)}" '
+           f'placeholder="default" size="4"></label>' if st.hglm_method == "agq" else "")
+    return (f'<fieldset id="outcome-settings"><legend>Distribution of the outcome</legend>'
+            f'<p>{dist}</p><p>{variable}'
+            f' <label><input type="checkbox" name="overdispersion" id="overdispersion"'
+            f'{" checked" if st.overdispersion else ""}> over-dispersion</label></p>'
+            f'<p>Estimation: {radio("hglm_method", list(HGLM_METHOD_LABELS.items()), st.hglm_method)}'
+            f'{agq}</p><p class="hint">The level-1 model has no r and no sigma<sup>2</sup> '
+            '(sigma<sup>2</sup> scales the variance only with over-dispersion, PQL). PQL '
+            'gives no deviance; Laplace and quadrature give -2 log L.</p></fieldset>')
 
 
 def settings_view(s: Session) -> str:
     if s.mdm is None:
         return '<p class="hint">Make or open an MDM in the Data view first.</p>'
+    if s.three_level:
+        return settings_view3(s)
     st = s.model.settings
     l1, l2 = s.level1_variables, s.level2_variables
     prior = [("none", "no deviance test"), ("typed", "a prior model typed in")]
-    prior += [(f"run:{r.number}", f"run {r.number}: deviance {r.results.deviance:.6f}, "
-               f"{r.results.n_parameters} parameters")
-              for r in s.runs if r.results is not None]
+    prior += prior_runs(s)
     fmt = "".join(f'<option value="{f}"{" selected" if f == st.resid_format else ""}>{f}</option>'
                   for f in RESIDUAL_FORMATS)
     iters = "" if st.max_iterations is None else st.max_iterations
@@ -358,9 +400,10 @@ def settings_view(s: Session) -> str:
 hx-indicator="#busy">
 <fieldset><legend>Basic settings</legend>
 <label>Title <input type="text" name="title" id="title" value="{e(st.title)}" size="40"></label>
-<p>Method: {_radio("method", [("reml", "restricted maximum likelihood"),
+{outcome_fieldset(s)}
+<p>Method{"" if st.normal else " (normal outcomes)"}: {radio("method", [("reml", "restricted maximum likelihood"),
                               ("ml", "full maximum likelihood")], st.method)}</p>
-<p>Mode: {_radio("mode", [("exact", "exact (to convergence)"),
+<p>Mode: {radio("mode", [("exact", "exact (to convergence)"),
                           ("hlm", "HLM 6's iterations")], st.mode)}</p>
 <label>Maximum iterations <input type="number" min="1" name="max_iterations"
  id="max_iterations" value="{e(iters)}" placeholder="default"></label>
@@ -377,7 +420,7 @@ hx-indicator="#busy">
 <fieldset><legend>Hypothesis testing</legend>
 <label><input type="checkbox" name="homogeneity" id="homogeneity"
 {" checked" if st.homogeneity else ""}> test homogeneity of level-1 variance</label>
-<p>Deviance test against: {_radio("deviance_source", prior, st.deviance_source)}</p>
+<p>Deviance test against: {radio("deviance_source", prior, st.deviance_source)}</p>
 <label>prior deviance <input type="text" name="deviance_value" id="deviance_value"
  value="{e(dval)}"></label> <label>number of parameters <input type="number"
  name="deviance_parameters" id="deviance_parameters" value="{e(dpar)}"></label>
@@ -387,9 +430,9 @@ hx-indicator="#busy">
 <p>Weighting: level 1 {_select("level1_weight", list(l1), st.level1_weight)}
  level 2 {_select("level2_weight", list(l2), st.level2_weight)}
  precision {_select("precision_weight", list(l1), st.precision_weight)}
- normalized: {_radio("normalize", [("within", "within units"), ("overall", "overall"),
+ normalized: {radio("normalize", [("within", "within units"), ("overall", "overall"),
                                   ("none", "no")], st.normalize)}</p>
-<p>Multiple imputation: {_radio("imputation", [("none", "none"),
+<p>Multiple imputation: {radio("imputation", [("none", "none"),
   ("files", f"multiply imputed data sets ({len(s.imputed) + 1 if s.imputed else 0} files)"),
   ("plausible", "plausible values")], st.imputation)}</p>
 <p>Plausible values (outcome variables): {_checks("plausible_values", l1,
@@ -397,31 +440,6 @@ hx-indicator="#busy">
 <p>Exploratory analysis (level 2): {_checks("exploratory", l2, st.exploratory)}</p>
 </fieldset></form>"""
     return form + glh_dialog(s)
-
-
-def glh_dialog(s: Session) -> str:
-    st = s.model.settings
-    if s.model.outcome is None:
-        return '<p class="hint">Build the model to set general linear hypotheses.</p>'
-    gammas = s.model.spec().gamma_labels()
-    gbuttons = " ".join(button(s, "glh_gamma", g, id=f"glh-{g}", cls="gamma", gamma=g)
-                        for g in gammas)
-    draft = "".join(
-        f'<li><input type="text" name="row" value="{e(r)}" id="glh-row-{i}" size="30"></li>'
-        for i, r in enumerate(s.glh_draft))
-    done = "".join(
-        f'<li id="glh-hyp-{i}">{e("; ".join(rows))} '
-        f'{button(s, "glh_remove", "remove", id=f"glh-remove-{i}", n=i)}</li>'
-        for i, rows in enumerate(st.glh, start=1))
-    err = f'<pre class="error" id="glh-error">{e(s.glh_error)}</pre>' if s.glh_error else ""
-    return f"""<fieldset id="glh"><legend>General linear hypotheses</legend>
-<p class="hint">Click a gamma to add a row "gamma = 0" to the hypothesis being written; edit the
-rows (e.g. <code>G01 - G11 = 0</code>); then add the hypothesis. Its rows are tested jointly.</p>
-<p>{gbuttons}</p>
-<form id="glh-form" hx-post="{url(s, "do/glh_add")}"><ol id="glh-draft">{draft}</ol>
-<button type="submit" id="glh-add">Add hypothesis {len(st.glh) + 1}</button>
-{button(s, "glh_clear", "clear rows", id="glh-clear")}</form>{err}
-<ol id="glh-list">{done}</ol></fieldset>"""
 
 
 # ----------------------------------------------------------------------------- output view
@@ -458,12 +476,20 @@ def run_html(s: Session, run: Run) -> str:
     files = [f'<a id="dl-txt" href="{base}report.txt" download>report (text)</a>',
              f'<a id="dl-html" href="{base}report.html" download>report (HTML)</a>',
              f'<a id="dl-json" href="{base}results.json" download>results (JSON)</a>',
-             f'<a id="dl-toml" href="{base}model.toml" download>model file (TOML)</a>',
-             f'<a id="dl-hlm" href="{base}model.hlm" download>command file (.hlm)</a>']
-    if st.resid1:
+             f'<a id="dl-toml" href="{base}model.toml" download>model file (TOML)</a>']
+    linear2 = st.normal and not getattr(run.state, "three_level", False)
+    if linear2:
+        files.append(f'<a id="dl-hlm" href="{base}model.hlm" download>command file (.hlm)</a>')
+    if not hasattr(r, "write_residuals"):
+        pass
+    elif getattr(run.state, "three_level", False):
+        files += [f'<a id="dl-resid{k}" href="{base}resid{k}.{st.resid_format}" download>'
+                  f'level-{k} residual file (.{st.resid_format})</a>'
+                  for k in (1, 2, 3) if getattr(st, f"resid{k}")]
+    elif st.resid1:
         files.append(f'<a id="dl-resid1" href="{base}resid1.{st.resid_format}" download>'
                      f'level-1 residual file (.{st.resid_format})</a>')
-    if st.resid2:
+    if st.resid2 and linear2 and hasattr(r, "write_residuals"):
         files.append(f'<a id="dl-resid2" href="{base}resid2.{st.resid_format}" download>'
                      f'level-2 residual file (.{st.resid_format})</a>')
     fmt = s.output_format
@@ -475,10 +501,10 @@ def run_html(s: Session, run: Run) -> str:
         text = r.report(**run.state.report_options())
         body = f'<pre class="report" id="report-text">{e(text)}</pre>'
     else:
-        from openhlm.report.html import render_html
-
-        body = f'<div id="report-html">{render_html(r)}</div>'
-    summary = (f'<p id="run-summary">deviance <b id="deviance">{r.deviance:.6f}</b>, '
+        body = f'<div id="report-html">{r._repr_html_()}</div>'
+    deviance = ("no deviance (PQL)" if r.deviance is None else
+                f'deviance <b id="deviance">{r.deviance:.6f}</b>')
+    summary = (f'<p id="run-summary">{deviance}, '
                f'<span id="n-parameters">{r.n_parameters}</span> parameters, '
                f'{run.seconds:.2f} s</p>')
     return (head + summary + warn + '<p class="downloads">Download: ' + " &middot; ".join(files)
@@ -487,9 +513,13 @@ def run_html(s: Session, run: Run) -> str:
 
 # ----------------------------------------------------------------------------- graphs view
 def graphs_view(s: Session) -> str:
-    runs = [r for r in s.runs if r.results is not None]
+    from openhlm.results import HLMResults
+
+    runs = [r for r in s.runs if isinstance(r.results, HLMResults)]
     if not runs:
-        return '<p class="hint">Run a model first: graphs are drawn from its results.</p>'
+        return ('<p class="hint">Run a two-level linear model first: graphs are drawn from its '
+                'results (graphs of HGLM and three-level runs are not in the window yet; '
+                'openhlm.plots draws the three-level model graph and caterpillar plot).</p>')
     g = s.graph
     number = int(g.get("run") or runs[-1].number)
     run = s.run(number) or runs[-1]
@@ -546,7 +576,8 @@ def history_view(s: Session) -> str:
     rows = []
     for r in s.runs:
         res = r.results
-        dev = f"{res.deviance:.6f}" if res is not None else (r.error and "error" or "running")
+        dev = ("error" if r.error else "running") if res is None else (
+            "(PQL)" if res.deviance is None else f"{res.deviance:.6f}")
         par = res.n_parameters if res is not None else ""
         method = res.method.upper() if res is not None else ""
         rows.append(f'<tr id="history-{r.number}"><td>{r.number}</td><td>{e(r.title)}</td>'

@@ -47,7 +47,8 @@ from openhlm.spec.names import close_matches, did_you_mean
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
-__all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis", "exploratory", "with_exploratory"]
+__all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis", "exploratory", "simple_regressions",
+           "with_exploratory"]
 
 
 def _model_level2_variables(results: HLMResults) -> set[str]:
@@ -150,14 +151,31 @@ def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> Explora
                         f"({', '.join(names)})") from None
     if not np.isfinite(W).all():  # an MDM has no missing level-2 values; defensive
         raise SpecError("exploratory candidates have missing values in the analysed units")
+    b, se, t, a = simple_regressions(u, W, names)
+    return ExploratoryAnalysis(
+        coefficients=eb.random_labels, coefficient_indices=eb.random_indices,
+        candidates=names, estimate=b, se=se, t=t, intercept=a, n_units=J)
+
+
+def simple_regressions(u: np.ndarray, W: np.ndarray, names: tuple[str, ...], *,
+                       unit: str = "unit") -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                    np.ndarray]:
+    """OLS of each column of ``u`` (n, R) on each column of ``W`` (n, K) with an intercept,
+    one candidate at a time: slopes b, SEs (residual variance on n - 2 d.f.), t = b / SE and
+    intercepts a, each (R, K) (the module docstring's formulas; shared by the three-level
+    analysis, :mod:`openhlm.inference.exploratory3`).
+
+    Raises SpecError for a candidate with the same value in every row (``unit``: the word for
+    the rows in the message, e.g. "level-3 unit")."""
+    J = u.shape[0]
     x = W - W.mean(axis=0)
     sxx = np.einsum("jk,jk->k", x, x)                       # (K,)
     for k, name in enumerate(names):
         # centring leaves ~eps |W| of rounding per unit: constant when the spread is not above
         # that (a level-2 variable stored as 1e6 + value is not constant)
         if not sxx[k] > J * (1e-9 * max(1.0, float(np.abs(W[:, k]).max()))) ** 2:
-            raise SpecError(f"exploratory candidate '{name}' has the same value in every unit "
-                            f"of the analysis: it cannot predict anything")
+            raise SpecError(f"exploratory candidate '{name}' has the same value in every "
+                            f"{unit} of the analysis: it cannot predict anything")
     uc = u - u.mean(axis=0)
     b = (uc.T @ x) / sxx                                    # (R, K)
     resid = uc[:, :, None] - x[:, None, :] * b[None, :, :]  # (J, R, K)
@@ -165,9 +183,7 @@ def exploratory(results: HLMResults, candidates: str | Iterable[str]) -> Explora
     with np.errstate(divide="ignore", invalid="ignore"):
         t = b / se
     a = u.mean(axis=0)[:, None] - b * W.mean(axis=0)
-    return ExploratoryAnalysis(
-        coefficients=eb.random_labels, coefficient_indices=eb.random_indices,
-        candidates=names, estimate=b, se=se, t=t, intercept=a, n_units=J)
+    return b, se, t, a
 
 
 def with_exploratory(results: HLMResults, candidates: str | Iterable[str] | None

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from openhlm.errors import HypothesisError
 from openhlm.estimation.glmm.data import unit_outer, unit_sum
 from openhlm.estimation.glmm.estimates import GLMMEstimates
-from openhlm.errors import HypothesisError
+from openhlm.estimation.weighting import weighting_notes
 from openhlm.inference.glh import glh as _linear_glh
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
 from openhlm.results.hypotheses import DevianceTest, GLHResult
@@ -53,6 +54,12 @@ def linearised(est: GLMMEstimates, eta: np.ndarray | None = None
     return eta - d.offset + s / w, w
 
 
+def _exp(x: float) -> float:
+    """exp(x), inf beyond the float range (separated outcomes), without a warning."""
+    with np.errstate(over="ignore"):
+        return float(np.exp(x))
+
+
 def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
                    cov: np.ndarray | None = None, cov_robust: np.ndarray | None = None
                    ) -> tuple[list[GLMMFixedEffect], np.ndarray]:
@@ -73,6 +80,7 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
     F_q = np.bincount(owner, minlength=len(spec.coefficients))
     J, N, Fp = design.n_level2, design.n_level1, design.n_free_gammas
     rows = []
+    exp = _exp
     for k, f in enumerate(first):
         p, predictor, centering = info[f]
         coef = spec.coefficients[p]
@@ -86,10 +94,10 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
         rows.append(GLMMFixedEffect(
             coefficient=coef.label, coefficient_index=coef.index, predictor=predictor,
             gamma=design.gamma_labels[f], estimate=b, se=se, t=t, df=int(df), p=_p(t, df),
-            ratio=float(np.exp(b)), ci_low=float(np.exp(b - crit * se)),
-            ci_high=float(np.exp(b + crit * se)), robust_se=rse, robust_t=rt,
-            robust_p=_p(rt, df), robust_ci_low=float(np.exp(b - crit * rse)),
-            robust_ci_high=float(np.exp(b + crit * rse)),
+            ratio=exp(b), ci_low=exp(b - crit * se),
+            ci_high=exp(b + crit * se), robust_se=rse, robust_t=rt,
+            robust_p=_p(rt, df), robust_ci_low=exp(b - crit * rse),
+            robust_ci_high=exp(b + crit * rse),
             constrained=bool(K[:, k].sum() > 1), centering=centering))
     return rows, F_q
 
@@ -135,6 +143,51 @@ def _chi_square(est: GLMMEstimates, eta: np.ndarray | None = None
     return chis, dfs, rel, Jp
 
 
+def _unit_tables(est: GLMMEstimates, eta: np.ndarray, eta_fixed: np.ndarray
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``results.eb`` (one row per unit) and ``results.level1`` (one row per record)."""
+    d = est.data
+    design = d.design
+    spec = design.spec
+    rc = design.random_columns
+    kind = "probability" if d.family.is_binomial else "rate"
+    level1_cols = {
+        "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
+        "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
+        kind: d.family.mean(eta - d.offset),
+        "eta_fixed": eta_fixed - d.offset}
+    level1 = pd.DataFrame(level1_cols)
+    eb: dict[str, Any] = {"unit": design.unit_ids, "n": design.n_per_unit}   # one frame at the end
+    gamma = est.gamma
+    coefs = np.empty((d.J, len(spec.coefficients)))
+    fvs = {}
+    for p, coef in enumerate(spec.coefficients):
+        name = coef.short_label.lower()
+        cols = np.flatnonzero(design.gamma_column == p)
+        fitted = design.W[:, cols] @ gamma[cols]
+        fvs[f"fv_{name}"] = fitted.copy()
+        if coef.equation.random:
+            r = int(np.flatnonzero(rc == p)[0])
+            eb[f"eb_{name}"] = est.u[:, r]
+            eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
+            fitted = fitted + est.u[:, r]
+        eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
+        coefs[:, p] = fitted
+    for key, values in fvs.items():      # fitted from the level-2 model (random effects 0)
+        eb[key] = values
+    idx = [spec.coefficients[p].index for p in rc]
+    for a in range(rc.size):             # posterior (co)variances of the random effects
+        for b in range(a + 1):
+            eb[f"pv_{idx[b]}_{idx[a]}"] = est.u_cov[:, b, a]
+    n_rows = np.maximum(design.n_per_unit, 1)
+    xbar = unit_sum(d.unit, design.X, d.J) / n_rows[:, None]
+    eb[f"{kind}_at_means"] = d.family.mean(np.einsum("jp,jp->j", xbar, coefs))
+    eb[f"mean_{kind}"] = unit_sum(d.unit, level1_cols[kind], d.J) / n_rows
+    base = d.n if d.family.is_binomial else np.exp(d.offset)
+    eb[f"observed_{kind}"] = unit_sum(d.unit, d.y, d.J) / unit_sum(d.unit, base, d.J)
+    return pd.DataFrame(eb), level1
+
+
 def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str | None = None,
                options: dict | None = None, notes: tuple[str, ...] = ()) -> GLMMResults:
     d = est.data
@@ -157,24 +210,10 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
             effect=f"U{coef.index}", coefficient=coef.label, sd=float(np.sqrt(max(var, 0.0))),
             variance=var, df=df, chi2=chi, p=pv))
     labels = tuple(spec.coefficients[p].short_label for p in rc)
-    eb = pd.DataFrame({"unit": design.unit_ids, "n": design.n_per_unit})
-    gamma = est.gamma
-    for p, coef in enumerate(spec.coefficients):
-        name = coef.short_label.lower()
-        cols = np.flatnonzero(design.gamma_column == p)
-        fitted = design.W[:, cols] @ gamma[cols]
-        if coef.equation.random:
-            r = int(np.flatnonzero(rc == p)[0])
-            eb[f"eb_{name}"] = est.u[:, r]
-            eb[f"eb_{name}_sd"] = np.sqrt(np.maximum(est.u_cov[:, r, r], 0.0))
-            fitted = fitted + est.u[:, r]
-        eb[f"b_{name}"] = fitted          # unit-specific coefficient (linear-predictor scale)
-    level1 = pd.DataFrame({
-        "unit": design.unit_ids[d.unit], "outcome": d.y, "eta": eta - d.offset,
-        "fitted": d.family.mean(eta) * (d.n if d.family.is_binomial else 1.0),
-        "probability" if d.family.is_binomial else "rate": d.family.mean(eta - d.offset),
-        "eta_fixed": eta_fixed - d.offset})
+    eb, level1 = _unit_tables(est, eta, eta_fixed)
     all_notes = list(notes) + list(est.notes)
+    if design.weighting is not None:
+        all_notes += list(weighting_notes(design.weighting))
     if Jp < design.n_level2:
         all_notes.append(f"The chi-square statistics reported above are based on only {Jp} of "
                          f"{design.n_level2} units that had sufficient data for computation. "
@@ -196,7 +235,8 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
         deleted_rows=design.deleted_rows, outcome=spec.outcome, trials=trials,
         exposure=exposure, converged=est.converged, iterations=est.iterations,
         micro_iterations=est.micro_iterations, message=est.message, eb=eb, level1=level1,
-        notes=tuple(all_notes), options=dict(options or {}))
+        notes=tuple(all_notes), options=dict(options or {}), mode=est.mode,
+        micro_history=est.micro_history, weighting=design.weighting, estimates=est)
 
 
 def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = None
@@ -211,7 +251,24 @@ def glmm_glh(results: GLMMResults, hypotheses: Any, *, robust: bool | None = Non
 
 
 def _key(r: GLMMResults) -> tuple:
-    return (r.outcome, r.distribution, r.trials, r.exposure, r.n_level1, r.n_level2)
+    return (r.outcome.lower(), (r.trials or "").lower(), (r.exposure or "").lower(), r.n_level1,
+            r.n_level2)
+
+
+def _same_data(a: GLMMResults, b: GLMMResults) -> bool:
+    """The same records (outcome, trials, exposure, units) and the same design weights."""
+    if _key(a) != _key(b):
+        return False
+    if a.estimates is None or b.estimates is None:
+        return True
+    da, db = a.estimates.data, b.estimates.data
+    same = all(np.array_equal(x, y) for x, y in ((da.y, db.y), (da.n, db.n),
+                                                  (da.offset, db.offset), (da.unit, db.unit)))
+    for wa, wb in ((da.unit_weight, db.unit_weight),
+                   (da.family.row_weight, db.family.row_weight)):
+        same = same and ((wa is None and wb is None) or (
+            wa is not None and wb is not None and np.allclose(wa, wb, rtol=1e-12, atol=0)))
+    return same
 
 
 def glmm_compare(a: GLMMResults, b: GLMMResults, *,
@@ -223,8 +280,14 @@ def glmm_compare(a: GLMMResults, b: GLMMResults, *,
         if r.deviance is None:
             raise HypothesisError("PQL has no deviance: refit both models with "
                                   "method='laplace' or method='agq' to compare them")
-    if _key(a) != _key(b):
-        raise HypothesisError("the two models were fitted to different data or outcomes")
+    if a.distribution != b.distribution:
+        raise HypothesisError(f"cannot compare a {a.distribution} model with a "
+                              f"{b.distribution} one: their deviances are of different "
+                              "likelihoods; fit both with the same distribution")
+    if not _same_data(a, b):
+        raise HypothesisError("the two models were fitted to different data (outcome, trials, "
+                              "exposure, records, units or design weights): a deviance test "
+                              "needs both fitted to the same records")
     if (a.method, a.quadrature_points) != (b.method, b.quadrature_points):
         raise HypothesisError(f"cannot compare a {a.method} deviance with a {b.method} one "
                               "(or different numbers of quadrature points): refit both the "

@@ -96,6 +96,8 @@ def variance_information(est: Estimates, *, working: bool = False
     offsets of the random predictors; :func:`_covariance` maps the inverse back.
     """
     het = _heterogeneous_fit(est)
+    if het.row_sums is not None:   # out of core: the row sums were made by a pass
+        return _information_from_sums(est, het)
     design = est.design
     unit, J, R = design.unit, design.n_level2, design.n_random
     r = design.random_columns
@@ -145,6 +147,54 @@ def variance_information(est: Estimates, *, working: bool = False
     return 0.5 * info, pairs
 
 
+def _information_from_sums(est: Estimates, het: HeterogeneousFit
+                           ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """:func:`variance_information` (working basis) from the row sums of an out-of-core fit:
+    the same terms, with S^a_j = ``weighted[(a, 0)]`` and S^ab_j = ``weighted[(a, b)]``."""
+    sums = het.row_sums
+    assert sums is not None and est.working is not None
+    s, ev = est.working.stats, est.working.evaluation
+    R = est.design.n_random
+    Ka = sums.cross.shape[0]
+    sigma2, K, uw = ev.sigma2, ev.K, s.unit_weights
+
+    def S(a: int, b: int) -> np.ndarray:
+        return sums.weighted[(a, b) if a >= b else (b, a)]
+
+    pairs = [(k, l) for k in range(R) for l in range(k + 1)]
+    n_par = Ka + len(pairs)
+    info = np.zeros((n_par, n_par))
+    for a in range(Ka):
+        for b in range(a + 1):
+            val = (sums.cross[a, b] - 2.0 * np.einsum("j,jrs,jsr->", uw, K, S(a, b))
+                   + np.einsum("j,jrs,jst,jtu,jur->", uw, K, S(a, 0), K, S(b, 0)))
+            info[a, b] = info[b, a] = val
+    left = np.eye(R) - s.ZZ @ K
+    Es = []
+    for k, l in pairs:
+        E = np.zeros((R, R))
+        E[k, l] = E[l, k] = 1.0
+        Es.append(E)
+    for a in range(Ka):
+        Ma = left @ S(a, 0) @ np.swapaxes(left, 1, 2) / sigma2
+        for t, E in enumerate(Es):
+            info[a, Ka + t] = info[Ka + t, a] = np.einsum("j,rs,jsr->", uw, E, Ma)
+    Q = ev.ZVZ
+    for t, Et in enumerate(Es):
+        for u, Eu in enumerate(Es[: t + 1]):
+            val = np.einsum("j,ab,jbc,cd,jda->", uw, Et, Q, Eu, Q)
+            info[Ka + t, Ka + u] = info[Ka + u, Ka + t] = val
+    return 0.5 * info, pairs
+
+
+def _working_predictors(het: HeterogeneousFit) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, scale) of the working variance predictors."""
+    if het.row_sums is not None:
+        return het.row_sums.centre, het.row_sums.scale
+    c, sc, _ = working_variance_predictors(het.variance.C)
+    return c, sc
+
+
 def _covariance(est: Estimates, Ka: int, *, pinv: bool) -> np.ndarray:
     """Inverse information of (alpha, vech T) in the original parameterisation.
 
@@ -163,7 +213,7 @@ def _covariance(est: Estimates, Ka: int, *, pinv: bool) -> np.ndarray:
         E = work.basis.E_R
         Jac = np.eye(info.shape[0])
         # alpha = [[1, -c'/s], [0, diag(1/s)]] alpha_w (working variance predictors)
-        c, sc, _ = working_variance_predictors(_heterogeneous_fit(est).variance.C)
+        c, sc = _working_predictors(_heterogeneous_fit(est))
         Jac[0, 1:Ka] = -c / sc
         Jac[np.arange(1, Ka), np.arange(1, Ka)] = 1.0 / sc
         for a, (k, l) in enumerate(pairs, start=Ka):
@@ -176,8 +226,15 @@ def _covariance(est: Estimates, Ka: int, *, pinv: bool) -> np.ndarray:
 def _implied(het: HeterogeneousFit, alpha: np.ndarray) -> tuple[ImpliedVariance, ...]:
     out = []
     C = het.variance.C
+    known = ({k: (v, n) for k, v, n in het.row_sums.categories} if het.row_sums is not None
+             else None)
     for k, label in enumerate(het.variance.labels[1:], start=1):
-        values, counts = np.unique(C[:, k], return_counts=True)
+        if known is not None:
+            if k not in known:
+                continue
+            values, counts = known[k]
+        else:
+            values, counts = np.unique(C[:, k], return_counts=True)
         if values.size > MAX_CATEGORIES:
             continue
         for v, n in zip(values, counts):

@@ -140,13 +140,12 @@ def _estimation_extras(est: Estimates) -> dict:
 
 
 def _eb(est: Estimates) -> EBEstimates | None:
-    """The EB estimates of the residual files and plots; None without random coefficients or
-    when the level-1 rows were never in memory (an out-of-core fit, openhlm.scale).
+    """The EB estimates of the residual files and plots; None without random coefficients.
+    (Out of core, openhlm.scale, the per-unit ones come from the per-unit statistics and the
+    level-1 ones are streamed when the level-1 residual file is written.)
 
     Computed on first use (:class:`openhlm.results.residuals.LazyEBEstimates`), once: the
     printed report does not need them."""
-    if not getattr(est.design, "rows_in_memory", True):
-        return None
     return LazyEBEstimates(functools.partial(eb_estimates, est)) if est.design.n_random else None
 
 

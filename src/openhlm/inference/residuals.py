@@ -28,17 +28,21 @@ the model's sigma^2_ij; the level-1 column SIGMA is then sqrt(sigma^2_ij).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
 from openhlm.errors import EstimationError
 from openhlm.estimation.estimates import Estimates, WorkingFit
+from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import design_moments
 from openhlm.inference.unit_fit import centred_unit_ols, intercept_column
 from openhlm.inference.variance import unit_ols
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
-__all__ = ["EBEstimates", "chi_square_order_quantiles", "eb_estimates", "row_precision"]
+__all__ = ["EBEstimates", "chi_square_order_quantiles", "eb_estimates", "level1_linear_form",
+           "row_precision"]
 
 
 def row_precision(est: Estimates) -> np.ndarray | None:
@@ -156,8 +160,16 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     # the OLS coefficients of e_j = y_j - X_j (G_j gamma_hat) on Z_j, from the centred moments
     # (inference/unit_fit.py; no offset of y or x costs digits).  Which units have enough data
     # is decided on the cross-products, as before.
-    mom = (est.working.moments if est.working is not None and est.working.moments is not None
-           and getattr(est, "row_precision", None) is None else design_moments(d))
+    # unweighted moments of [X, y] (the fit's, unless sigma^2_ij are estimated: then those of
+    # the rows, kept by an out-of-core design)
+    weighted = (getattr(est, "row_precision", None) is not None
+                or getattr(est, "heterogeneous", None) is not None)
+    if est.working is not None and est.working.moments is not None and not weighted:
+        mom = est.working.moments
+    elif not getattr(d, "rows_in_memory", True):
+        mom = d.moments  # type: ignore[attr-defined]  # an out-of-core design keeps them
+    else:
+        mom = design_moments(d)
     raw = mom.raw()
     XX, Xy = raw[:, :P, :P], raw[:, :P, P]
     fixed_cols = np.setdiff1d(np.arange(P), r)
@@ -167,8 +179,30 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     target = np.concatenate([-fitted, np.ones((J, 1))], axis=1)       # e_j = [X, y] a_j
     ols_resid = centred_unit_ols(mom, r, target, p0).coef
 
+    n = d.n_per_unit.astype(float)
+    ok_full, _, _ = unit_ols(XX, Xy, d.n_per_unit)
+    y_only = np.zeros((J, P + 1))
+    y_only[:, P] = 1.0
+    sse = centred_unit_ols(mom, np.arange(P), y_only, p0).sse
+    olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - P)
+    common: dict[str, Any] = {
+        "unit_ids": np.asarray(d.unit_ids), "n": d.n_per_unit.copy(),
+        "coefficient_labels": tuple(c.short_label for c in d.spec.coefficients),
+        "coefficient_indices": tuple(c.index for c in d.spec.coefficients),
+        "random_positions": r.copy(), "fitted": fitted, "eb_coefficients": eb_coef,
+        "eb_residuals": u, "ols_residuals": np.where(ok_r[:, None], ols_resid, np.nan),
+        "ols_sufficient": ok_r, "conditional_cov": cond, "posterior_cov": posterior,
+        "coefficient_cov": coef_cov, "eb_residual_cov": u_cov, "mdist": mdist,
+        "mdist_df": rank, "chipct": chipct, "olsrsvar": olsrsvar, "method": est.method}
+    if not getattr(d, "rows_in_memory", True):
+        # out of core (openhlm.scale): the per-unit columns from the unweighted moments of
+        # [X, y]; the level-1 columns are streamed from the rows when the file is written
+        return EBEstimates(**common, **_row_free_columns(est, mom, eb_coef),
+                           level1_fitted=np.zeros(0), level1_residuals=np.zeros(0),
+                           level1_sigma=np.zeros(0))
+
     # Level-1 fitted values and residuals with the EB coefficients.
-    unit, n = d.unit, d.n_per_unit.astype(float)
+    unit = d.unit
     if work is None:
         l1_fitted = np.einsum("ip,ip->i", d.X, eb_coef[unit])
         l1_resid = d.y - l1_fitted
@@ -188,20 +222,49 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     ybar = np.bincount(unit, weights=d.y, minlength=J) / n
     ss_tot = np.bincount(unit, weights=(d.y - ybar[unit]) ** 2, minlength=J)
     lntotvar = _log_sd(ss_tot, n - 1)
-    ok_full, _, _ = unit_ols(XX, Xy, d.n_per_unit)
-    y_only = np.zeros((J, P + 1))
-    y_only[:, P] = 1.0
-    sse = centred_unit_ols(mom, np.arange(P), y_only, p0).sse
-    olsrsvar = _log_sd(np.where(ok_full, np.clip(sse, 0.0, None), np.nan), n - P)
     mdrsvar = _log_sd(np.bincount(unit, weights=l1_resid**2, minlength=J), n)
+    return EBEstimates(**common, lntotvar=lntotvar, mdrsvar=mdrsvar, level1_fitted=l1_fitted,
+                       level1_residuals=l1_resid, level1_sigma=sigma)
 
-    return EBEstimates(
-        unit_ids=np.asarray(d.unit_ids), n=d.n_per_unit.copy(),
-        coefficient_labels=tuple(c.short_label for c in d.spec.coefficients),
-        coefficient_indices=tuple(c.index for c in d.spec.coefficients),
-        random_positions=r.copy(), fitted=fitted, eb_coefficients=eb_coef, eb_residuals=u,
-        ols_residuals=np.where(ok_r[:, None], ols_resid, np.nan), ols_sufficient=ok_r,
-        conditional_cov=cond, posterior_cov=posterior, coefficient_cov=coef_cov,
-        eb_residual_cov=u_cov, mdist=mdist, mdist_df=rank, chipct=chipct, lntotvar=lntotvar,
-        olsrsvar=olsrsvar, mdrsvar=mdrsvar, level1_fitted=l1_fitted, level1_residuals=l1_resid,
-        level1_sigma=sigma, method=est.method)
+
+def level1_linear_form(est: Estimates) -> tuple[np.ndarray, np.ndarray, float]:
+    """The level-1 residual as a linear form in each unit's design row, for a pass over rows
+    that are not in memory (:mod:`openhlm.scale.residuals`).
+
+    Returns ``(coef, shift, shift_y)``: (J, P) and (P,) with, for the design row x_ij of unit j
+    (centred as in the model),
+
+        L1RESID_ij = (y_ij - shift_y) - sum_p (x_ijp - shift_p) coef_jp,
+
+    the arithmetic of :func:`eb_estimates` (the working basis of an exact fit: shifted, scaled
+    columns, so no large terms cancel; otherwise shift = 0 and coef the EB coefficients).
+    """
+    d, ev = est.design, est.evaluation
+    r = d.random_columns
+    P = len(d.spec.coefficients)
+    work = _working(est)
+    if work is None:
+        coef = np.einsum("jpf,f->jp", d.G(), ev.beta)
+        coef[:, r] += np.einsum("rs,js->jr", ev.tau, ev.ZVe)
+        return coef, np.zeros(P), 0.0
+    evw, bs = work.evaluation, work.basis
+    eb_w = np.einsum("jpf,f->jp", bs.G, evw.beta)
+    eb_w[:, r] += np.einsum("rs,js->jr", evw.tau, evw.ZVe)
+    return eb_w / bs.scale[:P], np.asarray(bs.shift[:P], dtype=float), float(bs.shift[P])
+
+
+def _row_free_columns(est: Estimates, mom: UnitMoments, eb_coef: np.ndarray
+                      ) -> dict[str, Any]:
+    """LNTOTVAR and MDRSVAR from the unweighted per-unit moments of [X, y] (n_j, means m_j,
+    centred cross-products C_j): sum_i (y_ij - ybar_j)^2 = C_j,yy and, for the residual
+    a_j'[x_ij, y_ij] - b_j of :func:`level1_linear_form`,
+    sum_i e_ij^2 = n_j (a_j'm_j - b_j)^2 + a_j'C_j a_j."""
+    d = est.design
+    P = eb_coef.shape[1]
+    n = d.n_per_unit.astype(float)
+    lntotvar = _log_sd(mom.centred[:, P, P].copy(), n - 1)
+    coef, shift, shift_y = level1_linear_form(est)
+    a = np.concatenate([-coef, np.ones((coef.shape[0], 1))], axis=1)
+    mean_e = (mom.mean[:, P] - shift_y) - np.einsum("jp,jp->j", mom.mean[:, :P] - shift, coef)
+    ss = n * mean_e**2 + np.einsum("ja,jab,jb->j", a, mom.centred, a)
+    return {"lntotvar": lntotvar, "mdrsvar": _log_sd(np.clip(ss, 0.0, None), n)}

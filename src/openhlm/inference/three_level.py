@@ -30,10 +30,14 @@ from openhlm.estimation.three_level.design import level1_values, level2_values, 
 from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
+from openhlm.inference.residuals import chi_square_order_quantiles
 from openhlm.results.hypotheses import DevianceTest, GLHResult, LinearHypothesis
 from openhlm.results.three_level import FixedEffect3, HLM3Results, VarianceComponent3
 
 __all__ = ["compare3", "deviance_test3", "glh3", "infer3"]
+
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def _two_sided(t: float, df: float) -> float:
@@ -45,31 +49,41 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
     design = est.design
     spec = design.spec
     N, J, K = design.n1, design.n2, design.n3
-    F = design.n_fixed
     se = np.sqrt(np.diag(est.cov_gamma))
     rse = np.sqrt(np.diag(est.cov_gamma_robust))
     rows = []
-    f = 0
+    Kc = _constraints(design)
+    # each gamma: (pi, beta, predictor label, equation key); a shared (constrained) gamma
+    # belongs to the equation of its first gamma, and the d.f. count free parameters
+    info = []
     for pi in spec.pis:
-        F_p = sum(b.equation.n_gammas for b in pi.betas)
         for beta in pi.betas:
             eq = beta.equation
-            if eq.random:
-                df = K - eq.n_gammas
-            elif pi.random:
-                df = J - F_p
-            else:
-                df = N - F
             preds = (["INTRCPT3"] if eq.intercept else []) + [p.name.upper()
                                                               for p in eq.predictors]
-            for pred, label in zip(preds, beta.gamma_labels(), strict=True):
-                t, rt = est.gamma[f] / se[f], est.gamma[f] / rse[f]
-                rows.append(FixedEffect3(pi=pi.label, beta=beta.label, predictor=pred,
-                                         gamma=label, estimate=float(est.gamma[f]),
-                                         se=float(se[f]), t=float(t), df=int(df),
-                                         p=_two_sided(t, df), robust_se=float(rse[f]),
-                                         robust_t=float(rt), robust_p=_two_sided(rt, df)))
-                f += 1
+            info += [(pi, beta, pred) for pred in preds]
+    first = [int(np.flatnonzero(Kc[:, k])[0]) for k in range(Kc.shape[1])]
+    Fp = len(first)
+    per_beta: dict[tuple[int, int], int] = {}
+    per_pi: dict[int, int] = {}
+    for f in first:
+        pi, beta, _ = info[f]
+        per_beta[(beta.p, beta.q)] = per_beta.get((beta.p, beta.q), 0) + 1
+        per_pi[pi.index] = per_pi.get(pi.index, 0) + 1
+    for k, f in enumerate(first):
+        pi, beta, pred = info[f]
+        if beta.equation.random:
+            df = K - per_beta[(beta.p, beta.q)]
+        elif pi.random:
+            df = J - per_pi[pi.index]
+        else:
+            df = N - Fp
+        t, rt = est.gamma[k] / se[k], est.gamma[k] / rse[k]
+        rows.append(FixedEffect3(pi=pi.label, beta=beta.label, predictor=pred,
+                                 gamma=design.gamma_labels[k], estimate=float(est.gamma[k]),
+                                 se=float(se[k]), t=float(t), df=int(df),
+                                 p=_two_sided(t, df), robust_se=float(rse[k]),
+                                 robust_t=float(rt), robust_p=_two_sided(rt, df)))
     rel2, rel3, chi2 = _reliability_and_chi2(est)
     random_pis = spec.random_pis
     random_betas = spec.random_betas
@@ -92,10 +106,28 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
     eb = _eb(est)
     ses = _variance_ses(est)
     post = _posterior(est)
+    mdist2, df2 = _mahalanobis(post.pop("_ucov2", np.zeros((J, 0, 0))), eb["eb_level2"])
+    mdist3, df3 = _mahalanobis(post.pop("_ucov3", np.zeros((K, 0, 0))), eb["eb_level3"])
+    residual_columns = {
+        "mdist_level2": mdist2, "chipct_level2": chi_square_order_quantiles(mdist2, df2),
+        "mdist_level3": mdist3, "chipct_level3": chi_square_order_quantiles(mdist3, df3),
+        "ols_level2": chi2.pop("ols_level2"), "ols_level3": chi2.pop("ols_level3"),
+        **_unit_variances(est, eb["level1_fitted"]),
+        "data_frames": (design.mdm.level1, design.mdm.level2, design.mdm.level3)}
+    weighting = getattr(design, "weighting", None)
+    notes: tuple[str, ...] = ()
+    if weighting is not None and (weighting.level1 or weighting.level2 or weighting.level3):
+        notes = ((f"Design weights were used (pseudo-maximum likelihood, normalisation: "
+                  f"{weighting.normalization}): read the robust standard errors; the "
+                  "model-based ones treat the weights as frequencies of identical units/rows."),)
+    one_gamma_reml = est.method == "reml" and len(rows) == 1
     return HLM3Results(
         **eb,
         **ses,
         **post,
+        **residual_columns,
+        deviance_hlm=float(est.deviance if one_gamma_reml else est.deviance - _LOG_2PI),
+        weighting=weighting, notes=notes,
         spec=spec, method=est.method, mode=mode, n_level1=N, n_level2=J, n_level3=K,
         deleted_rows=design.deleted_rows, sources=tuple(design.mdm.sources), fixed=tuple(rows),
         covariance=est.cov_gamma, robust_covariance=est.cov_gamma_robust, sigma2=est.sigma2,
@@ -105,6 +137,12 @@ def infer3(est: Estimates3, *, mode: str = "exact") -> HLM3Results:
         reliability_level3=rel3, deviance=est.deviance, n_parameters=est.n_parameters,
         converged=est.converged, iterations=est.iterations,
         id_names=tuple(design.mdm.ids))  # type: ignore[arg-type]
+
+
+def _constraints(design: Any) -> np.ndarray:
+    """gamma = K theta (identity without constraints)."""
+    K = getattr(design, "constraint_matrix", None)
+    return np.eye(design.n_fixed) if K is None else K
 
 
 def _variance_ses(est: Estimates3) -> dict:
@@ -165,7 +203,9 @@ def _posterior(est: Estimates3) -> dict:
         B = np.einsum("ab,kbc->kac", T3, P @ Wza) @ Tinv                   # (K, r3, F)
         extra = B @ cov @ np.swapaxes(B, 1, 2)
         out["posterior_level3"] = cond + extra if reml else cond
-        G = np.zeros((K, r3, F))
+        ucov = est.tau_beta - cond - extra          # Var(u*_k): T Z'PZ T (MDIST)
+        out["_ucov3"] = 0.5 * (ucov + np.swapaxes(ucov, 1, 2))
+        G = np.zeros((K, r3, _constraints(design).shape[0]))
         f = col = 0
         for beta in design.spec.betas:
             eq = beta.equation
@@ -175,6 +215,7 @@ def _posterior(est: Estimates3) -> dict:
                     G[:, col, f + i] = level3_values(design.mdm, pred)
                 col += 1
             f += len(preds)
+        G = G @ _constraints(design)
         D = G - B
         out["posterior_coef_level3"] = cond + D @ cov @ np.swapaxes(D, 1, 2)
     if r2:
@@ -193,9 +234,12 @@ def _posterior(est: Estimates3) -> dict:
             Q2A = Q2A - Q23 @ TP @ Wza[stats.level3_of]
         cond = s2 * (T2 - np.einsum("ab,jbc,cd->jad", T2, inner, T2))
         cond = 0.5 * (cond + np.swapaxes(cond, 1, 2))
+        B2 = np.einsum("ab,jbc->jac", T2, Q2A) @ Tinv
+        extra2 = B2 @ cov @ np.swapaxes(B2, 1, 2)
+        ucov = est.tau_pi - cond - extra2           # Var(r*_j): T Z'PZ T (MDIST)
+        out["_ucov2"] = 0.5 * (ucov + np.swapaxes(ucov, 1, 2))
         if reml:
-            B2 = np.einsum("ab,jbc->jac", T2, Q2A) @ Tinv
-            cond = cond + B2 @ cov @ np.swapaxes(B2, 1, 2)
+            cond = cond + extra2
         out["posterior_level2"] = cond
     return out
 
@@ -210,6 +254,7 @@ def _eb(est: Estimates3) -> dict:
         gamma_c[stats.intercept] += float(stats.shift @ est.gamma) - stats.y_mean
     r_hat, u_hat = random_effects(stats, est.theta, gamma_c)
     fixed = np.zeros((design.n3, len(design.spec.random_betas)))
+    gamma_all = _constraints(design) @ est.gamma
     f = 0
     col = 0
     for beta in design.spec.betas:
@@ -217,7 +262,7 @@ def _eb(est: Estimates3) -> dict:
         preds = ([None] if eq.intercept else []) + list(eq.predictors)
         if eq.random:
             for k, pred in enumerate(preds):
-                fixed[:, col] += est.gamma[f + k] * level3_values(mdm, pred)
+                fixed[:, col] += gamma_all[f + k] * level3_values(mdm, pred)
             col += 1
         f += len(preds)
     ids3 = np.asarray(mdm.level3_ids)
@@ -288,6 +333,8 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
     # ---- level 3
     rel3: list[float] = []
     u_hat = np.zeros((design.n3, r3))
+    ols3 = np.full((design.n3, r3), np.nan)
+    ols2 = np.full((design.n2, r2), np.nan)
     if r3:
         Wk = level3_blocks(stats, est.theta)
         z = list(range(F, F + r3))
@@ -300,6 +347,7 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         good = np.linalg.cond(Wzz) < 1e12                            # batched over units
         Vk = sigma2 * np.linalg.inv(Wzz[good])
         d = np.linalg.solve(Wzz[good], s[good][:, :, None])[:, :, 0]
+        ols3[good] = d
         for i, beta in enumerate(spec.random_betas):
             tau = est.tau_beta[i, i]
             rel3.append(float(np.mean(tau / (tau + Vk[:, i, i]))))
@@ -324,12 +372,79 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
             rhs = rhs - np.einsum("jab,jb->ja", S[:, g:, F:F + r3],
                                   u_hat[design.level3_index])
         d = np.linalg.solve(Szz[good], rhs[good][:, :, None])[:, :, 0]
+        ols2[good] = d
         inv_good = np.linalg.inv(Szz[good])
         for i, pi in enumerate(spec.random_pis):
             c = float(np.sum(d[:, i] ** 2 / (sigma2 * inv_good[:, i, i])))
             df = int(good.sum()) - len(pi.betas)
             out["level2"].append((df, c, float(sps.chi2.sf(c, df)) if df > 0 else None))
+    out["ols_level2"], out["ols_level3"] = ols2, ols3   # type: ignore[assignment]
     return tuple(rel2), tuple(rel3), out
+
+
+def _mahalanobis(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int]:
+    """``u' cov^+ u`` per unit (a stack of symmetric PSD matrices) and the number of random
+    effects (the chi-square d.f. of CHIPCT, as for the two-level file)."""
+    if not u.shape[1]:
+        return np.full(len(u), np.nan), 0
+    vals, vecs = np.linalg.eigh(cov)
+    top = np.max(np.abs(vals), axis=1, keepdims=True)
+    keep = vals > 1e-10 * np.maximum(top, 1e-300)
+    proj = np.einsum("jrk,jr->jk", vecs, u)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(keep, proj**2 / np.where(keep, vals, 1.0), 0.0)
+    return terms.sum(axis=1), u.shape[1]
+
+
+def _unit_variances(est: Estimates3, fitted: np.ndarray) -> dict:
+    """Per level-2 unit, as the two-level file: ``LNTOTVAR`` ln SD of the outcome, ``OLSRSVAR``
+    ln residual SD of the unit's OLS fit on the level-1 model's predictors (NaN without
+    enough rows), ``MDRSVAR`` ln residual SD with the EB coefficients (FITVAL)."""
+    design = est.design
+    unit, J = np.asarray(design.unit_index), design.n2
+    y = design.y
+    n = np.bincount(unit, minlength=J).astype(float)
+    cols = [level1_values(design.mdm, pi.predictor, unit, J) for pi in design.spec.pis]
+    X = np.column_stack(cols) if cols else np.zeros((len(y), 0))
+    starts = np.searchsorted(unit, np.arange(J))
+
+    def unit_mean(v: np.ndarray) -> np.ndarray:
+        return (np.bincount(unit, weights=v, minlength=J) / n)[unit]
+
+    yc = y - unit_mean(y)
+    intercept = any(pi.predictor is None for pi in design.spec.pis)
+    if intercept:    # unit-centred columns: the intercept is absorbed, no cancellation
+        Xs = np.column_stack([X[:, i] - unit_mean(X[:, i]) for i in range(X.shape[1])
+                              if design.spec.pis[i].predictor is not None]) \
+            if X.shape[1] > 1 else np.zeros((len(y), 0))
+        target = yc
+    else:
+        Xs, target = X, y
+    P = X.shape[1]
+    D = np.column_stack([Xs, target])
+    S = np.add.reduceat(D[:, :, None] * D[:, None, :], starts, axis=0)
+    q = Xs.shape[1]
+    XX, Xy, yy = S[:, :q, :q], S[:, :q, q], S[:, q, q]
+    ok = (n > P) & (np.linalg.matrix_rank(XX) == q) if q else n > P
+    sse = np.full(J, np.nan)
+    if q:
+        sol = np.zeros((J, q))
+        sol[ok] = np.linalg.solve(XX[ok], Xy[ok][:, :, None])[:, :, 0]
+        sse[ok] = yy[ok] - np.einsum("ja,ja->j", sol[ok], Xy[ok])
+    else:
+        sse[ok] = yy[ok]
+
+    def log_sd(ss: np.ndarray, dof: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = 0.5 * np.log(ss / dof)
+        out[~np.isfinite(out) | (dof <= 0)] = np.nan
+        return out
+
+    ss_tot = np.bincount(unit, weights=yc**2, minlength=J)
+    resid = y - fitted
+    return {"lntotvar_level2": log_sd(ss_tot, n - 1),
+            "olsrsvar_level2": log_sd(np.clip(sse, 0.0, None), n - P),
+            "mdrsvar_level2": log_sd(np.bincount(unit, weights=resid**2, minlength=J), n)}
 
 
 def glh3(results: HLM3Results, hypotheses: Any, *, robust: bool | None = None) -> GLHResult:
@@ -370,11 +485,21 @@ def glh3(results: HLM3Results, hypotheses: Any, *, robust: bool | None = None) -
 
 
 def deviance_test3(results: HLM3Results, *, deviance: float, n_parameters: int,
-                   other: str = "prior model") -> DevianceTest:
+                   other: str = "prior model", convention: str = "standard") -> DevianceTest:
     """Deviance (likelihood-ratio) test of a three-level model against a prior model given by
-    its deviance and number of estimated parameters (standard convention: -2 log-likelihood, as
-    ``results.deviance`` and lme4).  Under REML only models with the same fixed effects are
-    comparable (the caller's responsibility, as in HLM)."""
+    its deviance and number of estimated parameters.  ``convention``: of the typed-in
+    deviance, ``"standard"`` (-2 log-likelihood, as ``results.deviance`` and lme4) or ``"hlm"``
+    (the value HLM prints: the standard one minus log(2 pi), except for a REML model with one
+    fixed effect; the current model's deviance is then taken in the same convention,
+    ``results.deviance_hlm``), as the two-level
+    :func:`openhlm.inference.deviance.deviance_test`.  Under REML only models with the same
+    fixed effects are comparable (the caller's responsibility, as in HLM)."""
+    if convention not in ("standard", "hlm"):
+        raise HypothesisError(f"convention must be 'standard' or 'hlm', not {convention!r}")
+    if "multiple_imputation" in results.extras:
+        raise HypothesisError(
+            "the deviance of results pooled over imputed data sets is an average over the "
+            "fits, not a likelihood: a deviance test on it is not valid")
     try:
         prior = float(deviance)
         count = int(n_parameters)
@@ -388,14 +513,16 @@ def deviance_test3(results: HLM3Results, *, deviance: float, n_parameters: int,
         raise HypothesisError(f"the prior model has as many parameters as this one ({count}): "
                               "a deviance test compares nested models with different numbers "
                               "of parameters")
-    chi2 = abs(prior - results.deviance)
+    current = results.deviance_hlm if convention == "hlm" else results.deviance
+    chi2 = abs(prior - current)
     df = abs(count - results.n_parameters)
     title = ("Statistics for current covariance components model" if results.method == "reml"
              else "Statistics for the current model")
     return DevianceTest(chi2=chi2, df=df, p=float(sps.chi2.sf(chi2, df)),
-                        deviance=results.deviance, n_parameters=results.n_parameters,
+                        deviance=current, n_parameters=results.n_parameters,
                         other_deviance=prior, other_n_parameters=count, method=results.method,
-                        convention="standard", title=title, labels=("current model", other))
+                        convention=convention,  # type: ignore[arg-type]
+                        title=title, labels=("current model", other))
 
 
 def compare3(a: HLM3Results, b: HLM3Results) -> DevianceTest:

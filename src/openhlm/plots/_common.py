@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from openhlm.results import EBEstimates, HLMResults
 
 __all__ = [
+    "design_of",
     "eb_of",
     "finish",
     "level2_values",
@@ -56,7 +57,7 @@ def set_title(ax: Axes, heading: str, results: HLMResults, name: str | None) -> 
 
 def variable_label(results: HLMResults, name: str, centring: str | None = None) -> str:
     """``MEANSES: Mean SES of the school`` (the MDM's label when there is one)."""
-    labels = getattr(results.data, "variable_labels", None) or {}
+    labels = getattr(getattr(results, "data", None), "variable_labels", None) or {}
     text = {str(k).lower(): v for k, v in dict(labels).items()}.get(name.lower())
     head = name.upper()
     if centring and centring != "none":
@@ -69,6 +70,11 @@ def eb_of(results: HLMResults) -> EBEstimates:
     if not hasattr(results, "estimates"):
         raise SpecError("this graph is not available for three-level models (the model graph "
                         "and the caterpillar plot are)")
+    from openhlm.results.glmm import GLMMResults
+
+    if isinstance(results, GLMMResults):
+        raise SpecError("this graph is not available for HGLMs (binary, binomial, count "
+                        "outcomes) yet: the model graph and the level-1 equations are")
     if results.estimates is None:
         raise EstimationError("these results carry no estimates; refit the model to plot them")
     if results.eb is None:
@@ -91,13 +97,22 @@ def random_position(eb: EBEstimates, coefficient: str) -> int:
 
 def level2_values(results: HLMResults, name: str) -> tuple[str, np.ndarray]:
     """Raw values of a level-2 variable over the units of the analysis."""
-    frame = results.estimates.design.level2_data
+    frame = design_of(results).level2_data
     lower = {str(c).lower(): c for c in frame.columns}
     if name.lower() not in lower:
         raise SpecError(f"'{name}' is not a level-2 variable (available: "
                         f"{', '.join(map(str, frame.columns))})")
     column = lower[name.lower()]
     return str(column), frame[column].to_numpy(dtype=float)
+
+
+def design_of(results: Any) -> Any:
+    """The :class:`~openhlm.estimation.design.Design` of two-level linear or HGLM results."""
+    est = getattr(results, "estimates", None)
+    if est is None:
+        raise EstimationError("these results carry no estimates; refit the model to plot them")
+    design = getattr(est, "design", None)
+    return design if design is not None else est.data.design
 
 
 def kwargs(defaults: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:

@@ -40,13 +40,26 @@ def _identity_line(ax: Axes, lo: float, hi: float) -> None:
     ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=1, linestyle="--", label="45-degree line")
 
 
+def _three_level(results: object) -> bool:
+    from openhlm.results.three_level import HLM3Results
+
+    return isinstance(results, HLM3Results)
+
+
 def qq_mdist(results: HLMResults, *, label_top: int = 3, ax: Axes | None = None,
-             model_name: str | None = None) -> Figure:
+             model_name: str | None = None, level_of_units: int = 3) -> Figure:
     """Q-Q plot of the Mahalanobis distances: MDIST (vertical) against CHIPCT (horizontal).
 
     Under normality of the random effects the points lie on the 45-degree line; the
-    ``label_top`` largest distances are labelled with their unit ID.
+    ``label_top`` largest distances are labelled with their unit ID.  For a three-level model
+    the level-3 units' (``level_of_units=3``) or level-2 units' (2) distances
+    (:func:`openhlm.plots.three_level.qq_mdist3`).
     """
+    if _three_level(results):
+        from openhlm.plots.three_level import qq_mdist3
+
+        return qq_mdist3(results, level=level_of_units, label_top=label_top,  # type: ignore
+                         ax=ax, model_name=model_name)
     eb = eb_of(results)
     ok = np.isfinite(eb.mdist) & np.isfinite(eb.chipct)
     ax = new_axes(ax, (6.0, 6.0))
@@ -73,7 +86,13 @@ def _mdrsvar(results: HLMResults) -> np.ndarray:
 
 def mdrsvar_histogram(results: HLMResults, *, bins: int | str = "auto",
                       ax: Axes | None = None, model_name: str | None = None) -> Figure:
-    """Histogram of MDRSVAR, the units' log residual SD under the fitted model."""
+    """Histogram of MDRSVAR, the units' log residual SD under the fitted model (three-level
+    models: of the level-2 units, :func:`openhlm.plots.three_level.mdrsvar_histogram3`)."""
+    if _three_level(results):
+        from openhlm.plots.three_level import mdrsvar_histogram3
+
+        return mdrsvar_histogram3(results, bins=bins, ax=ax,  # type: ignore[arg-type]
+                                  model_name=model_name)
     values = _mdrsvar(results)
     ax = new_axes(ax)
     ax.hist(values, bins=bins, edgecolor="white")
@@ -85,7 +104,12 @@ def mdrsvar_histogram(results: HLMResults, *, bins: int | str = "auto",
 
 def mdrsvar_qq(results: HLMResults, *, ax: Axes | None = None,
                model_name: str | None = None) -> Figure:
-    """Normal Q-Q plot of standardised MDRSVAR with the 45-degree line."""
+    """Normal Q-Q plot of standardised MDRSVAR with the 45-degree line (three-level models:
+    of the level-2 units, :func:`openhlm.plots.three_level.mdrsvar_qq3`)."""
+    if _three_level(results):
+        from openhlm.plots.three_level import mdrsvar_qq3
+
+        return mdrsvar_qq3(results, ax=ax, model_name=model_name)  # type: ignore[arg-type]
     values = np.sort(_mdrsvar(results))
     z = (values - values.mean()) / values.std(ddof=1)
     n = z.size
@@ -109,8 +133,15 @@ def eb_residuals_vs(results: HLMResults, variable: str, coefficient: str = "INTR
     """EB residuals of ``coefficient`` against the level-2 ``variable``, with a LOWESS line.
 
     A trend suggests ``variable`` belongs in the coefficient's level-2 equation; a curve in a
-    predictor already there suggests nonlinearity.
+    predictor already there suggests nonlinearity.  For a three-level model a level-2
+    variable is drawn against the r's, a level-3 variable against the u's
+    (:func:`openhlm.plots.three_level.eb_residuals_vs3`).
     """
+    if _three_level(results):
+        from openhlm.plots.three_level import eb_residuals_vs3
+
+        return eb_residuals_vs3(results, variable, coefficient,  # type: ignore[arg-type]
+                                frac=frac, ax=ax, model_name=model_name)
     eb = eb_of(results)
     k = random_position(eb, coefficient)
     column, x = level2_values(results, variable)
@@ -136,9 +167,7 @@ def caterpillar(results: HLMResults, coefficient: str = "INTRCPT1", *, level: fl
 
     For a three-level model (HLM3Results) the level-3 units' EB estimates
     (:func:`openhlm.plots.three_level.caterpillar3`; ``level_of_units=2`` for the r's)."""
-    from openhlm.results.three_level import HLM3Results
-
-    if isinstance(results, HLM3Results):
+    if _three_level(results):
         from openhlm.plots.three_level import caterpillar3
 
         return caterpillar3(results, coefficient, level=level_of_units, conf=level, kind=kind,

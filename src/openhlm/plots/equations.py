@@ -12,12 +12,13 @@ school mean); predictors not shown are held at their mean (0 when centred).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from openhlm.errors import SpecError
 from openhlm.plots._common import (
+    design_of,
     eb_of,
     finish,
     level2_values,
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
 __all__ = ["level1_equations", "model_graph"]
 
 _STYLES = ("-", "--", ":", "-.")
+
+
+def _need_rows(design: object, what: str) -> None:
+    """Graphs drawn over the level-1 rows: refused for an out-of-core fit (openhlm.scale)."""
+    if not getattr(design, "rows_in_memory", True):
+        raise SpecError(f"{what} is drawn from the level-1 rows, which an out-of-core fit does "
+                        "not hold in memory; fit with engine='memory' (the graphs of the EB "
+                        "residuals and MDIST work out of core)")
 
 
 def _colours() -> list[str]:
@@ -99,8 +108,14 @@ def _settings(results: HLMResults, by: str | None, quartiles_of: str | None,
 
 def model_graph(results: HLMResults, x: str | None = None, by: str | None = None,
                 quartiles_of: str | None = None, *, max_levels: int = 6, n_points: int = 50,
-                ax: Axes | None = None, model_name: str | None = None) -> Figure:
+                ax: Axes | None = None, model_name: str | None = None,
+                scale: str = "response") -> Figure:
     """Predicted outcome against a level-1 predictor, one line per level-2 setting.
+
+    For an HGLM (:class:`~openhlm.results.glmm.GLMMResults`) the lines are drawn on the
+    probability (logit link) or rate (log link, per unit of exposure) scale: the inverse link
+    of the fixed part of the linear predictor (random effects at 0); ``scale="link"`` draws
+    the linear predictor itself.
 
     Parameters
     ----------
@@ -133,11 +148,16 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
 
         return model_graph3(results, x, by, quartiles_of, max_levels=max_levels,
                             n_points=n_points, ax=ax, model_name=model_name)
-    est = results.estimates
-    d = est.design
+    from openhlm.plots.glmm import inverse_link, outcome_axis_label, response_scale
+    from openhlm.results.glmm import GLMMResults
+
+    hglm = isinstance(results, GLMMResults)
+    response = hglm and response_scale(scale)
+    d = design_of(results)
+    _need_rows(d, "the model graph")
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor
-    gamma = est.gamma
+    gamma = np.asarray(results.estimates.gamma)
     gamma_vars = _gamma_variables(results)
     col = d.X[:, p]
     grid = np.linspace(np.nanmin(col), np.nanmax(col), n_points)
@@ -156,10 +176,12 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
         coef = np.zeros(d.X.shape[1])
         np.add.at(coef, d.gamma_column, gamma * w)
         others = x_means @ coef - x_means[p] * coef[p]
-        ax.plot(grid, others + coef[p] * grid, color=cycle[a % len(cycle)],
-                linestyle=_STYLES[b % len(_STYLES)], label=text)
+        line = others + coef[p] * grid
+        ax.plot(grid, inverse_link(results, line) if response else line,
+                color=cycle[a % len(cycle)], linestyle=_STYLES[b % len(_STYLES)], label=text)
     ax.set_xlabel(variable_label(results, predictor.name, predictor.centering.value))
-    ax.set_ylabel(f"Predicted {variable_label(results, results.spec.outcome)}")
+    ax.set_ylabel(outcome_axis_label(results, scale) if hglm
+                  else f"Predicted {variable_label(results, results.spec.outcome)}")
     if by is not None or quartiles_of is not None:
         ax.legend(fontsize=8, frameon=False)
     set_title(ax, f"Model graph: predicted {results.spec.outcome.upper()} by "
@@ -169,7 +191,8 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
 
 def level1_equations(results: HLMResults, x: str | None = None, *, sample: int | None = 30,
                      by: str | None = None, seed: int = 0, ax: Axes | None = None,
-                     model_name: str | None = None) -> Figure:
+                     model_name: str | None = None, scale: str = "response",
+                     n_points: int = 40, level3_units: Any = None) -> Figure:
     """Each unit's level-1 line from its EB coefficients, over the unit's range of ``x``.
 
     Parameters
@@ -183,10 +206,38 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
         (as ``openhlm plot level1 --sample 0``).
     by : str, optional
         Level-2 variable with few values (e.g. SECTOR) to colour the lines by.
+    scale, n_points :
+        HGLMs only: each unit's curve on the probability / rate scale (``"response"``) or the
+        linear predictor (``"link"``), drawn with ``n_points`` points.
+    level3_units : int or list of IDs, optional
+        Three-level models (:func:`openhlm.plots.three_level.level1_equations3`, the level-2
+        units' lines; ``by`` may be a level-2 or level-3 variable): draw all the level-2 units
+        of these level-3 units, one colour per level-3 unit.
     """
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, HLM3Results):
+        from openhlm.plots.three_level import level1_equations3
+
+        return level1_equations3(results, x, sample=sample, by=by, level3_units=level3_units,
+                                 seed=seed, ax=ax, model_name=model_name)
+    if level3_units is not None:
+        raise SpecError("level3_units applies to three-level models only")
+    from openhlm.results.glmm import GLMMResults
+
+    if isinstance(results, GLMMResults):
+        from openhlm.plots.glmm import glmm_level1_curves
+
+        p = _slope_position(results, x)
+        predictor = results.spec.coefficients[p].predictor
+        return glmm_level1_curves(
+            results, p, variable_label(results, predictor.name, predictor.centering.value),
+            sample=sample, by_values=None if by is None else level2_values(results, by),
+            seed=seed, n_points=n_points, scale=scale, ax=ax, model_name=model_name)
     eb_of(results)   # a clear error for results without two-level EB estimates (HLM3)
     est = results.estimates
     d = est.design
+    _need_rows(d, "the graph of the level-1 equations")
     eb = eb_of(results)
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor

@@ -29,6 +29,8 @@ from openhlm.report.extras import register_extra
 from openhlm.report.html import render_html
 from openhlm.report.json import results_to_dict
 from openhlm.report.residual_files import (
+    glmm_level1_residual_table,
+    glmm_level2_residual_table,
     level1_residual_table,
     level2_residual_table,
     write_residuals,
@@ -65,6 +67,9 @@ def register_renderers() -> None:
     set_renderer("text", GLMMResults, glmm_text, replace=False)
     set_renderer("dict", GLMMResults, glmm_to_dict, replace=False)
     set_renderer("html", GLMMResults, glmm_html, replace=False)
+    set_renderer("level1_residuals", GLMMResults, glmm_level1_residual_table, replace=False)
+    set_renderer("level2_residuals", GLMMResults, glmm_level2_residual_table, replace=False)
+    set_renderer("write_residuals", GLMMResults, write_residuals, replace=False)
     for cls, fn in ((GLHResult, _lines(hypothesis_sections.glh_text)),
                     (HomogeneityTest, _lines(hypothesis_sections.homogeneity_text)),
                     (DevianceTest, _lines(hypothesis_sections.deviance_test_text)),

@@ -7,6 +7,12 @@ The text block follows HLM 6's layout as far as it is described (docs/statistics
 printed example was available): the heading, then per random coefficient ("INTRCPT1,B0") a
 small table with the candidates as columns and the rows "Coefficient", "Standard Error",
 "t value".  Many candidates wrap to several panels of at most 79 characters.
+
+Three-level models have one block per level of candidates (``results.extras["exploratory"]``
+for level 2, ``["exploratory_level3"]`` for level 3), in the same layout with HLM3's row labels
+("INTRCPT1,P0"; "INTRCPT1/INTRCPT2,B00") and the column heading "Level-2 Coefficient /
+Potential Level-3 Predictors" for the level-3 block (HLM3's own layout of the block was not
+found in print).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 from openhlm.report import numfmt
 from openhlm.report.extras import register_extra, to_jsonable
-from openhlm.results.exploratory import EXPLORATORY_TITLE, ExploratoryAnalysis
+from openhlm.results.exploratory import ExploratoryAnalysis
 
 __all__ = ["exploratory_json", "exploratory_text"]
 
@@ -44,10 +50,11 @@ def _panels(names: tuple[str, ...]) -> list[list[int]]:
 def exploratory_text(block: ExploratoryAnalysis, results: Any = None) -> list[str]:
     """HLM's "Exploratory Analysis" table: per random coefficient, the candidates as columns
     and the rows "Coefficient", "Standard Error", "t value"."""
-    lines = textwrap.wrap(EXPLORATORY_TITLE, width=_WIDTH, initial_indent=" ",
+    level = block.level
+    lines = textwrap.wrap(block.title, width=_WIDTH, initial_indent=" ",
                           subsequent_indent=" ")
-    lines += [_RULE, f" {'Level-1 Coefficient':<{_LABEL - 1}}Potential Level-2 Predictors",
-              _RULE]
+    heading = f"Level-{level - 1} Coefficient"
+    lines += [_RULE, f" {heading:<{_LABEL - 1}}Potential Level-{level} Predictors", _RULE]
     widths = [max(_MIN_COLUMN, len(n) + 2) for n in block.candidates]
     for r, label in enumerate(block.labels):
         lines += ["", f" {label}"]
@@ -62,18 +69,22 @@ def exploratory_text(block: ExploratoryAnalysis, results: Any = None) -> list[st
                     numfmt.rjust(numfmt.fixed(values[r, k], decimals), widths[k])
                     for k in panel))
     lines.append("")
+    n = "K" if level == 3 else "J"
     note = ("(openhlm: each EB residual regressed on one predictor at a time, by ordinary "
-            "least squares with an intercept over the J level-2 units; standard errors from the "
-            "residual variance on J - 2 degrees of freedom. HLM does not document its "
-            "standard-error formula.)")
+            f"least squares with an intercept over the {n} level-{level} units; standard errors "
+            f"from the residual variance on {n} - 2 degrees of freedom. HLM does not document "
+            "its standard-error formula.)")
     lines += textwrap.wrap(note, width=_WIDTH, initial_indent=" ", subsequent_indent="  ")
     return lines
 
 
 def exploratory_json(block: ExploratoryAnalysis, results: Any = None) -> dict[str, Any]:
-    """The block as JSON: the title, the method, and one record per (coefficient, candidate)."""
+    """The block as JSON: the title, the method, and one record per (coefficient, candidate)
+    (three-level blocks also the ``level`` of the candidates)."""
+    out: dict[str, Any] = {"level": block.level} if block.three_level else {}
     return {
-        "title": EXPLORATORY_TITLE,
+        **out,
+        "title": block.title,
         "method": "ols",
         "coefficients": list(block.coefficients),
         "candidates": list(block.candidates),
@@ -84,3 +95,4 @@ def exploratory_json(block: ExploratoryAnalysis, results: Any = None) -> dict[st
 
 
 register_extra("exploratory", text=exploratory_text, json=exploratory_json)
+register_extra("exploratory_level3", text=exploratory_text, json=exploratory_json)

@@ -58,16 +58,18 @@ def _fixed(res: HLM3Results, robust: bool) -> str:
     title = ("Final estimation of fixed effects (with robust standard errors)" if robust
              else "Final estimation of fixed effects")
     rows: list[list[str] | str] = []
-    f = 0
-    for pi in res.spec.pis:
-        for beta in pi.betas:
-            rows.append(f"For {pi.label}, {pi.name}; for {beta.label}, {beta.name}")
-            for _ in beta.gamma_labels():
-                r = res.fixed[f]
-                se, t, p = (r.robust_se, r.robust_t, r.robust_p) if robust else (r.se, r.t, r.p)
-                rows.append([f"{r.predictor}, {r.gamma}", _fmt(r.estimate, 6), _fmt(se, 6),
-                             _fmt(t, 3), str(r.df), _fmt(p, 3)])
-                f += 1
+    names = {p.label: p.name for p in res.spec.pis}
+    beta_names = {(p.label, b.label): b.name for p in res.spec.pis for b in p.betas}
+    last = None
+    for r in res.fixed:      # one row per free gamma (a constrained one under its first)
+        if (r.pi, r.beta) != last:
+            rows.append(f"For {r.pi}, {names.get(r.pi, '')}; for {r.beta}, "
+                        f"{beta_names.get((r.pi, r.beta), '')}")
+            last = (r.pi, r.beta)
+        se, t, p = (r.robust_se, r.robust_t, r.robust_p) if robust else (r.se, r.t, r.p)
+        df = str(int(r.df)) if float(r.df).is_integer() else f"{r.df:.2f}"
+        rows.append([f"{r.predictor}, {r.gamma}", _fmt(r.estimate, 6), _fmt(se, 6),
+                     _fmt(t, 3), df, _fmt(p, 3)])
     return _table(title, ["Fixed effect", "Coefficient", "Standard error", "t-ratio",
                           "Approx. d.f.", "p-value"], rows)
 
@@ -122,9 +124,12 @@ def render_html3(res: HLM3Results) -> str:
         head += f"<p>Level-1 records deleted for missing data: {res.deleted_rows}</p>"
     text = str(res.spec).splitlines()
     n2 = 1 + len(res.spec.pis)
+    n3 = n2 + len(res.spec.betas)
     equations = ("<pre>Level-1 Model\n    " + _e(text[0]) + "\n\nLevel-2 Model\n"
                  + "".join(f"    {_e(s)}\n" for s in text[1:n2]) + "\nLevel-3 Model\n"
-                 + "".join(f"    {_e(s)}\n" for s in text[n2:]) + "</pre>")
+                 + "".join(f"    {_e(s)}\n" for s in text[n2:n3])
+                 + ("\nConstraints on the fixed effects\n" if text[n3:] else "")
+                 + "".join(f"    {_e(s)}\n" for s in text[n3:]) + "</pre>")
     sigma = f"sigma^2 = {_fmt(res.sigma2, 5)}"
     if np.isfinite(res.sigma2_se):
         sigma += f" (standard error {_fmt(res.sigma2_se, 5)})"
@@ -156,5 +161,6 @@ def render_html3(res: HLM3Results) -> str:
     ]
     if not res.converged:
         parts.append('<p class="note">WARNING: the optimiser did not report convergence</p>')
+    parts += [f'<p class="note">{_e(n)}</p>' for n in res.notes]
     parts.append("</div>")
     return "\n".join(p for p in parts if p)

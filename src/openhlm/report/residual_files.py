@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from openhlm.errors import DataError, EstimationError, SpecError
+from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.results.glmm import GLMMResults
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
 if TYPE_CHECKING:
@@ -37,7 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "HLM_FILE_TYPES",
+    "STREAMED_FORMATS",
+    "Level1Column",
     "ResidualTable",
+    "glmm_level1_residual_table",
+    "glmm_level2_residual_table",
+    "id_column",
+    "level1_residual_columns",
     "level1_residual_table",
     "level2_residual_table",
     "residual_format",
@@ -104,6 +112,11 @@ def _lookup(frame: pd.DataFrame, name: str) -> str | None:
         return name
     lower = {str(c).lower(): c for c in frame.columns}
     return lower.get(name.lower())
+
+
+def id_column(ids: np.ndarray) -> pd.Series:
+    """The L2ID column: the unit IDs, as numbers when every ID is one."""
+    return _id_column(ids)
 
 
 def _id_column(ids: np.ndarray) -> pd.Series:
@@ -215,6 +228,65 @@ def level2_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
     return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=2)
 
 
+@dataclass(frozen=True)
+class Level1Column:
+    """One column of the level-1 residual file: its name, label and where its values come from:
+    ``"L2ID"``, ``"FITVAL"``, ``"L1RESID"``, ``"SIGMA"``, ``"outcome"``, or a variable of the
+    level-1 rows (``level=1``) or of the unit (``level=2``) named ``variable``."""
+
+    name: str
+    label: str
+    source: str
+    variable: str | None = None
+    level: int = 0
+
+
+def level1_residual_columns(results: HLMResults, extra: Iterable[str] = ()
+                            ) -> tuple[Level1Column, ...]:
+    """The columns of the level-1 residual file (names, labels, sources), without the values:
+    what :func:`level1_residual_table` fills from the rows in memory and an out-of-core fit
+    streams from its files (:mod:`openhlm.scale.residuals`)."""
+    _eb(results)
+    d = results.estimates.design
+    cols: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    _add(cols, labels, "L2ID", ("L2ID", None, 0), "Level-2 unit ID")
+    _add(cols, labels, "FITVAL", ("FITVAL", None, 0), "Fitted value with EB coefficients")
+    _add(cols, labels, "L1RESID", ("L1RESID", None, 0), "Level-1 residual: outcome - FITVAL")
+    _add(cols, labels, "SIGMA", ("SIGMA", None, 0), "Level-1 residual SD, sqrt(sigma^2_ij)")
+    level1, level2 = d.level1_data, d.level2_data
+    outcome = _lookup(level1, d.spec.outcome) or d.spec.outcome
+    _add(cols, labels, str(outcome), ("outcome", str(outcome), 1),
+         _variable(results, str(outcome), level=1))
+    for coef in d.spec.coefficients:
+        if coef.predictor is None:
+            continue
+        column = _lookup(level1, coef.predictor.name) or coef.predictor.name
+        cent = coef.predictor.centering.value
+        _add(cols, labels, str(column), ("level1", str(column), 1),
+             _variable(results, str(column), level=1, centring=None if cent == "none" else cent))
+    for name in d.spec.level2_variables():
+        column = _lookup(level2, name) or name
+        _add(cols, labels, str(column), ("level2", str(column), 2),
+             _variable(results, str(column), level=2))
+    present = {c.lower() for c in cols}
+    for name in extra:
+        where = next(((lv, _lookup(f, str(name))) for lv, f in ((1, level1), (2, level2))
+                      if _lookup(f, str(name)) is not None), None)
+        if where is None:
+            available = sorted({str(c) for f in (level1, level2) for c in f.columns})
+            raise SpecError(f"extra variable '{name}' for the level-1 residual file is not "
+                            f"in the data (available: {', '.join(available)})")
+        level, column = where
+        if str(column).lower() in present:
+            continue
+        _add(cols, labels, str(column), (f"extra{level}", str(column), level),
+             _variable(results, str(column), level=level))
+        present.add(str(column).lower())
+    return tuple(Level1Column(name=k, label=labels[k], source=v[0], variable=v[1], level=v[2])
+                 for k, v in cols.items())
+
+
 def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> ResidualTable:
     """HLM's level-1 residual file: one row per level-1 record used in the analysis.
 
@@ -224,34 +296,163 @@ def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
     extra : iterable of str
         Further level-1 or level-2 variables to include.
     """
+    plan = level1_residual_columns(results, extra)
     eb = _eb(results)
     d = results.estimates.design
+    if not getattr(d, "rows_in_memory", True):
+        raise SpecError("the level-1 rows of an out-of-core fit are not in memory: write the "
+                        "level-1 residual file with results.write_residuals(level1="
+                        "'res1.parquet' or 'res1.csv'), streamed in a second pass")
+    level1, level2 = d.level1_data, d.level2_data
+
+    def values(c: Level1Column) -> Any:
+        if c.source in ("level1", "extra1"):
+            return level1[c.variable].to_numpy(dtype=float if c.source == "level1" else None)
+        if c.source in ("level2", "extra2"):
+            return level2[c.variable].to_numpy(
+                dtype=float if c.source == "level2" else None)[d.unit]
+        return {"L2ID": lambda: _id_column(eb.unit_ids).to_numpy()[d.unit],
+                "FITVAL": lambda: eb.level1_fitted, "L1RESID": lambda: eb.level1_residuals,
+                "SIGMA": lambda: eb.level1_sigma, "outcome": lambda: d.y}[c.source]()
+
+    cols = {c.name: values(c) for c in plan}
+    return ResidualTable(frame=pd.DataFrame(cols), labels={c.name: c.label for c in plan},
+                         level=1)
+
+
+# -- HGLM (binary, binomial, count outcomes) ----------------------------------------------------
+def _glmm_estimates(results: GLMMResults) -> GLMMEstimates:
+    if results.estimates is None:
+        raise EstimationError("these HGLM results carry no estimates (loaded from JSON?); refit "
+                              "the model to write residual files")
+    return results.estimates
+
+
+def _glmm_kind(results: GLMMResults) -> tuple[str, str, str]:
+    """(column suffix of the tables, 4-letter file stem, word) for the probability or rate."""
+    if results.link == "logit":
+        return "probability", "PROB", "probability"
+    return "rate", "RATE", "rate per unit of exposure"
+
+
+def _plain_label(name: str, level: int, centring: str | None = None) -> str:
+    where = "level-1" if level == 1 else "level-2"
+    return (f"{name} (raw; {centring}-centred in the model)" if centring
+            else f"{name} ({where} variable)")
+
+
+def glmm_level2_residual_table(results: GLMMResults, extra: Iterable[str] = ()
+                               ) -> ResidualTable:
+    """HLM's level-2 residual file of an HGLM: one row per unit.
+
+    ``L2ID``, ``NJ``; ``EB``/``FV``/``EC`` + coefficient (EB residual, fitted value from the
+    level-2 model and EB coefficient, all on the linear-predictor scale: logit or log);
+    ``PVq_q'`` (posterior (co)variances of the random effects); ``PREDPROB`` / ``PREDRATE``
+    (inverse link of the unit's linear predictor at its mean level-1 predictors),
+    ``MEANPROB`` / ``MEANRATE`` (the mean of its records' predicted probabilities / rates),
+    ``OBSPROB`` / ``OBSRATE`` (observed successes / trials, or counts / exposure); then the
+    model's level-2 variables and ``extra``.
+    """
+    est = _glmm_estimates(results)
+    d = est.data.design
+    eb = results.eb
+    suffix, stem, word = _glmm_kind(results)
     cols: dict[str, Any] = {}
     labels: dict[str, str] = {}
-    _add(cols, labels, "L2ID", _id_column(eb.unit_ids).to_numpy()[d.unit], "Level-2 unit ID")
-    _add(cols, labels, "FITVAL", eb.level1_fitted,
-         "Fitted value with EB coefficients")
-    _add(cols, labels, "L1RESID", eb.level1_residuals, "Level-1 residual: outcome - FITVAL")
-    _add(cols, labels, "SIGMA", eb.level1_sigma, "Level-1 residual SD, sqrt(sigma^2_ij)")
-    outcome = _lookup(d.level1_data, d.spec.outcome) or d.spec.outcome
-    _add(cols, labels, str(outcome), d.y, _variable(results, str(outcome), level=1))
+    _add(cols, labels, "L2ID", _id_column(eb["unit"].to_numpy()).to_numpy(), "Level-2 unit ID")
+    _add(cols, labels, "NJ", eb["n"].to_numpy(dtype=float), "Level-1 records in the unit (n_j)")
+    scale = "logit" if results.link == "logit" else "log"
+    coefs = d.spec.coefficients
+    random = [c for c in coefs if c.equation.random]
+    for c in random:
+        name = c.short_label.lower()
+        _add(cols, labels, f"EB{_stem(c.short_label)}", eb[f"eb_{name}"].to_numpy(),
+             f"EB residual U{c.index} of {c.short_label} ({scale} scale)")
+    for c in coefs:
+        _add(cols, labels, f"FV{_stem(c.short_label)}",
+             eb[f"fv_{c.short_label.lower()}"].to_numpy(),
+             f"Fitted {c.short_label} from level-2 model ({scale} scale)")
+    for c in coefs:
+        _add(cols, labels, f"EC{_stem(c.short_label)}",
+             eb[f"b_{c.short_label.lower()}"].to_numpy(),
+             f"EB coefficient {c.short_label} (FV + EB, {scale} scale)")
+    idx = [c.index for c in random]
+    for a in range(len(idx)):
+        for b in range(a + 1):
+            what = f"var U{idx[a]}" if a == b else f"cov U{idx[b]},U{idx[a]}"
+            _add(cols, labels, f"PV{idx[b]}_{idx[a]}", eb[f"pv_{idx[b]}_{idx[a]}"].to_numpy(),
+                 f"Posterior {what} ({results.method.upper()})")
+    _add(cols, labels, f"PRED{stem}", eb[f"{suffix}_at_means"].to_numpy(),
+         f"Predicted {word} at the unit's mean predictors")
+    _add(cols, labels, f"MEAN{stem}", eb[f"mean_{suffix}"].to_numpy(),
+         f"Mean predicted {word} of the unit's records")
+    _add(cols, labels, f"OBS{stem}", eb[f"observed_{suffix}"].to_numpy(),
+         f"Observed {word} in the unit")
+    level2 = d.level2_data
+    centring = {p.name: p.centering.value for c in coefs for p in c.equation.predictors}
+    for name in d.spec.level2_variables():
+        column = _lookup(level2, name) or name
+        cent = centring.get(name)
+        _add(cols, labels, str(column), level2[column].to_numpy(dtype=float),
+             _plain_label(str(column), 2, cent if cent not in (None, "none") else None))
+    in_model = {n.lower() for n in d.spec.level2_variables()}
+    for name, values in _extras([(level2, None)], extra, 2):
+        if name.lower() not in in_model:
+            _add(cols, labels, name, values, _plain_label(name, 2))
+    return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=2)
+
+
+def glmm_level1_residual_table(results: GLMMResults, extra: Iterable[str] = ()
+                               ) -> ResidualTable:
+    """HLM's level-1 residual file of an HGLM: one row per record in the analysis.
+
+    ``L2ID``; ``ETA`` (the unit-specific linear predictor with the EB coefficients, without
+    the offset); ``PREDPROB`` / ``PREDRATE`` (its inverse link: the predicted probability, or
+    rate per unit of exposure); ``FITVAL`` (the expected outcome: trials x probability or
+    exposure x rate); ``L1RESID`` (outcome - FITVAL); ``ETAFIXED`` (linear predictor with the
+    random effects at 0); the outcome, trials / exposure, level-1 predictors, level-2
+    variables and ``extra``.
+    """
+    est = _glmm_estimates(results)
+    d = est.data.design
+    lv1 = results.level1
+    suffix, stem, word = _glmm_kind(results)
+    cols: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    _add(cols, labels, "L2ID", _id_column(lv1["unit"].to_numpy()).to_numpy(), "Level-2 unit ID")
+    scale = "logit" if results.link == "logit" else "log"
+    _add(cols, labels, "ETA", lv1["eta"].to_numpy(),
+         f"Linear predictor with EB coefficients ({scale} scale)")
+    _add(cols, labels, f"PRED{stem}", lv1[suffix].to_numpy(), f"Predicted {word}")
+    _add(cols, labels, "FITVAL", lv1["fitted"].to_numpy(), "Expected outcome (fitted value)")
+    _add(cols, labels, "L1RESID", lv1["outcome"].to_numpy() - lv1["fitted"].to_numpy(),
+         "Level-1 residual: outcome - FITVAL")
+    _add(cols, labels, "ETAFIXED", lv1["eta_fixed"].to_numpy(),
+         f"Linear predictor with the random effects at 0 ({scale} scale)")
     level1, level2 = d.level1_data, d.level2_data
+    names = [d.spec.outcome] + [n for n in (results.trials, results.exposure) if n]
+    for name in names:
+        column = _lookup(level1, name) or name
+        _add(cols, labels, str(column), level1[column].to_numpy(dtype=float),
+             _plain_label(str(column), 1))
     for coef in d.spec.coefficients:
         if coef.predictor is None:
             continue
         column = _lookup(level1, coef.predictor.name) or coef.predictor.name
+        if str(column) in cols:
+            continue
         cent = coef.predictor.centering.value
         _add(cols, labels, str(column), level1[column].to_numpy(dtype=float),
-             _variable(results, str(column), level=1, centring=None if cent == "none" else cent))
+             _plain_label(str(column), 1, None if cent == "none" else cent))
     for name in d.spec.level2_variables():
         column = _lookup(level2, name) or name
         _add(cols, labels, str(column), level2[column].to_numpy(dtype=float)[d.unit],
-             _variable(results, str(column), level=2))
+             _plain_label(str(column), 2))
     present = {c.lower() for c in cols}
     for name, values in _extras([(level1, None), (level2, d.unit)], extra, 1):
         if name.lower() not in present:
             level = 1 if _lookup(level1, name) is not None else 2
-            _add(cols, labels, name, values, _variable(results, name, level=level))
+            _add(cols, labels, name, values, _plain_label(name, level))
     return ResidualTable(frame=pd.DataFrame(cols), labels=labels, level=1)
 
 
@@ -373,7 +574,7 @@ def _write_xlsx(frame: pd.DataFrame, labels: Mapping[str, str], path: Path) -> N
             writer, sheet_name="labels", index=False)
 
 
-def write_residuals(results: HLMResults, level2: str | Path | None = None,
+def write_residuals(results: HLMResults | GLMMResults, level2: str | Path | None = None,
                     level1: str | Path | None = None, *, extra_level2: Iterable[str] = (),
                     extra_level1: Iterable[str] = (), format: str | None = None
                     ) -> dict[str, Path]:
@@ -405,10 +606,47 @@ def write_residuals(results: HLMResults, level2: str | Path | None = None,
     if isinstance(extra_level1, str):
         extra_level1 = [extra_level1]
     written: dict[str, Path] = {}
+    hglm = isinstance(results, GLMMResults)
+    table2 = glmm_level2_residual_table if hglm else level2_residual_table
+    table1 = glmm_level1_residual_table if hglm else level1_residual_table
     if level2 is not None:
-        written["level2"] = write_table(level2_residual_table(results, extra_level2), level2,
+        written["level2"] = write_table(table2(results, extra_level2), level2,  # type: ignore
                                         format)
     if level1 is not None:
-        written["level1"] = write_table(level1_residual_table(results, extra_level1), level1,
-                                        format)
+        design = getattr(results.estimates, "design", None) if not hglm else None
+        if design is not None and not getattr(design, "rows_in_memory", True):
+            written["level1"] = _stream_level1(results, design, Path(level1), extra_level1,
+                                               format)
+        else:
+            written["level1"] = write_table(table1(results, extra_level1), level1,  # type: ignore
+                                            format)
     return written
+
+
+#: level-1 residual formats written row group by row group (out-of-core fits)
+STREAMED_FORMATS = ("parquet", "csv")
+
+
+def _stream_level1(results: HLMResults, design: Any, path: Path, extra: Iterable[str],
+                   format: str | None) -> Path:
+    """The level-1 residual file of a fit whose rows are not in memory (openhlm.scale): the
+    columns of :func:`level1_residual_columns`, streamed by the engine's second pass over the
+    rows (``design.level1_rows``)."""
+    fmt = residual_format(path, format)
+    if fmt not in STREAMED_FORMATS:
+        raise SpecError(f"the level-1 residual file '{path}' of an out-of-core fit is streamed "
+                        f"to Parquet or CSV; {fmt} needs the whole table in memory: name it "
+                        ".parquet or .csv (or fit with engine='memory')")
+    plan = level1_residual_columns(results, extra)
+    rows = getattr(design, "level1_rows", None)
+    if rows is None:
+        raise SpecError("these results do not say where their level-1 rows are: refit the "
+                        "model to write the level-1 residual file")
+    names = _safe_names([c.name for c in plan], _NAME_LIMIT[fmt])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot write residual file '{path}': {exc.strerror or exc}") from exc
+    rows.write_level1_residuals(results, plan, names, path, fmt,
+                                file_label="openhlm level-1 residual file")
+    return path

@@ -15,11 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from openhlm.report import hypothesis_sections  # noqa: F401  (registers the test blocks)
+from openhlm.errors import EstimationError
+from openhlm.report import (
+    hypothesis_sections,  # noqa: F401  (registers the test blocks)
+    numfmt,
+)
 from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.report.residual_files import ResidualTable, write_table
 from openhlm.results.hooks import set_renderer
 from openhlm.results.three_level import HLM3Results
+from openhlm.spec.defaults import STOP_MAX_ITERATIONS, STOP_SMALL_CHANGE
 
 __all__ = ["register_renderers3", "render_text3", "results3_to_dict"]
 
@@ -77,17 +82,20 @@ def _fixed(res: HLM3Results, robust: bool) -> list[str]:
              "    Fixed Effect         Coefficient   Error      T-ratio   d.f.     P-value",
              _RULE]
     spec = res.spec
-    f = 0
-    for pi in spec.pis:
-        lines.append(f" For {pi.label:>14}, {pi.name}")
-        for beta in pi.betas:
-            lines.append(f"    For {beta.label:>11}, {beta.name}")
-            for _ in beta.gamma_labels():
-                r = res.fixed[f]
-                se, t, p = (r.robust_se, r.robust_t, r.robust_p) if robust else (r.se, r.t, r.p)
-                lines.append(f"    {r.predictor:>11}, {r.gamma:<5}{r.estimate:13.6f}"
-                             f"{se:11.6f}{t:10.3f}{r.df:8d}{p:11.3f}")
-                f += 1
+    names = {p.label: p.name for p in spec.pis}
+    beta_names = {(p.label, b.label): b.name for p in spec.pis for b in p.betas}
+    last_pi = last_beta = None
+    for r in res.fixed:      # one row per free gamma (a constrained one under its first)
+        if r.pi != last_pi:
+            lines.append(f" For {r.pi:>14}, {names.get(r.pi, '')}")
+            last_pi, last_beta = r.pi, None
+        if r.beta != last_beta:
+            lines.append(f"    For {r.beta:>11}, {beta_names.get((r.pi, r.beta), '')}")
+            last_beta = r.beta
+        se, t, p = (r.robust_se, r.robust_t, r.robust_p) if robust else (r.se, r.t, r.p)
+        df = f"{int(r.df):8d}" if float(r.df).is_integer() else f"{r.df:8.2f}"
+        lines.append(f"    {r.predictor:>11}, {r.gamma:<5}{r.estimate:13.6f}"
+                     f"{se:11.6f}{t:10.3f}{df}{p:11.3f}")
     lines.append(_RULE)
     return lines
 
@@ -107,6 +115,16 @@ def _components(res: HLM3Results, levels: tuple[int, ...], title: str) -> list[s
     return lines
 
 
+def _hlm_iterations(res: HLM3Results) -> list[str]:
+    """HLM mode: HLM's stop line, iteration number and log-likelihood of the last E-step."""
+    if res.mode != "hlm":
+        return []
+    stop = STOP_SMALL_CHANGE if res.converged else STOP_MAX_ITERATIONS
+    return ["", f" {stop}", f" ******* ITERATION {res.iterations} *******",
+            (f" The value of the log-likelihood function at iteration {res.iterations} = "
+             f"{numfmt.fortran_e(-res.deviance / 2.0)}")]
+
+
 def render_text3(res: HLM3Results, **_: Any) -> str:
     """HLM3's text report of ``res``."""
     ids = res.id_names
@@ -120,12 +138,27 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
              f" Number of level-3 units = {res.n_level3}" + (f" ({ids[1]})" if ids[1] else "")]
     if res.deleted_rows:
         lines.append(f" Level-1 records deleted for missing data = {res.deleted_rows}")
+    w = res.weighting
+    if w is not None:
+        lines += ["", " Weighting Specification", " " + "-" * 23,
+                  "                Weight Variable",
+                  "               Weighting?   Name          Normalized?"]
+        for label, name, normal in (("Level 1", w.level1, w.normalization),
+                                    ("Level 2", w.level2, w.normalization),
+                                    ("Level 3", w.level3, w.normalization),
+                                    ("Precision", w.precision, "none")):
+            lines.append(f" {label:<13} {'yes' if name else 'no':<12} {name or '':<13} "
+                         + (("no" if normal == "none" else f"yes ({normal})") if name else ""))
+    lines += _hlm_iterations(res)
     text = str(res.spec).splitlines()
     n1 = 1
     n2 = 1 + len(res.spec.pis)
+    n3 = n2 + len(res.spec.betas)
     lines += ["", " Level-1 Model", *[f"     {s}" for s in text[:n1]],
               "", " Level-2 Model", *[f"     {s}" for s in text[n1:n2]],
-              "", " Level-3 Model", *[f"     {s}" for s in text[n2:]]]
+              "", " Level-3 Model", *[f"     {s}" for s in text[n2:n3]]]
+    if text[n3:]:
+        lines += ["", " Constraints on the fixed effects", *[f"     {s}" for s in text[n3:]]]
     lines += ["", f" Sigma_squared = {res.sigma2:12.5f}"
                   + (f"   (standard error {res.sigma2_se:.5f})"
                      if math.isfinite(res.sigma2_se) else "")]
@@ -148,7 +181,10 @@ def render_text3(res: HLM3Results, **_: Any) -> str:
               f" Deviance                       = {res.deviance:.6f}",
               f" Number of estimated parameters = {res.n_parameters}"]
     if not res.converged:
-        lines.append(" WARNING: the optimiser did not report convergence")
+        lines.append(" WARNING: the iterations stopped before convergence" if res.mode == "hlm"
+                     else " WARNING: the optimiser did not report convergence")
+    if res.notes:
+        lines += ["", *[f" Note: {n}" for n in res.notes]]
     for key, block in res.extras.items():
         render_block = renderer_for(key).text
         if render_block is not None:
@@ -183,7 +219,14 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
         "variance_components": [{k: (_num(v) if isinstance(v, float) else v)
                                  for k, v in c.__dict__.items()}
                                 for c in res.variance_components],
-        "deviance": _num(res.deviance), "n_parameters": int(res.n_parameters),
+        "deviance": _num(res.deviance), "deviance_hlm": _num(res.deviance_hlm),
+        "n_parameters": int(res.n_parameters),
+        "constraints": [str(c) for c in res.spec.constraints],
+        "weighting": None if res.weighting is None else {
+            "level1": res.weighting.level1, "level2": res.weighting.level2,
+            "level3": res.weighting.level3, "precision": res.weighting.precision,
+            "normalization": res.weighting.normalization},
+        "notes": list(res.notes),
     }
     for key, block in res.extras.items():
         if key in out:
@@ -194,15 +237,21 @@ def results3_to_dict(res: HLM3Results) -> dict[str, Any]:
 
 
 def write_residuals3(res: HLM3Results, level2: Any = None, level3: Any = None,
-                     format: str | None = None, level1: Any = None) -> dict[str, Any]:
+                     format: str | None = None, level1: Any = None, *, extra_level1: Any = (),
+                     extra_level2: Any = (), extra_level3: Any = ()) -> dict[str, Any]:
     """Write the level-1, level-2 and level-3 residual files of a three-level model."""
+    if "multiple_imputation" in res.extras:
+        raise EstimationError("results pooled over imputed data sets have no residual files: "
+                              "write those of each fit, results.extras['multiple_imputation']"
+                              ".fits[m].write_residuals(...)")
     written = {}
-    for key, path, frame, level in (("level1", level1, res.level1_residuals, 1),
-                                    ("level2", level2, res.level2_residuals, 2),
-                                    ("level3", level3, res.level3_residuals, 3)):
+    for key, path, frame, level, extra in (
+            ("level1", level1, res.level1_residuals, 1, extra_level1),
+            ("level2", level2, res.level2_residuals, 2, extra_level2),
+            ("level3", level3, res.level3_residuals, 3, extra_level3)):
         if path is None:
             continue
-        data = frame()
+        data = frame(extra)
         labels = {c: _label3(c, res, level) for c in data.columns}
         written[key] = write_table(ResidualTable(data, labels, level), path, format)
     return written
@@ -215,8 +264,17 @@ def _label3(column: str, res: HLM3Results, level: int) -> str:
              "FITVAL": "Fitted value with EB coefficients",
              "L1RESID": "Level-1 residual: outcome - FITVAL",
              "SIGMA": "Level-1 residual SD, sqrt(sigma^2)"}
+    fixed.update({"CHIPCT": "Chi-square quantile of MDIST's rank",
+                  "MDIST": "Mahalanobis distance of EB residuals",
+                  "LNTOTVAR": "ln total SD of the outcome in the unit",
+                  "OLSRSVAR": "ln residual SD of the unit OLS fit",
+                  "MDRSVAR": "ln residual SD of the fitted model (EB)"})
     if column in fixed:
         return fixed[column]
+    if column.startswith("OLR"):
+        return f"OLS residual of r {column[3:]}"
+    if column.startswith("OLU"):
+        return f"GLS (given level 2) residual of u {column[3:]}"
     if column in res.level1_data.columns:
         return "outcome" if column == res.spec.outcome else "level-1 predictor (raw)"
     if column.startswith("PVC"):
@@ -227,7 +285,9 @@ def _label3(column: str, res: HLM3Results, level: int) -> str:
         return f"Posterior var/cov of {what} {column[2:]} ({which})"
     kind = {"EBR": "EB estimate of r", "FVB": "fixed part of beta", "EBU": "EB estimate of u",
             "ECB": "EB coefficient beta"}
-    return f"{kind.get(column[:3], column)} {column[3:]}"
+    if column[:3] in kind:
+        return f"{kind[column[:3]]} {column[3:]}"
+    return f"{column} (variable)"
 
 
 def register_renderers3() -> None:

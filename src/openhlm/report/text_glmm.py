@@ -14,39 +14,58 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
+from openhlm.report.html_glmm import glmm_html_report
+from openhlm.report.weighting import weighting_json
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
-__all__ = ["glmm_html", "glmm_text", "glmm_to_dict", "level1_model_lines"]
+__all__ = ["estimation_method_line", "glmm_html", "glmm_text", "glmm_to_dict",
+           "iteration_lines", "level1_model_lines"]
 
 RULE = " " + "-" * 76
 FIXED_RULE = " " + "-" * 77
-METHOD_LABEL = {"pql": "PQL Estimation", "laplace": "Laplace (ML) Estimation",
-                "agq": "Adaptive Gauss-Hermite Quadrature (ML) Estimation"}
 
 
-def level1_model_lines(results: GLMMResults) -> list[str]:
-    """HLM's level-1 model lines of an HGLM."""
-    spec = results.spec
-    rhs = " + ".join("B0" if c.predictor is None else f"B{c.index}*({c.predictor.name.upper()})"
-                     for c in spec.coefficients)
-    if results.distribution == "bernoulli":
-        return ["\tProb(Y=1|B) = P", f"\tlog[P/(1-P)] = {rhs}"]
-    if results.distribution == "binomial":
-        m = (results.trials or "M").upper()
-        return [f"\tE(Y|B) = {m}*P", f"\tV(Y|B) = {m}*P(1-P)", f"\tlog[P/(1-P)] = {rhs}"]
-    if results.exposure:
-        m = results.exposure.upper()
-        return [f"\tE(Y|B) = {m}*L", f"\tV(Y|B) = {m}*L", f"\tlog[L] = {rhs}"]
-    return ["\tE(Y|B) = L", "\tV(Y|B) = L", f"\tlog[L] = {rhs}"]
-
-
-def _level2_lines(results: GLMMResults) -> list[str]:
+def _weighting_lines(results: GLMMResults) -> list[str]:
+    w = results.weighting
+    if w is None or not w.design_weighted:
+        return []
     lines = []
-    for coef in results.spec.coefficients:
-        terms = coef.equation.terms(coef.index, lambda p: f"({p.name})")
-        lines.append(f"\tB{coef.index} = " + " + ".join(terms))
+    if w.level1 is not None:
+        lines.append(f" Level-1 weight: {w.level1} (normalised: {w.normalized('level1')}); "
+                     "each record's density raised to its weight")
+    if w.level2 is not None:
+        how = ("each unit's contribution to the linearised model is multiplied by w_j"
+               if results.method == "pql" else "pseudo-likelihood sum_j w_j log L_j")
+        lines.append(f" Level-2 weight: {w.level2} (normalised: {w.normalized('level2')}); "
+                     f"{how}")
     return lines
+
+
+def estimation_method_line(results: GLMMResults) -> str | None:
+    """HLM's "Method of estimation" line of a PQL fit: restricted PQL (the linearised model
+    by REML, HLM2's default) or full PQL (by full ML)."""
+    if results.method != "pql":
+        return None
+    kind = "restricted PQL" if results.pql_likelihood == "reml" else "full PQL"
+    return f" Method of estimation: {kind}"
+
+
+def iteration_lines(results: GLMMResults) -> list[str]:
+    """The macro / micro iteration counts (PQL) or the optimiser's iterations."""
+    if results.method != "pql":
+        return [f" Optimiser iterations: {results.iterations}"]
+    lik = "REML" if results.pql_likelihood == "reml" else "full ML"
+    if results.mode != "hlm":
+        return [f" Macro iterations: {results.iterations}; micro iterations: "
+                f"{results.micro_iterations} (linearised model by {lik}, optimised exactly "
+                "in each macro iteration)"]
+    lines = [f" Macro iteration {k}: {m} micro iterations"
+             for k, m in enumerate(results.micro_history, start=1)]
+    return lines + [f" {results.message.split(':')[0]}: macro iteration "
+                    f"{results.iterations}, {results.micro_iterations} micro iterations in "
+                    f"all (HLM's EM on the linearised model by {lik})"]
 
 
 def _method_line(results: GLMMResults) -> str:
@@ -159,11 +178,15 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              + (f" (number of trials: {results.trials})" if results.trials else "")
              + (f" (exposure: {results.exposure})" if results.exposure else ""),
              f" Number of level-1 units = {results.n_level1}",
-             f" Number of level-2 units = {results.n_level2}", "",
+             f" Number of level-2 units = {results.n_level2}"] + _weighting_lines(results)
+    method_line = estimation_method_line(results)
+    if method_line is not None:
+        lines.append(method_line)
+    lines += ["",
              " Summary of the model specified (in equation format)",
              " ---------------------------------------------------", "",
              "Level-1 Model", ""] + level1_model_lines(results) + ["", "Level-2 Model"] \
-        + _level2_lines(results)
+        + level2_model_lines(results)
     if results.overdispersion is not None:
         lines += ["", " Level-1 variance = sigma^2 * V(Y|B) (over-dispersion)"]
     lines += ["", _method_line(results),
@@ -184,12 +207,7 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
                   "equations, working covariance from the unit-specific T)", ""]
         lines += (_fixed(results, robust=False, population_average=True) + [""]
                   + _fixed(results, robust=True, population_average=True))
-    if results.method == "pql":
-        lines += ["", f" Macro iterations: {results.iterations}; micro iterations: "
-                  f"{results.micro_iterations} (linearised model by "
-                  f"{'REML' if results.pql_likelihood == 'reml' else 'full ML'})"]
-    else:
-        lines += ["", f" Optimiser iterations: {results.iterations}"]
+    lines += [""] + iteration_lines(results)
     for note in results.notes:
         lines += ["", " " + note]
     for block in results.tests.values():
@@ -207,8 +225,7 @@ def _num(v: Any) -> Any:
 def _equations(results: GLMMResults) -> str:
     """The model in equation format, without the level-1 R (HGLMs have none)."""
     first, _, rest = str(results.spec).partition("\n")
-    if first.endswith(" + R"):
-        first = first[: -len(" + R")]
+    first = first.removesuffix(" + R")
     return first + ("\n" + rest if rest else "")
 
 
@@ -229,7 +246,7 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "hglm_schema_version": GLMM_JSON_SCHEMA_VERSION,
         "openhlm_version": __version__,
         "method": results.method,
-        "mode": "exact",
+        "mode": results.mode,
         "converged": bool(results.converged),
         "iterations": int(results.iterations),
         "n_level1": results.n_level1,
@@ -263,15 +280,15 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         if results.fixed_effects_population_average is None
         else _rows(results.fixed_effects_population_average),
         "micro_iterations": int(results.micro_iterations),
+        "micro_iterations_by_macro": [int(m) for m in results.micro_history] or None,
         "deleted_rows": results.deleted_rows,
         "message": results.message,
+        "weighting": None if results.weighting is None
+        else weighting_json(results.weighting, results),
     }
 
 
 def glmm_html(results: GLMMResults, **_: Any) -> str:
-    """An HTML fragment: the text report in a ``<pre>`` block (a laid-out HTML report as for
-    linear models is still to come)."""
-    import html
-
-    return ('<div class="openhlm-report openhlm-hglm"><pre>'
-            + html.escape(glmm_text(results)) + "</pre></div>")
+    """An HTML fragment laid out like the linear model's
+    (:func:`openhlm.report.html_glmm.glmm_html_report`)."""
+    return glmm_html_report(results)

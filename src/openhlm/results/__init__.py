@@ -90,4 +90,6 @@ EXTRAS: dict[str, str] = {
     "homogeneity": "openhlm.results.hypotheses.HomogeneityTest",
     "deviance_test": "openhlm.results.hypotheses.DevianceTest",
     "exploratory": "openhlm.results.exploratory.ExploratoryAnalysis",
+    #: three-level models: the exploratory analysis of level-3 candidates
+    "exploratory_level3": "openhlm.results.exploratory.ExploratoryAnalysis",
 }

@@ -6,12 +6,17 @@ through the hook of :mod:`openhlm.results.hooks` (``str(results)``, ``to_dict``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from openhlm.estimation.glmm.estimates import GLMMEstimates
+from openhlm.estimation.weighting import WeightingSpec
+from openhlm.results.hooks import render
 from openhlm.results.output import RenderedResults
 from openhlm.spec.model import ModelSpec
 
@@ -116,6 +121,15 @@ class GLMMResults(RenderedResults):
     #: requested tests: ``"glh"`` (:class:`~openhlm.results.hypotheses.GLHResult`),
     #: ``"deviance_test"`` (:class:`~openhlm.results.hypotheses.DevianceTest`)
     tests: dict[str, Any] = field(default_factory=dict)
+    #: PQL: "exact" (the PQL fixed point) or "hlm" (HLM's macro / micro iterations), and in
+    #: HLM mode the micro iterations of each macro iteration
+    mode: str = "exact"
+    micro_history: tuple[int, ...] = ()
+    #: the weights the fit used (level-2 design weights; ``None``: unweighted)
+    weighting: WeightingSpec | None = None
+    #: the estimates the numbers were computed from (design, data, modes): what the residual
+    #: files and the graphs read; ``None`` for results rebuilt without them
+    estimates: GLMMEstimates | None = field(default=None, repr=False, compare=False)
 
     # -- views -----------------------------------------------------------------------------
     @property
@@ -130,5 +144,29 @@ class GLMMResults(RenderedResults):
 
     def fixed_effects_frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.__dict__ for r in self.fixed_effects])
+
+    # -- residual files (openhlm.report.residual_files, through openhlm.results.hooks) ----
+    def level2_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
+        """HLM's level-2 residual file of an HGLM as a DataFrame (labels in
+        ``.attrs["labels"]``): EB estimates on the linear-predictor scale, posterior
+        variances, fitted and EB coefficients, and the unit's predicted probability / rate."""
+        frame: pd.DataFrame = render("level2_residuals", self, extra).to_frame()
+        return frame
+
+    def level1_residuals(self, extra: Iterable[str] = ()) -> pd.DataFrame:
+        """HLM's level-1 residual file of an HGLM as a DataFrame: per record the linear
+        predictor and the predicted probability / rate."""
+        frame: pd.DataFrame = render("level1_residuals", self, extra).to_frame()
+        return frame
+
+    def write_residuals(self, level2: str | Path | None = None,
+                        level1: str | Path | None = None, *,
+                        extra_level2: Iterable[str] = (), extra_level1: Iterable[str] = (),
+                        format: str | None = None) -> dict[str, Path]:
+        """Write residual files (.csv .sav .dta .xpt .parquet .xlsx), as for linear models."""
+        written: dict[str, Path] = render("write_residuals", self, level2, level1,
+                                          extra_level2=extra_level2,
+                                          extra_level1=extra_level1, format=format)
+        return written
 
     # to_dict, to_json, report, str() and _repr_html_: RenderedResults (results/output.py)

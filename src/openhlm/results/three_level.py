@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from openhlm.errors import SpecError
 from openhlm.results.hooks import render
 from openhlm.results.output import RenderedResults
 from openhlm.spec.model3 import ModelSpec3
@@ -32,7 +33,7 @@ class FixedEffect3:
     estimate: float
     se: float
     t: float
-    df: int
+    df: float               # whole numbers; Barnard-Rubin d.f. when pooled over imputations
     p: float
     robust_se: float
     robust_t: float
@@ -116,6 +117,27 @@ class HLM3Results(RenderedResults):
     sigma2_se: float = float("nan")
     tau_pi_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     tau_beta_se: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: residual-file columns (as the two-level file, docs/three-level.md): Mahalanobis
+    #: distances of the EB residuals and the chi-square quantiles of their ranks, level 2 and 3;
+    #: OLS (level 2) and GLS-given-level-2 (level 3) residuals of the random coefficients;
+    #: per level-2 unit ln SDs of the outcome, of the unit OLS residuals, of the EB residuals
+    mdist_level2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    chipct_level2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mdist_level3: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    chipct_level3: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ols_level2: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    ols_level3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    lntotvar_level2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    olsrsvar_level2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mdrsvar_level2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: the analysed data of the three levels (for extra variables in the residual files)
+    data_frames: tuple = ()
+    #: the deviance in HLM's printed convention (HLM2's rule: the standard value minus
+    #: log(2 pi), except under REML with one free fixed effect; docs/three-level.md)
+    deviance_hlm: float = float("nan")
+    #: the weighting used (names, normalisation; ``None``: unweighted) and report notes
+    weighting: Any = None
+    notes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -138,24 +160,78 @@ class HLM3Results(RenderedResults):
         with np.errstate(invalid="ignore", divide="ignore"):
             return tau / np.outer(sd, sd)
 
-    def level2_residuals(self) -> pd.DataFrame:
-        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ``, ``EBRp`` (the EB estimate
-        of ``r_p`` for each random ``Pp``) and ``PVp_p'`` (posterior (co)variances of r)."""
+    def _extra_columns(self, frame: pd.DataFrame, names: Any, level: int) -> None:
+        """Append the extra variables ``names`` (of this level or a higher one) to ``frame``
+        (the two-level files' "other variables"); unknown names are a SpecError."""
+        names = [names] if isinstance(names, str) else list(names or ())
+        if not names:
+            return
+        if len(self.data_frames) != 3:
+            raise SpecError("these results carry no data (loaded from JSON?): refit the model "
+                            "to write extra variables")
+        l1, l2, l3 = self.data_frames
+        unit = np.asarray(self.level1_unit)
+        ids3 = np.asarray(self.level3_ids, dtype=object)
+        l3_of_l2 = pd.Index(ids3).get_indexer(np.asarray(self.level2_level3, dtype=object))
+        # (frame, row index mapping the frame's rows to this file's rows)
+        sources = {1: [(l1, None), (l2, unit), (l3, l3_of_l2[unit])],
+                   2: [(l2, None), (l3, l3_of_l2)],
+                   3: [(l3, None)]}[level]
+        present = {str(c).lower() for c in frame.columns}
+        for name in names:
+            for data, index in sources:
+                lower = {str(c).lower(): c for c in data.columns}
+                column = lower.get(str(name).lower())
+                if column is not None:
+                    if str(column).lower() not in present:
+                        values = data[column].to_numpy()
+                        frame[str(column)] = values if index is None else values[index]
+                        present.add(str(column).lower())
+                    break
+            else:
+                available = sorted({str(c) for d, _ in sources for c in d.columns})
+                raise SpecError(f"extra variable '{name}' for the level-{level} residual file "
+                                f"is not in the data (available: {', '.join(available)})")
+
+    def level2_residuals(self, extra: Any = ()) -> pd.DataFrame:
+        """One row per level-2 unit: ``L2ID``, ``L3ID``, ``NJ``, ``CHIPCT`` and ``MDIST``
+        (Mahalanobis distance of the EB residuals r and the chi-square quantile of its rank),
+        ``LNTOTVAR``, ``OLSRSVAR``, ``MDRSVAR`` (ln SDs of the outcome, of the unit's OLS
+        residuals and of its residuals with the EB coefficients), ``EBRp`` (the EB estimate of
+        ``r_p`` for each random ``Pp``), ``OLRp`` (its OLS counterpart, the unit's OLS
+        coefficient minus the fixed part and the level-3 EB effects; empty without enough
+        rows), ``PVp_p'`` (posterior (co)variances of r), the model's level-2 predictors
+        (raw) and the ``extra`` variables."""
         frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3),
                               "NJ": np.asarray(self.level2_n)})
+        J = len(frame)
+        for name, values in (("CHIPCT", self.chipct_level2), ("MDIST", self.mdist_level2),
+                             ("LNTOTVAR", self.lntotvar_level2),
+                             ("OLSRSVAR", self.olsrsvar_level2),
+                             ("MDRSVAR", self.mdrsvar_level2)):
+            if len(values) == J:
+                frame[name] = values
         pis = self.spec.random_pis
         for i, pi in enumerate(pis):
             frame[f"EBR{pi.index}"] = self.eb_level2[:, i]
+        if self.ols_level2.shape == (J, len(pis)):
+            for i, pi in enumerate(pis):
+                frame[f"OLR{pi.index}"] = self.ols_level2[:, i]
         if len(self.posterior_level2):
             for a in range(len(pis)):
                 for b in range(a + 1):
                     frame[f"PV{pis[b].index}_{pis[a].index}"] = self.posterior_level2[:, b, a]
+        for column in self.level2_data.columns:
+            if column not in frame.columns:
+                frame[column] = self.level2_data[column].to_numpy()
+        self._extra_columns(frame, extra, 2)
         return frame
 
-    def level1_residuals(self) -> pd.DataFrame:
+    def level1_residuals(self, extra: Any = ()) -> pd.DataFrame:
         """One row per level-1 record analysed: ``L2ID``, ``L3ID``, ``FITVAL`` (fitted value
         with the EB coefficients, ``A gamma + Z3 u_k + Z2 r_j``), ``L1RESID`` (outcome -
-        FITVAL), ``SIGMA`` (sqrt(sigma^2)), the outcome and the level-1 predictors (raw)."""
+        FITVAL), ``SIGMA`` (sqrt(sigma^2)), the outcome and the level-1 predictors (raw) and
+        the ``extra`` variables (of any level)."""
         unit = np.asarray(self.level1_unit)
         ids2 = np.asarray(self.level2_ids, dtype=object)
         ids3 = np.asarray(self.level2_level3, dtype=object)
@@ -166,33 +242,94 @@ class HLM3Results(RenderedResults):
                               "SIGMA": np.full(len(y), np.sqrt(self.sigma2))})
         for column in self.level1_data.columns:
             frame[column] = self.level1_data[column].to_numpy()
+        self._extra_columns(frame, extra, 1)
         return frame
 
-    def level3_residuals(self) -> pd.DataFrame:
-        """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units) and, for each random
-        ``Bpq``, ``FVBpq`` (fixed part), ``EBUpq`` (EB estimate of u) and ``ECBpq`` (their
-        sum, the EB coefficient), then ``PVpq_p'q'`` (posterior (co)variances of u) and
-        ``PVCpq_p'q'`` (of the EB coefficients)."""
+    def level3_residuals(self, extra: Any = ()) -> pd.DataFrame:
+        """One row per level-3 unit: ``L3ID``, ``NK`` (level-2 units), ``CHIPCT`` and
+        ``MDIST`` (of the EB residuals u), and, for each random ``Bpq``, ``FVBpq`` (fixed
+        part), ``EBUpq`` (EB estimate of u), ``ECBpq`` (their sum, the EB coefficient) and
+        ``OLUpq`` (the unit's GLS estimate given level 2 minus the fixed part), then
+        ``PVpq_p'q'`` (posterior (co)variances of u), ``PVCpq_p'q'`` (of the EB
+        coefficients), the model's level-3 predictors and the ``extra`` variables."""
         frame = pd.DataFrame({"L3ID": list(self.level3_ids), "NK": np.asarray(self.level3_n)})
+        K = len(frame)
+        for name, values in (("CHIPCT", self.chipct_level3), ("MDIST", self.mdist_level3)):
+            if len(values) == K:
+                frame[name] = values
         for i, beta in enumerate(self.spec.random_betas):
             frame[f"FVB{beta.p}{beta.q}"] = self.fixed_level3[:, i]
             frame[f"EBU{beta.p}{beta.q}"] = self.eb_level3[:, i]
             frame[f"ECB{beta.p}{beta.q}"] = self.fixed_level3[:, i] + self.eb_level3[:, i]
+        if self.ols_level3.shape == (K, len(self.spec.random_betas)):
+            for i, beta in enumerate(self.spec.random_betas):
+                frame[f"OLU{beta.p}{beta.q}"] = self.ols_level3[:, i]
         betas = [f"{b.p}{b.q}" for b in self.spec.random_betas]
         for key, cov in (("PV", self.posterior_level3), ("PVC", self.posterior_coef_level3)):
             if len(cov):
                 for a in range(len(betas)):
                     for b in range(a + 1):
                         frame[f"{key}{betas[b]}_{betas[a]}"] = cov[:, b, a]
+        for column in self.level3_data.columns:
+            if column not in frame.columns:
+                frame[column] = self.level3_data[column].to_numpy()
+        self._extra_columns(frame, extra, 3)
+        return frame
+
+    def _gamma_of(self, label: str) -> float:
+        """The estimate of gamma ``label``; a constrained gamma takes its shared estimate."""
+        values = {r.gamma: r.estimate for r in self.fixed}
+        if label in values:
+            return values[label]
+        for c in self.spec.constraints:
+            if label in c.gammas:
+                shared = [values[g] for g in c.gammas if g in values]
+                if shared:
+                    return shared[0]
+        raise KeyError(label)
+
+    def eb_coefficients_level2(self) -> pd.DataFrame:
+        """One row per level-2 unit: ``L2ID``, ``L3ID`` and ``ECPp``, the EB estimate of each
+        level-1 coefficient ``pi_pjk = sum_q X_qjk (sum_s gamma_pqs W_sk + u*_pqk) + r*_pjk``
+        (u* and r* the EB residuals, 0 for a coefficient not random at that level), with the
+        predictors in the model's metric (as centred).  ``sum_p ECPp a_pijk`` is each record's
+        ``FITVAL``; the level-1 equations graph draws these lines."""
+        l2, l3 = self.level2_design, self.level3_design
+        ids3 = pd.Index(np.asarray(self.level3_ids, dtype=object))
+        k_of_j = ids3.get_indexer(np.asarray(self.level2_level3, dtype=object))
+        J = len(self.level2_ids)
+        random_pis = [pi.index for pi in self.spec.random_pis]
+        random_betas = [(b.p, b.q) for b in self.spec.random_betas]
+        frame = pd.DataFrame({"L2ID": list(self.level2_ids), "L3ID": list(self.level2_level3)})
+        for pi in self.spec.pis:
+            coef = np.zeros(J)
+            for beta in pi.betas:
+                eq = beta.equation
+                level3 = np.zeros(len(ids3))
+                preds = ([None] if eq.intercept else []) + list(eq.predictors)
+                for pred, label in zip(preds, beta.gamma_labels(), strict=True):
+                    w = 1.0 if pred is None else l3[
+                        f"{pred.name}|{pred.centering.value}"].to_numpy(dtype=float)
+                    level3 = level3 + self._gamma_of(label) * w
+                if (beta.p, beta.q) in random_betas:
+                    level3 = level3 + self.eb_level3[:, random_betas.index((beta.p, beta.q))]
+                x = 1.0 if beta.predictor is None else l2[
+                    f"{beta.predictor.name}|{beta.predictor.centering.value}"].to_numpy(float)
+                coef = coef + x * level3[k_of_j]
+            if pi.index in random_pis:
+                coef = coef + self.eb_level2[:, random_pis.index(pi.index)]
+            frame[f"ECP{pi.index}"] = coef
         return frame
 
     def write_residuals(self, level2: str | Path | None = None, level3: str | Path | None = None,
-                        format: str | None = None, level1: str | Path | None = None
-                        ) -> dict[str, Path]:
+                        format: str | None = None, level1: str | Path | None = None, *,
+                        extra_level1: Any = (), extra_level2: Any = (),
+                        extra_level3: Any = ()) -> dict[str, Path]:
         """Write the level-1, level-2 and/or level-3 residual files (format from the suffix,
-        as for two-level models); ``{"level1": path, "level2": path, "level3": path}``."""
+        as for two-level models), with extra variables; ``{"level1": path, ...}``."""
         written: dict[str, Path] = render("write_residuals", self, level2, level3, format,
-                                          level1=level1)
+                                          level1=level1, extra_level1=extra_level1,
+                                          extra_level2=extra_level2, extra_level3=extra_level3)
         return written
 
     # to_dict, to_json, report, str() and _repr_html_: RenderedResults (results/output.py)

@@ -63,6 +63,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         :mod:`openhlm.runner.glmm`.)
     """
     options = FitOptions() if options is None else options
+    if options.exploratory3 is not None and not is_three_level(data, id, level3):
+        raise SpecError("exploratory3 names level-3 candidates of a three-level model; the "
+                        "data are two-level (use exploratory= for level-2 candidates)")
     if options.engine != "memory":   # out of core / distributed (docs/scale.md)
         if not options.outcome.normal or is_three_level(data, id, level3):
             raise SpecError(f"engine={options.engine!r} fits two-level linear models only; use "
@@ -73,6 +76,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         return _infer(est, options, where)
     if is_three_level(data, id, level3):
         return run3(model, data, options, id=id, level2=level2, level3=level3)  # type: ignore
+    if options.weights.level3 is not None:
+        raise SpecError("level3_weight applies to three-level models only (pass "
+                        "id=(level-2 ID, level-3 ID) or a three-level MDM)")
     if isinstance(model, str) and looks_three_level(model):
         raise SpecError("the model is in HLM3's three-level format (P, B, G coefficients) but "
                         "the data are two-level: build a three-level MDM with "

@@ -16,23 +16,28 @@ import numpy as np
 from openhlm.data import MDM
 from openhlm.errors import SpecError
 from openhlm.estimation.design import build_design
-from openhlm.estimation.glmm import family, fit_ml, fit_pql, glmm_data
+from openhlm.estimation.glmm import family, fit_ml, fit_pql, fit_pql_hlm, glmm_data
 from openhlm.estimation.glmm.data import auxiliary, check_outcome
+from openhlm.estimation.glmm.pql_hlm import HLM_PQL_DEFAULTS
 from openhlm.inference.glmm import glmm_compare, glmm_glh, infer_glmm
 from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.results.glmm import GLMMResults
-from openhlm.runner.inputs import as_spec
+from openhlm.runner.inputs import as_spec, hlm_single_precision
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 
-__all__ = ["refuse_unsupported", "run_glmm"]
+__all__ = ["pql_hlm_settings", "refuse_unsupported", "run_glmm"]
 
 
 def refuse_unsupported(options: FitOptions) -> None:
     oc = options.outcome
     what = [name for name, bad in (
-        ("mode='hlm' (HLM's own PQL iterations)", options.mode == "hlm"),
-        ("design or precision weights", options.weights.used),
+        ("mode='hlm' with method='laplace' or 'agq' (HLM mode follows HLM's PQL iterations; "
+         + "use mode='exact')", options.mode == "hlm" and oc.method != "pql"),
+        ("mode='hlm' with design weights (HLM-mode PQL is unweighted; use mode='exact')",
+         options.mode == "hlm" and options.weights.used),
+        (("precision weights (varianceknown: a known level-1 variance has no meaning for a "
+          "non-normal outcome)"), options.weights.precision is not None),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
         ("multiply imputed data", options.imputation.requested),
         ("the homogeneity test of level-1 variance", options.tests.homogeneity),
@@ -45,11 +50,27 @@ def refuse_unsupported(options: FitOptions) -> None:
                         "fit without it")
 
 
+def pql_hlm_settings(options: FitOptions) -> dict:
+    """HLM-mode PQL's iteration settings: the outcome's MACROIT / MICROIT / STOPMACRO /
+    STOPMICRO, else ``max_iterations`` for the macro limit, else HLM's defaults."""
+    oc = options.outcome
+    out = dict(HLM_PQL_DEFAULTS)
+    if options.max_iterations is not None:
+        out["max_macro"] = options.max_iterations
+    for key, value in (("max_macro", oc.macro_iterations), ("max_micro", oc.micro_iterations),
+                       ("stop_macro", oc.stop_macro), ("stop_micro", oc.stop_micro)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResults:
     refuse_unsupported(options)
     oc = options.outcome
     spec = as_spec(model, mdm, options.constraints, residual=False)
-    design = build_design(spec, mdm)
+    if options.mode == "hlm":
+        mdm = hlm_single_precision(mdm)     # HLM's MDM holds single precision, as for linear
+    design = build_design(spec, mdm, weights=options.weights if options.weights.used else None)
     if design.n_random == 0:
         raise SpecError("an HGLM needs at least one random coefficient (a U term); without "
                         "one it is an ordinary GLM")
@@ -62,9 +83,14 @@ def run_glmm(model: str | ModelSpec, mdm: MDM, options: FitOptions) -> GLMMResul
     limits = options.limits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if oc.method == "pql":
-            est = fit_pql(data, overdispersion=oc.overdispersion,
-                          reml=oc.pql_likelihood == "reml",
+        # HLM fits PQL's linearised model with the linear model's likelihood (restricted PQL
+        # under REML, HLM2's default; full PQL under ML); pql_likelihood overrides it
+        reml = (oc.pql_likelihood or options.method) == "reml"
+        if oc.method == "pql" and options.mode == "hlm":
+            est = fit_pql_hlm(data, overdispersion=oc.overdispersion, reml=reml,
+                              **pql_hlm_settings(options))
+        elif oc.method == "pql":
+            est = fit_pql(data, overdispersion=oc.overdispersion, reml=reml,
                           max_iterations=max(limits.max_iterations, 200)
                           if options.max_iterations is None else options.max_iterations)
         else:

@@ -8,7 +8,10 @@ engine="duckdb")`` goes :func:`openhlm.runner.run` -> :func:`openhlm.scale.run.s
 * :mod:`~openhlm.scale.schema`: every file readable and with the same columns;
 * :mod:`~openhlm.scale.duck` / :mod:`~openhlm.scale.dask_engine`: one pass making the
   mergeable per-unit statistics (:mod:`~openhlm.scale.partial`);
-* :mod:`~openhlm.scale.design`: the design without rows and exact estimation from the moments.
+* :mod:`~openhlm.scale.design`: the design without rows and exact estimation from the moments;
+* :mod:`~openhlm.scale.passes`: later passes over the rows (chunk sums, added);
+  :mod:`~openhlm.scale.heterogeneous`: heterogeneous sigma^2 from them;
+  :mod:`~openhlm.scale.residuals`: the level-1 residual file, streamed.
 
 Nothing here is imported by ``import openhlm``; duckdb, dask and pyarrow are imported when an
 engine needs them (``pip install "openhlm[scale]"``).

@@ -82,6 +82,15 @@ class SummaryDesign(Design):
     outcome_moments: np.ndarray | None = None
     #: the level-1 data the statistics were made from (files, "<dask DataFrame>")
     sources: tuple[str, ...] = ()
+    #: (J,) the unit IDs as stored in the level-1 data (the join key of a second pass)
+    unit_keys: np.ndarray | None = None
+    #: where the rows are, for the passes after the fit (level-1 residual file;
+    #: :class:`openhlm.scale.residuals.RowSource`)
+    level1_rows: Any = None
+    #: what the passes after the first are for (the report's note)
+    later_passes: tuple[str, ...] = ()
+    #: the unweighted per-unit moments of [X, y] (what the rows would give)
+    moments: UnitMoments | None = None
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -95,10 +104,13 @@ class SummaryDesign(Design):
         """The report's note on how the statistics were made."""
         name = {"duckdb": "DuckDB (out of core)", "dask": "Dask (distributed)"}.get(
             self.engine, self.engine)
+        later = "".join(f"; {what}" for what in self.later_passes)
         return (f"Per-unit statistics computed by {name} in {self.passes} pass"
                 f"{'es' if self.passes != 1 else ''} over {self.rows_read:,} level-1 records "
-                f"({self.seconds:.1f} s); the level-1 rows were not held in memory, so EB "
-                "residual files and plots are not available from this fit.")
+                f"({self.seconds:.1f} s){later}; the level-1 rows were not held in memory: the "
+                "level-2 residual file and the exploratory analysis come from the per-unit "
+                "statistics, the level-1 residual file from a pass over the rows (Parquet or "
+                "CSV), and graphs of the rows are not available from this fit.")
 
 
 def _listed(ids: np.ndarray) -> str:
@@ -180,11 +192,14 @@ def _level2_from_rows(stats: PartialStats, keys: np.ndarray) -> pd.DataFrame:
 def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                    level2: pd.DataFrame | None = None, weights: Weights | None = None,
                    engine: str = "memory", passes: int = 1,
-                   sources: tuple[str, ...] = (), seconds: float = 0.0) -> tuple[SummaryDesign, UnitMoments]:
+                   sources: tuple[str, ...] = (), seconds: float = 0.0,
+                   extra_level2: tuple[str, ...] = ()) -> tuple[SummaryDesign, UnitMoments]:
     """The design of ``spec`` and the moments of its [X, y] (module docstring).
 
     ``stats`` holds the moments of ``(*spec.level1_variables() (unique), spec.outcome)`` and, when
-    ``level2`` is None, the level-2 variables' per-unit minimum and maximum.
+    ``level2`` is None, the level-2 variables' per-unit minimum and maximum.  ``extra_level2``:
+    further level-2 variables kept in ``level2_data`` (exploratory candidates, extra variables
+    of the residual files), checked like the model's.
 
     Raises
     ------
@@ -206,7 +221,8 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
         raise MDMError("two level-1 ID values denote the same unit (e.g. 12 and '12.0') in "
                        "different files; store the ID with one type")
     l2_names = list(dict.fromkeys([*spec.level2_variables(),
-                                   *([weights.level2] if weights and weights.level2 else [])]))
+                                   *([weights.level2] if weights and weights.level2 else []),
+                                   *extra_level2]))
     if level2 is not None:
         order, l2 = _level2_from_table(stats, keys, level2, id_name, l2_names)
     else:
@@ -266,7 +282,7 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                            passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
                            outcome_moments=np.column_stack([moments.mean[:, -1],
                                                             moments.centred[:, -1, -1]]),
-                           sources=tuple(sources))
+                           sources=tuple(sources), unit_keys=stats.ids[sel], moments=moments)
     return design, moments
 
 

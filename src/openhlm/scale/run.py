@@ -9,6 +9,7 @@ What needs the level-1 rows after the fit, or a pass per iteration, is refused w
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,11 +24,12 @@ from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.statistics import UnitMoments
 from openhlm.scale.design import SummaryDesign, estimate_from_moments, summary_design
 from openhlm.scale.partial import PartialStats, partial_from_frame
+from openhlm.scale.residuals import RowSource
 from openhlm.scale.schema import check_files
 from openhlm.scale.sources import Progress, read_level2, require, resolve_files
 from openhlm.scale.weights import LevelOneWeights, check_weights, files_with_bad_weights
 from openhlm.spec.equations import validate_spec
-from openhlm.spec.model import ModelSpec
+from openhlm.spec.model import Centering, ModelSpec
 from openhlm.spec.options import FitOptions
 from openhlm.spec.settings import ENGINES
 
@@ -51,14 +53,15 @@ def refuse_unsupported(options: FitOptions) -> None:
     """One-line refusals of what an out-of-core fit cannot do (yet)."""
     engine = options.engine
     why = None
-    if options.heterogeneous_sigma2:
-        why = "heterogeneous sigma^2 needs a pass over the rows per iteration; not available"
+    lw_used = options.weights.level1 is not None or options.weights.precision is not None
+    if options.heterogeneous_sigma2 and lw_used:
+        why = ("heterogeneous sigma^2 with level-1 or precision weights is not available out of "
+               "core")
+    elif options.heterogeneous_sigma2 and options.mode == "hlm":
+        why = ("heterogeneous sigma^2 in mode='hlm' is not available out of core (exact mode "
+               "is)")
     elif options.imputation.requested:
         why = "multiply imputed data are not pooled out of core"
-    elif options.residuals.requested:
-        why = "residual files need a second pass over the rows; not available out of core yet"
-    elif options.exploratory is not None:
-        why = "the exploratory analysis needs the EB residuals; not available out of core yet"
     if why:
         raise SpecError(f"engine={engine!r}: {why}; fit with engine='memory'")
 
@@ -101,10 +104,29 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
         raise SpecError(f"scaled_estimates: engine must be 'duckdb' or 'dask', not "
                         f"{options.engine!r}")
     refuse_unsupported(options)
+    refuse_streamed_formats(options)
     design, moments = unit_statistics(model, data, options, id=id, level2=level2)
+    if options.residuals.level1 is not None:
+        design = dataclasses.replace(
+            design, later_passes=(*design.later_passes,
+                                  "1 more pass for the level-1 residual file"))
     release_heap()       # the engine's result frames, freed but kept by malloc
     progress = Progress(options.engine, quiet=options.quiet)
-    if options.mode == "hlm":    # HLM's EM on the statistics (scale.hlm)
+    if options.heterogeneous_sigma2:   # passes over the rows (openhlm.scale.heterogeneous)
+        from openhlm.scale.heterogeneous import heterogeneous_estimates
+
+        names = tuple(options.heterogeneous_sigma2)
+        design = dataclasses.replace(design, spec=dataclasses.replace(
+            design.spec, variance_predictors=names))
+        est, passes = heterogeneous_estimates(
+            design, moments, design.level1_rows, names, method=options.method,
+            max_iterations=options.max_iterations, tolerance=options.tolerance,
+            progress=progress)
+        what = (f"{passes} more passes for heterogeneous sigma^2 (1 summarising the variance "
+                f"predictors, {passes - 2} for the trial values of alpha, 1 at the estimates)")
+        est = dataclasses.replace(est, design=dataclasses.replace(
+            est.design, later_passes=(what, *design.later_passes)))
+    elif options.mode == "hlm":    # HLM's EM on the statistics (scale.hlm)
         from openhlm.scale.hlm import hlm_from_moments
 
         est = hlm_from_moments(design, moments, method=options.method,
@@ -118,6 +140,66 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
     release_heap()       # the estimation's per-unit temporaries, before the inference's
     progress.note(f"fitted in {design.seconds + progress.elapsed():.1f} s")
     return est, ScaledInput(sources=design.sources)
+
+
+def refuse_streamed_formats(options: FitOptions) -> None:
+    """The level-1 residual file of an out-of-core fit is streamed: Parquet or CSV only."""
+    from openhlm.report.residual_files import STREAMED_FORMATS, residual_format
+
+    path = options.residuals.level1
+    if path is None:
+        return
+    fmt = residual_format(path, options.residuals.format)
+    if fmt not in STREAMED_FORMATS:
+        raise SpecError(f"engine={options.engine!r}: the level-1 residual file '{path}' is "
+                        f"streamed to Parquet or CSV; {fmt} needs the whole table in memory: "
+                        "name it .parquet or .csv, or fit with engine='memory'")
+
+
+def _wanted_level2(options: FitOptions, spec: ModelSpec, available: list[str], *,
+                   table: bool) -> tuple[str, ...]:
+    """Level-2 variables besides the model's that the fit's outputs read per unit: the
+    exploratory candidates and the residual files' extra variables found in ``available``
+    (with a level-2 ``table``, also the level-1 file's extras found only there)."""
+    taken = {v.lower() for v in spec.level2_variables()}
+    lower = {c.lower(): c for c in available}
+    names = [*(options.exploratory or ()), *options.residuals.extra_level2,
+             *(options.residuals.extra_level1 if table else ())]
+    out = []
+    for name in names:
+        col = lower.get(str(name).lower())
+        if col is not None and col.lower() not in taken:
+            taken.add(col.lower())
+            out.append(col)
+    return tuple(out)
+
+
+def _table_columns(table: pd.DataFrame, id_name: str, spec: ModelSpec,
+                   wanted: tuple[str, ...], weight: str | None) -> tuple[str, ...]:
+    """The level-2 table's variables kept per unit besides the model's, as an MDM keeps them:
+    ``wanted`` (checked: no missing values) and every other numeric column without missing
+    values (so extra variables of the residual files can be asked for after the fit)."""
+    taken = {v.lower() for v in (*spec.level2_variables(), *wanted, id_name, weight or "")}
+    others = [str(c) for c in table.columns if str(c).lower() not in taken
+              and pd.api.types.is_numeric_dtype(table[c]) and not table[c].isna().any()]
+    return (*wanted, *others)
+
+
+def _offsets(design: SummaryDesign, stats: PartialStats, spec: ModelSpec) -> np.ndarray:
+    """(J, P) centring constant of each level-1 coefficient's column per unit (0, the grand
+    mean, or the unit's mean of the raw variable)."""
+    pos = pd.Index(stats.ids).get_indexer(design.unit_keys)
+    raw_mean = stats.moments.mean[pos]
+    index = {v: k for k, v in enumerate(stats.variables)}
+    out = np.zeros((design.n_level2, len(spec.coefficients)))
+    for p, coef in enumerate(spec.coefficients):
+        if coef.predictor is None:
+            continue
+        if coef.predictor.centering is Centering.GRAND:
+            out[:, p] = design.centering_means[f"level1:{coef.predictor.name}"]
+        elif coef.predictor.centering is Centering.GROUP:
+            out[:, p] = raw_mean[:, index[coef.predictor.name]]
+    return out
 
 
 def release_heap() -> None:
@@ -189,11 +271,18 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
     else:
         level2_names = level1_names
     spec = _spec(model, level1_names, level2_names, options)
+    lower1 = {c.lower() for c in level1_names}
+    for name in options.heterogeneous_sigma2:
+        if name.lower() not in lower1:
+            raise SpecError(f"heterogeneous sigma^2 out of core: variance predictor '{name}' "
+                            "must be a column of the level-1 data (it is read on each row; "
+                            f"columns: {', '.join(level1_names)})")
     variables = tuple(dict.fromkeys([*spec.level1_variables(), spec.outcome]))
     l2_rows: tuple[str, ...] = ()
+    extra_l2 = _wanted_level2(options, spec, level2_names, table=l2_table is not None)
     if l2_table is None:
         l2_rows = tuple(dict.fromkeys([*spec.level2_variables(), *(
-            [options.weights.level2] if options.weights.level2 else [])]))
+            [options.weights.level2] if options.weights.level2 else []), *extra_l2]))
     stats: PartialStats
     if isinstance(data, pd.DataFrame):
         idc = next(c for c in data.columns if str(c).lower() == idl) if idl in {
@@ -205,7 +294,8 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         progress.update(len(data))
     elif files is not None:
         schemas, _ = check_files(files, id, [*variables, *l2_rows,
-                                             *(lw.columns if lw else ())])
+                                             *(lw.columns if lw else ()),
+                                             *options.heterogeneous_sigma2])
         progress.note(f"{len(files.paths)} {files.format} file(s)")
         if engine == "duckdb":
             from openhlm.scale.duck import duckdb_statistics
@@ -234,9 +324,23 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
             stats.ids)[1]
         check_weights(weighted, np.asarray(ids), lw, where)
     passes = 2 if lw is not None and engine == "duckdb" else 1
-    return summary_design(spec, stats, id_name=id, level2=l2_table, weights=options.weights,
-                          engine=engine, passes=passes, sources=sources,
-                          seconds=time.perf_counter() - t0)
+    kept = () if l2_table is None else _table_columns(l2_table, id, spec, extra_l2,
+                                                        options.weights.level2)
+    design, moments = summary_design(
+        spec, stats, id_name=id, level2=l2_table, weights=options.weights, engine=engine,
+        passes=passes, sources=sources, seconds=time.perf_counter() - t0, extra_level2=kept)
+    if engine == "memory":
+        return design, moments
+    rows = RowSource(
+        engine=engine, id_name=id, columns=tuple(columns), offsets=_offsets(design, stats, spec),
+        raw_means=stats.moments.mean[pd.Index(stats.ids).get_indexer(design.unit_keys)],
+        variables=tuple(c.predictor.name if c.predictor is not None else None
+                        for c in spec.coefficients),
+        outcome=spec.outcome, analysis=variables, files=files,
+        schemas=tuple(schemas) if files is not None else (), frame=frame,
+        scheduler=options.scheduler, quiet=options.quiet)
+    level1 = pd.DataFrame(columns=list(level1_names))
+    return dataclasses.replace(design, level1_rows=rows, level1_data=level1), moments
 
 
 def _named(lw: LevelOneWeights | None, frame: pd.DataFrame) -> LevelOneWeights | None:

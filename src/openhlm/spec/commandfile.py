@@ -22,8 +22,13 @@ Two openhlm extensions (HLM 6 stores these settings in a form we have not seen d
 ``constrain:G02=G12`` (several constraints separated by ``;``) and ``heterol1var:FEMALE``
 (comma-separated level-1 variables; a leading ``y,`` is accepted).
 
-Keys that change the model in ways openhlm does not implement (HGLM, three-level models, fixed
-sigma^2, latent-variable regression, ...) raise :class:`~openhlm.errors.CommandFileError`;
+HGLMs: ``nonlin:bernoulli``, ``nonlin:binomial,TRIALS``, ``nonlin:poisson[,EXPOSURE]`` and
+PQL's ``macroit``/``microit``/``stopmacro``/``stopmicro`` are read by
+:mod:`openhlm.spec.commandfile_hglm` (the ``,VARIABLE`` suffix is openhlm's form).
+
+Keys that change the model in ways openhlm does not implement (ordinal / multinomial outcomes,
+three-level models, fixed sigma^2 other than an HGLM's 1, latent-variable regression, ...)
+raise :class:`~openhlm.errors.CommandFileError`;
 keys that only affect HLM's display or iteration bookkeeping are recorded in
 :attr:`CommandFile.ignored_keys`.
 

@@ -7,6 +7,7 @@ The format is described in :mod:`openhlm.spec.commandfile`; the model lines are 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,13 @@ from openhlm.spec.commandfile_model import (
     read_variance_predictors,
     resolve_name,
     split_command_lines,
+)
+from openhlm.spec.commandfile_hglm import (
+    HGLM_SETTINGS,
+    HGLMKeys,
+    read_fixsigma2,
+    read_hglm_settings,
+    read_nonlin,
 )
 from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.model import ModelSpec
@@ -68,6 +76,14 @@ class CommandOptions:
     resfil_type: str | None = None
     title: str = "no title"
     output: str | None = None
+    # HGLM (nonlin:, macroit, microit, stopmacro, stopmicro; openhlm.spec.commandfile_hglm)
+    distribution: str = "normal"
+    trials: str | None = None
+    exposure: str | None = None
+    macro_iterations: int | None = None
+    micro_iterations: int | None = None
+    stop_macro: float | None = None
+    stop_micro: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +117,13 @@ class CommandFile:
 
 
 
-# Keys read and deliberately not acted on: display, iteration bookkeeping, HGLM-only settings
-# (nonlin:n is required, so they cannot matter).
+# Keys read and deliberately not acted on: display, iteration bookkeeping.  (PQL's
+# macroit / microit / stopmacro / stopmicro are read with an HGLM and ignored with nonlin:n.)
 _COSMETIC = frozenset(
     {
         "fixtau", "graphgammas", "printvariance-covariance", "fishertype", "debug", "nobase",
         "startvals", "hetit", "dofisher", "esttau2", "vagueprior", "growthmodel", "hasmissing",
-        "popavit", "taylor", "macroit", "microit", "stopmicro", "stopmacro", "level2deletion",
-        "pvc",
+        "popavit", "taylor", "level2deletion", "pvc",
     }
 )
 # Keys whose "off" value (n, none, empty, n,0) is fine, and anything else is not supported.
@@ -124,14 +139,14 @@ _OFF_OR_UNSUPPORTED = {
     "autoimputeiter": "multiple imputation",
     "autoimputekeep": "multiple imputation",
     "mimdm": "multiply imputed data",
-    "fixsigma2": "fixing sigma^2",
     "diagonalizetau": "a diagonal Tau",
 }
 _KNOWN = (
     {"nonlin", "numit", "stopval", "level1", "level2", "level3", "accel", "lev1ols",
      "fulloutput", "homvar", "hypoth", "deviance", "df", "level1weight", "level2weight",
      "varianceknown", "level1deletion", "resfil1", "resfil1name", "resfil2", "resfil2name",
-     "resfiltype", "title", "output", "mlf", "heterol1var", "constrain"}
+     "resfiltype", "title", "output", "mlf", "heterol1var", "constrain", "fixsigma2"}
+    | set(HGLM_SETTINGS)
     | _COSMETIC
     | set(_OFF_OR_UNSUPPORTED)
 )
@@ -234,6 +249,7 @@ def _parse(text: str, source: str, names: VariableNames) -> CommandFile:
     ignored: list[str] = []
     hypotheses: list[CommandLine] = []
     later: dict[str, CommandLine] = {}
+    hglm = HGLMKeys()
     for line in lines:
         key = line.key
         if _GAMMA_KEY.match(key):
@@ -247,17 +263,12 @@ def _parse(text: str, source: str, names: VariableNames) -> CommandFile:
                                  0, len(line.text[: line.text.find(':')]))
             seen[key] = line.number
         if key == "nonlin":
-            if line.value.strip().lower() not in ("n", "no", ""):
-                raise line.error(
-                    f"HGLM (nonlin:{line.value.strip()}) is not supported",
-                    hint=" in command files (fit it with openhlm.fit(..., distribution="
-                         "'bernoulli'|'binomial'|"
-                         "'poisson') or a TOML model file's [model] distribution; "
-                         "docs/hglm.md)",
-                )
+            hglm = read_nonlin(line, names)
         elif key == "level3":
             raise line.error("three-level models (level3:) are not supported",
-                             hint=" (openhlm fits two-level models, HLM2)")
+                             hint=" in two-level command files (an HLM3 command file is read "
+                                  "when the data are three-level: --level3 or a three-level "
+                                  "MDM; docs/three-level.md)")
         elif key in _OFF_OR_UNSUPPORTED:
             if line.value.strip().lower() not in OFF_VALUES:
                 raise line.error(
@@ -273,8 +284,21 @@ def _parse(text: str, source: str, names: VariableNames) -> CommandFile:
             level2.append(line)
         else:
             later[key] = line
+    if "fixsigma2" in later:
+        line = later.pop("fixsigma2")
+        if line.value.strip().lower() in OFF_VALUES:
+            ignored.append("fixsigma2")
+        else:
+            read_fixsigma2(line, hglm.hglm)
+    settings: dict[str, int | float] = {}
+    if hglm.hglm:
+        settings = read_hglm_settings(later)
+    ignored += [k for k in later if k in HGLM_SETTINGS and not hglm.hglm]
     spec = build_spec(level1, level2, names, source)
     options = _options(later, hypotheses, spec, names)
+    if hglm.hglm:
+        options = dataclasses.replace(options, distribution=hglm.distribution,
+                                      trials=hglm.trials, exposure=hglm.exposure, **settings)
     constraints = read_constraints(later["constrain"], spec) if "constrain" in later else ()
     variance = (read_variance_predictors(later["heterol1var"], names)
                 if "heterol1var" in later else ())

@@ -42,6 +42,25 @@ def _level2_line(coef: Coefficient) -> str:
     return f"level2:{lhs}=" + "+".join(terms) + "/"
 
 
+def _nonlin_line(o: CommandOptions) -> str:
+    """``nonlin:n``, or the HGLM's sampling model (trials / exposure in openhlm's form)."""
+    if o.distribution == "normal":
+        return "nonlin:n"
+    variable = o.trials or o.exposure
+    return f"nonlin:{o.distribution}" + (f",{variable.upper()}" if variable else "")
+
+
+def _hglm_lines(o: CommandOptions) -> list[str]:
+    """PQL's iteration settings (HGLMs only, when set)."""
+    if o.distribution == "normal":
+        return []
+    return [f"{key}:{value}" for key, value in (
+        ("macroit", o.macro_iterations), ("microit", o.micro_iterations),
+        ("stopmacro", None if o.stop_macro is None else _float_text(o.stop_macro)),
+        ("stopmicro", None if o.stop_micro is None else _float_text(o.stop_micro)))
+        if value is not None]
+
+
 def write_command_file(
     spec: ModelSpec, options: CommandOptions | None = None, *, mdm: str = "model.mdm"
 ) -> str:
@@ -53,7 +72,7 @@ def write_command_file(
     o = options or CommandOptions()
     out = [
         f"#WHLM CMD FILE FOR {mdm}",
-        "nonlin:n",
+        _nonlin_line(o),
         f"numit:{o.max_iterations}",
         f"stopval:{_float_text(o.tolerance)}",
         _level1_line(spec),
@@ -61,6 +80,7 @@ def write_command_file(
         "fixtau:3",
         f"lev1ols:{o.lev1ols}",
         f"accel:{o.accel}",
+        *_hglm_lines(o),
         *o.hypotheses,
     ]
     if o.deviance is not None and o.df is not None:

@@ -19,11 +19,15 @@ from dataclasses import dataclass
 __all__ = [
     "EXACT_LIMITS",
     "HLM_LIMITS",
+    "HLM_PQL_LIMITS",
     "ITERATION_LIMITS",
     "STOP_EXACT",
     "STOP_MAX_ITERATIONS",
+    "STOP_PQL_MAX_MACRO",
+    "STOP_PQL_SMALL_CHANGE",
     "STOP_SMALL_CHANGE",
     "IterationLimits",
+    "PQLLimits",
     "iteration_limits",
 ]
 
@@ -46,8 +50,26 @@ ITERATION_LIMITS = {"hlm": HLM_LIMITS, "exact": EXACT_LIMITS}
 #: Why an HLM-mode run stopped, as HLM prints it.
 STOP_SMALL_CHANGE = "Iterations stopped due to small change in likelihood function"
 STOP_MAX_ITERATIONS = "Iterations stopped due to reaching the maximum number of iterations"
+#: Why an HLM-mode PQL run (HGLM) stopped.
+STOP_PQL_SMALL_CHANGE = "Iterations stopped due to small change in the estimates"
+STOP_PQL_MAX_MACRO = ("Iterations stopped due to reaching the maximum number of macro "
+                      "iterations")
 #: Why an exact-mode run stopped.
 STOP_EXACT = "Converged to the maximum of the likelihood (exact mode)"
+
+
+@dataclass(frozen=True, slots=True)
+class PQLLimits:
+    """HLM-mode PQL's iteration settings (HLM's MACROIT, MICROIT, STOPMACRO, STOPMICRO)."""
+
+    max_macro: int
+    max_micro: int
+    stop_macro: float     # largest absolute change in the estimates between macro iterations
+    stop_micro: float     # EM's likelihood criterion, in percent (as stopval)
+
+
+#: HLM's PQL defaults (docs/hglm.md, "PQL in HLM mode", says where each comes from).
+HLM_PQL_LIMITS = PQLLimits(max_macro=100, max_micro=14, stop_macro=1e-4, stop_micro=1e-6)
 
 
 def iteration_limits(mode: str, max_iterations: int | None = None,

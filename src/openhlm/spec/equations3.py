@@ -18,7 +18,14 @@ import re
 from collections.abc import Iterable
 
 from openhlm.errors import SpecError
-from openhlm.spec.equation_syntax import Equation, EquationParser, Term, equation_statements
+from openhlm.spec.constraints import constraint_nodes, resolve_constraint
+from openhlm.spec.equation_syntax import (
+    ConstraintNode,
+    Equation,
+    EquationParser,
+    Term,
+    equation_statements,
+)
 from openhlm.spec.grammar import Statement, Token
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
@@ -69,16 +76,22 @@ def _predictor(stmt: Statement, term: Term, names: _Names, level: int) -> Predic
 
 
 def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables: Iterable[str],
-                 level3_variables: Iterable[str], source: str | None = None) -> ModelSpec3:
-    """Parse HLM3's equation format against the MDM's variables of the three levels."""
+                 level3_variables: Iterable[str], source: str | None = None,
+                 constraints: Iterable[object] = ()) -> ModelSpec3:
+    """Parse HLM3's equation format against the MDM's variables of the three levels.
+
+    Equality constraints on gammas (``G010 = G100``, as for two-level models) may be lines of
+    the model text or ``constraints`` (strings or :class:`~openhlm.spec.model.Constraint`)."""
     names = _Names({1: level1_variables, 2: level2_variables, 3: level3_variables})
     equations: list[Equation] = []
+    constraint_trees: list[ConstraintNode] = []
     for stmt in equation_statements(text, source=source):
         node = EquationParser(stmt).equation()
-        if not isinstance(node, Equation):
-            raise stmt.error("constraints are not supported in three-level models yet", 0,
-                             len(stmt.text))
+        if isinstance(node, ConstraintNode):
+            constraint_trees.append(node)
+            continue
         equations.append(node)
+    constraint_trees += constraint_nodes(constraints)  # type: ignore[arg-type]
     if not equations:
         raise SpecError("the model is empty; write 'outcome = P0 + P1*x + E' and the level-2 "
                         "and level-3 equations")
@@ -180,6 +193,12 @@ def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables
     spec = ModelSpec3(outcome=outcome, pis=tuple(out_pis))
     if not spec.gamma_labels() and not spec.random_pis and not spec.random_betas:
         raise SpecError("the model has no fixed and no random effects")
+    if constraint_trees:
+        gammas = spec.gamma_labels()
+        taken: dict[str, str] = {}
+        resolved = tuple(resolve_constraint(node, gammas, taken) for node in constraint_trees)
+        spec = ModelSpec3(outcome=outcome, pis=spec.pis,
+                          constraints=tuple(dict.fromkeys(resolved)))
     return spec
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openhlm.spec.model import Centering, Predictor
+from openhlm.spec.model import Centering, Constraint, Predictor
 
 __all__ = [
     "BetaCoefficient",
@@ -96,6 +96,8 @@ class ModelSpec3:
 
     outcome: str
     pis: tuple[PiCoefficient, ...]
+    #: equality constraints on gammas (``G010 = G100``): the named gammas share one estimate
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def betas(self) -> tuple[BetaCoefficient, ...]:
@@ -134,4 +136,5 @@ class ModelSpec3:
             rhs += [f"G{b.p}{b.q}{s}*{x}" for s, x in enumerate(eq.predictors, start=1)]
             rhs += [f"U{b.p}{b.q}"] if eq.random else []
             lines.append(f"{b.name} = " + " + ".join(rhs))
+        lines += [str(c) for c in self.constraints]
         return "\n".join(lines)

@@ -277,12 +277,13 @@ def _method(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> str:
 def _weights_section(ctx: _Context, doc: dict[str, Any]) -> WeightsSection:
     t = ("weights",)
     d = _table(ctx, doc, "weights")
-    _check_keys(ctx, t, d, ("level1", "level2", "precision", "normalize"))
+    _check_keys(ctx, t, d, ("level1", "level2", "level3", "precision", "normalize"))
     return WeightsSection(
         level1=_name(ctx, t, d, "level1"),
         level2=_name(ctx, t, d, "level2"),
         precision=_name(ctx, t, d, "precision"),
         normalize=_normalize(ctx, t, d),
+        level3=_name(ctx, t, d, "level3"),
     )
 
 
@@ -330,10 +331,11 @@ def _output_section(ctx: _Context, doc: dict[str, Any], base: Path | None) -> Ou
     d = _table(ctx, doc, "output")
     keys = ("report", "json", "html", "level1_residuals", "level2_residuals",
             "level3_residuals")
-    _check_keys(ctx, t, d, keys + ("format", "exploratory"))
+    _check_keys(ctx, t, d, keys + ("format", "exploratory", "exploratory3"))
     paths = {k: _path(ctx, t, d, k, base) for k in keys}
     return OutputSection(**paths, format=_choice(ctx, t, d, "format", RESIDUAL_FORMATS, "csv"),
-                         exploratory=_strings(ctx, t, d, "exploratory"))
+                         exploratory=_strings(ctx, t, d, "exploratory"),
+                         exploratory3=_strings(ctx, t, d, "exploratory3"))
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, ctx: _Context) -> CommandFileError:

@@ -96,12 +96,14 @@ class EstimationSection:
 
 @dataclass(frozen=True, slots=True)
 class WeightsSection:
-    """``[weights]``: design weights (level 1, level 2), precision (V-known) variable."""
+    """``[weights]``: design weights (level 1, level 2; level 3 for three-level models),
+    precision (V-known) variable."""
 
     level1: str | None = None
     level2: str | None = None
     precision: str | None = None
     normalize: bool | str = True
+    level3: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,8 @@ class HypothesesSection:
 class OutputSection:
     """``[output]``: files to write (``None`` = not written), the residual-file format, and
     ``exploratory``: level-2 variables not in the model for HLM's "Exploratory Analysis" block
-    (:func:`openhlm.exploratory`)."""
+    (:func:`openhlm.exploratory`); ``exploratory3``: three-level models, level-3 variables
+    not in the model for HLM3's level-3 block."""
 
     report: Path | None = None
     json: Path | None = None
@@ -142,6 +145,7 @@ class OutputSection:
     #: three-level models: the level-3 residual file
     level3_residuals: Path | None = None
     exploratory: tuple[str, ...] = ()
+    exploratory3: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,8 +78,8 @@ def format_model_file(mf: ModelFile) -> str:
     if e.quadrature_points is not None:
         out.append(f"quadrature_points = {e.quadrature_points}")
     out += ["", "[weights]"]
-    for key in ("level1", "level2", "precision"):
-        if getattr(w, key) is not None:
+    for key in ("level1", "level2", "level3", "precision"):
+        if getattr(w, key, None) is not None:
             out.append(f"{key} = {_toml_string(getattr(w, key))}")
     normalize = (_toml_string(w.normalize) if isinstance(w.normalize, str)
                  else "true" if w.normalize else "false")
@@ -97,8 +97,9 @@ def format_model_file(mf: ModelFile) -> str:
         if getattr(o, key) is not None:
             out.append(f"{key} = {_toml_path(getattr(o, key), base)}")
     out.append(f"format = {_toml_string(o.format)}")
-    if o.exploratory:
-        out.append("exploratory = [" + ", ".join(map(_toml_string, o.exploratory)) + "]")
+    for key in ("exploratory", "exploratory3"):
+        if getattr(o, key):
+            out.append(f"{key} = [" + ", ".join(map(_toml_string, getattr(o, key))) + "]")
     return "\n".join(out) + "\n"
 
 

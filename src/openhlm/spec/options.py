@@ -83,8 +83,9 @@ __all__ = [
 #: them.
 _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_units",
            "level1_weight", "level2_weight", "normalize_weights", "precision_weight",
-           "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses", "homogeneity",
-           "deviance_test", "exploratory", "distribution", "trials", "exposure",
+           "level3_weight", "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses",
+           "homogeneity",
+           "deviance_test", "exploratory", "exploratory3", "distribution", "trials", "exposure",
            "quadrature_points", "overdispersion", "pql_likelihood", "engine", "scheduler",
            "quiet")
 #: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
@@ -115,6 +116,9 @@ class FitOptions:
     tests : Tests
     exploratory : tuple of str, str or None
         Level-2 variables for HLM's exploratory analysis (``None``: not run).
+    exploratory3 : tuple of str, str or None
+        Three-level models: level-3 variables for HLM3's exploratory analysis of potential
+        level-3 predictors (``None``: not run; ``exploratory`` holds the level-2 candidates).
     output : Output
     residuals : Residuals
     outcome : Outcome
@@ -143,6 +147,7 @@ class FitOptions:
     imputation: Imputation = field(default_factory=Imputation)
     tests: Tests = field(default_factory=Tests)
     exploratory: tuple[str, ...] | str | None = None
+    exploratory3: tuple[str, ...] | str | None = None
     output: Output = field(default_factory=Output)
     residuals: Residuals = field(default_factory=Residuals)
     outcome: Outcome = field(default_factory=Outcome)
@@ -166,8 +171,10 @@ class FitOptions:
         object.__setattr__(self, "constraints", constraints)
         object.__setattr__(self, "heterogeneous_sigma2",
                            variable_names(self.heterogeneous_sigma2, "heterogeneous_sigma2"))
-        if self.exploratory is not None and not isinstance(self.exploratory, str):
-            object.__setattr__(self, "exploratory", tuple(self.exploratory))
+        for key in ("exploratory", "exploratory3"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                object.__setattr__(self, key, tuple(value))
         object.__setattr__(self, "sources", dict(self.sources))
 
     # -- derived ---------------------------------------------------------------------------
@@ -197,40 +204,46 @@ class FitOptions:
         distribution = k("distribution") or "normal"
         method = k("method")
         glmm_method = None
-        if not (isinstance(distribution, str) and distribution.lower() == "normal"):
+        if not (isinstance(distribution, str) and distribution.lower() == "normal") and not (
+                isinstance(method, str) and method.lower() in ("reml", "ml")):
+            # an HGLM's method is pql / laplace / agq; reml / ml there mean PQL with the
+            # linearised model fitted by that likelihood (restricted / full PQL, as in HLM)
             glmm_method, method = method, None
         outcome = Outcome(distribution, k("trials"), k("exposure"), glmm_method,
                           k("quadrature_points"), bool(k("overdispersion", False)),
-                          k("pql_likelihood") or "ml")
+                          k("pql_likelihood"))
         return cls(
             method=method or "reml", mode=k("mode", "exact"), outcome=outcome,
             max_iterations=k("max_iterations"), tolerance=k("tolerance"),
             constraints=k("constraints", ()), heterogeneous_sigma2=k("heterogeneous_sigma2", ()),
             weights=Weights(k("level1_weight"), k("level2_weight"), k("precision_weight"),
-                            k("normalize_weights", True)),
+                            k("normalize_weights", True), k("level3_weight")),
             imputation=Imputation(k("imputation"), k("plausible_values") or ()),
             tests=Tests(k("hypotheses"), k("homogeneity", False), k("deviance_test")),
-            exploratory=k("exploratory"),
+            exploratory=k("exploratory"), exploratory3=k("exploratory3"),
             output=Output(ols_units=k("ols_units", DEFAULT_OLS_UNITS)),
             engine=k("engine", "memory"), scheduler=k("scheduler"), quiet=bool(k("quiet", False)))
 
     def to_kwargs(self) -> dict[str, Any]:
         """The :func:`openhlm.fit` keywords of these options (files and display left out)."""
         w, t, i, oc = self.weights, self.tests, self.imputation, self.outcome
-        hglm = {} if oc.normal else {
+        hglm: dict[str, Any] = {} if oc.normal else {
             "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
             "quadrature_points": oc.quadrature_points, "overdispersion": oc.overdispersion,
-            "pql_likelihood": oc.pql_likelihood}
+            "pql_likelihood": oc.pql_likelihood or (None if self.method == "reml"
+                                                    else self.method)}
         return {**hglm, "method": self.method if oc.normal else oc.method, "mode": self.mode,
                 "constraints": self.constraints,
                 "max_iterations": self.max_iterations, "tolerance": self.tolerance,
                 "ols_units": self.output.ols_units, "level1_weight": w.level1,
                 "level2_weight": w.level2, "normalize_weights": w.normalize,
-                "precision_weight": w.precision, "imputation": i.column,
+                "precision_weight": w.precision, "level3_weight": w.level3,
+                "imputation": i.column,
                 "plausible_values": i.plausible_values or None,
                 "heterogeneous_sigma2": self.heterogeneous_sigma2, "hypotheses": t.hypotheses,
                 "homogeneity": t.homogeneity, "deviance_test": t.deviance_test,
-                "exploratory": self.exploratory, "engine": self.engine,
+                "exploratory": self.exploratory, "exploratory3": self.exploratory3,
+                "engine": self.engine,
                 "scheduler": self.scheduler, "quiet": self.quiet}
 
     def replace(self, **changes: Any) -> FitOptions:
@@ -252,7 +265,8 @@ class FitOptions:
         for k in _OUTCOME:
             overrides.pop(k, None)
         distribution = changes.get("distribution", self.outcome.distribution)
-        if overrides.get("method") is not None and distribution != "normal":
+        if (overrides.get("method") is not None and distribution != "normal"
+                and str(overrides["method"]).lower() not in ("reml", "ml")):
             changes["method"] = overrides.pop("method")
         if changes:
             current = dataclasses.asdict(self.outcome)
@@ -301,24 +315,29 @@ class FitOptions:
                         "convention": h.deviance_test.convention}
         o = mf.output
         sources = {"tests": mf.source}
-        if o.exploratory:
-            sources["exploratory"] = f"{mf.source}: [output] exploratory"
+        for key in ("exploratory", "exploratory3"):
+            if getattr(o, key):
+                sources[key] = f"{mf.source}: [output] {key}"
         m = mf.model
         hglm = m.distribution != "normal"
+        # an HGLM's [estimation] method is pql / laplace / agq, or reml / ml (the default
+        # reml included): then PQL, the linearised model fitted by that likelihood
+        linear_method = est.method in ("reml", "ml")
         try:
             outcome = Outcome(m.distribution, m.trials, m.exposure,
-                              est.method if hglm else None,
+                              est.method if hglm and not linear_method else None,
                               est.quadrature_points, m.overdispersion)
         except SpecError as exc:
             raise SpecError(f"{mf.source}: {exc}") from None
         options = cls(
-            method="reml" if hglm else est.method, mode=mode, outcome=outcome,
+            method=est.method if linear_method else "reml", mode=mode, outcome=outcome,
             max_iterations=_file_limit(est.max_iterations, HLM_LIMITS.max_iterations),
             tolerance=_file_limit(est.tolerance, HLM_LIMITS.tolerance),
             constraints=mf.model.constraints, heterogeneous_sigma2=mf.model.heterogeneous_sigma2,
-            weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize),
+            weights=Weights(weights.level1, weights.level2, weights.precision, weights.normalize,
+                            weights.level3),
             tests=Tests(h.glh or None, h.homogeneity, deviance),
-            exploratory=o.exploratory or None,
+            exploratory=o.exploratory or None, exploratory3=o.exploratory3 or None,
             output=Output(report=o.report, json=o.json, html=o.html, title=mf.title or None),
             # csv is [output]'s default format: then each file's suffix decides
             residuals=Residuals(o.level1_residuals, o.level2_residuals,
@@ -354,8 +373,14 @@ class FitOptions:
                 level2=Path(o.resfil2_name or f"resfil2{suffix}") if o.resfil2 else None,
                 format=o.resfil_type,  # HLM: resfiltype decides, whatever the file's name
                 extra_level1=o.resfil1_variables, extra_level2=o.resfil2_variables)
+        outcome = Outcome()
+        if o.distribution != "normal":   # nonlin: (openhlm.spec.commandfile_hglm)
+            outcome = Outcome(o.distribution, o.trials, o.exposure, "pql",
+                              macro_iterations=o.macro_iterations,
+                              micro_iterations=o.micro_iterations, stop_macro=o.stop_macro,
+                              stop_micro=o.stop_micro)
         options = cls(
-            method=o.method, mode=mode,
+            method=o.method, mode=mode, outcome=outcome,
             max_iterations=_file_limit(o.max_iterations, HLM_LIMITS.max_iterations) if hlm
             else None,
             tolerance=_file_limit(o.tolerance, HLM_LIMITS.tolerance) if hlm else None,
@@ -420,14 +445,16 @@ class FitOptions:
                 else self.max_iterations,
                 HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance,
                 oc.quadrature_points if oc.method == "agq" else None),
-            weights=WeightsSection(w.level1, w.level2, w.precision, normalize),
+            weights=WeightsSection(w.level1, w.level2, w.precision, normalize, w.level3),
             hypotheses=HypothesesSection(_text_hypotheses(self.tests.hypotheses),
                                          self.tests.homogeneity, deviance),
             output=OutputSection(
                 report=o.report, json=o.json, html=o.html, level1_residuals=r.level1,
                 level2_residuals=r.level2, format=r.format or "csv", level3_residuals=r.level3,
                 exploratory=(self.exploratory,) if isinstance(self.exploratory, str)
-                else tuple(self.exploratory or ())))
+                else tuple(self.exploratory or ()),
+                exploratory3=(self.exploratory3,) if isinstance(self.exploratory3, str)
+                else tuple(self.exploratory3 or ())))
 
     def to_toml(self, model: str | ModelSpec, data: DataSection, *,
                 path: str | Path | None = None) -> str:
@@ -456,7 +483,7 @@ class FitOptions:
         problems = [what for what, bad in (
             ("multiple imputation", self.imputation.requested),
             ("weights not normalised within units", self.weights.normalize != "within"),
-            ("an exploratory analysis", bool(self.exploratory)),
+            ("an exploratory analysis", bool(self.exploratory) or bool(self.exploratory3)),
             ("report files", any(v is not None for v in (self.output.report, self.output.json,
                                                          self.output.html))),
         ) if bad]
@@ -467,6 +494,15 @@ class FitOptions:
         if problems:
             raise SpecError(f"an HLM command file cannot hold {', '.join(problems)}")
         limits = self.limits if self.mode == "hlm" else HLM_LIMITS
+        oc = self.outcome
+        if not oc.normal and (oc.method != "pql" or oc.overdispersion
+                              or oc.pql_likelihood not in (None, self.method)):
+            raise SpecError("an HLM command file holds PQL fits (restricted or full PQL as "
+                            "mlf says) without over-dispersion only")
+        hglm: dict[str, Any] = {} if oc.normal else {
+            "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
+            "macro_iterations": oc.macro_iterations, "micro_iterations": oc.micro_iterations,
+            "stop_macro": oc.stop_macro, "stop_micro": oc.stop_micro}
         n = None if dev is None else dev.get("n_parameters", dev.get("parameters", dev.get("df")))
         r, o = self.residuals, self.output
         options = CommandOptions(
@@ -482,7 +518,7 @@ class FitOptions:
             resfil1_variables=r.extra_level1, resfil2=r.level2 is not None,
             resfil2_name=None if r.level2 is None else str(r.level2),
             resfil2_variables=r.extra_level2, resfil_type=r.format,
-            title=o.title or "no title")
+            title=o.title or "no title", **hglm)
         return write_command_file(spec, options, mdm=mdm)
 
 

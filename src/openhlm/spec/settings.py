@@ -89,7 +89,8 @@ def _frozen(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Weights:
-    """Design weights at levels 1 and 2 and level-1 precision weights (variable names).
+    """Design weights at levels 1 and 2 (and 3, three-level models) and level-1 precision
+    weights (variable names).
 
     ``normalize`` is one of :data:`NORMALIZATIONS` (``True`` is read as ``"within"``, ``False``
     as ``"none"``); precision weights are never normalised.
@@ -99,17 +100,19 @@ class Weights:
     level2: str | None = None
     precision: str | None = None
     normalize: bool | str = DEFAULT_NORMALIZATION
+    level3: str | None = None
 
     def __post_init__(self) -> None:
         for key, what in (("level1", "level1_weight"), ("level2", "level2_weight"),
-                          ("precision", "precision_weight")):
+                          ("precision", "precision_weight"), ("level3", "level3_weight")):
             variable_name(getattr(self, key), what)
         object.__setattr__(self, "normalize", normalization_mode(self.normalize))
 
     @property
     def used(self) -> bool:
         """Is any weight variable named?"""
-        return any(v is not None for v in (self.level1, self.level2, self.precision))
+        return any(v is not None for v in (self.level1, self.level2, self.precision,
+                                           self.level3))
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,9 @@ class Residuals:
     format: str | None = None
     extra_level1: tuple[str, ...] = ()
     extra_level2: tuple[str, ...] = ()
-    #: three-level models: the level-3 residual file
+    #: three-level models: the level-3 residual file and its extra (level-3) variables
     level3: Path | None = None
+    extra_level3: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("level1", "level2", "level3"):
@@ -160,6 +164,7 @@ class Residuals:
                 object.__setattr__(self, key, Path(value))
         object.__setattr__(self, "extra_level1", variable_names(self.extra_level1, "extra_level1"))
         object.__setattr__(self, "extra_level2", variable_names(self.extra_level2, "extra_level2"))
+        object.__setattr__(self, "extra_level3", variable_names(self.extra_level3, "extra_level3"))
 
     @property
     def requested(self) -> bool:
@@ -226,8 +231,11 @@ class Outcome:
     variable (Poisson, optional); ``method`` is ``"pql"``, ``"laplace"`` or ``"agq"`` (HGLMs
     only), ``quadrature_points`` the nodes per random effect (``agq``); ``overdispersion``
     estimates a level-1 scale sigma^2 (PQL, binomial and Poisson only);
-    ``pql_likelihood`` is the likelihood of PQL's linearised model (``"ml"`` as
-    MASS::glmmPQL, or ``"reml"``).
+    ``pql_likelihood`` is the likelihood of PQL's linearised model: ``None`` follows the
+    linear model's method as HLM does (restricted PQL under REML, HLM2's default; full PQL
+    under ML), ``"ml"`` (MASS::glmmPQL) or ``"reml"`` override it.  ``macro_iterations``,
+    ``micro_iterations``, ``stop_macro``, ``stop_micro``: HLM-mode PQL's iteration settings
+    (HLM's MACROIT, MICROIT, STOPMACRO, STOPMICRO; ``None``: HLM's defaults, docs/hglm.md).
     """
 
     distribution: str = "normal"
@@ -236,7 +244,11 @@ class Outcome:
     method: str | None = None
     quadrature_points: int | None = None
     overdispersion: bool = False
-    pql_likelihood: str = "ml"
+    pql_likelihood: str | None = None
+    macro_iterations: int | None = None
+    micro_iterations: int | None = None
+    stop_macro: float | None = None
+    stop_micro: float | None = None
 
     def __post_init__(self) -> None:
         d = self.distribution
@@ -267,9 +279,19 @@ class Outcome:
         if q is not None and (isinstance(q, bool) or not isinstance(q, (int, np.integer))
                               or q < 1):
             raise SpecError(f"quadrature_points must be a positive integer, not {q!r}")
-        if self.pql_likelihood not in ("ml", "reml"):
+        if self.pql_likelihood not in (None, "ml", "reml"):
             raise SpecError(f"pql_likelihood must be 'ml' or 'reml', not "
                             f"{self.pql_likelihood!r}")
+        for name in ("macro_iterations", "micro_iterations"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                                  or v < 1):
+                raise SpecError(f"{name} must be a positive whole number, not {v!r}")
+        for name in ("stop_macro", "stop_micro"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not np.isfinite(v) or v <= 0):
+                raise SpecError(f"{name} must be a positive number, not {v!r}")
         if d == "normal":
             bad = [name for name, v in (("method", self.method),
                                         ("quadrature_points", q),

@@ -73,7 +73,7 @@ def test_json_schema(laplace):
 
 def test_html_fragment(laplace):
     html = laplace._repr_html_()
-    assert html.startswith('<div class="openhlm-report openhlm-hglm"><pre>')
+    assert '<div class="openhlm-report openhlm-hglm">' in html and "<table>" in html
     assert "Prob(Y=1|B) = P" in html and "log[P/(1-P)]" in html
 
 
@@ -107,7 +107,7 @@ def test_poisson_exposure_prints_rate_model():
     ({"distribution": "bernoulli", "trials": "size"}, "trials= is for"),
     ({"distribution": "binomial"}, "needs trials="),
     ({"distribution": "bernoulli", "exposure": "age"}, "exposure= is for"),
-    ({"distribution": "bernoulli", "method": "reml"}, "method must be"),
+    ({"distribution": "bernoulli", "method": "gibbs"}, "method must be"),
     ({"distribution": "bernoulli", "quadrature_points": 5}, "applies to method='agq'"),
     ({"distribution": "bernoulli", "overdispersion": True}, "not identified"),
     ({"distribution": "poisson", "method": "laplace", "overdispersion": True},
@@ -167,8 +167,31 @@ def test_model_without_random_effect_is_refused(contra):
 
 
 def test_unsupported_options_are_refused(contra):
-    with pytest.raises(SpecError, match="does not support mode='hlm'"):
-        openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli", mode="hlm")
+    with pytest.raises(SpecError, match="does not support mode='hlm' with method='laplace'"):
+        openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli", mode="hlm",
+                    method="laplace")
+
+
+@pytest.mark.parametrize("estimation, likelihood", [("", "reml"),
+                                                     ('[estimation]\nmethod = "ml"\n', "ml")])
+def test_toml_hglm_without_a_method_is_pql_with_the_linear_likelihood(tmp_path, contra,
+                                                                      estimation, likelihood):
+    """[model] distribution alone means PQL (HLM's default), restricted unless [estimation]
+    says ml -- the same fit as openhlm.fit with the same settings."""
+    from openhlm.cli.main import main
+
+    (tmp_path / "contra.csv").write_text(contra.to_csv(index=False))
+    path = tmp_path / "m.toml"
+    path.write_text('[data]\nlevel1 = "contra.csv"\nid = "district"\n[model]\n'
+                    f'equations = "{CONTRA}"\ndistribution = "bernoulli"\n' + estimation)
+    out = tmp_path / "r.json"
+    assert main(["fit", str(path), "--json", str(out)]) == 0
+    got = json.loads(out.read_text())
+    direct = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli",
+                         method=likelihood)
+    assert got["method"] == "pql" and direct.pql_likelihood == likelihood
+    np.testing.assert_allclose(got["tau"]["matrix"], np.asarray(direct.tau), rtol=1e-10)
+    assert got["pql_likelihood"] == likelihood
 
 
 def test_toml_round_trip_and_cli(tmp_path, contra, capsys):
@@ -245,3 +268,64 @@ def test_eb_and_level1_tables(laplace):
     assert len(lv1) == 1934
     assert np.allclose(lv1["probability"], 1 / (1 + np.exp(-lv1["eta"])))
     assert lv1["probability"].between(0, 1).all()
+
+
+def test_html_report_is_laid_out_in_tables(laplace, contra):
+    """The HTML report has the text report's numbers in tables (cells formatted alike)."""
+    import re
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.captions, self.rows, self._row, self._cap, self._in = [], [], None, False, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self._row = []
+            elif tag in ("td", "th"):
+                self._in = True
+                self._row.append("")
+            elif tag == "caption":
+                self._cap = True
+                self.captions.append("")
+
+        def handle_endtag(self, tag):
+            if tag == "tr":
+                self.rows.append(self._row)
+            elif tag in ("td", "th"):
+                self._in = False
+            elif tag == "caption":
+                self._cap = False
+
+        def handle_data(self, data):
+            if self._cap:
+                self.captions[-1] += data
+            elif self._in:
+                self._row[-1] += data
+
+    parser = Cells()
+    parser.feed(laplace._repr_html_())
+    assert "<pre>" not in laplace._repr_html_().split("</pre>", 1)[1]  # only the equations
+    caps = parser.captions
+    assert any("unit-specific model, model-based" in c for c in caps)
+    assert any("robust standard errors" in c for c in caps)
+    assert "Tau" in caps and "Reliability estimates" in caps and "Model fit" in caps
+    rows = {}
+    for r in parser.rows:              # the first (model-based) table's rows
+        if r:
+            rows.setdefault(r[0], r)
+    g01 = next(r for r in laplace.fixed_effects if r.gamma == "G01")
+    row = rows["DURBAN, G01"]
+    assert float(row[1]) == pytest.approx(g01.estimate, abs=5e-7)
+    assert float(row[2]) == pytest.approx(g01.se, abs=5e-7)
+    assert float(row[6]) == pytest.approx(np.exp(g01.estimate), abs=5e-7)
+    lo, hi = map(float, re.findall(r"[-\d.]+", row[7]))
+    assert (lo, hi) == (pytest.approx(g01.ci_low, abs=5e-4), pytest.approx(g01.ci_high,
+                                                                           abs=5e-4))
+    assert float(rows["Deviance (-2 log L)"][1]) == pytest.approx(laplace.deviance, abs=1e-6)
+    # the same numbers as the text report
+    assert f"{g01.estimate:.6f}" in str(laplace)
+    pql = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli")
+    html = pql._repr_html_()
+    assert "population-average model" in html and "no deviance" in html

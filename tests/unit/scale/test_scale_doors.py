@@ -58,5 +58,12 @@ def test_cli_fits_a_toml_file_out_of_core(tmp_path, capsys):
     out = capsys.readouterr()
     assert "Per-unit statistics computed by DuckDB" in out.out
     assert "7,185 rows read" in out.err
-    assert main(["residuals", str(tmp_path / "m.toml"), "--res2", str(tmp_path / "r2.csv")]) != 0
-    assert "need the level-1 rows in memory" in capsys.readouterr().err
+    assert main(["residuals", str(tmp_path / "m.toml"), "--res2", str(tmp_path / "r2.csv"),
+                 "--res1", str(tmp_path / "r1.parquet")]) == 0
+    out = capsys.readouterr()
+    assert "level-1 residual file (7185 records)" in out.out
+    assert "7,185 level-1 residual rows written" in out.err
+    assert len(pd.read_parquet(tmp_path / "r1.parquet")) == 7185
+    assert len(pd.read_csv(tmp_path / "r2.csv")) == 160
+    assert main(["residuals", str(tmp_path / "m.toml"), "--res1", str(tmp_path / "r1.sav")]) != 0
+    assert "sav needs the whole table in memory" in capsys.readouterr().err

@@ -132,8 +132,10 @@ def test_no_such_files(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, cause", [
-    ({"heterogeneous_sigma2": "ses", "method": "ml"}, "heterogeneous sigma\\^2"),
-    ({"exploratory": ["size"]}, "exploratory analysis"),
+    ({"heterogeneous_sigma2": "ses", "method": "ml", "level1_weight": "ses"},
+     "heterogeneous sigma\\^2 with level-1 or precision weights"),
+    ({"heterogeneous_sigma2": "ses", "method": "ml", "mode": "hlm"},
+     "heterogeneous sigma\\^2 in mode='hlm'"),
 ])
 def test_what_cannot_work_out_of_core_is_refused(split, kwargs, cause):
     with pytest.raises(SpecError, match=rf"^engine='duckdb': .*{cause}.*engine='memory'$"):
@@ -145,8 +147,9 @@ def test_residual_files_refused_and_engine_checked(split):
     from openhlm.runner import run
 
     options = FitOptions(engine="duckdb", quiet=True).with_overrides()
-    options = options.replace(residuals=options.residuals.__class__(level2=split / "r2.csv"))
-    with pytest.raises(SpecError, match="residual files need a second pass"):
+    options = options.replace(residuals=options.residuals.__class__(level1=split / "r1.xpt"))
+    with pytest.raises(SpecError, match="^engine='duckdb': the level-1 residual file .* is "
+                                        "streamed to Parquet or CSV; xpt needs the whole table"):
         run(MODEL, str(split / "*.parquet"), options, id="id", level2=str(split / "level2" / "l2.parquet"))
     with pytest.raises(SpecError, match="engine must be 'memory' or 'duckdb' or 'dask'"):
         FitOptions(engine="spark")

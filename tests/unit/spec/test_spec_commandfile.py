@@ -158,7 +158,16 @@ def test_defaults_when_keys_are_absent() -> None:
 
 
 ERRORS = [
-    ("nonlin:binomial", "HGLM (nonlin:binomial) is not supported in line 2", "binomial"),
+    ("nonlin:binomial", "nonlin:binomial needs the number-of-trials variable in line 2",
+     "binomial"),
+    ("nonlin:ordinal,3", "ordinal outcomes (nonlin:ordinal,3) are not supported yet", "ordinal"),
+    ("nonlin:gamma", "nonlin: unknown sampling model 'gamma'", "gamma"),
+    ("nonlin:bernoulli,SES", "nonlin:bernoulli takes no variable", "SES"),
+    ("nonlin:binomial,MEANSES", "'meanses' is a level-2 variable and cannot be used in nonlin",
+     "MEANSES"),
+    ("nonlin:bernoulli\nfixsigma2:2", "fixing sigma^2 (fixsigma2:2) is not supported", "2"),
+    ("nonlin:bernoulli\nmacroit:0", "macroit: expected a positive whole number", "0"),
+    ("nonlin:bernoulli\nstopmacro:x", "stopmacro: expected a positive number", "x"),
     ("level3:INTRCPT2=INTRCPT3/", "three-level models (level3:) are not supported", "INTRCPT2=INTRCPT3/"),
     ("fixsigma2:1.0", "fixing sigma^2 (fixsigma2:1.0) is not supported", "1.0"),
     ("laplace:y,50", "Laplace estimation (HGLM) (laplace:y,50) is not supported", "y,50"),
@@ -204,8 +213,8 @@ def test_errors_name_the_file_and_line_and_quote_it(line: str, phrase: str, spot
 
 def test_errors_in_a_file_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.hlm"
-    path.write_text("#WHLM CMD FILE FOR hsb.mdm\r\nnonlin:poisson\r\n")
-    with pytest.raises(CommandFileError, match=r"HGLM \(nonlin:poisson\) is not supported in line 2 of .*bad\.hlm"):
+    path.write_text("#WHLM CMD FILE FOR hsb.mdm\r\nnonlin:multinomial,3\r\n")
+    with pytest.raises(CommandFileError, match=r"multinomial outcomes \(nonlin:multinomial,3\) are not supported yet in line 2 of .*bad\.hlm"):
         parse_command_file(path, level1_variables=HSB_LEVEL1, level2_variables=HSB_LEVEL2)
 
 

@@ -43,10 +43,11 @@ def test_fit_from_dataframes_and_mdm(files):
 
 def test_unsupported_options_are_clear_errors():
     m = openhlm.build_mdm(simulate(), id=("child", "school"))
-    with pytest.raises(SpecError, match="not available for three-level models yet: mode='hlm'"):
+    with pytest.raises(SpecError, match="full maximum likelihood only: pass method='ml'"):
         openhlm.fit(MODEL, m, mode="hlm")
-    with pytest.raises(SpecError, match="homogeneity test"):
-        openhlm.fit(MODEL, m, homogeneity=True)
+    with pytest.raises(SpecError, match="not available for three-level models yet: "
+                                        "heterogeneous sigma\\^2 in mode='hlm'"):
+        openhlm.fit(MODEL, m, method="ml", mode="hlm", heterogeneous_sigma2=["x2"])
 
 
 def _toml(files: Path, data: str) -> Path:

@@ -182,13 +182,14 @@ def test_empirical_bayes_equals_dense(design, tmp_path):
     np.testing.assert_allclose(res.eb_level2, r_dense, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(res.eb_level3, u_dense, rtol=1e-7, atol=1e-10)
     l3 = res.level3_residuals()
-    assert list(l3.columns)[:8] == ["L3ID", "NK", "FVB00", "EBU00", "ECB00", "FVB10", "EBU10",
-                                "ECB10"]
+    assert list(l3.columns)[:10] == ["L3ID", "NK", "CHIPCT", "MDIST", "FVB00", "EBU00",
+                                     "ECB00", "FVB10", "EBU10", "ECB10"]
     w = design.mdm.level3["w"].to_numpy()
     g = dict(zip([r.gamma for r in res.fixed], [r.estimate for r in res.fixed], strict=True))
     np.testing.assert_allclose(l3["FVB00"], g["G000"] + g["G001"] * w)
     l2 = res.level2_residuals()
-    assert list(l2.columns)[:5] == ["L2ID", "L3ID", "NJ", "EBR0", "EBR1"]
+    assert list(l2.columns)[:10] == ["L2ID", "L3ID", "NJ", "CHIPCT", "MDIST", "LNTOTVAR",
+                                     "OLSRSVAR", "MDRSVAR", "EBR0", "EBR1"]
     assert l2.NJ.sum() == design.n1
     written = res.write_residuals(level2=tmp_path / "l2.csv", level3=tmp_path / "l3.sav")
     assert set(written) == {"level2", "level3"} and (tmp_path / "l3.sav").exists()

@@ -256,14 +256,12 @@ B10 = G100 + U10""", mdm)
 
 def test_model_graph_errors(res):
     from openhlm.errors import SpecError
-    from openhlm.plots import level1_equations, model_graph
+    from openhlm.plots import model_graph
 
     with pytest.raises(SpecError, match="not a level-1 predictor"):
         model_graph(res, x="w")
     with pytest.raises(SpecError, match="not a level-2 or level-3 predictor"):
         model_graph(res, by="t")
-    with pytest.raises(SpecError, match="not available for three-level models"):
-        level1_equations(res)
 
 
 def test_caterpillar_level3_and_level2(res):
@@ -291,15 +289,21 @@ def test_cli_plot_three_levels(toml, tmp_path, capsys):
     out = tmp_path / "c.svg"
     assert main(["plot", "caterpillar", str(toml), "--units", "2", "-o", str(out)]) == 0
     assert out.stat().st_size > 0
-    assert main(["plot", "qq-mdist", str(toml), "-o", str(tmp_path / "q.png")]) != 0
-    assert "not available for three-level models" in capsys.readouterr().err
+    # the other graphs: tests/unit/three_level/test_graphs3.py
 
 
-def test_cli_hlm3_command_file_is_a_clear_error(tmp_path, capsys):
+def test_cli_hlm3_command_file_is_read(tmp_path, capsys):
+    # HLM3 command files are read (spec/commandfile3.py, tests/unit/three_level/
+    # test_commandfile3.py); an undocumented key is a clear error with its line
     simulate().to_csv(tmp_path / "all.csv", index=False)
     cmd = tmp_path / "m.hlm"
     cmd.write_text("#WHLM CMD FILE\nnumit:100\nlevel1:Y=INTRCPT1+T+RANDOM\n"
                    "level2:INTRCPT1=INTRCPT2+random/\n", encoding="utf-8")
     assert main(["fit", str(cmd), "--level1", str(tmp_path / "all.csv"),
+                 "--id", "child,school"]) == 0
+    assert "Tau(pi)" in capsys.readouterr().out
+    cmd.write_text("#WHLM CMD FILE\nnumit:100\nmlf:y\nlevel1:Y=INTRCPT1+T+RANDOM\n",
+                   encoding="utf-8")
+    assert main(["fit", str(cmd), "--level1", str(tmp_path / "all.csv"),
                  "--id", "child,school"]) != 0
-    assert "command files for three-level models (HLM3) are not read" in capsys.readouterr().err
+    assert "line 3" in capsys.readouterr().err

@@ -108,9 +108,10 @@ def _positive_float(text: str) -> float:
 def register(subparsers: Any) -> None:
     """Add ``openhlm fit`` to ``subparsers``."""
     parser = subparsers.add_parser(
-        "fit", help="fit a two-level model and print HLM's report",
-        description="Fit a two-level hierarchical linear model from a TOML model file, an HLM 6 "
-                    "command file or a bundled example, and print HLM2's report.",
+        "fit", help="fit a model (two- or three-level, linear or HGLM) and print HLM's report",
+        description="Fit a two- or three-level model (linear, or an HGLM with --distribution) "
+                    "from a TOML model file, an HLM 6 command file or a bundled example, and "
+                    "print HLM's report (HLM2's or HLM3's).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(parser, example_help="fit a bundled example (hsb-model1 .. hsb-model4) instead")
@@ -130,6 +131,10 @@ def register(subparsers: Any) -> None:
                      help="HLM's exploratory analysis: regress the EB residuals on these level-2 "
                           "variables not in the model (comma-separated, e.g. pracad,disclim; "
                           "replaces the file's [output] exploratory)")
+    out.add_argument("--exploratory3", metavar="VARS", action="append",
+                     help="three-level models: HLM3's exploratory analysis of level-3 "
+                          "variables not in the model, regressed on the level-3 EB residuals "
+                          "(comma-separated; replaces the file's [output] exploratory3)")
     parser.set_defaults(func=_fit)
 
 
@@ -306,12 +311,18 @@ def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str,
     from openhlm.data.mdm3 import MDM3
 
     if isinstance(mdm, MDM3):
-        from openhlm.errors import SpecError
+        from openhlm.spec.commandfile3 import parse_command_file3
 
-        raise SpecError(f"{path}: HLM 6 command files for three-level models (HLM3) are not "
-                        "read (no documentation of their format was found); write the model in "
-                        "a TOML model file ([data] level3 = ..., id = [L2ID, L3ID]) or pass "
-                        "the equations to openhlm.fit")
+        cf3 = parse_command_file3(path, level1_variables=mdm.level1_variables,
+                                  level2_variables=mdm.level2_variables,
+                                  level3_variables=mdm.level3_variables)
+        hlm = overrides.get("mode") == "hlm"
+        # HLM3 estimates by full ML only; numit/stopval are its EM settings (HLM mode)
+        options3 = FitOptions(
+            method="ml", max_iterations=cf3.max_iterations if hlm else None,
+            tolerance=cf3.tolerance if hlm else None,
+            sources={"command_file": cf3.source}).with_overrides(**overrides)
+        return FitJob(cf3.equations, mdm, options3)
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
     return FitJob(cf.spec, mdm, FitOptions.from_command_file(cf, **overrides))
@@ -329,9 +340,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "engine": getattr(args, "engine", None), "scheduler": getattr(args, "scheduler", None)}
     ols_units = getattr(args, "ols_units", None)
     out["ols_units"] = None if ols_units is None else max(ols_units, 0)
-    if getattr(args, "exploratory", None):
-        out["exploratory"] = tuple(n.strip() for arg in args.exploratory
-                                   for n in arg.split(",") if n.strip())
+    for key in ("exploratory", "exploratory3"):
+        if getattr(args, key, None):
+            out[key] = tuple(n.strip() for arg in getattr(args, key)
+                             for n in arg.split(",") if n.strip())
     for name, key in (("output", "report"), ("json", "json"), ("html", "html")):
         value = getattr(args, name, None)
         out[key] = None if value is None else Path(value)
@@ -354,8 +366,9 @@ def job_from_args(args: argparse.Namespace) -> FitJob:
             raise SpecError(f"model file {path} not found")
         job = (_toml_job if path.suffix.lower() == ".toml" else _command_file_job)(
             args, path, overrides)
-    if "exploratory" in overrides:
-        sources = {**job.options.sources, "exploratory": "--exploratory"}
+    given = [key for key in ("exploratory", "exploratory3") if key in overrides]
+    if given:
+        sources = {**job.options.sources, **{key: f"--{key}" for key in given}}
         job = FitJob(job.model, job.mdm, job.options.replace(sources=sources))
     return job
 
@@ -427,22 +440,11 @@ def _fit(args: argparse.Namespace) -> int:
     if len(to_stdout) > 1:
         raise SpecError(f"only one output can go to standard output ('-'), not "
                         f"{' and '.join(to_stdout)}")
-    res = job.options.residuals
-    if not job.options.outcome.normal and res.requested and (
-            res.extra_level1 or res.extra_level2 or any(
-                p is not None and p.suffix.lower() != ".csv" for p in (res.level1, res.level2))):
-        raise SpecError("for non-normal outcomes the residual files are CSV files of the EB "
-                        "table (level 2) and of the fitted values (level 1), without extra "
-                        "variables: name them *.csv")
     report = None if _is_stdout(o.report) else o.report
     results: Any
     results, text = run_job(job)
     from openhlm.results.three_level import HLM3Results
 
-    if isinstance(results, HLM3Results) and (job.options.residuals.extra_level1
-                                             or job.options.residuals.extra_level2):
-        raise SpecError("extra variables in the residual files are not available for "
-                        "three-level models yet")
     if report is not None:
         _write(report, text)
     elif not (_is_stdout(o.json) or _is_stdout(o.html)):
@@ -469,13 +471,8 @@ def _fit(args: argparse.Namespace) -> int:
         r = job.options.residuals
         if r.level1 is not None or r.level2 is not None or r.level3 is not None:
             results.write_residuals(level2=r.level2, level3=r.level3, level1=r.level1,
-                                    format=r.format)
-    elif job.options.residuals.requested:
-        if job.options.outcome.normal:
-            write_residual_files(results, job.options.residuals)
-        else:   # HGLM: results.eb (level 2) and results.level1 (level 1) as CSV
-            for path, table in ((res.level2, "eb"), (res.level1, "level1")):
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    getattr(results, table).to_csv(path, index=False)
+                                    format=r.format, extra_level1=r.extra_level1,
+                                    extra_level2=r.extra_level2, extra_level3=r.extra_level3)
+    elif job.options.residuals.requested:     # linear models and HGLMs alike
+        write_residual_files(results, job.options.residuals)
     return 0

@@ -8,8 +8,12 @@
     openhlm plot caterpillar model4.toml --coefficient INTRCPT1 -o cat.png
 
 Graphs: model, level1, qq-mdist, mdrsvar-hist, mdrsvar-qq, eb-vs, caterpillar.  The model and
-data options are those of ``openhlm fit``.  Three-level models: model (``--by`` and
-``--quartiles-of`` take level-2 or level-3 predictors) and caterpillar (``--units 3`` or 2).
+data options are those of ``openhlm fit``.  Three-level models: every graph; ``--by`` and
+``--quartiles-of`` take level-2 or level-3 variables; caterpillar and qq-mdist draw the level-3
+units (``--units 3``, the default) or the level-2 units (``--units 2``); level1 draws the
+level-2 units' lines (``--level3-units N``: all those of N level-3 units, one colour each);
+mdrsvar-hist and mdrsvar-qq the level-2 units; eb-vs a level-2 variable against the r's or a
+level-3 variable against the u's.
 """
 
 from __future__ import annotations
@@ -53,20 +57,25 @@ def register(subparsers: Any) -> None:
     g.add_argument("-o", "--out", metavar="FILE", required=True,
                    help="file to write (.png, .svg or .pdf)")
     g.add_argument("--x", metavar="VAR", help="level-1 predictor on the x axis (model, level1)")
-    g.add_argument("--by", metavar="VAR", help="level-2 variable: one line per value "
-                                               "(model), colour (level1)")
+    g.add_argument("--by", metavar="VAR", help="level-2 variable (three-level models: or "
+                                               "level-3): one line per value (model), "
+                                               "colour (level1)")
     g.add_argument("--quartiles-of", metavar="VAR",
                    help="level-2 variable drawn at its quartiles (model)")
     g.add_argument("--sample", type=int, default=30, metavar="N",
                    help="units drawn (level1; 0 = all; default 30)")
-    g.add_argument("--variable", metavar="VAR", help="level-2 variable (eb-vs)")
+    g.add_argument("--variable", metavar="VAR",
+                   help="level-2 variable (eb-vs; three-level models: or level-3)")
     g.add_argument("--coefficient", default="INTRCPT1", metavar="NAME",
                    help="random coefficient (eb-vs, caterpillar; default INTRCPT1)")
     g.add_argument("--kind", choices=("residual", "coefficient"), default="residual",
                    help="caterpillar of EB residuals or EB coefficients")
     g.add_argument("--units", type=int, choices=(2, 3), default=3,
-                   help="three-level models: caterpillar of the level-3 (u, default) or "
-                        "level-2 (r) EB estimates")
+                   help="three-level models: caterpillar and qq-mdist of the level-3 (u, "
+                        "default) or level-2 (r) units")
+    g.add_argument("--level3-units", type=int, metavar="N",
+                   help="three-level models, level1: the lines of all level-2 units of N "
+                        "level-3 units drawn at random, one colour per level-3 unit")
     g.add_argument("--name", metavar="TEXT", help="model name in the title (e.g. 'Model 4')")
     g.add_argument("--dpi", type=int, default=150, help="resolution of PNG files")
     parser.set_defaults(func=_plot)
@@ -88,9 +97,15 @@ def _plot(args: argparse.Namespace) -> int:
 
     job = job_from_args(args)
     if job.options.engine != "memory":
-        raise SpecError(f"graphs need the level-1 rows in memory; not available with "
-                        f"engine={job.options.engine!r} (use --engine memory)")
-    results: Any = run(job.model, job.mdm, job.options)
+        if args.graph in ("model", "level1"):
+            raise SpecError(f"the {args.graph} graph needs the level-1 rows in memory; not "
+                            f"available with engine={job.options.engine!r} (use --engine "
+                            "memory)")
+        from openhlm.cli.commands.fit import run_fit
+
+        results: Any = run_fit(job)   # graphs of the per-unit EB estimates
+    else:
+        results = run(job.model, job.mdm, job.options)
     options: dict[str, Any] = {"model_name": args.name}
     for key in GRAPHS[args.graph][1]:
         value = getattr(args, key)
@@ -100,11 +115,14 @@ def _plot(args: argparse.Namespace) -> int:
     from openhlm.results.three_level import HLM3Results
 
     if isinstance(results, HLM3Results):
-        if args.graph not in ("model", "caterpillar"):
-            raise SpecError(f"the {args.graph} graph is not available for three-level models "
-                            "(model and caterpillar are)")
-        if args.graph == "caterpillar":
+        if args.graph in ("caterpillar", "qq-mdist"):
             options["level_of_units"] = args.units
+        if args.level3_units is not None:
+            if args.graph != "level1":
+                raise SpecError("--level3-units applies to the level1 graph only")
+            options["level3_units"] = args.level3_units
+    elif args.level3_units is not None:
+        raise SpecError("--level3-units applies to the level1 graph of three-level models only")
     figure = PLOTS[args.graph](results, **options)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # as for reports and residual files

@@ -56,6 +56,8 @@ def register(subparsers: Any) -> None:
                      help="extra level-2 variables for the level-2 file")
     out.add_argument("--extra1", metavar="A,B", type=_names, default=[],
                      help="extra level-1 or level-2 variables for the level-1 file")
+    out.add_argument("--extra3", metavar="A,B", type=_names, default=[],
+                     help="extra level-3 variables for the level-3 file (three-level models)")
     out.add_argument("--format", metavar="FMT",
                      help="csv, sav, dta, xpt, parquet, xlsx (or HLM's spss, stata, sas); "
                           "default: from each file's suffix")
@@ -63,6 +65,8 @@ def register(subparsers: Any) -> None:
 
 
 def _residuals(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from openhlm.errors import SpecError
     from openhlm.runner import run
     from openhlm.spec.options import Residuals
@@ -75,28 +79,31 @@ def _residuals(args: argparse.Namespace) -> int:
     if args.res2 is not None or args.res1 is not None or args.res3 is not None:
         files = Residuals(level1=args.res1, level2=args.res2, format=args.format,
                           extra_level1=tuple(args.extra1), extra_level2=tuple(args.extra2),
-                          level3=args.res3)
+                          level3=args.res3, extra_level3=tuple(args.extra3))
     else:
         files = Residuals(files.level1, files.level2, args.format or files.format,
                           tuple(args.extra1) or files.extra_level1,
-                          tuple(args.extra2) or files.extra_level2, files.level3)
+                          tuple(args.extra2) or files.extra_level2, files.level3,
+                          tuple(args.extra3) or files.extra_level3)
     if not files.requested:
         raise SpecError("name a residual file to write: --res2 FILE and/or --res1 FILE")
-    if job.options.engine != "memory":
-        raise SpecError(f"residual files need the level-1 rows in memory; not available with "
-                        f"engine={job.options.engine!r} (use --engine memory)")
-    results: Any = run(job.model, job.mdm, job.options)
+    if job.options.engine != "memory":   # out of core: level-1 file streamed (docs/scale.md)
+        job = dataclasses.replace(job, options=job.options.replace(residuals=files))
+        results: Any = fit_command.run_fit(job)
+    else:
+        results = run(job.model, job.mdm, job.options)
     from openhlm.results.three_level import HLM3Results
 
     if isinstance(results, HLM3Results):
-        if files.extra_level1 or files.extra_level2:
-            raise SpecError("extra variables in the residual files are not available for "
-                            "three-level models yet")
         written = results.write_residuals(level2=files.level2, level3=files.level3,
-                                          level1=files.level1, format=files.format)
+                                          level1=files.level1, format=files.format,
+                                          extra_level1=files.extra_level1,
+                                          extra_level2=files.extra_level2,
+                                          extra_level3=files.extra_level3)
     else:
-        if files.level3 is not None:
-            raise SpecError("--res3 (a level-3 residual file) needs a three-level model")
+        if files.level3 is not None or files.extra_level3:
+            raise SpecError("--res3 and --extra3 (the level-3 residual file) need a three-level "
+                            "model")
         written = fit_command.write_residual_files(results, files)
     for level, path in written.items():
         rows = {"level1": results.n_level1, "level2": results.n_level2,

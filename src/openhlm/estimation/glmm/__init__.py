@@ -9,6 +9,7 @@ from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.glmm.families import DISTRIBUTIONS, Family, family
 from openhlm.estimation.glmm.ml import fit_ml
 from openhlm.estimation.glmm.pql import fit_pql
+from openhlm.estimation.glmm.pql_hlm import fit_pql_hlm
 
 __all__ = ["DISTRIBUTIONS", "Family", "GLMMData", "GLMMEstimates", "family", "fit_ml", "fit_pql",
-           "glmm_data"]
+           "fit_pql_hlm", "glmm_data"]

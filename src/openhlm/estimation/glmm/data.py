@@ -32,6 +32,15 @@ class GLMMData:
     J: int
     constant: float          # sum of the rows' constants (see Family.constant)
     starts: np.ndarray | None = None   # first row of each unit when rows are sorted by unit
+    #: level-2 design weights w_j (normalised; ``None``: all 1): the pseudo-log-likelihood is
+    #: sum_j w_j log L_j, and ``constant`` is weighted the same way
+    unit_weight: np.ndarray | None = None
+
+    def wsum(self, per_unit: np.ndarray) -> np.ndarray:
+        """sum_j w_j x_j over the units (axis 0) of a per-unit array."""
+        if self.unit_weight is None:
+            return per_unit.sum(axis=0)
+        return np.tensordot(self.unit_weight, per_unit, axes=(0, 0))
 
     def usum(self, values: np.ndarray) -> np.ndarray:
         """Per-unit sums of a row vector (``np.add.reduceat`` on sorted rows)."""
@@ -58,6 +67,8 @@ class GLMMData:
 
 def glmm_data(design: Design, fam: Family, trials: np.ndarray | None = None,
               exposure: np.ndarray | None = None) -> GLMMData:
+    if design.row_weights is not None:      # level-1 design weights: powers of the densities
+        fam = fam.weighted(design.row_weights)
     y = np.asarray(design.y, dtype=float)
     n = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
     offset = np.zeros_like(y) if exposure is None else np.log(np.asarray(exposure, dtype=float))
@@ -67,9 +78,13 @@ def glmm_data(design: Design, fam: Family, trials: np.ndarray | None = None,
     if unit.size and np.all(np.diff(unit) >= 0) and np.array_equal(np.unique(unit),
                                                                     np.arange(J)):
         starts = np.flatnonzero(np.r_[True, np.diff(unit) > 0])
+    uw = design.unit_weights
+    uw = None if uw is None else np.asarray(uw, dtype=float)
+    const = fam.constant(y, n)
+    constant = float(const.sum() if uw is None else const @ uw[unit])
     return GLMMData(design=design, family=fam, y=y, n=n, offset=offset, A=design.A(),
                     Z=np.ascontiguousarray(design.Z()), unit=unit, J=J,
-                    constant=float(fam.constant(y, n).sum()), starts=starts)
+                    constant=constant, starts=starts, unit_weight=uw)
 
 
 def _starts(unit: np.ndarray, J: int) -> np.ndarray | None:

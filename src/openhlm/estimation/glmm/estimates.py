@@ -43,6 +43,10 @@ class GLMMEstimates:
     notes: tuple[str, ...] = field(default=())
     #: PQL: the population-average model's (beta, model-based cov, robust cov)
     population_average: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: PQL: "exact" (the PQL fixed point) or "hlm" (HLM's macro / micro iterations)
+    mode: str = "exact"
+    #: PQL in HLM mode: the micro (EM) iterations of each macro iteration
+    micro_history: tuple[int, ...] = ()
 
     @property
     def gamma(self) -> np.ndarray:

@@ -14,7 +14,7 @@ weights.  The constants make -2 log L the deviance R's ``-2*logLik(glmer(...))``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import expit, gammaln
@@ -27,9 +27,25 @@ DISTRIBUTIONS = {"bernoulli": "logit", "binomial": "logit", "poisson": "log"}
 
 @dataclass(frozen=True)
 class Family:
-    """A distribution with its canonical link."""
+    """A distribution with its canonical link.
+
+    ``row_weight``: level-1 design weights d_i (``None``: all 1).  The row log-density is then
+    d_i log p(y_i | eta_i) (the pseudo-likelihood: an integer d_i is row i repeated d_i times
+    in its unit), so the kernel, the constant, the score, the weight and its derivative are
+    all multiplied by d_i; :meth:`mean` is not.
+    """
 
     distribution: str       # "bernoulli" | "binomial" | "poisson"
+    row_weight: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def weighted(self, row_weight: np.ndarray | None) -> Family:
+        """This family with level-1 design weights (one per row)."""
+        return replace(self, row_weight=None if row_weight is None
+                       else np.asarray(row_weight, dtype=float))
+
+    def _w(self, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+        d = self.row_weight
+        return values if d is None else tuple(v * d for v in values)
 
     @property
     def link(self) -> str:
@@ -42,30 +58,30 @@ class Family:
     def constant(self, y: np.ndarray, n: np.ndarray) -> np.ndarray:
         """The part of each row's log-density that does not depend on eta."""
         if self.is_binomial:
-            return gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)
-        return -gammaln(y + 1.0)
+            return self._w(gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0))[0]
+        return self._w(-gammaln(y + 1.0))[0]
 
     def kernel(self, eta: np.ndarray, y: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Row log-densities without :meth:`constant`."""
         if self.is_binomial:
-            return y * eta - n * np.logaddexp(0.0, eta)
-        return y * eta - np.exp(eta)
+            return self._w(y * eta - n * np.logaddexp(0.0, eta))[0]
+        return self._w(y * eta - np.exp(eta))[0]
 
     def score_weight(self, eta: np.ndarray, y: np.ndarray,
                      n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """d/d eta of the row log-density, and minus its second derivative."""
         if self.is_binomial:
             mu = expit(eta)
-            return y - n * mu, n * mu * (1.0 - mu)
+            return self._w(y - n * mu, n * mu * (1.0 - mu))  # type: ignore[return-value]
         mu = np.exp(eta)
-        return y - mu, mu
+        return self._w(y - mu, mu)  # type: ignore[return-value]
 
     def weight_derivative(self, eta: np.ndarray, n: np.ndarray) -> np.ndarray:
         """d w / d eta (minus the third derivative of the row log-density)."""
         if self.is_binomial:
             mu = expit(eta)
-            return n * mu * (1.0 - mu) * (1.0 - 2.0 * mu)
-        return np.exp(eta)
+            return self._w(n * mu * (1.0 - mu) * (1.0 - 2.0 * mu))[0]
+        return self._w(np.exp(eta))[0]
 
     def evaluate(self, eta: np.ndarray, y: np.ndarray, n: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,9 +91,9 @@ class Family:
             inv = 1.0 / (1.0 + e)
             mu = np.where(eta >= 0, inv, e * inv)
             kernel = y * eta - n * (np.maximum(eta, 0.0) + np.log1p(e))
-            return kernel, y - n * mu, n * mu * (1.0 - mu)
+            return self._w(kernel, y - n * mu, n * mu * (1.0 - mu))  # type: ignore[return-value]
         mu = np.exp(eta)
-        return y * eta - mu, y - mu, mu
+        return self._w(y * eta - mu, y - mu, mu)  # type: ignore[return-value]
 
     def mean(self, eta: np.ndarray) -> np.ndarray:
         """mu: the probability (binomial) or the rate per unit of exposure (Poisson, eta

@@ -113,7 +113,7 @@ class Objective:
         return unit_loglik(self.data, beta, Lam, modes, self.nodes)
 
     def __call__(self, phi: np.ndarray, keep: bool = False) -> float:
-        value = -2.0 * (self.units(phi, keep).sum() + self.data.constant)
+        value = -2.0 * (self.data.wsum(self.units(phi, keep)) + self.data.constant)
         return float(value) if np.isfinite(value) else np.inf
 
     def steps(self, phi: np.ndarray, rel: float) -> np.ndarray:
@@ -124,7 +124,8 @@ class Objective:
         if self.nodes != 1:
             return self(phi, keep), self.gradient(phi)
         beta, Lam, modes = self.modes(phi, keep)
-        value = -2.0 * (unit_loglik(self.data, beta, Lam, modes, 1).sum() + self.data.constant)
+        value = -2.0 * (self.data.wsum(unit_loglik(self.data, beta, Lam, modes, 1))
+                        + self.data.constant)
         gb, gt = laplace_gradient(self.data, beta, Lam, modes)
         return float(value), -2.0 * np.concatenate([gb, gt])
 
@@ -165,7 +166,7 @@ class Objective:
         return H
 
     def unit_scores(self, phi: np.ndarray, rel: float = 1e-5) -> np.ndarray:
-        """d log L_j / d beta for every unit (J, p)."""
+        """d log L_j / d beta for every unit (J, p), without the level-2 weights."""
         if self.nodes == 1:
             beta, Lam, modes = self.modes(phi)
             return laplace_gradient(self.data, beta, Lam, modes, per_unit=True)[0]
@@ -194,11 +195,12 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
     """
     data = obj.data
     p, R = data.p, data.R
+    uw = np.ones(data.J) if data.unit_weight is None else data.unit_weight
     for _ in range(_EM_STEPS):      # EM steps for T from the modes: a better theta to start
         beta, Lam, modes = obj.modes(phi, keep=True)
         u = modes.b @ Lam.T
         Hm = modes.H if modes.H is not None else modes.chol @ np.swapaxes(modes.chol, 1, 2)
-        T = (u.T @ u + (Lam @ np.linalg.inv(Hm) @ Lam.T).sum(axis=0)) / data.J
+        T = ((u * uw[:, None]).T @ u + data.wsum(Lam @ np.linalg.inv(Hm) @ Lam.T)) / uw.sum()
         try:
             Lnew = np.linalg.cholesky(T + 1e-8 * np.eye(R))
         except np.linalg.LinAlgError:
@@ -207,8 +209,8 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
         phi = np.concatenate([phi[:p], theta_of(Lnew)])
     beta, Lam, modes = obj.modes(phi, keep=True)
     Sb, St = laplace_gradient(data, beta, Lam, modes, units=True)
-    S = np.concatenate([Sb, St], axis=1)
-    f = -2.0 * (unit_loglik(data, beta, Lam, modes, 1).sum() + data.constant)
+    S = np.concatenate([Sb, St], axis=1) * uw[:, None]     # scores of w_j log L_j
+    f = float(-2.0 * (data.wsum(unit_loglik(data, beta, Lam, modes, 1)) + data.constant))
     g = -2.0 * S.sum(axis=0)
     n = phi.size
     try:
@@ -234,8 +236,8 @@ def _quasi_newton(obj: Objective, phi: np.ndarray, max_iterations: int
             ft, gt = obj.value_and_gradient(trial, keep=True)
             if np.isfinite(ft) and ft <= f + 1e-4 * t * slope:
                 break
-            t *= 0.5 if not np.isfinite(ft) else max(0.1, min(0.5, -0.5 * slope * t / (
-                ft - f - slope * t)))
+            t *= 0.5 if not np.isfinite(ft) else max(0.1, min(0.5, float(-0.5 * slope * t / (
+                ft - f - slope * t))))
             if t < 1e-10:
                 return phi, f, g, it, False, "the line search failed"
         sv, yv = trial - phi, gt - g
@@ -322,8 +324,11 @@ def fit_ml(data: GLMMData, nodes: int = 1, *, max_iterations: int = 1000,
         cov_beta = 2.0 * np.linalg.inv(H[:p, :p])
         notes.append("the information matrix of (gamma, tau) is singular (a variance on the "
                      "boundary); model-based standard errors hold tau fixed")
-    # CR0 sandwich over units, tau held fixed: A^{-1} (sum s_j s_j') A^{-1}, A = H_bb / 2
+    # CR0 sandwich over units, tau held fixed: A^{-1} (sum s_j s_j') A^{-1}, A = H_bb / 2;
+    # with level-2 weights the scores of w_j log L_j (meat sum_j w_j^2 s_j s_j')
     S = obj.unit_scores(phi)
+    if data.unit_weight is not None:
+        S = S * data.unit_weight[:, None]
     bread = np.linalg.inv(H[:p, :p] / 2.0)
     cov_robust = bread @ (S.T @ S) @ bread
     modes = obj.modes(phi)[2]

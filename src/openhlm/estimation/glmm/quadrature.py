@@ -95,7 +95,8 @@ class RowKernel:
             za, zc = self.z[a], self.z[c]
             self.zz.append(za * zc if za is not None and zc is not None
                            else (za if zc is None else zc))
-        self.bernoulli = data.family.distribution == "bernoulli"
+        self.bernoulli = (data.family.distribution == "bernoulli"
+                          and data.family.row_weight is None)
         if self.bernoulli:
             self.nsgn = 1.0 - 2.0 * data.y                  # -1 for y = 1, +1 for y = 0
             self.sgn = -self.nsgn
@@ -375,7 +376,8 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     With v_i = Lambda' z_i, H_j = I + sum_i w_i v_i v_i', h_i = v_i' H_j^{-1} v_i,
     c_i = -w'_i h_i / 2, q_j = H_j^{-1} sum_i c_i v_i and e_i = s_i + c_i - w_i v_i'q_j
     (the mode's dependence on the parameters is carried by q_j, by the implicit function
-    theorem; ``per_unit=True``: the (J, p) per-unit beta scores instead):
+    theorem; ``per_unit=True``: the (J, p) per-unit beta scores instead; per-unit scores are
+    of log L_j, the totals of the weighted sum_j w_j log L_j with level-2 weights):
 
         d l / d beta        = sum_i e_i a_i
         d l / d Lambda_kl   = sum_j [(Z'e)_j b_j' + (Z's)_j q_j' - (Z'WZ)_j Lambda H_j^{-1}]_kl
@@ -392,8 +394,12 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
     assert s is not None and w is not None and Zs is not None and ZWZ is not None
     H = modes.H if modes.H is not None else _hess(ZWZ, Lam)
     # w' = w (1 - 2 mu) for the binomial (mu = (y - s) / n), = w for the Poisson
+    d_row = data.family.row_weight
     if data.family.is_binomial:
-        mu2 = data.y - s
+        if d_row is None:
+            mu2 = data.y - s
+        else:              # s = d (y - n mu): mu from s / d (rows of weight 0 have w = 0)
+            mu2 = data.y - np.divide(s, d_row, out=np.zeros_like(s), where=d_row > 0)
         if data.family.distribution != "bernoulli":
             mu2 /= data.n
         mu2 *= -2.0
@@ -422,6 +428,12 @@ def laplace_gradient(data: GLMMData, beta: np.ndarray, Lam: np.ndarray,
         order = np.lexsort((rows, cols))
         return (np.stack([data.usum(a * e) for a in K.AT], axis=1),
                 Gj[:, rows[order], cols[order]])
-    g_beta = K.at(e)
-    G = Ze.T @ b + Zs.T @ q - (ZWZ @ Lam @ Hinv).sum(axis=0)
+    uw = data.unit_weight
+    if uw is None:
+        g_beta = K.at(e)
+        G = Ze.T @ b + Zs.T @ q - (ZWZ @ Lam @ Hinv).sum(axis=0)
+    else:             # level-2 weights: the gradient of sum_j w_j log L_j
+        g_beta = K.at(e * K.gather(uw))
+        G = ((Ze * uw[:, None]).T @ b + (Zs * uw[:, None]).T @ q
+             - np.tensordot(uw, ZWZ @ Lam @ Hinv, axes=(0, 0)))
     return g_beta, theta_of(np.tril(G))

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from openhlm.data.mdm3 import MDM3
-from openhlm.errors import EstimationError
+from openhlm.errors import EstimationError, SpecError
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import ModelSpec3
 
-__all__ = ["Design3", "build_design3", "level1_values", "level2_values", "level3_values"]
+__all__ = ["Design3", "build_design3", "constraint_matrix3", "level1_values", "level2_values",
+           "level3_values"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,8 +40,19 @@ class Design3:
     Z3: np.ndarray           # (N, R3)
     unit_index: np.ndarray   # (N,) level-2 unit of each row
     level3_index: np.ndarray  # (J,) level-3 unit of each level-2 unit
-    gamma_labels: tuple[str, ...]
+    gamma_labels: tuple[str, ...]   # of the free fixed effects (a shared one: its first gamma)
     deleted_rows: int = 0
+    #: gamma = K theta (F x F'): equality constraints; identity without constraints.  ``A``
+    #: holds the columns of theta, ``A_full K``.
+    constraint_matrix: np.ndarray | None = None
+    all_gamma_labels: tuple[str, ...] = ()
+    #: design weights (normalised) of the rows (N,), level-2 units (J,) and level-3 units (K,),
+    #: and level-1 precision weights (N,); None when not used
+    row_weights: np.ndarray | None = None
+    unit_weights: np.ndarray | None = None
+    level3_weights: np.ndarray | None = None
+    precision_weights: np.ndarray | None = None
+    weighting: object | None = None
 
     @property
     def n1(self) -> int:
@@ -116,8 +128,32 @@ def level2_values(mdm: MDM3, pred: Predictor | None) -> np.ndarray:
     return _level2(mdm, pred)
 
 
+def constraint_matrix3(spec: ModelSpec3) -> np.ndarray:
+    """K (F x F') with gamma = K theta: each set of gammas equated by a constraint shares one
+    column (at the position of its first gamma), as the two-level
+    :func:`openhlm.estimation.design.constraint_matrix`."""
+    labels = spec.gamma_labels()
+    index = {g: i for i, g in enumerate(labels)}
+    group = list(range(len(labels)))
+    for constraint in spec.constraints:
+        missing = [g for g in constraint.gammas if g not in index]
+        if missing:
+            raise SpecError(f"constraint '{constraint}' names {', '.join(missing)}, not a "
+                            f"gamma of the model (fixed effects: {', '.join(labels)})")
+        first = group[index[constraint.gammas[0]]]
+        for g in constraint.gammas[1:]:
+            old = group[index[g]]
+            group = [first if k == old else k for k in group]
+    free = sorted(set(group), key=group.index)
+    K = np.zeros((len(labels), len(free)))
+    for f, gr in enumerate(group):
+        K[f, free.index(gr)] = 1.0
+    return K
+
+
 def build_design3(spec: ModelSpec3, mdm: MDM3) -> Design3:
-    """The arrays of the mixed form (module docstring)."""
+    """The arrays of the mixed form (module docstring); weights are added by
+    :func:`openhlm.estimation.three_level.weighting.weighted_design3`."""
     variables = [spec.outcome, *spec.level1_variables()]
     mdm, deleted = mdm.subset_complete(variables)
     unit = np.asarray(mdm.unit_index)
@@ -141,12 +177,17 @@ def build_design3(spec: ModelSpec3, mdm: MDM3) -> Design3:
                 labels.append(label)
     n = len(y)
     A = np.column_stack(columns) if columns else np.zeros((n, 0))
+    K = constraint_matrix3(spec)
+    if spec.constraints:
+        A = A @ K
     if A.shape[1] and np.linalg.matrix_rank(A) < A.shape[1]:
         raise EstimationError("the fixed effects are not identified (the columns of the fixed "
                               "part are linearly dependent); remove a predictor")
+    first = [int(np.flatnonzero(K[:, k])[0]) for k in range(K.shape[1])]
     return Design3(
         spec=spec, mdm=mdm, y=y, A=A,
         Z2=np.column_stack(z2) if z2 else np.zeros((n, 0)),
         Z3=np.column_stack(z3) if z3 else np.zeros((n, 0)),
         unit_index=unit, level3_index=np.asarray(mdm.level3_index),
-        gamma_labels=tuple(labels), deleted_rows=deleted)
+        gamma_labels=tuple(labels[f] for f in first), deleted_rows=deleted,
+        constraint_matrix=K, all_gamma_labels=tuple(labels))

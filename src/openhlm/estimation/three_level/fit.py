@@ -9,10 +9,13 @@ the Hessian from central differences of the gradient on the free coordinates (a 
 only when it lowers the deviance).  Converged when the Newton decrement lambda^2 / 2 (deviance
 units) is at most 1e-6.
 
-At the optimum: sigma^2 = Q / (N - F) (REML) or Q / N (ML), T = sigma^2 L L', the model-based
+At the optimum: sigma^2 = Q / (N - F) (REML) or Q / N (ML) (N the weighted number of rows
+under design weights), T = sigma^2 L L', the model-based
 covariance of gamma sigma^2 (A'V^-1 A)^-1 and the robust (CR0 sandwich, clustered on level-3
 units, as HLM's robust standard errors) ``H^-1 (sum_k s_k s_k') H^-1`` with
-``H = A'V^-1 A`` and ``s_k = A_k'V_k^-1 (y_k - A_k gamma)``.
+``H = A'V^-1 A`` and ``s_k = A_k'V_k^-1 (y_k - A_k gamma)`` (times the level-3 weight v_k
+under design weights).  With equality constraints gamma holds the free fixed effects (the
+columns of ``A K``).
 """
 
 from __future__ import annotations
@@ -124,12 +127,14 @@ def estimates3_at(design: Design3, stats: Stats3, theta: np.ndarray, method: str
     """Everything at given theta."""
     reml = method == "reml"
     ev: Evaluation = evaluate(stats, theta, reml)
-    F, n = stats.n_fixed, stats.n1
+    F, n = stats.n_fixed, stats.nu
     sigma2 = ev.Q / (n - F if reml else n)
     Hinv = np.linalg.inv(ev.AVA) if F else np.zeros((0, 0))
     cov_c = sigma2 * Hinv
     if F:
         scores = ev.Ck[:, :F, F] - ev.Ck[:, :F, :F] @ ev.gamma     # (K, F)
+        if stats.w3 is not None:       # pseudo-likelihood: the unit's score times its weight
+            scores = scores * stats.w3[:, None]
         meat = scores.T @ scores
         robust_c = Hinv @ meat @ Hinv
     else:

@@ -132,9 +132,18 @@ def _segment_gram(stats: Stats3, X: np.ndarray) -> np.ndarray:
 def _level2(stats: Stats3, L2: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
     """(X of the level-2 collapse or None, W_k (K, m, m), sum of log|M_j|)."""
     if not stats.n_r2:
-        return None, stats.S_k, 0.0
+        return None, stats.S_k, stats.logdet_shift
     X, ld = _factor(stats.S_all_cross, stats.S_inner, L2)
-    return X, stats.S_k - _segment_gram(stats, X), float(ld.sum())
+    Xw = X if stats.w2 is None else X * np.sqrt(stats.w2)[:, None, None]
+    total = float(ld.sum()) if stats.omega is None else float(stats.omega @ ld)
+    return X, stats.S_k - _segment_gram(stats, Xw), total + stats.logdet_shift
+
+
+def _level3_sum(stats: Stats3, values: np.ndarray) -> np.ndarray:
+    """Sum over the level-3 units (axis 0), weighted by the level-3 weights."""
+    if stats.w3 is None:
+        return values.sum(axis=0)
+    return np.tensordot(stats.w3, values, axes=(0, 0))
 
 
 def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
@@ -146,12 +155,12 @@ def evaluate(stats: Stats3, theta: np.ndarray, reml: bool) -> Evaluation:
         z = list(range(F, F + r3))
         Ck, ld3 = _collapse(Wk[:, outer][:, :, outer], Wk[:, outer][:, :, z],
                             Wk[:, z][:, :, z], L3)
-        logdet += float(ld3.sum())
+        logdet += float(_level3_sum(stats, ld3))
     else:
         Ck = Wk[:, outer][:, :, outer]
-    C = Ck.sum(axis=0)
+    C = _level3_sum(stats, Ck)
     AVA, AVy, yVy = C[:F, :F], C[:F, F], float(C[F, F])
-    n = stats.n1
+    n = stats.nu
     if F:
         cholA = np.linalg.cholesky(AVA)
         gamma = np.linalg.solve(AVA, AVy)
@@ -189,7 +198,7 @@ class Parts:
     deviance: float
     logdet: float
     Q: float
-    nu: int
+    nu: float           # the (weighted) residual d.f. of sigma^2
     d_logdet: np.ndarray
     d_Q: np.ndarray
 
@@ -218,15 +227,16 @@ def deviance_parts(stats: Stats3, theta: np.ndarray, reml: bool) -> Parts:
     if r3:
         N = np.eye(r3) + L3.T @ Wk[:, z][:, :, z] @ L3
         cholN = np.linalg.cholesky(N)
-        logdet += 2.0 * float(np.log(np.diagonal(cholN, axis1=1, axis2=2)).sum())
+        logdet += 2.0 * float(_level3_sum(
+            stats, np.log(np.diagonal(cholN, axis1=1, axis2=2)).sum(axis=1)))
         Kk = L3 @ _small_inv(N) @ L3.T                               # (K, r3, r3)
         Ck = Wk - Wk[:, :, z] @ Kk @ Wk[:, z, :]                     # Z'V_k^-1 Z, all columns
     else:
         Kk = np.zeros((K, 0, 0))
         Ck = Wk
     outer = [*range(F), F + r3]
-    C = Ck[:, outer][:, :, outer].sum(axis=0)
-    n = stats.n1
+    C = _level3_sum(stats, Ck[:, outer][:, :, outer])
+    n = stats.nu
     H, Ay, yy = C[:F, :F], C[:F, F], float(C[F, F])
     if F:
         cholH = np.linalg.cholesky(H)
@@ -261,24 +271,29 @@ def deviance_parts(stats: Stats3, theta: np.ndarray, reml: bool) -> Parts:
         Wj_z2z = Wz2[:, :, z]                                         # (J, r2, r3)
         level3_of = stats.level3_of
         T = Wj_z2z @ Kk[level3_of] if r3 else np.zeros((len(Wz2), r2, 0))
-        G2 = (Wz2[:, :, zz2] - T @ np.swapaxes(Wj_z2z, 1, 2)).sum(axis=0)
+        om = stats.omega        # weights of the level-2 units (None: unweighted)
+        G2_j = Wz2[:, :, zz2] - T @ np.swapaxes(Wj_z2z, 1, 2)
+        G2 = G2_j.sum(axis=0) if om is None else np.tensordot(om, G2_j, axes=(0, 0))
         Wk_zX = Wk[:, z][:, :, list(A_idx) + [y_idx]]                 # (K, r3, F+1)
         ZVX = Wz2[:, :, list(A_idx) + [y_idx]] - (
             T @ Wk_zX[level3_of] if r3 else 0.0)                      # (J, r2, F+1)
         D = ZVX[:, :, :F]
         q = ZVX[:, :, F] - D @ gamma
-        qq = q.T @ q
-        DHD = np.tensordot(D @ Hinv, D, axes=([0, 2], [0, 2])) if F else np.zeros((r2, r2))
+        qq = q.T @ q if om is None else (q * om[:, None]).T @ q
+        DH = D @ Hinv if om is None else D @ Hinv * om[:, None, None]
+        DHD = np.tensordot(DH, D, axes=([0, 2], [0, 2])) if F else np.zeros((r2, r2))
         piece_logdet, piece_q = pieces(G2, qq, DHD, L2)
         d_logdets.append(piece_logdet)
         d_qs.append(piece_q)
     if r3:
         ZVX3 = Ck[:, z][:, :, list(A_idx) + [y_idx]]                  # (K, r3, F+1)
-        G3 = Ck[:, z][:, :, z].sum(axis=0)
+        om3 = stats.w3
+        G3 = _level3_sum(stats, Ck[:, z][:, :, z])
         D3 = ZVX3[:, :, :F]
         q3 = ZVX3[:, :, F] - D3 @ gamma
-        qq3 = q3.T @ q3
-        DHD3 = np.tensordot(D3 @ Hinv, D3, axes=([0, 2], [0, 2])) if F else np.zeros((r3, r3))
+        qq3 = q3.T @ q3 if om3 is None else (q3 * om3[:, None]).T @ q3
+        DH3 = D3 @ Hinv if om3 is None else D3 @ Hinv * om3[:, None, None]
+        DHD3 = np.tensordot(DH3, D3, axes=([0, 2], [0, 2])) if F else np.zeros((r3, r3))
         piece_logdet, piece_q = pieces(G3, qq3, DHD3, L3)
         d_logdets.append(piece_logdet)
         d_qs.append(piece_q)

@@ -43,6 +43,23 @@ class Stats3:
     level3_of: np.ndarray      # (J,) level-3 unit of each level-2 unit
     position: np.ndarray       # (J,) position of the level-2 unit within its level-3 unit
     max_units: int             # most level-2 units in a level-3 unit
+    #: weights (docs/three-level.md): of each level-2 unit within its level-3 unit (J,), of each
+    #: level-3 unit (K,), their product (J,); the weighted number of rows (N unweighted) and
+    #: the precision weights' term of log|V|, -sum d w v log p
+    w2: np.ndarray | None = None
+    w3: np.ndarray | None = None
+    omega: np.ndarray | None = None
+    n_eff: float = 0.0
+    logdet_shift: float = 0.0
+
+    @property
+    def weighted(self) -> bool:
+        return self.w2 is not None or self.w3 is not None
+
+    @property
+    def nu(self) -> float:
+        """The (weighted) number of rows."""
+        return self.n_eff if self.n_eff > 0 else float(self.n1)
 
     @property
     def g(self) -> int:
@@ -73,6 +90,10 @@ def unit_statistics(design: Design3) -> Stats3:
         shift, y_mean = np.zeros(F), 0.0
     D = np.column_stack([A - shift, design.Z3, design.y - y_mean, design.Z2])
     n, m = D.shape
+    row_factor = None   # level-1 design weights times precision weights
+    for extra in (design.row_weights, design.precision_weights):
+        if extra is not None:
+            row_factor = extra if row_factor is None else row_factor * extra
     unit = design.unit_index
     J = design.n2
     starts = np.searchsorted(unit, np.arange(J))
@@ -88,6 +109,8 @@ def unit_statistics(design: Design3) -> Stats3:
         r1 = starts[j1] if j1 < J else n
         block = D[r0:r1]
         outer = block[:, :, None] * block[:, None, :]
+        if row_factor is not None:
+            outer *= row_factor[r0:r1, None, None]
         S[j0:j1] = np.add.reduceat(outer, starts[j0:j1] - r0, axis=0)
         j0 = j1
     level3 = design.level3_index
@@ -95,11 +118,23 @@ def unit_statistics(design: Design3) -> Stats3:
     g = F + design.Z3.shape[1] + 1
     level3_of = np.asarray(level3, dtype=np.int64)
     position = np.arange(J) - level3_starts[level3_of]
-    return Stats3(S=S, level3_starts=level3_starts, n_fixed=F, n_r3=design.Z3.shape[1],
+    w2, w3 = design.unit_weights, design.level3_weights
+    omega = None
+    if w2 is not None or w3 is not None:
+        omega = (np.ones(J) if w2 is None else w2) * (1.0 if w3 is None else w3[level3_of])
+    row_w = np.ones(n) if design.row_weights is None else design.row_weights
+    if omega is not None:
+        row_w = row_w * omega[unit]
+    logdet_shift = 0.0
+    if design.precision_weights is not None:
+        logdet_shift = -float(row_w @ np.log(design.precision_weights))
+    S_w = S if w2 is None else S * w2[:, None, None]
+    return Stats3(w2=w2, w3=w3, omega=omega, n_eff=float(row_w.sum()),
+                  logdet_shift=logdet_shift,S=S, level3_starts=level3_starts, n_fixed=F, n_r3=design.Z3.shape[1],
                   n_r2=design.Z2.shape[1], n1=n, shift=shift, y_mean=y_mean,
                   intercept=intercept, S_outer=np.ascontiguousarray(S[:, :g, :g]),
                   S_cross=np.ascontiguousarray(S[:, :g, g:]),
                   S_inner=np.ascontiguousarray(S[:, g:, g:]),
                   S_all_cross=np.ascontiguousarray(S[:, :, g:]),
-                  S_k=np.add.reduceat(S, level3_starts, axis=0), level3_of=level3_of,
+                  S_k=np.add.reduceat(S_w, level3_starts, axis=0), level3_of=level3_of,
                   position=position, max_units=int(position.max()) + 1)

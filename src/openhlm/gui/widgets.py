@@ -1,0 +1,128 @@
+"""Pieces of the window shared by the two-level views (:mod:`openhlm.gui.views`) and the
+three-level ones (:mod:`openhlm.gui.views3`): escaping, URLs, buttons that post a click, radio
+groups, the variable menus, the deviance-test runs and the general-linear-hypothesis dialog.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from openhlm.gui.session import Session
+
+__all__ = ["button", "e", "glh_dialog", "in_model", "in_model3", "prior_runs", "radio", "url", "vals",
+           "variable_menu"]
+
+
+def e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def vals(**kw: Any) -> str:
+    return e(json.dumps(kw))
+
+
+def url(s: Session, path: str) -> str:
+    return f"/s/{s.sid}/{path}"
+
+
+def button(s: Session, action: str, label: str, *, id: str | None = None,
+           cls: str = "", title: str = "", **values: Any) -> str:
+    attrs = f' id="{e(id)}"' if id else ""
+    attrs += f' class="{e(cls)}"' if cls else ""
+    attrs += f' title="{e(title)}"' if title else ""
+    hv = f" hx-vals='{vals(**values)}'" if values else ""
+    return (f'<button type="button"{attrs} hx-post="{url(s, "do/" + action)}"{hv} '
+            f'hx-indicator="#busy">{label}</button>')
+
+
+def radio(name: str, options: list[tuple[str, str]], current: str) -> str:
+    return " ".join(
+        f'<label><input type="radio" name="{e(name)}" value="{e(v)}" id="{e(name)}-{e(v)}"'
+        f'{" checked" if v == current else ""}> {e(label)}</label>' for v, label in options)
+
+
+def variable_menu(s: Session, name: str, level: int) -> str:
+    vid = f"var-{name}"
+    if level == 1:
+        items = [("outcome", "outcome variable", "outcome"),
+                 ("add", "add variable uncentered", "none"),
+                 ("add", "add variable group centered", "group"),
+                 ("add", "add variable grand centered", "grand"),
+                 ("remove", "delete variable from model", "")]
+    elif level == 2 and s.three_level:   # HLM3: centred on the level-3 unit's mean
+        items = [("add", "add variable uncentered", "none"),
+                 ("add", "add variable group centered", "group"),
+                 ("add", "add variable grand centered", "grand"),
+                 ("remove", "delete variable from model", "")]
+    else:
+        items = [("add", "add variable uncentered", "none"),
+                 ("add", "add variable grand centered", "grand"),
+                 ("remove", "delete variable from model", "")]
+    chosen = in_model(s, name, level)
+    buttons = "".join(
+        button(s, "variable", label, id=f"{vid}-{kind if kind != 'add' else c}",
+               var=name, op=kind, centring=c or "none", level=level, q=s.selected)
+        for kind, label, c in items)
+    cls = "var in" if chosen else "var"
+    return (f'<details class="{cls}" id="{e(vid)}"><summary>{e(name.upper())}</summary>'
+            f'<div class="menu">{buttons}</div></details>')
+
+
+def in_model(s: Session, name: str, level: int) -> bool:
+    m = s.model
+    if s.three_level:
+        return in_model3(s, name, level)
+    if level == 1:
+        return name == m.outcome or any(c.predictor is not None and c.predictor.name == name
+                                        for c in m.coefs)
+    return any(p.name == name for p in m.coefs[s.selected].level2) if m.coefs else False
+
+
+def prior_runs(s: Session) -> list[tuple[str, str]]:
+    """Earlier runs with a deviance, for the deviance test."""
+    return [(f"run:{r.number}", (f"run {r.number}: deviance {r.results.deviance:.6f}, "
+                                  f"{r.results.n_parameters} parameters"))
+            for r in s.runs if r.results is not None and r.results.deviance is not None]
+
+
+def glh_dialog(s: Session) -> str:
+    st = s.model.settings
+    if s.model.outcome is None:
+        return '<p class="hint">Build the model to set general linear hypotheses.</p>'
+    gammas = s.model.spec().gamma_labels()
+    gbuttons = " ".join(button(s, "glh_gamma", g, id=f"glh-{g}", cls="gamma", gamma=g)
+                        for g in gammas)
+    draft = "".join(
+        f'<li><input type="text" name="row" value="{e(r)}" id="glh-row-{i}" size="30"></li>'
+        for i, r in enumerate(s.glh_draft))
+    done = "".join(
+        f'<li id="glh-hyp-{i}">{e("; ".join(rows))} '
+        f'{button(s, "glh_remove", "remove", id=f"glh-remove-{i}", n=i)}</li>'
+        for i, rows in enumerate(st.glh, start=1))
+    err = f'<pre class="error" id="glh-error">{e(s.glh_error)}</pre>' if s.glh_error else ""
+    return f"""<fieldset id="glh"><legend>General linear hypotheses</legend>
+<p class="hint">Click a gamma to add a row "gamma = 0" to the hypothesis being written; edit the
+rows (e.g. <code>G01 - G11 = 0</code>); then add the hypothesis. Its rows are tested jointly.</p>
+<p>{gbuttons}</p>
+<form id="glh-form" hx-post="{url(s, "do/glh_add")}"><ol id="glh-draft">{draft}</ol>
+<button type="submit" id="glh-add">Add hypothesis {len(st.glh) + 1}</button>
+{button(s, "glh_clear", "clear rows", id="glh-clear")}</form>{err}
+<ol id="glh-list">{done}</ol></fieldset>"""
+
+
+def in_model3(s: Session, name: str, level: int) -> bool:
+    m = s.model
+    if not m.pis:
+        return False
+    if level == 1:
+        return name == m.outcome or any(p.predictor is not None and p.predictor.name == name
+                                        for p in m.pis)
+    if level == 2:
+        pi = m.pis[min(s.selected, len(m.pis) - 1)]
+        return any(b.predictor is not None and b.predictor.name == name for b in pi.betas)
+    p, q = s.selected_beta
+    if p >= len(m.pis) or q >= len(m.pis[p].betas):
+        return False
+    return any(w.name == name for w in m.pis[p].betas[q].level3)
