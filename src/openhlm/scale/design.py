@@ -91,6 +91,9 @@ class SummaryDesign(Design):
     later_passes: tuple[str, ...] = ()
     #: the unweighted per-unit moments of [X, y] (what the rows would give)
     moments: UnitMoments | None = None
+    #: with level-1 design or precision weights, the moments of [X, y] without the weights
+    #: (what LNTOTVAR and MDRSVAR of the level-2 residual file read, as in memory); else None
+    plain_moments: UnitMoments | None = None
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -282,7 +285,9 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                            passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
                            outcome_moments=np.column_stack([moments.mean[:, -1],
                                                             moments.centred[:, -1, -1]]),
-                           sources=tuple(sources), unit_keys=stats.ids[sel], moments=moments)
+                           sources=tuple(sources), unit_keys=stats.ids[sel], moments=moments,
+                           plain_moments=None if lw is None else design_moments(
+                               spec, stats.variables, mom)[0])
     return design, moments
 
 

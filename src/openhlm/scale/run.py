@@ -338,7 +338,8 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
                         for c in spec.coefficients),
         outcome=spec.outcome, analysis=variables, files=files,
         schemas=tuple(schemas) if files is not None else (), frame=frame,
-        scheduler=options.scheduler, quiet=options.quiet)
+        scheduler=options.scheduler, quiet=options.quiet, single_precision=single,
+        precision=lw.precision if lw is not None else None)
     level1 = pd.DataFrame(columns=list(level1_names))
     return dataclasses.replace(design, level1_rows=rows, level1_data=level1), moments
 

@@ -394,3 +394,32 @@ def test_a_toml_model_file_with_weights_and_hlm_mode_on_the_cli(hsb, tmp_path, c
 
     got = json.loads((tmp_path / "r.json").read_text())
     np.testing.assert_allclose(got["deviance"], mem.deviance, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kw", [{"mode": "hlm", "level1_weight": "w1"},
+                                {"level1_weight": "w1", "precision_weight": "pw"}])
+def test_weighted_and_hlm_mode_residual_files_equal_memory(hsb, tmp_path, kw, dask_client):
+    """Residual files: the level-2 file from the statistics (LNTOTVAR and MDRSVAR without the
+    level-1 weights, as in memory), the level-1 file streamed from the rows (SIGMA_ij =
+    sigma / sqrt(p_ij) with precision weights; in HLM mode the rows read in single precision,
+    as the in-memory HLM mode reads them: from double values they would differ by ~1e-6)."""
+    l1, l2 = hsb
+    l1 = l1.assign(row=np.arange(len(l1)))
+    files = write_split(l1, tmp_path, "r", parts=3)
+    mem = openhlm.fit(HLM_MODEL, l1, id="id", level2=l2, **kw)
+    ref1 = mem.level1_residuals(extra=["row"]).sort_values("row").reset_index(drop=True)
+    ref2 = mem.level2_residuals()
+    for engine in ("duckdb", "dask"):
+        r = openhlm.fit(HLM_MODEL, files, id="id", level2=l2, engine=engine, quiet=True, **kw)
+        out = tmp_path / f"{engine}1.parquet"
+        r.write_residuals(level1=out, extra_level1=["row"])
+        got1 = pd.read_parquet(out).sort_values("row").reset_index(drop=True)
+        got2 = r.level2_residuals()
+        for ref, got in ((ref1, got1), (ref2, got2)):
+            assert list(got.columns) == list(ref.columns) and len(got) == len(ref)
+            for c in ref.columns:
+                x, y = ref[c].to_numpy(dtype=float), got[c].to_numpy(dtype=float)
+                assert np.array_equal(np.isnan(x), np.isnan(y)), c
+                ok = ~np.isnan(x)
+                np.testing.assert_allclose(y[ok], x[ok], rtol=1e-8,
+                                           atol=1e-8 * np.abs(x[ok]).max(), err_msg=c)
