@@ -14,7 +14,7 @@ shared):
 
 * DuckDB unweighted (1 pass), with ``level1_weight="d"`` and with both weights (2 passes), and
   unweighted in ``mode="hlm"``;
-* Dask on a LocalCluster of 2 single-threaded worker processes, weighted (1 pass);
+* Dask on a LocalCluster of 2 single-threaded worker processes (6 GB each), weighted (1 pass);
 * the deviance of every weighted fit against the others (they must agree).
 
 A script, not a test: timings never gate CI.
@@ -86,7 +86,7 @@ def child(folder: str, name: str) -> None:
         from distributed import Client, LocalCluster
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", memory_limit="3GB") as cluster, \
+                          dashboard_address=":0", memory_limit="6GB") as cluster, \
                 Client(cluster):
             t0 = time.perf_counter()
             res = openhlm.fit(MODEL, data, id="unit", level2=level2, quiet=True, **kw)
