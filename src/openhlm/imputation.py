@@ -59,7 +59,9 @@ def fit_imputed(model: str | ModelSpec, datasets: Any = None, *, imputation: str
     Returns
     -------
     HLMResults
-        The pooled results; ``extras["multiple_imputation"]`` is an :class:`ImputationSummary`.
+        The pooled results (a :class:`~openhlm.results.glmm.GLMMResults` for a non-normal
+        ``distribution=``: :mod:`openhlm.runner.imputed_glmm`);
+        ``extras["multiple_imputation"]`` is an :class:`ImputationSummary`.
 
     Raises
     ------

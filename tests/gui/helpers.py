@@ -95,3 +95,53 @@ class Page:
         self.wait(lambda d: d.find_elements("id", "run-summary") or
                   d.find_elements("id", "run-error"), timeout)
         assert self.text("run-title") != before
+
+
+def html_tables(html: str) -> list[tuple[str, list[list[str]]]]:
+    """The ``<table>``s of an HTML fragment as (caption, rows of cell texts), whitespace
+    collapsed: what a report's HTML tables show, to compare with the page's."""
+    from html.parser import HTMLParser
+
+    tables: list[tuple[str, list[list[str]]]] = []
+
+    class Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.caption: list[str] | None = None
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+            self.cap = ""
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.rows, self.cap = [], ""
+            elif tag == "caption":
+                self.caption = []
+            elif tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag == "caption" and self.caption is not None:
+                self.cap, self.caption = " ".join("".join(self.caption).split()), None
+            elif tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append(" ".join("".join(self.cell).split()))
+                self.cell = None
+            elif tag == "table":
+                tables.append((self.cap, self.rows))
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+            elif self.caption is not None:
+                self.caption.append(data)
+
+    Parser().feed(html)
+    return tables
+
+
+def page_tables(page, id_: str) -> list[tuple[str, list[list[str]]]]:
+    """The tables inside the element ``id_`` of the page, as :func:`html_tables` gives them."""
+    return html_tables(page.d.execute_script(
+        "return document.getElementById(arguments[0]).innerHTML", id_))

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import openhlm
-from tests.gui.helpers import HSB
+from tests.gui.helpers import HSB, html_tables, page_tables
 from tests.gui.test_browser import shown_report, undated
 
 EGSINGLE = Path(__file__).resolve().parents[1] / "reference" / "data" / "egsingle.csv"
@@ -92,8 +92,9 @@ def test_bernoulli_model_pql_laplace_and_quadrature(page, binary):
     page.run()                                           # PQL: no deviance
     want = openhlm.fit(HIGH, mdm, distribution="bernoulli")
     assert "no deviance (PQL)" in page.text("run-summary")
-    html = page.text("report-html")
-    assert "odds ratio" in html.lower() and "population-average" in html.lower()
+    tables = page_tables(page, "report-html")           # the report layer's HGLM tables
+    assert tables == html_tables(want._repr_html_())
+    assert any("population-average" in caption for caption, _ in tables)
     assert shown_report(page) == undated(want.report())
 
     page.view("settings")
@@ -102,9 +103,11 @@ def test_bernoulli_model_pql_laplace_and_quadrature(page, binary):
     want = openhlm.fit(HIGH, mdm, distribution="bernoulli", method="laplace")
     assert page.text("deviance") == f"{want.deviance:.6f}"
     page.click("show-html")
-    html = page.text("report-html")
+    tables = page_tables(page, "report-html")
+    assert tables == html_tables(want._repr_html_())
+    cells = [c for _, rows in tables for row in rows for c in row]
     for row in want.fixed_effects:                     # odds ratios and their intervals
-        assert f"{row.ratio:.6f}" in html and f"({row.ci_low:.3f},{row.ci_high:.3f})" in html
+        assert f"{row.ratio:.6f}" in cells and f"({row.ci_low:.3f}, {row.ci_high:.3f})" in cells
     page.d.set_window_size(1400, 1900)                  # down to the odds ratios
     page.shot("hglm-output.png")
     page.d.set_window_size(1400, 1000)

@@ -435,8 +435,9 @@ def a_equations(s: Session, form: Form) -> None:
 
 def a_constraints(s: Session, form: Form) -> None:
     rows = _get(form, "constraints").splitlines()
+    extra = (s.level3_variables,) if s.three_level else ()
     try:
-        s.model.set_constraints(rows, s.level1_variables, s.level2_variables)
+        s.model.set_constraints(rows, s.level1_variables, s.level2_variables, *extra)
         s.constraint_error = None
     except OpenHLMError as exc:
         s.constraint_error = str(exc)
@@ -448,59 +449,56 @@ def a_settings(s: Session, form: Form) -> None:
     st.title = _get(form, "title").strip()
     st.method = "ml" if _get(form, "method") == "ml" else "reml"
     st.mode = "hlm" if _get(form, "mode") == "hlm" else "exact"
-    was_normal = st.normal
-    sampling = _get(form, "sampling", "normal")
-    st.sampling = sampling if sampling in SAMPLING else "normal"
-    variable = _get(form, "sampling_variable")
-    st.sampling_variable = variable if variable in s.level1_variables else None
-    st.overdispersion = bool(form.get("overdispersion"))
-    method = _get(form, "hglm_method", "pql")
-    st.hglm_method = method if method in HGLM_METHODS else "pql"
-    if s.three_level:
-        st.max_iterations = _number(form, "max_iterations", int)
-        st.deviance_source = _get(form, "deviance_source", "none")
-        st.deviance_value = _number(form, "deviance_value", float)
-        st.deviance_parameters = _number(form, "deviance_parameters", int)
-        st.resid1, st.resid2 = bool(form.get("resid1")), bool(form.get("resid2"))
-        st.resid3 = bool(form.get("resid3"))
-        fmt = _get(form, "resid_format", "csv")
-        st.resid_format = fmt if fmt in views.RESIDUAL_FORMATS else "csv"
-        return
-    if st.normal != was_normal:
-        _synced(s)   # the equation text loses / regains R with the distribution
-
-    def number(key: str, kind: Callable[[str], Any]) -> Any:
-        text = _get(form, key).strip()
-        if not text:
-            return None
-        try:
-            return kind(text)
-        except ValueError:
-            raise ValueError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
 
     def names(key: str, allowed: tuple[str, ...]) -> list[str]:
         return [v for v in form.getlist(key) if isinstance(v, str) and v in allowed]
+
+    def one(key: str, allowed: tuple[str, ...]) -> str | None:
+        value = _get(form, key)
+        return value if value in allowed else None
 
     l1, l2 = s.level1_variables, s.level2_variables
     st.resid1, st.resid2 = bool(form.get("resid1")), bool(form.get("resid2"))
     fmt = _get(form, "resid_format", "csv")
     st.resid_format = fmt if fmt in views.RESIDUAL_FORMATS else "csv"
-    st.resid1_extra, st.resid2_extra = names("resid1_extra", l1), names("resid2_extra", l2)
-    st.homogeneity = bool(form.get("homogeneity"))
+    st.max_iterations = _number(form, "max_iterations", int)
     st.deviance_source = _get(form, "deviance_source", "none")
+    st.deviance_value = _number(form, "deviance_value", float)
+    st.deviance_parameters = _number(form, "deviance_parameters", int)
+    st.deviance_convention = "hlm" if _get(form, "deviance_convention") == "hlm" else "standard"
+    st.homogeneity = bool(form.get("homogeneity"))
     st.heterogeneous = names("heterogeneous", l1)
-    st.level1_weight = _get(form, "level1_weight") or None
-    st.level2_weight = _get(form, "level2_weight") or None
-    st.precision_weight = _get(form, "precision_weight") or None
-    st.normalize = _get(form, "normalize", "within")
+    st.level1_weight = one("level1_weight", l1)
+    st.level2_weight = one("level2_weight", l2)
+    st.precision_weight = one("precision_weight", l1)
+    normalize = _get(form, "normalize", "within")
+    st.normalize = normalize if normalize in ("within", "overall", "none") else "within"
     st.imputation = _get(form, "imputation", "none")
     st.plausible_values = names("plausible_values", l1)
     st.exploratory = names("exploratory", l2)
-    st.max_iterations = number("max_iterations", int)
-    st.tolerance = number("tolerance", float)
-    st.quadrature_points = number("quadrature_points", int)
-    st.deviance_value = number("deviance_value", float)
-    st.deviance_parameters = number("deviance_parameters", int)
+    if s.three_level:
+        st.resid3 = bool(form.get("resid3"))
+        st.level3_weight = one("level3_weight", s.level3_variables)
+        st.exploratory3 = names("exploratory3", s.level3_variables)
+        return
+    was_normal = st.normal
+    sampling = _get(form, "sampling", "normal")
+    st.sampling = sampling if sampling in SAMPLING else "normal"
+    st.sampling_variable = one("sampling_variable", l1)
+    st.overdispersion = bool(form.get("overdispersion"))
+    method = _get(form, "hglm_method", "pql")
+    st.hglm_method = method if method in HGLM_METHODS else "pql"
+    if st.normal != was_normal:
+        _synced(s)   # the equation text loses / regains R with the distribution
+    st.resid1_extra, st.resid2_extra = names("resid1_extra", l1), names("resid2_extra", l2)
+    st.tolerance = _number(form, "tolerance", float)
+    st.quadrature_points = _number(form, "quadrature_points", int)
+    # HLM-mode PQL's iteration settings (shown with mode "hlm" and PQL only: keep them else)
+    if "macro_iterations" in form:
+        st.macro_iterations = _number(form, "macro_iterations", int)
+        st.micro_iterations = _number(form, "micro_iterations", int)
+        st.stop_macro = _number(form, "stop_macro", float)
+        st.stop_micro = _number(form, "stop_micro", float)
 
 
 def _number(form: Form, key: str, kind: Callable[[str], Any]) -> Any:
@@ -571,13 +569,16 @@ def a_compare(s: Session, form: Form) -> None:
     a, b = s.run(int(_get(form, "a", "0"))), s.run(int(_get(form, "b", "0")))
     if a is None or b is None or a.results is None or b.results is None:
         raise ValueError("choose two finished runs")
+    s.compare_text = None   # a refusal replaces the last comparison shown
+    s.compare_pair = (a.number, b.number, len(s.runs))   # shown until the next run
     test = openhlm.compare(a.results, b.results,
                            labels=(f"run {a.number}", f"run {b.number}"))
     s.compare_text = str(test)
 
 
 def a_graph(s: Session, form: Form) -> None:
-    keep = ("kind", "run", "x", "by", "quartiles_of", "sample", "coefficient", "variable")
+    keep = ("kind", "run", "x", "by", "quartiles_of", "sample", "coefficient", "variable",
+            "scale", "units")
     s.graph = {k: _get(form, k) for k in keep if _get(form, k)}
     s.counter += 1
 

@@ -81,6 +81,8 @@ class Session:
         self.output_format = "html"
         self.shown_run: int | None = None
         self.compare_text: str | None = None
+        # the History's last "Compare" (runs a, b; the number of runs then)
+        self.compare_pair: tuple[int, int, int] | None = None
         self.graph: dict[str, str] = {"kind": "model"}
         self.counter = 0
 

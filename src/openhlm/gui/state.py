@@ -22,6 +22,7 @@ __all__ = [
     "ModelState",
     "Settings",
     "command_file_text",
+    "fit_options",
     "model_file_text",
     "prior_model",
     "restore_from_file",
@@ -67,6 +68,11 @@ class Settings:
     mode: str = "exact"
     max_iterations: int | None = None
     tolerance: float | None = None
+    # HLM-mode PQL's iteration settings (HLM's MACROIT, MICROIT, STOPMACRO, STOPMICRO)
+    macro_iterations: int | None = None
+    micro_iterations: int | None = None
+    stop_macro: float | None = None
+    stop_micro: float | None = None
     # residual files
     resid1: bool = False
     resid2: bool = False
@@ -80,15 +86,18 @@ class Settings:
     deviance_source: str = "none"  # "none", "typed" or "run:N"
     deviance_value: float | None = None
     deviance_parameters: int | None = None
+    deviance_convention: str = "standard"  # of a typed deviance: "standard" or "hlm"
     # estimation settings
     heterogeneous: list[str] = field(default_factory=list)
     level1_weight: str | None = None
     level2_weight: str | None = None
+    level3_weight: str | None = None  # three-level models
     precision_weight: str | None = None
     normalize: str = "within"
     imputation: str = "none"  # "none", "files" or "plausible"
     plausible_values: list[str] = field(default_factory=list)
     exploratory: list[str] = field(default_factory=list)
+    exploratory3: list[str] = field(default_factory=list)  # three-level: level-3 candidates
 
     @property
     def distribution(self) -> str:
@@ -112,11 +121,23 @@ class Settings:
                 raise SpecError(f"distribution of the outcome: choose the {what} variable "
                                 "(a level-1 variable) in Basic Settings")
             kw[needs] = self.sampling_variable
+        if self.hglm_method == "pql" and self.method == "ml":
+            kw["pql_likelihood"] = "ml"   # full PQL (HLM: ML with a non-normal outcome)
         if self.hglm_method == "agq" and self.quadrature_points is not None:
             kw["quadrature_points"] = int(self.quadrature_points)
         if self.overdispersion:
             kw["overdispersion"] = True
         return kw
+
+    def pql_iterations(self) -> dict[str, Any]:
+        """HLM-mode PQL's macro / micro iteration settings that are set (fields of
+        :class:`~openhlm.spec.settings.Outcome`; no ``openhlm.fit`` keyword holds them)."""
+        if self.normal or self.hglm_method != "pql" or self.mode != "hlm":
+            return {}
+        values = {"macro_iterations": self.macro_iterations,
+                  "micro_iterations": self.micro_iterations,
+                  "stop_macro": self.stop_macro, "stop_micro": self.stop_micro}
+        return {k: v for k, v in values.items() if v is not None}
 
     def set_outcome_from(self, distribution: str, trials: str | None, exposure: str | None,
                          method: str | None, points: int | None, overdispersion: bool) -> None:
@@ -305,21 +326,23 @@ class ModelState:
         m = mf.model
         s.set_outcome_from(m.distribution, m.trials, m.exposure, mf.estimation.method,
                            mf.estimation.quadrature_points, m.overdispersion)
-        if not s.normal:
-            s.method = "reml"
+        if not s.normal:   # reml / ml of an HGLM: restricted / full PQL
+            s.method = (mf.estimation.method if mf.estimation.method in ("reml", "ml")
+                        else "reml")
         s.max_iterations = (mf.estimation.max_iterations
                             if mf.estimation.max_iterations != 100 else None)
         s.tolerance = mf.estimation.tolerance if mf.estimation.tolerance != 1e-6 else None
         s.heterogeneous = list(spec.variance_predictors)
         s.level1_weight, s.level2_weight = weights.level1, weights.level2
         s.precision_weight = weights.precision
-        s.normalize = "within" if weights.normalize else "none"
+        s.normalize = normalize_choice(weights.normalize)
         s.glh = [list(rows) for rows in mf.hypotheses.glh]
         s.homogeneity = mf.hypotheses.homogeneity
         if mf.hypotheses.deviance_test is not None:
             s.deviance_source = "typed"
             s.deviance_value = mf.hypotheses.deviance_test.deviance
             s.deviance_parameters = mf.hypotheses.deviance_test.parameters
+            s.deviance_convention = mf.hypotheses.deviance_test.convention
         s.resid1 = mf.output.level1_residuals is not None
         s.resid2 = mf.output.level2_residuals is not None
         s.resid_format = mf.output.format
@@ -328,14 +351,28 @@ class ModelState:
         self.settings = s
 
 
+def normalize_value(choice: str) -> bool | str:
+    """The window's "normalized" choice as a model file's ``normalize`` value."""
+    return "overall" if choice == "overall" else choice != "none"
+
+
+def normalize_choice(value: bool | str) -> str:
+    """A model file's ``normalize`` value as the window's choice."""
+    if isinstance(value, str):
+        return value if value in ("within", "overall", "none") else "within"
+    return "within" if value else "none"
+
+
 def prior_model(s: Settings, runs: list[Any]) -> dict[str, Any] | None:
     """The prior model of the deviance test the settings ask for (typed, or an earlier run)."""
     if s.deviance_source == "typed":
         if s.deviance_value is None or s.deviance_parameters is None:
             raise SpecError("deviance test: type the prior model's deviance and its "
                             "number of parameters")
-        return {"deviance": float(s.deviance_value),
-                "n_parameters": int(s.deviance_parameters)}
+        prior = {"deviance": float(s.deviance_value), "n_parameters": int(s.deviance_parameters)}
+        if s.deviance_convention == "hlm":   # the deviance as HLM prints it
+            prior["convention"] = "hlm"
+        return prior
     if s.deviance_source.startswith("run:"):
         number = int(s.deviance_source[4:])
         for run in runs:
@@ -360,10 +397,21 @@ def run_fit(state: Any, data: Any, runs: list[Any] | None = None) -> Any:
     for the same model.
     """
     from openhlm.runner import run
+
+    return run(state.equations_only(), data, fit_options(state, runs))
+
+
+def fit_options(state: Any, runs: list[Any] | None = None) -> Any:
+    """The window's :class:`~openhlm.spec.options.FitOptions`: those of :meth:`fit_kwargs`
+    (``openhlm.fit``'s keywords), with HLM-mode PQL's macro / micro iteration settings in the
+    outcome (as an HLM command file's ``macroit``/``microit``/``stopmacro``/``stopmicro``)."""
     from openhlm.spec.options import FitOptions
 
     options = FitOptions.from_kwargs(**state.fit_kwargs(runs))
-    return run(state.equations_only(), data, options)
+    extra = state.settings.pql_iterations()
+    if extra:
+        options = options.replace(outcome=dataclasses.replace(options.outcome, **extra))
+    return options
 
 
 def model_file_text(state: ModelState, data_names: dict[str, str | None], id: str | None,
@@ -374,7 +422,8 @@ def model_file_text(state: ModelState, data_names: dict[str, str | None], id: st
 
     s = state.settings
     prior = state.prior_model(runs or [])
-    deviance = (mf.DevianceTest(prior["deviance"], prior["n_parameters"])
+    deviance = (mf.DevianceTest(prior["deviance"], prior["n_parameters"],
+                                prior.get("convention", "standard"))
                 if prior is not None else None)
 
     def name(key: str) -> Path | None:
@@ -396,10 +445,12 @@ def model_file_text(state: ModelState, data_names: dict[str, str | None], id: st
                               exposure=hglm.get("exposure"),
                               overdispersion=bool(hglm.get("overdispersion"))),
         estimation=mf.EstimationSection(
-            hglm.get("method", s.method), s.mode,  # type: ignore[arg-type]
+            # full PQL is method "ml" in the file (restricted PQL: "pql", HLM's default)
+            "ml" if hglm.get("pql_likelihood") == "ml" else hglm.get("method", s.method),
+            s.mode,  # type: ignore[arg-type]
             s.max_iterations or 100, s.tolerance or 1e-6, hglm.get("quadrature_points")),
         weights=mf.WeightsSection(s.level1_weight, s.level2_weight, s.precision_weight,
-                                  s.normalize != "none"),
+                                  normalize_value(s.normalize)),
         hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), s.homogeneity,
                                         deviance),
         output=mf.OutputSection(
@@ -418,9 +469,13 @@ def command_file_text(state: ModelState, mdm_name: str = "model.mdm",
     from openhlm.spec.model import Constraint
 
     s = state.settings
-    if not s.normal:
-        raise SpecError("an HLM 6 command file of an HGLM is not written (its keywords are not "
-                        "documented); use the TOML model file")
+    if not s.normal and s.hglm_method != "pql":
+        raise SpecError("an HLM 6 command file holds PQL only (HLM's HGLM estimation); use the "
+                        "TOML model file for Laplace or adaptive quadrature")
+    if not s.normal and s.overdispersion:
+        raise SpecError("over-dispersion is not written to HLM 6 command files; use the TOML "
+                        "model file")
+    hglm = s.outcome_kwargs()
     spec = state.spec()
     spec = dataclasses.replace(spec, constraints=tuple(
         Constraint(tuple(p.strip() for p in c.split("="))) for c in state.constraints),
@@ -449,6 +504,10 @@ def command_file_text(state: ModelState, mdm_name: str = "model.mdm",
         resfil2_variables=tuple(s.resid2_extra),
         resfil_type=fmt if (s.resid1 or s.resid2) else None,
         title=s.title or "no title",
+        # an HGLM: nonlin: (trials / exposure), mlf: (full PQL) and HLM's PQL iterations
+        distribution=s.distribution, trials=hglm.get("trials"), exposure=hglm.get("exposure"),
+        macro_iterations=s.macro_iterations, micro_iterations=s.micro_iterations,
+        stop_macro=s.stop_macro, stop_micro=s.stop_micro,
     )
     return write_command_file(spec, options, mdm=mdm_name)
 
@@ -476,7 +535,14 @@ def restore_from_file(state: ModelState, name: str, text: str, level1: tuple[str
     state.restore(model_file, level1, level2)
     state.settings.mode = mode
     if not name.lower().endswith(".toml"):
-        state.settings.resid1_extra, state.settings.resid2_extra = resid_extra
+        st = state.settings
+        st.resid1_extra, st.resid2_extra = resid_extra
+        o = command.options
+        if o.distribution != "normal":   # nonlin: an HGLM fitted by PQL (mlf: full PQL)
+            st.set_outcome_from(o.distribution, o.trials, o.exposure, "pql", None, False)
+            st.method = o.method
+            st.macro_iterations, st.micro_iterations = o.macro_iterations, o.micro_iterations
+            st.stop_macro, st.stop_micro = o.stop_macro, o.stop_micro
 
 
 def is_user_error(exc: BaseException) -> bool:

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from openhlm.errors import SpecError
-from openhlm.gui.state import CENTRINGS, Settings, prior_model
+from openhlm.gui.state import (
+    CENTRINGS,
+    Settings,
+    normalize_choice,
+    normalize_value,
+    prior_model,
+)
 from openhlm.spec.model import Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
 
@@ -53,6 +59,7 @@ class Model3State:
 
     outcome: str | None = None
     pis: list[Pi] = field(default_factory=_new_intercept)
+    constraints: list[str] = field(default_factory=list)
     settings: Settings = field(default_factory=Settings)
     three_level = True
 
@@ -145,13 +152,26 @@ class Model3State:
         return str(self.spec())
 
     def equations_text(self) -> str:
-        return "" if self.outcome is None else self.equations_only()
+        """The equation text of the window, the constraint lines below."""
+        return "" if self.outcome is None else "\n".join([self.equations_only(),
+                                                         *self.constraints])
 
     def load_spec(self, spec: ModelSpec3) -> None:
         self.outcome = spec.outcome
         self.pis = [Pi(p.predictor, [Beta(b.predictor, list(b.equation.predictors),
                                           b.equation.random, b.equation.intercept)
                                      for b in p.betas], p.random) for p in spec.pis]
+        self.constraints = [str(c) for c in spec.constraints]
+
+    def set_constraints(self, rows: list[str], level1: tuple[str, ...],
+                        level2: tuple[str, ...], level3: tuple[str, ...] = ()) -> None:
+        """Constraints of gammas (``G001 = G010``), checked by the library's parser first."""
+        from openhlm.spec.equations3 import parse_model3
+
+        rows = [r.strip() for r in rows if r.strip()]
+        parse_model3(self.equations_only(), level1_variables=level1, level2_variables=level2,
+                     level3_variables=level3, constraints=rows)
+        self.constraints = rows
 
     def apply_text(self, text: str, level1: tuple[str, ...], level2: tuple[str, ...],
                    level3: tuple[str, ...] = ()) -> None:
@@ -162,17 +182,32 @@ class Model3State:
         self.load_spec(parse_model3(text, level1_variables=level1, level2_variables=level2,
                                     level3_variables=level3))
 
-    @property
-    def constraints(self) -> list[str]:
-        return []
-
     # -- the keywords of openhlm.fit -------------------------------------------------------
     def fit_kwargs(self, runs: list[Any] | None = None) -> dict[str, Any]:
         """Exactly the keyword arguments of :func:`openhlm.fit` for this window."""
         s = self.settings
         kw: dict[str, Any] = {"method": s.method, "mode": s.mode}
+        if self.constraints:
+            kw["constraints"] = list(self.constraints)
         if s.max_iterations is not None:
             kw["max_iterations"] = int(s.max_iterations)
+        for level in (1, 2, 3):
+            if getattr(s, f"level{level}_weight"):
+                kw[f"level{level}_weight"] = getattr(s, f"level{level}_weight")
+        if s.precision_weight:
+            kw["precision_weight"] = s.precision_weight
+        if (s.level1_weight or s.level2_weight or s.level3_weight) and s.normalize != "within":
+            kw["normalize_weights"] = s.normalize
+        if s.heterogeneous:
+            kw["heterogeneous_sigma2"] = list(s.heterogeneous)
+        if s.imputation == "plausible" and s.plausible_values:
+            kw["plausible_values"] = list(s.plausible_values)
+        if s.homogeneity:
+            kw["homogeneity"] = True
+        if s.exploratory:
+            kw["exploratory"] = list(s.exploratory)
+        if s.exploratory3:
+            kw["exploratory3"] = list(s.exploratory3)
         if s.glh:
             kw["hypotheses"] = ["; ".join(rows) for rows in s.glh]
         prior = self.prior_model(runs or [])
@@ -195,7 +230,8 @@ def model_file_text3(state: Model3State, data_names: dict[str, str | None],
 
     s = state.settings
     prior = state.prior_model(runs or [])
-    deviance = (mf.DevianceTest(prior["deviance"], prior["n_parameters"])
+    deviance = (mf.DevianceTest(prior["deviance"], prior["n_parameters"],
+                                prior.get("convention", "standard"))
                 if prior is not None else None)
 
     def name(key: str) -> Path | None:
@@ -208,10 +244,18 @@ def model_file_text3(state: Model3State, data_names: dict[str, str | None],
                             level3=name("level3"), id=ids[0], id3=ids[1],
                             missing=missing if missing in ("analysis", "listwise")
                             else "analysis"),
-        model=mf.ModelSection(equations=state.equations_only() + "\n"),
+        model=mf.ModelSection(equations=state.equations_only() + "\n",
+                              constraints=tuple(state.constraints),
+                              heterogeneous_sigma2=tuple(s.heterogeneous)),
         estimation=mf.EstimationSection(s.method, s.mode,  # type: ignore[arg-type]
                                         s.max_iterations or 100),
-        hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), False, deviance),
+        weights=mf.WeightsSection(s.level1_weight, s.level2_weight, s.precision_weight,
+                                  normalize_value(s.normalize),
+                                  s.level3_weight),
+        hypotheses=mf.HypothesesSection(tuple(tuple(r) for r in s.glh), s.homogeneity,
+                                        deviance),
+        output=mf.OutputSection(exploratory=tuple(s.exploratory),
+                                exploratory3=tuple(s.exploratory3)),
     )
     return mf.format_model_file(model_file)
 
@@ -219,7 +263,8 @@ def model_file_text3(state: Model3State, data_names: dict[str, str | None],
 def restore_from_file3(state: Model3State, name: str, text: str, level1: tuple[str, ...],
                        level2: tuple[str, ...], level3: tuple[str, ...]) -> None:
     """Re-open a TOML model file of a three-level model into the window (its equations,
-    method, iteration limit, title and hypotheses; paths in the file are not read)."""
+    constraints, method, mode, iteration limit, title, weights, heterogeneous sigma^2 and
+    hypotheses; paths in the file are not read)."""
     from openhlm.spec.modelfile import parse_model_file
 
     if not name.lower().endswith(".toml"):
@@ -228,9 +273,19 @@ def restore_from_file3(state: Model3State, name: str, text: str, level1: tuple[s
     mf = parse_model_file(text, path=None)
     new = Model3State()
     new.apply_text(mf.model.equations, level1, level2, level3)
+    new.set_constraints(list(mf.model.constraints), level1, level2, level3)
     s = new.settings
     s.title = mf.title
     s.method = mf.estimation.method if mf.estimation.method in ("reml", "ml") else "reml"
+    s.mode = mf.estimation.mode
+    w = mf.weights
+    s.level1_weight, s.level2_weight, s.level3_weight = w.level1, w.level2, w.level3
+    s.precision_weight = w.precision
+    s.normalize = normalize_choice(w.normalize)
+    s.heterogeneous = list(mf.model.heterogeneous_sigma2)
+    s.homogeneity = mf.hypotheses.homogeneity
+    s.exploratory = list(mf.output.exploratory)
+    s.exploratory3 = list(mf.output.exploratory3)
     s.max_iterations = (mf.estimation.max_iterations
                         if mf.estimation.max_iterations != 100 else None)
     s.glh = [list(rows) for rows in mf.hypotheses.glh]
@@ -238,4 +293,6 @@ def restore_from_file3(state: Model3State, name: str, text: str, level1: tuple[s
         s.deviance_source = "typed"
         s.deviance_value = mf.hypotheses.deviance_test.deviance
         s.deviance_parameters = mf.hypotheses.deviance_test.parameters
+        s.deviance_convention = mf.hypotheses.deviance_test.convention
     state.outcome, state.pis, state.settings = new.outcome, new.pis, s
+    state.constraints = new.constraints

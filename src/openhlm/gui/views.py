@@ -13,12 +13,15 @@ from openhlm.gui.session import Run, Session
 from openhlm.gui.views3 import mdm_form3, model_view3, settings_view3
 from openhlm.gui.widgets import (
     button,
+    checks,
+    deviance_fields,
     e,
     glh_dialog,
-    prior_runs,
     radio,
+    select,
     url,
     variable_menu,
+    weights_fields,
 )
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.modelfile import RESIDUAL_FORMATS
@@ -105,16 +108,16 @@ def data_view(s: Session) -> str:
     out = ['<h2>Make an MDM</h2>',
            (f'<form id="mdm-type-form" hx-post="{url(s, "do/mdm_type")}" '
             f'hx-trigger="change"><p>MDM type: {mdm_types}</p></form>'),
-           f'<p><label>Input file type <select name="file_type" id="file-type" '
+           (f'<p><label>Input file type <select name="file_type" id="file-type" '
            f'hx-post="{url(s, "do/file_type")}" hx-trigger="change">{types}</select></label> '
            '<span class="hint">(the file is read by its suffix; this choice filters the '
-           'file dialog)</span></p>',
-           f'<form id="tables-form" hx-post="{url(s, "upload/tables")}" '
-           'hx-encoding="multipart/form-data" hx-indicator="#busy">',
-           f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
-           f'accept="{e(accept)}"></label> ',
-           f'<label>Level-2 file{"" if hlm3 else " (optional)"} <input type="file" name="level2" '
-           f'id="level2-file" accept="{e(accept)}"></label> ', level3_input,
+           'file dialog)</span></p>'),
+           (f'<form id="tables-form" hx-post="{url(s, "upload/tables")}" '
+           'hx-encoding="multipart/form-data" hx-indicator="#busy">'),
+           (f'<label>Level-1 file <input type="file" name="level1" id="level1-file" '
+           f'accept="{e(accept)}"></label> '),
+           (f'<label>Level-2 file{"" if hlm3 else " (optional)"} <input type="file" name="level2" '
+           f'id="level2-file" accept="{e(accept)}"></label> '), level3_input,
            '<button type="submit" id="read-files">Read the files</button></form>',
            '<p class="hint">HLM3: the level-1 file holds the level-2 ID, the level-2 file both '
            'IDs, the level-3 file the level-3 ID; or one file holding all three levels.</p>'
@@ -122,10 +125,10 @@ def data_view(s: Session) -> str:
            '<div class="alt">or ',
            button(s, "bundled", "open the bundled High School and Beyond data",
                   id="open-hsb"),
-           f' &nbsp; or open a saved MDM: <form class="inline" id="mdmz-form" '
+           (f' &nbsp; or open a saved MDM: <form class="inline" id="mdmz-form" '
            f'hx-post="{url(s, "upload/mdmz")}" hx-encoding="multipart/form-data">'
            '<input type="file" name="mdmz" id="mdmz-file" accept=".mdmz">'
-           '<button type="submit" id="open-mdmz">Open</button></form></div>']
+           '<button type="submit" id="open-mdmz">Open</button></form></div>')]
     if s.tables:
         out.append(mdm_form3(s) if hlm3 else mdm_form(s))
     if s.mdm is not None:
@@ -342,18 +345,7 @@ def model_view(s: Session) -> str:
 
 
 # --------------------------------------------------------------------------- settings view
-def _select(name: str, options: list[str], current: str | None, blank: str = "none") -> str:
-    opts = [f'<option value=""{" selected" if not current else ""}>{e(blank)}</option>']
-    opts += [f'<option value="{e(o)}"{" selected" if o == current else ""}>{e(o)}</option>'
-             for o in options]
-    return f'<select name="{e(name)}" id="{e(name)}">{"".join(opts)}</select>'
-
-
-def _checks(name: str, options: tuple[str, ...], chosen: list[str]) -> str:
-    return "".join(
-        f'<label class="chk"><input type="checkbox" name="{e(name)}" value="{e(o)}" '
-        f'id="{e(name)}-{e(o)}"{" checked" if o in chosen else ""}> {e(o)}</label>'
-        for o in options) or '<span class="hint">(none)</span>'
+_select, _checks = select, checks
 
 
 def outcome_fieldset(s: Session) -> str:
@@ -381,6 +373,37 @@ def outcome_fieldset(s: Session) -> str:
             'gives no deviance; Laplace and quadrature give -2 log L.</p></fieldset>')
 
 
+def method_fields(st: Any) -> str:
+    """REML / ML; for an HGLM estimated by PQL the likelihood of the linearised model
+    (restricted PQL, HLM's default, or full PQL), as HLM's dialog offers them."""
+    if st.normal:
+        return (f'<p>Method: {radio("method", [("reml", "restricted maximum likelihood"), ("ml", "full maximum likelihood")], st.method)}</p>')
+    if st.hglm_method == "pql":
+        return (f'<p>PQL: {radio("method", [("reml", "restricted PQL (REML, HLM default)"), ("ml", "full PQL (ML)")], st.method)}</p>')
+    return (f'<input type="hidden" name="method" value="{e(st.method)}">'
+            '<p class="hint">Laplace and quadrature maximise the likelihood (ML).</p>')
+
+
+def pql_iteration_fields(st: Any) -> str:
+    """HLM-mode PQL's iteration settings (HLM's MACROIT, MICROIT, STOPMACRO, STOPMICRO; empty:
+    HLM's defaults)."""
+    from openhlm.spec.defaults import HLM_PQL_LIMITS as d
+
+    def box(name: str, label: str, value: Any, default: Any, kind: str = "text") -> str:
+        shown = "" if value is None else value
+        return (f'<label>{label} <input type="{kind}" name="{name}" id="{name}" '
+                f'value="{e(shown)}" placeholder="{e(default)}" size="7"></label>')
+
+    return ('<fieldset id="pql-iterations"><legend>HLM-mode PQL iterations</legend><p>'
+            + box("macro_iterations", "macro iterations", st.macro_iterations,
+                  d.max_macro, "number")
+            + box("micro_iterations", "micro iterations", st.micro_iterations,
+                  d.max_micro, "number")
+            + box("stop_macro", "macro criterion", st.stop_macro, f"{d.stop_macro:g}")
+            + box("stop_micro", "micro criterion", st.stop_micro, f"{d.stop_micro:g}")
+            + '</p><p class="hint">Empty: HLM\'s defaults (shown greyed).</p></fieldset>')
+
+
 def settings_view(s: Session) -> str:
     if s.mdm is None:
         return '<p class="hint">Make or open an MDM in the Data view first.</p>'
@@ -388,23 +411,20 @@ def settings_view(s: Session) -> str:
         return settings_view3(s)
     st = s.model.settings
     l1, l2 = s.level1_variables, s.level2_variables
-    prior = [("none", "no deviance test"), ("typed", "a prior model typed in")]
-    prior += prior_runs(s)
     fmt = "".join(f'<option value="{f}"{" selected" if f == st.resid_format else ""}>{f}</option>'
                   for f in RESIDUAL_FORMATS)
     iters = "" if st.max_iterations is None else st.max_iterations
     tol = "" if st.tolerance is None else st.tolerance
-    dval = "" if st.deviance_value is None else st.deviance_value
-    dpar = "" if st.deviance_parameters is None else st.deviance_parameters
+    hlm_pql = not st.normal and st.hglm_method == "pql" and st.mode == "hlm"
+    mode_label = "HLM 6's PQL iterations" if not st.normal else "HLM 6's iterations"
     form = f"""<form id="settings-form" hx-post="{url(s, "do/settings")}" hx-trigger="change"
 hx-indicator="#busy">
 <fieldset><legend>Basic settings</legend>
 <label>Title <input type="text" name="title" id="title" value="{e(st.title)}" size="40"></label>
 {outcome_fieldset(s)}
-<p>Method{"" if st.normal else " (normal outcomes)"}: {radio("method", [("reml", "restricted maximum likelihood"),
-                              ("ml", "full maximum likelihood")], st.method)}</p>
-<p>Mode: {radio("mode", [("exact", "exact (to convergence)"),
-                          ("hlm", "HLM 6's iterations")], st.mode)}</p>
+{method_fields(st)}
+<p>Mode: {radio("mode", [("exact", "exact (to convergence)"), ("hlm", mode_label)], st.mode)}</p>
+{pql_iteration_fields(st) if hlm_pql else ""}
 <label>Maximum iterations <input type="number" min="1" name="max_iterations"
  id="max_iterations" value="{e(iters)}" placeholder="default"></label>
 <label>Convergence criterion <input type="text" name="tolerance" id="tolerance"
@@ -414,30 +434,23 @@ hx-indicator="#busy">
 <label><input type="checkbox" name="resid2" id="resid2"{" checked" if st.resid2 else ""}>
  level-2 residual file</label> <label>format <select name="resid_format"
  id="resid_format">{fmt}</select></label></p>
-<p>Extra variables in the level-1 file: {_checks("resid1_extra", l1, st.resid1_extra)}</p>
-<p>Extra variables in the level-2 file: {_checks("resid2_extra", l2, st.resid2_extra)}</p>
+<p>Extra variables in the level-1 file: {checks("resid1_extra", l1, st.resid1_extra)}</p>
+<p>Extra variables in the level-2 file: {checks("resid2_extra", l2, st.resid2_extra)}</p>
 </fieldset>
 <fieldset><legend>Hypothesis testing</legend>
 <label><input type="checkbox" name="homogeneity" id="homogeneity"
 {" checked" if st.homogeneity else ""}> test homogeneity of level-1 variance</label>
-<p>Deviance test against: {radio("deviance_source", prior, st.deviance_source)}</p>
-<label>prior deviance <input type="text" name="deviance_value" id="deviance_value"
- value="{e(dval)}"></label> <label>number of parameters <input type="number"
- name="deviance_parameters" id="deviance_parameters" value="{e(dpar)}"></label>
+{deviance_fields(s)}
 </fieldset>
 <fieldset><legend>Estimation settings</legend>
-<p>Heterogeneous sigma<sup>2</sup> (full ML): {_checks("heterogeneous", l1, st.heterogeneous)}</p>
-<p>Weighting: level 1 {_select("level1_weight", list(l1), st.level1_weight)}
- level 2 {_select("level2_weight", list(l2), st.level2_weight)}
- precision {_select("precision_weight", list(l1), st.precision_weight)}
- normalized: {radio("normalize", [("within", "within units"), ("overall", "overall"),
-                                  ("none", "no")], st.normalize)}</p>
+<p>Heterogeneous sigma<sup>2</sup> (full ML): {checks("heterogeneous", l1, st.heterogeneous)}</p>
+{weights_fields(s, (1, 2))}
 <p>Multiple imputation: {radio("imputation", [("none", "none"),
   ("files", f"multiply imputed data sets ({len(s.imputed) + 1 if s.imputed else 0} files)"),
   ("plausible", "plausible values")], st.imputation)}</p>
-<p>Plausible values (outcome variables): {_checks("plausible_values", l1,
-                                                   st.plausible_values)}</p>
-<p>Exploratory analysis (level 2): {_checks("exploratory", l2, st.exploratory)}</p>
+<p>Plausible values (outcome variables): {checks("plausible_values", l1,
+                                                  st.plausible_values)}</p>
+<p>Exploratory analysis (level 2): {checks("exploratory", l2, st.exploratory)}</p>
 </fieldset></form>"""
     return form + glh_dialog(s)
 
@@ -477,8 +490,8 @@ def run_html(s: Session, run: Run) -> str:
              f'<a id="dl-html" href="{base}report.html" download>report (HTML)</a>',
              f'<a id="dl-json" href="{base}results.json" download>results (JSON)</a>',
              f'<a id="dl-toml" href="{base}model.toml" download>model file (TOML)</a>']
-    linear2 = st.normal and not getattr(run.state, "three_level", False)
-    if linear2:
+    two_level = not getattr(run.state, "three_level", False)
+    if two_level and (st.normal or (st.hglm_method == "pql" and not st.overdispersion)):
         files.append(f'<a id="dl-hlm" href="{base}model.hlm" download>command file (.hlm)</a>')
     if not hasattr(r, "write_residuals"):
         pass
@@ -489,7 +502,8 @@ def run_html(s: Session, run: Run) -> str:
     elif st.resid1:
         files.append(f'<a id="dl-resid1" href="{base}resid1.{st.resid_format}" download>'
                      f'level-1 residual file (.{st.resid_format})</a>')
-    if st.resid2 and linear2 and hasattr(r, "write_residuals"):
+    if st.resid2 and not getattr(run.state, "three_level", False) and \
+            hasattr(r, "write_residuals"):
         files.append(f'<a id="dl-resid2" href="{base}resid2.{st.resid_format}" download>'
                      f'level-2 residual file (.{st.resid_format})</a>')
     fmt = s.output_format
@@ -512,46 +526,101 @@ def run_html(s: Session, run: Run) -> str:
 
 
 # ----------------------------------------------------------------------------- graphs view
+def graph_kinds(results: Any) -> tuple[tuple[str, str], ...]:
+    """The graphs ``openhlm.plots`` draws for a run: all of them for a two-level linear or a
+    three-level model; the model graph, the level-1 equations (probability / rate scale) and
+    the Q-Q plot of the Mahalanobis distances for an HGLM."""
+    from openhlm.results.glmm import GLMMResults
+    from openhlm.results.three_level import HLM3Results
+
+    if isinstance(results, GLMMResults):
+        return GRAPHS[:3]
+    if isinstance(results, HLM3Results):
+        return GRAPHS
+    return GRAPHS
+
+
+def _random_effects3(results: Any) -> list[tuple[str, str]]:
+    """HLM3's random effects for the caterpillar plot and the EB residual graph: u (level-3
+    units), then r (level 2)."""
+    spec = results.spec
+    out = [("INTRCPT1", "INTRCPT1 (r0 or u00, by the units' level)")]
+    out += [(f"U{b.p}{b.q}", f"U{b.p}{b.q}, {label} (level-3 units)")
+           for b, label in zip(spec.random_betas, results.tau_beta_labels, strict=True)]
+    out += [(f"R{p.index}", f"R{p.index}, {label} (level-2 units)")
+            for p, label in zip(spec.random_pis, results.tau_pi_labels, strict=True)]
+    return out
+
+
+def _labelled_select(name: str, options: list[tuple[str, str]], current: str | None) -> str:
+    chosen = current if current in dict(options) else (options[0][0] if options else "")
+    return (f'<select name="{e(name)}" id="{e(name)}">' + "".join(
+        f'<option value="{e(v)}"{" selected" if v == chosen else ""}>{e(label)}</option>'
+        for v, label in options) + "</select>")
+
+
 def graphs_view(s: Session) -> str:
     from openhlm.results import HLMResults
+    from openhlm.results.glmm import GLMMResults
+    from openhlm.results.three_level import HLM3Results
 
-    runs = [r for r in s.runs if isinstance(r.results, HLMResults)]
+    runs = [r for r in s.runs if isinstance(r.results, (HLMResults, GLMMResults, HLM3Results))]
     if not runs:
-        return ('<p class="hint">Run a two-level linear model first: graphs are drawn from its '
-                'results (graphs of HGLM and three-level runs are not in the window yet; '
-                'openhlm.plots draws the three-level model graph and caterpillar plot).</p>')
+        return ('<p class="hint">Run a model first: graphs are drawn from its results '
+                '(runs of multiply imputed data have none).</p>')
     g = s.graph
     number = int(g.get("run") or runs[-1].number)
-    run = s.run(number) or runs[-1]
+    run = s.run(number)
+    run = run if run in runs else runs[-1]
     r = run.results
+    three = isinstance(r, HLM3Results)
+    hglm = isinstance(r, GLMMResults)
+    available = graph_kinds(r)
+    kind = g.get("kind", "model")
+    if kind not in dict(available):
+        kind = "model"
     l1 = list(r.spec.level1_variables())
-    l2 = list(s.level2_variables)
-    coefs = [c.short_label for c in r.spec.random_coefficients]
-    kinds = "".join(f'<option value="{k}"{" selected" if k == g.get("kind") else ""}>'
-                    f'{e(label)}</option>' for k, label in GRAPHS)
+    upper = list(s.level2_variables) + (list(s.level3_variables) if three else [])
+    kinds = "".join(f'<option value="{k}"{" selected" if k == kind else ""}>'
+                    f'{e(label)}</option>' for k, label in available)
     run_opts = "".join(f'<option value="{x.number}"{" selected" if x is run else ""}>'
                        f'run {x.number}</option>' for x in runs)
-    kind = g.get("kind", "model")
+    coefs = [c.short_label for c in r.spec.random_coefficients] if not three else []
+    by_label = "lines by (level 2 or 3)" if three else "lines by (level 2)"
     fields = {
         "x": f'<label>X focus {_select("x", l1, g.get("x"), "first level-1 predictor")}</label>',
-        "by": f'<label>lines by (level 2) {_select("by", l2, g.get("by"), "none")}</label>',
+        "by": f'<label>{by_label} {_select("by", upper, g.get("by"), "none")}</label>',
         "quartiles_of": f'<label>quartiles of '
-                        f'{_select("quartiles_of", l2, g.get("quartiles_of"), "none")}</label>',
+                        f'{_select("quartiles_of", upper, g.get("quartiles_of"), "none")}</label>',
         "sample": f'<label>units drawn <input type="number" min="1" name="sample" id="sample" '
                   f'value="{e(g.get("sample") or 30)}"></label>',
-        "coefficient": f'<label>random coefficient '
-                       f'{_select("coefficient", coefs, g.get("coefficient"), "INTRCPT1")}</label>',
-        "variable": f'<label>level-2 variable '
-                    f'{_select("variable", l2, g.get("variable"), "(choose)")}</label>',
+        "coefficient": (f'<label>random effect '
+                        f'{_labelled_select("coefficient", _random_effects3(r), g.get("coefficient"))}'
+                        '</label>' if three else
+                        f'<label>random coefficient '
+                        f'{_select("coefficient", coefs, g.get("coefficient"), "INTRCPT1")}</label>'),
+        "variable": f'<label>{"level-2 or level-3" if three else "level-2"} variable '
+                    f'{_select("variable", upper, g.get("variable"), "(choose)")}</label>',
+        "scale": "",
+        "units": (f'<label>units {_labelled_select("units", [("3", "level 3 (u)"), ("2", "level 2 (r)")], g.get("units"))}</label>'
+                  if three else ""),
     }
-    shown = {"model": ("x", "by", "quartiles_of"), "level1": ("x", "sample", "by"),
+    if hglm:
+        logit = r.link == "logit"
+        scales = [("response", "probability" if logit else "rate"),
+                  ("link", "logit (linear predictor)" if logit else "log rate (linear "
+                   "predictor)")]
+        fields["scale"] = f'<label>scale {_labelled_select("scale", scales, g.get("scale"))}</label>'
+
+    shown = {"model": ("x", "by", "quartiles_of", "scale"),
+             "level1": ("x", "sample", "by", "scale"), "qq-mdist": ("units",),
              "eb-vs": ("variable", "coefficient"), "caterpillar": ("coefficient",)}
     form = (f'<form id="graph-form" hx-post="{url(s, "do/graph")}" hx-trigger="change">'
             f'<label>Graph <select name="kind" id="graph-kind">{kinds}</select></label> '
             f'<label>of <select name="run" id="graph-run">{run_opts}</select></label> '
-            + " ".join(fields[f] for f in shown.get(kind, ())) + "</form>")
+            + " ".join(fields[f] for f in shown.get(kind, ()) if fields[f]) + "</form>")
     params = {k: v for k, v in g.items() if v}
-    params["run"] = str(run.number)
+    params["run"], params["kind"] = str(run.number), kind
     from urllib.parse import urlencode
 
     from openhlm.errors import OpenHLMError
@@ -566,7 +635,7 @@ def graphs_view(s: Session) -> str:
              f'download="graph.png">PNG</a> &middot; <a id="graph-svg" '
              f'href="{url(s, "graph.svg?" + query)}" download="graph.svg">SVG</a></p>')
     return (form + links + f'<img id="graph" src="{url(s, "graph.png?" + query)}" '
-            f'alt="{e(dict(GRAPHS).get(g.get("kind", "model"), "graph"))}">')
+            f'alt="{e(dict(available).get(kind, "graph"))}">')
 
 
 # ---------------------------------------------------------------------------- history view
@@ -586,10 +655,14 @@ def history_view(s: Session) -> str:
                     f'{button(s, "show_run", "show", id=f"show-{r.number}", n=r.number)}'
                     '</td></tr>')
     done = [r for r in s.runs if r.results is not None]
-    opts_a = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 1 else ""}>'
-                     f'run {r.number}</option>' for i, r in enumerate(done))
-    opts_b = "".join(f'<option value="{r.number}"{" selected" if i == len(done) - 2 else ""}>'
-                     f'run {r.number}</option>' for i, r in enumerate(done))
+    numbers = [r.number for r in done]
+    a, b = (numbers[-1] if numbers else 0, numbers[-2] if len(numbers) > 1 else 0)
+    if s.compare_pair is not None and s.compare_pair[2] == len(s.runs):
+        a, b = s.compare_pair[:2]    # the pair last compared, until another run
+    opts_a = "".join(f'<option value="{n}"{" selected" if n == a else ""}>run {n}</option>'
+                     for n in numbers)
+    opts_b = "".join(f'<option value="{n}"{" selected" if n == b else ""}>run {n}</option>'
+                     for n in numbers)
     cmp = (f'<form id="compare-form" hx-post="{url(s, "do/compare")}">Deviance test: '
            f'<select name="a" id="compare-a">{opts_a}</select> against '
            f'<select name="b" id="compare-b">{opts_b}</select> '

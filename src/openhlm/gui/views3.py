@@ -8,7 +8,17 @@ As in :mod:`openhlm.gui.views`: no statistics, every number comes from the libra
 from __future__ import annotations
 
 from openhlm.gui.session import Session
-from openhlm.gui.widgets import button, e, glh_dialog, prior_runs, radio, url, variable_menu
+from openhlm.gui.widgets import (
+    button,
+    checks,
+    deviance_fields,
+    e,
+    glh_dialog,
+    radio,
+    url,
+    variable_menu,
+    weights_fields,
+)
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
@@ -170,6 +180,7 @@ predictors to its equation; r and u make a coefficient random at level 2 / level
 sync)</label>
 <textarea name="text" id="equation-text" rows="7" spellcheck="false">{e(text)}</textarea>
 <button type="submit" id="apply-equations">Apply the equations</button></form>{err}
+{constraints_dialog3(s)}
 <details class="dialog" id="modelfile-dialog">
 <summary>Open a model file (.toml)</summary>
 <form id="modelfile-form" hx-post="{url(s, "upload/modelfile")}" hx-encoding="multipart/form-data">
@@ -179,38 +190,67 @@ sync)</label>
 </details></div></div>"""
 
 
+def constraints_dialog3(s: Session) -> str:
+    """Constraints of gammas (``G001 = G010``), checked by the library's parser."""
+    m = s.model
+    cerr = (f'<pre class="error" id="constraint-error">{e(s.constraint_error)}</pre>'
+            if s.constraint_error else "")
+    gammas = " ".join(m.spec().gamma_labels()) if m.outcome else ""
+    return (f'<details class="dialog" id="constraints-dialog"'
+            f'{" open" if m.constraints or cerr else ""}>'
+            '<summary>Constraints of fixed effects</summary>'
+            f'<form id="constraint-form" hx-post="{url(s, "do/constraints")}">'
+            f'<p class="hint">One per line, e.g. <code>G001 = G010</code>. Gammas: {e(gammas)}'
+            f'</p><textarea name="constraints" id="constraint-text" rows="2">'
+            f'{e(chr(10).join(m.constraints))}</textarea>'
+            '<button type="submit" id="apply-constraints">Set</button></form>'
+            f'{cerr}</details>')
+
+
 # --------------------------------------------------------------------------- settings
 def settings_view3(s: Session) -> str:
-    """The settings a three-level run takes: title, REML/ML, iterations, residual files of
-    the three levels, a deviance test, general linear hypotheses."""
+    """The settings a three-level run takes: title, REML/ML, exact or HLM3's iterations (ML
+    only), iterations, residual files of the three levels; the homogeneity test of sigma^2
+    and a deviance test; heterogeneous sigma^2, weights at levels 1-3 and the precision weight,
+    plausible values; general linear hypotheses."""
     st = s.model.settings
-    prior = [("none", "no deviance test"), ("typed", "a prior model typed in"), *prior_runs(s)]
+    l1 = s.level1_variables
     fmt = "".join(f'<option value="{f}"{" selected" if f == st.resid_format else ""}>{f}</option>'
                   for f in RESIDUAL_FORMATS)
     iters = "" if st.max_iterations is None else st.max_iterations
-    dval = "" if st.deviance_value is None else st.deviance_value
-    dpar = "" if st.deviance_parameters is None else st.deviance_parameters
     resid = " ".join(
         f'<label><input type="checkbox" name="resid{k}" id="resid{k}"'
         f'{" checked" if getattr(st, f"resid{k}") else ""}> level-{k} residual file</label>'
         for k in (1, 2, 3))
+    imputation = radio("imputation", [("none", "none"), ("plausible", "plausible values")],
+                       st.imputation if st.imputation == "plausible" else "none")
     form = f"""<form id="settings-form" hx-post="{url(s, "do/settings")}" hx-trigger="change"
 hx-indicator="#busy">
 <fieldset><legend>Basic settings (HLM3)</legend>
 <label>Title <input type="text" name="title" id="title" value="{e(st.title)}" size="40"></label>
 <p>Method: {radio("method", [("reml", "restricted maximum likelihood"),
                               ("ml", "full maximum likelihood (as HLM3)")], st.method)}</p>
+<p>Mode: {radio("mode", [("exact", "exact (to convergence)"),
+                          ("hlm", "HLM3's iterations (full ML only)")], st.mode)}</p>
 <p class="hint">HLM3 estimates by full maximum likelihood only; openhlm's default is REML, as for
-two-level models. Estimation is exact (HLM 6's EM iterations for HLM3 are not implemented).</p>
+two-level models. HLM mode follows HLM3's EM iterations and stopping rule (with ML).</p>
 <label>Maximum iterations <input type="number" min="1" name="max_iterations"
  id="max_iterations" value="{e(iters)}" placeholder="default"></label>
 <p>Residual files: {resid} <label>format <select name="resid_format"
  id="resid_format">{fmt}</select></label></p>
 </fieldset>
 <fieldset><legend>Hypothesis testing</legend>
-<p>Deviance test against: {radio("deviance_source", prior, st.deviance_source)}</p>
-<label>prior deviance <input type="text" name="deviance_value" id="deviance_value"
- value="{e(dval)}"></label> <label>number of parameters <input type="number"
- name="deviance_parameters" id="deviance_parameters" value="{e(dpar)}"></label>
+<label><input type="checkbox" name="homogeneity" id="homogeneity"
+{" checked" if st.homogeneity else ""}> test homogeneity of level-1 variance</label>
+{deviance_fields(s)}
+</fieldset>
+<fieldset><legend>Estimation settings</legend>
+<p>Heterogeneous sigma<sup>2</sup>: {checks("heterogeneous", l1, st.heterogeneous)}</p>
+{weights_fields(s, (1, 2, 3))}
+<p>Multiple imputation: {imputation}</p>
+<p>Plausible values (outcome variables): {checks("plausible_values", l1,
+                                                  st.plausible_values)}</p>
+<p>Exploratory analysis: level 2 {checks("exploratory", s.level2_variables, st.exploratory)}
+ &nbsp; level 3 {checks("exploratory3", s.level3_variables, st.exploratory3)}</p>
 </fieldset></form>"""
     return form + glh_dialog(s)

@@ -11,8 +11,8 @@ from typing import Any
 
 from openhlm.gui.session import Session
 
-__all__ = ["button", "e", "glh_dialog", "in_model", "in_model3", "prior_runs", "radio", "url", "vals",
-           "variable_menu"]
+__all__ = ["button", "checks", "deviance_fields", "e", "glh_dialog", "in_model", "in_model3",
+           "prior_runs", "radio", "select", "url", "vals", "variable_menu", "weights_fields"]
 
 
 def e(value: Any) -> str:
@@ -41,6 +41,51 @@ def radio(name: str, options: list[tuple[str, str]], current: str) -> str:
     return " ".join(
         f'<label><input type="radio" name="{e(name)}" value="{e(v)}" id="{e(name)}-{e(v)}"'
         f'{" checked" if v == current else ""}> {e(label)}</label>' for v, label in options)
+
+
+def select(name: str, options: list[str], current: str | None, blank: str = "none") -> str:
+    opts = [f'<option value=""{" selected" if not current else ""}>{e(blank)}</option>']
+    opts += [f'<option value="{e(o)}"{" selected" if o == current else ""}>{e(o)}</option>'
+             for o in options]
+    return f'<select name="{e(name)}" id="{e(name)}">{"".join(opts)}</select>'
+
+
+def checks(name: str, options: tuple[str, ...], chosen: list[str]) -> str:
+    return "".join(
+        f'<label class="chk"><input type="checkbox" name="{e(name)}" value="{e(o)}" '
+        f'id="{e(name)}-{e(o)}"{" checked" if o in chosen else ""}> {e(o)}</label>'
+        for o in options) or '<span class="hint">(none)</span>'
+
+
+def deviance_fields(s: Session) -> str:
+    """The deviance test: against no model, a prior model typed in (its deviance in the
+    standard or in HLM's convention, and its number of parameters), or an earlier run."""
+    st = s.model.settings
+    prior = [("none", "no deviance test"), ("typed", "a prior model typed in"), *prior_runs(s)]
+    dval = "" if st.deviance_value is None else st.deviance_value
+    dpar = "" if st.deviance_parameters is None else st.deviance_parameters
+    convention = radio("deviance_convention", [
+        ("standard", "-2 log-likelihood (openhlm, R, Stata, SAS)"),
+        ("hlm", "as HLM prints it")], st.deviance_convention)
+    return (f'<p>Deviance test against: {radio("deviance_source", prior, st.deviance_source)}'
+            '</p><p class="typed-prior"><label>prior deviance <input type="text" '
+            f'name="deviance_value" id="deviance_value" value="{e(dval)}" size="14"></label> '
+            '<label>number of parameters <input type="number" name="deviance_parameters" '
+            f'id="deviance_parameters" value="{e(dpar)}"></label> '
+            f'<span class="convention">typed deviance: {convention}</span></p>')
+
+
+def weights_fields(s: Session, levels: tuple[int, ...]) -> str:
+    """Design weights at ``levels``, the precision weight and the normalisation."""
+    st = s.model.settings
+    variables = {1: s.level1_variables, 2: s.level2_variables, 3: s.level3_variables}
+    design = " ".join(f'level {k} {select(f"level{k}_weight", list(variables[k]), getattr(st, f"level{k}_weight"))}'
+                      for k in levels)
+    normalize = radio("normalize", [("within", "within units"), ("overall", "overall"),
+                                    ("none", "no")], st.normalize)
+    return (f'<p>Weighting: {design} precision '
+            f'{select("precision_weight", list(s.level1_variables), st.precision_weight)}'
+            f' normalized: {normalize}</p>')
 
 
 def variable_menu(s: Session, name: str, level: int) -> str:

@@ -8,10 +8,21 @@
   linear models (docs/statistics.md 4-5) on the model linearised at the final estimates
   (working variable z = eta - offset + (y - E y) / w with precisions w = Var(y | eta), and
   sigma^2 = 1 or the over-dispersion estimate): HLM computes them from PQL's linearised model.
+* MDIST / CHIPCT of the level-2 residual file: the linear model's definition
+  (docs/statistics.md 12.1) on the model linearised at the EB modes:
+  MDIST_j = u*_j' Var(u*_j)^+ u*_j with Var(u*_j) = T - C_j - B_j M^-1 B_j', C_j the posterior
+  covariance of the random effects (PV: the inverse curvature at the mode, Laplace / AGQ; the
+  linearised model's for PQL), B_j = C_j Z_j'W_j A_j / sigma^2 (d u*_j / d gamma) and
+  M = sum_j A_j'V_j^-1 A_j with V_j = Z_j T Z_j' + sigma^2 W_j^-1, W_j the weights Var(y | eta)
+  at the modes; CHIPCT_j the chi-square(R) quantile at (rank_j - 0.5) / J.
+* Pooling over multiply imputed data sets (:func:`pooled_fixed_effects`): the fixed-effect rows
+  from Rubin's-rules combinations (:func:`openhlm.inference.pooling.rubin_pool`), the ratio and
+  its interval from the pooled gamma, SE and Barnard-Rubin d.f.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,10 +35,13 @@ from openhlm.estimation.glmm.data import unit_outer, unit_sum
 from openhlm.estimation.glmm.estimates import GLMMEstimates
 from openhlm.estimation.weighting import weighting_notes
 from openhlm.inference.glh import glh as _linear_glh
+from openhlm.inference.residuals import chi_square_order_quantiles, sym_pinv_quadratic
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
 from openhlm.results.hypotheses import DevianceTest, GLHResult
+from openhlm.results.imputation import RubinPooled
 
-__all__ = ["glmm_compare", "glmm_glh", "infer_glmm", "linearised"]
+__all__ = ["glmm_compare", "glmm_glh", "infer_glmm", "linearised", "mahalanobis_distances",
+           "pooled_fixed_effects"]
 
 
 def _p(t: float, df: float) -> float:
@@ -143,6 +157,55 @@ def _chi_square(est: GLMMEstimates, eta: np.ndarray | None = None
     return chis, dfs, rel, Jp
 
 
+def mahalanobis_distances(est: GLMMEstimates, eta: np.ndarray | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MDIST_j, CHIPCT_j and the sampling covariances Var(u*_j) (J, R, R) of the EB
+    estimates (module docstring), vectorised over units."""
+    d = est.data
+    if eta is None:
+        eta = _etas(est)[1]
+    w = np.maximum(d.family.score_weight(eta, d.y, d.n)[1], 1e-12)
+    s2 = est.sigma2 if est.sigma2 is not None else 1.0
+    J = d.J
+    ZWA = unit_outer(d.unit, w, d.Z, d.A, J) / s2                  # (J, R, p)
+    C = 0.5 * (est.u_cov + np.swapaxes(est.u_cov, 1, 2))
+    B = C @ ZWA                                                    # d u*_j / d beta
+    per_unit = np.einsum("jra,jrb->jab", ZWA, B)                   # A'WZ C Z'WA / sigma^4
+    uw = d.unit_weight
+    wr = w if uw is None else w * uw[d.unit]
+    AWA = (d.A * (wr / s2)[:, None]).T @ d.A
+    M = AWA - (per_unit.sum(axis=0) if uw is None else np.tensordot(uw, per_unit, axes=1))
+    gamma_part = np.einsum("jra,ab,jsb->jrs", B, np.linalg.inv(M), B)
+    var = est.tau[None, :, :] - C - gamma_part
+    var = 0.5 * (var + np.swapaxes(var, 1, 2))
+    mdist, _ = sym_pinv_quadratic(var, np.asarray(est.u, dtype=float))
+    chipct = chi_square_order_quantiles(mdist, est.tau.shape[0])
+    return mdist, chipct, var
+
+
+def pooled_fixed_effects(rows: tuple[GLMMFixedEffect, ...], model: RubinPooled,
+                         robust: RubinPooled) -> tuple[GLMMFixedEffect, ...]:
+    """The fixed-effect rows of a pooled HGLM: the pooled gamma with its model-based and
+    robust SEs, t-ratios and p-values (Barnard-Rubin d.f.: ``df`` is the model-based one), and
+    exp(gamma) with the 95% intervals exp(gamma -/+ t(.975, nu) SE), nu the Barnard-Rubin d.f.
+    of that SE."""
+    out = []
+    for k, row in enumerate(rows):
+        b = float(model.estimate[k])
+        ends = []
+        for pool in (model, robust):
+            df, se = float(pool.df[k]), float(pool.se[k])
+            crit = float(stats.t.ppf(0.975, df)) if df > 0 else float("nan")
+            ends.append((_exp(b - crit * se), _exp(b + crit * se)))
+        out.append(dataclasses.replace(
+            row, estimate=b, se=float(model.se[k]), t=float(model.t[k]),
+            df=float(model.df[k]), p=float(model.p[k]), ratio=_exp(b),
+            ci_low=ends[0][0], ci_high=ends[0][1], robust_se=float(robust.se[k]),
+            robust_t=float(robust.t[k]), robust_p=float(robust.p[k]),
+            robust_ci_low=ends[1][0], robust_ci_high=ends[1][1]))
+    return tuple(out)
+
+
 def _unit_tables(est: GLMMEstimates, eta: np.ndarray, eta_fixed: np.ndarray
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``results.eb`` (one row per unit) and ``results.level1`` (one row per record)."""
@@ -179,6 +242,7 @@ def _unit_tables(est: GLMMEstimates, eta: np.ndarray, eta_fixed: np.ndarray
     for a in range(rc.size):             # posterior (co)variances of the random effects
         for b in range(a + 1):
             eb[f"pv_{idx[b]}_{idx[a]}"] = est.u_cov[:, b, a]
+    eb["mdist"], eb["chipct"], _ = mahalanobis_distances(est, eta)
     n_rows = np.maximum(design.n_per_unit, 1)
     xbar = unit_sum(d.unit, design.X, d.J) / n_rows[:, None]
     eb[f"{kind}_at_means"] = d.family.mean(np.einsum("jp,jp->j", xbar, coefs))

@@ -42,7 +42,7 @@ from openhlm.inference.variance import unit_ols
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS, EBEstimates
 
 __all__ = ["EBEstimates", "chi_square_order_quantiles", "eb_estimates", "level1_linear_form",
-           "row_precision"]
+           "row_precision", "sym_pinv_quadratic"]
 
 
 def row_precision(est: Estimates) -> np.ndarray | None:
@@ -83,7 +83,7 @@ def _log_sd(ss: np.ndarray, dof: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sym_pinv_quadratic(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """u' cov^+ u per unit and the numerical rank of each cov (symmetric PSD stack)."""
     vals, vecs = np.linalg.eigh(cov)
     top = np.max(np.abs(vals), axis=1, keepdims=True)
@@ -148,11 +148,11 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     sym = lambda a: 0.5 * (a + np.swapaxes(a, 1, 2))
     cond, posterior, coef_cov, u_cov = sym(cond), sym(posterior), sym(coef_cov), sym(u_cov)
     if work is None:
-        mdist, rank = _sym_pinv_quadratic(u_cov, u)
+        mdist, rank = sym_pinv_quadratic(u_cov, u)
     else:   # u'Var(u)^+ u is the same in every basis: formed where it is well conditioned
         Bw = evw.tau @ evw.ZVA
         u_cov_w = sym(evw.tau @ evw.ZVZ @ evw.tau - Bw @ evw.beta_cov @ np.swapaxes(Bw, 1, 2))
-        mdist, rank = _sym_pinv_quadratic(u_cov_w, u_w)
+        mdist, rank = sym_pinv_quadratic(u_cov_w, u_w)
     chipct = chi_square_order_quantiles(mdist, R)
 
     # OLS residuals of the random coefficients (fixed part at gamma_hat removed), as in the

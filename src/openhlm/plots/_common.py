@@ -46,6 +46,8 @@ def finish(ax: Axes) -> Figure:
 def model_name(results: HLMResults) -> str:
     """The model in one line: its level-1 equation and estimation method."""
     first = str(results.spec).splitlines()[0].strip()
+    if hasattr(results, "distribution"):      # an HGLM has no level-1 R
+        first = first.removesuffix(" + R")
     return f"{first}  ({results.method.upper()}, J = {results.n_level2})"
 
 
@@ -74,7 +76,8 @@ def eb_of(results: HLMResults) -> EBEstimates:
 
     if isinstance(results, GLMMResults):
         raise SpecError("this graph is not available for HGLMs (binary, binomial, count "
-                        "outcomes) yet: the model graph and the level-1 equations are")
+                        "outcomes) yet: the model graph, the level-1 equations and the MDIST "
+                        "Q-Q plot are")
     if results.estimates is None:
         raise EstimationError("these results carry no estimates; refit the model to plot them")
     if results.eb is None:

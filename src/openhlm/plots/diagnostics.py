@@ -53,23 +53,31 @@ def qq_mdist(results: HLMResults, *, label_top: int = 3, ax: Axes | None = None,
     Under normality of the random effects the points lie on the 45-degree line; the
     ``label_top`` largest distances are labelled with their unit ID.  For a three-level model
     the level-3 units' (``level_of_units=3``) or level-2 units' (2) distances
-    (:func:`openhlm.plots.three_level.qq_mdist3`).
+    (:func:`openhlm.plots.three_level.qq_mdist3`).  For an HGLM the distances are those of its
+    level-2 residual file (EB modes, linearised at the modes).
     """
+    from openhlm.results.glmm import GLMMResults
+
     if _three_level(results):
         from openhlm.plots.three_level import qq_mdist3
 
         return qq_mdist3(results, level=level_of_units, label_top=label_top,  # type: ignore
                          ax=ax, model_name=model_name)
-    eb = eb_of(results)
-    ok = np.isfinite(eb.mdist) & np.isfinite(eb.chipct)
+    if isinstance(results, GLMMResults):     # HGLM: EB modes, linearised at the modes
+        from openhlm.plots.glmm import glmm_mdist
+
+        ids, mdist, chipct, R = glmm_mdist(results)
+    else:
+        eb = eb_of(results)
+        ids, mdist, chipct, R = eb.unit_ids, eb.mdist, eb.chipct, len(eb.random_positions)
+    ok = np.isfinite(mdist) & np.isfinite(chipct)
     ax = new_axes(ax, (6.0, 6.0))
-    ax.scatter(eb.chipct[ok], eb.mdist[ok], s=14, alpha=0.8, label="units")
-    top = max(float(np.nanmax(eb.mdist[ok])), float(np.nanmax(eb.chipct[ok]))) * 1.05
+    ax.scatter(chipct[ok], mdist[ok], s=14, alpha=0.8, label="units")
+    top = max(float(np.nanmax(mdist[ok])), float(np.nanmax(chipct[ok]))) * 1.05
     _identity_line(ax, 0.0, top)
-    for rank, j in enumerate(np.argsort(-np.where(ok, eb.mdist, -np.inf))[:label_top]):
-        ax.annotate(str(eb.unit_ids[j]), (eb.chipct[j], eb.mdist[j]), xytext=(-6, 3 + 9 * rank),
+    for rank, j in enumerate(np.argsort(-np.where(ok, mdist, -np.inf))[:label_top]):
+        ax.annotate(str(ids[j]), (chipct[j], mdist[j]), xytext=(-6, 3 + 9 * rank),
                     textcoords="offset points", ha="right", fontsize=8)
-    R = len(eb.random_positions)
     ax.set_xlabel(f"CHIPCT: expected chi-square({R}) order statistic")
     ax.set_ylabel("MDIST: Mahalanobis distance of the EB residuals")
     ax.set_xlim(0, top)

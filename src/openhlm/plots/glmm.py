@@ -21,7 +21,7 @@ from openhlm.plots._common import finish, new_axes, set_title
 if TYPE_CHECKING:
     from openhlm.results.glmm import GLMMResults
 
-__all__ = ["inverse_link", "outcome_axis_label", "response_scale"]
+__all__ = ["glmm_mdist", "inverse_link", "outcome_axis_label", "response_scale"]
 
 Scale = Literal["response", "link"]
 
@@ -47,6 +47,19 @@ def outcome_axis_label(results: GLMMResults, scale: str, prefix: str = "Predicte
             f"{prefix} Prob({y} = 1)"
     per = f" per unit of {results.exposure.upper()}" if results.exposure else ""
     return f"{prefix} rate of {y}{per}"
+
+
+def glmm_mdist(results: GLMMResults) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(unit IDs, MDIST, CHIPCT, R) of an HGLM's level-2 residual file, for
+    :func:`openhlm.plots.qq_mdist` (computed when the model was fitted; nothing here)."""
+    if "multiple_imputation" in results.extras:
+        raise SpecError("a fit pooled over imputed data sets has no EB estimates of its own: "
+                        "plot those of each fit, results.extras['multiple_imputation'].fits[k]")
+    eb = results.eb
+    if eb is None or "mdist" not in getattr(eb, "columns", ()):
+        raise SpecError("these HGLM results carry no EB estimates; refit the model to plot them")
+    return (eb["unit"].to_numpy(), eb["mdist"].to_numpy(dtype=float),
+            eb["chipct"].to_numpy(dtype=float), int(results.tau.shape[0]))
 
 
 def glmm_level1_curves(results: GLMMResults, p: int, label: str, *, sample: int | None,

@@ -149,6 +149,11 @@ def model_graph3(results: HLM3Results, x: str | None = None, by: str | None = No
         shown, x_pred = found[0]
     gamma = dict(zip((r.gamma for r in results.fixed), (r.estimate for r in results.fixed),
                      strict=True))
+    for constraint in spec.constraints:   # constrained gammas share the estimate reported
+        shared = [gamma[g] for g in constraint.gammas if g in gamma]
+        for g in constraint.gammas:
+            if shared:
+                gamma.setdefault(g, shared[0])
     l1, l2, l3 = results.level1_design, results.level2_design, results.level3_design
     x_column = f"{x_pred.name}|{x_pred.centering.value}"
     grid = np.linspace(l1[x_column].min(), l1[x_column].max(), n_points)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.extras import renderer_for
 from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
 from openhlm.report.html import STYLE
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults
@@ -149,6 +150,12 @@ def glmm_html_report(results: GLMMResults) -> str:
         parts.append(f"<p>Optimiser iterations: {results.iterations}.</p>")
     for block in results.tests.values():
         parts.append(f"<pre>{_e(str(block))}</pre>")
+    for key, block in results.extras.items():       # e.g. the multiple-imputation table
+        render = renderer_for(key)
+        if render.html is not None:
+            parts.append(render.html(block, results))
+        elif render.text is not None:
+            parts.append(f"<pre>{_e(chr(10).join(render.text(block, results)))}</pre>")
     parts += [f'<p class="note">{_e(note)}</p>' for note in results.notes]
     parts.append("</div>")
     return "\n".join(parts)

@@ -322,6 +322,10 @@ def level1_residual_table(results: HLMResults, extra: Iterable[str] = ()) -> Res
 
 # -- HGLM (binary, binomial, count outcomes) ----------------------------------------------------
 def _glmm_estimates(results: GLMMResults) -> GLMMEstimates:
+    if "multiple_imputation" in results.extras:
+        raise SpecError("a fit pooled over imputed data sets has no residual files of its own: "
+                        "write those of each fit, results.extras['multiple_imputation']"
+                        ".fits[k].write_residuals(...)")
     if results.estimates is None:
         raise EstimationError("these HGLM results carry no estimates (loaded from JSON?); refit "
                               "the model to write residual files")
@@ -345,7 +349,9 @@ def glmm_level2_residual_table(results: GLMMResults, extra: Iterable[str] = ()
                                ) -> ResidualTable:
     """HLM's level-2 residual file of an HGLM: one row per unit.
 
-    ``L2ID``, ``NJ``; ``EB``/``FV``/``EC`` + coefficient (EB residual, fitted value from the
+    ``L2ID``, ``NJ``; ``CHIPCT``, ``MDIST`` (the Mahalanobis distance of the EB estimates
+    and its chi-square(R) plotting position, as for linear models, on the model linearised at
+    the modes); ``EB``/``FV``/``EC`` + coefficient (EB residual, fitted value from the
     level-2 model and EB coefficient, all on the linear-predictor scale: logit or log);
     ``PVq_q'`` (posterior (co)variances of the random effects); ``PREDPROB`` / ``PREDRATE``
     (inverse link of the unit's linear predictor at its mean level-1 predictors),
@@ -361,6 +367,11 @@ def glmm_level2_residual_table(results: GLMMResults, extra: Iterable[str] = ()
     labels: dict[str, str] = {}
     _add(cols, labels, "L2ID", _id_column(eb["unit"].to_numpy()).to_numpy(), "Level-2 unit ID")
     _add(cols, labels, "NJ", eb["n"].to_numpy(dtype=float), "Level-1 records in the unit (n_j)")
+    R = sum(1 for c in d.spec.coefficients if c.equation.random)
+    _add(cols, labels, "CHIPCT", eb["chipct"].to_numpy(),
+         f"Chi-square({R}) quantile of MDIST's rank")
+    _add(cols, labels, "MDIST", eb["mdist"].to_numpy(),
+         "Mahalanobis distance of EB residuals (linearised at the modes)")
     scale = "logit" if results.link == "logit" else "log"
     coefs = d.spec.coefficients
     random = [c for c in coefs if c.equation.random]

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from openhlm.report import numfmt
+from openhlm.report.extras import renderer_for, to_jsonable
 from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
 from openhlm.report.html_glmm import glmm_html_report
-from openhlm.report.weighting import weighting_json
+from openhlm.report.weighting import pooled_header_lines, weighting_json
 from openhlm.results.glmm import GLMM_JSON_SCHEMA_VERSION, GLMMResults
 from openhlm.results.hlm import JSON_SCHEMA_VERSION
 
@@ -179,6 +180,8 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
              + (f" (exposure: {results.exposure})" if results.exposure else ""),
              f" Number of level-1 units = {results.n_level1}",
              f" Number of level-2 units = {results.n_level2}"] + _weighting_lines(results)
+    if "multiple_imputation" in results.extras:
+        lines += [""] + pooled_header_lines(results)
     method_line = estimation_method_line(results)
     if method_line is not None:
         lines.append(method_line)
@@ -212,6 +215,10 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
         lines += ["", " " + note]
     for block in results.tests.values():
         lines += [""] + str(block).splitlines()
+    for key, block in results.extras.items():       # e.g. the multiple-imputation table
+        text = renderer_for(key).text
+        lines += [""] + (list(text(block, results)) if text is not None
+                         else str(block).splitlines())
     return "\n".join(lines) + "\n"
 
 
@@ -285,6 +292,8 @@ def glmm_to_dict(results: GLMMResults) -> dict[str, Any]:
         "message": results.message,
         "weighting": None if results.weighting is None
         else weighting_json(results.weighting, results),
+        **{key: (renderer_for(key).json or (lambda b, r: to_jsonable(b)))(block, results)
+           for key, block in results.extras.items()},
     }
 
 

@@ -123,11 +123,15 @@ def imputation_text(block, results) -> list[str]:
     lines += [" " + "-" * 78,
               " d.f.: Barnard-Rubin (1999) with the single-data-set d.f. (HLM's approximate",
               " d.f.) as complete-data d.f.; FMI: fraction of missing information.",
-              "",
-              "  Data set         Deviance   Converged"]
+              ""]
+    has_deviance = bool(np.any(np.isfinite(block.deviances)))   # PQL (HGLM): none
+    lines.append("  Data set         Deviance   Converged" if has_deviance
+                 else "  Data set       Converged")
     for label, dev, ok in zip(block.labels, block.deviances, block.converged):
-        lines.append(f"  {label:<14}{numfmt.fixed(dev, 6):>14}   {'yes' if ok else 'no'}")
-    lines.append(f"  Average deviance = {numfmt.fixed(float(np.mean(block.deviances)), 6)}")
+        shown = f"{numfmt.fixed(dev, 6):>14}   " if has_deviance else " "
+        lines.append(f"  {label:<14}{shown}{'yes' if ok else 'no'}")
+    if has_deviance:
+        lines.append(f"  Average deviance = {numfmt.fixed(float(np.mean(block.deviances)), 6)}")
     return lines
 
 
@@ -146,8 +150,10 @@ def imputation_json(block, results) -> dict[str, Any]:
         "per_dataset": to_jsonable({"estimate": block.estimates, "se": block.se,
                                     "robust_se": block.robust_se, "deviance": block.deviances,
                                     "converged": list(block.converged)}),
-        "averaged": ["sigma2", "sigma2_se", "tau", "tau_se", "reliability",
-                     "variance_components", "deviance", "deviance_hlm"],
+        "averaged": (["tau", "reliability", "variance_components", "overdispersion",
+                      "deviance"] if hasattr(results, "distribution") else   # an HGLM
+                     ["sigma2", "sigma2_se", "tau", "tau_se", "reliability",
+                      "variance_components", "deviance", "deviance_hlm"]),
     }
 
 

@@ -44,7 +44,7 @@ class GLMMFixedEffect:
     estimate: float
     se: float
     t: float
-    df: int
+    df: float                   # HLM's approximate d.f. (an integer); pooled: Barnard-Rubin
     p: float
     ratio: float
     ci_low: float
@@ -77,8 +77,9 @@ class GLMMResults(RenderedResults):
     ``None`` for PQL.  ``overdispersion`` is the level-1 scale sigma^2 when requested (PQL),
     else ``None``.  ``eb`` holds, one row per unit, the empirical Bayes (conditional mode)
     estimates of the random effects ``eb_<coef>`` on the linear-predictor scale with their
-    posterior SDs ``eb_<coef>_sd``, and the unit-specific coefficients ``b_<coef>`` (fixed
-    part + EB).  ``level1`` holds, one row per analysis row, the outcome, the unit-specific
+    posterior SDs ``eb_<coef>_sd``, the unit-specific coefficients ``b_<coef>`` (fixed
+    part + EB), and ``mdist`` / ``chipct`` (the Mahalanobis distance of the EB estimates and
+    its chi-square(R) plotting position, :func:`openhlm.inference.glmm.mahalanobis_distances`).  ``level1`` holds, one row per analysis row, the outcome, the unit-specific
     linear predictor ``eta`` (without the offset), the ``probability`` (logit) or ``rate`` per
     unit of exposure (log) it implies, the ``fitted`` mean (trials x probability, exposure x
     rate) and ``eta_fixed`` (random effects at 0).
@@ -130,6 +131,10 @@ class GLMMResults(RenderedResults):
     #: the estimates the numbers were computed from (design, data, modes): what the residual
     #: files and the graphs read; ``None`` for results rebuilt without them
     estimates: GLMMEstimates | None = field(default=None, repr=False, compare=False)
+    #: optional blocks as for linear models: ``"multiple_imputation"``
+    #: (:class:`~openhlm.results.imputation.ImputationSummary`) for a fit pooled over
+    #: multiply imputed data sets or plausible values
+    extras: dict[str, Any] = field(default_factory=dict)
 
     # -- views -----------------------------------------------------------------------------
     @property

@@ -10,7 +10,7 @@ is the only place that goes
 
 so the same model and options give the same results whichever door they came in by.
 Multiply imputed data (a list of data sets, ``options.imputation``) run once per data set and
-are pooled (:mod:`openhlm.runner.imputed`).
+are pooled (:mod:`openhlm.runner.imputed`; HGLMs: :mod:`openhlm.runner.imputed_glmm`).
 """
 
 from __future__ import annotations
@@ -87,6 +87,9 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
     if not options.outcome.normal:
         from openhlm.runner.glmm import refuse_unsupported, run_glmm
         refuse_unsupported(options)
+        if isinstance(data, (list, tuple)) or options.imputation.requested:
+            from openhlm.runner.imputed_glmm import run_glmm_imputed
+            return run_glmm_imputed(model, data, options, id=id, level2=level2)  # type: ignore
         return run_glmm(model, as_mdm(data, id=id, level2=level2), options)  # type: ignore
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed(model, data, options, id=id, level2=level2)

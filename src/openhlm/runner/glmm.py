@@ -39,14 +39,16 @@ def refuse_unsupported(options: FitOptions) -> None:
         (("precision weights (varianceknown: a known level-1 variance has no meaning for a "
           "non-normal outcome)"), options.weights.precision is not None),
         ("heterogeneous_sigma2", bool(options.heterogeneous_sigma2)),
-        ("multiply imputed data", options.imputation.requested),
-        ("the homogeneity test of level-1 variance", options.tests.homogeneity),
+        (("the homogeneity test of level-1 variance (an HGLM has no level-1 variance sigma^2 "
+          "to test: the level-1 variance is a function of the mean)"),
+         options.tests.homogeneity),
         ("a deviance test with PQL (no deviance; use method='laplace' or 'agq')",
          options.tests.deviance_test is not None and oc.method == "pql"),
         ("the exploratory analysis", options.exploratory is not None),
     ) if bad]
     if what:
-        raise SpecError(f"distribution='{oc.distribution}' does not support {what[0]} yet; "
+        final = "" if what[0].startswith("the homogeneity") else " yet"
+        raise SpecError(f"distribution='{oc.distribution}' does not support {what[0]}{final}; "
                         "fit without it")
 
 

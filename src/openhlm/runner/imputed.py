@@ -242,14 +242,16 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
 
 def data_sets(model: str | ModelSpec, data: Any, *, imputation: str | None = None,
               plausible_values: str | Sequence[str] | None = None, id: str | None = None,
-              level2: Any = None, constraints: Iterable[str | Constraint] = ()
+              level2: Any = None, constraints: Iterable[str | Constraint] = (),
+              residual: bool = True
               ) -> tuple[list[tuple[str | ModelSpec, MDM]], list[str], str]:
     """The M (model, MDM) pairs to fit, their labels and their kind.
 
     ``data`` is a list of MDMs, DataFrames or files (one per completed data set), one
     DataFrame/file with an imputation-number column (``imputation=``), or one data set with
     several plausible-value outcomes (``plausible_values=``; the model's outcome is replaced by
-    each in turn, the ``constraints`` added once).
+    each in turn, the ``constraints`` added once).  ``residual=False`` (non-normal outcomes)
+    makes the level-1 ``R`` of the model optional.
 
     Raises
     ------
@@ -277,7 +279,7 @@ def data_sets(model: str | ModelSpec, data: Any, *, imputation: str | None = Non
                 raise SpecError(f"plausible value '{pv}' is not a level-1 variable of the data "
                                 f"(level-1 variables: {_listed(mdm.level1_variables)})")
             labels.append(name)
-        spec = as_spec(model, mdm, constraints)
+        spec = as_spec(model, mdm, constraints, residual=residual)
         return ([(dataclasses.replace(spec, outcome=name), mdm) for name in labels], labels,
                 "plausible values")
     if imputation is not None:

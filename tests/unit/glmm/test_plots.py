@@ -94,10 +94,10 @@ def test_level1_curves_are_probabilities_from_eb_coefficients(bern, contra):
 
 
 def test_diagnostic_graphs_are_refused_clearly(bern):
-    from openhlm.plots import qq_mdist
+    from openhlm.plots import mdrsvar_histogram
 
-    with pytest.raises(SpecError, match="not available for HGLMs"):
-        qq_mdist(bern)
+    with pytest.raises(SpecError, match="not available for HGLMs.*MDIST Q-Q plot are"):
+        mdrsvar_histogram(bern)
 
 
 def test_cli_plot(tmp_path, contra):

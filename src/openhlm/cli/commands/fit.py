@@ -224,11 +224,22 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
     from openhlm.data.mdm3 import MDM3
 
     if isinstance(mdm, MDM3):
-        from openhlm.runner.three_level import as_spec3
+        from openhlm.errors import CommandFileError, SpecError
+        from openhlm.spec.equations3 import parse_model3
+
+        from openhlm.runner.three_level import refuse_unsupported3
 
         options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                              level2_variables=mdm.level2_variables, **overrides)
-        return FitJob(as_spec3(mf.model.equations, mdm), mdm, options)  # type: ignore[arg-type]
+        refuse_unsupported3(options)
+        try:   # errors quote the line of the TOML file
+            spec3 = parse_model3(mf.model.equations, level1_variables=mdm.level1_variables,
+                                 level2_variables=mdm.level2_variables,
+                                 level3_variables=mdm.level3_variables, source=mf.source,
+                                 first_line=mf.model.equations_line)
+        except SpecError as exc:
+            raise CommandFileError(f"[model] equations: {exc}") from None
+        return FitJob(spec3, mdm, options)  # type: ignore[arg-type]
     options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                          level2_variables=mdm.level2_variables, **overrides)
     if not options.outcome.normal and mf.model.distribution == "normal":
