@@ -111,7 +111,7 @@ def test_unknown_variable_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_not_an_mdm_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "mdm", "describe", str(path("hsb2.csv")))
-    assert code == 2 and "hsb2.csv is not an openhlm MDM file" in err and err.count("\n") == 1
+    assert code == 2 and "hsb2.csv is a data file, not an openhlm MDM file" in err and err.count("\n") == 1
 
 
 def test_describe_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:

@@ -102,6 +102,17 @@ def describe_text(mdm: MDM) -> str:
     if mdm.dropped_units:
         shown = ", ".join(mdm.dropped_units[:10]) + (", ..." if len(mdm.dropped_units) > 10 else "")
         lines.append(f"level-2 units dropped: {len(mdm.dropped_units)} ({shown})")
+    if mdm.constant_level2:
+        lines.append(
+            "level-2 variables (constant within every unit): " + ", ".join(mdm.constant_level2)
+        )
+    for name, (why, detail) in mdm.left_out.items():
+        lines.append(f"left out ({why}): {name}" + (f" ({detail})" if detail else ""))
+    if any(why == "not numeric" for why, _ in mdm.left_out.values()):
+        lines.append(
+            "  (to use a variable left out as not numeric, recode its values as numbers and "
+            "build the MDM again)"
+        )
     lines.append("")
     lines += _table("LEVEL-1 DESCRIPTIVE STATISTICS", stats[stats["level"] == 1])
     lines.append("")

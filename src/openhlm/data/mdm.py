@@ -28,6 +28,7 @@ import pandas as pd
 
 from openhlm.data import describe as _describe
 from openhlm.data import mdm_build, mdm_io
+from openhlm.data.variables import VariableList, left_out_message
 from openhlm.errors import MDMError
 
 if TYPE_CHECKING:
@@ -91,6 +92,16 @@ class MDM:
         Level-2 units dropped (no level-1 rows, or missing level-2 data when opted in).
     sources : tuple of str
         Files the MDM was built from.
+    left_out : dict of str to (str, str)
+        Variables of the files that the default choice of variables left out, with why
+        (``"not numeric"``, ``"dates/times"``, ``"no values"``, ``"in both files"``) and a
+        detail naming the values and the file (``"'yes' in 1 record of the level-1 file
+        messy.csv"``).  Printed by :meth:`describe_text`; the equation readers use it to say
+        why such a variable is not in the MDM.
+    constant_level2 : tuple of str
+        One data file, default choice: the level-2 variables taken as level-2 because they are
+        constant within every unit (the summary says so; an equation using one at level 1 is
+        told to name it in ``level1_variables``).
 
     Notes
     -----
@@ -110,6 +121,8 @@ class MDM:
     deleted_level1_rows: int = 0
     dropped_units: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    left_out: dict[str, tuple[str, str]] = field(default_factory=dict)
+    constant_level2: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unit_ids = np.array(
@@ -156,6 +169,8 @@ class MDM:
             ("deleted_level1_rows", int(self.deleted_level1_rows)),
             ("dropped_units", tuple(str(u) for u in self.dropped_units)),
             ("sources", tuple(str(s) for s in self.sources)),
+            ("left_out", _left_out(self.left_out)),
+            ("constant_level2", tuple(str(n) for n in self.constant_level2)),
         ):
             object.__setattr__(self, name, value)
 
@@ -222,13 +237,13 @@ class MDM:
 
     @property
     def level1_variables(self) -> tuple[str, ...]:
-        """Level-1 variable names (file spelling)."""
-        return tuple(self.level1.columns)
+        """Level-1 variable names (file spelling); a tuple that also carries ``left_out``."""
+        return VariableList(self.level1.columns, self.left_out, self.constant_level2)
 
     @property
     def level2_variables(self) -> tuple[str, ...]:
-        """Level-2 variable names (file spelling)."""
-        return tuple(self.level2.columns)
+        """Level-2 variable names (file spelling); a tuple that also carries ``left_out``."""
+        return VariableList(self.level2.columns, self.left_out, self.constant_level2)
 
     def canonical_name(self, name: str) -> str | None:
         """Stored spelling of a variable name looked up case-insensitively (None if unknown)."""
@@ -236,6 +251,15 @@ class MDM:
         for stored in (*self.level1.columns, *self.level2.columns):
             if stored.casefold() == key:
                 return str(stored)
+        return None
+
+    def left_out_reason(self, name: str) -> tuple[str, str, str] | None:
+        """``(stored name, why, detail)`` when the MDM left ``name`` (case-insensitive) out of
+        the data file's variables (:attr:`left_out`), else None."""
+        key = str(name).casefold()
+        for stored, (why, detail) in self.left_out.items():
+            if stored.casefold() == key:
+                return stored, why, detail
         return None
 
     def level_of(self, name: str) -> Literal[1, 2] | None:
@@ -299,6 +323,8 @@ class MDM:
             deleted_level1_rows=self.deleted_level1_rows + n_deleted,
             dropped_units=self.dropped_units + tuple(self.unit_ids[~alive].tolist()),
             sources=self.sources,
+            left_out=self.left_out,
+            constant_level2=self.constant_level2,
         )
 
     # ------------------------------------------------------------------ descriptives
@@ -331,23 +357,42 @@ class MDM:
             and self.deleted_level1_rows == other.deleted_level1_rows
             and self.dropped_units == other.dropped_units
             and self.sources == other.sources
+            and self.left_out == other.left_out
+            and self.constant_level2 == other.constant_level2
         )
 
     def __repr__(self) -> str:
         return (
             f"MDM(id={self.id_name!r}, level-1 records={self.n_level1}, "
             f"level-2 units={self.n_level2}, level1={list(self.level1_variables)}, "
-            f"level2={list(self.level2_variables)}, missing={self.missing!r})"
+            f"level2={list(self.level2_variables)}, missing={self.missing!r}"
+            + (f", left_out={list(self.left_out)}" if self.left_out else "")
+            + ")"
         )
 
     def __str__(self) -> str:
         return self.describe_text()
 
 
+def _left_out(value: object) -> dict[str, tuple[str, str]]:
+    """``left_out`` as ``{name: (why, detail)}`` (a loaded file gives lists, not tuples)."""
+    out: dict[str, tuple[str, str]] = {}
+    for name, reason in dict(value or {}).items():  # type: ignore[call-overload]
+        if isinstance(reason, str):
+            why, detail = reason, ""
+        else:
+            why, detail = (list(reason) + ["", ""])[:2]
+        out[str(name)] = (str(why), str(detail))
+    return out
+
+
 def _unknown_variable_message(mdm: MDM, name: str) -> str:
     import difflib
 
     names = [*mdm.level1_variables, *mdm.level2_variables]
+    reason = mdm.left_out_reason(name)
+    if reason is not None:
+        return left_out_message(*reason)
     close = difflib.get_close_matches(str(name).casefold(), [n.casefold() for n in names], n=3)
     spelled = [n for c in close for n in names if n.casefold() == c]
     hint = f" (did you mean: {', '.join(spelled)}?)" if spelled else ""

@@ -50,7 +50,14 @@ import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
 from openhlm.data.mdm import MDM
-from openhlm.data.mdm_build import as_table, mdm_fields
+from openhlm.data.mdm_io import check_mdm_path
+from openhlm.data.mdm_build import (
+    as_table,
+    left_out_columns,
+    mdm_fields,
+    numeric_values,
+    warn_missing_codes,
+)
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
@@ -192,6 +199,15 @@ class MDM3:
         return self.levels12.sources
 
     @property
+    def left_out(self) -> dict[str, tuple[str, str]]:
+        """Variables of the three files the default choice left out (see ``MDM.left_out``)."""
+        return self.levels12.left_out
+
+    def left_out_reason(self, name: str) -> tuple[str, str, str] | None:
+        """``(stored name, why, detail)`` for a variable the MDM left out, else None."""
+        return self.levels12.left_out_reason(name)
+
+    @property
     def missing(self) -> str:
         return self.levels12.missing
 
@@ -237,6 +253,7 @@ class MDM3:
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the MDM to one ``.mdmz`` file (format in the module docstring)."""
+        check_mdm_path(path)
         with tempfile.TemporaryDirectory() as tmp:
             inner = Path(tmp) / "levels12.mdmz"
             self.levels12.save(inner)
@@ -273,7 +290,7 @@ class MDM3:
         if not p.is_file():
             raise MDMError(f"MDM file {p} does not exist")
         if not zipfile.is_zipfile(p):
-            raise MDMError(f"{p} is not an openhlm MDM file (not a ZIP archive)")
+            MDM.load(p)   # the two-level reader's message (a data file, not a ZIP archive)
         try:
             with zipfile.ZipFile(p) as archive:
                 if "manifest.json" not in archive.namelist():
@@ -344,6 +361,14 @@ class MDM3:
 
 
 # ---------------------------------------------------------------------------------- building
+def _file_where(table: Table, role: str) -> str:
+    """``"level-3 file l3.csv"`` / ``"level-3 data"`` (``role`` "" is the one data file)."""
+    role = role or "data"
+    if table.source.startswith("<"):
+        return "data" if role == "data" else f"{role} data"
+    return f"{role} file {Path(table.source).name}"
+
+
 def _column(table: Table, name: str, role: str) -> str:
     columns = [str(c) for c in table.data.columns]
     if name in columns:
@@ -351,7 +376,7 @@ def _column(table: Table, name: str, role: str) -> str:
     matches = [c for c in columns if c.casefold() == str(name).casefold()]
     if len(matches) == 1:
         return matches[0]
-    raise MDMError(f"the {role} data have no ID variable {name!r}; its variables: "
+    raise MDMError(f"the {_file_where(table, role)} has no ID variable {name!r}; its variables: "
                    f"{', '.join(columns)}")
 
 
@@ -365,8 +390,8 @@ def _ids_of(table: Table, column: str, role: str) -> tuple[np.ndarray, np.ndarra
     codes, uniques = canonical_ids(table.data[column])
     if (codes < 0).any():
         rows = np.flatnonzero(codes < 0)[:5] + 1
-        raise MDMError(f"{int((codes < 0).sum())} rows of the {role} data have a missing ID "
-                       f"{column!r} (rows {_show(rows.tolist(), 5)}); fill in or delete them")
+        raise MDMError(f"{int((codes < 0).sum())} rows of the {_file_where(table, role)} have a "
+                       f"missing ID {column!r} (rows {_show(rows.tolist(), 5)}); fill in or delete them")
     return codes, uniques
 
 
@@ -383,7 +408,7 @@ def _level3_of_level2(codes2: np.ndarray, ids2: np.ndarray, codes3: np.ndarray,
     if len(bad):
         detail = "; ".join(
             f"{ids2[u]} in {', '.join(ids3[pairs.u3[pairs.u2 == u]].tolist())}" for u in bad[:5])
-        raise MDMError(f"{len(bad)} level-2 units of the {role} data belong to more than one "
+        raise MDMError(f"{len(bad)} level-2 units of the {role or 'data'} belong to more than one "
                        f"level-3 unit ({detail}{', ...' if len(bad) > 5 else ''}); a level-2 "
                        "unit must sit in one level-3 unit (give level-2 units IDs that are "
                        "unique across level-3 units)")
@@ -393,23 +418,16 @@ def _level3_of_level2(codes2: np.ndarray, ids2: np.ndarray, codes3: np.ndarray,
 
 
 def _numeric_frame(table: Table, names: Sequence[str], role: str) -> pd.DataFrame:
-    out = {}
-    for name in names:
-        series = table.data[name]
-        try:
-            out[name] = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            raise MDMError(f"variable {name!r} in the {role} data is not numeric; recode it "
-                           "as numbers or leave it out") from None
+    where = _file_where(table, role)
+    out = {name: numeric_values(table, name, where) for name in names}
     return pd.DataFrame(out, index=range(len(table.data)))
 
 
 def _choose3(table: Table, names: Sequence[str] | None, exclude: Sequence[str],
              role: str) -> list[str]:
     if names is None:
-        return [str(c) for c in table.data.columns if c not in exclude
-                and (pd.api.types.is_numeric_dtype(table.data[c])
-                     or pd.api.types.is_bool_dtype(table.data[c]))]
+        unusable = left_out_columns(table, set(exclude), "")
+        return [str(c) for c in table.data.columns if c not in exclude and c not in unusable]
     return [_column_any(table, n, role) for n in ([names] if isinstance(names, str) else names)]
 
 
@@ -420,8 +438,21 @@ def _column_any(table: Table, name: str, role: str) -> str:
     matches = [c for c in columns if c.casefold() == str(name).casefold()]
     if len(matches) == 1:
         return matches[0]
-    raise MDMError(f"the {role} data have no variable {name!r}; its variables: "
+    raise MDMError(f"the {_file_where(table, role)} has no variable {name!r}; its variables: "
                    f"{', '.join(columns)}")
+
+
+def _no_missing3(frame: pd.DataFrame, ids3: np.ndarray, where: str) -> None:
+    """MDMError naming the level-3 units and variables with missing level-3 values."""
+    missing = frame.isna().to_numpy(dtype=bool)
+    bad = missing.any(axis=1)
+    if bad.any():
+        detail = "; ".join(f"{ids3[k]} ({', '.join(frame.columns[missing[k]])})"
+                           for k in np.flatnonzero(bad)[:_SHOW])
+        n = int(bad.sum())
+        raise MDMError(f"{n} level-3 unit{'s' if n != 1 else ''} of the {where} "
+                       f"{'have' if n != 1 else 'has'} missing level-3 values: {detail}{', ...' if bad.sum() > _SHOW else ''}; fix the data or "
+                       "leave those variables out (level3_variables, --level3-vars)")
 
 
 def _reorder(mdm: MDM, level3_of_unit: np.ndarray, n3: int) -> tuple[MDM, np.ndarray]:
@@ -438,7 +469,7 @@ def _reorder(mdm: MDM, level3_of_unit: np.ndarray, n3: int) -> tuple[MDM, np.nda
         variable_labels=dict(mdm.variable_labels),
         value_labels={k: dict(v) for k, v in mdm.value_labels.items()}, missing=mdm.missing,
         deleted_level1_rows=mdm.deleted_level1_rows, dropped_units=mdm.dropped_units,
-        sources=mdm.sources)
+        sources=mdm.sources, left_out=mdm.left_out, constant_level2=mdm.constant_level2)
     return reordered, level3_of_unit[order]
 
 
@@ -476,8 +507,11 @@ def build_mdm3(
     ``level3_variables``.
     """
     if isinstance(id, str) or len(tuple(id)) != 2:
-        raise MDMError("a three-level MDM needs id=(level-2 ID, level-3 ID), e.g. "
-                       "id=('childid', 'schoolid')")
+        given = id if isinstance(id, str) else ", ".join(str(x) for x in id)
+        raise MDMError(f"a three-level MDM needs two IDs, the level-2 then the level-3 ID, not "
+                       f"{given!r}: id=('childid', 'schoolid') in Python, [data] id = "
+                       "[\"childid\", \"schoolid\"] in a model file, --id childid,schoolid on "
+                       "the command line")
     id2, id3 = (str(x) for x in id)
     if (level2 is None) != (level3 is None):
         raise MDMError("give both the level-2 and the level-3 file, or one file holding all "
@@ -505,14 +539,17 @@ def build_mdm3(
         position = keys3.get_indexer([match_key(t) for t in ids23])
     if (position < 0).any():
         missing_ids = ids23[position < 0].tolist()
-        raise MDMError(f"{len(missing_ids)} level-3 IDs of the level-2 data have no record in the "
-                       f"level-3 data: {_show(missing_ids)}; check the ID variable {id3!r}")
+        n = len(missing_ids)
+        raise MDMError(f"{n} level-3 ID{'s' if n != 1 else ''} of the {_file_where(t2, 'level-2')} "
+                       f"{'have' if n != 1 else 'has'} no record in the "
+                       f"{_file_where(t3, 'level-3')}: {_show(missing_ids)}; check the ID "
+                       f"variable {id3!r} in both files")
     names3 = [n for n in _choose3(t3, level3_variables, [c3], "level-3") if n != c3]
+    left_out3 = ({} if level3_variables is not None
+                 else left_out_columns(t3, {c3}, _file_where(t3, "level-3")))
     frame3 = _numeric_frame(t3, names3, "level-3")
-    bad = frame3.isna().any(axis=1).to_numpy()
-    if bad.any():
-        raise MDMError(f"{int(bad.sum())} level-3 units have missing level-3 values: "
-                       f"{_show(ids3[bad].tolist())}; fix the data or leave those variables out")
+    warn_missing_codes({n: frame3[n].to_numpy() for n in names3}, _file_where(t3, "level-3"))
+    _no_missing3(frame3, ids3, _file_where(t3, "level-3"))
     level2_of_l3 = dict(zip(ids2.tolist(), position[codes23].tolist(), strict=True))
     fields = mdm_fields(
         _without(t1, [] if level1_variables is not None else
@@ -528,7 +565,8 @@ def build_mdm3(
               unit_index=mdm.unit_index, level2=mdm.level2, variable_labels=labels,
               value_labels=mdm.value_labels, missing=mdm.missing,
               deleted_level1_rows=mdm.deleted_level1_rows, dropped_units=mdm.dropped_units,
-              sources=tuple(dict.fromkeys((*mdm.sources, t3.source))))
+              sources=tuple(dict.fromkeys((*mdm.sources, t3.source))),
+              left_out={**mdm.left_out, **left_out3}, constant_level2=mdm.constant_level2)
     return _finish(mdm, unit_level3, ids3, frame3, c3)
 
 
@@ -562,10 +600,8 @@ def _one_file(t1: Table, id2: str, id3: str, level1_variables: Sequence[str] | N
                            f"varies in {len(units)} units: {_show(units.tolist(), 5)}); treat it "
                            "as a level-1 or level-2 variable or fix the data")
     level3 = low.reset_index(drop=True) if names3 else pd.DataFrame(index=range(len(ids3)))
-    bad = level3.isna().any(axis=1).to_numpy()
-    if bad.any():
-        raise MDMError(f"{int(bad.sum())} level-3 units have missing level-3 values: "
-                       f"{_show(ids3[bad].tolist())}; fix the data or leave those variables out")
+    warn_missing_codes({n: level3[n].to_numpy() for n in names3}, _file_where(t1, ""))
+    _no_missing3(level3, ids3, _file_where(t1, ""))
     mdm = MDM(**mdm_fields(_without(t1, [c3, *names3]), None, id=id2,
                            level1_variables=level1_variables, level2_variables=level2_variables,
                            missing=missing, drop_incomplete_units=drop_incomplete_units))

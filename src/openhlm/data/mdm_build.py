@@ -15,7 +15,8 @@ file; level-1 rows keep their file order within a unit.
 * a level-1 ID with no level-2 record is an error (the first 10 such IDs and the count are named);
 * a level-2 unit with no level-1 rows is dropped with a :class:`~openhlm.errors.DataWarning`;
 * duplicated IDs in the level-2 file are an error.
-* Default variables: every numeric variable of each file except the ID.
+* Default variables: every numeric variable of each file except the ID (a name in both files
+  is kept from the level-2 file).
 
 **One file** (``level2=None``).  Units are ordered by first appearance.  A level-2 variable must
 be constant within each unit (missing values are ignored; a unit whose values are all missing has
@@ -27,6 +28,17 @@ numeric variables.  Pass both lists when a level-1 variable happens to be consta
 unit (for example with one record per unit).
 
 **Both cases.**
+* A default choice takes text variables whose every value is a number, and leaves out variables
+  that hold other text, dates or no values at all; :attr:`MDM.left_out
+  <openhlm.data.mdm.MDM.left_out>` records each with why and the offending values
+  (``passed: not numeric, 'yes' in 1 record of the level-1 file messy.csv``), the MDM's summary
+  prints them, and an equation naming one says why it is not in the MDM.
+* In text columns, blanks and the usual spellings of missing (``NA``, ``N/A``, ``.``,
+  ``#NULL!``, ``NaN``, ``null``, ...) are missing values.
+* A chosen variable whose most extreme value looks like a missing-data code (``-99``, ``999``,
+  ``-98`` ...) and lies further from the other values than their range is wide gives a
+  :class:`~openhlm.errors.DataWarning` (the value is kept: declare it missing in the file).
+* Two chosen variables whose names differ only in case are an error naming the file.
 * Variable names are matched case-insensitively (the file's spelling is kept); unknown names are
   an error suggesting close matches.  A variable may not be chosen at both levels.
 * Chosen variables must be numeric (booleans count as 0/1; text whose every value is a number is
@@ -54,11 +66,18 @@ import numpy as np
 import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
-from openhlm.data.readers import read_table
+from openhlm.data.readers import MISSING_TEXT, read_table
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 
-__all__ = ["as_table", "mdm_fields"]
+__all__ = [
+    "as_table",
+    "left_out_columns",
+    "mdm_fields",
+    "numeric_values",
+    "suspected_missing_codes",
+    "warn_missing_codes",
+]
 
 _SHOW = 10  # how many IDs an error or warning message lists
 
@@ -67,6 +86,11 @@ def _show(ids: Sequence[str], limit: int = _SHOW) -> str:
     ids = list(ids)
     text = ", ".join(str(i) for i in ids[:limit])
     return text + (", ..." if len(ids) > limit else "")
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 record"``, ``"2 records"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def as_table(obj: Table | pd.DataFrame | str | os.PathLike[str], role: str) -> Table:
@@ -113,7 +137,19 @@ def _resolve(table: Table, name: str, where: str, what: str = "variable") -> str
     hint = (
         f"did you mean {', '.join(spelled)}?" if spelled else f"its variables: {', '.join(columns)}"
     )
+    unnamed = sum(c.startswith("Unnamed:") for c in columns)
+    if not spelled and unnamed * 2 >= len(columns):
+        hint += (
+            " (most columns have no name: the file's first row should hold the variable names;"
+            " remove any title rows above them)"
+        )
     raise MDMError(f"the {where} has no {what} {name!r}; {hint}")
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """A text column stripped, with the usual missing-value spellings as <NA>."""
+    text = series.astype("string").str.strip()
+    return text.mask(text.isin(MISSING_TEXT))
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -129,16 +165,132 @@ def _numeric(table: Table, name: str, where: str) -> np.ndarray:
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
         raise MDMError(f"variable {name!r} in the {where} holds dates/times; convert it to numbers")
-    text = series.astype("string").str.strip().replace("", pd.NA)
+    text = _text(series)
     numbers = pd.to_numeric(text, errors="coerce")
     bad = text.notna() & numbers.isna()
     if bad.any():
-        examples = _show(pd.unique(text[bad]).tolist()[:3], 3)
         raise MDMError(
-            f"variable {name!r} in the {where} is not numeric (values such as {examples}); "
-            "recode it as numbers or leave it out"
+            f"variable {name!r} in the {where} is not numeric ({_offending(text[bad])}); "
+            "recode those values as numbers (blank = missing) or leave the variable out"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _looks_like_code(value: float) -> bool:
+    """-9, -99, 99, 999, -98, -997 ...: the numbers surveys use for "missing"."""
+    if not np.isfinite(value) or value != np.floor(value) or abs(value) < 9:
+        return False
+    digits = str(int(abs(value)))
+    if set(digits) == {"9"}:
+        return True
+    return value < 0 and set(digits[:-1]) == {"9"} and digits[-1] in "78"
+
+
+def suspected_missing_codes(values: np.ndarray) -> list[tuple[float, int, float, float]]:
+    """Extreme values that look like missing-data codes: ``(code, count, low, high)`` where
+    ``low``-``high`` is the range of the other values and the code lies further from it than
+    that range is wide (``-99`` among SES values from -3.8 to 2.7)."""
+    finite = values[np.isfinite(values)]
+    found: list[tuple[float, int, float, float]] = []
+    for _ in range(2):  # a low and a high code (-99 and 99)
+        if finite.size < 3:
+            break
+        low, high = float(finite.min()), float(finite.max())
+        candidates = [v for v in (low, high) if _looks_like_code(v)]
+        if not candidates:
+            break
+        code = max(candidates, key=abs)
+        rest = finite[finite != code]
+        if rest.size < 2:
+            break
+        lo, hi = float(rest.min()), float(rest.max())
+        gap = lo - code if code < lo else code - hi
+        if gap <= max(hi - lo, 1.0):
+            break
+        found.append((code, int(finite.size - rest.size), lo, hi))
+        finite = rest
+    return found
+
+
+def warn_missing_codes(columns: dict[str, np.ndarray], where: str) -> None:
+    """A :class:`~openhlm.errors.DataWarning` per variable holding a suspected missing-data
+    code (:func:`suspected_missing_codes`), saying how to declare it missing."""
+    for name, values in columns.items():
+        for code, count, lo, hi in suspected_missing_codes(np.asarray(values, dtype=float)):
+            shown = f"{code:g}"
+            warnings.warn(
+                f"variable {name!r} in the {where} has {_count(count, 'value')} of {shown}, far "
+                f"outside its other values ({lo:g} to {hi:g}); if {shown} means missing, make "
+                "those values blank (or declared missing in SPSS/Stata) and build the MDM again",
+                DataWarning,
+                stacklevel=5,
+            )
+
+
+def numeric_values(table: Table, name: str, where: str) -> np.ndarray:
+    """Column ``name`` of ``table`` as float64 (NaN = missing; text that is all numbers is
+    converted), or an MDMError naming the variable, the offending values and ``where``."""
+    return _numeric(table, name, where)
+
+
+def _usable(series: pd.Series) -> bool:
+    """Whether a column can be a default variable: numbers (or text that is all numbers) with
+    at least one value."""
+    return _unusable_reason(series, "") is None
+
+
+def _unusable_reason(series: pd.Series, where: str) -> tuple[str, str] | None:
+    """Why a column cannot be a default variable, as ``(why, detail)``; None when it can.
+
+    ``why`` is ``"not numeric"``, ``"dates/times"`` or ``"no values"``; ``detail`` names the
+    offending values and how many records hold them (``"'yes' in 1 record of messy.csv"``).
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if _is_numeric(series):
+        if series.notna().any():
+            return None
+        return ("no values", f"every record of the {where} is blank" if where else "")
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        return ("dates/times", f"in the {where}" if where else "")
+    text = _text(series)
+    if text.isna().all():
+        return ("no values", f"every record of the {where} is blank" if where else "")
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = text.notna() & numbers.isna()
+    if not bad.any():
+        return None
+    if not where:
+        return ("not numeric", "")
+    return ("not numeric", f"{_offending(text[bad])} of the {where}")
+
+
+def _offending(texts: pd.Series) -> str:
+    """``"'yes' in 3 records, 'no' in 1 record and 2 other texts"`` (most frequent first)."""
+    counts = texts.value_counts(sort=True)
+    shown = ", ".join(
+        f"{value!r} in {count} record{'s' if count != 1 else ''}"
+        for value, count in counts.iloc[:3].items()
+    )
+    more = len(counts) - 3
+    if more > 0:
+        shown += f" and {more} other text{'s' if more != 1 else ''}"
+    return shown
+
+
+def left_out_columns(
+    table: Table, skip: set[str], where: str
+) -> dict[str, tuple[str, str]]:
+    """The columns of ``table`` (other than ``skip``) a default choice of variables leaves out,
+    with ``(why, detail)`` for each."""
+    out: dict[str, tuple[str, str]] = {}
+    for column in table.data.columns:
+        if column in skip:
+            continue
+        reason = _unusable_reason(table.data[column], where)
+        if reason is not None:
+            out[str(column)] = reason
+    return out
 
 
 def _choose(
@@ -148,7 +300,7 @@ def _choose(
         return [
             str(c)
             for c in table.data.columns
-            if c != id_col and c not in exclude and _is_numeric(table.data[c])
+            if c != id_col and c not in exclude and _usable(table.data[c])
         ]
     chosen = []
     for name in names:
@@ -160,13 +312,44 @@ def _choose(
     return chosen
 
 
+def _listed_at_other_level(
+    table: Table, names: Sequence[str] | None, where: str, other: Table, other_where: str,
+    option: str,
+) -> None:
+    """MDMError for a listed name that is not in ``table`` but is in the other file."""
+    columns = {str(c).casefold() for c in table.data.columns}
+    elsewhere = {str(c).casefold(): str(c) for c in other.data.columns}
+    for name in names or ():
+        key = str(name).casefold()
+        if key not in columns and key in elsewhere:
+            raise MDMError(
+                f"the {where} has no variable {name!r}; it is in the {other_where}: choose it "
+                f"with {option}_variables (--{option}-vars)"
+            )
+
+
+def _check_case_clash(names: Sequence[str], where: str, option: str) -> None:
+    """MDMError for two chosen variables whose names differ only in case."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.casefold()
+        if key in seen:
+            raise MDMError(
+                f"the {where} has variables {seen[key]!r} and {name!r}, which openhlm cannot "
+                "tell apart (variable names are case-insensitive); rename one of them, or "
+                f"choose one with {option}"
+            )
+        seen[key] = name
+
+
 def _ids(table: Table, id_col: str, where: str) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = canonical_ids(table.data[id_col])
     n_missing = int((codes < 0).sum())
     if n_missing:
         rows = np.flatnonzero(codes < 0)[:5] + 1
         raise MDMError(
-            f"{n_missing} rows of the {where} have a missing ID {id_col!r} (rows "
+            f"{_count(n_missing, 'row')} of the {where} {'has' if n_missing == 1 else 'have'} "
+            f"a missing ID {id_col!r} (rows "
             f"{_show(rows.tolist(), 5)}); fill in or delete them"
         )
     return codes, uniques
@@ -319,18 +502,43 @@ def _build_two_files(
     drop_incomplete_units: bool,
 ) -> dict[str, Any]:
     where1, where2 = _where(t1, "level-1"), _where(t2, "level-2")
-    id1 = _resolve(t1, id_name, where1, "ID variable")
-    id2 = _resolve(t2, id_name, where2, "ID variable")
+    try:
+        id1 = _resolve(t1, id_name, where1, "ID variable")
+        id2 = _resolve(t2, id_name, where2, "ID variable")
+    except MDMError as exc:
+        in1 = any(str(c).casefold() == id_name.casefold() for c in t1.data.columns)
+        in2 = any(str(c).casefold() == id_name.casefold() for c in t2.data.columns)
+        if in1 != in2:  # in one file only: HLM's files share the ID's name
+            raise MDMError(
+                f"{exc}; the ID variable must have the same name in both files: rename it in "
+                "one of them"
+            ) from None
+        raise
+    _listed_at_other_level(t1, level1_variables, where1, t2, where2, "level2")
+    _listed_at_other_level(t2, level2_variables, where2, t1, where1, "level1")
     names1 = _choose(t1, level1_variables, id1, where1, set())
     names2 = _choose(t2, level2_variables, id2, where2, set())
+    left_out: dict[str, tuple[str, str]] = {}
+    if level1_variables is None:
+        left_out.update(left_out_columns(t1, {id1}, where1))
+    if level2_variables is None:
+        left_out.update(left_out_columns(t2, {id2}, where2))
     if level1_variables is None and level2_variables is None:
         # default choice: a name present in both files belongs to the level-2 file
-        names1 = [n for n in names1 if n.casefold() not in {m.casefold() for m in names2}]
+        in_both = {m.casefold() for m in names2}
+        for name in names1:
+            if name.casefold() in in_both:
+                left_out[name] = ("in both files", f"kept from the {where2}")
+        names1 = [n for n in names1 if n.casefold() not in in_both]
+    _check_case_clash(names1, where1, "level1_variables (--level1-vars)")
+    _check_case_clash(names2, where2, "level2_variables (--level2-vars)")
     _check_levels_disjoint(names1, names2)
     if not names1:
         raise MDMError(f"no numeric level-1 variables in the {where1}; choose level-1 variables")
     values1 = {n: _numeric(t1, n, where1) for n in names1}
     values2 = pd.DataFrame({n: _numeric(t2, n, where2) for n in names2}, index=range(len(t2)))
+    warn_missing_codes(values1, where1)
+    warn_missing_codes({n: values2[n].to_numpy() for n in names2}, where2)
 
     codes1, uniques1 = _ids(t1, id1, where1)
     codes2, l2_ids = _ids(t2, id2, where2)
@@ -345,9 +553,18 @@ def _build_two_files(
     position = _link(uniques1, l2_ids)
     unmatched = uniques1[position < 0]
     if len(unmatched):
+        unused = np.setdiff1d(np.arange(len(l2_ids)), position[position >= 0])
+        others = (
+            f" (the {where2} has {_count(len(unused), 'ID')} with no level-1 records: "
+            f"{_show(l2_ids[unused].tolist())})"
+            if len(unused)
+            else ""
+        )
         raise MDMError(
-            f"{len(unmatched)} level-1 ID values of the {where1} have no record in the {where2}: "
-            f"{_show(unmatched.tolist())}; check the ID variable {id_name!r} in both files"
+            f"{_count(len(unmatched), 'level-1 ID value')} of the {where1} "
+            f"{'has' if len(unmatched) == 1 else 'have'} no record in the {where2}: "
+            f"{_show(unmatched.tolist())}{others}; check the ID variable {id_name!r} in both "
+            "files, or add the missing units to the level-2 file"
         )
     unit_of_row = position[codes1]
     return _assemble(
@@ -361,6 +578,7 @@ def _build_two_files(
         missing=missing,
         drop_incomplete_units=drop_incomplete_units,
         where2=where2,
+        left_out=left_out,
     )
 
 
@@ -383,6 +601,12 @@ def _build_one_file(
         names2 = _choose(t1, level2_variables, id1, where, set())
     if names1 is None:
         names1 = _choose(t1, None, id1, where, set(names2))
+    left_out: dict[str, tuple[str, str]] = {}
+    if level1_variables is None or level2_variables is None:
+        chosen = {id1, *names1, *names2}
+        left_out = left_out_columns(t1, chosen, where)
+    _check_case_clash([*names1, *names2], where, "level1_variables and level2_variables "
+                      "(--level1-vars, --level2-vars)")
     _check_levels_disjoint(names1, names2)
     if not names1:
         raise MDMError(
@@ -391,6 +615,8 @@ def _build_one_file(
         )
     values1 = {n: _numeric(t1, n, where) for n in names1}
     values2 = _one_file_level2(t1, codes, uniques, names2, where)
+    warn_missing_codes(values1, where)
+    warn_missing_codes({n: values2[n].to_numpy() for n in names2}, where)
     return _assemble(
         id_name=id1,
         unit_ids=uniques,
@@ -402,6 +628,8 @@ def _build_one_file(
         missing=missing,
         drop_incomplete_units=drop_incomplete_units,
         where2=where,
+        left_out=left_out,
+        constant_level2=tuple(names2) if level2_variables is None else (),
     )
 
 
@@ -417,6 +645,8 @@ def _assemble(
     missing: str,
     drop_incomplete_units: bool,
     where2: str,
+    left_out: dict[str, tuple[str, str]] | None = None,
+    constant_level2: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Drop empty/incomplete units, apply listwise deletion, group rows by unit."""
     frame1 = pd.DataFrame(level1)
@@ -428,7 +658,9 @@ def _assemble(
     if empty.any():
         ids = unit_ids[empty].tolist()
         warnings.warn(
-            f"{len(ids)} level-2 units of the {where2} have no level-1 records and were dropped: "
+            f"{_count(len(ids), 'level-2 unit')} of the {where2} "
+            f"{'has' if len(ids) == 1 else 'have'} no level-1 records and "
+            f"{'was' if len(ids) == 1 else 'were'} dropped: "
             f"{_show(ids)}",
             DataWarning,
             stacklevel=4,
@@ -446,8 +678,10 @@ def _assemble(
         )
         if not drop_incomplete_units:
             raise MDMError(
-                f"{len(ids)} level-2 units of the {where2} have missing level-2 values: {detail}"
-                f"{', ...' if len(ids) > _SHOW else ''}; fix the data or drop them with "
+                f"{_count(len(ids), 'level-2 unit')} of the {where2} "
+                f"{'has' if len(ids) == 1 else 'have'} missing level-2 values: {detail}"
+                f"{', ...' if len(ids) > _SHOW else ''}; fix the data, leave those variables "
+                "out (level2_variables, --level2-vars) or drop the units with "
                 "drop_incomplete_units=True (--drop-incomplete-units)"
             )
         n_rows = int(np.isin(unit_of_row, np.flatnonzero(bad_units)).sum())
@@ -518,4 +752,6 @@ def _assemble(
         deleted_level1_rows=deleted,
         dropped_units=tuple(dropped),
         sources=tuple(dict.fromkeys(t.source for t in reversed(tables))),
+        left_out=dict(left_out or {}),
+        constant_level2=constant_level2,
     )

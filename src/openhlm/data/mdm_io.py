@@ -22,6 +22,8 @@ One ZIP archive (suffix ``.mdmz`` suggested) holding:
           "deleted_level1_rows": 0,
           "dropped_units": ["..."],
           "sources": ["hsb1.sav", "hsb2.sav"],
+          "left_out": {"passed": ["not numeric", "'yes' in 1 record of ..."]},   # optional
+          "constant_level2": ["size", ...],                                      # optional
           "arrays": {"level1.npy": {"shape": [N, p], "dtype": "<f8", "sha256": "..."}, ...}
         }
 
@@ -31,6 +33,10 @@ One ZIP archive (suffix ``.mdmz`` suggested) holding:
     int64 array (N,), unit position of each level-1 row.
 ``level2.npy``
     float64 array (J, q), columns in ``level2_variables`` order.
+
+``left_out`` (the variables the default choice left out, with why) and ``constant_level2`` (one
+file: the variables taken as level-2 for being constant within units) were added without a
+version change: a file without them reads as an MDM that left nothing out and inferred nothing.
 
 Arrays are written with :func:`numpy.save` (``allow_pickle=False``); the SHA-256 of each member
 detects damage beyond the ZIP CRC.  Loading a file of another format version, a file that is not
@@ -59,10 +65,13 @@ if TYPE_CHECKING:
 
 M = TypeVar("M")
 
-__all__ = ["FORMAT", "VERSION", "save_mdm", "load_mdm"]
+__all__ = ["DATA_SUFFIXES", "FORMAT", "VERSION", "check_mdm_path", "load_mdm", "save_mdm"]
 
 FORMAT = "openhlm-mdm"
 VERSION = 1
+#: suffixes of data files (the readers'), which an MDM file must not be named with
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".sav", ".zsav", ".por", ".dta", ".sas7bdat",
+                 ".xpt", ".parquet", ".xlsx")
 _ARRAYS = ("level1.npy", "unit_index.npy", "level2.npy")
 
 
@@ -80,14 +89,25 @@ def _version() -> str:
     return __version__
 
 
+def check_mdm_path(path: str | os.PathLike[str]) -> None:
+    """MDMError for an MDM file named like a data file (it would overwrite the data)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in DATA_SUFFIXES:
+        raise MDMError(
+            f"will not write an MDM file as {os.fspath(path)}: {suffix} is a data file's suffix "
+            "(writing would replace data); name the MDM file with .mdmz"
+        )
+
+
 def save_mdm(mdm: MDM, path: str | os.PathLike[str]) -> None:
     """Write ``mdm`` to ``path`` in the format described in this module.
 
     Raises
     ------
     MDMError
-        The file cannot be written.
+        The file cannot be written, or its name is a data file's (``.csv``, ``.sav`` ...).
     """
+    check_mdm_path(path)
     arrays = {
         "level1.npy": mdm.level1.to_numpy(dtype=np.float64),
         "unit_index.npy": np.asarray(mdm.unit_index, dtype=np.int64),
@@ -113,6 +133,8 @@ def save_mdm(mdm: MDM, path: str | os.PathLike[str]) -> None:
         "deleted_level1_rows": mdm.deleted_level1_rows,
         "dropped_units": list(mdm.dropped_units),
         "sources": list(mdm.sources),
+        "left_out": {name: list(reason) for name, reason in mdm.left_out.items()},
+        "constant_level2": list(mdm.constant_level2),
         "arrays": {
             name: {
                 "shape": list(arrays[name].shape),
@@ -181,6 +203,12 @@ def load_mdm(path: str | os.PathLike[str], factory: Callable[..., M]) -> M:
     if not p.is_file():
         raise MDMError(f"MDM file {p} does not exist")
     if not zipfile.is_zipfile(p):
+        if p.suffix.lower() in DATA_SUFFIXES:
+            raise MDMError(
+                f"{p} is a data file, not an openhlm MDM file: give it as data (--level1 FILE "
+                "--id ID, or [data] level1 in a model file), or build an MDM from it with "
+                "'openhlm mdm build'"
+            )
         raise MDMError(
             f"{p} is not an openhlm MDM file (not a ZIP archive); build one with "
             "'openhlm mdm build'"
@@ -206,6 +234,8 @@ def load_mdm(path: str | os.PathLike[str], factory: Callable[..., M]) -> M:
             deleted_level1_rows=manifest["deleted_level1_rows"],
             dropped_units=tuple(manifest["dropped_units"]),
             sources=tuple(manifest["sources"]),
+            left_out=manifest.get("left_out", {}),
+            constant_level2=tuple(manifest.get("constant_level2", ())),
         )
     except OpenHLMError as exc:
         if str(p) in str(exc):

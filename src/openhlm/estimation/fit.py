@@ -32,7 +32,7 @@ from openhlm.spec.defaults import (
 )
 
 __all__ = ["check_identified", "check_max_iterations", "estimate", "estimate_exact_from",
-           "estimates_at"]
+           "estimate_hlm_from", "estimates_at"]
 
 
 def check_identified(design: Design, stats: UnitStats | None = None) -> WithinUnit | None:
@@ -98,26 +98,33 @@ def estimate(design: Design, *, method: str = "reml", mode: str = "exact",
     reml = method == "reml"
     if mode == "exact":
         return _estimate_exact(design, reml, max_iterations, tolerance, ws)
-    stats = unit_stats(design)
+    return estimate_hlm_from(design, unit_stats(design), reml, max_iterations=max_iterations,
+                             tolerance=tolerance)
+
+
+def estimate_hlm_from(design: Design, stats: UnitStats, reml: bool, *,
+                      max_iterations: int | None = None, tolerance: float | None = None,
+                      stacklevel: int = 3) -> Estimates:
+    """HLM mode from statistics already formed (the in-memory rows' cross-products, or those
+    of an out-of-core engine's per-unit moments, :mod:`openhlm.scale`): HLM's starting values,
+    its EM and stopping rule (:mod:`openhlm.estimation.em`), and the :class:`Estimates`."""
     start = starting_values(stats, stats.XX, stats.Xy, stats.yy, design.G(),
                             design.random_columns)
-    if mode == "hlm":
-        max_it, tol = _limits("hlm", max_iterations, tolerance)
-        em = run_em(stats, start, reml, max_iterations=max_it, tolerance=tol)
-        ev = evaluate(stats, em.sigma2, em.tau)
-        fixed_ev = evaluate(stats, em.fixed_sigma2, em.fixed_tau)
-        reason = STOP_SMALL_CHANGE if em.converged else STOP_MAX_ITERATIONS
-        if not em.converged:
-            warnings.warn(f"HLM-mode EM did not meet its stopping rule in {max_it} iterations; "
-                          "raise max_iterations or use mode='exact'", ConvergenceWarning,
-                          stacklevel=2)
-        boundary = tuple(int(i) for i in np.flatnonzero(np.diag(em.tau) <= 1e-10))
-        return Estimates(design=design, stats=stats, method=method, mode=mode, evaluation=ev,
-                         fixed_evaluation=fixed_ev, iterations=em.iterations,
-                         converged=em.converged, stop_reason=reason, tolerance=tol,
-                         max_iterations=max_it, loglik_history=em.loglik_history,
-                         boundary=boundary, start=start)
-    raise EstimationError(f"mode must be 'exact' or 'hlm', not {mode!r}")   # checked above
+    max_it, tol = _limits("hlm", max_iterations, tolerance)
+    em = run_em(stats, start, reml, max_iterations=max_it, tolerance=tol)
+    ev = evaluate(stats, em.sigma2, em.tau)
+    fixed_ev = evaluate(stats, em.fixed_sigma2, em.fixed_tau)
+    reason = STOP_SMALL_CHANGE if em.converged else STOP_MAX_ITERATIONS
+    if not em.converged:
+        warnings.warn(f"HLM-mode EM did not meet its stopping rule in {max_it} iterations; "
+                      "raise max_iterations or use mode='exact'", ConvergenceWarning,
+                      stacklevel=stacklevel)
+    boundary = tuple(int(i) for i in np.flatnonzero(np.diag(em.tau) <= 1e-10))
+    return Estimates(design=design, stats=stats, method="reml" if reml else "ml", mode="hlm",
+                     evaluation=ev, fixed_evaluation=fixed_ev, iterations=em.iterations,
+                     converged=em.converged, stop_reason=reason, tolerance=tol,
+                     max_iterations=max_it, loglik_history=em.loglik_history,
+                     boundary=boundary, start=start)
 
 
 def _estimate_exact(design: Design, reml: bool, max_iterations: int | None,

@@ -197,7 +197,9 @@ def eb_estimates(est: Estimates) -> EBEstimates:
     if not getattr(d, "rows_in_memory", True):
         # out of core (openhlm.scale): the per-unit columns from the unweighted moments of
         # [X, y]; the level-1 columns are streamed from the rows when the file is written
-        return EBEstimates(**common, **_row_free_columns(est, mom, eb_coef),
+        plain = getattr(d, "plain_moments", None)   # without level-1 weights, as in memory
+        return EBEstimates(**common, **_row_free_columns(est, mom if plain is None else plain,
+                                                         eb_coef),
                            level1_fitted=np.zeros(0), level1_residuals=np.zeros(0),
                            level1_sigma=np.zeros(0))
 

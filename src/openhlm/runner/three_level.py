@@ -29,7 +29,7 @@ from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
 from openhlm.spec.options import FitOptions
 
-__all__ = ["as_mdm3", "as_spec3", "is_three_level", "run3"]
+__all__ = ["as_mdm3", "as_spec3", "is_three_level", "refuse_unsupported3", "run3"]
 
 
 def is_three_level(data: Any, id: Any = None, level3: Any = None) -> bool:
@@ -81,16 +81,24 @@ def _unsupported(options: FitOptions) -> list[str]:
         out.append(f"{special[0]} together with {plain[0]} (fit with one of them)")
     if options.heterogeneous_sigma2 and options.mode == "hlm":
         out.append("heterogeneous sigma^2 in mode='hlm' (use mode='exact')")
+    if not options.outcome.normal:   # was silently fitted as a linear model
+        out.append(f"distribution={options.outcome.distribution!r} (three-level HGLMs; "
+                   "fit a linear model, or a two-level HGLM)")
     return out
+
+
+def refuse_unsupported3(options: FitOptions) -> None:
+    """SpecError naming the options three-level models do not take yet (before any parsing)."""
+    missing = _unsupported(options)
+    if missing:
+        raise SpecError("not available for three-level models yet: " + ", ".join(missing))
 
 
 def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, *,
          id: Any = None, level2: Any = None, level3: Any = None) -> HLM3Results:
     """Fit a three-level model (exact REML or ML) and compute HLM3's report."""
     options = FitOptions() if options is None else options
-    missing = _unsupported(options)
-    if missing:
-        raise SpecError("not available for three-level models yet: " + ", ".join(missing))
+    refuse_unsupported3(options)
     if isinstance(data, (list, tuple)) or options.imputation.requested:
         return _run_imputed3(model, data, options, id=id, level2=level2, level3=level3)
     mdm = as_mdm3(data, id=id, level2=level2, level3=level3)

@@ -8,7 +8,10 @@ engine="duckdb")`` goes :func:`openhlm.runner.run` -> :func:`openhlm.scale.run.s
 * :mod:`~openhlm.scale.schema`: every file readable and with the same columns;
 * :mod:`~openhlm.scale.duck` / :mod:`~openhlm.scale.dask_engine`: one pass making the
   mergeable per-unit statistics (:mod:`~openhlm.scale.partial`);
+* :mod:`~openhlm.scale.weights` (:mod:`~openhlm.scale.duck_weights` in SQL): level-1 design
+  and precision weights (weighted moments, normalisation, checks);
 * :mod:`~openhlm.scale.design`: the design without rows and exact estimation from the moments;
+  :mod:`~openhlm.scale.hlm`: ``mode="hlm"`` (HLM's EM) from the moments;
 * :mod:`~openhlm.scale.passes`: later passes over the rows (chunk sums, added);
   :mod:`~openhlm.scale.heterogeneous`: heterogeneous sigma^2 from them;
   :mod:`~openhlm.scale.residuals`: the level-1 residual file, streamed.

@@ -15,11 +15,14 @@ from typing import Any
 from openhlm.errors import MDMError, SpecError
 from openhlm.scale.partial import PartialStats, merge_many, partial_from_frame
 from openhlm.scale.sources import Files, Progress, require
+from openhlm.scale.weights import LevelOneWeights
 
 __all__ = ["dask_frame", "dask_statistics"]
 
 #: partial statistics merged per task (each is a few numbers per unit)
 FAN_IN = 8
+#: rows of a partition reduced at a time (bounds a worker's temporaries)
+CHUNK = 2_000_000
 
 
 def _merge(*parts: PartialStats) -> PartialStats:
@@ -27,11 +30,21 @@ def _merge(*parts: PartialStats) -> PartialStats:
 
 
 def _checked(frame: Any, id_name: str, variables: tuple[str, ...],
-             level2_variables: tuple[str, ...]) -> PartialStats:
+             level2_variables: tuple[str, ...], weights: LevelOneWeights | None = None,
+             single_precision: bool = False) -> PartialStats:
     missing = int(frame[id_name].isna().sum())
     if missing:
         raise MDMError(f"{missing} level-1 row(s) have a missing ID")
-    return partial_from_frame(frame, id_name, variables, level2_variables)
+    # a large partition (a whole Parquet file) in slices of CHUNK rows, merged exactly: the
+    # two-pass algorithm's temporaries are a few copies of the rows it works on
+    out = None
+    for i in range(0, max(len(frame), 1), CHUNK):   # merged as they come: two at a time
+        part = partial_from_frame(frame.iloc[i:i + CHUNK], id_name, variables,
+                                  level2_variables, weights=weights,
+                                  single_precision=single_precision)
+        out = part if out is None else merge_many([out, part])
+    assert out is not None
+    return out
 
 
 def _compute(dask: Any, task: Any, client: Any, progress: Progress, n_parts: int,
@@ -84,11 +97,15 @@ def dask_frame(files: Files) -> Any:
 
 def dask_statistics(frame: Any, id_name: str, variables: tuple[str, ...],
                     level2_variables: tuple[str, ...] = (), *, progress: Progress,
-                    client: Any = None) -> PartialStats:
+                    client: Any = None, weights: LevelOneWeights | None = None,
+                    single_precision: bool = False) -> PartialStats:
     """Per-unit statistics of a Dask DataFrame (module docstring).
 
     ``client``: a ``distributed.Client`` to compute on (default: the current client if one is
-    running, else Dask's default scheduler).
+    running, else Dask's default scheduler).  ``weights``: level-1 design / precision weights
+    (each partition's weighted moments by the two-pass algorithm, merged exactly: still one
+    pass; :mod:`openhlm.scale.weights`); ``single_precision``: values rounded to float32 first
+    (``mode="hlm"``).
     """
     dask = require("dask")
     columns = [str(c) for c in frame.columns]
@@ -105,10 +122,16 @@ def dask_statistics(frame: Any, id_name: str, variables: tuple[str, ...],
     idc = col(id_name)
     v = tuple(col(n) for n in variables)
     l2 = tuple(col(n) for n in level2_variables)
-    parts = frame[list(dict.fromkeys([idc, *v, *l2]))].to_delayed()
+    lw = None
+    if weights is not None and weights.used:
+        lw = LevelOneWeights(level1=col(weights.level1) if weights.level1 else None,
+                             precision=col(weights.precision) if weights.precision else None,
+                             normalize=weights.normalize)
+    extra = lw.columns if lw is not None else ()
+    parts = frame[list(dict.fromkeys([idc, *v, *l2, *extra]))].to_delayed()
     progress.note(f"{len(parts)} partition(s)")
     delayed = dask.delayed
-    tasks = [delayed(_checked)(p, idc, v, l2) for p in parts]
+    tasks = [delayed(_checked)(p, idc, v, l2, lw, single_precision) for p in parts]
     while len(tasks) > 1:   # a tree of exact k-way merges, FAN_IN partial statistics each
         tasks = [delayed(_merge)(*tasks[i:i + FAN_IN]) if len(tasks[i:i + FAN_IN]) > 1
                  else tasks[i] for i in range(0, len(tasks), FAN_IN)]
@@ -117,6 +140,6 @@ def dask_statistics(frame: Any, id_name: str, variables: tuple[str, ...],
     out = PartialStats(ids=result.ids, variables=tuple(variables), moments=result.moments,
                        rows=result.rows, infinite=result.infinite,
                        level2_variables=tuple(level2_variables), level2_min=result.level2_min,
-                       level2_max=result.level2_max)
+                       level2_max=result.level2_max, weighted=result.weighted)
     progress.update(int(out.rows.sum()))
     return out

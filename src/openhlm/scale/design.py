@@ -49,6 +49,13 @@ from openhlm.estimation.fit import check_max_iterations, check_tolerance, estima
 from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import stats_from_raw
 from openhlm.scale.partial import PartialStats
+from openhlm.scale.weights import (
+    LevelOneWeights,
+    WeightedStats,
+    check_positive,
+    normalised_moments,
+    weighting_spec,
+)
 from openhlm.spec.model import Centering, ModelSpec
 from openhlm.spec.options import Weights
 
@@ -84,6 +91,9 @@ class SummaryDesign(Design):
     later_passes: tuple[str, ...] = ()
     #: the unweighted per-unit moments of [X, y] (what the rows would give)
     moments: UnitMoments | None = None
+    #: with level-1 design or precision weights, the moments of [X, y] without the weights
+    #: (what LNTOTVAR and MDRSVAR of the level-2 residual file read, as in memory); else None
+    plain_moments: UnitMoments | None = None
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -236,16 +246,33 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                       centred=mom_all.centred[sel], n=mom_all.n[sel],
                       sum_log_w=mom_all.sum_log_w[sel])
     l2 = l2.loc[present].reset_index(drop=True)
+    fit_mom, lw, wsel = mom, None, None
+    if stats.weighted is not None and weights is not None:
+        # level-1 design / precision weights (scale.weights): the weighted moments with the
+        # design weights normalised; the unweighted ones still give the centring means
+        lw = LevelOneWeights(weights.level1, weights.precision, str(weights.normalize))
+        w = stats.weighted
+        wm = w.moments
+        wsel = WeightedStats(UnitMoments(weight=wm.weight[sel], mean=wm.mean[sel],
+                                         centred=wm.centred[sel], n=wm.n[sel],
+                                         sum_log_w=wm.sum_log_w[sel]),
+                             w.positive[sel], None if w.checks is None else w.checks[sel])
+        check_positive(wsel, unit_ids, lw)
+        fit_mom = normalised_moments(wsel, lw)
 
     # the level-2 side from the ordinary design builder on a one-row-per-unit stand-in
     level1_names = list(dict.fromkeys([spec.outcome, *spec.level1_variables()]))
     stand_in = MDM(id_name=id_name, unit_ids=unit_ids,
                    level1=pd.DataFrame({n: np.zeros(J) for n in level1_names}),
                    unit_index=np.arange(J), level2=l2, sources=sources)
-    base = build_design(spec, stand_in, weights=weights if weights and weights.used else None)
+    level2_weights = (Weights(level2=weights.level2, normalize=weights.normalize)
+                      if weights and weights.level2 else None)
+    base = build_design(spec, stand_in, weights=level2_weights)
 
-    moments, means = design_moments(spec, stats.variables, mom)
+    moments, means = design_moments(spec, stats.variables, fit_mom, centring=mom)
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(Design)}
+    if lw is not None and wsel is not None:
+        fields["weighting"] = weighting_spec(wsel, lw, mom.n, base.weighting)
     P = len(spec.coefficients)
     fields.update(
         y=np.zeros(0), X=np.zeros((0, P)), unit=np.zeros(0, dtype=np.int64),
@@ -258,20 +285,27 @@ def summary_design(spec: ModelSpec, stats: PartialStats, *, id_name: str,
                            passes=passes, rows_read=int(stats.rows.sum()), seconds=seconds,
                            outcome_moments=np.column_stack([moments.mean[:, -1],
                                                             moments.centred[:, -1, -1]]),
-                           sources=tuple(sources), unit_keys=stats.ids[sel], moments=moments)
+                           sources=tuple(sources), unit_keys=stats.ids[sel], moments=moments,
+                           plain_moments=None if lw is None else design_moments(
+                               spec, stats.variables, mom)[0])
     return design, moments
 
 
-def design_moments(spec: ModelSpec, variables: tuple[str, ...], raw: UnitMoments
+def design_moments(spec: ModelSpec, variables: tuple[str, ...], raw: UnitMoments,
+                   centring: UnitMoments | None = None
                    ) -> tuple[UnitMoments, dict[str, float]]:
     """Moments of the design's columns [X, y] from those of the raw variables (centring
-    applied as per-unit shifts; module docstring), and the grand means used."""
+    applied as per-unit shifts; module docstring), and the grand means used.
+
+    ``centring``: the unweighted moments the centring means come from when ``raw`` is
+    weighted by level-1 weights (an in-memory fit centres on unweighted means too)."""
+    c_mom = raw if centring is None else centring
     J, m = raw.mean.shape
     P = len(spec.coefficients)
     L = np.zeros((m, P + 1))
     shift = np.zeros((J, P + 1))
     index = {v: k for k, v in enumerate(variables)}
-    total = float(raw.weight.sum())
+    total = float(c_mom.weight.sum())
     means: dict[str, float] = {}
     for p, coef in enumerate(spec.coefficients):
         if coef.predictor is None:
@@ -280,11 +314,11 @@ def design_moments(spec: ModelSpec, variables: tuple[str, ...], raw: UnitMoments
         k = index[coef.predictor.name]
         L[k, p] = 1.0
         if coef.predictor.centering is Centering.GRAND:
-            c = float(raw.weight @ raw.mean[:, k]) / total
+            c = float(c_mom.weight @ c_mom.mean[:, k]) / total
             means[f"level1:{coef.predictor.name}"] = c
             shift[:, p] = -c
         elif coef.predictor.centering is Centering.GROUP:
-            shift[:, p] = -raw.mean[:, k]
+            shift[:, p] = -c_mom.mean[:, k]
     L[index[spec.outcome], P] = 1.0
     mean = raw.mean @ L + shift
     # L selects one raw variable per column (none for the intercept): C = L'C_raw L by indexing

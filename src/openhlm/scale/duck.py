@@ -17,21 +17,30 @@ level-1 variables a, b, over the rows complete on all of them:
 Plus all rows per unit (for the deletion count), infinite values per variable, and for level-2
 variables read from the level-1 files their per-unit minimum and maximum (to refuse one that
 varies within a unit).  One pass over the data.
+
+With level-1 design or precision weights, two (:mod:`openhlm.scale.weights`): the first pass
+also gives the weighted means fsum(w v) / fsum(w), the weight sums and the weight checks; the
+second (:mod:`openhlm.scale.duck_weights`) joins the rows with those means and sums the
+weighted products of the deviations.  ``single_precision`` (``mode="hlm"``) rounds every value
+read to float32 first, as HLM stores its data.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
 
 from openhlm.errors import DataError, MDMError
 from openhlm.estimation.statistics import UnitMoments
+from openhlm.scale.duck_weights import pass1_aggregates, two_passes, weighted_from_frame
 from openhlm.scale.partial import PartialStats, empty_partial, merge_all
 from openhlm.scale.schema import Schema
 from openhlm.scale.sources import Files, Progress, require
+from openhlm.scale.weights import LevelOneWeights
 
-__all__ = ["duckdb_statistics"]
+__all__ = ["duckdb_statistics", "rows_sql", "statistics_sql"]
 
 
 def _q(name: str) -> str:
@@ -50,18 +59,48 @@ def _source(paths: list[str], fmt: str) -> str:
             "nullstr=['', 'NA', '.'])")
 
 
-def statistics_sql(paths: list[str], fmt: str, schema: Schema, id_name: str,
-                   variables: tuple[str, ...], level2_variables: tuple[str, ...]) -> str:
-    """The aggregation query over ``paths`` (files whose columns are spelled as in
-    ``schema``; module docstring)."""
-    col = {n: schema.resolve(n) or n for n in (id_name, *variables, *level2_variables)}
-    u = [f"CAST({_q(col[v])} AS DOUBLE) AS u{k}" for k, v in enumerate(variables)]
-    l2 = [f"CASE WHEN isnan(CAST({_q(col[v])} AS DOUBLE)) THEN NULL ELSE "
-          f"CAST({_q(col[v])} AS DOUBLE) END AS l{k}" for k, v in enumerate(level2_variables)]
+def rows_sql(paths: list[str], fmt: str, schema: Schema, id_name: str,
+             variables: tuple[str, ...], level2_variables: tuple[str, ...] = (),
+             weights: LevelOneWeights | None = None, single_precision: bool = False) -> str:
+    """The rows of ``paths`` as the aggregations read them: ``__id``, the variables ``u0``,
+    ``u1``, ... and level-2 variables ``l0``, ... as doubles (float32-rounded with
+    ``single_precision``), ``__ok`` (complete on the variables); with ``weights`` also the raw
+    weights ``__d``, ``__p``, their product ``__w`` and ``__okw`` (complete, weights valid)."""
+    names = (id_name, *variables, *level2_variables, *(weights.columns if weights else ()))
+    col = {n: schema.resolve(n) or n for n in names}
+
+    def value(name: str) -> str:
+        if single_precision:
+            return f"CAST(CAST({_q(col[name])} AS FLOAT) AS DOUBLE)"
+        return f"CAST({_q(col[name])} AS DOUBLE)"
+
+    u = [f"{value(v)} AS u{k}" for k, v in enumerate(variables)]
+    l2 = [f"CASE WHEN isnan({value(v)}) THEN NULL ELSE {value(v)} END AS l{k}"
+          for k, v in enumerate(level2_variables)]
+    w = []
+    if weights is not None:
+        w = [f"{value(weights.level1) if weights.level1 else '1.0::DOUBLE'} AS __d",
+             f"{value(weights.precision) if weights.precision else '1.0::DOUBLE'} AS __p"]
     ok = " AND ".join(f"coalesce(NOT isnan(u{k}), false)" for k in range(len(variables))) \
         or "true"
-    inner = (f"SELECT {_q(col[id_name])} AS __id, {', '.join(u + l2)} "
+    inner = (f"SELECT {_q(col[id_name])} AS __id, {', '.join(u + l2 + w)} "
              f"FROM {_source(paths, fmt)}")
+    extra = ""
+    if weights is not None:
+        valid = ("coalesce(NOT isnan(__d) AND NOT isinf(__d) AND __d >= 0 AND NOT isnan(__p) "
+                 "AND NOT isinf(__p) AND __p > 0, false)")
+        extra = f", ({ok}) AND {valid} AS __okw, __d * __p AS __w"
+    return f"SELECT *, {ok} AS __ok{extra} FROM ({inner})"
+
+
+def statistics_sql(paths: list[str], fmt: str, schema: Schema, id_name: str,
+                   variables: tuple[str, ...], level2_variables: tuple[str, ...],
+                   weights: LevelOneWeights | None = None,
+                   single_precision: bool = False) -> str:
+    """The aggregation query over ``paths`` (files whose columns are spelled as in
+    ``schema``; module docstring); with ``weights`` the first of the two passes."""
+    rows = rows_sql(paths, fmt, schema, id_name, variables, level2_variables, weights,
+                    single_precision)
     K = len(variables)
     aggs = ["count(*) AS __rows", "count(*) FILTER (WHERE __ok) AS __n"]
     aggs += [f"fsum(u{k}) FILTER (WHERE __ok) AS s{k}" for k in range(K)]
@@ -69,12 +108,13 @@ def statistics_sql(paths: list[str], fmt: str, schema: Schema, id_name: str,
              for a in range(K) for b in range(a, K)]
     aggs += [f"count(*) FILTER (WHERE isinf(u{k})) AS inf{k}" for k in range(K)]
     aggs += [f"min(l{k}) AS lo{k}, max(l{k}) AS hi{k}" for k in range(len(level2_variables))]
-    return (f"SELECT __id, {', '.join(aggs)} FROM (SELECT *, {ok} AS __ok FROM ({inner})) "
-            "GROUP BY __id")
+    if weights is not None:
+        aggs += pass1_aggregates(K)
+    return f"SELECT __id, {', '.join(aggs)} FROM ({rows}) GROUP BY __id"
 
 
 def _partial(frame: object, variables: tuple[str, ...],
-             level2_variables: tuple[str, ...]) -> PartialStats:
+             level2_variables: tuple[str, ...], weighted: bool = False) -> PartialStats:
     import pandas as pd
 
     assert isinstance(frame, pd.DataFrame)
@@ -99,9 +139,13 @@ def _partial(frame: object, variables: tuple[str, ...],
     ids = frame["__id"].to_numpy()
     if ids.dtype.kind == "O":
         ids = ids.astype(str).astype(object)
+    wt = None
+    if weighted:
+        wt = weighted_from_frame(frame, K)
     return PartialStats(ids=ids, variables=variables, moments=mom,
                         rows=frame["__rows"].to_numpy(dtype=np.int64), infinite=infinite,
-                        level2_variables=level2_variables, level2_min=lo, level2_max=hi)
+                        level2_variables=level2_variables, level2_min=lo, level2_max=hi,
+                        weighted=wt)
 
 
 def _groups(files: Files, schemas: list[Schema], names: tuple[str, ...]
@@ -165,12 +209,17 @@ def _run(con: object, sql: str, paths: list[str], fmt: str, progress: Progress,
 def duckdb_statistics(files: Files, schemas: list[Schema], id_name: str,
                       variables: tuple[str, ...], level2_variables: tuple[str, ...] = (), *,
                       progress: Progress, threads: int | None = None,
-                      memory_limit: str | None = None, every: float = 5.0) -> PartialStats:
-    """Per-unit statistics of the rows of ``files`` (module docstring); one pass.
+                      memory_limit: str | None = None, every: float = 5.0,
+                      weights: LevelOneWeights | None = None,
+                      single_precision: bool = False) -> PartialStats:
+    """Per-unit statistics of the rows of ``files`` (module docstring); one pass (two with
+    level-1 ``weights``).
 
     One query over all the files (DuckDB reads them in parallel and merges its aggregate
     states); progress (rows read, elapsed) every ``every`` seconds on standard error.
     """
+    if weights is not None and not weights.used:
+        weights = None
     duckdb = require("duckdb")
     con = duckdb.connect()
     try:
@@ -183,18 +232,26 @@ def duckdb_statistics(files: Files, schemas: list[Schema], id_name: str,
         for paths, schema in _groups(files, schemas,
                                      (id_name, *variables, *level2_variables)):
             sql = statistics_sql(paths, files.format, schema, id_name, variables,
-                                 level2_variables)
-            frame = _run(con, sql, paths, files.format, progress, every)
+                                 level2_variables, weights, single_precision)
+            if weights is None:
+                frame = _run(con, sql, paths, files.format, progress, every)
+            else:
+                rows = rows_sql(paths, files.format, schema, id_name, variables, (), weights,
+                                single_precision)
+                frame = two_passes(con, sql, rows, len(variables), progress,
+                                   functools.partial(_run, con, paths=paths, fmt=files.format,
+                                                     progress=progress, every=every))
             try:
-                part = _partial(frame, variables, level2_variables)
+                part = _partial(frame, variables, level2_variables, weights is not None)
             except DataError:
                 bad = int(frame.loc[frame["__id"].isna(), "__rows"].sum())  # type: ignore
                 raise MDMError(f"{bad} level-1 row(s) of {', '.join(paths[:3])}"
                                f"{' ...' if len(paths) > 3 else ''} have a missing ID") from None
             parts.append(part)
-            progress.update(int(part.rows.sum()), f"{len(paths)} file(s)")
+            progress.update(int(part.rows.sum()), f"{len(paths)} file(s)"
+                            f"{', pass 2 of 2' if weights is not None else ''}")
     finally:
         con.close()
     if not parts:
-        return empty_partial(variables, level2_variables)
+        return empty_partial(variables, level2_variables, weighted=weights is not None)
     return merge_all(parts)

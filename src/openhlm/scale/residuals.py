@@ -83,6 +83,10 @@ class RowSource:
     frame: Any = None
     scheduler: str | None = None
     quiet: bool = False
+    #: values rounded to float32 as they are read (``mode="hlm"``, as the fit read them)
+    single_precision: bool = False
+    #: the precision-weight column (SIGMA_ij = sigma / sqrt(p_ij), as in memory), or None
+    precision: str | None = None
 
     def column(self, name: str) -> str:
         """``name`` as the level-1 data spell it."""
@@ -173,11 +177,18 @@ def _duckdb_select(source: RowSource, schema: Schema, paths: Sequence[str], fmt:
     files = "[" + ", ".join(_lit(p) for p in paths) + "]"
     read = (f"read_parquet({files}, union_by_name=true)" if fmt == "parquet" else
             f"read_csv({files}, header=true, union_by_name=true, nullstr=['', 'NA', '.'])")
-    y = f"CAST(r.{col(source.outcome)} AS DOUBLE)"
-    terms = " + ".join([f"(CAST(r.{col(v)} AS DOUBLE) - u.__o{i}) * u.__b{i}"
+    def num(name: str) -> str:
+        if source.single_precision:
+            return f"CAST(CAST(r.{col(name)} AS FLOAT) AS DOUBLE)"
+        return f"CAST(r.{col(name)} AS DOUBLE)"
+
+    y = num(source.outcome)
+    terms = " + ".join([f"({num(v)} - u.__o{i}) * u.__b{i}"
                         for i, v in enumerate(_slope_variables(source))] + ["u.__k"])
     resid = f"(({y} - u.__sy) - ({terms}))"
     sigma = "u.__sigma"
+    if source.precision is not None:
+        sigma = f"(u.__sigma / sqrt({num(source.precision)}))"
     if variance[0]:
         eta = " + ".join(f"{float(a)!r} * CAST(r.{col(v)} AS DOUBLE)"
                          for v, a in zip(*variance))
@@ -188,7 +199,7 @@ def _duckdb_select(source: RowSource, schema: Schema, paths: Sequence[str], fmt:
                 "SIGMA": sigma, "outcome": y}.get(c.source)
         if expr is None and c.source in ("level1", "extra1"):
             cast = c.source == "level1"
-            expr = (f"CAST(r.{col(str(c.variable))} AS DOUBLE)" if cast
+            expr = (num(str(c.variable)) if cast
                     else f"r.{col(str(c.variable))}")
         if expr is None:
             expr = f"u.__l2_{n}"
@@ -215,6 +226,7 @@ def _duckdb_write(results: HLMResults, source: RowSource, units: pd.DataFrame,
     assert source.files is not None
     variance = variance_model(results)
     wanted = [source.id_name, *source.analysis, *variance[0],
+              *([source.precision] if source.precision else []),
               *(str(c.variable) for c in plan if c.source in ("level1", "extra1"))]
     selects = [_duckdb_select(source, schema, paths, source.files.format, plan, names,
                               variance) for paths, schema in _groups(source, wanted)]
@@ -246,8 +258,11 @@ def partition_residuals(part: pd.DataFrame, units: pd.DataFrame, source: RowSour
                         ) -> pd.DataFrame:
     """The level-1 residual rows of one partition (the analysis rows of its units)."""
     col = source.column
-    values = {v: pd.to_numeric(part[col(v)], errors="coerce").to_numpy(dtype=float)
-              for v in source.analysis}
+    def num(name: str) -> np.ndarray:
+        v = pd.to_numeric(part[col(name)], errors="coerce").to_numpy(dtype=float)
+        return v.astype(np.float32).astype(np.float64) if source.single_precision else v
+
+    values = {v: num(v) for v in source.analysis}
     ok = np.ones(len(part), dtype=bool)
     for v in source.analysis:
         ok &= ~np.isnan(values[v])
@@ -272,13 +287,15 @@ def partition_residuals(part: pd.DataFrame, units: pd.DataFrame, source: RowSour
             eta = sum(a * pd.to_numeric(part[col(v)], errors="coerce").to_numpy(dtype=float)[ok]
                       for v, a in zip(*variance))
             out[name] = np.sqrt(u["__s2"] / np.exp(-np.clip(eta, -700.0, 700.0)))
+        elif c.source == "SIGMA" and source.precision is not None:
+            out[name] = u["__sigma"] / np.sqrt(num(source.precision)[ok])
         elif c.source == "SIGMA":
             out[name] = u["__sigma"]
         elif c.source == "outcome":
             out[name] = y
         elif c.source == "level1":
-            out[name] = values[c.variable][ok] if c.variable in values else pd.to_numeric(
-                part[col(str(c.variable))], errors="coerce").to_numpy(dtype=float)[ok]
+            out[name] = values[c.variable][ok] if c.variable in values else num(
+                str(c.variable))[ok]
         elif c.source == "extra1":
             out[name] = part[col(str(c.variable))].to_numpy()[ok]
         else:

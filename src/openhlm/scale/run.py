@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from openhlm.data.ids import canonical_ids
 from openhlm.errors import MDMError, SpecError
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.statistics import UnitMoments
@@ -26,6 +27,7 @@ from openhlm.scale.partial import PartialStats, partial_from_frame
 from openhlm.scale.residuals import RowSource
 from openhlm.scale.schema import check_files
 from openhlm.scale.sources import Progress, read_level2, require, resolve_files
+from openhlm.scale.weights import LevelOneWeights, check_weights, files_with_bad_weights
 from openhlm.spec.equations import validate_spec
 from openhlm.spec.model import Centering, ModelSpec
 from openhlm.spec.options import FitOptions
@@ -51,10 +53,13 @@ def refuse_unsupported(options: FitOptions) -> None:
     """One-line refusals of what an out-of-core fit cannot do (yet)."""
     engine = options.engine
     why = None
-    if options.mode == "hlm":
-        why = "mode='hlm' (HLM's EM on single-precision rows) is not available out of core"
-    elif options.weights.level1 is not None or options.weights.precision is not None:
-        why = "level-1 and precision weights are not available out of core (level-2 weights are)"
+    lw_used = options.weights.level1 is not None or options.weights.precision is not None
+    if options.heterogeneous_sigma2 and lw_used:
+        why = ("heterogeneous sigma^2 with level-1 or precision weights is not available out of "
+               "core")
+    elif options.heterogeneous_sigma2 and options.mode == "hlm":
+        why = ("heterogeneous sigma^2 in mode='hlm' is not available out of core (exact mode "
+               "is)")
     elif options.imputation.requested:
         why = "multiply imputed data are not pooled out of core"
     if why:
@@ -121,6 +126,13 @@ def scaled_estimates(model: str | ModelSpec, data: Any, options: FitOptions, *,
                 f"predictors, {passes - 2} for the trial values of alpha, 1 at the estimates)")
         est = dataclasses.replace(est, design=dataclasses.replace(
             est.design, later_passes=(what, *design.later_passes)))
+    elif options.mode == "hlm":    # HLM's EM on the statistics (scale.hlm)
+        from openhlm.scale.hlm import hlm_from_moments
+
+        est = hlm_from_moments(design, moments, method=options.method,
+                               max_iterations=options.max_iterations,
+                               tolerance=options.tolerance)
+        progress.note(f"HLM-mode EM: {est.iterations} iteration(s)")
     else:
         est = estimate_from_moments(design, moments, method=options.method,
                                     max_iterations=options.max_iterations,
@@ -224,6 +236,12 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
     progress = Progress(engine, quiet=options.quiet)
     t0 = time.perf_counter()
     l2_table = read_level2(level2)
+    single = options.mode == "hlm"   # HLM stores its data in single precision (runner.inputs)
+    if single and l2_table is not None:
+        l2_table = single_precision_table(l2_table, id)
+    wts = options.weights
+    lw = LevelOneWeights(wts.level1, wts.precision, str(wts.normalize)) if (
+        wts.level1 is not None or wts.precision is not None) else None
     frame = None
     files = None
     if isinstance(data, pd.DataFrame):
@@ -271,16 +289,19 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
             str(c).lower() for c in data.columns} else id
         if data[idc].isna().any():
             raise MDMError(f"{int(data[idc].isna().sum())} level-1 row(s) have a missing ID")
-        stats = partial_from_frame(data, idc, variables, l2_rows)
+        stats = partial_from_frame(data, idc, variables, l2_rows, weights=_named(lw, data),
+                                   single_precision=single)
         progress.update(len(data))
     elif files is not None:
         schemas, _ = check_files(files, id, [*variables, *l2_rows,
+                                             *(lw.columns if lw else ()),
                                              *options.heterogeneous_sigma2])
         progress.note(f"{len(files.paths)} {files.format} file(s)")
         if engine == "duckdb":
             from openhlm.scale.duck import duckdb_statistics
 
-            stats = duckdb_statistics(files, schemas, id, variables, l2_rows, progress=progress)
+            stats = duckdb_statistics(files, schemas, id, variables, l2_rows, progress=progress,
+                                      weights=lw, single_precision=single)
         else:
             from openhlm.scale.dask_engine import dask_frame
 
@@ -289,12 +310,25 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
         from openhlm.scale.dask_engine import dask_statistics
 
         stats = dask_statistics(frame, id, variables, l2_rows, progress=progress,
-                                client=_client(options.scheduler))
+                                client=_client(options.scheduler), weights=lw,
+                                single_precision=single)
+    weighted = stats.weighted
+    checks = None if weighted is None else weighted.checks
+    if lw is not None and weighted is not None and checks is not None and checks.any():
+        k = int(np.flatnonzero(checks.sum(axis=0))[0])
+        where = "the Dask DataFrame" if files is None else "the level-1 data"
+        if files is not None:
+            bad = files_with_bad_weights(files, schemas, variables, lw, k)
+            where = ", ".join(repr(b) for b in bad) if bad else where
+        ids = stats.ids.astype(str) if stats.ids.dtype.kind in "iu" else canonical_ids(
+            stats.ids)[1]
+        check_weights(weighted, np.asarray(ids), lw, where)
+    passes = 2 if lw is not None and engine == "duckdb" else 1
     kept = () if l2_table is None else _table_columns(l2_table, id, spec, extra_l2,
                                                         options.weights.level2)
     design, moments = summary_design(
         spec, stats, id_name=id, level2=l2_table, weights=options.weights, engine=engine,
-        passes=1, sources=sources, seconds=time.perf_counter() - t0, extra_level2=kept)
+        passes=passes, sources=sources, seconds=time.perf_counter() - t0, extra_level2=kept)
     if engine == "memory":
         return design, moments
     rows = RowSource(
@@ -304,6 +338,34 @@ def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | Non
                         for c in spec.coefficients),
         outcome=spec.outcome, analysis=variables, files=files,
         schemas=tuple(schemas) if files is not None else (), frame=frame,
-        scheduler=options.scheduler, quiet=options.quiet)
+        scheduler=options.scheduler, quiet=options.quiet, single_precision=single,
+        precision=lw.precision if lw is not None else None)
     level1 = pd.DataFrame(columns=list(level1_names))
     return dataclasses.replace(design, level1_rows=rows, level1_data=level1), moments
+
+
+def _named(lw: LevelOneWeights | None, frame: pd.DataFrame) -> LevelOneWeights | None:
+    """``lw`` with the names spelled as the frame's columns (case-insensitive, as files)."""
+    if lw is None:
+        return None
+    lower = {str(c).lower(): c for c in frame.columns}
+
+    def col(name: str | None) -> str | None:
+        if name is None or name in frame.columns:
+            return name
+        if name.lower() in lower:
+            return str(lower[name.lower()])
+        raise SpecError(f"the data have no weight variable '{name}'")
+
+    return LevelOneWeights(col(lw.level1), col(lw.precision), lw.normalize)
+
+
+def single_precision_table(table: pd.DataFrame, id_name: str) -> pd.DataFrame:
+    """The level-2 table with its numeric values (not the ID) rounded to float32, as
+    :func:`openhlm.runner.inputs.hlm_single_precision` rounds an MDM for ``mode="hlm"``."""
+    out = table.copy()
+    for c in out.columns:
+        if str(c).lower() != id_name.lower() and pd.api.types.is_numeric_dtype(out[c]) \
+                and not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].to_numpy(dtype=float).astype(np.float32).astype(np.float64)
+    return out

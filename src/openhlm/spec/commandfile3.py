@@ -48,7 +48,7 @@ from openhlm.spec.commandfile_model import OFF_VALUES, CommandLine, split_comman
 from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
-from openhlm.spec.names import close_matches, did_you_mean
+from openhlm.spec.names import close_matches, did_you_mean, left_out_of, left_out_problem
 
 __all__ = ["CommandFile3", "parse_command_file3"]
 
@@ -82,6 +82,7 @@ class CommandFile3:
 class _Names:
     def __init__(self, level1, level2, level3):
         self.levels = {1: list(level1), 2: list(level2), 3: list(level3)}
+        self.left_out = {**left_out_of(level1), **left_out_of(level2), **left_out_of(level3)}
 
     def resolve(self, line: CommandLine, name: str, level: int, col: int) -> str:
         for lev, names in self.levels.items():
@@ -91,6 +92,9 @@ class _Names:
             if found:
                 raise line.error(f"'{name}' is a level-{lev} variable and cannot enter a "
                                  f"level-{level} equation", col, len(name))
+        problem = left_out_problem(name, self.left_out)
+        if problem is not None:
+            raise line.error(problem.message, col, len(name), problem.hint)
         hint = did_you_mean(close_matches(name, self.levels[level]))
         raise line.error(f"unknown level-{level} variable '{name}'", col, len(name), hint)
 

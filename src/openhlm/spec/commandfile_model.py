@@ -140,7 +140,8 @@ def _build_level1(
         outcome = names.resolve(outcome_text, 1)
     except NameProblem as problem:
         msg = (f"the outcome '{outcome_text}' is a level-2 variable"
-               if problem.kind == "wrong-level" else f"{problem.message} as outcome")
+               if problem.kind == "wrong-level" else problem.message
+               if problem.kind == "left-out" else f"{problem.message} as outcome")
         raise line.error(msg, line.value_start, len(outcome_text), problem.hint) from None
     intercept = False
     slopes: list[tuple[Predictor, str]] = []

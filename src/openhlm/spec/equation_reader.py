@@ -64,7 +64,8 @@ def _resolve(stmt: Statement, node: PredictorNode, names: VariableNames, level: 
         if problem.kind == "wrong-level":
             if level == 1:
                 msg = f"{problem.message} and cannot enter the level-1 equation"
-                hint = f" (use it in a level-2 equation, e.g. B0 = G00 + G01*{node.name.text} + U0)"
+                hint = problem.hint or (
+                    f" (use it in a level-2 equation, e.g. B0 = G00 + G01*{node.name.text} + U0)")
             else:
                 msg = f"{problem.message} and cannot enter a level-2 equation"
                 hint = f" (level-1 variables go in the level-1 equation as Bq*{node.name.text})"
@@ -164,7 +165,7 @@ def _resolve_outcome(eq: Equation, names: VariableNames) -> str:
         if problem.kind == "wrong-level":
             raise eq.statement.error_at(
                 f"the outcome '{tok.text}' is a level-2 variable", tok,
-                " (the outcome must be a level-1 variable)",
+                problem.hint or " (the outcome must be a level-1 variable)",
             ) from None
         if problem.kind == "unknown" and tok.text.upper() == "Y":
             example = f", e.g. {names.level1[-1]}" if names.level1 else ""
@@ -172,7 +173,8 @@ def _resolve_outcome(eq: Equation, names: VariableNames) -> str:
                 "the outcome 'Y' is not a variable", tok,
                 f" (HLM prints Y for the outcome; write the outcome variable's name{example})",
             ) from None
-        raise eq.statement.error_at(f"{problem.message} as outcome", tok, problem.hint) from None
+        message = problem.message if problem.kind == "left-out" else f"{problem.message} as outcome"
+        raise eq.statement.error_at(message, tok, problem.hint) from None
 
 
 def _resolve_level2(eq: Equation, q: int, names: VariableNames) -> Level2Equation:

@@ -29,7 +29,7 @@ from openhlm.spec.equation_syntax import (
 from openhlm.spec.grammar import Statement, Token
 from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
-from openhlm.spec.names import close_matches, did_you_mean
+from openhlm.spec.names import close_matches, did_you_mean, left_out_of, left_out_problem
 
 __all__ = ["looks_three_level", "parse_model3"]
 
@@ -48,6 +48,7 @@ def looks_three_level(text: str) -> bool:
 
 class _Names:
     def __init__(self, levels: dict[int, Iterable[str]]):
+        self.raw = dict(levels)
         self.levels = {lv: list(names) for lv, names in levels.items()}
 
     def resolve(self, stmt: Statement, tok: Token, level: int) -> str:
@@ -61,6 +62,12 @@ class _Names:
                             f"{_LEVEL_WORD[level]} equation", tok)
                     return name
         every = [n for names in self.levels.values() for n in names]
+        left_out: dict[str, tuple[str, str]] = {}
+        for names in self.raw.values():
+            left_out.update(left_out_of(names))
+        problem = left_out_problem(tok.text, left_out)
+        if problem is not None:
+            raise stmt.error_at(problem.message, tok, problem.hint)
         raise stmt.error_at(f"unknown variable '{tok.text}'", tok,
                             did_you_mean(close_matches(tok.text, every)))
 
@@ -77,7 +84,7 @@ def _predictor(stmt: Statement, term: Term, names: _Names, level: int) -> Predic
 
 def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables: Iterable[str],
                  level3_variables: Iterable[str], source: str | None = None,
-                 constraints: Iterable[object] = ()) -> ModelSpec3:
+                 constraints: Iterable[object] = (), first_line: int = 1) -> ModelSpec3:
     """Parse HLM3's equation format against the MDM's variables of the three levels.
 
     Equality constraints on gammas (``G010 = G100``, as for two-level models) may be lines of
@@ -85,7 +92,7 @@ def parse_model3(text: str, *, level1_variables: Iterable[str], level2_variables
     names = _Names({1: level1_variables, 2: level2_variables, 3: level3_variables})
     equations: list[Equation] = []
     constraint_trees: list[ConstraintNode] = []
-    for stmt in equation_statements(text, source=source):
+    for stmt in equation_statements(text, source=source, first_line=first_line):
         node = EquationParser(stmt).equation()
         if isinstance(node, ConstraintNode):
             constraint_trees.append(node)

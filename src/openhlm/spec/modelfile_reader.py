@@ -168,13 +168,22 @@ def _table(ctx: _Context, doc: dict[str, Any], key: str, required: bool = False)
 
 
 def _ids(ctx: _Context, t: tuple[str, ...], d: dict[str, Any]) -> tuple[str | None, str | None]:
-    """``id = "id"`` (two levels) or ``id = ["childid", "schoolid"]`` (three levels)."""
+    """``id = "id"`` (two levels) or ``id = ["childid", "schoolid"]`` (three levels; also
+    ``"childid,schoolid"``)."""
     value = d.get("id")
     if isinstance(value, list):
         if len(value) != 2 or not all(isinstance(v, str) and v.strip() for v in value):
             raise ctx.error(t + ("id",), "must be one name, or two names for a three-level "
                             "model (the level-2 ID, then the level-3 ID)")
         return value[0].strip(), value[1].strip()
+    if isinstance(value, str) and "," in value:
+        # "childid,schoolid" as on the command line (--id L2ID,L3ID)
+        parts = [part.strip() for part in value.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ctx.error(t + ("id",), "must be one name, or two names for a three-level "
+                            "model (the level-2 ID, then the level-3 ID: id = [\"L2ID\", "
+                            "\"L3ID\"])")
+        return parts[0], parts[1]
     return _name(ctx, t, d, "id"), None
 
 

@@ -191,8 +191,11 @@ class ModelFile:
             Quoting the equation (with its line in the TOML file) or naming the constraint /
             heterogeneous-sigma^2 entry at fault.
         """
-        level1 = tuple(level1_variables)
-        level2 = tuple(level2_variables)
+        # an MDM's name tuples are kept as they are: they carry what the MDM left out
+        level1 = level1_variables if isinstance(level1_variables, tuple) \
+            else tuple(level1_variables)
+        level2 = level2_variables if isinstance(level2_variables, tuple) \
+            else tuple(level2_variables)
         m = self.model
         try:
             parse_model(

@@ -11,14 +11,24 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["NameProblem", "VariableNames", "close_matches", "did_you_mean"]
+from openhlm.data.variables import left_out_reason
+
+__all__ = [
+    "NameProblem",
+    "VariableNames",
+    "close_matches",
+    "did_you_mean",
+    "left_out_of",
+    "left_out_problem",
+]
 
 
 class NameProblem(Exception):
     """A name could not be resolved; ``message`` is a phrase without location.
 
-    ``kind`` is ``"unknown"``, ``"ambiguous"`` or ``"wrong-level"``; ``level`` is the level of
-    the variable for ``"wrong-level"``.
+    ``kind`` is ``"unknown"``, ``"ambiguous"``, ``"wrong-level"`` or ``"left-out"`` (in the
+    data file but left out of the MDM, e.g. not numeric: the hint says why and what to do);
+    ``level`` is the level of the variable for ``"wrong-level"``.
     """
 
     def __init__(self, kind: str, message: str, hint: str = "", level: int | None = None):
@@ -65,6 +75,13 @@ class VariableNames:
     """The level-1 and level-2 variable names of an MDM, for case-insensitive lookup."""
 
     def __init__(self, level1: Iterable[str], level2: Iterable[str]):
+        # an MDM's name lists carry the variables its default choice left out (not numeric ...)
+        self.left_out = {**left_out_of(level1), **left_out_of(level2)}
+        self.constant_level2 = {
+            n.casefold()
+            for names in (level1, level2)
+            for n in getattr(names, "constant_level2", None) or ()
+        }
         self.level1 = tuple(level1)
         self.level2 = tuple(level2)
         self._by_level = {1: _index(self.level1), 2: _index(self.level2)}
@@ -111,14 +128,38 @@ class VariableNames:
         other = 2 if level == 1 else 1
         other_name = self._find(name, other)
         if other_name is not None:
+            hint = ""
+            if other == 2 and other_name.casefold() in self.constant_level2:
+                hint = (
+                    " (it is constant within every unit of the data file, so the MDM took it "
+                    "as a level-2 variable; to use it at level 1, name it in level1_variables, "
+                    "--level1-vars, when building the MDM)"
+                )
             raise NameProblem(
                 "wrong-level",
                 f"'{other_name}' is a level-{other} variable",
-                "",
+                hint,
                 level=other,
             )
+        left_out = left_out_problem(name, self.left_out)
+        if left_out is not None:
+            raise left_out
         matches = close_matches(name, self.level1 + self.level2)
         return _raise_unknown(name, matches)
+
+
+def left_out_of(names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The ``left_out`` mapping an MDM's name list carries (``{}`` for a plain list)."""
+    return dict(getattr(names, "left_out", None) or {})
+
+
+def left_out_problem(name: str, left_out: dict[str, tuple[str, str]]) -> NameProblem | None:
+    """A ``"left-out"`` :class:`NameProblem` when ``name`` is a variable the MDM left out."""
+    for stored, (why, detail) in left_out.items():
+        if stored.casefold() == name.casefold():
+            return NameProblem("left-out", f"'{name}' is in the data file but not in the MDM",
+                               f" ({left_out_reason(why, detail)})")
+    return None
 
 
 def _raise_unknown(name: str, matches: list[str]) -> str:

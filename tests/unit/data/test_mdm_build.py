@@ -374,7 +374,7 @@ def test_one_file_missing_level2_value(merged_file: Path) -> None:
     merged.loc[merged["id"] == 1296, "meanses"] = np.nan  # all rows of the school
     merged.loc[merged.index[merged["id"] == 1224][:3], "size"] = np.nan  # some rows only
     with pytest.raises(
-        MDMError, match=r"1 level-2 units .* missing level-2 values: 1296 \(meanses\)"
+        MDMError, match=r"1 level-2 unit .* missing level-2 values: 1296 \(meanses\)"
     ):
         build_mdm(merged, id="id", level2_variables=L2_VARS)
     with pytest.warns(

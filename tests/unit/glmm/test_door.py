@@ -144,6 +144,25 @@ def test_bad_outcomes_name_the_variable_and_a_unit(contra):
                     trials="size")
 
 
+@pytest.mark.parametrize("value, method", [(1, "pql"), (0, "laplace")])
+def test_an_outcome_without_variation_is_refused_up_front(contra, value, method):
+    """All 0 or all 1 has no finite maximum: a one-line refusal, not 1000 PQL iterations."""
+    flat = openhlm.build_mdm(contra.assign(use=value), id="district",
+                             level1_variables=["use", "age", "urban"],
+                             level2_variables=["durban"])
+    with pytest.raises(DataError, match=rf"outcome 'use' is {value}.* in all 1934 records") as e:
+        openhlm.fit(CONTRA, flat, distribution="bernoulli", method=method)
+    assert "\n" not in str(e.value)
+    ep = openhlm.build_mdm(data("epilepsy.csv").assign(y=0), id="subject",
+                           level1_variables=["y", "post"], level2_variables=[])
+    with pytest.raises(DataError, match="rate cannot be estimated"):
+        openhlm.fit("y = B0 + B1*post; B0 = G00 + U0; B1 = G10", ep, distribution="poisson")
+    cb = data("cbpp.csv")
+    with pytest.raises(DataError, match="all successes"):
+        openhlm.fit("incidence = B0; B0 = G00 + U0", cb.assign(incidence=cb["size"]),
+                    id="herd", distribution="binomial", trials="size")
+
+
 def test_constant_units_are_a_note_not_an_error(laplace):
     assert any("never varies" in n for n in laplace.notes)
 

@@ -345,3 +345,26 @@ def test_hlm_mode_refuses_design_weights(contra):
         openhlm.fit(CONTRA, data, id="district", distribution="bernoulli", mode="hlm",
                     level2_weight="w2")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("mlf", ["n", "y"])
+def test_command_file_converts_to_a_model_file_that_fits_the_same_hglm(contra, mlf, tmp_path):
+    """nonlin: survives the conversion to TOML (distribution, and mlf: as restricted/full
+    PQL): the model file's fit equals the command file's in exact mode."""
+    from openhlm.spec.modelfile import (
+        DataSection,
+        format_model_file,
+        load_model_file,
+        model_file_from_command_file,
+    )
+
+    cf = _command_file(mlf)
+    mf = model_file_from_command_file(cf, DataSection(level1=tmp_path / "c.csv", id="district"),
+                                      path=tmp_path / "m.toml", mode="exact")
+    assert mf.model.distribution == "bernoulli"
+    (tmp_path / "m.toml").write_text(format_model_file(mf))
+    opts = FitOptions.from_model_file(load_model_file(tmp_path / "m.toml"))
+    via_toml = run(cf.spec, contra, opts, id="district")
+    via_cf = run(cf.spec, contra, FitOptions.from_command_file(cf, mode="exact"), id="district")
+    assert via_toml.pql_likelihood == via_cf.pql_likelihood == ("reml" if mlf == "n" else "ml")
+    np.testing.assert_allclose(via_toml.tau, via_cf.tau, rtol=1e-12)

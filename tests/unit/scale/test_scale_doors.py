@@ -67,3 +67,23 @@ def test_cli_fits_a_toml_file_out_of_core(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "r2.csv")) == 160
     assert main(["residuals", str(tmp_path / "m.toml"), "--res1", str(tmp_path / "r1.sav")]) != 0
     assert "sav needs the whole table in memory" in capsys.readouterr().err
+
+
+def test_cli_example_out_of_core_equals_the_in_memory_example(tmp_path, capsys):
+    """`openhlm fit --example hsb-model4 --engine duckdb` (the scale extra's one-line start)
+    fits the bundled example from Parquet copies: the same numbers as the in-memory run."""
+    import json
+
+    from openhlm.cli.main import main
+
+    memory, duck = tmp_path / "memory.json", tmp_path / "duck.json"
+    assert main(["fit", "--example", "hsb-model4", "--json", str(memory), "-o",
+                 str(tmp_path / "m.txt")]) == 0
+    assert main(["fit", "--example", "hsb-model4", "--engine", "duckdb", "--json", str(duck),
+                 "-o", str(tmp_path / "d.txt")]) == 0
+    a, b = json.loads(memory.read_text()), json.loads(duck.read_text())
+    assert b["deviance"] == pytest.approx(a["deviance"], rel=1e-12)
+    for ra, rb in zip(a["fixed_effects"], b["fixed_effects"], strict=True):
+        assert rb["estimate"] == pytest.approx(ra["estimate"], rel=1e-9)
+        assert rb["se"] == pytest.approx(ra["se"], rel=1e-9)
+    assert "computed by DuckDB (out of core)" in (tmp_path / "d.txt").read_text()

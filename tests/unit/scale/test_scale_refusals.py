@@ -132,8 +132,10 @@ def test_no_such_files(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, cause", [
-    ({"mode": "hlm"}, "mode='hlm'"),
-    ({"level1_weight": "ses"}, "level-1 and precision weights"),
+    ({"heterogeneous_sigma2": "ses", "method": "ml", "level1_weight": "ses"},
+     "heterogeneous sigma\\^2 with level-1 or precision weights"),
+    ({"heterogeneous_sigma2": "ses", "method": "ml", "mode": "hlm"},
+     "heterogeneous sigma\\^2 in mode='hlm'"),
 ])
 def test_what_cannot_work_out_of_core_is_refused(split, kwargs, cause):
     with pytest.raises(SpecError, match=rf"^engine='duckdb': .*{cause}.*engine='memory'$"):

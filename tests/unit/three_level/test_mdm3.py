@@ -119,7 +119,7 @@ def test_level3_unit_without_level2_units_is_dropped():
 
 def test_bad_id_argument_and_half_files():
     l1, l2, l3 = _three(simulate())
-    with pytest.raises(MDMError, match="id=\\(level-2 ID, level-3 ID\\)"):
+    with pytest.raises(MDMError, match="needs two IDs, the level-2 then the level-3 ID"):
         build_mdm3(l1, l2, l3, id="child")
     with pytest.raises(MDMError, match="both the level-2 and the level-3"):
         build_mdm3(l1, l2, None, id=("child", "school"))

@@ -207,7 +207,33 @@ def _example_job(args: argparse.Namespace, overrides: dict[str, Any]) -> FitJob:
         raise SpecError("--example fits the bundled HS&B data; leave out --level1/--mdm")
     equations, method = example(args.example)
     # no title, as in the seminar's runs (HLM prints "Problem Title: no title")
-    return FitJob(equations, hsb(), FitOptions(method=method).with_overrides(**overrides))
+    options = FitOptions(method=method).with_overrides(**overrides)
+    if options.engine != "memory":
+        return FitJob(equations, _example_files(hsb()), options)
+    return FitJob(equations, hsb(), options)
+
+
+def _example_files(mdm: Any) -> ScaledData:
+    """The bundled example as Parquet files (level 1 with its ID; level 2) in a temporary
+    folder removed at exit, for ``--example ... --engine duckdb|dask``: the out-of-core engines
+    read data files, and the example ships as SPSS files."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from openhlm.scale.sources import require
+
+    require("pyarrow")
+    folder = Path(tempfile.mkdtemp(prefix="openhlm-example-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    level1 = mdm.level1.copy()
+    level1.insert(0, mdm.id_name, mdm.unit_ids[mdm.unit_index])
+    level2 = mdm.level2.copy()
+    level2.insert(0, mdm.id_name, mdm.unit_ids)
+    level1.to_parquet(folder / "level1.parquet", index=False)
+    level2.to_parquet(folder / "level2.parquet", index=False)
+    return ScaledData(str(folder / "level1.parquet"), str(folder / "level2.parquet"),
+                      mdm.id_name)
 
 
 def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -> FitJob:
@@ -224,11 +250,22 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
     from openhlm.data.mdm3 import MDM3
 
     if isinstance(mdm, MDM3):
-        from openhlm.runner.three_level import as_spec3
+        from openhlm.errors import CommandFileError, SpecError
+        from openhlm.spec.equations3 import parse_model3
+
+        from openhlm.runner.three_level import refuse_unsupported3
 
         options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                              level2_variables=mdm.level2_variables, **overrides)
-        return FitJob(as_spec3(mf.model.equations, mdm), mdm, options)  # type: ignore[arg-type]
+        refuse_unsupported3(options)
+        try:   # errors quote the line of the TOML file
+            spec3 = parse_model3(mf.model.equations, level1_variables=mdm.level1_variables,
+                                 level2_variables=mdm.level2_variables,
+                                 level3_variables=mdm.level3_variables, source=mf.source,
+                                 first_line=mf.model.equations_line)
+        except SpecError as exc:
+            raise CommandFileError(f"[model] equations: {exc}") from None
+        return FitJob(spec3, mdm, options)  # type: ignore[arg-type]
     options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                          level2_variables=mdm.level2_variables, **overrides)
     if not options.outcome.normal and mf.model.distribution == "normal":

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openhlm.data.readers._common import check_file, fail
+from openhlm.data.readers._common import MISSING_TEXT, check_file, fail
 from openhlm.data.readers.columnar import read_excel, read_parquet
 from openhlm.data.readers.delimited import read_delimited
 from openhlm.data.readers.sas import read_sas
@@ -27,7 +27,7 @@ from openhlm.data.readers.spss import read_spss
 from openhlm.data.readers.stata import read_stata
 from openhlm.data.table import Table
 
-__all__ = ["READERS", "read_table", "supported_suffixes"]
+__all__ = ["MISSING_TEXT", "READERS", "read_table", "supported_suffixes"]
 
 READERS: dict[str, Callable[..., Table]] = {
     ".csv": read_delimited,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from openhlm.errors import DataError
+from openhlm.errors import DataError, DataWarning
 
 __all__ = [
+    "MISSING_TEXT",
     "check_file",
     "reject_options",
     "fail",
@@ -21,7 +24,16 @@ __all__ = [
     "apply_missing_ranges",
     "clean_value_labels",
     "clean_variable_labels",
+    "warn_duplicate_names",
 ]
+
+
+#: text a numeric column may hold for a missing value (pandas' read_csv list, SAS/Stata's ".",
+#: SPSS's "#NULL!"), compared after stripping white space
+MISSING_TEXT = frozenset({
+    "", ".", "#NULL!", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+    "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
 
 
 def fail(path: str | os.PathLike[str], problem: str) -> DataError:
@@ -152,3 +164,36 @@ def apply_missing_ranges(
             if mask.any():
                 data[name] = column.mask(mask)
     return data
+
+
+def warn_duplicate_names(
+    path: Path, columns: Sequence[str], header: Sequence[str] | None = None
+) -> None:
+    """Warn (:class:`~openhlm.errors.DataWarning`) about variable names the file repeats.
+
+    pandas reads a repeated name ``x`` as ``x``, ``x.1``, ...; ``header`` is the file's own
+    first line split into names when known, else the ``.1`` suffixes are taken as the sign.
+    """
+    columns = [str(c) for c in columns]
+    if header is not None and len(header) == len(columns):
+        raw = [str(h).strip() for h in header]
+    else:
+        raw = []
+        present = set(columns)
+        for name in columns:
+            m = re.fullmatch(r"(.*)\.(\d+)", name)
+            raw.append(m.group(1) if m and m.group(1) in present else name)
+    seen: dict[str, list[int]] = {}
+    for k, name in enumerate(raw):
+        seen.setdefault(name, []).append(k)
+    for name, where in seen.items():
+        if len(where) < 2 or not name:
+            continue
+        positions = ", ".join(str(k + 1) for k in where)
+        read_as = ", ".join(repr(columns[k]) for k in where)
+        warnings.warn(
+            f"{path.name} has {len(where)} variables named {name!r} (columns {positions}); "
+            f"they are read as {read_as}: rename them in the file",
+            DataWarning,
+            stacklevel=4,
+        )

@@ -12,7 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from openhlm.data.readers._common import describe_exception, fail, finish, reject_options
+from openhlm.data.readers._common import (
+    describe_exception,
+    fail,
+    finish,
+    reject_options,
+    warn_duplicate_names,
+)
 from openhlm.data.table import Table
 
 __all__ = ["read_parquet", "read_excel"]
@@ -64,4 +70,5 @@ def read_excel(path: Path, **options: Any) -> Table:
     data = data.dropna(how="all")
     if data.shape[1]:
         data.columns = [str(c).strip() for c in data.columns]
+        warn_duplicate_names(path, data.columns)
     return Table(data=finish(path, data), source=str(path))

@@ -19,7 +19,14 @@ from typing import Any
 
 import pandas as pd
 
-from openhlm.data.readers._common import describe_exception, fail, finish, reject_options
+from openhlm.data.readers._common import (
+    MISSING_TEXT,
+    describe_exception,
+    fail,
+    finish,
+    reject_options,
+    warn_duplicate_names,
+)
 from openhlm.data.table import Table
 
 __all__ = ["read_delimited", "sniff_delimiter"]
@@ -55,13 +62,28 @@ def _decimal_commas(data: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         text = column.astype("string").str.strip()
-        present = text.notna() & (text != "")
+        text = text.mask(text.isin(MISSING_TEXT))
+        present = text.notna()
         if not present.any() or not text[present].str.contains(",", regex=False).any():
             continue
         if not text[present].str.fullmatch(_DECIMAL_COMMA).all():
             continue
         data[name] = pd.to_numeric(text.where(present).str.replace(",", ".", regex=False))
     return data
+
+
+def _header_names(sample: str, delimiter: str) -> list[str] | None:
+    """The names on the first line of ``sample`` (None when they cannot be split simply)."""
+    import csv
+    import io
+
+    line = _first_line(sample.lstrip("\ufeff").lstrip("\xef\xbb\xbf"))
+    if delimiter == _WHITESPACE:
+        return line.split()
+    try:
+        return next(csv.reader(io.StringIO(line), delimiter=delimiter))
+    except (csv.Error, StopIteration, TypeError):
+        return None
 
 
 def _read_text_sample(path: Path, size: int = 65536) -> bytes:
@@ -135,6 +157,8 @@ def read_delimited(path: Path, **options: Any) -> Table:
     if not header and names is None:
         data.columns = [f"V{i + 1}" for i in range(data.shape[1])]
     data.columns = [str(c).strip() for c in data.columns]
+    if header and names is None:
+        warn_duplicate_names(path, data.columns, _header_names(sample, delimiter))
     if delimiter == ";":
         data = _decimal_commas(data)
     return Table(data=finish(path, data), source=str(path))

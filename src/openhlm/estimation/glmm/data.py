@@ -193,6 +193,17 @@ def check_outcome(design: Design, fam: Family, trials: np.ndarray | None,
     notes = []
     J = design.n_level2
     n = np.ones_like(y) if trials is None else trials
+    # an outcome without variation has no finite maximum (the intercept runs to -/+ infinity)
+    if fam.is_binomial and (np.all(y == 0) or np.all(y == n)):
+        which = "0 (no successes)" if np.all(y == 0) else (
+            "1" if trials is None else "equal to its trials (all successes)")
+        raise DataError(f"outcome '{name}' is {which} in all {y.size} records, so its "
+                        "probability cannot be estimated; check the outcome variable (and "
+                        "the records deleted for missing data)")
+    if not fam.is_binomial and np.all(y == 0):
+        raise DataError(f"outcome '{name}' is 0 in all {y.size} records, so its rate cannot "
+                        "be estimated; check the outcome variable (and the records deleted "
+                        "for missing data)")
     if fam.is_binomial:
         s = np.bincount(design.unit, weights=y, minlength=J)
         m = np.bincount(design.unit, weights=n, minlength=J)
