@@ -122,7 +122,7 @@ def bench_lme4(script: str, data: pd.DataFrame | None, repeats: int) -> float | 
         if data is not None:
             data.to_csv(path, index=False)
         code = textwrap.dedent(script).replace("DATA", str(path)).replace("REPS", str(repeats))
-        out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
+        out = subprocess.run(["Rscript", "-e", code], check=False, capture_output=True, text=True,
                              timeout=3600)
     for line in out.stdout.splitlines():
         if line.startswith("MEDIAN"):

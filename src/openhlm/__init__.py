@@ -15,7 +15,6 @@ from openhlm import datasets
 from openhlm._version import __version__
 from openhlm.api import compare, fit, glh
 from openhlm.data import MDM, MDM3, Table, build_mdm, build_mdm3, read_table
-from openhlm.imputation import fit_imputed
 from openhlm.errors import (
     CommandFileError,
     ConvergenceWarning,
@@ -27,13 +26,13 @@ from openhlm.errors import (
     OpenHLMError,
     SpecError,
 )
+from openhlm.imputation import fit_imputed
 from openhlm.inference.exploratory import ExploratoryAnalysis, exploratory
 from openhlm.inference.homogeneity import homogeneity_test
 from openhlm.inference.hypotheses import deviance_test
 from openhlm.results import HLMResults
 from openhlm.results.three_level import HLM3Results
 from openhlm.spec.equations import parse_model
-from openhlm.spec.options import FitOptions
 from openhlm.spec.model import (
     Centering,
     Coefficient,
@@ -42,12 +41,42 @@ from openhlm.spec.model import (
     ModelSpec,
     Predictor,
 )
+from openhlm.spec.options import FitOptions
 
 __all__ = [
-    "__version__", "fit", "datasets", "MDM", "Table", "build_mdm", "read_table", "HLMResults",
-    "parse_model", "ModelSpec", "Coefficient", "Level2Equation", "Predictor", "Centering",
-    "Constraint", "OpenHLMError", "DataError", "MDMError", "SpecError", "CommandFileError",
-    "EstimationError", "HypothesisError", "ConvergenceWarning", "DataWarning",
-    "glh", "compare", "deviance_test", "homogeneity_test", "fit_imputed",
-    "exploratory", "ExploratoryAnalysis", "FitOptions", "MDM3", "build_mdm3", "HLM3Results",
+    "MDM",
+    "MDM3",
+    "Centering",
+    "Coefficient",
+    "CommandFileError",
+    "Constraint",
+    "ConvergenceWarning",
+    "DataError",
+    "DataWarning",
+    "EstimationError",
+    "ExploratoryAnalysis",
+    "FitOptions",
+    "HLM3Results",
+    "HLMResults",
+    "HypothesisError",
+    "Level2Equation",
+    "MDMError",
+    "ModelSpec",
+    "OpenHLMError",
+    "Predictor",
+    "SpecError",
+    "Table",
+    "__version__",
+    "build_mdm",
+    "build_mdm3",
+    "compare",
+    "datasets",
+    "deviance_test",
+    "exploratory",
+    "fit",
+    "fit_imputed",
+    "glh",
+    "homogeneity_test",
+    "parse_model",
+    "read_table",
 ]

@@ -116,7 +116,7 @@ def all_citations() -> tuple[dict[str, set[str]], dict[str, set[str]], int]:
 def doc_sections() -> dict[str, str]:
     """Section number -> its heading and text up to the next numbered heading."""
     text = DOC.read_text(encoding="utf-8")
-    heads = list(re.finditer(r"^#{2,4}[ \t]+(\d+(?:\.\d+)?)\.?[ \t]+.*$", text, re.M))
+    heads = list(re.finditer(r"^#{2,4}[ \t]+(\d+(?:\.\d+)?)\.?[ \t]+.*$", text, re.MULTILINE))
     out = {}
     for k, h in enumerate(heads):
         end = heads[k + 1].start() if k + 1 < len(heads) else len(text)
@@ -174,7 +174,7 @@ def test_cited_sections_keep_their_subject(section):
 
 def test_docs_statistics_has_no_duplicate_section_numbers():
     text = DOC.read_text(encoding="utf-8")
-    numbers = re.findall(r"^#{2,4}[ \t]+(\d+(?:\.\d+)?)\.?[ \t]", text, re.M)
+    numbers = re.findall(r"^#{2,4}[ \t]+(\d+(?:\.\d+)?)\.?[ \t]", text, re.MULTILINE)
     assert len(numbers) == len(set(numbers)), sorted(n for n in numbers if numbers.count(n) > 1)
 
 

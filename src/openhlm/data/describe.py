@@ -15,7 +15,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from openhlm.data.mdm import MDM
 
-__all__ = ["describe", "describe_text", "COLUMNS"]
+__all__ = ["COLUMNS", "describe", "describe_text"]
 
 COLUMNS = ("level", "variable", "label", "N", "mean", "SD", "minimum", "maximum")
 

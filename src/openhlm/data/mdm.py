@@ -34,7 +34,7 @@ from openhlm.errors import MDMError
 if TYPE_CHECKING:
     from openhlm.data.table import Table
 
-__all__ = ["MDM", "build_mdm", "MISSING_MODES"]
+__all__ = ["MDM", "MISSING_MODES", "build_mdm"]
 
 MISSING_MODES = ("none", "listwise", "analysis")
 
@@ -181,7 +181,7 @@ class MDM:
         level1: Table | pd.DataFrame | str | os.PathLike[str],
         level2: Table | pd.DataFrame | str | os.PathLike[str] | None = None,
         *,
-        id: str,  # noqa: A002 - HLM's word for the linking variable
+        id: str,
         level1_variables: Sequence[str] | None = None,
         level2_variables: Sequence[str] | None = None,
         missing: Literal["listwise", "analysis"] = "analysis",
@@ -403,7 +403,7 @@ def build_mdm(
     level1: Table | pd.DataFrame | str | os.PathLike[str],
     level2: Table | pd.DataFrame | str | os.PathLike[str] | None = None,
     *,
-    id: str,  # noqa: A002
+    id: str,
     level1_variables: Sequence[str] | None = None,
     level2_variables: Sequence[str] | None = None,
     missing: Literal["listwise", "analysis"] = "analysis",

@@ -50,7 +50,6 @@ import pandas as pd
 
 from openhlm.data.ids import canonical_ids, match_key
 from openhlm.data.mdm import MDM
-from openhlm.data.mdm_io import check_mdm_path
 from openhlm.data.mdm_build import (
     as_table,
     left_out_columns,
@@ -58,6 +57,7 @@ from openhlm.data.mdm_build import (
     numeric_values,
     warn_missing_codes,
 )
+from openhlm.data.mdm_io import check_mdm_path
 from openhlm.data.table import Table
 from openhlm.errors import DataWarning, MDMError
 

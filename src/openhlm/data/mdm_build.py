@@ -740,18 +740,18 @@ def _assemble(
     rows, unit_index = rows[order], unit_index[order]
     names = [id_col, *frame1.columns, *level2.columns]
     variable_labels, value_labels = _labels(tables, names)
-    return dict(
-        id_name=id_name,
-        unit_ids=unit_ids[keep_unit],
-        level1=frame1.iloc[rows].reset_index(drop=True),
-        unit_index=unit_index,
-        level2=level2.loc[keep_unit].reset_index(drop=True),
-        variable_labels=variable_labels,
-        value_labels=value_labels,
-        missing=mode,
-        deleted_level1_rows=deleted,
-        dropped_units=tuple(dropped),
-        sources=tuple(dict.fromkeys(t.source for t in reversed(tables))),
-        left_out=dict(left_out or {}),
-        constant_level2=constant_level2,
-    )
+    return {
+        "id_name": id_name,
+        "unit_ids": unit_ids[keep_unit],
+        "level1": frame1.iloc[rows].reset_index(drop=True),
+        "unit_index": unit_index,
+        "level2": level2.loc[keep_unit].reset_index(drop=True),
+        "variable_labels": variable_labels,
+        "value_labels": value_labels,
+        "missing": mode,
+        "deleted_level1_rows": deleted,
+        "dropped_units": tuple(dropped),
+        "sources": tuple(dict.fromkeys(t.source for t in reversed(tables))),
+        "left_out": dict(left_out or {}),
+        "constant_level2": constant_level2,
+    }

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openhlm.estimation.accelerate import (MAX_FACTOR, admissible, aitken_extrapolate, pack,
-                                           unpack)
+from openhlm.estimation.accelerate import MAX_FACTOR, admissible, aitken_extrapolate, pack, unpack
 from openhlm.estimation.likelihood import Evaluation, evaluate
 from openhlm.estimation.sufficient import UnitStats, unit_ols
 

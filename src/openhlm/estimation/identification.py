@@ -120,11 +120,11 @@ def _centre_rows(rows: np.ndarray, unit: np.ndarray, J: int, starts: np.ndarray 
     if starts is not None:
         counts = np.diff(np.append(starts, unit.shape[0]))
         first = rows[:, starts]
-        spread = lambda a: np.repeat(a, counts, axis=1)   # noqa: E731
+        spread = lambda a: np.repeat(a, counts, axis=1)
     else:
         counts = np.bincount(unit, minlength=J)
         first = rows[:, _first_rows(unit, J)]
-        spread = lambda a: a[:, unit]                      # noqa: E731
+        spread = lambda a: a[:, unit]
     rows -= spread(first)
     means = _unit_sums(rows, unit, J, starts).T / np.maximum(counts, 1)   # (k, J)
     rows -= spread(means)

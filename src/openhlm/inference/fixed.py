@@ -19,7 +19,7 @@ from scipy import special
 from openhlm.estimation.estimates import Estimates
 from openhlm.results import FixedEffect, FixedEffectsTable
 
-__all__ = ["fixed_effects_table", "robust_covariance", "free_parameter_labels"]
+__all__ = ["fixed_effects_table", "free_parameter_labels", "robust_covariance"]
 
 
 def two_sided_t(t: float, df: float) -> float:

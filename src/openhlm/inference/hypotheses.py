@@ -26,8 +26,8 @@ from openhlm.inference.deviance import compare, deviance_test
 from openhlm.inference.glh import glh, parse_hypothesis_rows, wald_test
 from openhlm.inference.requests import (
     hypotheses_requested,
-    requested_tests,
     requested_blocks,
+    requested_tests,
     with_tests,
 )
 from openhlm.results.hypotheses import (
@@ -53,8 +53,8 @@ __all__ = [
     "glh",
     "hypotheses_requested",
     "parse_hypothesis_rows",
-    "requested_tests",
     "requested_blocks",
+    "requested_tests",
     "wald_test",
     "with_tests",
 ]

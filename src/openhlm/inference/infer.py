@@ -36,7 +36,7 @@ from openhlm.results.residuals import LazyEBEstimates
 if TYPE_CHECKING:
     from openhlm.estimation.weights import WeightingSpec
 
-__all__ = ["infer", "tau_correlations", "FEW_UNITS_THRESHOLD"]
+__all__ = ["FEW_UNITS_THRESHOLD", "infer", "tau_correlations"]
 
 # HLM prints its warning about robust SEs for J = 10 and not for J = 23, 47, 100, 131, 160
 # (docs/statistics.md 3, open question 2); we warn below 20 level-2 units.
@@ -205,17 +205,17 @@ def infer(est: Estimates, *, ols_units: int = 10, sources: Iterable[str] = (),
         extras["weighting"] = weighting
         notes += weighting_notes(weighting)
     extras.update(_estimation_extras(est))
-    fields: dict[str, Any] = dict(
-        spec=spec, method=est.method, mode=est.mode, convergence=conv, data=data,
-        sigma2=est.sigma2, sigma2_se=sigma2_se, tau=est.tau,
-        tau_labels=tuple(c.short_label for c in spec.random_coefficients), tau_se=tau_se,
-        tau_correlations=tau_correlations(est.tau), reliability=rel,
-        reliability_units_used=rel_units, fixed=fixed, variance=variance,
-        deviance=est.deviance, deviance_hlm=est.deviance_hlm, loglik=est.loglik,
-        n_parameters=est.n_parameters, level1_ols=level1_ols_table(est, ols_units, ols),
-        few_units_warning=d.n_level2 < FEW_UNITS_THRESHOLD, notes=notes,
-        version=__version__, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        estimates=est, eb=_eb(est))
+    fields: dict[str, Any] = {
+        "spec": spec, "method": est.method, "mode": est.mode, "convergence": conv, "data": data,
+        "sigma2": est.sigma2, "sigma2_se": sigma2_se, "tau": est.tau,
+        "tau_labels": tuple(c.short_label for c in spec.random_coefficients), "tau_se": tau_se,
+        "tau_correlations": tau_correlations(est.tau), "reliability": rel,
+        "reliability_units_used": rel_units, "fixed": fixed, "variance": variance,
+        "deviance": est.deviance, "deviance_hlm": est.deviance_hlm, "loglik": est.loglik,
+        "n_parameters": est.n_parameters, "level1_ols": level1_ols_table(est, ols_units, ols),
+        "few_units_warning": d.n_level2 < FEW_UNITS_THRESHOLD, "notes": notes,
+        "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "estimates": est, "eb": _eb(est)}
     results = HLMResults(**fields, extras=extras)
     # the tests and the exploratory analysis are computed from the fitted model above; the
     # results are then built from the same fields with every block

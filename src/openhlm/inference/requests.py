@@ -20,7 +20,7 @@ from openhlm.inference.homogeneity import homogeneity_test
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
-__all__ = ["hypotheses_requested", "requested_tests", "requested_blocks", "with_tests"]
+__all__ = ["hypotheses_requested", "requested_blocks", "requested_tests", "with_tests"]
 
 
 def _prior_model(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,13 @@ from openhlm.estimation.sufficient import unit_ols, unit_ols_many
 from openhlm.inference.unit_fit import level1_fit, random_coefficient_fit
 from openhlm.results import OLSTable, VarianceComponent, VarianceComponentsTable
 
-__all__ = ["unit_ols", "variance_components_table", "reliabilities", "level1_ols_table",
-           "random_coefficient_ols"]
+__all__ = [
+    "level1_ols_table",
+    "random_coefficient_ols",
+    "reliabilities",
+    "unit_ols",
+    "variance_components_table",
+]
 
 
 def random_coefficient_ols(est: Estimates) -> dict[str, np.ndarray]:

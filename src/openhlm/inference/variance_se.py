@@ -16,6 +16,7 @@ expected or observed information is not documented (open question 6); we use the
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def variance_standard_errors(est: Estimates) -> tuple[float, np.ndarray]:
 
 def _standard_errors(info: np.ndarray, E: np.ndarray | None) -> tuple[float, np.ndarray]:
     n_par = info.shape[0]
-    R = int(round((np.sqrt(8 * (n_par - 1) + 1) - 1) / 2))
+    R = (math.isqrt(8 * (n_par - 1) + 1) - 1) // 2  # n_par = 1 + R(R+1)/2
     pairs = [(k, l) for k in range(R) for l in range(k + 1)]
     try:
         cov = np.linalg.inv(info)
@@ -204,8 +205,8 @@ def _information_sums(sigma2: float, K: np.ndarray, ZZ: np.ndarray, ZA: np.ndarr
     KZA = K @ ZA
     ZZKZA = ZZ @ KZA
     KZZKZA = K @ ZZKZA
-    wflat = lambda X: (X * w2[:, None, None]).reshape(J * R, F).T   # noqa: E731
-    flat = lambda X: X.reshape(J * R, F)                              # noqa: E731
+    wflat = lambda X: (X * w2[:, None, None]).reshape(J * R, F).T
+    flat = lambda X: X.reshape(J * R, F)
     out.append(np.tensordot(w2, AA, axes=1))                      # sum_j w A'A
     out.append(wflat(ZA) @ flat(KZA))                             # sum_j w A'Z K Z'A
     out.append(wflat(KZA) @ flat(ZZKZA))                          # sum_j w A'Z K Z'Z K Z'A

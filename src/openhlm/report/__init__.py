@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from openhlm.report import (
-    exploratory_sections,  # noqa: F401  (registers its renderers)
+    exploratory_sections,
     heterogeneous_sections,  # noqa: F401  (registers its renderers)
-    hypothesis_sections,  # noqa: F401  (registers its renderers)
-    text3,  # noqa: F401  (registers the three-level renderers)
+    hypothesis_sections,
+    text3,
     weighting,  # noqa: F401  (registers its renderers)
 )
 from openhlm.report.extras import register_extra

@@ -59,14 +59,14 @@ def iteration_lines(results: GLMMResults) -> list[str]:
         return [f" Optimiser iterations: {results.iterations}"]
     lik = "REML" if results.pql_likelihood == "reml" else "full ML"
     if results.mode != "hlm":
-        return [f" Macro iterations: {results.iterations}; micro iterations: "
+        return [(f" Macro iterations: {results.iterations}; micro iterations: "
                 f"{results.micro_iterations} (linearised model by {lik}, optimised exactly "
-                "in each macro iteration)"]
+                "in each macro iteration)")]
     lines = [f" Macro iteration {k}: {m} micro iterations"
              for k, m in enumerate(results.micro_history, start=1)]
-    return lines + [f" {results.message.split(':')[0]}: macro iteration "
+    return lines + [(f" {results.message.split(':')[0]}: macro iteration "
                     f"{results.iterations}, {results.micro_iterations} micro iterations in "
-                    f"all (HLM's EM on the linearised model by {lik})"]
+                    f"all (HLM's EM on the linearised model by {lik})")]
 
 
 def _method_line(results: GLMMResults) -> str:
@@ -201,13 +201,13 @@ def glmm_text(results: GLMMResults, **_: Any) -> str:
         lines += [f" Deviance = {numfmt.fixed(results.deviance, 6)}",
                   f" Number of estimated parameters = {results.n_parameters}", ""]
     else:
-        lines += [" (PQL estimation: no deviance; the quasi-likelihood is not comparable "
-                  "between models)", ""]
+        lines += [(" (PQL estimation: no deviance; the quasi-likelihood is not comparable "
+                  "between models)"), ""]
     lines += _fixed(results, robust=False) + [""] + _fixed(results, robust=True) + [""]
     lines += _variance(results)
     if results.fixed_effects_population_average is not None:
-        lines += ["", " Results for Population-average Model (generalised estimating "
-                  "equations, working covariance from the unit-specific T)", ""]
+        lines += ["", (" Results for Population-average Model (generalised estimating "
+                  "equations, working covariance from the unit-specific T)"), ""]
         lines += (_fixed(results, robust=False, population_average=True) + [""]
                   + _fixed(results, robust=True, population_average=True))
     lines += [""] + iteration_lines(results)

@@ -60,13 +60,13 @@ from openhlm.spec.modelfile import (
 
 __all__ = [
     "Centering",
+    "Coefficient",
     "CommandFile",
     "CommandOptions",
-    "ContrastRow",
-    "ModelFile",
-    "Coefficient",
     "Constraint",
+    "ContrastRow",
     "Level2Equation",
+    "ModelFile",
     "ModelSpec",
     "Predictor",
     "build_model",

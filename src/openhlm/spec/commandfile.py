@@ -48,8 +48,8 @@ from openhlm.spec.commandfile_reader import (
 from openhlm.spec.commandfile_writer import write_command_file
 
 __all__ = [
-    "CommandOptions",
     "CommandFile",
+    "CommandOptions",
     "parse_command_file",
     "read_command_file",
     "write_command_file",

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Literal
 
 from openhlm.errors import CommandFileError
+from openhlm.spec.commandfile_hglm import (
+    HGLM_SETTINGS,
+    HGLMKeys,
+    read_fixsigma2,
+    read_hglm_settings,
+    read_nonlin,
+)
 from openhlm.spec.commandfile_model import (
     OFF_VALUES,
     CommandLine,
@@ -24,20 +31,13 @@ from openhlm.spec.commandfile_model import (
     resolve_name,
     split_command_lines,
 )
-from openhlm.spec.commandfile_hglm import (
-    HGLM_SETTINGS,
-    HGLMKeys,
-    read_fixsigma2,
-    read_hglm_settings,
-    read_nonlin,
-)
 from openhlm.spec.defaults import HLM_LIMITS
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.names import VariableNames, close_matches, did_you_mean
 
 __all__ = [
-    "CommandOptions",
     "CommandFile",
+    "CommandOptions",
     "parse_command_file",
     "read_command_file",
 ]

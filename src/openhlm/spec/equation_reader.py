@@ -184,7 +184,7 @@ def _resolve_level2(eq: Equation, q: int, names: VariableNames) -> Level2Equatio
     predictors: list[Predictor] = []
     owner: dict[str, str] = {}
     for term in eq.terms:
-        letter, number, digits = _label(term)
+        letter, _number, digits = _label(term)
         head = term.head
         if letter == "R":
             raise stmt.error_at("'R' belongs in the level-1 equation", head)

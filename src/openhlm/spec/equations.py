@@ -47,14 +47,14 @@ from openhlm.spec.printing import (
 )
 
 __all__ = [
-    "parse_model",
-    "parse_predictor",
-    "parse_constraint",
-    "validate_spec",
     "build_model",
+    "centering_marker",
+    "centering_notes",
     "format_equations",
     "format_hlm_equations",
     "format_mixed",
-    "centering_marker",
-    "centering_notes",
+    "parse_constraint",
+    "parse_model",
+    "parse_predictor",
+    "validate_spec",
 ]

@@ -28,11 +28,11 @@ from enum import Enum
 
 __all__ = [
     "Centering",
-    "Predictor",
-    "Level2Equation",
     "Coefficient",
     "Constraint",
+    "Level2Equation",
     "ModelSpec",
+    "Predictor",
 ]
 
 

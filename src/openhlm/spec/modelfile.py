@@ -32,13 +32,13 @@ from openhlm.spec.modelfile_writer import format_model_file, model_file_from_com
 
 __all__ = [
     "DataSection",
-    "ModelSection",
-    "EstimationSection",
-    "WeightsSection",
     "DevianceTest",
+    "EstimationSection",
     "HypothesesSection",
-    "OutputSection",
     "ModelFile",
+    "ModelSection",
+    "OutputSection",
+    "WeightsSection",
     "format_model_file",
     "load_model_file",
     "model_file_from_command_file",

@@ -21,13 +21,13 @@ from openhlm.spec.names import NameProblem, VariableNames
 __all__ = [
     "RESIDUAL_FORMATS",
     "DataSection",
-    "ModelSection",
-    "EstimationSection",
-    "WeightsSection",
     "DevianceTest",
+    "EstimationSection",
     "HypothesesSection",
-    "OutputSection",
     "ModelFile",
+    "ModelSection",
+    "OutputSection",
+    "WeightsSection",
 ]
 
 RESIDUAL_FORMATS = ("csv", "sav", "dta", "xpt", "xlsx", "parquet")

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from openhlm.errors import SpecError
-from openhlm.spec.names import close_matches, did_you_mean
 from openhlm.spec.commandfile import CommandFile, CommandOptions, write_command_file
 from openhlm.spec.contrasts import parse_hypothesis
 from openhlm.spec.defaults import HLM_LIMITS, IterationLimits, iteration_limits
@@ -45,6 +44,7 @@ from openhlm.spec.modelfile import (
     format_model_file,
     model_file_from_command_file,
 )
+from openhlm.spec.names import close_matches, did_you_mean
 from openhlm.spec.printing import format_equations
 from openhlm.spec.settings import (
     DEFAULT_NORMALIZATION,

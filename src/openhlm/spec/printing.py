@@ -11,11 +11,11 @@ from __future__ import annotations
 from openhlm.spec.model import Centering, ModelSpec, Predictor
 
 __all__ = [
+    "centering_marker",
+    "centering_notes",
     "format_equations",
     "format_hlm_equations",
     "format_mixed",
-    "centering_marker",
-    "centering_notes",
 ]
 
 

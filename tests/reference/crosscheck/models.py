@@ -36,10 +36,10 @@ MODELS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     },
     "exam": {
         "a_random_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + U0; B1 = G10 + U1", ()),
-        "b_nonrandom_slope": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*schavg + U0;"
-                              " B1 = G10 + G11*schavg", ()),
-        "c_schgend": ("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*boys + G02*girls + U0;"
-                      " B1 = G10 + U1", ()),
+        "b_nonrandom_slope": (("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*schavg + U0;"
+                              " B1 = G10 + G11*schavg"), ()),
+        "c_schgend": (("normexam = B0 + B1*standLRT + R; B0 = G00 + G01*boys + G02*girls + U0;"
+                      " B1 = G10 + U1"), ()),
     },
 }
 

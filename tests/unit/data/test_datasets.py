@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import openhlm.datasets as datasets
+from openhlm import datasets
 from openhlm.errors import DataError
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,12 @@ import openhlm
 CASE_DIR = Path(__file__).resolve().parents[2] / "reference" / "crosscheck" / "glmm"
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference() -> dict:
     return json.loads((CASE_DIR / "reference.json").read_text())["models"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def data(name: str) -> pd.DataFrame:
     return pd.read_csv(CASE_DIR / name)
 
@@ -34,8 +34,8 @@ def r_names(model: dict) -> dict[str, str]:
     for eq in model["openhlm"].split(";")[1:]:
         lhs, rhs = (s.strip() for s in eq.split("="))
         q = int(lhs[1:])
-        pred = None if q == 0 else [t for t in model["openhlm"].split(";")[0].split("+")
-                                    if f"B{q}*" in t][0].split("*")[1].strip()
+        pred = None if q == 0 else next(t for t in model["openhlm"].split(";")[0].split("+")
+                                    if f"B{q}*" in t).split("*")[1].strip()
         for term in rhs.split("+"):
             term = term.strip()
             if not term.startswith("G"):

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.glmm._cases import CASE_DIR, data
 
 import openhlm
 from openhlm.errors import DataError, OpenHLMError, SpecError
 from openhlm.results.glmm import GLMMResults
 from openhlm.spec.options import FitOptions
-from tests.unit.glmm._cases import CASE_DIR, data
 
 CONTRA = "use = B0 + B1*age + B2*urban; B0 = G00 + G01*durban + U0; B1 = G10; B2 = G20"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import integrate, optimize
+from tests.unit.glmm._cases import data, reference
 
 from openhlm.estimation.design import build_design
 from openhlm.estimation.glmm import family, fit_ml, fit_pql, glmm_data
@@ -16,7 +17,6 @@ from openhlm.estimation.glmm.quadrature import (
     unit_loglik,
 )
 from openhlm.runner.inputs import as_mdm, as_spec
-from tests.unit.glmm._cases import data, reference
 
 
 def _data(name: str):
@@ -47,7 +47,7 @@ def test_batched_modes_equal_unit_by_unit_optimisation(epil_rs):
     for j in (0, 7, 30):
         rows = d.unit == j
 
-        def neg(b):
+        def neg(b, rows=rows):
             eta = d.A[rows] @ beta + d.Z[rows] @ Lam @ b + d.offset[rows]
             return -(d.family.kernel(eta, d.y[rows], d.n[rows]).sum() - 0.5 * b @ b)
 
@@ -65,12 +65,12 @@ def test_agq_converges_to_the_integral(contra):
     for j in (0, 5, 40):
         rows = d.unit == j
 
-        def g(b):
+        def g(b, rows=rows):
             eta = d.A[rows] @ beta + d.Z[rows, 0] * Lam[0, 0] * b + d.offset[rows]
             return d.family.kernel(eta, d.y[rows], d.n[rows]).sum() - 0.5 * b * b
 
         top = g(modes.b[j, 0])
-        val, _ = integrate.quad(lambda b: np.exp(g(b) - top) / np.sqrt(2 * np.pi), -12, 12,
+        val, _ = integrate.quad(lambda b, top=top: np.exp(g(b) - top) / np.sqrt(2 * np.pi), -12, 12,
                                 epsabs=1e-13, epsrel=1e-12, limit=200)
         assert agq[j] == pytest.approx(top + np.log(val), abs=1e-9)
 

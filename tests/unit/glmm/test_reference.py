@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tests.unit.glmm._cases import fit, r_names, reference, saturated_deviance
 
 ML_CASES = [(name, key) for name, m in reference().items()

@@ -11,8 +11,8 @@ import pytest
 
 import openhlm
 from openhlm.api import as_spec
-from openhlm.estimation.fit import estimate
 from openhlm.estimation.design import build_design
+from openhlm.estimation.fit import estimate
 from openhlm.estimation.weights import weighting_notes
 from openhlm.inference.exploratory import with_exploratory
 from openhlm.inference.hypotheses import with_tests
@@ -52,9 +52,9 @@ def _patched(mdm, est, weighting, **tests):
 
 def test_infer_with_every_block_equals_the_patched_results(weighted):
     mdm, est, weighting = weighted
-    tests = dict(hypotheses=["G01 = 0; G11 = 0"], homogeneity=True,
-                 deviance_test={"deviance": 46600.0, "n_parameters": 3},
-                 exploratory=["pracad", "disclim"])
+    tests = {"hypotheses": ["G01 = 0; G11 = 0"], "homogeneity": True,
+                 "deviance_test": {"deviance": 46600.0, "n_parameters": 3},
+                 "exploratory": ["pracad", "disclim"]}
     once = infer(est, sources=tuple(mdm.sources), variable_labels=mdm.variable_labels,
                  weighting=weighting, **tests)
     patched = _patched(mdm, est, weighting, **tests)
@@ -81,7 +81,7 @@ def test_infer_stores_the_eb_estimates_the_residual_file_reads(weighted):
 def test_residual_files_only_read_the_stored_estimates(weighted, monkeypatch):
     _, est, _ = weighted
     res = infer(est)
-    import openhlm.inference.residuals as residuals
+    from openhlm.inference import residuals
 
     def fail(*args, **kwargs):
         raise AssertionError("the residual file computed EB estimates")

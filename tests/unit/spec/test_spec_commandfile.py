@@ -4,7 +4,7 @@ The expected models are written independently in the equation format and in HLM'
 printout ("Summary of the model specified"), transcribed from the seminar's HLM 6.08 output.
 """
 
-# ruff: noqa: E501  (the error tables read best one case per line)
+
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Equality constraints: openhlm.spec.constraints.parse_constraint, the one constraint parser
 (used by parse_model, command files and TOML model files)."""
 
-# ruff: noqa: E501  (the error table reads best one case per line)
+
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ equation format)" blocks of Models 1, 2 and 4, the constraint example and the FE
 random-only example.
 """
 
-# ruff: noqa: E501  (the error table reads best one case per line)
+
 
 from __future__ import annotations
 
@@ -284,7 +284,7 @@ def test_error_line_numbers_count_physical_lines_and_source() -> None:
 def test_tabs_keep_the_caret_aligned() -> None:
     with pytest.raises(SpecError) as info:
         parse("\tmathach = B0 + B1*sess + R")
-    quote, carets = str(info.value).splitlines()[-2:]
+    _quote, carets = str(info.value).splitlines()[-2:]
     assert carets.startswith("  \t") and underlined(str(info.value)) == "sess"
 
 
@@ -440,10 +440,10 @@ SEED_MODELS = [
     "mathach = B0 + B1*group(ses) + R; B0 = G00 + U0; B1 = G10 + U1",
     MODEL4,
     MODEL4 + "G02 = G12",
-    "mathach = B0 + B1*group(ses) + R\nB0 = G00 + G01*sector + G02*meanses + U0\n"
-    "B1 = G10 + G11*sector + G12*meanses",
-    "mathach = B0 + B1*female + B2*group(ses) + R\nB0 = G00 + G01*sector + G02*meanses + U0\n"
-    "B1 = U1\nB2 = G20 + G21*sector + G22*meanses + U2",
+    ("mathach = B0 + B1*group(ses) + R\nB0 = G00 + G01*sector + G02*meanses + U0\n"
+    "B1 = G10 + G11*sector + G12*meanses"),
+    ("mathach = B0 + B1*female + B2*group(ses) + R\nB0 = G00 + G01*sector + G02*meanses + U0\n"
+    "B1 = U1\nB2 = G20 + G21*sector + G22*meanses + U2"),
 ]
 
 

@@ -1,6 +1,6 @@
 """TOML model files: loading, defaults, error messages, and agreement with the command files."""
 
-# ruff: noqa: E501  (the error tables read best one case per line)
+
 
 from __future__ import annotations
 
@@ -125,8 +125,8 @@ def line_of(text: str, fragment: str) -> int:
         ("max_iterations = 100", 'max_iterations = "100"',
          "max_iterations: must be a whole number, not a string ('100')", "max_iterations"),
         ("max_iterations = 100", "max_iterations = 0", "must be at least 1", "max_iterations"),
-        ("tolerance = 1e-6", "tolerance = true", "must be a number or a whole number, not "
-         "true/false", "tolerance"),
+        ("tolerance = 1e-6", "tolerance = true", ("must be a number or a whole number, not "
+         "true/false"), "tolerance"),
         ("homogeneity = true", 'homogeneity = "yes"', "must be true or false", "homogeneity"),
         ('glh = [["G01 = 0", "G11 = 0"]]', 'glh = ["G01 = 0"]',
          "each hypothesis must be a list of strings", "glh"),
@@ -212,7 +212,7 @@ def test_docs_examples_load() -> None:
     docs = Path(__file__).parents[3] / "docs" / "model-files.md"
     if not docs.exists():  # the docs are not shipped with the package
         pytest.skip("docs/model-files.md is not available")
-    blocks = re.findall(r"```toml\n(.*?)```", docs.read_text(), flags=re.S)
+    blocks = re.findall(r"```toml\n(.*?)```", docs.read_text(), flags=re.DOTALL)
     full = [b for b in blocks if "[data]" in b and "[model]" in b]
     assert full, "the docs should show at least one complete model file"
     for block in full:

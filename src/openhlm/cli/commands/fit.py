@@ -251,9 +251,8 @@ def _toml_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]) -
 
     if isinstance(mdm, MDM3):
         from openhlm.errors import CommandFileError, SpecError
-        from openhlm.spec.equations3 import parse_model3
-
         from openhlm.runner.three_level import refuse_unsupported3
+        from openhlm.spec.equations3 import parse_model3
 
         options = FitOptions.from_model_file(mf, level1_variables=mdm.level1_variables,
                                              level2_variables=mdm.level2_variables, **overrides)
@@ -430,7 +429,6 @@ def run_job(job: FitJob) -> tuple[Any, str]:
     ``(results, text)``; three-level models give ``HLM3Results`` and HLM3's report."""
     from openhlm.report.text import render_text
     from openhlm.results.three_level import HLM3Results
-    from openhlm.runner import run
 
     results: Any = run_fit(job)
     if isinstance(results, HLM3Results) or not job.options.outcome.normal:
@@ -495,7 +493,6 @@ def _fit(args: argparse.Namespace) -> int:
         _write(o.json, json.dumps(data, indent=2, allow_nan=False) + "\n")
     if o.html is not None:
         from openhlm.report.html import render_html
-
         from openhlm.report.text_glmm import glmm_html
 
         body = (results._repr_html_() if isinstance(results, HLM3Results)

@@ -11,19 +11,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyreadstat
 
 from openhlm.errors import DataError, DataWarning
 
 __all__ = [
     "MISSING_TEXT",
-    "check_file",
-    "reject_options",
-    "fail",
-    "library_failure",
-    "finish",
+    "READSTAT_ERRORS",
     "apply_missing_ranges",
+    "check_file",
     "clean_value_labels",
     "clean_variable_labels",
+    "fail",
+    "finish",
+    "library_failure",
+    "reject_options",
     "warn_duplicate_names",
 ]
 
@@ -34,6 +36,12 @@ MISSING_TEXT = frozenset({
     "", ".", "#NULL!", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
     "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 })
+
+#: what pyreadstat raises for a file it cannot read: its own two errors, OSError for I/O, and
+#: ValueError / LookupError for a bad or unknown ``encoding=``
+READSTAT_ERRORS: tuple[type[Exception], ...] = (
+    pyreadstat.ReadstatError, pyreadstat.PyreadstatError, OSError, ValueError, LookupError,
+)
 
 
 def fail(path: str | os.PathLike[str], problem: str) -> DataError:

@@ -21,7 +21,7 @@ from openhlm.data.readers._common import (
 )
 from openhlm.data.table import Table
 
-__all__ = ["read_parquet", "read_excel"]
+__all__ = ["read_excel", "read_parquet"]
 
 
 def _require(path: Path, module: str) -> None:
@@ -41,9 +41,11 @@ def read_parquet(path: Path, **options: Any) -> Table:
     """
     reject_options(path, options, ())
     _require(path, "pyarrow")
+    import pyarrow  # present: checked by _require above
+
     try:
         data = pd.read_parquet(path, engine="pyarrow")
-    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError
+    except (pyarrow.ArrowException, OSError, ValueError) as exc:
         raise fail(path, f"not a valid Parquet file ({describe_exception(exc)})") from None
     return Table(data=finish(path, data), source=str(path))
 
@@ -65,7 +67,10 @@ def read_excel(path: Path, **options: Any) -> Table:
         if "not found" in str(exc).lower():
             raise fail(path, f"the workbook has no sheet {sheet!r}") from None
         raise fail(path, f"not a valid .xlsx file ({describe_exception(exc)})") from None
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, OSError ...
+    # openpyxl reports a damaged workbook through many unrelated types (zipfile.BadZipFile,
+    # KeyError for a missing part, xml ParseError, TypeError, OSError ...): each one means the
+    # file is not a valid .xlsx, and the user must get a one-line DataError, not a traceback
+    except Exception as exc:  # noqa: BLE001 - any openpyxl failure means "not a valid .xlsx"
         raise fail(path, f"not a valid .xlsx file ({describe_exception(exc)})") from None
     data = data.dropna(how="all")
     if data.shape[1]:

@@ -10,6 +10,7 @@ from typing import Any
 import pyreadstat
 
 from openhlm.data.readers._common import (
+    READSTAT_ERRORS,
     clean_value_labels,
     clean_variable_labels,
     fail,
@@ -57,7 +58,7 @@ def read_sas(path: Path, **options: Any) -> Table:
                 catalog_file=str(catalog) if catalog else None,
                 encoding=options.get("encoding"),
             )
-    except Exception as exc:  # pyreadstat raises ReadstatError / PyreadstatError / OSError
+    except READSTAT_ERRORS as exc:
         raise library_failure(path, f"SAS {kind}", exc) from None
     data = finish(path, data)
     columns = list(data.columns)

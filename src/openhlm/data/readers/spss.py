@@ -13,6 +13,7 @@ from typing import Any
 import pyreadstat
 
 from openhlm.data.readers._common import (
+    READSTAT_ERRORS,
     apply_missing_ranges,
     clean_value_labels,
     clean_variable_labels,
@@ -44,7 +45,7 @@ def read_spss(path: Path, **options: Any) -> Table:
             data, meta = pyreadstat.read_sav(
                 str(path), user_missing=True, encoding=options.get("encoding")
             )
-    except Exception as exc:  # pyreadstat raises ReadstatError / PyreadstatError / OSError
+    except READSTAT_ERRORS as exc:
         raise library_failure(path, f"SPSS {kind}", exc) from None
     data = apply_missing_ranges(data, getattr(meta, "missing_ranges", None))
     data = finish(path, data)
