@@ -33,7 +33,7 @@ analysis enter every regression (an MDM has no missing level-2 values).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -47,8 +47,8 @@ from openhlm.spec.names import close_matches, did_you_mean
 if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
-__all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis", "exploratory", "simple_regressions",
-           "with_exploratory"]
+__all__ = ["EXPLORATORY_TITLE", "ExploratoryAnalysis", "exploratory", "resolve_candidates",
+           "simple_regressions", "with_exploratory"]
 
 
 def _model_level2_variables(results: HLMResults) -> set[str]:
@@ -57,42 +57,63 @@ def _model_level2_variables(results: HLMResults) -> set[str]:
 
 def _resolve(candidates: str | Iterable[str], results: HLMResults) -> tuple[str, ...]:
     """The candidates spelled as in the MDM, checked: level-2, not in the model, once each."""
-    frame = results.estimates.design.level2_data  # type: ignore[union-attr]
-    level2 = [str(c) for c in frame.columns]
+    level2 = [str(c) for c in results.estimates.design.level2_data.columns]  # type: ignore[union-attr]
     level1 = [str(c) for c in results.estimates.design.level1_data.columns]  # type: ignore[union-attr]
-    in_model = _model_level2_variables(results)
-    allowed = [v for v in level2 if v.lower() not in in_model]
-    listed = ", ".join(allowed) if allowed else "none: every level-2 variable is in the model"
+    return resolve_candidates(candidates, level2, _model_level2_variables(results), level=2,
+                              option="exploratory", other_levels={1: level1})
+
+
+def resolve_candidates(candidates: str | Iterable[str], own: Sequence[str], in_model: set[str],
+                       *, level: int, option: str, other_levels: Mapping[int, Sequence[str]],
+                       hints: Mapping[int, str] | None = None) -> tuple[str, ...]:
+    """Exploratory candidates spelled as in the data, checked (shared by the two- and
+    three-level analyses, :mod:`openhlm.inference.exploratory3`).
+
+    ``own`` are the variables of ``level``, ``in_model`` the lower-cased ones already in the
+    model's level-``level`` equations, ``option`` the option's name in messages,
+    ``other_levels`` the variables of the other levels (in the order they are named when a
+    candidate is one of them) and ``hints`` a sentence to add for a candidate of such a level.
+
+    Raises SpecError for a candidate list that is not a list or is empty, a candidate that is
+    not a name, of another level, unknown, in the model or named twice; every message lists
+    the allowed candidates.
+    """
+    allowed = [v for v in own if v.lower() not in in_model]
+    listed = (", ".join(allowed) if allowed
+              else f"none: every level-{level} variable is in the model")
+    what = f"level-{level} variables not in the model's level-{level} equations"
     if isinstance(candidates, str):
         candidates = [candidates]
     try:
         names = list(candidates)
     except TypeError:
-        raise SpecError(f"exploratory candidates must be a list of level-2 variable names, not "
+        raise SpecError(f"{option} must be a list of level-{level} variable names, not "
                         f"{type(candidates).__name__} (allowed: {listed})") from None
     if not names:
-        raise SpecError(f"exploratory analysis needs at least one candidate level-2 variable "
-                        f"(allowed: {listed})")
-    lower = {v.lower(): v for v in level2}
+        raise SpecError(f"{option} names no candidate level-{level} variable: the analysis "
+                        f"needs at least one candidate (allowed: {listed})")
+    lower = {v.lower(): v for v in own}
     out: list[str] = []
     for name in names:
         if not isinstance(name, str) or not name.strip():
-            raise SpecError(f"exploratory candidates must be variable names, found {name!r} "
+            raise SpecError(f"{option} candidates must be variable names, found {name!r} "
                             f"(allowed: {listed})")
         key = name.strip().lower()
         if key not in lower:
-            if key in {v.lower() for v in level1}:
-                why = "is a level-1 variable"
+            other = [lv for lv, variables in other_levels.items()
+                     if key in {v.lower() for v in variables}]
+            if other:
+                why = f"is a level-{other[0]} variable" + (hints or {}).get(other[0], "")
             else:
                 why = "is not a variable of the MDM" + did_you_mean(close_matches(name, allowed))
-            raise SpecError(f"exploratory candidate '{name}' {why}: candidates are level-2 "
-                            f"variables not in the model (allowed: {listed})")
+            raise SpecError(f"{option} candidate '{name}' {why}: candidates are {what} "
+                            f"(allowed: {listed})")
         if key in in_model:
-            raise SpecError(f"exploratory candidate '{name}' is already in the model's level-2 "
-                            f"equations: candidates are level-2 variables not in the model "
+            raise SpecError(f"{option} candidate '{name}' is already in the model's "
+                            f"level-{level} equations: candidates are {what} "
                             f"(allowed: {listed})")
         if lower[key] in out:
-            raise SpecError(f"exploratory candidate '{name}' is named twice")
+            raise SpecError(f"{option} candidate '{name}' is named twice")
         out.append(lower[key])
     return tuple(out)
 

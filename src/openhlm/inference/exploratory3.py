@@ -30,9 +30,8 @@ import numpy as np
 import pandas as pd
 
 from openhlm.errors import EstimationError, SpecError
-from openhlm.inference.exploratory import simple_regressions
+from openhlm.inference.exploratory import resolve_candidates, simple_regressions
 from openhlm.results.exploratory import ExploratoryAnalysis
-from openhlm.spec.names import close_matches, did_you_mean
 
 if TYPE_CHECKING:
     from openhlm.results.three_level import HLM3Results
@@ -57,52 +56,18 @@ def _frames(results: HLM3Results) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     return frames[0], frames[1], frames[2]
 
 
+#: what a candidate of another level is told, by the level asked for and the candidate's level
+_HINTS = {2: {3: " (level-3 candidates go in exploratory3=)"},
+          3: {2: " (level-2 candidates go in exploratory=)"}}
+
+
 def _resolve(candidates: str | Iterable[str], level: int, frames: tuple[pd.DataFrame, ...],
              in_model: set[str], option: str) -> tuple[str, ...]:
     """The candidates spelled as in the MDM, checked: of ``level``, not in the model, once."""
-    own = [str(c) for c in frames[level - 1].columns]
-    allowed = [v for v in own if v.lower() not in in_model]
-    listed = (", ".join(allowed) if allowed
-              else f"none: every level-{level} variable is in the model")
-    what = f"level-{level} variables not in the model's level-{level} equations"
-    if isinstance(candidates, str):
-        candidates = [candidates]
-    try:
-        names = list(candidates)
-    except TypeError:
-        raise SpecError(f"{option} must be a list of level-{level} variable names, not "
-                        f"{type(candidates).__name__} (allowed: {listed})") from None
-    if not names:
-        raise SpecError(f"{option} names no candidate level-{level} variable "
-                        f"(allowed: {listed})")
-    lower = {v.lower(): v for v in own}
-    out: list[str] = []
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise SpecError(f"{option} candidates must be variable names, found {name!r} "
-                            f"(allowed: {listed})")
-        key = name.strip().lower()
-        if key not in lower:
-            other = [lv for lv in (1, 2, 3) if lv != level and key in
-                     {str(c).lower() for c in frames[lv - 1].columns}]
-            if other:
-                why = f"is a level-{other[0]} variable"
-                if level == 2 and other[0] == 3:
-                    why += " (level-3 candidates go in exploratory3=)"
-                elif level == 3 and other[0] == 2:
-                    why += " (level-2 candidates go in exploratory=)"
-            else:
-                why = "is not a variable of the MDM" + did_you_mean(close_matches(name, allowed))
-            raise SpecError(f"{option} candidate '{name}' {why}: candidates are {what} "
-                            f"(allowed: {listed})")
-        if key in in_model:
-            raise SpecError(f"{option} candidate '{name}' is already in the model's "
-                            f"level-{level} equations: candidates are {what} "
-                            f"(allowed: {listed})")
-        if lower[key] in out:
-            raise SpecError(f"{option} candidate '{name}' is named twice")
-        out.append(lower[key])
-    return tuple(out)
+    columns = {lv: [str(c) for c in frames[lv - 1].columns] for lv in (1, 2, 3)}
+    own = columns.pop(level)
+    return resolve_candidates(candidates, own, in_model, level=level, option=option,
+                              other_levels=columns, hints=_HINTS[level])
 
 
 def _block(results: HLM3Results, candidates: str | Iterable[str], level: int
