@@ -21,6 +21,10 @@ with nu the d.f. used.  When B = 0 the Rubin d.f. are infinite and nu_BR = nu_ob
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TypeVar
+
 import numpy as np
 from scipy import special
 
@@ -28,7 +32,10 @@ from openhlm._typing import ArrayLike, FloatArray
 from openhlm.errors import EstimationError
 from openhlm.results.imputation import RubinPooled
 
-__all__ = ["RubinPooled", "barnard_rubin_df", "pooled_covariance", "rubin_pool"]
+__all__ = ["FixedEffectsPooling", "RubinPooled", "barnard_rubin_df", "mean_over_fits",
+           "pool_fixed_effects", "pooled_covariance", "pooled_row", "rubin_pool"]
+
+Row = TypeVar("Row")
 
 
 def _rubin_df(riv: np.ndarray, m: int) -> np.ndarray:
@@ -97,3 +104,42 @@ def pooled_covariance(estimates: ArrayLike, covariances: ArrayLike) -> FloatArra
     d = q - q.mean(axis=0)
     between = d.T @ d / (m - 1)
     return np.asarray(covariances, dtype=float).mean(axis=0) + (1.0 + 1.0 / m) * between
+
+
+class FixedEffectsPooling(NamedTuple):
+    """Rubin's rules on M tables of fixed effects (:func:`pool_fixed_effects`)."""
+
+    model: RubinPooled        # with the model-based SEs
+    robust: RubinPooled       # with the robust SEs
+    estimates: FloatArray     # (M, F)
+    se: FloatArray            # (M, F)
+    robust_se: FloatArray     # (M, F)
+
+
+def pool_fixed_effects(tables: Sequence[Sequence[Any]]) -> FixedEffectsPooling:
+    """Pool M tables of fixed-effect rows (each with ``estimate``, ``se``, ``robust_se`` and
+    ``df``, the same F gammas in the same order) by Rubin's rules, the model-based and the
+    robust SEs separately, with the first table's d.f. as complete-data d.f. (Barnard-Rubin).
+    Shared by the two-level, three-level and HGLM pooling of imputed data sets."""
+    est = np.array([[r.estimate for r in t] for t in tables], dtype=float)
+    se = np.array([[r.se for r in t] for t in tables], dtype=float)
+    rse = np.array([[r.robust_se for r in t] for t in tables], dtype=float)
+    df_com = np.array([r.df for r in tables[0]], dtype=float)
+    return FixedEffectsPooling(rubin_pool(est, se**2, df_com), rubin_pool(est, rse**2, df_com),
+                               est, se, rse)
+
+
+def pooled_row(row: Row, pooled: FixedEffectsPooling, k: int) -> Row:
+    """Fixed-effect row ``row`` (a dataclass with the fields of a linear model's row) carrying
+    gamma ``k``'s pooled estimate, SEs, t-ratios, d.f. and p-values."""
+    model, robust = pooled.model, pooled.robust
+    return dataclasses.replace(  # type: ignore[type-var]
+        row, estimate=float(model.estimate[k]), se=float(model.se[k]), t=float(model.t[k]),
+        df=float(model.df[k]), p=float(model.p[k]), robust_se=float(robust.se[k]),
+        robust_t=float(robust.t[k]), robust_p=float(robust.p[k]))
+
+
+def mean_over_fits(values: Sequence[Any]) -> Any:
+    """The plain average of M numbers or arrays (one per fit) that pooling does not combine
+    by Rubin's rules (sigma^2, T, their SEs)."""
+    return sum(values[1:], values[0]) / len(values)

@@ -31,7 +31,12 @@ import pandas as pd
 from openhlm.data import MDM, read_table
 from openhlm.errors import DataError, SpecError
 from openhlm.inference.infer import tau_correlations
-from openhlm.inference.pooling import pooled_covariance, rubin_pool
+from openhlm.inference.pooling import (
+    mean_over_fits,
+    pool_fixed_effects,
+    pooled_covariance,
+    pooled_row,
+)
 from openhlm.results import (
     ConvergenceInfo,
     FixedEffectsTable,
@@ -44,14 +49,16 @@ from openhlm.results.imputation import ImputationSummary
 from openhlm.runner.inputs import as_mdm, as_spec
 from openhlm.spec.model import Constraint, ModelSpec
 
-__all__ = ["ImputationSummary", "check_same_structure", "data_sets", "pool_results"]
+__all__ = ["ImputationSummary", "check_same_fixed_effects", "check_same_structure", "data_sets",
+           "listed", "plausible_value_names", "pool_results", "split_by_imputation"]
 
 _MAX_LISTED = 5
 
 
 # -- data sets ---------------------------------------------------------------------------------
 
-def _listed(items: Iterable[Any]) -> str:
+def listed(items: Iterable[Any]) -> str:
+    """The first few items, comma-separated, and how many more (for one-line messages)."""
     items = [str(i) for i in items]
     text = ", ".join(items[:_MAX_LISTED])
     return text + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
@@ -93,9 +100,9 @@ def check_same_structure(mdms: Sequence[MDM], labels: Sequence[str]) -> None:
         if extra or missing:
             parts = []
             if missing:
-                parts.append(f"lacks unit(s) {_listed(missing)}")
+                parts.append(f"lacks unit(s) {listed(missing)}")
             if extra:
-                parts.append(f"has unit(s) {_listed(extra)} not in {name0}")
+                parts.append(f"has unit(s) {listed(extra)} not in {name0}")
             raise DataError(f"imputed data sets must have the same level-2 units: {name} "
                             f"{' and '.join(parts)}")
         for level, have in ((1, mdm.level1_variables), (2, mdm.level2_variables)):
@@ -105,9 +112,9 @@ def check_same_structure(mdms: Sequence[MDM], labels: Sequence[str]) -> None:
             if lacks or adds:
                 parts = []
                 if lacks:
-                    parts.append(f"lacks level-{level} variable(s) {_listed(lacks)}")
+                    parts.append(f"lacks level-{level} variable(s) {listed(lacks)}")
                 if adds:
-                    parts.append(f"has level-{level} variable(s) {_listed(adds)} not in {name0}")
+                    parts.append(f"has level-{level} variable(s) {listed(adds)} not in {name0}")
                 raise DataError(f"imputed data sets must have the same variables: {name} "
                                 f"{' and '.join(parts)}")
         counts = dict(zip(ids, np.asarray(mdm.n_per_unit).tolist()))
@@ -115,11 +122,17 @@ def check_same_structure(mdms: Sequence[MDM], labels: Sequence[str]) -> None:
         if differ:
             raise DataError(f"imputed data sets must have the same level-1 records: {name} has a "
                             f"different number of level-1 records than {name0} in unit(s) "
-                            f"{_listed(differ)}")
+                            f"{listed(differ)}")
 
 
-def _split_by_imputation(data: Any, imputation: str, *, id: str | None, level2: Any
-                         ) -> tuple[list[MDM], list[str]]:
+def split_by_imputation(data: Any, imputation: str) -> list[tuple[str, pd.DataFrame]]:
+    """One DataFrame or data file holding every completed data set, split by the values of its
+    ``imputation`` column (matched case-insensitively, dropped from the parts): the
+    (label ``"column=value"``, rows) of each data set, in sorted order of the values.  Shared
+    with the three-level runner.
+
+    Raises SpecError for other data or an unknown column, DataError for a missing number.
+    """
     if isinstance(data, (str, os.PathLike)):
         frame = read_table(data).data
         source = os.path.basename(os.fspath(data))
@@ -131,26 +144,44 @@ def _split_by_imputation(data: Any, imputation: str, *, id: str | None, level2: 
     lower = {str(c).casefold(): c for c in frame.columns}
     if imputation.casefold() not in lower:
         raise SpecError(f"imputation column '{imputation}' is not in {source} (columns: "
-                        f"{_listed(frame.columns)})")
+                        f"{listed(frame.columns)})")
     column = lower[imputation.casefold()]
     values = frame[column]
     if values.isna().any():
         raise DataError(f"imputation column '{column}' of {source} has missing values; every "
                         "row must say which completed data set it belongs to")
-    mdms, labels = [], []
+    parts = []
     for value in sorted(values.unique()):
         part = frame.loc[values == value].drop(columns=[column]).reset_index(drop=True)
         label = f"{column}={value:g}" if isinstance(value, (int, float, np.number)) \
             else f"{column}={value}"
-        mdms.append(_to_mdm(part, id=id, level2=level2, what=label))
-        labels.append(label)
-    return mdms, labels
+        parts.append((label, part))
+    return parts
+
+
+def plausible_value_names(mdm: Any, plausible_values: Sequence[str]) -> list[str]:
+    """The plausible-value outcomes as spelled in ``mdm`` (an MDM or MDM3), each checked to
+    be a level-1 variable (SpecError otherwise); shared with the three-level runner."""
+    names = []
+    for pv in plausible_values:
+        name = mdm.canonical_name(pv)
+        if name is None or mdm.level_of(name) != 1:
+            raise SpecError(f"plausible value '{pv}' is not a level-1 variable of the data "
+                            f"(level-1 variables: {listed(mdm.level1_variables)})")
+        names.append(name)
+    return names
 
 
 # -- pooling -----------------------------------------------------------------------------------
 
-def _mean(values: Sequence[Any]) -> Any:
-    return sum(values[1:], values[0]) / len(values)
+def check_same_fixed_effects(tables: Sequence[Sequence[Any]], labels: Sequence[str]) -> None:
+    """The M fits to pool must have the same gammas (rows with ``gamma``) as the first
+    (SpecError naming the fit that differs); shared with the three-level pooling."""
+    gammas = tuple(r.gamma for r in tables[0])
+    for table, label in zip(tables[1:], labels[1:]):
+        if tuple(r.gamma for r in table) != gammas:
+            raise SpecError(f"the model fitted to {label} has different fixed effects than the "
+                            f"one fitted to {labels[0]}")
 
 
 def _average_variance_table(fits: Sequence[HLMResults]) -> VarianceComponentsTable:
@@ -174,8 +205,8 @@ def _average_ols(fits: Sequence[HLMResults]) -> OLSTable:
     if not same:
         return first
     return dataclasses.replace(
-        first, coefficients=_mean([f.level1_ols.coefficients for f in fits]),
-        average=_mean([f.level1_ols.average for f in fits]))
+        first, coefficients=mean_over_fits([f.level1_ols.coefficients for f in fits]),
+        average=mean_over_fits([f.level1_ols.average for f in fits]))
 
 
 def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None, *,
@@ -189,30 +220,18 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
     labels = tuple(labels) if labels is not None else tuple(f"data set {k + 1}" for k in range(m))
     first = fits[0]
     gammas = tuple(r.gamma for r in first.fixed.rows)
-    for f, label in zip(fits[1:], labels[1:]):
-        if tuple(r.gamma for r in f.fixed.rows) != gammas:
-            raise SpecError(f"the model fitted to {label} has different fixed effects than the "
-                            f"one fitted to {labels[0]}")
-    est = np.array([[r.estimate for r in f.fixed.rows] for f in fits])
-    se = np.array([[r.se for r in f.fixed.rows] for f in fits])
-    rse = np.array([[r.robust_se for r in f.fixed.rows] for f in fits])
-    df_com = np.array([r.df for r in first.fixed.rows], dtype=float)
-    model = rubin_pool(est, se**2, df_com)
-    robust = rubin_pool(est, rse**2, df_com)
-    rows = tuple(
-        dataclasses.replace(
-            row, estimate=float(model.estimate[k]), se=float(model.se[k]), t=float(model.t[k]),
-            df=float(model.df[k]), p=float(model.p[k]), robust_se=float(robust.se[k]),
-            robust_t=float(robust.t[k]), robust_p=float(robust.p[k]))
-        for k, row in enumerate(first.fixed.rows))
+    check_same_fixed_effects([f.fixed.rows for f in fits], labels)
+    pooled = pool_fixed_effects([f.fixed.rows for f in fits])
+    est, model, robust = pooled.estimates, pooled.model, pooled.robust
+    rows = tuple(pooled_row(row, pooled, k) for k, row in enumerate(first.fixed.rows))
     fixed = FixedEffectsTable(
         rows=rows, covariance=pooled_covariance(est, [f.fixed.covariance for f in fits]),
         robust_covariance=pooled_covariance(est, [f.fixed.robust_covariance for f in fits]))
     summary = ImputationSummary(
         m=m, kind=kind, labels=labels, gammas=gammas, model=model, robust=robust, estimates=est,
-        se=se, robust_se=rse, deviances=np.array([f.deviance for f in fits]),
+        se=pooled.se, robust_se=pooled.robust_se, deviances=np.array([f.deviance for f in fits]),
         converged=tuple(bool(f.converged) for f in fits), fits=fits)
-    tau = _mean([f.tau for f in fits])
+    tau = mean_over_fits([f.tau for f in fits])
     conv: ConvergenceInfo = dataclasses.replace(
         first.convergence, converged=all(summary.converged),
         iterations=max(f.iterations for f in fits), loglik_history=())
@@ -228,7 +247,7 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
         first, convergence=conv, data=dataclasses.replace(first.data, sources=sources),
         sigma2=float(np.mean([f.sigma2 for f in fits])),
         sigma2_se=float(np.mean([f.sigma2_se for f in fits])), tau=tau,
-        tau_se=_mean([f.tau_se for f in fits]), tau_correlations=tau_correlations(tau),
+        tau_se=mean_over_fits([f.tau_se for f in fits]), tau_correlations=tau_correlations(tau),
         reliability={k: float(np.mean([f.reliability[k] for f in fits]))
                      for k in first.reliability},
         fixed=fixed, variance=_average_variance_table(fits),
@@ -272,18 +291,14 @@ def data_sets(model: str | ModelSpec, data: Any, *, imputation: str | None = Non
         mdm = _to_mdm(datasets, id=id, level2=level2, what="plausible values")
         if len(pvs) < 2:
             raise SpecError(f"plausible values need at least 2 outcome variables, got {len(pvs)}")
-        labels = []
-        for pv in pvs:
-            name = mdm.canonical_name(pv)
-            if name is None or mdm.level_of(name) != 1:
-                raise SpecError(f"plausible value '{pv}' is not a level-1 variable of the data "
-                                f"(level-1 variables: {_listed(mdm.level1_variables)})")
-            labels.append(name)
+        labels = plausible_value_names(mdm, pvs)
         spec = as_spec(model, mdm, constraints, residual=residual)
         return ([(dataclasses.replace(spec, outcome=name), mdm) for name in labels], labels,
                 "plausible values")
     if imputation is not None:
-        mdms, labels = _split_by_imputation(datasets, imputation, id=id, level2=level2)
+        parts = split_by_imputation(datasets, imputation)
+        labels = [label for label, _ in parts]
+        mdms = [_to_mdm(part, id=id, level2=level2, what=label) for label, part in parts]
     else:
         if not isinstance(datasets, (list, tuple)):
             raise SpecError("give the completed data sets as a list (of MDMs, DataFrames or "

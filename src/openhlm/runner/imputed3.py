@@ -19,27 +19,27 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from openhlm.data import read_table
 from openhlm.data.mdm3 import MDM3, build_mdm3
 from openhlm.errors import DataError, SpecError
-from openhlm.inference.pooling import pooled_covariance, rubin_pool
+from openhlm.inference.pooling import (
+    mean_over_fits,
+    pool_fixed_effects,
+    pooled_covariance,
+    pooled_row,
+)
 from openhlm.results.imputation import ImputationSummary
 from openhlm.results.three_level import HLM3Results, VarianceComponent3
+from openhlm.runner.imputed import (
+    check_same_fixed_effects,
+    listed,
+    plausible_value_names,
+    split_by_imputation,
+)
 from openhlm.spec.equations3 import parse_model3
 from openhlm.spec.model3 import ModelSpec3
 
 __all__ = ["check_same_structure3", "data_sets3", "pool_results3"]
-
-_MAX = 5
-
-
-def _listed(items: Sequence[Any]) -> str:
-    items = [str(i) for i in items]
-    return ", ".join(items[:_MAX]) + (f" and {len(items) - _MAX} more" if len(items) > _MAX
-                                      else "")
-
 
 def _mdm3(data: Any, *, id: Any, level2: Any, level3: Any, what: str) -> MDM3:
     if isinstance(data, MDM3):
@@ -82,20 +82,20 @@ def check_same_structure3(mdms: Sequence[MDM3], labels: Sequence[str]) -> None:
         missing = [u for u in base if u not in other]
         extra = [u for u in other if u not in base]
         if missing or extra:
-            parts = ([f"lacks level-2 unit(s) {_listed(missing)}"] if missing else []) + (
-                [f"has level-2 unit(s) {_listed(extra)} not in {labels[0]}"] if extra else [])
+            parts = ([f"lacks level-2 unit(s) {listed(missing)}"] if missing else []) + (
+                [f"has level-2 unit(s) {listed(extra)} not in {labels[0]}"] if extra else [])
             raise DataError(f"imputed data sets must have the same level-2 units: {name} "
                             + " and ".join(parts))
         moved = [u for u in base if base[u][0] != other[u][0]]
         if moved:
             raise DataError(f"imputed data sets must have the same level-3 unit for every "
                             f"level-2 unit: {name} differs from {labels[0]} for level-2 "
-                            f"unit(s) {_listed(moved)}")
+                            f"unit(s) {listed(moved)}")
         differ = [u for u in base if base[u][1] != other[u][1]]
         if differ:
             raise DataError(f"imputed data sets must have the same level-1 records: {name} has "
                             f"a different number of records than {labels[0]} in level-2 "
-                            f"unit(s) {_listed(differ)}")
+                            f"unit(s) {listed(differ)}")
 
 
 def data_sets3(model: str | ModelSpec3, data: Any, *, imputation: str | None = None,
@@ -117,38 +117,14 @@ def data_sets3(model: str | ModelSpec3, data: Any, *, imputation: str | None = N
             raise SpecError(f"plausible values need at least 2 outcome variables, got {len(pvs)}")
         mdm = _mdm3(data, id=id, level2=level2, level3=level3, what="plausible values")
         spec = _spec(model, mdm, constraints)
-        labels = []
-        for pv in pvs:
-            name = mdm.canonical_name(pv)
-            if name is None or mdm.level_of(name) != 1:
-                raise SpecError(f"plausible value '{pv}' is not a level-1 variable of the data "
-                                f"(level-1 variables: {_listed(mdm.level1_variables)})")
-            labels.append(name)
+        labels = plausible_value_names(mdm, pvs)
         return ([(dataclasses.replace(spec, outcome=name), mdm) for name in labels], labels,
                 "plausible values")
     if imputation is not None:
-        if isinstance(data, (str, os.PathLike)):
-            frame, source = read_table(data).data, os.path.basename(os.fspath(data))
-        elif isinstance(data, pd.DataFrame):
-            frame, source = data, "data"
-        else:
-            raise SpecError("imputation= needs one DataFrame or data file holding all completed "
-                            f"data sets, not {type(data).__name__}")
-        lower = {str(c).casefold(): c for c in frame.columns}
-        if imputation.casefold() not in lower:
-            raise SpecError(f"imputation column '{imputation}' is not in {source} (columns: "
-                            f"{_listed(list(frame.columns))})")
-        column = lower[imputation.casefold()]
-        values = frame[column]
-        if values.isna().any():
-            raise DataError(f"imputation column '{column}' of {source} has missing values; every "
-                            "row must say which completed data set it belongs to")
-        mdms, labels = [], []
-        for value in sorted(values.unique()):
-            part = frame.loc[values == value].drop(columns=[column]).reset_index(drop=True)
-            label = f"{column}={value}"
-            mdms.append(_mdm3(part, id=id, level2=level2, level3=level3, what=label))
-            labels.append(label)
+        parts = split_by_imputation(data, imputation)
+        labels = [label for label, _ in parts]
+        mdms = [_mdm3(part, id=id, level2=level2, level3=level3, what=label)
+                for label, part in parts]
     else:
         if not isinstance(data, (list, tuple)):
             raise SpecError("give the completed data sets as a list (of MDMs, DataFrames or "
@@ -174,28 +150,18 @@ def pool_results3(fits: Sequence[HLM3Results], labels: Sequence[str], *,
         raise SpecError(f"multiple imputation needs at least 2 data sets, got {m}")
     first = fits[0]
     gammas = tuple(r.gamma for r in first.fixed)
-    for f, label in zip(fits[1:], labels[1:], strict=True):
-        if tuple(r.gamma for r in f.fixed) != gammas:
-            raise SpecError(f"the model fitted to {label} has different fixed effects than the "
-                            f"one fitted to {labels[0]}")
-    est = np.array([[r.estimate for r in f.fixed] for f in fits])
-    se = np.array([[r.se for r in f.fixed] for f in fits])
-    rse = np.array([[r.robust_se for r in f.fixed] for f in fits])
-    df_com = np.array([r.df for r in first.fixed], dtype=float)
-    model = rubin_pool(est, se**2, df_com)
-    robust = rubin_pool(est, rse**2, df_com)
-    rows = tuple(dataclasses.replace(
-        row, estimate=float(model.estimate[k]), se=float(model.se[k]), t=float(model.t[k]),
-        df=float(model.df[k]), p=float(model.p[k]), robust_se=float(robust.se[k]),
-        robust_t=float(robust.t[k]), robust_p=float(robust.p[k]))
-        for k, row in enumerate(first.fixed))
+    check_same_fixed_effects([f.fixed for f in fits], labels)
+    pooled = pool_fixed_effects([f.fixed for f in fits])
+    est, model, robust = pooled.estimates, pooled.model, pooled.robust
+    rows = tuple(pooled_row(row, pooled, k) for k, row in enumerate(first.fixed))
     summary = ImputationSummary(
         m=m, kind=kind, labels=tuple(labels), gammas=gammas, model=model, robust=robust,
-        estimates=est, se=se, robust_se=rse, deviances=np.array([f.deviance for f in fits]),
+        estimates=est, se=pooled.se, robust_se=pooled.robust_se,
+        deviances=np.array([f.deviance for f in fits]),
         converged=tuple(bool(f.converged) for f in fits), fits=fits)  # type: ignore[arg-type]
 
     def mean(name: str) -> Any:
-        return sum((getattr(f, name) for f in fits[1:]), getattr(first, name)) / m
+        return mean_over_fits([getattr(f, name) for f in fits])
 
     components = []
     for k, c in enumerate(first.variance_components):

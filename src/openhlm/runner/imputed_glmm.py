@@ -34,9 +34,14 @@ import pandas as pd
 from openhlm.errors import SpecError
 from openhlm.inference.glmm import pooled_fixed_effects
 from openhlm.inference.hypotheses import hypotheses_requested
-from openhlm.inference.pooling import pooled_covariance, rubin_pool
+from openhlm.inference.pooling import (
+    FixedEffectsPooling,
+    mean_over_fits,
+    pool_fixed_effects,
+    pooled_covariance,
+)
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
-from openhlm.results.imputation import ImputationSummary, RubinPooled
+from openhlm.results.imputation import ImputationSummary
 from openhlm.runner.glmm import run_glmm
 from openhlm.runner.imputed import data_sets
 from openhlm.spec.model import ModelSpec
@@ -61,21 +66,11 @@ def run_glmm_imputed(model: str | ModelSpec, data: Any, options: FitOptions, *,
 
 
 def _pool_rows(rows: Sequence[Sequence[GLMMFixedEffect]]
-               ) -> tuple[tuple[GLMMFixedEffect, ...], RubinPooled, RubinPooled, np.ndarray,
-                          np.ndarray, np.ndarray]:
-    """Rubin's rules on M tables of fixed effects: the pooled rows, the two combinations and
-    the (M, F) estimates, SEs and robust SEs."""
-    est = np.array([[r.estimate for r in f] for f in rows])
-    se = np.array([[r.se for r in f] for f in rows])
-    rse = np.array([[r.robust_se for r in f] for f in rows])
-    df_com = np.array([r.df for r in rows[0]], dtype=float)
-    model = rubin_pool(est, se**2, df_com)
-    robust = rubin_pool(est, rse**2, df_com)
-    return pooled_fixed_effects(tuple(rows[0]), model, robust), model, robust, est, se, rse
-
-
-def _mean(values: Sequence[Any]) -> Any:
-    return sum(values[1:], values[0]) / len(values)
+               ) -> tuple[tuple[GLMMFixedEffect, ...], FixedEffectsPooling]:
+    """Rubin's rules on M tables of fixed effects: the pooled rows (with the ratios and their
+    intervals) and the pooling."""
+    pooled = pool_fixed_effects(rows)
+    return pooled_fixed_effects(tuple(rows[0]), pooled.model, pooled.robust), pooled
 
 
 def pool_glmm_results(fits: Sequence[GLMMResults], labels: Sequence[str] | None = None, *,
@@ -96,7 +91,8 @@ def pool_glmm_results(fits: Sequence[GLMMResults], labels: Sequence[str] | None 
                 first.distribution, first.method, first.quadrature_points):
             raise SpecError(f"the model fitted to {label} differs from the one fitted to "
                             f"{labels[0]} in its distribution or estimation method")
-    rows, model, robust, est, se, rse = _pool_rows([f.fixed_effects for f in fits])
+    rows, pooled = _pool_rows([f.fixed_effects for f in fits])
+    est = pooled.estimates
     pa = None
     if first.fixed_effects_population_average is not None:   # PQL's population-average model
         pa_fits = [f.fixed_effects_population_average for f in fits]
@@ -104,8 +100,8 @@ def pool_glmm_results(fits: Sequence[GLMMResults], labels: Sequence[str] | None 
             pa = _pool_rows(pa_fits)[0]  # type: ignore[arg-type]
     deviances = np.array([np.nan if f.deviance is None else f.deviance for f in fits])
     summary = ImputationSummary(
-        m=m, kind=kind, labels=labels, gammas=gammas, model=model, robust=robust,
-        estimates=est, se=se, robust_se=rse, deviances=deviances,
+        m=m, kind=kind, labels=labels, gammas=gammas, model=pooled.model, robust=pooled.robust,
+        estimates=est, se=pooled.se, robust_se=pooled.robust_se, deviances=deviances,
         converged=tuple(bool(f.converged) for f in fits), fits=fits)  # type: ignore[arg-type]
     components = []
     for k, c in enumerate(first.variance_components):
@@ -132,7 +128,8 @@ def pool_glmm_results(fits: Sequence[GLMMResults], labels: Sequence[str] | None 
     return dataclasses.replace(
         first, fixed_effects=rows, fixed_effects_population_average=pa,
         covariance=pooled_covariance(est, [f.covariance for f in fits]),
-        robust_covariance=pooled_covariance(est, [f.robust_covariance for f in fits]), tau=_mean([f.tau for f in fits]),
+        robust_covariance=pooled_covariance(est, [f.robust_covariance for f in fits]),
+        tau=mean_over_fits([f.tau for f in fits]),
         variance_components=tuple(components),
         reliability=tuple(float(np.mean([f.reliability[k] for f in fits]))
                           for k in range(len(first.reliability))),
