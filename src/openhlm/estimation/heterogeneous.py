@@ -65,7 +65,11 @@ from openhlm.estimation.objective import Objective, Point
 from openhlm.estimation.optimise import minimise
 from openhlm.estimation.statistics import UnitMoments
 from openhlm.estimation.sufficient import UnitStats, design_moments, stats_from_raw, unit_stats
-from openhlm.estimation.variance_model import HeterogeneousFit, VarianceDesign
+from openhlm.estimation.variance_model import (
+    HeterogeneousFit,
+    VarianceDesign,
+    checked_variance_design,
+)
 from openhlm.spec.defaults import (
     EXACT_LIMITS,
     HLM_LIMITS,
@@ -113,34 +117,8 @@ def variance_design(design: Design, names: tuple[str, ...] | None = None) -> Var
         combination of the others (with the intercept).
     """
     names = tuple(design.spec.variance_predictors if names is None else names)
-    if not names:
-        raise EstimationError("heterogeneous sigma^2 needs at least one variance predictor")
-    cols = [np.ones(design.n_level1)]
-    for name in names:
-        x = _variance_column(design, name)
-        if not np.all(np.isfinite(x)):
-            raise EstimationError(f"heterogeneous sigma^2: variance predictor '{name}' has "
-                                  "missing or infinite values in the rows of the analysis")
-        if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):
-            raise EstimationError(
-                f"heterogeneous sigma^2: variance predictor '{name}' is constant "
-                f"({x[0]:g}) in the {design.n_level1} level-1 rows of the analysis; it cannot "
-                "explain differences in sigma^2 - remove it from the variance model")
-        cols.append(x)
-    C = np.column_stack(cols)
-    # collinearity: smallest eigenvalue of the correlation of the centred predictors
-    if C.shape[1] > 2:
-        Xc = C[:, 1:] - C[:, 1:].mean(axis=0)
-        Xc = Xc / np.sqrt((Xc**2).sum(axis=0))
-        w, v = np.linalg.eigh(Xc.T @ Xc)
-        if w[0] <= 1e-10 * w[-1]:
-            involved = [n for n, x in zip(names, v[:, 0]) if abs(x) > 1e-3]
-            raise EstimationError(
-                "heterogeneous sigma^2: the variance predictors "
-                f"{', '.join(involved)} are collinear (one is a linear combination of the "
-                "others and the intercept); remove one of them from the variance model")
-    labels = ("INTRCPT1",) + tuple(n.upper() for n in names)
-    return VarianceDesign(C=C, labels=labels, names=names)
+    return checked_variance_design(names, lambda name: _variance_column(design, name),
+                                   design.n_level1)
 
 
 def working_variance_predictors(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,11 +6,14 @@ Kept apart from :mod:`openhlm.estimation.heterogeneous` (the estimation) so that
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HeterogeneousFit", "VarianceDesign", "VarianceRowSums"]
+from openhlm.errors import EstimationError
+
+__all__ = ["HeterogeneousFit", "VarianceDesign", "VarianceRowSums", "checked_variance_design"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,48 @@ class VarianceDesign:
     @property
     def n_alpha(self) -> int:
         return int(self.C.shape[1])
+
+
+def checked_variance_design(names: Sequence[str], column: Callable[[str], np.ndarray],
+                            n_rows: int) -> VarianceDesign:
+    """C = [1, C_1, ..., C_K] over the ``n_rows`` level-1 rows of the analysis, ``column(name)``
+    giving each variance predictor's values in those rows (shared by the two- and three-level
+    estimation).
+
+    Raises
+    ------
+    EstimationError
+        No predictor, or one with missing values, constant in the rows of the analysis, or a
+        linear combination of the others (with the intercept).
+    """
+    if not names:
+        raise EstimationError("heterogeneous sigma^2 needs at least one variance predictor")
+    cols = [np.ones(n_rows)]
+    for name in names:
+        x = column(name)
+        if not np.all(np.isfinite(x)):
+            raise EstimationError(f"heterogeneous sigma^2: variance predictor '{name}' has "
+                                  "missing or infinite values in the rows of the analysis")
+        if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):
+            raise EstimationError(
+                f"heterogeneous sigma^2: variance predictor '{name}' is constant "
+                f"({x[0]:g}) in the {n_rows} level-1 rows of the analysis; it cannot "
+                "explain differences in sigma^2 - remove it from the variance model")
+        cols.append(x)
+    C = np.column_stack(cols)
+    # collinearity: smallest eigenvalue of the correlation of the centred predictors
+    if C.shape[1] > 2:
+        Xc = C[:, 1:] - C[:, 1:].mean(axis=0)
+        Xc = Xc / np.sqrt((Xc**2).sum(axis=0))
+        w, v = np.linalg.eigh(Xc.T @ Xc)
+        if w[0] <= 1e-10 * w[-1]:
+            involved = [n for n, x in zip(names, v[:, 0], strict=True) if abs(x) > 1e-3]
+            raise EstimationError(
+                "heterogeneous sigma^2: the variance predictors "
+                f"{', '.join(involved)} are collinear (one is a linear combination of the "
+                "others and the intercept); remove one of them from the variance model")
+    labels = ("INTRCPT1",) + tuple(n.upper() for n in names)
+    return VarianceDesign(C=C, labels=labels, names=tuple(names))
 
 
 @dataclass(frozen=True)

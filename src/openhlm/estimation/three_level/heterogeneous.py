@@ -43,7 +43,7 @@ from openhlm.estimation.three_level.likelihood import (
     theta_size,
 )
 from openhlm.estimation.three_level.statistics import Stats3, unit_statistics
-from openhlm.estimation.variance_model import VarianceDesign
+from openhlm.estimation.variance_model import VarianceDesign, checked_variance_design
 
 __all__ = ["Heterogeneous3", "estimate3_heterogeneous", "scaled_design",
            "variance_design3"]
@@ -81,33 +81,7 @@ def _column(design: Design3, name: str) -> np.ndarray:
 
 def variance_design3(design: Design3, names: tuple[str, ...]) -> VarianceDesign:
     """C = [1, C_1, ..., C_K] over the rows analysed, refusing unusable predictors."""
-    if not names:
-        raise EstimationError("heterogeneous sigma^2 needs at least one variance predictor")
-    cols = [np.ones(design.n1)]
-    for name in names:
-        x = _column(design, name)
-        if not np.all(np.isfinite(x)):
-            raise EstimationError(f"heterogeneous sigma^2: variance predictor '{name}' has "
-                                  "missing or infinite values in the rows of the analysis")
-        if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):
-            raise EstimationError(
-                f"heterogeneous sigma^2: variance predictor '{name}' is constant "
-                f"({x[0]:g}) in the {design.n1} level-1 rows of the analysis; it cannot explain "
-                "differences in sigma^2 - remove it from the variance model")
-        cols.append(x)
-    C = np.column_stack(cols)
-    if C.shape[1] > 2:
-        Xc = C[:, 1:] - C[:, 1:].mean(axis=0)
-        Xc = Xc / np.sqrt((Xc ** 2).sum(axis=0))
-        w, v = np.linalg.eigh(Xc.T @ Xc)
-        if w[0] <= 1e-10 * w[-1]:
-            involved = [n for n, x in zip(names, v[:, 0], strict=True) if abs(x) > 1e-3]
-            raise EstimationError(
-                "heterogeneous sigma^2: the variance predictors "
-                f"{', '.join(involved)} are collinear (one is a linear combination of the "
-                "others and the intercept); remove one of them from the variance model")
-    labels = ("INTRCPT1",) + tuple(n.upper() for n in names)
-    return VarianceDesign(C=C, labels=labels, names=tuple(names))
+    return checked_variance_design(names, lambda name: _column(design, name), design.n1)
 
 
 def scaled_design(design: Design3, p: np.ndarray) -> Design3:
