@@ -6,8 +6,10 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import stats as st
 
 from openhlm.errors import EstimationError, SpecError
+from openhlm.plots.lowess import lowess
 from openhlm.results.residuals import NO_RANDOM_COEFFICIENTS
 
 if TYPE_CHECKING:
@@ -20,11 +22,15 @@ __all__ = [
     "design_of",
     "eb_of",
     "finish",
+    "identity_line",
     "level2_values",
+    "mdist_qq",
     "model_name",
     "new_axes",
     "random_position",
+    "scatter_with_lowess",
     "set_title",
+    "standardised_qq",
     "variable_label",
 ]
 
@@ -122,3 +128,54 @@ def kwargs(defaults: dict[str, Any], given: dict[str, Any] | None) -> dict[str, 
     out = dict(defaults)
     out.update(given or {})
     return out
+
+
+# -- the drawing shared by the two- and three-level diagnostics --------------------------------
+
+def identity_line(ax: Axes, lo: float, hi: float) -> None:
+    """The dashed 45-degree line from (lo, lo) to (hi, hi)."""
+    ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=1, linestyle="--", label="45-degree line")
+
+
+def mdist_qq(ax: Axes, ids: Any, mdist: np.ndarray, chipct: np.ndarray, n_effects: int, *,
+             units: str, ylabel: str, label_top: int) -> None:
+    """MDIST against CHIPCT of the units with both finite, the 45-degree line, the
+    ``label_top`` largest distances labelled with their unit ID, equal axes from 0."""
+    ok = np.isfinite(mdist) & np.isfinite(chipct)
+    ax.scatter(chipct[ok], mdist[ok], s=14, alpha=0.8, label=units)
+    top = max(float(mdist[ok].max()), float(chipct[ok].max())) * 1.05
+    identity_line(ax, 0.0, top)
+    for rank, j in enumerate(np.argsort(-np.where(ok, mdist, -np.inf))[:label_top]):
+        ax.annotate(str(ids[j]), (chipct[j], mdist[j]), xytext=(-6, 3 + 9 * rank),
+                    textcoords="offset points", ha="right", fontsize=8)
+    ax.set_xlabel(f"CHIPCT: expected chi-square({n_effects}) order statistic")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+
+
+def standardised_qq(ax: Axes, values: np.ndarray, *, units: str, ylabel: str) -> None:
+    """Normal Q-Q plot of ``values`` standardised (mean 0, SD 1 with n - 1): sorted values
+    against Blom's expected normal order statistics (as SPSS), with the 45-degree line."""
+    values = np.sort(values)
+    z = (values - values.mean()) / values.std(ddof=1)
+    n = z.size
+    expected = st.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+    ax.scatter(expected, z, s=14, alpha=0.8, label=units)
+    lim = float(max(np.abs(expected).max(), np.abs(z).max())) * 1.05
+    identity_line(ax, -lim, lim)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel("Expected normal value")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+
+
+def scatter_with_lowess(ax: Axes, x: np.ndarray, y: np.ndarray, *, frac: float,
+                        units: str) -> None:
+    """Residuals ``y`` against ``x`` with the zero line and a LOWESS smoother."""
+    ax.scatter(x, y, s=14, alpha=0.8, label=units)
+    ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
+    xs, fit = lowess(x, y, frac=frac)
+    ax.plot(xs, fit, color="C3", linewidth=2, label=f"LOWESS (frac = {frac:.2f})")

@@ -20,12 +20,14 @@ from openhlm.plots._common import (
     eb_of,
     finish,
     level2_values,
+    mdist_qq,
     new_axes,
     random_position,
+    scatter_with_lowess,
     set_title,
+    standardised_qq,
     variable_label,
 )
-from openhlm.plots.lowess import lowess
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,10 +36,6 @@ if TYPE_CHECKING:
     from openhlm.results import HLMResults
 
 __all__ = ["caterpillar", "eb_residuals_vs", "mdrsvar_histogram", "mdrsvar_qq", "qq_mdist"]
-
-
-def _identity_line(ax: Axes, lo: float, hi: float) -> None:
-    ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=1, linestyle="--", label="45-degree line")
 
 
 def _three_level(results: object) -> bool:
@@ -70,19 +68,9 @@ def qq_mdist(results: HLMResults, *, label_top: int = 3, ax: Axes | None = None,
     else:
         eb = eb_of(results)
         ids, mdist, chipct, R = eb.unit_ids, eb.mdist, eb.chipct, len(eb.random_positions)
-    ok = np.isfinite(mdist) & np.isfinite(chipct)
     ax = new_axes(ax, (6.0, 6.0))
-    ax.scatter(chipct[ok], mdist[ok], s=14, alpha=0.8, label="units")
-    top = max(float(np.nanmax(mdist[ok])), float(np.nanmax(chipct[ok]))) * 1.05
-    _identity_line(ax, 0.0, top)
-    for rank, j in enumerate(np.argsort(-np.where(ok, mdist, -np.inf))[:label_top]):
-        ax.annotate(str(ids[j]), (chipct[j], mdist[j]), xytext=(-6, 3 + 9 * rank),
-                    textcoords="offset points", ha="right", fontsize=8)
-    ax.set_xlabel(f"CHIPCT: expected chi-square({R}) order statistic")
-    ax.set_ylabel("MDIST: Mahalanobis distance of the EB residuals")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    mdist_qq(ax, ids, mdist, chipct, R, units="units", label_top=label_top,
+             ylabel="MDIST: Mahalanobis distance of the EB residuals")
     set_title(ax, "Q-Q plot of Mahalanobis distances (level-2 normality)", results, model_name)
     return finish(ax)
 
@@ -118,19 +106,8 @@ def mdrsvar_qq(results: HLMResults, *, ax: Axes | None = None,
         from openhlm.plots.three_level import mdrsvar_qq3
 
         return mdrsvar_qq3(results, ax=ax, model_name=model_name)  # type: ignore[arg-type]
-    values = np.sort(_mdrsvar(results))
-    z = (values - values.mean()) / values.std(ddof=1)
-    n = z.size
-    expected = st.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))   # Blom, as SPSS
     ax = new_axes(ax, (6.0, 6.0))
-    ax.scatter(expected, z, s=14, alpha=0.8, label="units")
-    lim = float(max(np.abs(expected).max(), np.abs(z).max())) * 1.05
-    _identity_line(ax, -lim, lim)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_xlabel("Expected normal value")
-    ax.set_ylabel("Standardised MDRSVAR")
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    standardised_qq(ax, _mdrsvar(results), units="units", ylabel="Standardised MDRSVAR")
     set_title(ax, "Normal Q-Q plot of standardised MDRSVAR", results, model_name)
     return finish(ax)
 
@@ -155,10 +132,7 @@ def eb_residuals_vs(results: HLMResults, variable: str, coefficient: str = "INTR
     column, x = level2_values(results, variable)
     y = eb.eb_residuals[:, k]
     ax = new_axes(ax)
-    ax.scatter(x, y, s=14, alpha=0.8, label="units")
-    ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
-    xs, fit = lowess(x, y, frac=frac)
-    ax.plot(xs, fit, color="C3", linewidth=2, label=f"LOWESS (frac = {frac:.2f})")
+    scatter_with_lowess(ax, x, y, frac=frac, units="units")
     label, q = eb.random_labels[k], eb.random_indices[k]
     ax.set_xlabel(variable_label(results, column))
     ax.set_ylabel(f"EB residual of {label} (U{q})")

@@ -30,8 +30,13 @@ import pandas as pd
 from scipy import stats as st
 
 from openhlm.errors import EstimationError, SpecError
-from openhlm.plots._common import finish, new_axes
-from openhlm.plots.lowess import lowess
+from openhlm.plots._common import (
+    finish,
+    mdist_qq,
+    new_axes,
+    scatter_with_lowess,
+    standardised_qq,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -434,10 +439,6 @@ def level1_equations3(results: HLM3Results, x: str | None = None, *, sample: int
 
 # -- residual diagnostics ------------------------------------------------------------------------
 
-def _identity_line(ax: Axes, lo: float, hi: float) -> None:
-    ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=1, linestyle="--", label="45-degree line")
-
-
 def qq_mdist3(results: HLM3Results, *, level: int = 3, label_top: int = 3,
               ax: Axes | None = None, model_name: str | None = None) -> Figure:
     """Q-Q plot of the Mahalanobis distances of the level-3 (``level=3``, u) or level-2
@@ -458,20 +459,10 @@ def qq_mdist3(results: HLM3Results, *, level: int = 3, label_top: int = 3,
         effect = "U" if level == 3 else "R"
         raise EstimationError(f"the model has no random effect at level {level} (no {effect} "
                               "in its equations): there is no MDIST to plot")
-    units = f"level-{level} units"
-    ax = new_axes(ax, (6.0, 6.0))
-    ax.scatter(chipct[ok], mdist[ok], s=14, alpha=0.8, label=units)
-    top = max(float(mdist[ok].max()), float(chipct[ok].max())) * 1.05
-    _identity_line(ax, 0.0, top)
-    for rank, j in enumerate(np.argsort(-np.where(ok, mdist, -np.inf))[:label_top]):
-        ax.annotate(str(ids[j]), (chipct[j], mdist[j]), xytext=(-6, 3 + 9 * rank),
-                    textcoords="offset points", ha="right", fontsize=8)
-    ax.set_xlabel(f"CHIPCT: expected chi-square({R}) order statistic")
     effects = "u" if level == 3 else "r"
-    ax.set_ylabel(f"MDIST: Mahalanobis distance of the EB residuals {effects}")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax = new_axes(ax, (6.0, 6.0))
+    mdist_qq(ax, ids, mdist, chipct, R, units=f"level-{level} units", label_top=label_top,
+             ylabel=f"MDIST: Mahalanobis distance of the EB residuals {effects}")
     _title(ax, f"Q-Q plot of Mahalanobis distances (level-{level} normality)", results,
            model_name)
     return finish(ax)
@@ -503,21 +494,11 @@ def mdrsvar_qq3(results: HLM3Results, *, level: int = 2, ax: Axes | None = None,
                 model_name: str | None = None) -> Figure:
     """Normal Q-Q plot of the level-2 units' standardised MDRSVAR (Blom positions, as the
     two-level graph) with the 45-degree line."""
-    values = np.sort(_mdrsvar3(results, level))
+    values = _mdrsvar3(results, level)
     if values.size < 3:
         raise SpecError("the Q-Q plot of MDRSVAR needs at least 3 level-2 units with MDRSVAR")
-    z = (values - values.mean()) / values.std(ddof=1)
-    n = z.size
-    expected = st.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
     ax = new_axes(ax, (6.0, 6.0))
-    ax.scatter(expected, z, s=14, alpha=0.8, label="level-2 units")
-    lim = float(max(np.abs(expected).max(), np.abs(z).max())) * 1.05
-    _identity_line(ax, -lim, lim)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_xlabel("Expected normal value")
-    ax.set_ylabel("Standardised MDRSVAR")
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    standardised_qq(ax, values, units="level-2 units", ylabel="Standardised MDRSVAR")
     _title(ax, "Normal Q-Q plot of standardised MDRSVAR (level-2 units)", results, model_name)
     return finish(ax)
 
@@ -534,10 +515,7 @@ def eb_residuals_vs3(results: HLM3Results, variable: str, coefficient: str = "IN
     k, what = _position(results, coefficient, level)
     y = (results.eb_level3 if level == 3 else results.eb_level2)[:, k]
     ax = new_axes(ax)
-    ax.scatter(x, y, s=14, alpha=0.8, label=f"level-{level} units")
-    ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
-    xs, fit = lowess(x, y, frac=frac)
-    ax.plot(xs, fit, color="C3", linewidth=2, label=f"LOWESS (frac = {frac:.2f})")
+    scatter_with_lowess(ax, x, y, frac=frac, units=f"level-{level} units")
     ax.set_xlabel(column.upper())
     ax.set_ylabel(f"EB residual of {what}")
     ax.legend(fontsize=8, frameon=False)
