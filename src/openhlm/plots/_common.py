@@ -23,14 +23,17 @@ __all__ = [
     "eb_of",
     "finish",
     "identity_line",
+    "intercepts_at_unit_means",
     "level2_values",
     "mdist_qq",
     "model_name",
     "new_axes",
     "random_position",
+    "sample_units",
     "scatter_with_lowess",
     "set_title",
     "standardised_qq",
+    "unit_ranges",
     "variable_label",
 ]
 
@@ -179,3 +182,35 @@ def scatter_with_lowess(ax: Axes, x: np.ndarray, y: np.ndarray, *, frac: float,
     ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
     xs, fit = lowess(x, y, frac=frac)
     ax.plot(xs, fit, color="C3", linewidth=2, label=f"LOWESS (frac = {frac:.2f})")
+
+
+# -- the per-unit lines of the level-1 equation graphs ----------------------------------------
+
+def sample_units(n_units: int, sample: int | None, seed: int) -> np.ndarray:
+    """Indices of the units to draw: all, or ``sample`` of them drawn without replacement
+    (sorted; SpecError for a negative ``sample``)."""
+    if sample is not None and sample < 0:
+        raise SpecError(f"sample must be a number of units >= 0 (0 or None: all), not {sample}")
+    if sample and sample < n_units:
+        return np.sort(np.random.default_rng(seed).choice(n_units, size=sample, replace=False))
+    return np.arange(n_units)
+
+
+def unit_ranges(column: np.ndarray, unit: np.ndarray, n_units: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's smallest and largest value of ``column`` (rows of unit ``unit[i]``)."""
+    lo = np.full(n_units, np.inf)
+    hi = np.full(n_units, -np.inf)
+    np.minimum.at(lo, unit, column)
+    np.maximum.at(hi, unit, column)
+    return lo, hi
+
+
+def intercepts_at_unit_means(X: np.ndarray, unit: np.ndarray, n_per_unit: np.ndarray,
+                             coefs: np.ndarray, p: int) -> np.ndarray:
+    """Each unit's level-1 equation (coefficients ``coefs``, (J, P)) evaluated at the unit's
+    means of the predictors other than column ``p``: the intercept of its line in X_p."""
+    sums = np.zeros_like(coefs)
+    np.add.at(sums, unit, X)
+    means = sums / n_per_unit[:, None]
+    return np.einsum("jp,jp->j", means, coefs) - means[:, p] * coefs[:, p]

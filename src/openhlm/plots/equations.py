@@ -21,9 +21,12 @@ from openhlm.plots._common import (
     design_of,
     eb_of,
     finish,
+    intercepts_at_unit_means,
     level2_values,
     new_axes,
+    sample_units,
     set_title,
+    unit_ranges,
     variable_label,
 )
 
@@ -242,20 +245,9 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor
     J = d.n_level2
-    units = np.arange(J)
-    if sample is not None and sample < 0:
-        raise SpecError(f"sample must be a number of units >= 0 (0 or None: all), not {sample}")
-    if sample and sample < J:
-        units = np.sort(np.random.default_rng(seed).choice(J, size=sample, replace=False))
-    col = d.X[:, p]
-    lo = np.full(J, np.inf)
-    hi = np.full(J, -np.inf)
-    np.minimum.at(lo, d.unit, col)
-    np.maximum.at(hi, d.unit, col)
-    sums = np.zeros_like(eb.eb_coefficients)
-    np.add.at(sums, d.unit, d.X)
-    means = sums / d.n_per_unit[:, None]
-    base = np.einsum("jp,jp->j", means, eb.eb_coefficients) - means[:, p] * eb.eb_coefficients[:, p]
+    units = sample_units(J, sample, seed)
+    lo, hi = unit_ranges(d.X[:, p], d.unit, J)
+    base = intercepts_at_unit_means(d.X, d.unit, d.n_per_unit, eb.eb_coefficients, p)
     xs = np.stack([lo[units], hi[units]])
     ys = base[units] + eb.eb_coefficients[units, p] * xs
     ax = new_axes(ax)

@@ -16,7 +16,14 @@ import numpy as np
 from scipy.special import expit
 
 from openhlm.errors import SpecError
-from openhlm.plots._common import finish, new_axes, set_title
+from openhlm.plots._common import (
+    finish,
+    intercepts_at_unit_means,
+    new_axes,
+    sample_units,
+    set_title,
+    unit_ranges,
+)
 
 if TYPE_CHECKING:
     from openhlm.results.glmm import GLMMResults
@@ -75,20 +82,9 @@ def glmm_level1_curves(results: GLMMResults, p: int, label: str, *, sample: int 
     coefs = np.column_stack([results.eb[f"b_{c.short_label.lower()}"].to_numpy()
                              for c in results.spec.coefficients])
     J = d.n_level2
-    units = np.arange(J)
-    if sample is not None and sample < 0:
-        raise SpecError(f"sample must be a number of units >= 0 (0 or None: all), not {sample}")
-    if sample and sample < J:
-        units = np.sort(np.random.default_rng(seed).choice(J, size=sample, replace=False))
-    col = d.X[:, p]
-    lo = np.full(J, np.inf)
-    hi = np.full(J, -np.inf)
-    np.minimum.at(lo, d.unit, col)
-    np.maximum.at(hi, d.unit, col)
-    sums = np.zeros_like(coefs)
-    np.add.at(sums, d.unit, d.X)
-    means = sums / d.n_per_unit[:, None]
-    base = np.einsum("jp,jp->j", means, coefs) - means[:, p] * coefs[:, p]
+    units = sample_units(J, sample, seed)
+    lo, hi = unit_ranges(d.X[:, p], d.unit, J)
+    base = intercepts_at_unit_means(d.X, d.unit, d.n_per_unit, coefs, p)
     t = np.linspace(0.0, 1.0, n_points)[:, None]
     xs = lo[units] + t * (hi[units] - lo[units])              # (n_points, units)
     eta = base[units] + coefs[units, p] * xs

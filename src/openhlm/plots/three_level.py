@@ -36,6 +36,7 @@ from openhlm.plots._common import (
     new_axes,
     scatter_with_lowess,
     standardised_qq,
+    unit_ranges,
 )
 
 if TYPE_CHECKING:
@@ -384,11 +385,7 @@ def level1_equations3(results: HLM3Results, x: str | None = None, *, sample: int
         else:
             col = l1[f"{pi.predictor.name}|{pi.predictor.centering.value}"].to_numpy(float)
             base += B[:, i] * np.bincount(unit, weights=col, minlength=J) / n
-    col = l1[x_column].to_numpy(dtype=float)
-    lo = np.full(J, np.inf)
-    hi = np.full(J, -np.inf)
-    np.minimum.at(lo, unit, col)
-    np.maximum.at(hi, unit, col)
+    lo, hi = unit_ranges(l1[x_column].to_numpy(dtype=float), unit, J)
     k_of_j = pd.Index(np.asarray(results.level3_ids, dtype=object)).get_indexer(
         np.asarray(results.level2_level3, dtype=object))
     if level3_units is not None:
