@@ -7,7 +7,9 @@ The fragment carries its own small ``<style>`` scoped to ``.openhlm-report``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 from openhlm.report import numfmt
 from openhlm.report.convergence import html_status
@@ -23,7 +25,7 @@ from openhlm.report.tables import (
 )
 from openhlm.results import HLMResults
 
-__all__ = ["render_html"]
+__all__ = ["escape_html", "html_extras", "html_table", "render_html"]
 
 _STYLE = """<style>
 .openhlm-report {font-family: sans-serif; font-size: 0.9em;}
@@ -42,15 +44,21 @@ _STYLE = """<style>
 STYLE = _STYLE
 
 
-def _e(text: str) -> str:
-    return escape(text, quote=True)
+def escape_html(text: object) -> str:
+    """``str(text)`` escaped for HTML text and attribute values."""
+    return escape(str(text), quote=True)
 
 
-def _table(table: Table, header: tuple[str, ...], rows: list[tuple[str, ...] | str],
-           label_columns: int = 1) -> str:
-    """``rows``: tuples of cells, or a string for a heading row spanning the table."""
+_e = escape_html
+
+
+def html_table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str] | str],
+               notes: Sequence[str] = (), label_columns: int = 1) -> str:
+    """A ``<table>`` of the report: ``rows`` are sequences of cells, or a string for a heading
+    row spanning the table; the first ``label_columns`` columns are left-aligned labels;
+    ``notes`` follow as paragraphs (shared by the two-level, three-level and HGLM reports)."""
     ncol = len(header)
-    out = ['<table>', f"<caption>{_e(table.title)}</caption>", "<thead><tr>"]
+    out = ["<table>", f"<caption>{_e(caption)}</caption>", "<thead><tr>"]
     out += [f'<th class="{"label" if i < label_columns else ""}">{_e(h)}</th>'
             for i, h in enumerate(header)]
     out.append("</tr></thead><tbody>")
@@ -62,8 +70,32 @@ def _table(table: Table, header: tuple[str, ...], rows: list[tuple[str, ...] | s
                  for i, c in enumerate(row)]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
-    out += [f'<p class="note">{_e(" ".join(note.split()))}</p>' for note in table.notes]
+    out += [f'<p class="note">{_e(note)}</p>' for note in notes]
     return "\n".join(out)
+
+
+def html_extras(results: Any, *, unrendered: bool = False) -> list[str]:
+    """The HTML of each block of ``results.extras``: its renderer's HTML, else its text lines
+    as ``<pre>``; a block with neither is shown as its key and ``str(block)`` when
+    ``unrendered`` is true and left out otherwise."""
+    parts = []
+    for key, block in results.extras.items():
+        renderer = renderer_for(key)
+        if renderer.html is not None:
+            parts.append(renderer.html(block, results))
+        elif renderer.text is not None:
+            parts.append(f"<pre>{_e(chr(10).join(renderer.text(block, results)))}</pre>")
+        elif unrendered:
+            parts.append(f"<p><b>{_e(key)}</b></p><pre>{_e(str(block))}</pre>")
+    return parts
+
+
+def _table(table: Table, header: tuple[str, ...], rows: list[tuple[str, ...] | str],
+           label_columns: int = 1) -> str:
+    """``rows``: tuples of cells, or a string for a heading row spanning the table."""
+    return html_table(table.title, header, rows,
+                      notes=[" ".join(note.split()) for note in table.notes],
+                      label_columns=label_columns)
 
 
 def _fixed(results: HLMResults, robust: bool) -> str:
@@ -119,19 +151,6 @@ def _plausible(results: HLMResults) -> str:
     return _table(table, table.columns, rows)
 
 
-def _extras(results: HLMResults) -> list[str]:
-    parts = []
-    for key, block in results.extras.items():
-        renderer = renderer_for(key)
-        if renderer.html is not None:
-            parts.append(renderer.html(block, results))
-        elif renderer.text is not None:
-            parts.append(f"<pre>{_e(chr(10).join(renderer.text(block, results)))}</pre>")
-        else:
-            parts.append(f"<p><b>{_e(key)}</b></p><pre>{_e(str(block))}</pre>")
-    return parts
-
-
 def render_html(results: HLMResults) -> str:
     """An HTML fragment with the main tables of ``results`` (for Jupyter).
 
@@ -155,7 +174,7 @@ def render_html(results: HLMResults) -> str:
         _fixed(results, robust=False), _fixed(results, robust=True),
         _variance(results), _estimates_summary(results), _matrix(results, "tau"),
         _matrix(results, "se"), _matrix(results, "corr"), _reliability(results),
-        _model_fit(results), *_extras(results), _plausible(results),
+        _model_fit(results), *html_extras(results, unrendered=True), _plausible(results),
     ]
     parts += [f'<p class="note">{_e(note)}</p>' for note in results.notes]
     parts.append("</div>")

@@ -9,19 +9,15 @@ components at levels 1-2 and 3 with their chi-square tests, the deviance and the
 
 from __future__ import annotations
 
-from html import escape
-
 import numpy as np
 
-from openhlm.report.extras import renderer_for
-from openhlm.report.html import STYLE
+from openhlm.report.html import STYLE, escape_html, html_extras, html_table
 from openhlm.results.three_level import HLM3Results
 
 __all__ = ["render_html3"]
 
 
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+_e = escape_html
 
 
 def _fmt(x: float | None, digits: int) -> str:
@@ -31,19 +27,7 @@ def _fmt(x: float | None, digits: int) -> str:
 def _table(title: str, header: list[str], rows: list[list[str] | str],
            label_columns: int = 1) -> str:
     """``rows``: lists of cells, or a string for a heading row spanning the table."""
-    out = ["<table>", f"<caption>{_e(title)}</caption>", "<thead><tr>"]
-    out += [f'<th class="{"label" if i < label_columns else ""}">{_e(h)}</th>'
-            for i, h in enumerate(header)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        if isinstance(row, str):
-            out.append(f'<tr class="heading"><td colspan="{len(header)}">{_e(row)}</td></tr>')
-        else:
-            out.append("<tr>" + "".join(
-                f'<td class="{"label" if i < label_columns else ""}">{_e(c)}</td>'
-                for i, c in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+    return html_table(title, header, rows, label_columns=label_columns)
 
 
 def _matrix(title: str, m: np.ndarray, labels: list[str], digits: int) -> str:
@@ -93,17 +77,6 @@ def _reliability(title: str, labels: list[str], values: tuple[float, ...]) -> st
         return ""
     return _table(title, ["Random coefficient", "Reliability estimate"],
                   [[lab, _fmt(v, 3)] for lab, v in zip(labels, values, strict=True)])
-
-
-def _extras(res: HLM3Results) -> list[str]:
-    parts = []
-    for key, block in res.extras.items():
-        renderer = renderer_for(key)
-        if renderer.html is not None:
-            parts.append(renderer.html(block, res))
-        elif renderer.text is not None:
-            parts.append(f"<pre>{_e(chr(10).join(renderer.text(block, res)))}</pre>")
-    return parts
 
 
 def render_html3(res: HLM3Results) -> str:
@@ -157,7 +130,7 @@ def render_html3(res: HLM3Results) -> str:
         _fixed(res, robust=False), _fixed(res, robust=True),
         _components(res, (1, 2), "Final estimation of level-1 and level-2 variance components"),
         _components(res, (3,), "Final estimation of level-3 variance components"),
-        fit, *_extras(res),
+        fit, *html_extras(res),
     ]
     if not res.converged:
         parts.append('<p class="note">WARNING: the optimiser did not report convergence</p>')

@@ -9,15 +9,11 @@ decimals as the text report (:mod:`openhlm.report.text_glmm`).
 
 from __future__ import annotations
 
-from html import escape
-from typing import Any
-
 import numpy as np
 
 from openhlm.report import numfmt
-from openhlm.report.extras import renderer_for
 from openhlm.report.glmm_equations import METHOD_LABEL, level1_model_lines, level2_model_lines
-from openhlm.report.html import STYLE
+from openhlm.report.html import STYLE, escape_html, html_extras, html_table
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults
 
 __all__ = ["glmm_html_report"]
@@ -25,26 +21,12 @@ __all__ = ["glmm_html_report"]
 _DISTRIBUTION = {"bernoulli": "Bernoulli", "binomial": "binomial", "poisson": "Poisson"}
 
 
-def _e(text: Any) -> str:
-    return escape(str(text), quote=True)
+_e = escape_html
 
 
 def _table(caption: str, header: tuple[str, ...], rows: list[tuple[str, ...] | str],
            notes: tuple[str, ...] = ()) -> str:
-    ncol = len(header)
-    out = ["<table>", f"<caption>{_e(caption)}</caption>", "<thead><tr>"]
-    out += [f'<th class="{"label" if i == 0 else ""}">{_e(h)}</th>'
-            for i, h in enumerate(header)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        if isinstance(row, str):
-            out.append(f'<tr class="heading"><td colspan="{ncol}">{_e(row)}</td></tr>')
-            continue
-        out.append("<tr>" + "".join(f'<td class="{"label" if i == 0 else ""}">{_e(c)}</td>'
-                                    for i, c in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
-    out += [f'<p class="note">{_e(n)}</p>' for n in notes]
-    return "\n".join(out)
+    return html_table(caption, header, rows, notes)
 
 
 def _fixed(results: GLMMResults, rows: tuple[GLMMFixedEffect, ...], robust: bool,
@@ -150,12 +132,7 @@ def glmm_html_report(results: GLMMResults) -> str:
         parts.append(f"<p>Optimiser iterations: {results.iterations}.</p>")
     for block in results.tests.values():
         parts.append(f"<pre>{_e(str(block))}</pre>")
-    for key, block in results.extras.items():       # e.g. the multiple-imputation table
-        render = renderer_for(key)
-        if render.html is not None:
-            parts.append(render.html(block, results))
-        elif render.text is not None:
-            parts.append(f"<pre>{_e(chr(10).join(render.text(block, results)))}</pre>")
+    parts += html_extras(results)       # e.g. the multiple-imputation table
     parts += [f'<p class="note">{_e(note)}</p>' for note in results.notes]
     parts.append("</div>")
     return "\n".join(parts)
