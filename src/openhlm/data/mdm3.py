@@ -55,6 +55,8 @@ from openhlm.data.mdm_build import (
     left_out_columns,
     mdm_fields,
     numeric_values,
+    resolve_column,
+    table_where,
     warn_missing_codes,
 )
 from openhlm.data.mdm_io import check_mdm_path
@@ -363,21 +365,11 @@ class MDM3:
 # ---------------------------------------------------------------------------------- building
 def _file_where(table: Table, role: str) -> str:
     """``"level-3 file l3.csv"`` / ``"level-3 data"`` (``role`` "" is the one data file)."""
-    role = role or "data"
-    if table.source.startswith("<"):
-        return "data" if role == "data" else f"{role} data"
-    return f"{role} file {Path(table.source).name}"
+    return table_where(table, role or "data")
 
 
 def _column(table: Table, name: str, role: str) -> str:
-    columns = [str(c) for c in table.data.columns]
-    if name in columns:
-        return name
-    matches = [c for c in columns if c.casefold() == str(name).casefold()]
-    if len(matches) == 1:
-        return matches[0]
-    raise MDMError(f"the {_file_where(table, role)} has no ID variable {name!r}; its variables: "
-                   f"{', '.join(columns)}")
+    return resolve_column(table, name, _file_where(table, role), "ID variable")
 
 
 def _without(table: Table, columns: Sequence[str]) -> Table:
@@ -432,14 +424,7 @@ def _choose3(table: Table, names: Sequence[str] | None, exclude: Sequence[str],
 
 
 def _column_any(table: Table, name: str, role: str) -> str:
-    columns = [str(c) for c in table.data.columns]
-    if name in columns:
-        return name
-    matches = [c for c in columns if c.casefold() == str(name).casefold()]
-    if len(matches) == 1:
-        return matches[0]
-    raise MDMError(f"the {_file_where(table, role)} has no variable {name!r}; its variables: "
-                   f"{', '.join(columns)}")
+    return resolve_column(table, name, _file_where(table, role))
 
 
 def _no_missing3(frame: pd.DataFrame, ids3: np.ndarray, where: str) -> None:

@@ -75,7 +75,9 @@ __all__ = [
     "left_out_columns",
     "mdm_fields",
     "numeric_values",
+    "resolve_column",
     "suspected_missing_codes",
+    "table_where",
     "warn_missing_codes",
 ]
 
@@ -111,7 +113,9 @@ def _require_rows(table: Table, where: str) -> None:
         raise MDMError(f"the {where} has no records (rows); give data with at least one record")
 
 
-def _where(table: Table, level: str) -> str:
+def table_where(table: Table, level: str) -> str:
+    """Where ``table`` came from, for messages: ``"level-2 file l2.csv"``, ``"level-2 data"``
+    (a DataFrame), ``"data"`` (``level`` "data": the one table of the data)."""
     return (
         f"{level} file {Path(table.source).name}"
         if not table.source.startswith("<")
@@ -119,8 +123,10 @@ def _where(table: Table, level: str) -> str:
     )
 
 
-def _resolve(table: Table, name: str, where: str, what: str = "variable") -> str:
-    """The column of ``table`` called ``name`` (exact, else unique case-insensitive match)."""
+def resolve_column(table: Table, name: str, where: str, what: str = "variable") -> str:
+    """The column of ``table`` called ``name`` (exact, else unique case-insensitive match);
+    MDMError naming ``where`` (:func:`table_where`) for an ambiguous or unknown name, with the
+    close spellings or the table's variables."""
     columns = [str(c) for c in table.data.columns]
     if name in columns:
         return name
@@ -304,7 +310,7 @@ def _choose(
         ]
     chosen = []
     for name in names:
-        column = _resolve(table, name, where)
+        column = resolve_column(table, name, where)
         if column == id_col:
             raise MDMError(f"the ID variable {id_col!r} cannot also be a model variable ({where})")
         if column not in chosen:
@@ -480,13 +486,13 @@ def mdm_fields(
     if missing not in ("analysis", "listwise"):
         raise MDMError(f"missing must be 'listwise' or 'analysis', not {missing!r}")
     t1 = as_table(level1, "level-1")
-    _require_rows(t1, _where(t1, "level-1" if level2 is not None else "data"))
+    _require_rows(t1, table_where(t1, "level-1" if level2 is not None else "data"))
     if level2 is None:
         return _build_one_file(
             t1, id, level1_variables, level2_variables, missing, drop_incomplete_units
         )
     t2 = as_table(level2, "level-2")
-    _require_rows(t2, _where(t2, "level-2"))
+    _require_rows(t2, table_where(t2, "level-2"))
     return _build_two_files(
         t1, t2, id, level1_variables, level2_variables, missing, drop_incomplete_units
     )
@@ -501,10 +507,10 @@ def _build_two_files(
     missing: str,
     drop_incomplete_units: bool,
 ) -> dict[str, Any]:
-    where1, where2 = _where(t1, "level-1"), _where(t2, "level-2")
+    where1, where2 = table_where(t1, "level-1"), table_where(t2, "level-2")
     try:
-        id1 = _resolve(t1, id_name, where1, "ID variable")
-        id2 = _resolve(t2, id_name, where2, "ID variable")
+        id1 = resolve_column(t1, id_name, where1, "ID variable")
+        id2 = resolve_column(t2, id_name, where2, "ID variable")
     except MDMError as exc:
         in1 = any(str(c).casefold() == id_name.casefold() for c in t1.data.columns)
         in2 = any(str(c).casefold() == id_name.casefold() for c in t2.data.columns)
@@ -590,8 +596,8 @@ def _build_one_file(
     missing: str,
     drop_incomplete_units: bool,
 ) -> dict[str, Any]:
-    where = _where(t1, "data")
-    id1 = _resolve(t1, id_name, where, "ID variable")
+    where = table_where(t1, "data")
+    id1 = resolve_column(t1, id_name, where, "ID variable")
     codes, uniques = _ids(t1, id1, where)
     names1 = None if level1_variables is None else _choose(t1, level1_variables, id1, where, set())
     if level2_variables is None:
