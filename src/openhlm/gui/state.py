@@ -10,6 +10,7 @@ library's writers, and :meth:`ModelState.restore` reads either back into the win
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,13 @@ __all__ = [
     "command_file_text",
     "fit_options",
     "model_file_text",
+    "place_predictor",
+    "place_term",
     "prior_model",
     "restore_from_file",
     "run_fit",
+    "settings_fit_kwargs",
+    "without_term",
 ]
 
 CENTRINGS = {"none": Centering.NONE, "group": Centering.GROUP, "grand": Centering.GRAND}
@@ -153,6 +158,68 @@ class Settings:
         self.quadrature_points, self.overdispersion = points, bool(overdispersion)
 
 
+# -- shared by the two- and three-level windows (gui/state3.py) --------------------------------
+
+def settings_fit_kwargs(s: Settings, constraints: list[str], prior: dict[str, Any] | None, *,
+                        weight_levels: tuple[int, ...]) -> dict[str, Any]:
+    """The keyword arguments of :func:`openhlm.fit` that the two- and three-level windows set
+    alike from their settings: method, mode, constraints, iteration limit, the design weights
+    of ``weight_levels`` and their normalisation, precision weight, heterogeneous sigma^2,
+    plausible values, hypotheses, homogeneity test, deviance test against ``prior`` and the
+    level-2 exploratory analysis (only what differs from :func:`openhlm.fit`'s defaults)."""
+    kw: dict[str, Any] = {"method": s.method, "mode": s.mode}
+    if constraints:
+        kw["constraints"] = list(constraints)
+    if s.max_iterations is not None:
+        kw["max_iterations"] = int(s.max_iterations)
+    weights = [f"level{level}_weight" for level in weight_levels]
+    for key in weights:
+        if getattr(s, key):
+            kw[key] = getattr(s, key)
+    if s.precision_weight:
+        kw["precision_weight"] = s.precision_weight
+    if any(getattr(s, key) for key in weights) and s.normalize != "within":
+        kw["normalize_weights"] = s.normalize
+    if s.heterogeneous:
+        kw["heterogeneous_sigma2"] = list(s.heterogeneous)
+    if s.imputation == "plausible" and s.plausible_values:
+        kw["plausible_values"] = list(s.plausible_values)
+    if s.glh:
+        kw["hypotheses"] = ["; ".join(rows) for rows in s.glh]
+    if s.homogeneity:
+        kw["homogeneity"] = True
+    if prior is not None:
+        kw["deviance_test"] = prior
+    if s.exploratory:
+        kw["exploratory"] = list(s.exploratory)
+    return kw
+
+
+def place_term(terms: list[Any], pred: Predictor, new: Callable[[Predictor], Any]) -> None:
+    """Give the term of ``terms`` (items with a ``predictor``) whose predictor is named like
+    ``pred`` that predictor (a new centring), or append ``new(pred)``."""
+    for term in terms:
+        if term.predictor is not None and term.predictor.name == pred.name:
+            term.predictor = pred
+            return
+    terms.append(new(pred))
+
+
+def without_term(terms: list[Any], name: str) -> list[Any]:
+    """``terms`` (items with a ``predictor``) without the one whose predictor is ``name``."""
+    return [t for t in terms if t.predictor is None or t.predictor.name != name]
+
+
+def place_predictor(predictors: list[Predictor], pred: Predictor) -> None:
+    """Replace the predictor of ``predictors`` named like ``pred`` (a new centring), or append
+    ``pred``."""
+    for i, p in enumerate(predictors):
+        if p.name == pred.name:
+            predictors[i] = pred
+            return
+    predictors.append(pred)
+
+
 @dataclass
 class ModelState:
     """The model in HLM's window: the outcome, the level-1 coefficients with their level-2
@@ -171,28 +238,17 @@ class ModelState:
     def add_level1(self, name: str, centring: str = "none") -> None:
         """Add ``name`` to the level-1 equation (or change its centring); slopes start fixed,
         as in HLM."""
-        pred = Predictor(name, CENTRINGS[centring])
         if name == self.outcome:
             self.outcome = None
-        for coef in self.coefs:
-            if coef.predictor is not None and coef.predictor.name == name:
-                coef.predictor = pred
-                return
-        self.coefs.append(Coef(pred))
+        place_term(self.coefs, Predictor(name, CENTRINGS[centring]), Coef)
 
     def remove_level1(self, name: str) -> None:
         if name == self.outcome:
             self.outcome = None
-        self.coefs = [c for c in self.coefs if c.predictor is None or c.predictor.name != name]
+        self.coefs = without_term(self.coefs, name)
 
     def add_level2(self, q: int, name: str, centring: str = "none") -> None:
-        coef = self.coefs[q]
-        pred = Predictor(name, CENTRINGS[centring])
-        for i, p in enumerate(coef.level2):
-            if p.name == name:
-                coef.level2[i] = pred
-                return
-        coef.level2.append(pred)
+        place_predictor(self.coefs[q].level2, Predictor(name, CENTRINGS[centring]))
 
     def remove_level2(self, q: int, name: str) -> None:
         self.coefs[q].level2 = [p for p in self.coefs[q].level2 if p.name != name]
@@ -274,34 +330,11 @@ class ModelState:
         Only settings that differ from :func:`openhlm.fit`'s defaults are included.
         """
         s = self.settings
-        kw: dict[str, Any] = {"method": s.method, "mode": s.mode, **s.outcome_kwargs()}
-        if self.constraints:
-            kw["constraints"] = list(self.constraints)
-        if s.max_iterations is not None:
-            kw["max_iterations"] = int(s.max_iterations)
+        kw = settings_fit_kwargs(s, self.constraints, self.prior_model(runs or []),
+                                 weight_levels=(1, 2))
+        kw.update(s.outcome_kwargs())
         if s.tolerance is not None:
             kw["tolerance"] = float(s.tolerance)
-        if s.level1_weight:
-            kw["level1_weight"] = s.level1_weight
-        if s.level2_weight:
-            kw["level2_weight"] = s.level2_weight
-        if s.precision_weight:
-            kw["precision_weight"] = s.precision_weight
-        if (s.level1_weight or s.level2_weight) and s.normalize != "within":
-            kw["normalize_weights"] = s.normalize
-        if s.heterogeneous:
-            kw["heterogeneous_sigma2"] = list(s.heterogeneous)
-        if s.imputation == "plausible" and s.plausible_values:
-            kw["plausible_values"] = list(s.plausible_values)
-        if s.glh:
-            kw["hypotheses"] = ["; ".join(rows) for rows in s.glh]
-        if s.homogeneity:
-            kw["homogeneity"] = True
-        prior = self.prior_model(runs or [])
-        if prior is not None:
-            kw["deviance_test"] = prior
-        if s.exploratory:
-            kw["exploratory"] = list(s.exploratory)
         return kw
 
     def report_options(self) -> dict[str, Any]:

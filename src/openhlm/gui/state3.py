@@ -20,7 +20,11 @@ from openhlm.gui.state import (
     Settings,
     normalize_choice,
     normalize_value,
+    place_predictor,
+    place_term,
     prior_model,
+    settings_fit_kwargs,
+    without_term,
 )
 from openhlm.spec.model import Predictor
 from openhlm.spec.model3 import BetaCoefficient, Level3Equation, ModelSpec3, PiCoefficient
@@ -71,43 +75,25 @@ class Model3State:
     def add_level1(self, name: str, centring: str = "none") -> None:
         """Add ``name`` to the level-1 equation (or change its centring): ``Pp = Bp0``, fixed
         at levels 2 and 3, as HLM3 adds it."""
-        pred = Predictor(name, CENTRINGS[centring])
         if name == self.outcome:
             self.outcome = None
-        for pi in self.pis:
-            if pi.predictor is not None and pi.predictor.name == name:
-                pi.predictor = pred
-                return
-        self.pis.append(Pi(pred))
+        place_term(self.pis, Predictor(name, CENTRINGS[centring]), Pi)
 
     def remove_level1(self, name: str) -> None:
         if name == self.outcome:
             self.outcome = None
-        self.pis = [p for p in self.pis if p.predictor is None or p.predictor.name != name]
+        self.pis = without_term(self.pis, name)
 
     def add_level2(self, p: int, name: str, centring: str = "none") -> None:
-        pred = Predictor(name, CENTRINGS[centring])
-        betas = self.pis[p].betas
-        for beta in betas:
-            if beta.predictor is not None and beta.predictor.name == name:
-                beta.predictor = pred
-                return
-        betas.append(Beta(pred))
+        place_term(self.pis[p].betas, Predictor(name, CENTRINGS[centring]), Beta)
 
     def remove_level2(self, p: int, name: str) -> None:
-        pi = self.pis[p]
-        pi.betas = [b for b in pi.betas if b.predictor is None or b.predictor.name != name]
+        self.pis[p].betas = without_term(self.pis[p].betas, name)
 
     def add_level3(self, p: int, q: int, name: str, centring: str = "none") -> None:
         if centring == "group":
             raise SpecError("level-3 variables are uncentred or grand-mean centred")
-        beta = self.pis[p].betas[q]
-        pred = Predictor(name, CENTRINGS[centring])
-        for i, w in enumerate(beta.level3):
-            if w.name == name:
-                beta.level3[i] = pred
-                return
-        beta.level3.append(pred)
+        place_predictor(self.pis[p].betas[q].level3, Predictor(name, CENTRINGS[centring]))
 
     def remove_level3(self, p: int, q: int, name: str) -> None:
         beta = self.pis[p].betas[q]
@@ -186,33 +172,10 @@ class Model3State:
     def fit_kwargs(self, runs: list[Any] | None = None) -> dict[str, Any]:
         """Exactly the keyword arguments of :func:`openhlm.fit` for this window."""
         s = self.settings
-        kw: dict[str, Any] = {"method": s.method, "mode": s.mode}
-        if self.constraints:
-            kw["constraints"] = list(self.constraints)
-        if s.max_iterations is not None:
-            kw["max_iterations"] = int(s.max_iterations)
-        for level in (1, 2, 3):
-            if getattr(s, f"level{level}_weight"):
-                kw[f"level{level}_weight"] = getattr(s, f"level{level}_weight")
-        if s.precision_weight:
-            kw["precision_weight"] = s.precision_weight
-        if (s.level1_weight or s.level2_weight or s.level3_weight) and s.normalize != "within":
-            kw["normalize_weights"] = s.normalize
-        if s.heterogeneous:
-            kw["heterogeneous_sigma2"] = list(s.heterogeneous)
-        if s.imputation == "plausible" and s.plausible_values:
-            kw["plausible_values"] = list(s.plausible_values)
-        if s.homogeneity:
-            kw["homogeneity"] = True
-        if s.exploratory:
-            kw["exploratory"] = list(s.exploratory)
+        kw = settings_fit_kwargs(s, self.constraints, self.prior_model(runs or []),
+                                 weight_levels=(1, 2, 3))
         if s.exploratory3:
             kw["exploratory3"] = list(s.exploratory3)
-        if s.glh:
-            kw["hypotheses"] = ["; ".join(rows) for rows in s.glh]
-        prior = self.prior_model(runs or [])
-        if prior is not None:
-            kw["deviance_test"] = prior
         return kw
 
     def report_options(self) -> dict[str, Any]:
