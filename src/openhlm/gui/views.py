@@ -14,16 +14,18 @@ from openhlm.gui.views3 import mdm_form3, model_view3, settings_view3
 from openhlm.gui.widgets import (
     button,
     checks,
+    constraints_dialog,
     deviance_fields,
     e,
     glh_dialog,
     radio,
     select,
+    show_predictor,
+    subscripted,
     url,
     variable_menu,
     weights_fields,
 )
-from openhlm.spec.model import Centering, Predictor
 from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
 VIEWS = (("data", "Data (MDM)"), ("model", "Model"), ("settings", "Settings"),
@@ -212,21 +214,7 @@ def imputed_form(s: Session) -> str:
 
 # ------------------------------------------------------------------------------ model view
 def _sub(name: str, level: int) -> str:
-    return f"{e(name.upper())}<sub>{'ij' if level == 1 else 'j'}</sub>"
-
-
-def show_predictor(p: Predictor, level: int) -> str:
-    """HLM's way: uncentred (X), group-centred (X - X̄.j), grand-centred (X - X̄..)."""
-    name = e(p.name.upper())
-    if p.centering is Centering.NONE:
-        return f"({_sub(p.name, level)})"
-    bar = f'<span class="bar">{name}</span>'
-    if level == 1:
-        mean = f"{bar}<sub>&middot;j</sub>" if p.centering is Centering.GROUP else \
-            f"{bar}<sub>&middot;&middot;</sub>"
-    else:
-        mean = f"{bar}<sub>&middot;</sub>"
-    return f'(<b class="centred">{_sub(p.name, level)} &minus; {mean}</b>)'
+    return subscripted(name, level)
 
 
 def equations_html(s: Session) -> str:
@@ -317,9 +305,6 @@ def model_view(s: Session) -> str:
     text = s.eq_draft if s.eq_draft is not None else s.model.equations_text()
     err = (f'<pre class="error" id="equation-error">{e(s.eq_error)}</pre>'
            if s.eq_error else "")
-    cerr = (f'<pre class="error" id="constraint-error">{e(s.constraint_error)}</pre>'
-            if s.constraint_error else "")
-    gammas = " ".join(s.model.spec().gamma_labels()) if s.model.outcome else ""
     return f"""<div class="modelwin">{varlist}
 <div class="equations"><div class="eqbox" id="equations">{eqs}</div>
 <div class="bar-below">{toggle} {button(s, "intercept", "toggle INTRCPT1", id="intercept")}
@@ -328,13 +313,7 @@ def model_view(s: Session) -> str:
 <label for="equation-text">Equation text (typing and clicking stay in sync)</label>
 <textarea name="text" id="equation-text" rows="5" spellcheck="false">{e(text)}</textarea>
 <button type="submit" id="apply-equations">Apply the equations</button></form>{err}
-<details class="dialog" id="constraints-dialog"{' open' if s.model.constraints or cerr else ''}>
-<summary>Constraints of fixed effects</summary>
-<form id="constraint-form" hx-post="{url(s, "do/constraints")}">
-<p class="hint">One per line, e.g. <code>G02 = G12</code>. Gammas: {e(gammas)}</p>
-<textarea name="constraints" id="constraint-text" rows="2">{e(chr(10).join(
-        s.model.constraints))}</textarea><button type="submit" id="apply-constraints">Set</button>
-</form>{cerr}</details>
+{constraints_dialog(s, "G02 = G12")}
 <details class="dialog" id="modelfile-dialog">
 <summary>Open a model file (.toml) or an HLM command file (.hlm)</summary>
 <form id="modelfile-form" hx-post="{url(s, "upload/modelfile")}" hx-encoding="multipart/form-data">

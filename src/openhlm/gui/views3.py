@@ -11,20 +11,22 @@ from openhlm.gui.session import Session
 from openhlm.gui.widgets import (
     button,
     checks,
+    constraints_dialog,
     deviance_fields,
     e,
     glh_dialog,
     radio,
+    show_predictor,
+    subscripted,
     url,
     variable_menu,
     weights_fields,
 )
-from openhlm.spec.model import Centering, Predictor
+from openhlm.spec.model import Predictor
 from openhlm.spec.modelfile import RESIDUAL_FORMATS
 
 __all__ = ["mdm_form3", "model_view3", "settings_view3"]
 
-_SUBS = {1: "ijk", 2: "jk", 3: "k"}
 
 
 # ------------------------------------------------------------------------------ MDM dialog
@@ -88,20 +90,12 @@ def mdm_form3(s: Session) -> str:
 
 # ---------------------------------------------------------------------------- model window
 def _sub(name: str, level: int) -> str:
-    return f"{e(name.upper())}<sub>{_SUBS[level]}</sub>"
+    return subscripted(name, level, levels=3)
 
 
 def show_predictor3(p: Predictor, level: int) -> str:
     """HLM3's way: (X), group-centred (X - X̄ of the unit one level up), grand-centred."""
-    if p.centering is Centering.NONE:
-        return f"({_sub(p.name, level)})"
-    bar = f'<span class="bar">{e(p.name.upper())}</span>'
-    dots = "&middot;" * (4 - level)
-    if p.centering is Centering.GROUP:
-        mean = f"{bar}<sub>&middot;{_SUBS[level + 1]}</sub>"
-    else:
-        mean = f"{bar}<sub>{dots}</sub>"
-    return f'(<b class="centred">{_sub(p.name, level)} &minus; {mean}</b>)'
+    return show_predictor(p, level, levels=3)
 
 
 def equations_html3(s: Session) -> str:
@@ -192,19 +186,7 @@ sync)</label>
 
 def constraints_dialog3(s: Session) -> str:
     """Constraints of gammas (``G001 = G010``), checked by the library's parser."""
-    m = s.model
-    cerr = (f'<pre class="error" id="constraint-error">{e(s.constraint_error)}</pre>'
-            if s.constraint_error else "")
-    gammas = " ".join(m.spec().gamma_labels()) if m.outcome else ""
-    return (f'<details class="dialog" id="constraints-dialog"'
-            f'{" open" if m.constraints or cerr else ""}>'
-            '<summary>Constraints of fixed effects</summary>'
-            f'<form id="constraint-form" hx-post="{url(s, "do/constraints")}">'
-            f'<p class="hint">One per line, e.g. <code>G001 = G010</code>. Gammas: {e(gammas)}'
-            f'</p><textarea name="constraints" id="constraint-text" rows="2">'
-            f'{e(chr(10).join(m.constraints))}</textarea>'
-            '<button type="submit" id="apply-constraints">Set</button></form>'
-            f'{cerr}</details>')
+    return constraints_dialog(s, "G001 = G010")
 
 
 # --------------------------------------------------------------------------- settings

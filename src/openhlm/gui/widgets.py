@@ -10,9 +10,14 @@ from html import escape
 from typing import Any
 
 from openhlm.gui.session import Session
+from openhlm.spec.model import Centering, Predictor
 
-__all__ = ["button", "checks", "deviance_fields", "e", "glh_dialog", "in_model", "in_model3",
-           "prior_runs", "radio", "select", "url", "vals", "variable_menu", "weights_fields"]
+__all__ = ["button", "checks", "constraints_dialog", "deviance_fields", "e", "glh_dialog",
+           "in_model", "in_model3", "prior_runs", "radio", "select", "show_predictor",
+           "subscripted", "url", "vals", "variable_menu", "weights_fields"]
+
+#: the subscripts of a variable at each level: two-level (i, j) and three-level (i, j, k) models
+_SUBSCRIPTS = {2: {1: "ij", 2: "j", 3: ""}, 3: {1: "ijk", 2: "jk", 3: "k", 4: ""}}
 
 
 def e(value: Any) -> str:
@@ -171,3 +176,42 @@ def in_model3(s: Session, name: str, level: int) -> bool:
     if p >= len(m.pis) or q >= len(m.pis[p].betas):
         return False
     return any(w.name == name for w in m.pis[p].betas[q].level3)
+
+
+# -- the model window's equations (two- and three-level) ---------------------------------------
+
+def subscripted(name: str, level: int, levels: int = 2) -> str:
+    """``NAME`` with the subscripts of ``level`` in a model of ``levels`` levels (X_ij, W_j)."""
+    return f"{e(name.upper())}<sub>{_SUBSCRIPTS[levels][level]}</sub>"
+
+
+def show_predictor(p: Predictor, level: int, levels: int = 2) -> str:
+    """HLM's way: uncentred (X), group-centred (X minus the mean of the unit one level up,
+    X̄.j), grand-centred (X minus the grand mean, X̄..)."""
+    x = subscripted(p.name, level, levels)
+    if p.centering is Centering.NONE:
+        return f"({x})"
+    bar = f'<span class="bar">{e(p.name.upper())}</span>'
+    if p.centering is Centering.GROUP:
+        mean = f"{bar}<sub>&middot;{_SUBSCRIPTS[levels][level + 1]}</sub>"
+    else:
+        mean = f"{bar}<sub>{'&middot;' * (levels + 1 - level)}</sub>"
+    return f'(<b class="centred">{x} &minus; {mean}</b>)'
+
+
+def constraints_dialog(s: Session, example: str) -> str:
+    """Constraints of gammas (one per line, e.g. ``example``), checked by the library's
+    parser when set."""
+    m = s.model
+    cerr = (f'<pre class="error" id="constraint-error">{e(s.constraint_error)}</pre>'
+            if s.constraint_error else "")
+    gammas = " ".join(m.spec().gamma_labels()) if m.outcome else ""
+    return (f'<details class="dialog" id="constraints-dialog"'
+            f'{" open" if m.constraints or cerr else ""}>'
+            '<summary>Constraints of fixed effects</summary>'
+            f'<form id="constraint-form" hx-post="{url(s, "do/constraints")}">'
+            f'<p class="hint">One per line, e.g. <code>{e(example)}</code>. Gammas: {e(gammas)}'
+            f'</p><textarea name="constraints" id="constraint-text" rows="2">'
+            f'{e(chr(10).join(m.constraints))}</textarea>'
+            '<button type="submit" id="apply-constraints">Set</button></form>'
+            f'{cerr}</details>')
