@@ -39,6 +39,8 @@ OLS weighted by 1 / sigma^2_ij and V_qqj = [(X_j' S_j^-1 X_j)^-1]_qq (see that m
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
@@ -128,22 +130,7 @@ def variance_information(est: Estimates, *, working: bool = False
                    - 2.0 * np.einsum("j,jrs,jsr->", uw, K, S2)
                    + np.einsum("j,jrs,jst,jtu,jur->", uw, K, S1[a], K, S1[b]))
             info[a, b] = info[b, a] = val
-    eye = np.eye(R)
-    left = eye - s.ZZ @ K                                   # (I - Q0 K)
-    Es = []
-    for k, l in pairs:
-        E = np.zeros((R, R))
-        E[k, l] = E[l, k] = 1.0
-        Es.append(E)
-    for a in range(Ka):
-        Ma = left @ S1[a] @ np.swapaxes(left, 1, 2) / sigma2
-        for t, E in enumerate(Es):
-            info[a, Ka + t] = info[Ka + t, a] = np.einsum("j,rs,jsr->", uw, E, Ma)
-    Q = ev.ZVZ
-    for t, Et in enumerate(Es):
-        for u, Eu in enumerate(Es[: t + 1]):
-            val = np.einsum("j,ab,jbc,cd,jda->", uw, Et, Q, Eu, Q)
-            info[Ka + t, Ka + u] = info[Ka + u, Ka + t] = val
+    _tau_blocks(info, pairs, S1, s, ev)
     return 0.5 * info, pairs
 
 
@@ -156,7 +143,7 @@ def _information_from_sums(est: Estimates, het: HeterogeneousFit
     s, ev = est.working.stats, est.working.evaluation
     R = est.design.n_random
     Ka = sums.cross.shape[0]
-    sigma2, K, uw = ev.sigma2, ev.K, s.unit_weights
+    K, uw = ev.K, s.unit_weights
 
     def S(a: int, b: int) -> np.ndarray:
         return sums.weighted[(a, b) if a >= b else (b, a)]
@@ -169,14 +156,26 @@ def _information_from_sums(est: Estimates, het: HeterogeneousFit
             val = (sums.cross[a, b] - 2.0 * np.einsum("j,jrs,jsr->", uw, K, S(a, b))
                    + np.einsum("j,jrs,jst,jtu,jur->", uw, K, S(a, 0), K, S(b, 0)))
             info[a, b] = info[b, a] = val
-    left = np.eye(R) - s.ZZ @ K
+    _tau_blocks(info, pairs, [S(a, 0) for a in range(Ka)], s, ev)
+    return 0.5 * info, pairs
+
+
+def _tau_blocks(info: np.ndarray, pairs: list[tuple[int, int]], S1: list[np.ndarray],
+                s: Any, ev: Any) -> None:
+    """Fill the alpha-tau and tau-tau blocks of ``info`` (twice the information; its first
+    ``len(S1)`` rows are the alphas) from S^a_j = ``S1[a]`` (the per-unit sums of
+    d p C_a z z'), the statistics ``s`` and the evaluation ``ev`` at the estimates (shared by
+    the in-memory and the out-of-core information)."""
+    Ka, R = len(S1), ev.K.shape[1]
+    uw = s.unit_weights
+    left = np.eye(R) - s.ZZ @ ev.K                          # (I - Q0 K)
     Es = []
     for k, l in pairs:
         E = np.zeros((R, R))
         E[k, l] = E[l, k] = 1.0
         Es.append(E)
     for a in range(Ka):
-        Ma = left @ S(a, 0) @ np.swapaxes(left, 1, 2) / sigma2
+        Ma = left @ S1[a] @ np.swapaxes(left, 1, 2) / ev.sigma2
         for t, E in enumerate(Es):
             info[a, Ka + t] = info[Ka + t, a] = np.einsum("j,rs,jsr->", uw, E, Ma)
     Q = ev.ZVZ
@@ -184,7 +183,6 @@ def _information_from_sums(est: Estimates, het: HeterogeneousFit
         for u, Eu in enumerate(Es[: t + 1]):
             val = np.einsum("j,ab,jbc,cd,jda->", uw, Et, Q, Eu, Q)
             info[Ka + t, Ka + u] = info[Ka + u, Ka + t] = val
-    return 0.5 * info, pairs
 
 
 def _working_predictors(het: HeterogeneousFit) -> tuple[np.ndarray, np.ndarray]:
