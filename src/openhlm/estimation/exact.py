@@ -25,6 +25,7 @@ from openhlm.estimation.likelihood import (
     LOG_2PI,
     Evaluation,
     evaluate,
+    gls_solution,
     lower_to_theta,
     theta_to_lower,
 )
@@ -155,13 +156,7 @@ def evaluate_stacked(stats: UnitStats, sigma2: float, tau: np.ndarray) -> Evalua
     w2 = stats.unit_weights
     M = (w2 @ AVA.reshape(J, F * F)).reshape(F, F)
     b = w2 @ AVy
-    if F:
-        beta = np.linalg.solve(M, b)
-        beta_cov = np.linalg.inv(M)
-        beta_cov = 0.5 * (beta_cov + beta_cov.T)
-        sign, logdet_M = np.linalg.slogdet(M)
-    else:
-        beta, beta_cov, logdet_M, sign = np.zeros(0), np.zeros((0, 0)), 0.0, 1.0
+    beta, beta_cov, logdet_M, sign = gls_solution(M, b)
     AVAb = AVA.reshape(J * F, F) @ beta if F else np.zeros(J * F)
     AVe = AVy - AVAb.reshape(J, F)
     ZVe = ZVy - (ZVA.reshape(J * R, F) @ beta).reshape(J, R) if F else ZVy.copy()

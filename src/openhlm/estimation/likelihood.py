@@ -30,6 +30,7 @@ from openhlm.estimation.sufficient import UnitStats
 __all__ = [
     "Evaluation",
     "evaluate",
+    "gls_solution",
     "lower_order",
     "lower_to_theta",
     "profiled_deviance",
@@ -126,6 +127,18 @@ class Evaluation:
         return -2.0 * self.loglik(reml)
 
 
+def gls_solution(M: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The GLS fixed effects of the normal equations M beta = b (M = sum_j w_j A_j'V_j^-1 A_j):
+    (beta, Cov(beta) = M^-1 symmetrised, log|M|, sign of |M|); no fixed effects (F = 0): empty
+    arrays, 0 and 1.  Shared with the stacked evaluation of :mod:`openhlm.estimation.exact`."""
+    if not M.shape[0]:
+        return np.zeros(0), np.zeros((0, 0)), 0.0, 1.0
+    beta = np.linalg.solve(M, b)
+    beta_cov = np.linalg.inv(M)
+    sign, logdet_M = np.linalg.slogdet(M)
+    return beta, 0.5 * (beta_cov + beta_cov.T), float(logdet_M), float(sign)
+
+
 def evaluate(stats: UnitStats, sigma2: float, tau: np.ndarray) -> Evaluation:
     """Evaluate GLS fixed effects and both log-likelihoods at (sigma2, tau)."""
     R = stats.n_random
@@ -149,13 +162,7 @@ def evaluate(stats: UnitStats, sigma2: float, tau: np.ndarray) -> Evaluation:
     M = np.einsum("j,jfg->fg", w2, AVA)
     b = w2 @ AVy
     F = M.shape[0]
-    if F:
-        beta = np.linalg.solve(M, b)
-        beta_cov = np.linalg.inv(M)
-        beta_cov = 0.5 * (beta_cov + beta_cov.T)
-        sign, logdet_M = np.linalg.slogdet(M)
-    else:
-        beta, beta_cov, logdet_M, sign = np.zeros(0), np.zeros((0, 0)), 0.0, 1.0
+    beta, beta_cov, logdet_M, sign = gls_solution(M, b)
     AVe = AVy - AVA @ beta
     ZVe = ZVy - ZVA @ beta
     quad = yVy - 2.0 * AVy @ beta + np.einsum("f,jfg,g->j", beta, AVA, beta)
