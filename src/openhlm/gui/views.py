@@ -18,6 +18,7 @@ from openhlm.gui.widgets import (
     deviance_fields,
     e,
     glh_dialog,
+    missing_data_fieldset,
     radio,
     select,
     show_predictor,
@@ -168,12 +169,7 @@ def mdm_form(s: Session) -> str:
             f'<fieldset><legend>Level-1 variables</legend>{boxes(1, cols1)}</fieldset>']
     if l2:
         rows.append(f'<fieldset><legend>Level-2 variables</legend>{boxes(2, cols2)}</fieldset>')
-    chk = {m: (" checked" if s.missing == m else "") for m in ("analysis", "listwise")}
-    rows.append('<fieldset><legend>Missing data</legend>'
-                '<label><input type="radio" name="missing" value="analysis"'
-                f'{chk["analysis"]}> delete when running analyses</label> '
-                '<label><input type="radio" name="missing" value="listwise"'
-                f'{chk["listwise"]}> delete when making the MDM</label></fieldset>')
+    rows.append(missing_data_fieldset(s))
     rows.append('<button type="submit" id="make-mdm">Make the MDM</button></form>')
     return "".join(rows)
 

@@ -15,6 +15,7 @@ from openhlm.gui.widgets import (
     deviance_fields,
     e,
     glh_dialog,
+    missing_data_fieldset,
     radio,
     show_predictor,
     subscripted,
@@ -78,12 +79,7 @@ def mdm_form3(s: Session) -> str:
         for level in (1, 2, 3):
             rows.append(f'<fieldset><legend>Level-{level} variables</legend>'
                         f'{boxes(level, cols[1], False)}</fieldset>')
-    chk = {m: (" checked" if s.missing == m else "") for m in ("analysis", "listwise")}
-    rows.append('<fieldset><legend>Missing data</legend>'
-                '<label><input type="radio" name="missing" value="analysis"'
-                f'{chk["analysis"]}> delete when running analyses</label> '
-                '<label><input type="radio" name="missing" value="listwise"'
-                f'{chk["listwise"]}> delete when making the MDM</label></fieldset>')
+    rows.append(missing_data_fieldset(s))
     rows.append('<button type="submit" id="make-mdm">Make the MDM</button></form>')
     return "".join(rows)
 

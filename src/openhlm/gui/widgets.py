@@ -13,7 +13,7 @@ from openhlm.gui.session import Session
 from openhlm.spec.model import Centering, Predictor
 
 __all__ = ["button", "checks", "constraints_dialog", "deviance_fields", "e", "glh_dialog",
-           "in_model", "in_model3", "prior_runs", "radio", "select", "show_predictor",
+           "in_model", "in_model3", "missing_data_fieldset", "prior_runs", "radio", "select", "show_predictor",
            "subscripted", "url", "vals", "variable_menu", "weights_fields"]
 
 #: the subscripts of a variable at each level: two-level (i, j) and three-level (i, j, k) models
@@ -215,3 +215,14 @@ def constraints_dialog(s: Session, example: str) -> str:
             f'{e(chr(10).join(m.constraints))}</textarea>'
             '<button type="submit" id="apply-constraints">Set</button></form>'
             f'{cerr}</details>')
+
+
+def missing_data_fieldset(s: Session) -> str:
+    """The MDM dialog's choice of when records with missing values are deleted (HLM's
+    "Missing data?" options), for the two- and three-level dialogs."""
+    chk = {m: (" checked" if s.missing == m else "") for m in ("analysis", "listwise")}
+    return ('<fieldset><legend>Missing data</legend>'
+            '<label><input type="radio" name="missing" value="analysis"'
+            f'{chk["analysis"]}> delete when running analyses</label> '
+            '<label><input type="radio" name="missing" value="listwise"'
+            f'{chk["listwise"]}> delete when making the MDM</label></fieldset>')
