@@ -50,7 +50,7 @@ from openhlm.runner.inputs import as_mdm, as_spec
 from openhlm.spec.model import Constraint, ModelSpec
 
 __all__ = ["ImputationSummary", "check_same_fixed_effects", "check_same_structure", "data_sets",
-           "listed", "plausible_value_names", "pool_results", "split_by_imputation"]
+           "fits_to_pool", "listed", "plausible_value_names", "pool_results", "split_by_imputation"]
 
 _MAX_LISTED = 5
 
@@ -174,6 +174,18 @@ def plausible_value_names(mdm: Any, plausible_values: Sequence[str]) -> list[str
 
 # -- pooling -----------------------------------------------------------------------------------
 
+def fits_to_pool(fits: Sequence[Any], labels: Sequence[str] | None
+                 ) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+    """The M fits and their labels (``"data set k"`` when not given); SpecError for fewer than
+    2 fits.  Shared by the linear, three-level and HGLM pooling."""
+    fits = tuple(fits)
+    if len(fits) < 2:
+        raise SpecError(f"multiple imputation needs at least 2 data sets, got {len(fits)}")
+    if labels is None:
+        return fits, tuple(f"data set {k + 1}" for k in range(len(fits)))
+    return fits, tuple(labels)
+
+
 def check_same_fixed_effects(tables: Sequence[Sequence[Any]], labels: Sequence[str]) -> None:
     """The M fits to pool must have the same gammas (rows with ``gamma``) as the first
     (SpecError naming the fit that differs); shared with the three-level pooling."""
@@ -213,11 +225,8 @@ def pool_results(fits: Sequence[HLMResults], labels: Sequence[str] | None = None
                  kind: str = "data sets") -> HLMResults:
     """Combine M fits of the same model (module docstring) into one :class:`HLMResults`."""
 
-    fits = tuple(fits)
+    fits, labels = fits_to_pool(fits, labels)
     m = len(fits)
-    if m < 2:
-        raise SpecError(f"multiple imputation needs at least 2 data sets, got {m}")
-    labels = tuple(labels) if labels is not None else tuple(f"data set {k + 1}" for k in range(m))
     first = fits[0]
     gammas = tuple(r.gamma for r in first.fixed.rows)
     check_same_fixed_effects([f.fixed.rows for f in fits], labels)

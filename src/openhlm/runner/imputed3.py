@@ -32,6 +32,7 @@ from openhlm.results.imputation import ImputationSummary
 from openhlm.results.three_level import HLM3Results, VarianceComponent3
 from openhlm.runner.imputed import (
     check_same_fixed_effects,
+    fits_to_pool,
     listed,
     plausible_value_names,
     split_by_imputation,
@@ -144,10 +145,8 @@ def data_sets3(model: str | ModelSpec3, data: Any, *, imputation: str | None = N
 def pool_results3(fits: Sequence[HLM3Results], labels: Sequence[str], *,
                   kind: str = "data sets") -> HLM3Results:
     """Combine M fits of the same three-level model (module docstring)."""
-    fits = tuple(fits)
+    fits, labels = fits_to_pool(fits, labels)
     m = len(fits)
-    if m < 2:
-        raise SpecError(f"multiple imputation needs at least 2 data sets, got {m}")
     first = fits[0]
     gammas = tuple(r.gamma for r in first.fixed)
     check_same_fixed_effects([f.fixed for f in fits], labels)

@@ -43,7 +43,7 @@ from openhlm.inference.pooling import (
 from openhlm.results.glmm import GLMMFixedEffect, GLMMResults, GLMMVarianceComponent
 from openhlm.results.imputation import ImputationSummary
 from openhlm.runner.glmm import run_glmm
-from openhlm.runner.imputed import data_sets
+from openhlm.runner.imputed import data_sets, fits_to_pool
 from openhlm.spec.model import ModelSpec
 from openhlm.spec.options import FitOptions
 
@@ -76,11 +76,8 @@ def _pool_rows(rows: Sequence[Sequence[GLMMFixedEffect]]
 def pool_glmm_results(fits: Sequence[GLMMResults], labels: Sequence[str] | None = None, *,
                       kind: str = "data sets") -> GLMMResults:
     """Combine M fits of the same HGLM (module docstring) into one :class:`GLMMResults`."""
-    fits = tuple(fits)
+    fits, labels = fits_to_pool(fits, labels)
     m = len(fits)
-    if m < 2:
-        raise SpecError(f"multiple imputation needs at least 2 data sets, got {m}")
-    labels = tuple(labels) if labels is not None else tuple(f"data set {k + 1}" for k in range(m))
     first = fits[0]
     gammas = tuple(r.gamma for r in first.fixed_effects)
     for f, label in zip(fits[1:], labels[1:]):
