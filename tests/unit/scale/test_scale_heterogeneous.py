@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.scale.helpers import write_split
 
 import openhlm
 from openhlm.datasets import path as dataset_path
@@ -33,25 +34,6 @@ def hsb() -> tuple[pd.DataFrame, pd.DataFrame]:
     l1 = pd.read_csv(dataset_path("hsb1.csv"))
     l1.insert(1, "row", np.arange(len(l1)))
     return l1, pd.read_csv(dataset_path("hsb2.csv"))
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-def write_split(frame: pd.DataFrame, folder, stem: str, parts: int = 3,
-                seed: int = 1) -> str:
-    shuffled = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    for i in range(parts):
-        shuffled.iloc[i::parts].to_parquet(folder / f"{stem}{i}.parquet", index=False)
-    return str(folder / f"{stem}*.parquet")
 
 
 def assert_same_heterogeneous(a, b, rel: float = 1e-8) -> None:

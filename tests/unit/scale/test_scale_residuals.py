@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.scale.helpers import write_split
 
 import openhlm
 from openhlm.datasets import path as dataset_path
@@ -33,30 +34,6 @@ def hsb() -> tuple[pd.DataFrame, pd.DataFrame]:
     l1 = pd.read_csv(dataset_path("hsb1.csv"))
     l1.insert(1, "row", np.arange(len(l1)))
     return l1, pd.read_csv(dataset_path("hsb2.csv"))
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-def write_split(frame: pd.DataFrame, folder, stem: str, parts: int = 3, fmt: str = "parquet",
-                seed: int = 1) -> str:
-    shuffled = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    for i in range(parts):
-        piece = shuffled.iloc[i::parts]
-        target = folder / f"{stem}{i}.{fmt}"
-        if fmt == "parquet":
-            piece.to_parquet(target, index=False)
-        else:
-            piece.to_csv(target, index=False)
-    return str(folder / f"{stem}*.{fmt}")
 
 
 def assert_frames_close(a: pd.DataFrame, b: pd.DataFrame, rel: float = 1e-8) -> None:

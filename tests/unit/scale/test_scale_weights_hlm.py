@@ -16,6 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.scale.helpers import assert_same, write_split
 
 import openhlm
 from openhlm.datasets import path as dataset_path
@@ -41,52 +42,6 @@ def hsb() -> tuple[pd.DataFrame, pd.DataFrame]:
     l1.loc[rng.choice(len(l1), 30, replace=False), "mathach"] = np.nan  # deleted rows
     l2 = pd.read_csv(dataset_path("hsb2.csv"))
     return l1, l2.assign(w2=rng.uniform(0.5, 2.0, len(l2)))
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-def write_split(frame: pd.DataFrame, folder, stem: str, parts: int = 3, fmt: str = "parquet",
-                seed: int = 1) -> str:
-    shuffled = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    for i in range(parts):
-        piece = shuffled.iloc[i::parts]
-        target = folder / f"{stem}{i}.{fmt}"
-        if fmt == "parquet":
-            piece.to_parquet(target, index=False)
-        else:
-            piece.to_csv(target, index=False)
-    return str(folder / f"{stem}*.{fmt}")
-
-
-def assert_same(a, b, *, rel_dev: float = 1e-9, rel: float = 1e-8) -> None:
-    assert abs(a.deviance - b.deviance) <= rel_dev * abs(a.deviance)
-    assert a.n_level1 == b.n_level1 and a.n_level2 == b.n_level2
-    assert a.data.deleted_level1_rows == b.data.deleted_level1_rows
-    np.testing.assert_allclose(b.sigma2, a.sigma2, rtol=rel)
-    np.testing.assert_allclose(b.tau, a.tau, rtol=rel, atol=rel * np.abs(a.tau).max())
-    for x, y in zip(a.fixed.rows, b.fixed.rows, strict=True):
-        assert x.gamma == y.gamma
-        np.testing.assert_allclose(y.estimate, x.estimate, rtol=rel, atol=rel * abs(x.se))
-        np.testing.assert_allclose(y.se, x.se, rtol=rel)
-        np.testing.assert_allclose(y.robust_se, x.robust_se, rtol=rel)
-    np.testing.assert_allclose(b.sigma2_se, a.sigma2_se, rtol=1e-7)
-    for ra, rb in zip(a.variance.rows, b.variance.rows, strict=True):
-        if ra.chi2 is not None:
-            np.testing.assert_allclose(rb.chi2, ra.chi2, rtol=1e-7)
-    for k in a.reliability:
-        np.testing.assert_allclose(b.reliability[k], a.reliability[k], rtol=1e-8)
-    ols_a, ols_b = a.level1_ols, b.level1_ols
-    assert ols_a.unit_ids == ols_b.unit_ids and ols_a.units_used == ols_b.units_used
-    np.testing.assert_allclose(ols_b.coefficients, ols_a.coefficients, rtol=1e-7, atol=1e-9)
 
 
 def direct_weighted_moments(frame: pd.DataFrame, columns: list[str], d: str | None,
