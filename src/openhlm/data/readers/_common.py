@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
+from openhlm.data.table import Table
 from openhlm.errors import DataError, DataWarning
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "clean_variable_labels",
     "fail",
     "finish",
+    "labelled_table",
     "library_failure",
     "reject_options",
     "warn_duplicate_names",
@@ -205,3 +207,16 @@ def warn_duplicate_names(
             DataWarning,
             stacklevel=4,
         )
+
+
+def labelled_table(path: Path, data: pd.DataFrame, meta: Any) -> Table:
+    """The :class:`Table` of a file read by pyreadstat: ``data`` finished (:func:`finish`) with
+    the variable and value labels of its metadata ``meta``, cleaned."""
+    data = finish(path, data)
+    columns = list(data.columns)
+    return Table(
+        data=data,
+        variable_labels=clean_variable_labels(meta.column_names_to_labels, columns),
+        value_labels=clean_value_labels(meta.variable_value_labels, columns),
+        source=str(path),
+    )

@@ -11,10 +11,8 @@ import pyreadstat
 
 from openhlm.data.readers._common import (
     READSTAT_ERRORS,
-    clean_value_labels,
-    clean_variable_labels,
     fail,
-    finish,
+    labelled_table,
     library_failure,
     reject_options,
 )
@@ -60,11 +58,4 @@ def read_sas(path: Path, **options: Any) -> Table:
             )
     except READSTAT_ERRORS as exc:
         raise library_failure(path, f"SAS {kind}", exc) from None
-    data = finish(path, data)
-    columns = list(data.columns)
-    return Table(
-        data=data,
-        variable_labels=clean_variable_labels(meta.column_names_to_labels, columns),
-        value_labels=clean_value_labels(meta.variable_value_labels, columns),
-        source=str(path),
-    )
+    return labelled_table(path, data, meta)

@@ -15,9 +15,7 @@ import pyreadstat
 from openhlm.data.readers._common import (
     READSTAT_ERRORS,
     apply_missing_ranges,
-    clean_value_labels,
-    clean_variable_labels,
-    finish,
+    labelled_table,
     library_failure,
     reject_options,
 )
@@ -48,11 +46,4 @@ def read_spss(path: Path, **options: Any) -> Table:
     except READSTAT_ERRORS as exc:
         raise library_failure(path, f"SPSS {kind}", exc) from None
     data = apply_missing_ranges(data, getattr(meta, "missing_ranges", None))
-    data = finish(path, data)
-    columns = list(data.columns)
-    return Table(
-        data=data,
-        variable_labels=clean_variable_labels(meta.column_names_to_labels, columns),
-        value_labels=clean_value_labels(meta.variable_value_labels, columns),
-        source=str(path),
-    )
+    return labelled_table(path, data, meta)

@@ -16,6 +16,7 @@ from openhlm.data.readers._common import (
     clean_value_labels,
     clean_variable_labels,
     finish,
+    labelled_table,
     library_failure,
     reject_options,
 )
@@ -69,11 +70,4 @@ def read_stata(path: Path, **options: Any) -> Table:
             return _read_with_pandas(path)
         except Exception:  # noqa: BLE001
             raise library_failure(path, "Stata .dta", first) from None
-    data = finish(path, data)
-    columns = list(data.columns)
-    return Table(
-        data=data,
-        variable_labels=clean_variable_labels(meta.column_names_to_labels, columns),
-        value_labels=clean_value_labels(meta.variable_value_labels, columns),
-        source=str(path),
-    )
+    return labelled_table(path, data, meta)
