@@ -17,6 +17,7 @@ from openhlm.estimation.optimise import OptimiserResult, minimise
 from openhlm.estimation.three_level.hessian import derivatives, release_workspace
 from openhlm.estimation.three_level.likelihood import diagonal_positions, theta_size
 from openhlm.estimation.three_level.statistics import Stats3
+from openhlm.spec.defaults import EXACT_LIMITS
 
 __all__ = ["Deviance3", "optimise3"]
 
@@ -128,7 +129,7 @@ def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
     if np.isfinite(first.value):
         pt, used = _interior_phase(obj, first, iterations=min(30, budget))
         obj.start = pt.x
-    res = minimise(obj, tolerance=1e-10 if tolerance is None else tolerance,
+    res = minimise(obj, tolerance=EXACT_LIMITS.tolerance if tolerance is None else tolerance,
                    max_iterations=max(budget - used, 1))
     release_workspace(stats)
     return replace(res, iterations=res.iterations + used), obj
