@@ -34,7 +34,7 @@ from openhlm.spec.options import FitOptions
 from openhlm.spec.settings import ENGINES
 
 __all__ = ["ENGINES", "ScaledInput", "is_dask_frame", "refuse_unsupported", "scaled_estimates",
-           "unit_statistics"]
+           "unit_statistics", "variable_names"]
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,26 @@ def release_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def variable_names(data: Any, id: str, level2: Any = None) -> tuple[list[str], list[str]]:
+    """The level-1 and level-2 variable names of an out-of-core fit's data, as an MDM lists
+    them (what an HLM 6 command file's names are matched against): the columns of the first
+    level-1 file (or of the Dask DataFrame) but the ID, and the level-2 table's (without one,
+    the level-1 columns, read per unit).  Reads only the schema and the level-2 table."""
+    if is_dask_frame(data):
+        columns = [str(c) for c in data.columns]
+    else:
+        from openhlm.scale.schema import file_schema
+
+        files = resolve_files(data)
+        columns = list(file_schema(files.paths[0], files.format).kinds)
+    idl = id.lower()
+    level1 = [c for c in columns if c.lower() != idl]
+    table = read_level2(level2)
+    level2_names = level1 if table is None else [str(c) for c in table.columns
+                                                  if str(c).lower() != idl]
+    return level1, level2_names
 
 
 def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
