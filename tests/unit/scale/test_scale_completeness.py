@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.scale.test_scale_engines import MODEL4, write_split
 
 import openhlm
-from openhlm.errors import DataError, HypothesisError, MDMError, SpecError
-from tests.unit.scale.test_scale_engines import MODEL4, assert_same, write_split
+from openhlm.errors import DataError, HypothesisError, SpecError
 
 pytest.importorskip("duckdb", reason="the scale extra (duckdb) is not installed")
 dd = pytest.importorskip("dask.dataframe", reason="the scale extra (dask) is not installed")
@@ -368,11 +368,11 @@ def test_imputed_refusals_out_of_core(hsb, tmp_path):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_dask_residual_file_from_worker_parts_equals_memory(hsb, tmp_path, dask_client,
                                                             monkeypatch, fmt):
-    import openhlm.scale.residuals as residuals
     from tests.unit.scale.test_scale_residuals import assert_frames_close, by_row, read
 
+    from openhlm.scale import residuals
+
     l1, l2 = hsb
-    files = write_split(l1, tmp_path, "r", parts=3)
     mem = openhlm.fit(MODEL4, l1, id="id", level2=l2)
     mem.write_residuals(level1=tmp_path / f"mem.{fmt}", extra_level1=["row", "female"])
     ddf = dd.from_pandas(l1.sample(frac=1.0, random_state=2), npartitions=5)
