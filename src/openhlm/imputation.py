@@ -75,4 +75,10 @@ def fit_imputed(model: str | ModelSpec, datasets: Any = None, *, imputation: str
     if not options.imputation.requested and not isinstance(datasets, (list, tuple)):
         raise SpecError("give the completed data sets as a list (of MDMs, DataFrames or "
                         "files), or one data set with imputation= or plausible_values=")
+    if options.engine != "memory" and not options.imputation.requested:
+        # out of core: each item of the list is one data set (a file, glob, folder or list)
+        from openhlm.scale.imputed import scaled_imputed
+
+        return scaled_imputed(model, datasets, options, id=id, level2=level2, fit=run,
+                              data_sets=True)
     return run(model, datasets, options, id=id, level2=level2)

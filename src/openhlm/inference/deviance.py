@@ -40,20 +40,45 @@ def _title(method: str) -> str:
     return VC_TEST_TITLE if method == "reml" else MODEL_COMPARISON_TITLE
 
 
-def _data_key(results: HLMResults) -> tuple[Any, ...]:
-    """What identifies the data a model was fitted to (rows, units, outcome values)."""
+def _in_memory(results: HLMResults) -> bool:
+    est = results.estimates
+    return est is None or getattr(est.design, "rows_in_memory", True)
+
+
+def _data_key(results: HLMResults, *, summary: bool = False) -> tuple[Any, ...]:
+    """What identifies the data a model was fitted to (rows, units, outcome values).
+
+    ``summary``: the units and their counts only (a fit out of core has no rows; its outcome
+    values are compared per unit in :func:`compare`, :func:`_outcome_summary`).
+    """
     est = results.estimates
     if est is None:
         return (results.data.outcome.lower(), results.n_level1, results.n_level2)
     d = est.design
     h = hashlib.sha256()
-    if not getattr(d, "rows_in_memory", True):   # out of core: units and their counts (the
-        h.update(b"summary")                      # outcome values are compared in compare())
-        h.update(np.ascontiguousarray(d.n_per_unit).tobytes())
-    h.update(np.ascontiguousarray(d.y).tobytes())
-    h.update(np.ascontiguousarray(d.unit).tobytes())
+    if summary:
+        h.update(b"summary")
+        h.update(np.ascontiguousarray(d.n_per_unit, dtype=np.int64).tobytes())
+    else:
+        h.update(np.ascontiguousarray(d.y).tobytes())
+        h.update(np.ascontiguousarray(d.unit).tobytes())
     h.update("\x00".join(map(str, d.unit_ids)).encode())
     return (results.data.outcome.lower(), results.n_level1, results.n_level2, h.hexdigest())
+
+
+def _outcome_summary(results: HLMResults) -> np.ndarray | None:
+    """(J, 2) per-unit mean and centred sum of squares of the outcome: an out-of-core fit's
+    ``outcome_moments``, or the same two numbers from an in-memory design's rows."""
+    if results.estimates is None:
+        return None
+    d = results.estimates.design
+    given = getattr(d, "outcome_moments", None)
+    if given is not None or not getattr(d, "rows_in_memory", True):
+        return given
+    n = np.maximum(np.bincount(d.unit, minlength=d.n_level2), 1)
+    mean = np.bincount(d.unit, weights=d.y, minlength=d.n_level2) / n
+    ss = np.bincount(d.unit, weights=(d.y - mean[d.unit]) ** 2, minlength=d.n_level2)
+    return np.column_stack([mean, ss])
 
 
 def _same_fixed_effects(a: HLMResults, b: HLMResults) -> bool:
@@ -93,22 +118,19 @@ def compare(a: HLMResults, b: HLMResults, *, labels: tuple[str, str] = ("model a
                                   f"the {name} argument is a {type(r).__name__}")
     _refuse_pooled(a)
     _refuse_pooled(b)
-    if _data_key(a) != _data_key(b):
+    summary = not (_in_memory(a) and _in_memory(b))   # a fit out of core: per-unit checks
+    if _data_key(a, summary=summary) != _data_key(b, summary=summary):
         raise HypothesisError(
             f"the two models were fitted to different data ({_describe(a)} vs {_describe(b)}"
             f"{'' if (a.n_level1, a.n_level2) != (b.n_level1, b.n_level2) else ', different records or outcome values'}"
             f"): a deviance test needs both fitted to the same records; delete incomplete rows "
             f"before building the MDM so that both models use the same data")
-    ya, yb = (getattr(r.estimates.design, "outcome_moments", None) if r.estimates is not None
-              else None for r in (a, b))
-    differ = (ya is None) != (yb is None)
-    if ya is not None and yb is not None:
-        differ = not np.allclose(ya, yb, rtol=1e-9, atol=1e-12 * float(np.abs(ya).max()))
-    if differ:
+    ya, yb = (_outcome_summary(r) if summary else None for r in (a, b))
+    if ya is not None and yb is not None and not np.allclose(
+            ya, yb, rtol=1e-9, atol=1e-12 * float(np.abs(ya).max())):
         raise HypothesisError(
             f"the two models were fitted to different data ({_describe(a)} vs {_describe(b)}, "
-            "different outcome values, or one fit in memory and one out of core): a deviance "
-            "test needs both fitted to the same records by the same engine")
+            "different outcome values): a deviance test needs both fitted to the same records")
     if a.method != b.method:
         raise HypothesisError(
             f"cannot compare a {a.method.upper()} deviance with a {b.method.upper()} one: refit "

@@ -115,7 +115,9 @@ def homogeneity_test(results: HLMResults, *, min_df: int = 1) -> HomogeneityTest
     # weights the fit's statistics carry
     work = getattr(est, "working", None)   # the exact fit's moments (also out of core)
     mom = (work.moments if work is not None and work.moments is not None
-           else design_moments(design, getattr(est, "row_precision", None)))
+           else getattr(design, "moments", None))    # HLM mode out of core: the design's
+    if mom is None:
+        mom = design_moments(design, getattr(est, "row_precision", None))
     target = np.zeros((design.n_level2, P + 1))
     target[:, P] = 1.0
     fit = centred_unit_ols(mom, np.arange(P), target, intercept_column(design))

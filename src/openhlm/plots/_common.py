@@ -23,8 +23,8 @@ __all__ = [
     "eb_of",
     "finish",
     "identity_line",
-    "intercepts_at_unit_means",
     "level2_values",
+    "line_intercepts",
     "mdist_qq",
     "model_name",
     "new_axes",
@@ -33,6 +33,7 @@ __all__ = [
     "scatter_with_lowess",
     "set_title",
     "standardised_qq",
+    "unit_means",
     "unit_ranges",
     "variable_label",
 ]
@@ -206,11 +207,14 @@ def unit_ranges(column: np.ndarray, unit: np.ndarray, n_units: int
     return lo, hi
 
 
-def intercepts_at_unit_means(X: np.ndarray, unit: np.ndarray, n_per_unit: np.ndarray,
-                             coefs: np.ndarray, p: int) -> np.ndarray:
-    """Each unit's level-1 equation (coefficients ``coefs``, (J, P)) evaluated at the unit's
-    means of the predictors other than column ``p``: the intercept of its line in X_p."""
-    sums = np.zeros_like(coefs)
+def unit_means(X: np.ndarray, unit: np.ndarray, n_per_unit: np.ndarray) -> np.ndarray:
+    """Each unit's mean of each column of ``X`` (rows of unit ``unit[i]``), (J, P)."""
+    sums = np.zeros((len(n_per_unit), X.shape[1]))
     np.add.at(sums, unit, X)
-    means = sums / n_per_unit[:, None]
+    return sums / n_per_unit[:, None]
+
+
+def line_intercepts(means: np.ndarray, coefs: np.ndarray, p: int) -> np.ndarray:
+    """Each unit's level-1 equation (coefficients ``coefs``, (J, P)) evaluated at the unit's
+    ``means`` of the predictors other than column ``p``: the intercept of its line in X_p."""
     return np.einsum("jp,jp->j", means, coefs) - means[:, p] * coefs[:, p]

@@ -21,12 +21,11 @@ from openhlm.plots._common import (
     design_of,
     eb_of,
     finish,
-    intercepts_at_unit_means,
     level2_values,
+    line_intercepts,
     new_axes,
     sample_units,
     set_title,
-    unit_ranges,
     variable_label,
 )
 
@@ -41,12 +40,21 @@ __all__ = ["level1_equations", "model_graph"]
 _STYLES = ("-", "--", ":", "-.")
 
 
-def _need_rows(design: object, what: str) -> None:
-    """Graphs drawn over the level-1 rows: refused for an out-of-core fit (openhlm.scale)."""
+def _unit_columns(design: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, mean), each (J, P): every unit's range and mean of each column of X, from
+    the rows, or for an out-of-core fit from its statistics and one pass over the rows
+    (``design.unit_column_ranges``, :mod:`openhlm.scale.ranges`)."""
     if not getattr(design, "rows_in_memory", True):
-        raise SpecError(f"{what} is drawn from the level-1 rows, which an out-of-core fit does "
-                        "not hold in memory; fit with engine='memory' (the graphs of the EB "
-                        "residuals and MDIST work out of core)")
+        low, high = design.unit_column_ranges()
+        return low, high, design.unit_column_means()
+    J, P = design.n_level2, design.X.shape[1]
+    low = np.full((J, P), np.inf)
+    high = np.full((J, P), -np.inf)
+    np.minimum.at(low, design.unit, design.X)
+    np.maximum.at(high, design.unit, design.X)
+    sums = np.zeros((J, P))
+    np.add.at(sums, design.unit, design.X)
+    return low, high, sums / design.n_per_unit[:, None]
 
 
 def _colours() -> list[str]:
@@ -157,14 +165,19 @@ def model_graph(results: HLMResults, x: str | None = None, by: str | None = None
     hglm = isinstance(results, GLMMResults)
     response = hglm and response_scale(scale)
     d = design_of(results)
-    _need_rows(d, "the model graph")
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor
     gamma = np.asarray(results.estimates.gamma)
     gamma_vars = _gamma_variables(results)
-    col = d.X[:, p]
-    grid = np.linspace(np.nanmin(col), np.nanmax(col), n_points)
-    x_means = d.X.mean(axis=0)
+    if getattr(d, "rows_in_memory", True):
+        col = d.X[:, p]
+        grid = np.linspace(np.nanmin(col), np.nanmax(col), n_points)
+        x_means = d.X.mean(axis=0)
+    else:   # out of core: the same numbers from the per-unit ranges and means
+        low, high, unit_means = _unit_columns(d)
+        grid = np.linspace(np.nanmin(low[:, p]), np.nanmax(high[:, p]), n_points)
+        n = d.n_per_unit.astype(float)
+        x_means = n @ unit_means / n.sum()
     w_means = d.W.mean(axis=0)
     ax = new_axes(ax)
     cycle = _colours()
@@ -240,14 +253,14 @@ def level1_equations(results: HLMResults, x: str | None = None, *, sample: int |
     eb_of(results)   # a clear error for results without two-level EB estimates (HLM3)
     est = results.estimates
     d = est.design
-    _need_rows(d, "the graph of the level-1 equations")
     eb = eb_of(results)
     p = _slope_position(results, x)
     predictor = results.spec.coefficients[p].predictor
     J = d.n_level2
     units = sample_units(J, sample, seed)
-    lo, hi = unit_ranges(d.X[:, p], d.unit, J)
-    base = intercepts_at_unit_means(d.X, d.unit, d.n_per_unit, eb.eb_coefficients, p)
+    low, high, means = _unit_columns(d)
+    lo, hi = low[:, p], high[:, p]
+    base = line_intercepts(means, eb.eb_coefficients, p)
     xs = np.stack([lo[units], hi[units]])
     ys = base[units] + eb.eb_coefficients[units, p] * xs
     ax = new_axes(ax)

@@ -18,10 +18,11 @@ from scipy.special import expit
 from openhlm.errors import SpecError
 from openhlm.plots._common import (
     finish,
-    intercepts_at_unit_means,
+    line_intercepts,
     new_axes,
     sample_units,
     set_title,
+    unit_means,
     unit_ranges,
 )
 
@@ -84,7 +85,7 @@ def glmm_level1_curves(results: GLMMResults, p: int, label: str, *, sample: int 
     J = d.n_level2
     units = sample_units(J, sample, seed)
     lo, hi = unit_ranges(d.X[:, p], d.unit, J)
-    base = intercepts_at_unit_means(d.X, d.unit, d.n_per_unit, coefs, p)
+    base = line_intercepts(unit_means(d.X, d.unit, d.n_per_unit), coefs, p)
     t = np.linspace(0.0, 1.0, n_points)[:, None]
     xs = lo[units] + t * (hi[units] - lo[units])              # (n_points, units)
     eta = base[units] + coefs[units, p] * xs

@@ -23,10 +23,9 @@ from openhlm.errors import HypothesisError, SpecError
 from openhlm.estimation.design import build_design
 from openhlm.estimation.estimates import Estimates
 from openhlm.estimation.fit import estimate
-from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.inference.infer import infer
 from openhlm.results import HLMResults
-from openhlm.runner.imputed import data_sets, pool_results
+from openhlm.runner.imputed import data_sets, pool_results, refuse_unpooled
 from openhlm.runner.inputs import as_mdm, as_spec, hlm_single_precision
 from openhlm.runner.three_level import is_three_level, run3
 from openhlm.spec.equations import validate_spec
@@ -70,6 +69,10 @@ def run(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,
         if not options.outcome.normal or is_three_level(data, id, level3):
             raise SpecError(f"engine={options.engine!r} fits two-level linear models only; use "
                             "engine='memory' for HGLMs and three-level models")
+        if options.imputation.requested:   # plausible values: a fit per outcome, pooled
+            from openhlm.scale.imputed import scaled_imputed
+
+            return scaled_imputed(model, data, options, id=id, level2=level2, fit=run)
         from openhlm.scale.run import scaled_estimates
 
         est, where = scaled_estimates(model, data, options, id=id, level2=level2)
@@ -134,17 +137,7 @@ def _infer(est: Estimates, options: FitOptions, mdm: Any) -> HLMResults:
 
 def _run_imputed(model: str | ModelSpec, data: Any, options: FitOptions, *,
                  id: str | None, level2: Any) -> HLMResults:
-    if options.heterogeneous_sigma2:
-        raise SpecError("heterogeneous_sigma2 is not supported with multiply imputed data or "
-                        "plausible values yet; fit each data set with openhlm.fit")
-    tests = options.tests
-    if hypotheses_requested(tests.hypotheses) or tests.homogeneity \
-            or tests.deviance_test is not None:
-        raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
-                        "pooled over imputed data sets; fit each data set on its own")
-    if options.exploratory is not None:
-        raise SpecError("the exploratory analysis (exploratory=) is not pooled over imputed "
-                        "data sets; run openhlm.exploratory on the fit of each data set")
+    refuse_unpooled(options)
     imp = options.imputation
     pairs, labels, kind = data_sets(
         model, data, imputation=imp.column, plausible_values=imp.plausible_values or None,

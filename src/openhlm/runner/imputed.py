@@ -30,6 +30,7 @@ import pandas as pd
 
 from openhlm.data import MDM, read_table
 from openhlm.errors import DataError, SpecError
+from openhlm.inference.hypotheses import hypotheses_requested
 from openhlm.inference.infer import tau_correlations
 from openhlm.inference.pooling import (
     mean_over_fits,
@@ -48,11 +49,29 @@ from openhlm.results import (
 from openhlm.results.imputation import ImputationSummary
 from openhlm.runner.inputs import as_mdm, as_spec
 from openhlm.spec.model import Constraint, ModelSpec
+from openhlm.spec.options import FitOptions
 
 __all__ = ["ImputationSummary", "check_same_fixed_effects", "check_same_structure", "data_sets",
-           "fits_to_pool", "listed", "plausible_value_names", "pool_results", "split_by_imputation"]
+           "fits_to_pool", "listed", "plausible_value_names", "pool_results", "refuse_unpooled",
+           "split_by_imputation"]
 
 _MAX_LISTED = 5
+
+
+def refuse_unpooled(options: FitOptions) -> None:
+    """What is not pooled over imputed data sets (in memory and out of core): one line."""
+    if options.heterogeneous_sigma2:
+        raise SpecError("heterogeneous_sigma2 is not supported with multiply imputed data or "
+                        "plausible values yet; fit each data set with openhlm.fit")
+    tests = options.tests
+    if hypotheses_requested(tests.hypotheses) or tests.homogeneity \
+            or tests.deviance_test is not None:
+        raise SpecError("hypothesis tests (hypotheses=, homogeneity=, deviance_test=) are not "
+                        "pooled over imputed data sets; fit each data set on its own")
+    if options.exploratory is not None:
+        raise SpecError("the exploratory analysis (exploratory=) is not pooled over imputed "
+                        "data sets; run openhlm.exploratory on the fit of each data set")
+
 
 
 # -- data sets ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,9 @@ class SummaryDesign(Design):
     #: with level-1 design or precision weights, the moments of [X, y] without the weights
     #: (what LNTOTVAR and MDRSVAR of the level-2 residual file read, as in memory); else None
     plain_moments: UnitMoments | None = None
+    #: what later passes found, kept for the fit (``"ranges"``: each unit's range of the raw
+    #: level-1 variables, :mod:`openhlm.scale.ranges`)
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     #: inference must not look for level-1 rows (EB residual files, plots)
     rows_in_memory = False
@@ -101,6 +104,19 @@ class SummaryDesign(Design):
     @property
     def n_level1(self) -> int:  # type: ignore[override]
         return int(self.n_rows)
+
+    def unit_column_means(self) -> np.ndarray:
+        """(J, P) every unit's unweighted mean of each column of X (from the statistics)."""
+        mom = self.plain_moments if self.plain_moments is not None else self.moments
+        assert mom is not None
+        return np.asarray(mom.mean[:, :-1])
+
+    def unit_column_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high), each (J, P): every unit's range of each column of X, from one pass
+        over the rows made the first time it is asked for (:mod:`openhlm.scale.ranges`)."""
+        from openhlm.scale.ranges import unit_column_ranges
+
+        return unit_column_ranges(self)
 
     @property
     def statistics_note(self) -> str:
@@ -112,8 +128,8 @@ class SummaryDesign(Design):
                 f"{'es' if self.passes != 1 else ''} over {self.rows_read:,} level-1 records "
                 f"({self.seconds:.1f} s){later}; the level-1 rows were not held in memory: the "
                 "level-2 residual file and the exploratory analysis come from the per-unit "
-                "statistics, the level-1 residual file from a pass over the rows (Parquet or "
-                "CSV), and graphs of the rows are not available from this fit.")
+                "statistics, the level-1 residual file (Parquet or CSV) and the units' ranges "
+                "for the graphs of the level-1 equations from a pass over the rows.")
 
 
 def _listed(ids: np.ndarray) -> str:

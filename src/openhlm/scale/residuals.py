@@ -16,9 +16,13 @@ arithmetic of the in-memory file, so the two agree to rounding).
   table (J rows, registered from memory), written by ``COPY ... TO`` Parquet or CSV.  The
   Parquet file's labels are in its key-value metadata ``openhlm.labels`` (JSON), as the
   in-memory writer's schema metadata (DuckDB writes no per-field metadata).
-* **Dask**: ``map_partitions`` computes the columns of each partition on the workers; the
-  partitions are appended, one at a time, to one CSV file or one Parquet file (pyarrow, row
-  group by row group, with the in-memory writer's field labels).
+* **Dask**: ``map_partitions`` computes the columns of each partition on the workers.  When
+  the workers share this machine's files (Dask's local schedulers, a ``LocalCluster``, a
+  cluster whose workers all run on this host: :func:`workers_share_files`) each worker writes
+  its partitions to part files in a temporary folder beside the output, in parallel, and the
+  parts are stitched into the one file (CSV bytes appended; Parquet row group by row group,
+  with the in-memory writer's field labels).  Otherwise (workers on other machines) the
+  partitions are sent to this process and appended one at a time.
 
 Only the analysis rows are written (complete on the model's variables, of units in the
 analysis).  Row order: DuckDB keeps the files' order within each file as far as its join
@@ -47,7 +51,7 @@ if TYPE_CHECKING:
     from openhlm.report.residual_files import Level1Column
     from openhlm.results import HLMResults
 
-__all__ = ["RowSource", "unit_table"]
+__all__ = ["RowSource", "unit_table", "workers_share_files", "write_part"]
 
 
 def _q(name: str) -> str:
@@ -322,6 +326,9 @@ def _dask_write(source: RowSource, units: pd.DataFrame, plan: Sequence[Level1Col
     if source.scheduler:
         distributed = require("distributed")
         client = distributed.Client(source.scheduler, timeout="10s")
+    if workers_share_files(client):
+        return _dask_write_parts(mapped, meta, labels, path, fmt, file_label, client,
+                                 progress)
     rows = 0
     writer = None
     last = time.perf_counter()
@@ -349,11 +356,103 @@ def _dask_write(source: RowSource, units: pd.DataFrame, plan: Sequence[Level1Col
     return rows
 
 
-def _parquet_append(writer: Any, chunk: pd.DataFrame, labels: dict[str, str], path: Path,
+def workers_share_files(client: Any) -> bool:
+    """Do the Dask workers write files this process can read (one machine)?  True for
+    Dask's local schedulers and for a cluster whose workers all run on this host; False for
+    workers on other machines (or none), whose part files the client could not stitch."""
+    if client is None:
+        try:
+            from distributed import default_client
+
+            client = default_client()
+        except (ImportError, ValueError):   # no distributed, or no client: a local scheduler
+            return True
+    import socket
+    from urllib.parse import urlparse
+
+    local = {"127.0.0.1", "localhost", "::1", socket.gethostname(), socket.getfqdn()}
+    try:
+        from distributed.utils import get_ip
+
+        local.add(get_ip())
+        local.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    except (ImportError, OSError):
+        pass
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:   # older distributed: every worker is listed
+        info = client.scheduler_info()
+    workers = info.get("workers", {})
+    return bool(workers) and all(
+        urlparse(a).scheme == "inproc" or urlparse(a).hostname in local for a in workers)
+
+
+def write_part(chunk: pd.DataFrame, target: str, fmt: str) -> int:
+    """A worker's task: its partition's residual rows to one part file; the row count."""
+    if fmt == "csv":
+        chunk.to_csv(target, header=False, index=False, na_rep="")
+    else:
+        chunk.to_parquet(target, index=False)
+    return len(chunk)
+
+
+def _dask_write_parts(mapped: Any, meta: pd.DataFrame, labels: dict[str, str], path: Path,
+                      fmt: str, file_label: str, client: Any, progress: Progress) -> int:
+    """The workers write their partitions' rows to part files in a temporary folder beside
+    ``path`` (in parallel, no rows sent to this process); the parts are then stitched into
+    the one file, in partition order: CSV bytes appended after the header, Parquet row group
+    by row group (pyarrow; memory of one row group).  The folder is removed."""
+    import shutil
+    import tempfile
+
+    dask = require("dask")
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".openhlm-parts-", dir=path.parent or "."))
+    except OSError as exc:
+        raise DataError(f"cannot write residual file '{path}': {exc.strerror or exc}") from exc
+    writer = None
+    try:
+        parts = [str(folder / f"part-{i:06d}.{fmt}") for i in range(mapped.npartitions)]
+        tasks = [dask.delayed(write_part)(p, target, fmt)
+                 for p, target in zip(mapped.to_delayed(), parts)]
+        counts = (client.gather(client.compute(tasks)) if client is not None
+                  else dask.compute(*tasks))
+        progress.note(f"{sum(counts):,} residual rows written by the workers to "
+                      f"{len(parts)} part file(s), {progress.elapsed():.1f} s; joining them")
+        if fmt == "csv":
+            meta.iloc[:0].to_csv(path, index=False)    # the header
+            with open(path, "ab") as out:
+                for target in parts:
+                    with open(target, "rb") as part:
+                        shutil.copyfileobj(part, out, 1 << 24)
+        else:
+            pq = require("pyarrow.parquet")
+            for target, count in zip(parts, counts):
+                if not count:
+                    continue
+                pf = pq.ParquetFile(target)
+                for g in range(pf.num_row_groups):
+                    writer = _parquet_append(writer, pf.read_row_group(g), labels, path,
+                                             file_label)
+            if writer is None:   # no rows: an empty file with the columns
+                writer = _parquet_append(None, meta, labels, path, file_label)
+    except OSError as exc:
+        raise DataError(f"cannot write residual file '{path}': {exc.strerror or exc}") from exc
+    finally:
+        if writer is not None:
+            writer.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return int(sum(counts))
+
+
+def _parquet_append(writer: Any, chunk: Any, labels: dict[str, str], path: Path,
                     file_label: str) -> Any:
+    """Append ``chunk`` (a DataFrame or an Arrow table) to the Parquet file of ``writer``
+    (opened on the first chunk, with the labels; later chunks cast to its schema)."""
     pa = require("pyarrow")
     pq = require("pyarrow.parquet")
-    table = pa.Table.from_pandas(chunk, preserve_index=False)
+    table = (pa.Table.from_pandas(chunk, preserve_index=False)
+             if isinstance(chunk, pd.DataFrame) else chunk)
     if writer is None:
         fields = [f.with_metadata({"label": labels.get(f.name, "")}) for f in table.schema]
         meta = {b"openhlm.labels": json.dumps(labels).encode(),

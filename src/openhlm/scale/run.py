@@ -34,7 +34,7 @@ from openhlm.spec.options import FitOptions
 from openhlm.spec.settings import ENGINES
 
 __all__ = ["ENGINES", "ScaledInput", "is_dask_frame", "refuse_unsupported", "scaled_estimates",
-           "unit_statistics"]
+           "scaled_spec", "unit_statistics", "variable_names"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ def refuse_unsupported(options: FitOptions) -> None:
         why = ("heterogeneous sigma^2 in mode='hlm' is not available out of core (exact mode "
                "is)")
     elif options.imputation.requested:
-        why = "multiply imputed data are not pooled out of core"
+        why = ("multiply imputed data are pooled by openhlm.fit_imputed (a list of data sets, "
+               "or plausible_values=), not by one statistics pass")
     if why:
         raise SpecError(f"engine={engine!r}: {why}; fit with engine='memory'")
 
@@ -216,6 +217,34 @@ def release_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def variable_names(data: Any, id: str, level2: Any = None) -> tuple[list[str], list[str]]:
+    """The level-1 and level-2 variable names of an out-of-core fit's data, as an MDM lists
+    them (what an HLM 6 command file's names are matched against): the columns of the first
+    level-1 file (or of the Dask DataFrame) but the ID, and the level-2 table's (without one,
+    the level-1 columns, read per unit).  Reads only the schema and the level-2 table."""
+    if is_dask_frame(data):
+        columns = [str(c) for c in data.columns]
+    else:
+        from openhlm.scale.schema import file_schema
+
+        files = resolve_files(data)
+        columns = list(file_schema(files.paths[0], files.format).kinds)
+    idl = id.lower()
+    level1 = [c for c in columns if c.lower() != idl]
+    table = read_level2(level2)
+    level2_names = level1 if table is None else [str(c) for c in table.columns
+                                                  if str(c).lower() != idl]
+    return level1, level2_names
+
+
+def scaled_spec(model: str | ModelSpec, data: Any, options: FitOptions, *, id: str,
+                level2: Any = None) -> ModelSpec:
+    """The model's :class:`ModelSpec`, checked against the data's variables (reads only the
+    schema and the level-2 table)."""
+    level1, level2_names = variable_names(data, id, level2)
+    return _spec(model, level1, level2_names, options)
 
 
 def unit_statistics(model: str | ModelSpec, data: Any, options: FitOptions | None = None, *,

@@ -165,7 +165,7 @@ def test_pass_count_and_refused_formats(hsb, tmp_path):
     assert (tmp_path / "r2.sav").exists()
 
 
-def test_graphs_of_the_eb_estimates_work_and_row_graphs_are_refused(hsb, tmp_path):
+def test_graphs_of_the_eb_estimates_work_out_of_core(hsb, tmp_path):
     pytest.importorskip("matplotlib")
     from openhlm import plots
 
@@ -176,7 +176,4 @@ def test_graphs_of_the_eb_estimates_work_and_row_graphs_are_refused(hsb, tmp_pat
     a = plots.qq_mdist(mem).axes[0].collections[0].get_offsets()
     b = plots.qq_mdist(res).axes[0].collections[0].get_offsets()
     np.testing.assert_allclose(b, a, rtol=1e-8)
-    with pytest.raises(SpecError, match="drawn from the level-1 rows"):
-        plots.model_graph(res)
-    with pytest.raises(SpecError, match="drawn from the level-1 rows"):
-        plots.level1_equations(res)
+    # the graphs of the rows: tests/unit/scale/test_scale_completeness.py

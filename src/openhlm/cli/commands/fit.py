@@ -342,6 +342,8 @@ def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str,
     from openhlm.spec.commandfile import parse_command_file
     from openhlm.spec.options import FitOptions
 
+    if overrides.get("engine") not in (None, "memory"):
+        return _scaled_command_file_job(args, path, overrides)
     mdm = _mdm_from_args(args, required=True, what=f"the command file {path}")
     assert mdm is not None
     from openhlm.data.mdm3 import MDM3
@@ -362,6 +364,30 @@ def _command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str,
     cf = parse_command_file(path, level1_variables=mdm.level1_variables,
                             level2_variables=mdm.level2_variables)
     return FitJob(cf.spec, mdm, FitOptions.from_command_file(cf, **overrides))
+
+
+def _scaled_command_file_job(args: argparse.Namespace, path: Path, overrides: dict[str, Any]
+                             ) -> FitJob:
+    """An HLM 6 command file fitted out of core: the command file gives the model and the
+    settings, ``--level1 FILES`` (a file, glob or folder), ``--level2 FILE`` and ``--id`` the
+    data, read by the engine (the names are matched against the files' columns)."""
+    from openhlm.errors import MDMError
+    from openhlm.scale.run import variable_names
+    from openhlm.spec.commandfile import parse_command_file
+    from openhlm.spec.options import FitOptions
+
+    engine = overrides["engine"]
+    if args.mdm is not None or args.level1 is None or args.id is None:
+        raise MDMError(f"--engine {engine} with the command file {path} reads data files: give "
+                       "--level1 FILES (a file, a glob or a folder) --id ID [--level2 FILE], "
+                       "not --mdm")
+    if getattr(args, "level3", None) is not None or "," in args.id:
+        raise MDMError(f"--engine {engine} fits two-level models only; fit three-level "
+                       "command files with --engine memory")
+    level1, level2 = variable_names(args.level1, args.id, args.level2)
+    cf = parse_command_file(path, level1_variables=level1, level2_variables=level2)
+    return FitJob(cf.spec, ScaledData(args.level1, args.level2, args.id),
+                  FitOptions.from_command_file(cf, **overrides))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -97,13 +97,9 @@ def _plot(args: argparse.Namespace) -> int:
 
     job = job_from_args(args)
     if job.options.engine != "memory":
-        if args.graph in ("model", "level1"):
-            raise SpecError(f"the {args.graph} graph needs the level-1 rows in memory; not "
-                            f"available with engine={job.options.engine!r} (use --engine "
-                            "memory)")
         from openhlm.cli.commands.fit import run_fit
 
-        results: Any = run_fit(job)   # graphs of the per-unit EB estimates
+        results: Any = run_fit(job)   # out of core: the files go to the engine
     else:
         results = run(job.model, job.mdm, job.options)
     options: dict[str, Any] = {"model_name": args.name}
