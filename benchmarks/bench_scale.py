@@ -236,6 +236,7 @@ def main() -> None:
         tmp = tempfile.mkdtemp(prefix="openhlm-scale-")
         args.dir = tmp
     folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)     # --dir may name a folder not made yet
     figures: dict = {"rows": args.rows, "units": units, "cores": os.cpu_count()}
     try:
         if not (folder / "level1").exists():
