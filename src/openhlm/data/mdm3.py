@@ -442,6 +442,8 @@ def _no_missing3(frame: pd.DataFrame, ids3: np.ndarray, where: str) -> None:
 
 def _reorder(mdm: MDM, level3_of_unit: np.ndarray, n3: int) -> tuple[MDM, np.ndarray]:
     """The MDM with level-2 units grouped by level-3 unit (stable), and the level3_index."""
+    if len(level3_of_unit) < 2 or not np.any(np.diff(level3_of_unit) < 0):
+        return mdm, level3_of_unit     # already grouped: the stable order is the identity
     order = np.argsort(level3_of_unit, kind="stable")
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))

@@ -402,6 +402,17 @@ def _mahalanobis(cov: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int]:
     return terms.sum(axis=1), u.shape[1]
 
 
+def _full_rank(M: np.ndarray) -> np.ndarray:
+    """``np.linalg.matrix_rank(M) == q`` for finite (J, q, q) M; for q = 1 the singular value
+    is |m| and matrix_rank's rule (``s > s.max() * max(M, N) * eps``) reads ``|m| > |m| eps``,
+    so it is evaluated directly (a batched SVD of 1 x 1 blocks costs more than the fit)."""
+    q = M.shape[-1]
+    if q == 1 and np.all(np.isfinite(M)):
+        s = np.abs(M[:, 0, 0])
+        return s > s * np.finfo(M.dtype).eps
+    return np.linalg.matrix_rank(M) == q
+
+
 def _unit_variances(est: Estimates3, fitted: np.ndarray) -> dict:
     """Per level-2 unit, as the two-level file: ``LNTOTVAR`` ln SD of the outcome, ``OLSRSVAR``
     ln residual SD of the unit's OLS fit on the level-1 model's predictors (NaN without
@@ -431,7 +442,7 @@ def _unit_variances(est: Estimates3, fitted: np.ndarray) -> dict:
     S = np.add.reduceat(D[:, :, None] * D[:, None, :], starts, axis=0)
     q = Xs.shape[1]
     XX, Xy, yy = S[:, :q, :q], S[:, :q, q], S[:, q, q]
-    ok = (n > P) & (np.linalg.matrix_rank(XX) == q) if q else n > P
+    ok = (n > P) & (_full_rank(XX)) if q else n > P
     sse = np.full(J, np.nan)
     if q:
         sol = np.zeros((J, q))

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from openhlm.estimation.three_level.small import bmm, chol_small, forward
+from openhlm.estimation.three_level.small import bmm, chol_small, contract, forward
 from openhlm.estimation.three_level.statistics import Stats3
 
 __all__ = ["Derivatives", "derivatives", "release_workspace", "unit_directions"]
@@ -103,7 +103,7 @@ class Derivatives:
 def _left(F: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``F_i X_u`` for fixed matrices F (n_i, r, r) and per-unit X (n, r, c), as one BLAS
     product: (n_i, r, n, c)."""
-    return np.tensordot(F, X, axes=([2], [1]))
+    return contract(F, X, (2,), (1,))
 
 
 class _Segments:
@@ -182,7 +182,7 @@ def _weighted(X: Any, w: np.ndarray | None) -> np.ndarray:
 
 def _total(X: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """``sum_u w_u X_u`` over axis 0 (the plain sum when unweighted)."""
-    return X.sum(axis=0) if w is None else np.tensordot(w, X, axes=(0, 0))
+    return X.sum(axis=0) if w is None else contract(w, X, (0,), (0,))
 
 
 class _Forms:
@@ -200,25 +200,25 @@ class _Forms:
 
     def b22(self, X2: np.ndarray, Y2: np.ndarray, aX: np.ndarray | None = None,
             aY: np.ndarray | None = None) -> np.ndarray:
-        out = np.tensordot(X2, bmm(self.C2, Y2), axes=([0, 1], [0, 1]))
+        out = contract(X2, bmm(self.C2, Y2), (0, 1), (0, 1))
         if self.K3 is not None:
             aX = self.sum_a(X2) if aX is None else aX
             aY = self.sum_a(Y2) if aY is None else aY
-            out -= np.tensordot(aX, self.K3 @ aY, axes=([0, 1], [0, 1]))
+            out -= contract(aX, self.K3 @ aY, (0, 1), (0, 1))
         return out
 
     def b23(self, aX: np.ndarray, Y3: np.ndarray) -> np.ndarray:
-        return np.tensordot(aX, self.O3 @ Y3, axes=([0, 1], [0, 1]))
+        return contract(aX, self.O3 @ Y3, (0, 1), (0, 1))
 
     def b33(self, X3: np.ndarray, Y3: np.ndarray) -> np.ndarray:
-        return np.tensordot(X3, self.G3 @ Y3, axes=([0, 1], [0, 1]))
+        return contract(X3, self.G3 @ Y3, (0, 1), (0, 1))
 
 
 def _trace_pairs(U: np.ndarray, V: np.ndarray) -> np.ndarray:
     """``sum_u tr(U[u, i] V[u, l])`` (n_i, n_l) for U (n, n_i, r, r), V (n, n_l, r, r)."""
     n, ni, r, _ = U.shape
     Vt = np.swapaxes(V, 2, 3).reshape(n, V.shape[1], r * r)
-    return np.tensordot(U.reshape(n, ni, r * r), Vt, axes=([0, 2], [0, 2]))
+    return contract(U.reshape(n, ni, r * r), Vt, (0, 2), (0, 2))
 
 
 def _trace_left(U: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -268,8 +268,8 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     # level 2: W_j = S_j - X_j'X_j,  X_j = chol(M_j)^-1 L2' S_j[Z2, :],
     # M_j = I + L2' S_j[Z2, Z2] L2
     if r2:
-        SL = np.tensordot(stats.S_all_cross, L2, axes=([2], [0]))         # (J, m, r2)
-        M = np.tensordot(SL[:, g:, :], L2, axes=([1], [0]))               # L2' S L2
+        SL = contract(stats.S_all_cross, L2, (2,), (0,))         # (J, m, r2)
+        M = contract(SL[:, g:, :], L2, (1,), (0,))               # L2' S L2
         M[:, range(r2), range(r2)] += 1.0
         Cm = chol_small(M)
         Xf = forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
@@ -348,8 +348,8 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     ws = ([om] if r2 else []) + ([w3] if r3 else [])
     for D, q, G, L, w in zip(Ds, qs, Gxs, Ls, ws, strict=True):
         if reml and p:
-            DH = np.tensordot(_weighted(D, w), Hinv, axes=([2], [0]))
-            DHD = np.tensordot(DH, D, axes=([0, 2], [0, 2]))
+            DH = contract(_weighted(D, w), Hinv, (2,), (0,))
+            DHD = contract(DH, D, (0, 2), (0, 2))
         else:
             DHD = np.zeros_like(G)
         DHDs.append(DHD)
@@ -379,16 +379,16 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     if r2:
         F2 = Fs[0]
         J = S.shape[0]
-        f2 = np.tensordot(q2, F2, axes=([1], [2])).transpose(0, 2, 1)          # (J, r2, n2)
-        FD2 = np.tensordot(D2, F2, axes=([1], [2])).transpose(0, 3, 2, 1)      # (J, r2, n2, p)
+        f2 = contract(q2, F2, (1,), (2,)).transpose(0, 2, 1)          # (J, r2, n2)
+        FD2 = contract(D2, F2, (1,), (2,)).transpose(0, 3, 2, 1)      # (J, r2, n2, p)
         X2 = np.concatenate([f2, FD2.reshape(J, r2, n2 * p)], axis=2,
                             out=seg.buffer("X2", (J, r2, n2 * (1 + p))))
         c2 = X2.shape[2]
     if r3:
         F3 = Fs[-1]
         Kn = Ck.shape[0]
-        f3 = np.tensordot(q3, F3, axes=([1], [2])).transpose(0, 2, 1)
-        FD3 = np.tensordot(D3, F3, axes=([1], [2])).transpose(0, 3, 2, 1)
+        f3 = contract(q3, F3, (1,), (2,)).transpose(0, 2, 1)
+        FD3 = contract(D3, F3, (1,), (2,)).transpose(0, 3, 2, 1)
         X3 = np.concatenate([f3, FD3.reshape(Kn, r3, n3 * p)], axis=2)
         c3 = X3.shape[2]
     B = np.zeros((c2 + c3, c2 + c3))                # sum_uv X_u' (Z'V^-1Z)_uv X_v
@@ -401,7 +401,7 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         outer = seg.buffer("outer", (J, r2, r2, r3, Zq.shape[2]))
         np.multiply(a[:, :, None, :, None], Zq[:, None, :, None, :], out=outer)
         P = seg.sum(outer)                                              # (K, r2, r2, r3, .)
-        FP = np.tensordot(P, F2, axes=([1, 2], [1, 2]))                  # (K, r3, 1+p+r3, n2)
+        FP = contract(P, F2, (1, 2), (1, 2))                  # (K, r3, 1+p+r3, n2)
         aX2 = np.concatenate([FP[:, :, 0, :],
                               FP[:, :, 1:1 + p, :].transpose(0, 1, 3, 2).reshape(
                                   Kn, r3, n2 * p)], axis=2)              # (K, r3, c2)
@@ -419,10 +419,10 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     Phi = np.zeros((p, c2 + c3))                    # sum_u D_u' X_u
     if r2:
         assert X2 is not None
-        Phi[:, :c2] = np.tensordot(_weighted(D2, om), X2, axes=([0, 1], [0, 1]))
+        Phi[:, :c2] = contract(_weighted(D2, om), X2, (0, 1), (0, 1))
     if r3:
         assert X3 is not None
-        Phi[:, c2:] = np.tensordot(_weighted(D3, w3), X3, axes=([0, 1], [0, 1]))
+        Phi[:, c2:] = contract(_weighted(D3, w3), X3, (0, 1), (0, 1))
     f_cols, fd_cols = _stacked_columns(n2, n3, p)
     Phif = Phi[:, f_cols]
     R = B[np.ix_(f_cols, f_cols)] - Phif.T @ Hinv @ Phif
@@ -446,10 +446,10 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
     if reml and p:
         # - 2 sum_uv tr(H^-1 (F_i D_u)' Mv_uv (F_j D_v)) + tr(H^-1 Phi_j H^-1 Phi_i)
         Bdd = B[np.ix_(fd_cols, fd_cols)].reshape(k, p, k, p)
-        T -= 2.0 * np.tensordot(Bdd, Hinv, axes=([1, 3], [0, 1]))
+        T -= 2.0 * contract(Bdd, Hinv, (1, 3), (0, 1))
         PhiD = Phi[:, fd_cols].reshape(p, k, p)                  # sum_u D_u' F_i D_u
-        HP = np.tensordot(Hinv, PhiD, axes=([1], [0]))           # (p, k, p)
-        T += np.tensordot(HP, HP, axes=([0, 2], [2, 0]))
+        HP = contract(Hinv, PhiD, (1,), (0,))           # (p, k, p)
+        T += contract(HP, HP, (0, 2), (2, 0))
     T = 0.5 * (T + T.T)
     R = 0.5 * (R + R.T)
     dd_logdet = -T

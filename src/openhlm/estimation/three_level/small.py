@@ -4,10 +4,36 @@ a routine per matrix, which dominates for 2 x 2 or 3 x 3 blocks."""
 
 from __future__ import annotations
 
+from functools import cache
+from math import prod
+
 import numpy as np
 
-__all__ = ["bmm", "chol_small", "condition_and_inverse", "forward", "inverse",
+__all__ = ["bmm", "chol_small", "condition_and_inverse", "contract", "forward", "inverse",
            "left", "spd_inverse"]
+
+
+@cache
+def _plan(nda: int, ndb: int, axes_a: tuple[int, ...], axes_b: tuple[int, ...]
+          ) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    free_a = tuple(k for k in range(nda) if k not in axes_a)
+    free_b = tuple(k for k in range(ndb) if k not in axes_b)
+    return free_a + axes_a, axes_b + free_b, len(free_a), len(axes_b)
+
+
+def contract(a: np.ndarray, b: np.ndarray, axes_a: tuple[int, ...], axes_b: tuple[int, ...]
+             ) -> np.ndarray:
+    """``np.tensordot(a, b, axes=(axes_a, axes_b))`` for non-negative axes, by the same
+    transposes, reshapes and one ``np.dot`` (so the same numbers), without tensordot's
+    argument handling (a fixed cost that dominates for the small arrays here)."""
+    perm_a, perm_b, nfa, nsum = _plan(a.ndim, b.ndim, axes_a, axes_b)
+    at = a.transpose(perm_a)
+    bt = b.transpose(perm_b)
+    free_a = at.shape[:nfa]
+    free_b = bt.shape[nsum:]
+    res = np.dot(at.reshape(-1 if free_a else 1, prod(at.shape[nfa:])),
+                 bt.reshape(prod(bt.shape[:nsum]), -1 if free_b else 1))
+    return res.reshape(free_a + free_b)
 
 
 def chol_small(M: np.ndarray) -> np.ndarray:
@@ -126,4 +152,4 @@ def inverse(M: np.ndarray) -> np.ndarray:
 
 def left(T: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``T @ X_u`` for one fixed matrix T (r, s) and per-unit X (n, s, c), by BLAS."""
-    return np.tensordot(X, T, axes=([1], [1])).transpose(0, 2, 1)
+    return contract(X, T, (1,), (1,)).transpose(0, 2, 1)
