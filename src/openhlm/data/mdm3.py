@@ -592,5 +592,9 @@ def _one_file(t1: Table, id2: str, id3: str, level1_variables: Sequence[str] | N
     mdm = MDM(**mdm_fields(_without(t1, [c3, *names3]), None, id=id2,
                            level1_variables=level1_variables, level2_variables=level2_variables,
                            missing=missing, drop_incomplete_units=drop_incomplete_units))
-    unit_level3 = level3_of_id2[pd.Index(ids2).get_indexer(np.asarray(mdm.unit_ids))]
+    kept = np.asarray(mdm.unit_ids)
+    if len(kept) == len(ids2) and np.array_equal(kept, ids2):
+        unit_level3 = level3_of_id2       # no unit dropped: the positions are the identity
+    else:
+        unit_level3 = level3_of_id2[pd.Index(ids2).get_indexer(kept)]
     return _finish(mdm, unit_level3.astype(np.int64), ids3, level3, c3)
