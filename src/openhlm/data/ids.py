@@ -64,8 +64,8 @@ def _integral_texts(uniques: Any) -> np.ndarray | None:
     """Canonical texts of distinct integer (or integral float) IDs, vectorised; None for any
     other kind of ID (those go through :func:`canonical_id` one distinct value at a time)."""
     arr = np.asarray(uniques)
-    if arr.dtype.kind in "iu":
-        return arr.astype(str).astype(object)
+    if arr.dtype.kind in "iu":     # Python's decimal text of each integer (as astype(str))
+        return np.array(list(map(str, arr.tolist())), dtype=object)
     if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) \
             and np.all(np.abs(arr) < 2**53) and np.all(arr == np.floor(arr)):
         texts = arr.astype(np.int64).astype(str)
