@@ -152,7 +152,7 @@ def unit_statistics(design: Design3) -> Stats3:
     unit = design.unit_index
     J = design.n2
     starts = np.searchsorted(unit, np.arange(J))
-    S = np.zeros((J, m, m))
+    S = None
     rows_per_chunk = max(1, _CHUNK_CELLS // max(m * m, 1))
     # chunk at unit boundaries
     j0 = 0
@@ -163,8 +163,16 @@ def unit_statistics(design: Design3) -> Stats3:
         j1 = min(j1, J)
         r1 = starts[j1] if j1 < J else n
         factor = None if row_factor is None else row_factor[r0:r1]
-        S[j0:j1] = _unit_cross_products(D[r0:r1], unit[r0:r1] - j0, j1 - j0, factor)
+        part = _unit_cross_products(D[r0:r1], unit[r0:r1] - j0, j1 - j0, factor)
+        if j0 == 0 and j1 == J:
+            S = part          # one chunk: no copy into a second (J, m, m) array
+        else:
+            if S is None:
+                S = np.zeros((J, m, m))
+            S[j0:j1] = part
         j0 = j1
+    if S is None:
+        S = np.zeros((J, m, m))
     level3 = design.level3_index
     level3_starts = np.searchsorted(level3, np.arange(int(level3.max()) + 1))
     g = F + design.Z3.shape[1] + 1
