@@ -200,7 +200,8 @@ class _Forms:
 
     def b22(self, X2: np.ndarray, Y2: np.ndarray, aX: np.ndarray | None = None,
             aY: np.ndarray | None = None) -> np.ndarray:
-        out = contract(X2, bmm(self.C2, Y2), (0, 1), (0, 1))
+        CY = bmm(self.C2, Y2, out=self.seg.buffer("CY", Y2.shape))
+        out = contract(X2, CY, (0, 1), (0, 1))
         if self.K3 is not None:
             aX = self.sum_a(X2) if aX is None else aX
             aY = self.sum_a(Y2) if aY is None else aY

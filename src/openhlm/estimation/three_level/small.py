@@ -66,14 +66,14 @@ def forward(C: np.ndarray, B: np.ndarray) -> np.ndarray:
     return X
 
 
-def bmm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+def bmm(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Per-unit products ``A_u @ B_u`` of (n, r, s) and (n, s, c) arrays: for a small inner
     dimension s, s broadcast multiply-adds (numpy's stacked matmul is slow for tiny
-    matrices)."""
+    matrices); into ``out`` (n, r, c) when given (a work array kept between calls)."""
     s = A.shape[-1]
     if s > 8:
-        return A @ B
-    out = A[:, :, 0, None] * B[:, None, 0, :]
+        return np.matmul(A, B, out=out)
+    out = np.multiply(A[:, :, 0, None], B[:, None, 0, :], out=out)
     for b in range(1, s):
         out += A[:, :, b, None] * B[:, None, b, :]
     return out
