@@ -275,7 +275,9 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         Cm = chol_small(M)
         Xf = forward(Cm, np.swapaxes(SL, 1, 2))      # (J, r2, m)
         logdet = 2.0 * float(_total(np.log(Cm[:, range(r2), range(r2)]).sum(axis=1), om))
-        Wz2 = S[:, g:, :] - bmm(np.swapaxes(Xf[:, :, g:], 1, 2), Xf)     # (J, r2, m)
+        XX = bmm(np.swapaxes(Xf[:, :, g:], 1, 2), Xf,
+                 out=seg.buffer("XX", (Xf.shape[0], r2, Xf.shape[2])))
+        Wz2 = np.subtract(S[:, g:, :], XX, out=seg.buffer("Wz2", XX.shape))   # (J, r2, m)
         Wk = stats.S_k - seg.gram(Xf)
     else:
         Wz2 = None
@@ -324,7 +326,9 @@ def _derivatives(stats: Stats3, theta: np.ndarray, reml: bool, order: int) -> De
         ZVX2 = Wz2[:, :, X_idx]
         if r3:
             aK = bmm(a, K3[level3_of])                           # (J, r2, r3)
-            ZVX2 = ZVX2 - bmm(a, KW[:, :, X_idx][level3_of])
+            ZVX2 = np.subtract(ZVX2, bmm(a, KW[:, :, X_idx][level3_of],
+                                         out=seg.buffer("aKW", ZVX2.shape)),
+                               out=seg.buffer("ZVX2", ZVX2.shape))
             Y = bmm(aK, np.swapaxes(a, 1, 2))                    # a K a'
             G2 = _total(C2 - Y, om)
         else:
