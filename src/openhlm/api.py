@@ -48,9 +48,11 @@ def fit(model: str | ModelSpec, data: Any, *,
         trials: str | None = None, exposure: str | None = None,
         quadrature_points: int | None = None, overdispersion: bool = False,
         pql_likelihood: Literal["ml", "reml"] | None = None,
+        macro_iterations: int | None = None, micro_iterations: int | None = None,
+        stop_macro: float | None = None, stop_micro: float | None = None,
         engine: Literal["memory", "duckdb", "dask"] = "memory", scheduler: str | None = None,
         quiet: bool = False) -> HLMResults | GLMMResults:
-    """Fit a two-level hierarchical linear model and compute everything HLM2 prints.
+    """Fit a two- or three-level model (linear, or an HGLM) and compute everything HLM prints.
 
     Parameters
     ----------
@@ -146,6 +148,9 @@ def fit(model: str | ModelSpec, data: Any, *,
         HLM2's default; full PQL when a command file says ``mlf:y``); ``"ml"`` is full PQL
         (as MASS::glmmPQL), ``"reml"`` restricted.  ``mode="hlm"`` runs HLM's own macro /
         micro iterations for PQL (``docs/hglm.md``).
+    macro_iterations, micro_iterations, stop_macro, stop_micro : optional
+        HLM-mode PQL's iteration settings (HLM's MACROIT, MICROIT, STOPMACRO, STOPMICRO;
+        ``None``: HLM's defaults in :data:`openhlm.spec.defaults.HLM_PQL_LIMITS`).
 
     Returns
     -------
@@ -160,7 +165,9 @@ def fit(model: str | ModelSpec, data: Any, *,
         hypotheses=hypotheses, homogeneity=homogeneity, deviance_test=deviance_test,
         exploratory=exploratory, exploratory3=exploratory3, distribution=distribution, trials=trials,
         exposure=exposure, quadrature_points=quadrature_points, overdispersion=overdispersion,
-        pql_likelihood=pql_likelihood, engine=engine, scheduler=scheduler,
+        pql_likelihood=pql_likelihood, macro_iterations=macro_iterations,
+        micro_iterations=micro_iterations, stop_macro=stop_macro, stop_micro=stop_micro,
+        engine=engine, scheduler=scheduler,
         quiet=quiet)
     return run(model, data, options, id=id, level2=level2, level3=level3)
 

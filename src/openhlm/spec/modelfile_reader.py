@@ -255,7 +255,8 @@ def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection
     t = ("estimation",)
     d = _table(ctx, doc, "estimation")
     _check_keys(ctx, t, d, ("method", "mode", "max_iterations", "tolerance",
-                            "quadrature_points"))
+                            "quadrature_points", "macro_iterations", "micro_iterations",
+                            "stop_macro", "stop_micro"))
     iterations = _get(ctx, t, d, "max_iterations", int, HLM_LIMITS.max_iterations)
     if iterations < 1:
         raise ctx.error(t + ("max_iterations",), f"must be at least 1, not {iterations}")
@@ -268,6 +269,10 @@ def _estimation_section(ctx: _Context, doc: dict[str, Any]) -> EstimationSection
         max_iterations=iterations,
         tolerance=tolerance,
         quadrature_points=_get(ctx, t, d, "quadrature_points", int, None),
+        macro_iterations=_get(ctx, t, d, "macro_iterations", int, None),
+        micro_iterations=_get(ctx, t, d, "micro_iterations", int, None),
+        stop_macro=_get(ctx, t, d, "stop_macro", (float, int), None),
+        stop_micro=_get(ctx, t, d, "stop_micro", (float, int), None),
     )
 
 

@@ -92,6 +92,11 @@ class EstimationSection:
     max_iterations: int = HLM_LIMITS.max_iterations
     tolerance: float = HLM_LIMITS.tolerance
     quadrature_points: int | None = None
+    #: HLM-mode PQL's iteration settings (HGLM; ``None``: HLM's defaults)
+    macro_iterations: int | None = None
+    micro_iterations: int | None = None
+    stop_macro: float | None = None
+    stop_micro: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

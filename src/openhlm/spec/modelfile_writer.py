@@ -77,6 +77,9 @@ def format_model_file(mf: ModelFile) -> str:
             f"tolerance = {e.tolerance!r}"]
     if e.quadrature_points is not None:
         out.append(f"quadrature_points = {e.quadrature_points}")
+    for key in ("macro_iterations", "micro_iterations", "stop_macro", "stop_micro"):
+        if getattr(e, key) is not None:
+            out.append(f"{key} = {getattr(e, key)!r}")
     out += ["", "[weights]"]
     for key in ("level1", "level2", "level3", "precision"):
         if getattr(w, key, None) is not None:

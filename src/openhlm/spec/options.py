@@ -86,14 +86,23 @@ _KWARGS = ("method", "mode", "constraints", "max_iterations", "tolerance", "ols_
            "level3_weight", "imputation", "plausible_values", "heterogeneous_sigma2", "hypotheses",
            "homogeneity",
            "deviance_test", "exploratory", "exploratory3", "distribution", "trials", "exposure",
-           "quadrature_points", "overdispersion", "pql_likelihood", "engine", "scheduler",
-           "quiet")
+           "quadrature_points", "overdispersion", "pql_likelihood", "macro_iterations",
+           "micro_iterations", "stop_macro", "stop_micro", "engine", "scheduler", "quiet")
 #: Fields of :class:`Outcome` :meth:`FitOptions.with_overrides` accepts by name.
 _OUTCOME = ("distribution", "trials", "exposure", "quadrature_points", "overdispersion",
-            "pql_likelihood")
+            "pql_likelihood", "macro_iterations", "micro_iterations", "stop_macro", "stop_micro")
 #: Flat names :meth:`FitOptions.with_overrides` accepts for fields of the parts.
 _FLAT = {"ols_units": "output", "full": "output", "title": "output", "report": "output",
          "json": "output", "html": "output"}
+
+
+def _hglm_method(oc: Outcome, linear_method: str) -> str:
+    """An HGLM's ``[estimation] method`` in a TOML file: laplace / agq, or ``"pql"``
+    (restricted PQL, HLM's default) or ``"ml"`` (full PQL), so that reading it back keeps the
+    likelihood of the linearised model."""
+    if oc.method != "pql":
+        return str(oc.method)
+    return "ml" if (oc.pql_likelihood or linear_method) == "ml" else "pql"
 
 
 @dataclass(frozen=True)
@@ -211,7 +220,8 @@ class FitOptions:
             glmm_method, method = method, None
         outcome = Outcome(distribution, k("trials"), k("exposure"), glmm_method,
                           k("quadrature_points"), bool(k("overdispersion", False)),
-                          k("pql_likelihood"))
+                          k("pql_likelihood"), k("macro_iterations"), k("micro_iterations"),
+                          k("stop_macro"), k("stop_micro"))
         return cls(
             method=method or "reml", mode=k("mode", "exact"), outcome=outcome,
             max_iterations=k("max_iterations"), tolerance=k("tolerance"),
@@ -231,7 +241,9 @@ class FitOptions:
             "distribution": oc.distribution, "trials": oc.trials, "exposure": oc.exposure,
             "quadrature_points": oc.quadrature_points, "overdispersion": oc.overdispersion,
             "pql_likelihood": oc.pql_likelihood or (None if self.method == "reml"
-                                                    else self.method)}
+                                                    else self.method),
+            "macro_iterations": oc.macro_iterations, "micro_iterations": oc.micro_iterations,
+            "stop_macro": oc.stop_macro, "stop_micro": oc.stop_micro}
         return {**hglm, "method": self.method if oc.normal else oc.method, "mode": self.mode,
                 "constraints": self.constraints,
                 "max_iterations": self.max_iterations, "tolerance": self.tolerance,
@@ -326,7 +338,9 @@ class FitOptions:
         try:
             outcome = Outcome(m.distribution, m.trials, m.exposure,
                               est.method if hglm and not linear_method else None,
-                              est.quadrature_points, m.overdispersion)
+                              est.quadrature_points, m.overdispersion, None,
+                              est.macro_iterations, est.micro_iterations, est.stop_macro,
+                              est.stop_micro)
         except SpecError as exc:
             raise SpecError(f"{mf.source}: {exc}") from None
         options = cls(
@@ -439,12 +453,13 @@ class FitOptions:
                                distribution=oc.distribution, trials=oc.trials,
                                exposure=oc.exposure, overdispersion=oc.overdispersion),
             estimation=EstimationSection(
-                self.method if oc.normal else oc.method,  # type: ignore[arg-type]
+                self.method if oc.normal else _hglm_method(oc, self.method),  # type: ignore[arg-type]
                 self.mode,  # type: ignore[arg-type]
                 HLM_LIMITS.max_iterations if self.max_iterations is None
                 else self.max_iterations,
                 HLM_LIMITS.tolerance if self.tolerance is None else self.tolerance,
-                oc.quadrature_points if oc.method == "agq" else None),
+                oc.quadrature_points if oc.method == "agq" else None,
+                oc.macro_iterations, oc.micro_iterations, oc.stop_macro, oc.stop_micro),
             weights=WeightsSection(w.level1, w.level2, w.precision, normalize, w.level3),
             hypotheses=HypothesesSection(_text_hypotheses(self.tests.hypotheses),
                                          self.tests.homogeneity, deviance),

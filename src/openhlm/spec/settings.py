@@ -295,7 +295,11 @@ class Outcome:
         if d == "normal":
             bad = [name for name, v in (("method", self.method),
                                         ("quadrature_points", q),
-                                        ("overdispersion", self.overdispersion or None))
+                                        ("overdispersion", self.overdispersion or None),
+                                        ("macro_iterations", self.macro_iterations),
+                                        ("micro_iterations", self.micro_iterations),
+                                        ("stop_macro", self.stop_macro),
+                                        ("stop_micro", self.stop_micro))
                    if v is not None]
             if bad:
                 raise SpecError(f"{bad[0]}= applies to non-normal outcomes only (give "

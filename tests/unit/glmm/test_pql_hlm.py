@@ -368,3 +368,42 @@ def test_command_file_converts_to_a_model_file_that_fits_the_same_hglm(contra, m
     via_cf = run(cf.spec, contra, FitOptions.from_command_file(cf, mode="exact"), id="district")
     assert via_toml.pql_likelihood == via_cf.pql_likelihood == ("reml" if mlf == "n" else "ml")
     np.testing.assert_allclose(via_toml.tau, via_cf.tau, rtol=1e-12)
+
+
+def test_hlm_mode_iteration_settings_through_the_api_and_toml(contra, tmp_path):
+    """macro_iterations= / micro_iterations= / stop_macro= / stop_micro= reach HLM-mode PQL
+    from openhlm.fit and from a TOML file as from a command file: the same iterations as the
+    engine run directly with those settings; given for a linear model they are refused."""
+    from openhlm.spec.modelfile import DataSection, load_model_file
+
+    kw = {"macro_iterations": 3, "micro_iterations": 5, "stop_macro": 1e-5, "stop_micro": 1e-7}
+    res = openhlm.fit(CONTRA, contra, id="district", distribution="bernoulli", mode="hlm", **kw)
+    direct = fit_pql_hlm(_data("contra_ri"), reml=True, max_macro=3, max_micro=5,
+                         stop_macro=1e-5, stop_micro=1e-7)
+    assert res.micro_history == direct.micro_history and len(res.micro_history) == 3
+    assert max(res.micro_history) <= 5
+    opts = FitOptions.from_kwargs(distribution="bernoulli", mode="hlm", **kw)
+    assert FitOptions.from_kwargs(**opts.to_kwargs()) == opts
+    (tmp_path / "c.csv").write_text(contra.to_csv(index=False))
+    (tmp_path / "m.toml").write_text(opts.to_toml(CONTRA, DataSection(level1=tmp_path / "c.csv",
+                                                                      id="district")))
+    back = FitOptions.from_model_file(load_model_file(tmp_path / "m.toml"))
+    assert back.outcome == opts.outcome and back.mode == "hlm"
+    with pytest.raises(SpecError, match="macro_iterations= applies to non-normal outcomes"):
+        openhlm.fit("mathach = B0 + R; B0 = G00 + U0", openhlm.datasets.hsb(),
+                    macro_iterations=3)
+
+
+@pytest.mark.parametrize("likelihood", ["reml", "ml"])
+def test_toml_written_from_options_keeps_restricted_or_full_pql(contra, tmp_path, likelihood):
+    from openhlm.spec.modelfile import DataSection, load_model_file
+
+    opts = FitOptions.from_kwargs(distribution="bernoulli", pql_likelihood=likelihood)
+    text = opts.to_toml(CONTRA, DataSection(level1=tmp_path / "c.csv", id="district"))
+    (tmp_path / "m.toml").write_text(text)
+    back = FitOptions.from_model_file(load_model_file(tmp_path / "m.toml"))
+    (tmp_path / "c.csv").write_text(contra.to_csv(index=False))
+    a = run(CONTRA, contra, opts, id="district")
+    b = run(CONTRA, contra, back, id="district")
+    assert a.pql_likelihood == b.pql_likelihood == likelihood
+    np.testing.assert_allclose(a.tau, b.tau, rtol=1e-12)
