@@ -29,7 +29,12 @@ from openhlm.errors import HypothesisError
 from openhlm.estimation.three_level.design import level1_values, level2_values, level3_values
 from openhlm.estimation.three_level.fit import Estimates3, variance_covariance
 from openhlm.estimation.three_level.likelihood import level3_blocks, random_effects
-from openhlm.estimation.three_level.small import bmm, condition_and_inverse, inverse, left
+from openhlm.estimation.three_level.small import (
+    bmm,
+    equilibrated_condition_and_inverse,
+    inverse,
+    left,
+)
 from openhlm.inference.glh import parse_hypothesis_rows, wald_test
 from openhlm.inference.residuals import chi_square_order_quantiles
 from openhlm.results.hypotheses import DevianceTest, GLHResult, LinearHypothesis
@@ -350,8 +355,9 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         # EB: T3 Z3'V_k^-1 r = T3 (I + Wzz T3)^-1 s
         u_hat = np.einsum("ab,kb->ka", T3, np.linalg.solve(
             np.eye(r3) + Wzz @ T3, s[:, :, None])[:, :, 0])
-        good = np.linalg.cond(Wzz) < 1e12                            # batched over units
-        Vk = sigma2 * np.linalg.inv(Wzz[good])
+        cond3, inv3 = equilibrated_condition_and_inverse(Wzz)     # scale-free, batched
+        good = cond3 < 1e12
+        Vk = sigma2 * inv3[good]
         d = np.linalg.solve(Wzz[good], s[good][:, :, None])[:, :, 0]
         ols3[good] = d
         for i, beta in enumerate(spec.random_betas):
@@ -366,7 +372,7 @@ def _reliability_and_chi2(est: Estimates3) -> tuple[tuple[float, ...], tuple[flo
         S = stats.S
         Szz = S[:, g:, g:]
         n_j = np.bincount(design.unit_index, minlength=design.n2)
-        cond, inv_all = condition_and_inverse(Szz)     # closed form for 2 x 2
+        cond, inv_all = equilibrated_condition_and_inverse(Szz)   # closed form for 2 x 2
         good = (cond < 1e12) & (n_j > r2)
         ok = cond < 1e12
         inv = inv_all[ok]

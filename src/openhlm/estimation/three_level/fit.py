@@ -33,7 +33,7 @@ from openhlm.estimation.three_level.likelihood import (
     theta_size,
     unpack,
 )
-from openhlm.estimation.three_level.optimise import optimise3
+from openhlm.estimation.three_level.optimise import optimise3, theta_scales
 from openhlm.estimation.three_level.start import moment_start
 from openhlm.estimation.three_level.statistics import Stats3, unit_statistics
 
@@ -101,12 +101,19 @@ def estimate3(design: Design3, *, method: str = "reml", max_iterations: int | No
         return estimates3_at(design, stats, np.zeros(0), method, evaluations=1)
     start = moment_start(stats, np.bincount(design.unit_index, minlength=design.n2))
     res, _ = optimise3(stats, method == "reml", tolerance=tolerance,
-                       max_iterations=max_iterations, start=start)
+                       max_iterations=max_iterations, start=start,
+                       scale=theta_scales(stats.n_r2, stats.n_r3, _rms(design.Z2),
+                                          _rms(design.Z3)))
     if not np.isfinite(res.value):
         raise EstimationError("the three-level likelihood could not be evaluated at the optimum")
     return estimates3_at(design, stats, res.x, method, converged=res.converged,
                          iterations=res.iterations, evaluations=res.evaluations,
                          message=res.message)
+
+
+def _rms(Z: np.ndarray) -> np.ndarray:
+    """Root mean square of each column (its scale: equivariant to the column's units)."""
+    return np.sqrt(np.mean(np.square(Z), axis=0)) if Z.shape[1] else np.zeros(0)
 
 
 def variance_covariance(stats: Stats3, theta: np.ndarray, sigma2: float, reml: bool

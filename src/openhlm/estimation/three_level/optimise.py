@@ -19,25 +19,43 @@ from openhlm.estimation.three_level.likelihood import diagonal_positions, theta_
 from openhlm.estimation.three_level.statistics import Stats3
 from openhlm.spec.defaults import EXACT_LIMITS
 
-__all__ = ["Deviance3", "optimise3"]
+__all__ = ["Deviance3", "optimise3", "theta_scales"]
+
+
+def theta_scales(r2: int, r3: int, z2_scale: np.ndarray | None,
+                 z3_scale: np.ndarray | None) -> np.ndarray:
+    """The scale of each element of theta: with column a of Z2 (Z3) in units s_a, row a of L2
+    (L3) is in units 1 / s_a (``Z L`` is unit-free), so ``phi = theta * s_a`` does not depend
+    on the units of the random-effect variables."""
+    rows2, _ = np.tril_indices(r2)
+    rows3, _ = np.tril_indices(r3)
+    s2 = np.ones(r2) if z2_scale is None else np.asarray(z2_scale, dtype=float)
+    s3 = np.ones(r3) if z3_scale is None else np.asarray(z3_scale, dtype=float)
+    out = np.concatenate([s2[rows2], s3[rows3]])
+    return np.where(np.isfinite(out) & (out > 0), out, 1.0)
 
 
 class Deviance3(Objective):
-    """lme4's profiled REML/ML deviance of a three-level model over theta (L2, L3 rows)."""
+    """lme4's profiled REML/ML deviance of a three-level model, over ``phi = theta * scale``
+    (theta: the rows of L2 and L3; ``scale``: :func:`theta_scales`), so that the optimiser's
+    path and its stopping rules do not depend on the units of the random-effect variables.
+    Points hold phi; :meth:`theta` maps back."""
 
-    def __init__(self, stats: Stats3, reml: bool, start: np.ndarray | None = None) -> None:
+    def __init__(self, stats: Stats3, reml: bool, start: np.ndarray | None = None,
+                 scale: np.ndarray | None = None) -> None:
         self.stats, self.reml = stats, reml
         r2, r3 = stats.n_r2, stats.n_r3
         k = theta_size(r2, r3)
         diag = diagonal_positions(r2, r3)
+        self.scale = np.ones(k) if scale is None else np.asarray(scale, dtype=float)
         self.lower = np.full(k, -np.inf)
         self.lower[diag] = 0.0
         self.upper = np.full(k, np.inf)
         self.boundary_candidates = np.asarray(diag, dtype=int)
         if start is None:
             start = np.zeros(k)
-            start[diag] = 1.0          # lme4's start, L = I
-        self.start = np.maximum(np.asarray(start, dtype=float), self.lower)
+            start[diag] = 1.0 / self.scale[diag]     # lme4's start, L = I (in these units)
+        self.start = np.maximum(np.asarray(start, dtype=float) * self.scale, self.lower)
         self.evaluations = 0
         self._last: tuple[int, Point] | None = None
 
@@ -51,18 +69,24 @@ class Deviance3(Objective):
         self._last = (order, pt)
         return pt
 
+    def theta(self, x: np.ndarray) -> np.ndarray:
+        """theta of a point's phi."""
+        return np.asarray(x, dtype=float) / self.scale
+
     def _evaluate(self, x: np.ndarray, order: int) -> Point:
         try:
             with np.errstate(all="raise"):
-                d = derivatives(self.stats, x, self.reml, order)
+                d = derivatives(self.stats, self.theta(x), self.reml, order)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return Point(x=x, value=np.inf)
         if not np.isfinite(d.deviance) or (order and not np.all(np.isfinite(d.gradient))) \
                 or (order == 2 and (d.hessian is None
                                     or not np.all(np.isfinite(d.hessian)))):
             return Point(x=x, value=np.inf)
-        return Point(x=x, value=d.deviance, gradient=d.gradient if order else None,
-                     hessian=d.hessian if order == 2 else None, extra={"derivatives": d})
+        s = self.scale         # chain rule: d/dphi = (d/dtheta) / s
+        return Point(x=x, value=d.deviance, gradient=d.gradient / s if order else None,
+                     hessian=(d.hessian / np.outer(s, s) if order == 2 and d.hessian is not None
+                              else None), extra={"derivatives": d})
 
 
 def _interior_phase(obj: Deviance3, pt: Point, iterations: int = 30,
@@ -110,17 +134,19 @@ def _interior_phase(obj: Deviance3, pt: Point, iterations: int = 30,
 
 
 def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
-              max_iterations: int | None = None, start: np.ndarray | None = None
-              ) -> tuple[OptimiserResult, Deviance3]:
+              max_iterations: int | None = None, start: np.ndarray | None = None,
+              scale: np.ndarray | None = None) -> tuple[OptimiserResult, Deviance3]:
     """Minimise the profiled deviance: interior Newton steps (:func:`_interior_phase`) from
-    ``start`` (e.g. :func:`~openhlm.estimation.three_level.start.moment_start`) or lme4's
-    L = I, whichever has the lower deviance, then the engine's bounded Newton method."""
-    obj = Deviance3(stats, reml)
+    ``start`` (theta, e.g. :func:`~openhlm.estimation.three_level.start.moment_start`) or
+    lme4's L = I, whichever has the lower deviance, then the engine's bounded Newton method,
+    all over phi = theta * ``scale`` (:func:`theta_scales`).  The result's ``x`` is theta."""
+    obj = Deviance3(stats, reml, scale=scale)
     budget = max_iterations or 200
     first = None
     if start is not None:
         identity = obj.evaluate(obj.start, 0)
-        candidate = obj.evaluate(np.maximum(np.asarray(start, dtype=float), obj.lower), 2)
+        candidate = obj.evaluate(
+            np.maximum(np.asarray(start, dtype=float) * obj.scale, obj.lower), 2)
         if np.isfinite(candidate.value) and not candidate.value > identity.value:
             first = candidate
     if first is None:
@@ -132,4 +158,4 @@ def optimise3(stats: Stats3, reml: bool, *, tolerance: float | None = None,
     res = minimise(obj, tolerance=EXACT_LIMITS.tolerance if tolerance is None else tolerance,
                    max_iterations=max(budget - used, 1))
     release_workspace(stats)
-    return replace(res, iterations=res.iterations + used), obj
+    return replace(res, x=obj.theta(res.x), iterations=res.iterations + used), obj

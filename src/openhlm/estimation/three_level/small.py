@@ -9,8 +9,17 @@ from math import prod
 
 import numpy as np
 
-__all__ = ["bmm", "chol_small", "condition_and_inverse", "contract", "forward", "inverse",
-           "left", "spd_inverse"]
+__all__ = [
+    "bmm",
+    "chol_small",
+    "condition_and_inverse",
+    "contract",
+    "equilibrated_condition_and_inverse",
+    "forward",
+    "inverse",
+    "left",
+    "spd_inverse",
+]
 
 
 @cache
@@ -153,3 +162,18 @@ def inverse(M: np.ndarray) -> np.ndarray:
 def left(T: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``T @ X_u`` for one fixed matrix T (r, s) and per-unit X (n, s, c), by BLAS."""
     return contract(X, T, (1,), (1,)).transpose(0, 2, 1)
+
+
+def equilibrated_condition_and_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`condition_and_inverse` with the condition numbers of the diagonally scaled
+    matrices ``D^-1/2 M D^-1/2`` (unit diagonal), so that whether a unit's block counts as
+    invertible does not depend on the units of its variables; the inverses are of M itself.
+    A zero diagonal element makes the block singular (condition inf)."""
+    if M.shape[-1] == 0:
+        return condition_and_inverse(M)
+    d = np.sqrt(np.clip(np.diagonal(M, axis1=1, axis2=2), 0.0, None))
+    positive = np.all(d > 0, axis=1)
+    d = np.where(d > 0, d, 1.0)
+    cond, inv = condition_and_inverse(M / (d[:, :, None] * d[:, None, :]))
+    cond = np.where(positive, cond, np.inf)
+    return cond, inv / (d[:, :, None] * d[:, None, :])
