@@ -16,6 +16,7 @@ from openhlm.estimation.three_level.design import build_design3
 from openhlm.estimation.three_level.em import estimate3_hlm
 from openhlm.estimation.three_level.fit import estimate3
 from openhlm.estimation.three_level.heterogeneous import estimate3_heterogeneous
+from openhlm.estimation.three_level.identification import check_design3
 from openhlm.estimation.three_level.weighting import weighted_design3
 from openhlm.inference.exploratory3 import with_exploratory3
 from openhlm.inference.heterogeneous3 import heterogeneous_sigma2_3
@@ -107,6 +108,7 @@ def run3(model: str | ModelSpec3, data: Any, options: FitOptions | None = None, 
 
 def _run_one3(spec: ModelSpec3, mdm: MDM3, options: FitOptions) -> HLM3Results:
     design = build_design3(spec, mdm)
+    check_design3(design)
     if options.weights.used:
         design = weighted_design3(design, options.weights)
     if options.mode == "hlm":
