@@ -74,6 +74,13 @@ def _exp(x: float) -> float:
         return float(np.exp(x))
 
 
+def _standard_error(variance: float) -> float:
+    """sqrt of a variance; NaN (reported in the notes, never a numpy warning) when the
+    covariance matrix is not positive definite there."""
+    v = float(variance)
+    return float(np.sqrt(v)) if np.isfinite(v) and v >= 0.0 else float("nan")
+
+
 def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
                    cov: np.ndarray | None = None, cov_robust: np.ndarray | None = None
                    ) -> tuple[list[GLMMFixedEffect], np.ndarray]:
@@ -100,8 +107,7 @@ def _fixed_effects(est: GLMMEstimates, beta: np.ndarray | None = None,
         coef = spec.coefficients[p]
         df = J - int(F_q[p]) if coef.equation.random else N - Fp
         b = float(beta[k])
-        se = float(np.sqrt(cov[k, k]))
-        rse = float(np.sqrt(cov_robust[k, k]))
+        se, rse = _standard_error(cov[k, k]), _standard_error(cov_robust[k, k])
         crit = float(stats.t.ppf(0.975, df)) if df > 0 else float("nan")
         t = b / se if se > 0 else float("nan")
         rt = b / rse if rse > 0 else float("nan")
@@ -287,6 +293,12 @@ def infer_glmm(est: GLMMEstimates, *, trials: str | None = None, exposure: str |
                          "deviance tests are not available (use method='laplace' or 'agq').")
     if not est.converged:
         all_notes.append(est.message)
+    missing_se = [r.gamma for r in rows if not (np.isfinite(r.se) and np.isfinite(r.robust_se))]
+    if missing_se:
+        all_notes.append(
+            f"No standard error for {', '.join(missing_se)}: the covariance matrix of the "
+            "fixed effects is not positive definite at these estimates (often a predictor far "
+            "from zero, e.g. a calendar year: centre it, grand(x), and fit again).")
     return GLMMResults(
         spec=spec, distribution=d.family.distribution, link=d.family.link, method=est.method,
         quadrature_points=est.nodes if est.method == "agq" else None,
